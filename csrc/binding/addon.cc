@@ -1,0 +1,109 @@
+// The addon's entry: registers Storage and every exported group, and reports what this binary is.
+#include <napi.h>
+#include "../core/kernels.h"
+#include "args.h"
+#include "errors.h"
+#include "storage.h"
+#ifdef CK_HAVE_CUDA
+#include "../core/kernels_cuda.h"
+#endif
+
+#ifndef CK_FLAVOUR
+#define CK_FLAVOUR "cpu"
+#endif
+#ifndef CK_CUDA_ARCHS
+#define CK_CUDA_ARCHS ""
+#endif
+
+namespace ck {
+void init_tensor_ops(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("flavour", CK_FLAVOUR);
+  o.Set("cudaArchs", CK_CUDA_ARCHS);
+#ifdef CK_HAVE_CUDA
+  o.Set("cudaCompiled", true);
+  o.Set("cudaEmulated", cuda::is_emulated());
+#else
+  o.Set("cudaCompiled", false);
+  o.Set("cudaEmulated", false);
+#endif
+  return o;
+}
+
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+#ifdef CK_HAVE_CUDA
+  bool avail = cuda::is_available();
+  o.Set("available", avail);
+  o.Set("emulated", cuda::is_emulated());
+  int n = avail ? cuda::device_count() : 0;
+  o.Set("deviceCount", n);
+  Napi::Array names = Napi::Array::New(env, n);
+  for (int i = 0; i < n; ++i) names.Set(i, cuda::device_name(i));
+  o.Set("devices", names);
+  o.Set("runtime", cuda::runtime_info());
+#else
+  o.Set("available", false);
+  o.Set("emulated", false);
+  o.Set("deviceCount", 0);
+  o.Set("devices", Napi::Array::New(env, 0));
+  o.Set("runtime", "built without CUDA");
+#endif
+  return o;
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+#ifdef CK_HAVE_CUDA
+  if (cuda::is_available()) cuda::synchronize();
+#endif
+  return info.Env().Undefined();
+}
+
+// memoryStats() -> [{device, live, bytes, peakBytes}] for every device that ever held memory
+Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (int d = -1; d < kMaxCudaDevices; ++d) {
+    DeviceCounters& c = counters(d);
+    if (d >= 0 && c.peak_bytes.load() == 0 && c.live.load() == 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("device", d);
+    o.Set("live", (double)c.live.load());
+    o.Set("bytes", (double)c.bytes.load());
+    o.Set("peakBytes", (double)c.peak_bytes.load());
+    out.Set(k++, o);
+  }
+  return out;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n = arg_int(info, 0, "threads");
+  if (n < 1 || n > 1024) throw Error("ERR_ARG", "threads must be in 1..1024", ErrorKind::Range);
+  set_num_threads((int)n);
+  return info.Env().Undefined();
+}
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), get_num_threads()); }
+
+}  // namespace
+}  // namespace ck
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Storage", ck::Storage::Init(env));
+  ck::init_tensor_ops(env, exports);
+  CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
+  CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
+  CK_EXPORT(exports, "synchronize", ck::Synchronize);
+  CK_EXPORT(exports, "memoryStats", ck::MemoryStats);
+  CK_EXPORT(exports, "setNumThreads", ck::SetNumThreads);
+  CK_EXPORT(exports, "getNumThreads", ck::GetNumThreads);
+  return exports;
+}
+
+NODE_API_MODULE(convkit, Init)

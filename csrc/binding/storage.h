@@ -1,0 +1,54 @@
+// Storage: one native buffer on one device, owned by exactly one JS object. dispose() frees it at once
+// (idempotent); the finalizer is only a safety net for storage nobody disposed.
+#pragma once
+#include <napi.h>
+#include <atomic>
+#include <cstdint>
+
+namespace ck {
+
+struct DeviceCounters {
+  std::atomic<int64_t> live{0};
+  std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> peak_bytes{0};
+};
+// index 0 = cpu, 1 + n = cuda:n (up to 16 devices)
+DeviceCounters& counters(int device);
+constexpr int kMaxCudaDevices = 16;
+
+class Storage : public Napi::ObjectWrap<Storage> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object Create(Napi::Env env, int device, int64_t bytes);
+  static Storage* From(const Napi::Value& v, const char* what);
+
+  explicit Storage(const Napi::CallbackInfo& info);
+  ~Storage() override;
+
+  void* data() const;        // throws ERR_DISPOSED once disposed
+  void* data_unchecked() const { return ptr_; }
+  int64_t bytes() const { return bytes_; }
+  int device() const { return device_; }  // -1 = cpu, n >= 0 = cuda:n
+  bool disposed() const { return disposed_; }
+  void release(Napi::Env* env);
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+
+  void* ptr_ = nullptr;
+  int64_t bytes_ = 0;
+  int device_ = -1;
+  bool disposed_ = false;
+  static Napi::FunctionReference* ctor_;
+};
+
+// Allocation used by Storage and by scratch buffers: host memory (64-byte aligned) or CUDA pool memory.
+void* device_alloc(int device, int64_t bytes);
+void device_free(int device, void* p);
+// Copies between any two devices; synchronous with respect to the host when the host is involved.
+void device_copy(int dst_dev, void* dst, int src_dev, const void* src, int64_t bytes);
+
+}  // namespace ck

@@ -1,0 +1,42 @@
+// CUDA twins of csrc/core/kernels.h, implemented in cuda/*.cu. Same arguments as the CPU functions plus
+// a trailing stream (a cudaStream_t passed as void* so this header needs no CUDA headers). Pointers are
+// device pointers. Compiled only when the build has CUDA (real or emulated): CK_HAVE_CUDA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include "types.h"
+
+namespace ck {
+namespace cuda {
+
+using Stream = void*;
+
+// ---- runtime (cuda/runtime.cu) ----
+bool is_available();          // a device can be used now (real: driver + GPU present; emulated: always)
+bool is_emulated();           // built with the host emulation
+int device_count();           // 0 when unavailable
+std::string device_name(int device);
+std::string runtime_info();   // human-readable: driver/runtime versions, or "host emulation"
+void set_device(int device);
+Stream default_stream();      // the stream every op is issued on
+void* malloc(size_t bytes, Stream s);            // stream-ordered pool; throws ck::Error ERR_CUDA_OOM
+void free(void* p, Stream s);
+void memcpy_h2d(void* dst, const void* src, size_t bytes, Stream s);  // synchronous w.r.t. the host
+void memcpy_d2h(void* dst, const void* src, size_t bytes, Stream s);  // synchronous w.r.t. the host
+void memcpy_d2d(void* dst, const void* src, size_t bytes, Stream s);  // stream-ordered
+void synchronize();
+
+// ---- kernels ----
+void unary_cuda(UnaryOp op, DType in, DType out, const void* x, const Layout& xl, void* y, double a, double b, Stream s);
+void binary_cuda(BinaryOp op, DType in, DType out, const void* a, const Layout& al, const void* b,
+                 const Layout& bl, void* y, Stream s);
+void reduce_cuda(ReduceOp op, DType dt, const void* x, void* y, int64_t outer, int64_t inner, int64_t correction, Stream s);
+void fill_cuda(DType dt, void* p, int64_t n, double value, Stream s);
+void sgemm_cuda(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t sAb, int64_t rsA, int64_t csA,
+                const float* B, int64_t sBb, int64_t rsB, int64_t csB,
+                float beta, float* C, int64_t sCb, int64_t ldc, Stream s);
+
+}  // namespace cuda
+}  // namespace ck

@@ -1,0 +1,61 @@
+import { native } from './binding';
+import { ckError } from './errors';
+
+/** 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N'. Internally a device is -1 (cpu) or the CUDA index. */
+export type DeviceLike = 'cpu' | 'cuda' | `cuda:${number}` | Device;
+
+export class Device {
+  constructor(readonly index: number) {}
+  get type(): 'cpu' | 'cuda' {
+    return this.index < 0 ? 'cpu' : 'cuda';
+  }
+  toString(): string {
+    return this.index < 0 ? 'cpu' : `cuda:${this.index}`;
+  }
+  equals(o: Device): boolean {
+    return o.index === this.index;
+  }
+}
+
+export const CPU = new Device(-1);
+
+export function parseDevice(d: DeviceLike | undefined): Device {
+  if (d === undefined) return CPU;
+  if (d instanceof Device) return d;
+  if (d === 'cpu') return CPU;
+  const m = /^cuda(?::(\d+))?$/.exec(String(d));
+  if (!m) throw ckError('ERR_DEVICE', `unknown device '${String(d)}' (expected 'cpu', 'cuda' or 'cuda:N')`, 'TypeError');
+  const idx = m[1] === undefined ? 0 : Number(m[1]);
+  const info = native.cudaInfo();
+  if (!info.available) {
+    throw ckError(
+      'ERR_DEVICE',
+      `device '${d}' requested but CUDA is not available: ${native.buildInfo().cudaCompiled ? info.runtime : 'this convkit binary was built without CUDA'}`,
+    );
+  }
+  if (idx >= info.deviceCount) {
+    throw ckError('ERR_DEVICE', `device '${d}' does not exist (${info.deviceCount} CUDA device(s))`, 'RangeError');
+  }
+  return new Device(idx);
+}
+
+/** The CUDA backend as this process sees it. */
+export const cuda = {
+  isAvailable(): boolean {
+    return native.cudaInfo().available;
+  },
+  deviceCount(): number {
+    return native.cudaInfo().deviceCount;
+  },
+  isEmulated(): boolean {
+    return native.cudaInfo().emulated;
+  },
+  getDeviceName(i = 0): string {
+    const info = native.cudaInfo();
+    if (i < 0 || i >= info.deviceCount) throw ckError('ERR_DEVICE', `no CUDA device ${i}`, 'RangeError');
+    return info.devices[i];
+  },
+  synchronize(): void {
+    native.synchronize();
+  },
+};

@@ -1,0 +1,34 @@
+/** Errors thrown by convkit carry a stable `code`, as Node's own errors do. */
+export type ErrorCode =
+  | 'ERR_SHAPE'
+  | 'ERR_DEVICE'
+  | 'ERR_DTYPE'
+  | 'ERR_DISPOSED'
+  | 'ERR_ARG'
+  | 'ERR_FORMAT'
+  | 'ERR_CUDA'
+  | 'ERR_CUDA_OOM'
+  | 'ERR_OOM'
+  | 'ERR_AUTOGRAD'
+  | 'ERR_NATIVE'
+  | 'ERR_BINDING';
+
+export interface ConvkitError extends Error {
+  code: ErrorCode;
+}
+
+const kinds = { Error, TypeError, RangeError } as const;
+
+export function ckError(code: ErrorCode, message: string, kind: keyof typeof kinds = 'Error'): ConvkitError {
+  const e = new kinds[kind](message) as ConvkitError;
+  e.code = code;
+  return e;
+}
+
+export function shapeError(message: string): ConvkitError {
+  return ckError('ERR_SHAPE', message, 'RangeError');
+}
+
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

@@ -1,0 +1,30 @@
+/** Free-function spellings of the tensor ops (torch.add, torch.matmul, ...). */
+import { Tensor, TensorOrScalar, ReduceOptions, VarOptions } from './tensor';
+
+export const add = (a: Tensor, b: TensorOrScalar, alpha = 1): Tensor => a.add(b, alpha);
+export const sub = (a: Tensor, b: TensorOrScalar, alpha = 1): Tensor => a.sub(b, alpha);
+export const mul = (a: Tensor, b: TensorOrScalar): Tensor => a.mul(b);
+export const div = (a: Tensor, b: TensorOrScalar): Tensor => a.div(b);
+export const pow = (a: Tensor, b: TensorOrScalar): Tensor => a.pow(b);
+export const maximum = (a: Tensor, b: TensorOrScalar): Tensor => a.maximum(b);
+export const minimum = (a: Tensor, b: TensorOrScalar): Tensor => a.minimum(b);
+export const neg = (a: Tensor): Tensor => a.neg();
+export const exp = (a: Tensor): Tensor => a.exp();
+export const log = (a: Tensor): Tensor => a.log();
+export const sqrt = (a: Tensor): Tensor => a.sqrt();
+export const abs = (a: Tensor): Tensor => a.abs();
+export const relu = (a: Tensor): Tensor => a.relu();
+export const sigmoid = (a: Tensor): Tensor => a.sigmoid();
+export const tanh = (a: Tensor): Tensor => a.tanh();
+export const clamp = (a: Tensor, min?: number | null, max?: number | null): Tensor => a.clamp(min, max);
+export const eq = (a: Tensor, b: TensorOrScalar): Tensor => a.eq(b);
+export const ne = (a: Tensor, b: TensorOrScalar): Tensor => a.ne(b);
+export const lt = (a: Tensor, b: TensorOrScalar): Tensor => a.lt(b);
+export const le = (a: Tensor, b: TensorOrScalar): Tensor => a.le(b);
+export const gt = (a: Tensor, b: TensorOrScalar): Tensor => a.gt(b);
+export const ge = (a: Tensor, b: TensorOrScalar): Tensor => a.ge(b);
+export const sum = (a: Tensor, dim?: number | number[], opts?: ReduceOptions | boolean): Tensor => a.sum(dim, opts);
+export const mean = (a: Tensor, dim?: number | number[], opts?: ReduceOptions | boolean): Tensor => a.mean(dim, opts);
+export const variance = (a: Tensor, dim?: number | number[], opts?: VarOptions): Tensor => a.var(dim, opts);
+export const argmax = (a: Tensor, dim?: number, keepdim = false): Tensor => a.argmax(dim, keepdim);
+export const matmul = (a: Tensor, b: Tensor): Tensor => a.matmul(b);

@@ -1,0 +1,16 @@
+/** convkit: PyTorch-style training of convolutional networks from TypeScript. */
+export { Tensor } from './tensor';
+export type { NestedArray, TensorOrScalar, ReduceOptions, VarOptions } from './tensor';
+export {
+  tensor, zeros, ones, full, empty, zerosLike, onesLike, fullLike, arange, linspace, eye, rand, randn, randint, randperm,
+} from './creation';
+export type { TensorOptions } from './creation';
+export { manualSeed, initialSeed } from './random';
+export { tidy, keep, memory } from './memory';
+export type { MemoryInfo, DeviceMemory } from './memory';
+export { cuda, Device } from './device';
+export type { DeviceLike } from './device';
+export type { DType, DTypeLike } from './dtype';
+export type { ConvkitError, ErrorCode } from './errors';
+export { info, setNumThreads, getNumThreads } from './info';
+export * as ops from './functional';

@@ -1,0 +1,549 @@
+/**
+ * Tensor: a strided view of a native buffer on one device. Views (reshape when possible, permute,
+ * transpose, slice/narrow, expand, flatten, squeeze/unsqueeze) share the buffer and copy nothing;
+ * the buffer is freed when the last tensor viewing it is disposed.
+ */
+import { Layout, native, NativeStorage } from './binding';
+import { CPU, Device, DeviceLike, parseDevice } from './device';
+import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';
+import { ckError, fmtShape, shapeError } from './errors';
+import { StorageRef, trackDispose, trackNew } from './memory';
+import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
+import * as ew from './ops/elementwise';
+import * as red from './ops/reduce';
+import { matmul as matmulOp } from './ops/matmul';
+
+export type Scalar = number;
+export type TensorOrScalar = Tensor | number;
+export type NestedArray = number | NestedArray[];
+
+export interface ReduceOptions {
+  keepdim?: boolean;
+}
+export interface VarOptions extends ReduceOptions {
+  /** Bessel's correction (1, the default, gives the unbiased estimate). */
+  correction?: number;
+  /** PyTorch 1.x spelling: unbiased=false is correction 0. */
+  unbiased?: boolean;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly device: Device;
+  private ref: StorageRef | null;
+
+  /** @internal use the creation functions (tensor, zeros, ...) instead. */
+  constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: DType, device: Device) {
+    this.ref = ref;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze([...strides]);
+    this.offset = offset;
+    this.dtype = dtype;
+    this.device = device;
+    trackNew(this, ref);
+  }
+
+  /** A new contiguous, uninitialised tensor. */
+  static empty(shape: readonly number[], dtype: DType = 'float32', device: Device = CPU): Tensor {
+    const sh = checkShape(shape);
+    const n = numelOf(sh);
+    const ref = new StorageRef(native.alloc(device.index, n * 4));
+    return new Tensor(ref, sh, contiguousStrides(sh), 0, dtype, device);
+  }
+
+  // ---- identity -------------------------------------------------------------------------------
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.ref === null;
+  }
+  numel(): number {
+    return numelOf(this.shape);
+  }
+  size(): number[];
+  size(dim: number): number;
+  size(dim?: number): number[] | number {
+    if (dim === undefined) return [...this.shape];
+    return this.shape[normDim(dim, this.ndim)];
+  }
+  dim(): number {
+    return this.ndim;
+  }
+  isContiguous(): boolean {
+    let expect = 1;
+    for (let i = this.ndim - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expect) return false;
+      expect *= this.shape[i];
+    }
+    return true;
+  }
+  get isCuda(): boolean {
+    return this.device.index >= 0;
+  }
+  toString(): string {
+    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, device=${this.device})`;
+  }
+
+  /** @internal the native buffer; throws ERR_DISPOSED once disposed. */
+  get storage(): NativeStorage {
+    if (this.ref === null) throw ckError('ERR_DISPOSED', `${this.toStringSafe()} was disposed and cannot be used`);
+    return this.ref.native;
+  }
+  /** @internal the shared storage reference, for views. */
+  get storageRef(): StorageRef {
+    if (this.ref === null) throw ckError('ERR_DISPOSED', `${this.toStringSafe()} was disposed and cannot be used`);
+    return this.ref;
+  }
+  private toStringSafe(): string {
+    return `tensor of shape ${fmtShape(this.shape)}`;
+  }
+  /** @internal [ndim, offset, ...shape, ...strides] for the native kernels. */
+  layout(): Layout {
+    return [this.ndim, this.offset, ...this.shape, ...this.strides];
+  }
+  get dtypeCode(): number {
+    return DTYPE_CODE[this.dtype];
+  }
+
+  // ---- lifetime -------------------------------------------------------------------------------
+  /** Frees this tensor's hold on its buffer (the buffer goes when no view uses it). Idempotent. */
+  dispose(): void {
+    if (this.ref === null) return;
+    const r = this.ref;
+    this.ref = null;
+    this.onDispose();
+    trackDispose(this, r);
+  }
+  /** @internal hook for autograd state. */
+  protected onDispose(): void {}
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  // ---- views ----------------------------------------------------------------------------------
+  /** @internal a view sharing this tensor's buffer. */
+  viewOf(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    return new Tensor(this.storageRef, shape, strides, offset, this.dtype, this.device);
+  }
+
+  private inferShape(shape: readonly number[], op: string): number[] {
+    const n = this.numel();
+    const out = [...shape];
+    const neg = out.indexOf(-1);
+    if (out.filter((s) => s === -1).length > 1) throw shapeError(`${op}: only one dimension can be -1 (got ${fmtShape(shape)})`);
+    if (neg >= 0) {
+      const rest = numelOf(out.filter((_, i) => i !== neg));
+      if (rest === 0 || n % rest !== 0)
+        throw shapeError(`${op}: shape ${fmtShape(shape)} is invalid for a tensor of shape ${fmtShape(this.shape)} (${n} elements)`);
+      out[neg] = n / rest;
+    }
+    checkShape(out, `${op} shape`);
+    if (numelOf(out) !== n)
+      throw shapeError(`${op}: shape ${fmtShape(shape)} is invalid for a tensor of shape ${fmtShape(this.shape)} (${n} elements)`);
+    return out;
+  }
+
+  // PyTorch's computeStride: the strides that let `shape` view this tensor, or null if it can't.
+  private viewStrides(shape: number[]): number[] | null {
+    if (this.numel() === 0 || this.isContiguous()) return contiguousStrides(shape);
+    const newStrides = new Array<number>(shape.length);
+    let viewD = shape.length - 1;
+    let chunkBase = this.strides[this.ndim - 1];
+    let tensorNumel = 1;
+    let viewNumel = 1;
+    for (let d = this.ndim - 1; d >= 0; d--) {
+      tensorNumel *= this.shape[d];
+      if (d === 0 || (this.shape[d - 1] !== 1 && this.strides[d - 1] !== tensorNumel * chunkBase)) {
+        while (viewD >= 0 && (viewNumel < tensorNumel || shape[viewD] === 1)) {
+          newStrides[viewD] = viewNumel * chunkBase;
+          viewNumel *= shape[viewD];
+          viewD--;
+        }
+        if (viewNumel !== tensorNumel) return null;
+        if (d > 0) {
+          chunkBase = this.strides[d - 1];
+          tensorNumel = 1;
+          viewNumel = 1;
+        }
+      }
+    }
+    if (viewD !== -1) return null;
+    return newStrides;
+  }
+
+  /** A view with a new shape; ERR_SHAPE if the strides don't allow one (use reshape). */
+  view(...shape: number[] | [number[]]): Tensor {
+    const sh = this.inferShape(Array.isArray(shape[0]) ? shape[0] : (shape as number[]), 'view');
+    const st = this.viewStrides(sh);
+    if (!st)
+      throw shapeError(
+        `view: shape ${fmtShape(sh)} is not compatible with the strides of a ${fmtShape(this.shape)} tensor; use reshape()`,
+      );
+    return this.viewOf(sh, st, this.offset);
+  }
+
+  /** Like view when the strides allow it, else a contiguous copy. */
+  reshape(...shape: number[] | [number[]]): Tensor {
+    const sh = this.inferShape(Array.isArray(shape[0]) ? shape[0] : (shape as number[]), 'reshape');
+    const st = this.viewStrides(sh);
+    if (st) return this.viewOf(sh, st, this.offset);
+    const c = this.contiguous();
+    const r = c.viewOf(sh, contiguousStrides(sh), c.offset);
+    c.dispose();
+    return r;
+  }
+
+  permute(...dims: number[] | [number[]]): Tensor {
+    const d = (Array.isArray(dims[0]) ? dims[0] : (dims as number[])).map((x) => normDim(x, this.ndim));
+    if (d.length !== this.ndim || new Set(d).size !== d.length)
+      throw shapeError(`permute: dims ${fmtShape(d)} are not a permutation of ${this.ndim} dimensions`);
+    return this.viewOf(d.map((i) => this.shape[i]), d.map((i) => this.strides[i]), this.offset);
+  }
+
+  transpose(dim0: number, dim1: number): Tensor {
+    if (this.ndim === 0) return this.viewOf([], [], this.offset);
+    const a = normDim(dim0, this.ndim);
+    const b = normDim(dim1, this.ndim);
+    const p = [...Array(this.ndim).keys()];
+    [p[a], p[b]] = [p[b], p[a]];
+    return this.permute(p);
+  }
+
+  /** The transpose of a matrix (rank <= 2). */
+  t(): Tensor {
+    if (this.ndim > 2) throw shapeError(`t() expects a tensor of rank <= 2, got ${fmtShape(this.shape)}`);
+    return this.ndim < 2 ? this.viewOf(this.shape, this.strides, this.offset) : this.transpose(0, 1);
+  }
+
+  /** Python-style slice along one dim: start/end may be negative and are clamped; step > 0. */
+  slice(dim: number, start = 0, end: number = Number.MAX_SAFE_INTEGER, step = 1): Tensor {
+    const d = normDim(dim, this.ndim);
+    if (!Number.isInteger(step) || step <= 0) throw shapeError(`slice: step must be a positive integer, got ${step}`);
+    const n = this.shape[d];
+    const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
+    const s = clampIdx(start);
+    const e = Math.max(clampIdx(end), s);
+    const len = Math.ceil((e - s) / step);
+    const shape = [...this.shape];
+    const strides = [...this.strides];
+    shape[d] = len;
+    strides[d] = this.strides[d] * step;
+    return this.viewOf(shape, strides, this.offset + (len > 0 ? s * this.strides[d] : 0));
+  }
+
+  narrow(dim: number, start: number, length: number): Tensor {
+    const d = normDim(dim, this.ndim);
+    const n = this.shape[d];
+    const s = start < 0 ? start + n : start;
+    if (!Number.isInteger(length) || s < 0 || length < 0 || s + length > n)
+      throw shapeError(`narrow: start ${start} and length ${length} are out of range for dim ${d} of size ${n}`);
+    return this.slice(d, s, s + length);
+  }
+
+  /** Index along dim 0 (or `dim`), dropping that dimension. */
+  select(dim: number, index: number): Tensor {
+    const d = normDim(dim, this.ndim);
+    const n = this.shape[d];
+    const i = index < 0 ? index + n : index;
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw shapeError(`select: index ${index} is out of range for dim ${d} of size ${n}`);
+    const shape = this.shape.filter((_, k) => k !== d);
+    const strides = this.strides.filter((_, k) => k !== d);
+    return this.viewOf(shape, strides, this.offset + i * this.strides[d]);
+  }
+
+  expand(...sizes: number[] | [number[]]): Tensor {
+    const sz = Array.isArray(sizes[0]) ? sizes[0] : (sizes as number[]);
+    if (sz.length < this.ndim)
+      throw shapeError(`expand: the target ${fmtShape(sz)} has fewer dimensions than the tensor ${fmtShape(this.shape)}`);
+    const lead = sz.length - this.ndim;
+    const shape: number[] = [];
+    const strides: number[] = [];
+    for (let i = 0; i < sz.length; i++) {
+      const j = i - lead;
+      const cur = j >= 0 ? this.shape[j] : 1;
+      const want = sz[i] === -1 ? cur : sz[i];
+      if (j < 0 && sz[i] === -1) throw shapeError(`expand: -1 is not allowed for the new leading dimension ${i}`);
+      if (cur !== want && cur !== 1)
+        throw shapeError(`expand: cannot expand ${fmtShape(this.shape)} to ${fmtShape(sz)} (dim ${i}: ${cur} to ${want})`);
+      shape.push(want);
+      strides.push(j >= 0 && cur === want ? this.strides[j] : 0);
+    }
+    return this.viewOf(checkShape(shape), strides, this.offset);
+  }
+
+  expandAs(other: Tensor): Tensor {
+    return this.expand([...other.shape]);
+  }
+
+  flatten(startDim = 0, endDim = -1): Tensor {
+    if (this.ndim === 0) return this.reshape([1]);
+    const s = normDim(startDim, this.ndim);
+    const e = normDim(endDim, this.ndim);
+    if (s > e) throw shapeError(`flatten: startDim ${startDim} comes after endDim ${endDim}`);
+    const shape = [...this.shape.slice(0, s), numelOf(this.shape.slice(s, e + 1)), ...this.shape.slice(e + 1)];
+    return this.reshape(shape);
+  }
+
+  squeeze(dim?: number): Tensor {
+    if (dim === undefined) {
+      const keep = this.shape.map((s, i) => (s === 1 ? -1 : i)).filter((i) => i >= 0);
+      return this.viewOf(keep.map((i) => this.shape[i]), keep.map((i) => this.strides[i]), this.offset);
+    }
+    const d = normDim(dim, this.ndim);
+    if (this.shape[d] !== 1) return this.viewOf(this.shape, this.strides, this.offset);
+    return this.viewOf(this.shape.filter((_, i) => i !== d), this.strides.filter((_, i) => i !== d), this.offset);
+  }
+
+  unsqueeze(dim: number): Tensor {
+    const d = normDim(dim, this.ndim + 1);
+    const shape = [...this.shape];
+    const strides = [...this.strides];
+    const st = d < this.ndim ? this.strides[d] * this.shape[d] : 1;
+    shape.splice(d, 0, 1);
+    strides.splice(d, 0, st);
+    return this.viewOf(shape, strides, this.offset);
+  }
+
+  /** This tensor if already contiguous (as a new handle on the same buffer), else a contiguous copy. */
+  contiguous(): Tensor {
+    if (this.isContiguous()) return this.viewOf(this.shape, contiguousStrides(this.shape), this.offset);
+    return ew.unary(this, ew.U.Copy);
+  }
+
+  // ---- devices and dtypes ---------------------------------------------------------------------
+  /** A copy on another device and/or with another dtype; this tensor itself if nothing changes. */
+  to(target: DeviceLike | DTypeLike, dtype?: DTypeLike): Tensor {
+    let dev = this.device;
+    let dt = this.dtype;
+    if (target === 'float32' || target === 'int32' || target === 'int64') dt = normalizeDType(target, dt);
+    else dev = parseDevice(target);
+    if (dtype !== undefined) dt = normalizeDType(dtype, dt);
+    let t: Tensor = this;
+    if (dt !== this.dtype) t = ew.unary(this, ew.U.Copy, 0, 0, dt);
+    if (!dev.equals(this.device)) {
+      const src = t.contiguous();
+      const out = Tensor.empty(this.shape, dt, dev);
+      native.copyBytes(out.storage, 0, src.storage, src.offset * 4, src.numel() * 4);
+      src.dispose();
+      if (t !== this) t.dispose();
+      t = out;
+    }
+    return t === this ? this.viewOf(this.shape, this.strides, this.offset) : t;
+  }
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+  cuda(index = 0): Tensor {
+    return this.to(`cuda:${index}`);
+  }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  int(): Tensor {
+    return this.to('int32');
+  }
+
+  // ---- reading data ---------------------------------------------------------------------------
+  /** The elements in row-major order, copied to the host. */
+  dataSync(): Float32Array | Int32Array {
+    const c = this.contiguous();
+    try {
+      const n = c.numel();
+      const out = this.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
+      if (n > 0) native.download(c.storage, c.offset * 4, out);
+      return out;
+    } finally {
+      c.dispose();
+    }
+  }
+  /** The elements in row-major order, as a Promise (the copy runs before it resolves). */
+  async data(): Promise<Float32Array | Int32Array> {
+    return this.dataSync();
+  }
+  /** Nested arrays of numbers, shaped like the tensor (a number for a 0-d tensor). */
+  toArray(): NestedArray {
+    const flat = this.dataSync();
+    if (this.ndim === 0) return flat[0];
+    const build = (d: number, off: number): NestedArray[] => {
+      const n = this.shape[d];
+      const out: NestedArray[] = new Array(n);
+      const step = numelOf(this.shape.slice(d + 1));
+      for (let i = 0; i < n; i++) out[i] = d === this.ndim - 1 ? flat[off + i] : build(d + 1, off + i * step);
+      return out;
+    };
+    return build(0, 0);
+  }
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.numel() !== 1) throw shapeError(`item() needs a tensor with one element, got shape ${fmtShape(this.shape)}`);
+    return this.dataSync()[0];
+  }
+  /** A contiguous copy with its own buffer. */
+  clone(): Tensor {
+    return ew.unary(this, ew.U.Copy);
+  }
+  /** A view sharing the buffer, cut off from autograd. */
+  detach(): Tensor {
+    return this.viewOf(this.shape, this.strides, this.offset);
+  }
+
+  // ---- elementwise ----------------------------------------------------------------------------
+  add(o: TensorOrScalar, alpha = 1): Tensor {
+    return ew.add(this, o, alpha);
+  }
+  sub(o: TensorOrScalar, alpha = 1): Tensor {
+    return ew.sub(this, o, alpha);
+  }
+  mul(o: TensorOrScalar): Tensor {
+    return ew.mul(this, o);
+  }
+  div(o: TensorOrScalar): Tensor {
+    return ew.div(this, o);
+  }
+  pow(o: TensorOrScalar): Tensor {
+    return ew.pow(this, o);
+  }
+  maximum(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Maximum);
+  }
+  minimum(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Minimum);
+  }
+  neg(): Tensor {
+    return ew.unary(this, ew.U.Neg);
+  }
+  exp(): Tensor {
+    return ew.unary(this, ew.U.Exp);
+  }
+  log(): Tensor {
+    return ew.unary(this, ew.U.Log);
+  }
+  sqrt(): Tensor {
+    return ew.unary(this, ew.U.Sqrt);
+  }
+  rsqrt(): Tensor {
+    return ew.unary(this, ew.U.Rsqrt);
+  }
+  abs(): Tensor {
+    return ew.unary(this, ew.U.Abs);
+  }
+  relu(): Tensor {
+    return ew.unary(this, ew.U.Relu);
+  }
+  sigmoid(): Tensor {
+    return ew.unary(this, ew.U.Sigmoid);
+  }
+  tanh(): Tensor {
+    return ew.unary(this, ew.U.Tanh);
+  }
+  square(): Tensor {
+    return ew.unary(this, ew.U.Square);
+  }
+  reciprocal(): Tensor {
+    return ew.unary(this, ew.U.Reciprocal);
+  }
+  sign(): Tensor {
+    return ew.unary(this, ew.U.Sign);
+  }
+  floor(): Tensor {
+    return ew.unary(this, ew.U.Floor);
+  }
+  ceil(): Tensor {
+    return ew.unary(this, ew.U.Ceil);
+  }
+  round(): Tensor {
+    return ew.unary(this, ew.U.Round);
+  }
+  log1p(): Tensor {
+    return ew.unary(this, ew.U.Log1p);
+  }
+  expm1(): Tensor {
+    return ew.unary(this, ew.U.Expm1);
+  }
+  sin(): Tensor {
+    return ew.unary(this, ew.U.Sin);
+  }
+  cos(): Tensor {
+    return ew.unary(this, ew.U.Cos);
+  }
+  /** Clamps to [min, max]; either bound may be omitted (null/undefined). */
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return ew.clamp(this, min, max);
+  }
+  clip(min?: number | null, max?: number | null): Tensor {
+    return this.clamp(min, max);
+  }
+  eq(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Eq);
+  }
+  ne(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Ne);
+  }
+  lt(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Lt);
+  }
+  le(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Le);
+  }
+  gt(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Gt);
+  }
+  ge(o: TensorOrScalar): Tensor {
+    return ew.binary(this, o, ew.B.Ge);
+  }
+
+  // ---- reductions -----------------------------------------------------------------------------
+  sum(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
+    return red.reduce(this, red.R.Sum, dim, opts);
+  }
+  mean(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
+    return red.reduce(this, red.R.Mean, dim, opts);
+  }
+  prod(dim?: number, opts: ReduceOptions | boolean = {}): Tensor {
+    return red.reduce(this, red.R.Prod, dim, opts);
+  }
+  /** Max of all elements, or {values, indices} along dim as torch.max(x, dim). */
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+    if (dim === undefined) return red.reduce(this, red.R.Max, undefined, {});
+    return red.withIndices(this, red.R.Max, dim, keepdim);
+  }
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+    if (dim === undefined) return red.reduce(this, red.R.Min, undefined, {});
+    return red.withIndices(this, red.R.Min, dim, keepdim);
+  }
+  amax(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
+    return red.reduce(this, red.R.Max, dim, opts);
+  }
+  amin(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
+    return red.reduce(this, red.R.Min, dim, opts);
+  }
+  /** Index of the max (int32); over the flattened tensor when dim is omitted. */
+  argmax(dim?: number, keepdim = false): Tensor {
+    return red.arg(this, red.R.ArgMax, dim, keepdim);
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return red.arg(this, red.R.ArgMin, dim, keepdim);
+  }
+  var(dim?: number | number[], opts: VarOptions = {}): Tensor {
+    return red.variance(this, dim, opts);
+  }
+  std(dim?: number | number[], opts: VarOptions = {}): Tensor {
+    const v = red.variance(this, dim, opts);
+    const s = v.sqrt();
+    v.dispose();
+    return s;
+  }
+
+  // ---- linear algebra -------------------------------------------------------------------------
+  matmul(o: Tensor): Tensor {
+    return matmulOp(this, o);
+  }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// Builds the native addon with cmake-js. Usage: node scripts/build-native.js [auto|cpu|cuda|emu ...] [--werror]
+//   auto (default): CUDA when nvcc is found, else CPU; output build/Release/convkit.node (node-gyp-build's place)
+//   cpu | cuda | emu: output build-<flavour>/Release/convkit.node, loadable with CONVKIT_BINARY=<flavour>
+'use strict';
+const { spawnSync } = require('child_process');
+const os = require('os');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const werror = args.includes('--werror');
+const flavours = args.filter((a) => !a.startsWith('--'));
+if (flavours.length === 0) flavours.push('auto');
+
+const defs = {
+  auto: [],
+  cpu: ['--CDCONVKIT_CUDA=OFF', '--CDCONVKIT_CUDA_EMU=OFF'],
+  cuda: ['--CDCONVKIT_CUDA=ON', '--CDCONVKIT_CUDA_EMU=OFF'],
+  emu: ['--CDCONVKIT_CUDA_EMU=ON'],
+};
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+for (const f of flavours) {
+  if (!defs[f]) {
+    console.error(`unknown flavour '${f}' (expected auto, cpu, cuda or emu)`);
+    process.exit(2);
+  }
+  const out = f === 'auto' ? 'build' : `build-${f}`;
+  const extra = [...defs[f]];
+  if (process.env.CONVKIT_CUDA_ARCHS) extra.push(`--CDCONVKIT_CUDA_ARCHS=${process.env.CONVKIT_CUDA_ARCHS}`);
+  if (werror) extra.push('--CDCONVKIT_WERROR=ON');
+  const cmd = [cmakeJs, 'build', '--out', out, '--parallel', String(os.cpus().length), ...extra];
+  console.log(`[convkit] building ${f} -> ${out}/Release/convkit.node`);
+  const env = { ...process.env };
+  if (f !== 'emu' && f !== 'auto') delete env.CONVKIT_CUDA_EMU;
+  const r = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit', env });
+  if (r.status !== 0) {
+    console.error(`[convkit] the ${f} build failed (exit ${r.status})`);
+    process.exit(r.status || 1);
+  }
+}
