@@ -3,6 +3,7 @@
  * transpose, slice/narrow, expand, flatten, squeeze/unsqueeze) share the buffer and copy nothing;
  * the buffer is freed when the last tensor viewing it is disposed.
  */
+import './polyfill';
 import { Layout, native, NativeStorage } from './binding';
 import { CPU, Device, DeviceLike, parseDevice } from './device';
 import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';

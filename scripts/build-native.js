@@ -9,7 +9,7 @@ const path = require('path');
 
 const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
-const werror = args.includes('--werror');
+const werror = args.includes('--werror') || process.env.CONVKIT_WERROR === '1';
 const flavours = args.filter((a) => !a.startsWith('--'));
 if (flavours.length === 0) flavours.push('auto');
 

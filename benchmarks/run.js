@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// `npm run bench -- [suite ...] [--quick] [--device cpu|cuda] [--threads N] [--out DIR]`
+// Runs each suite's cases in convkit and in PyTorch side by side, prints the table, writes a dated JSON
+// report under benchmarks/results/ (or --out).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { runSideBySide, formatRow, header, machine } = require('./harness');
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
+  const quick = argv.includes('--quick');
+  const device = opt('--device', 'cpu');
+  const outDir = opt('--out', path.join(__dirname, 'results'));
+  const valued = new Set(['--device', '--threads', '--out']);
+  const suites = argv.filter((a, i) => !a.startsWith('--') && !valued.has(argv[i - 1]));
+  const available = fs.readdirSync(path.join(__dirname, 'suites')).map((f) => f.replace(/\.js$/, ''));
+  const chosen = suites.length ? suites : available;
+  for (const s of chosen) if (!available.includes(s)) throw new Error(`unknown suite '${s}' (have: ${available.join(', ')})`);
+
+  const ck = require('../dist');
+  const threads = Number(opt('--threads', String(ck.getNumThreads())));
+  ck.setNumThreads(threads);
+  const opts = { device, threads, rounds: quick ? 3 : 5, repsPerRound: quick ? 3 : 5, warmup: 2, maxSpread: 0.25 };
+  const m = machine();
+  console.log(`convkit ${ck.info().version} (${ck.info().flavour}) vs PyTorch, device ${device}, ${threads} threads, ${m.cpu}`);
+  console.log(header());
+  const all = [];
+  for (const s of chosen) {
+    const cases = require(`./suites/${s}`)({ quick, device });
+    const rows = await runSideBySide(ck, cases, { ...opts, onRow: (r) => console.log(formatRow(r, opts.maxSpread)) });
+    all.push(...rows.map((r) => ({ suite: s, ...r })));
+  }
+  const date = new Date().toISOString().slice(0, 10);
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${date}-${device}${quick ? '-quick' : ''}-${chosen.join('+')}.json`);
+  const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), options: opts, rows: all };
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nreport: ${path.relative(process.cwd(), file)}`);
+}
+
+main().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+/** Closeness checks with stated tolerances: |a - b| <= atol + rtol * |b|, NaN matching NaN. */
+import { Tensor } from '../../lib';
+import { Arr, TorchOut } from './torch';
+
+export interface Tol {
+  atol?: number;
+  rtol?: number;
+}
+
+export function asArr(t: Tensor | Arr | TorchOut): Arr {
+  if (t instanceof Tensor) return { shape: [...t.shape], dtype: t.dtype, data: Array.from(t.cpu().dataSync()) };
+  return t as Arr;
+}
+
+/** Throws with the worst element if `actual` and `expected` differ in shape or beyond tolerance. */
+export function expectClose(actual: Tensor | Arr, expected: Tensor | Arr | TorchOut, tol: Tol = {}, what = ''): number {
+  const a = asArr(actual);
+  const e = asArr(expected);
+  const atol = tol.atol ?? 1e-5;
+  const rtol = tol.rtol ?? 1e-5;
+  const label = what ? `${what}: ` : '';
+  if (a.shape.length !== e.shape.length || a.shape.some((s, i) => s !== e.shape[i]))
+    throw new Error(`${label}shape [${a.shape}] != expected [${e.shape}]`);
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < e.data.length; i++) {
+    const x = a.data[i];
+    const y = e.data[i];
+    if (Number.isNaN(y) && Number.isNaN(x)) continue;
+    if (x === y) continue;
+    const err = Math.abs(x - y);
+    const bound = atol + rtol * Math.abs(y);
+    if (!(err <= bound) && (worst < 0 || err - bound > worstErr)) {
+      worst = i;
+      worstErr = err - bound;
+    }
+  }
+  if (worst >= 0)
+    throw new Error(`${label}element ${worst}: ${a.data[worst]} vs expected ${e.data[worst]} (atol ${atol}, rtol ${rtol})`);
+  let maxErr = 0;
+  for (let i = 0; i < e.data.length; i++) if (Number.isFinite(e.data[i])) maxErr = Math.max(maxErr, Math.abs(a.data[i] - e.data[i]));
+  return maxErr;
+}
+
+export function expectEqualInts(actual: Tensor | Arr, expected: Tensor | Arr | TorchOut, what = ''): void {
+  expectClose(actual, expected, { atol: 0, rtol: 0 }, what);
+}
