@@ -26,6 +26,7 @@ export interface Native {
   unary(op: number, inDt: number, outDt: number, x: NativeStorage, xl: Layout, y: NativeStorage, a: number, b: number): void;
   binary(op: number, inDt: number, outDt: number, a: NativeStorage, al: Layout, b: NativeStorage, bl: Layout, y: NativeStorage): void;
   reduce(op: number, dt: number, x: NativeStorage, xOff: number, y: NativeStorage, outer: number, inner: number, correction: number): void;
+  copy(src: NativeStorage, sl: Layout, dst: NativeStorage, dl: Layout): void;
   fill(dt: number, s: NativeStorage, offset: number, n: number, value: number): void;
   random(kind: number, dt: number, s: NativeStorage, n: number, seedHi: number, seedLo: number, offset: number, a: number, b: number): void;
   gemm(

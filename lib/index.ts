@@ -6,6 +6,7 @@ export {
 } from './creation';
 export type { TensorOptions } from './creation';
 export { manualSeed, initialSeed } from './random';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad_mode';
 export { tidy, keep, memory } from './memory';
 export type { MemoryInfo, DeviceMemory } from './memory';
 export { cuda, Device } from './device';

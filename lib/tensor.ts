@@ -8,11 +8,15 @@ import { Layout, native, NativeStorage } from './binding';
 import { CPU, Device, DeviceLike, parseDevice } from './device';
 import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';
 import { ckError, fmtShape, shapeError } from './errors';
-import { StorageRef, trackDispose, trackNew } from './memory';
+import { keep, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
-import * as ew from './ops/elementwise';
-import * as red from './ops/reduce';
-import { matmul as matmulOp } from './ops/matmul';
+import * as ewRaw from './ops/elementwise';
+import * as F from './autograd/functions';
+import { runBackward } from './autograd/engine';
+import { isGradEnabled, rawModule } from './autograd/grad_mode';
+import { AccumulateGrad, Node } from './autograd/node';
+
+const ew = rawModule(ewRaw);
 
 export type Scalar = number;
 export type TensorOrScalar = Tensor | number;
@@ -35,6 +39,12 @@ export class Tensor {
   readonly dtype: DType;
   readonly device: Device;
   private ref: StorageRef | null;
+  /** The accumulated gradient of a leaf after backward(). */
+  grad: Tensor | null = null;
+  /** The graph node that made this tensor (null for leaves and for tensors made without grad). */
+  gradFn: Node | null = null;
+  private _requiresGrad = false;
+  private accumulator: AccumulateGrad | null = null;
 
   /** @internal use the creation functions (tensor, zeros, ...) instead. */
   constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: DType, device: Device) {
@@ -119,10 +129,153 @@ export class Tensor {
     this.onDispose();
     trackDispose(this, r);
   }
-  /** @internal hook for autograd state. */
-  protected onDispose(): void {}
+  private onDispose(): void {
+    this.grad?.dispose();
+    this.grad = null;
+    this.gradFn = null;
+    this.accumulator = null;
+  }
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  // ---- autograd -------------------------------------------------------------------------------
+  get requiresGrad(): boolean {
+    return this._requiresGrad;
+  }
+  set requiresGrad(flag: boolean) {
+    this.requiresGrad_(flag);
+  }
+  /** Leaves only: start (or stop) recording operations on this tensor. Returns this. */
+  requiresGrad_(flag = true): this {
+    if (this.gradFn !== null && !flag)
+      throw ckError('ERR_AUTOGRAD', 'requiresGrad_(false) on a non-leaf tensor; use detach() instead');
+    if (flag && this.dtype !== 'float32')
+      throw ckError('ERR_AUTOGRAD', `only float32 tensors can require gradients (this one is ${this.dtype})`, 'TypeError');
+    this._requiresGrad = flag || this.gradFn !== null;
+    return this;
+  }
+  /** True for tensors not made by a recorded op (user-created tensors and parameters). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  /** @internal the Node gradients of this tensor flow into. */
+  gradNode(): Node {
+    if (this.gradFn) return this.gradFn;
+    if (!this.accumulator) this.accumulator = new AccumulateGrad(this);
+    return this.accumulator;
+  }
+  /** @internal set by the op that made this tensor. */
+  setGradFn(node: Node): void {
+    this.gradFn = node;
+    this._requiresGrad = true;
+  }
+  /** @internal called by the engine for leaves; takes ownership of g. */
+  accumulateGrad(g: Tensor): void {
+    if (g.shape.length !== this.shape.length || g.shape.some((s, i) => s !== this.shape[i]))
+      throw ckError('ERR_AUTOGRAD', `gradient of shape ${fmtShape(g.shape)} for a leaf of shape ${fmtShape(this.shape)}`);
+    if (this.grad === null || this.grad.isDisposed) {
+      // A gradient that shares its buffer (a view of another gradient) gets its own, so in-place
+      // changes to one .grad can never reach another.
+      this.grad = keep(g.isContiguous() && g.storageRef.refs === 1 ? g.detach() : g.clone());
+    } else {
+      const sum = ew.add(this.grad, g);
+      this.grad.dispose();
+      this.grad = keep(sum);
+    }
+  }
+  /**
+   * Computes the gradient of this tensor w.r.t. every leaf that requires grad and adds it to their
+   * .grad. A scalar needs no argument; otherwise pass the gradient of the same shape.
+   */
+  backward(grad?: Tensor, opts: { retainGraph?: boolean } = {}): void {
+    if (!this._requiresGrad)
+      throw ckError('ERR_AUTOGRAD', 'backward(): this tensor does not require grad and has no graph (was it made inside noGrad, or from tensors without requiresGrad?)');
+    let g: Tensor;
+    if (grad === undefined) {
+      if (this.numel() !== 1)
+        throw ckError('ERR_AUTOGRAD', `backward(): a gradient argument is needed for a non-scalar output of shape ${fmtShape(this.shape)}`);
+      g = Tensor.empty(this.shape, 'float32', this.device);
+      native.fill(0, g.storage, 0, 1, 1);
+    } else {
+      if (grad.shape.length !== this.shape.length || grad.shape.some((s, i) => s !== this.shape[i]))
+        throw shapeError(`backward(): gradient of shape ${fmtShape(grad.shape)} for an output of shape ${fmtShape(this.shape)}`);
+      g = grad.detach();
+    }
+    keep(g);
+    if (this.gradFn === null) {
+      this.accumulateGrad(g);
+      return;
+    }
+    runBackward(this, g, !!opts.retainGraph);
+  }
+
+  // ---- in place (not recorded: use them on data, under noGrad, or on tensors that need no grad) ---
+  private checkInPlace(op: string): void {
+    if (isGradEnabled() && this._requiresGrad)
+      throw ckError('ERR_AUTOGRAD', `${op}: in-place change of a tensor that requires grad; wrap it in noGrad() or use the out-of-place op`);
+  }
+  /** @internal raw copy of src (same shape) into this view. */
+  copyFrom(src: Tensor): void {
+    native.copy(src.storage, src.layout(), this.storage, this.layout());
+  }
+  /** Copies src into this tensor (broadcast, cast and moved as needed). Returns this. */
+  copy_(src: Tensor): this {
+    this.checkInPlace('copy_');
+    let s = src;
+    if (s.dtype !== this.dtype || !s.device.equals(this.device)) s = s.to(this.device, this.dtype);
+    const e = s.expand([...this.shape]);
+    try {
+      this.copyFrom(e);
+    } finally {
+      e.dispose();
+      if (s !== src) s.dispose();
+    }
+    return this;
+  }
+  fill_(value: number): this {
+    this.checkInPlace('fill_');
+    if (this.isContiguous()) {
+      native.fill(this.dtypeCode, this.storage, this.offset, this.numel(), value);
+      return this;
+    }
+    const t = Tensor.empty(this.shape, this.dtype, this.device);
+    native.fill(this.dtypeCode, t.storage, 0, t.numel(), value);
+    this.copyFrom(t);
+    t.dispose();
+    return this;
+  }
+  zero_(): this {
+    return this.fill_(0);
+  }
+  private inPlace(op: string, compute: () => Tensor): this {
+    this.checkInPlace(op);
+    const r = compute();
+    try {
+      if (r.shape.length !== this.shape.length || r.shape.some((v, i) => v !== this.shape[i]))
+        throw shapeError(`${op}: result of shape ${fmtShape(r.shape)} does not fit in-place into ${fmtShape(this.shape)}`);
+      const c = r.dtype === this.dtype ? r : ew.unary(r, ew.U.Copy, 0, 0, this.dtype);
+      this.copyFrom(c);
+      if (c !== r) c.dispose();
+    } finally {
+      r.dispose();
+    }
+    return this;
+  }
+  add_(o: TensorOrScalar, alpha = 1): this {
+    return this.inPlace('add_', () => ew.add(this, o, alpha));
+  }
+  sub_(o: TensorOrScalar, alpha = 1): this {
+    return this.inPlace('sub_', () => ew.sub(this, o, alpha));
+  }
+  mul_(o: TensorOrScalar): this {
+    return this.inPlace('mul_', () => ew.mul(this, o));
+  }
+  div_(o: TensorOrScalar): this {
+    return this.inPlace('div_', () => ew.div(this, o));
+  }
+  clamp_(min?: number | null, max?: number | null): this {
+    return this.inPlace('clamp_', () => ew.clamp(this, min, max));
   }
 
   // ---- views ----------------------------------------------------------------------------------
@@ -184,29 +337,37 @@ export class Tensor {
       throw shapeError(
         `view: shape ${fmtShape(sh)} is not compatible with the strides of a ${fmtShape(this.shape)} tensor; use reshape()`,
       );
-    return this.viewOf(sh, st, this.offset);
+    const inShape = [...this.shape];
+    return F.viewOp(this, this.viewOf(sh, st, this.offset), 'ViewBackward', (g) => g.reshape(inShape));
   }
 
   /** Like view when the strides allow it, else a contiguous copy. */
   reshape(...shape: number[] | [number[]]): Tensor {
     const sh = this.inferShape(Array.isArray(shape[0]) ? shape[0] : (shape as number[]), 'reshape');
     const st = this.viewStrides(sh);
-    if (st) return this.viewOf(sh, st, this.offset);
-    const c = this.contiguous();
-    const r = c.viewOf(sh, contiguousStrides(sh), c.offset);
-    c.dispose();
-    return r;
+    let r: Tensor;
+    if (st) r = this.viewOf(sh, st, this.offset);
+    else {
+      const c = ew.unary(this, ew.U.Copy);
+      r = c.viewOf(sh, contiguousStrides(sh), c.offset);
+      c.dispose();
+    }
+    const inShape = [...this.shape];
+    return F.viewOp(this, r, 'ReshapeBackward', (g) => g.reshape(inShape));
   }
 
   permute(...dims: number[] | [number[]]): Tensor {
     const d = (Array.isArray(dims[0]) ? dims[0] : (dims as number[])).map((x) => normDim(x, this.ndim));
     if (d.length !== this.ndim || new Set(d).size !== d.length)
       throw shapeError(`permute: dims ${fmtShape(d)} are not a permutation of ${this.ndim} dimensions`);
-    return this.viewOf(d.map((i) => this.shape[i]), d.map((i) => this.strides[i]), this.offset);
+    const inv = new Array<number>(d.length);
+    d.forEach((p, i) => (inv[p] = i));
+    const out = this.viewOf(d.map((i) => this.shape[i]), d.map((i) => this.strides[i]), this.offset);
+    return F.viewOp(this, out, 'PermuteBackward', (g) => g.permute(inv));
   }
 
   transpose(dim0: number, dim1: number): Tensor {
-    if (this.ndim === 0) return this.viewOf([], [], this.offset);
+    if (this.ndim === 0) return this.identity('TransposeBackward');
     const a = normDim(dim0, this.ndim);
     const b = normDim(dim1, this.ndim);
     const p = [...Array(this.ndim).keys()];
@@ -217,7 +378,7 @@ export class Tensor {
   /** The transpose of a matrix (rank <= 2). */
   t(): Tensor {
     if (this.ndim > 2) throw shapeError(`t() expects a tensor of rank <= 2, got ${fmtShape(this.shape)}`);
-    return this.ndim < 2 ? this.viewOf(this.shape, this.strides, this.offset) : this.transpose(0, 1);
+    return this.ndim < 2 ? this.identity('TBackward') : this.transpose(0, 1);
   }
 
   /** Python-style slice along one dim: start/end may be negative and are clamped; step > 0. */
@@ -233,7 +394,9 @@ export class Tensor {
     const strides = [...this.strides];
     shape[d] = len;
     strides[d] = this.strides[d] * step;
-    return this.viewOf(shape, strides, this.offset + (len > 0 ? s * this.strides[d] : 0));
+    const out = this.viewOf(shape, strides, this.offset + (len > 0 ? s * this.strides[d] : 0));
+    const inShape = [...this.shape];
+    return F.viewOp(this, out, 'SliceBackward', (g) => F.embed(g, inShape, (z) => z.slice(d, s, e, step)));
   }
 
   narrow(dim: number, start: number, length: number): Tensor {
@@ -253,7 +416,9 @@ export class Tensor {
     if (!Number.isInteger(i) || i < 0 || i >= n) throw shapeError(`select: index ${index} is out of range for dim ${d} of size ${n}`);
     const shape = this.shape.filter((_, k) => k !== d);
     const strides = this.strides.filter((_, k) => k !== d);
-    return this.viewOf(shape, strides, this.offset + i * this.strides[d]);
+    const out = this.viewOf(shape, strides, this.offset + i * this.strides[d]);
+    const inShape = [...this.shape];
+    return F.viewOp(this, out, 'SelectBackward', (g) => F.embed(g, inShape, (z) => z.select(d, i)));
   }
 
   expand(...sizes: number[] | [number[]]): Tensor {
@@ -273,7 +438,8 @@ export class Tensor {
       shape.push(want);
       strides.push(j >= 0 && cur === want ? this.strides[j] : 0);
     }
-    return this.viewOf(checkShape(shape), strides, this.offset);
+    const inShape = [...this.shape];
+    return F.viewOp(this, this.viewOf(checkShape(shape), strides, this.offset), 'ExpandBackward', (g) => F.sumTo(g, inShape));
   }
 
   expandAs(other: Tensor): Tensor {
@@ -290,13 +456,18 @@ export class Tensor {
   }
 
   squeeze(dim?: number): Tensor {
+    let out: Tensor;
     if (dim === undefined) {
-      const keep = this.shape.map((s, i) => (s === 1 ? -1 : i)).filter((i) => i >= 0);
-      return this.viewOf(keep.map((i) => this.shape[i]), keep.map((i) => this.strides[i]), this.offset);
+      const kept = this.shape.map((s, i) => (s === 1 ? -1 : i)).filter((i) => i >= 0);
+      out = this.viewOf(kept.map((i) => this.shape[i]), kept.map((i) => this.strides[i]), this.offset);
+    } else {
+      const d = normDim(dim, this.ndim);
+      out = this.shape[d] !== 1
+        ? this.viewOf(this.shape, this.strides, this.offset)
+        : this.viewOf(this.shape.filter((_, i) => i !== d), this.strides.filter((_, i) => i !== d), this.offset);
     }
-    const d = normDim(dim, this.ndim);
-    if (this.shape[d] !== 1) return this.viewOf(this.shape, this.strides, this.offset);
-    return this.viewOf(this.shape.filter((_, i) => i !== d), this.strides.filter((_, i) => i !== d), this.offset);
+    const inShape = [...this.shape];
+    return F.viewOp(this, out, 'SqueezeBackward', (g) => g.reshape(inShape));
   }
 
   unsqueeze(dim: number): Tensor {
@@ -306,13 +477,19 @@ export class Tensor {
     const st = d < this.ndim ? this.strides[d] * this.shape[d] : 1;
     shape.splice(d, 0, 1);
     strides.splice(d, 0, st);
-    return this.viewOf(shape, strides, this.offset);
+    const inShape = [...this.shape];
+    return F.viewOp(this, this.viewOf(shape, strides, this.offset), 'UnsqueezeBackward', (g) => g.reshape(inShape));
+  }
+
+  /** A new handle on the same data whose gradient passes straight through. */
+  private identity(name: string, out?: Tensor): Tensor {
+    return F.viewOp(this, out ?? this.viewOf(this.shape, this.strides, this.offset), name, (g) => g.detach());
   }
 
   /** This tensor if already contiguous (as a new handle on the same buffer), else a contiguous copy. */
   contiguous(): Tensor {
-    if (this.isContiguous()) return this.viewOf(this.shape, contiguousStrides(this.shape), this.offset);
-    return ew.unary(this, ew.U.Copy);
+    if (this.isContiguous()) return this.identity('ContiguousBackward', this.viewOf(this.shape, contiguousStrides(this.shape), this.offset));
+    return this.identity('ContiguousBackward', ew.unary(this, ew.U.Copy));
   }
 
   // ---- devices and dtypes ---------------------------------------------------------------------
@@ -333,7 +510,9 @@ export class Tensor {
       if (t !== this) t.dispose();
       t = out;
     }
-    return t === this ? this.viewOf(this.shape, this.strides, this.offset) : t;
+    if (t === this) return this.identity('ToBackward');
+    const from = this.device;
+    return dt === 'float32' && this.dtype === 'float32' ? F.viewOp(this, t, 'ToBackward', (g) => g.to(from)) : t;
   }
   cpu(): Tensor {
     return this.to('cpu');
@@ -351,7 +530,7 @@ export class Tensor {
   // ---- reading data ---------------------------------------------------------------------------
   /** The elements in row-major order, copied to the host. */
   dataSync(): Float32Array | Int32Array {
-    const c = this.contiguous();
+    const c = this.isContiguous() ? this.viewOf(this.shape, this.strides, this.offset) : ew.unary(this, ew.U.Copy);
     try {
       const n = c.numel();
       const out = this.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
@@ -385,7 +564,7 @@ export class Tensor {
   }
   /** A contiguous copy with its own buffer. */
   clone(): Tensor {
-    return ew.unary(this, ew.U.Copy);
+    return this.identity('CloneBackward', ew.unary(this, ew.U.Copy));
   }
   /** A view sharing the buffer, cut off from autograd. */
   detach(): Tensor {
@@ -394,86 +573,86 @@ export class Tensor {
 
   // ---- elementwise ----------------------------------------------------------------------------
   add(o: TensorOrScalar, alpha = 1): Tensor {
-    return ew.add(this, o, alpha);
+    return F.add(this, o, alpha);
   }
   sub(o: TensorOrScalar, alpha = 1): Tensor {
-    return ew.sub(this, o, alpha);
+    return F.sub(this, o, alpha);
   }
   mul(o: TensorOrScalar): Tensor {
-    return ew.mul(this, o);
+    return F.mul(this, o);
   }
   div(o: TensorOrScalar): Tensor {
-    return ew.div(this, o);
+    return F.div(this, o);
   }
   pow(o: TensorOrScalar): Tensor {
-    return ew.pow(this, o);
+    return F.pow(this, o);
   }
   maximum(o: TensorOrScalar): Tensor {
-    return ew.binary(this, o, ew.B.Maximum);
+    return F.maximum(this, o, true);
   }
   minimum(o: TensorOrScalar): Tensor {
-    return ew.binary(this, o, ew.B.Minimum);
+    return F.maximum(this, o, false);
   }
   neg(): Tensor {
-    return ew.unary(this, ew.U.Neg);
+    return F.neg(this);
   }
   exp(): Tensor {
-    return ew.unary(this, ew.U.Exp);
+    return F.exp(this);
   }
   log(): Tensor {
-    return ew.unary(this, ew.U.Log);
+    return F.log(this);
   }
   sqrt(): Tensor {
-    return ew.unary(this, ew.U.Sqrt);
+    return F.sqrt(this);
   }
   rsqrt(): Tensor {
-    return ew.unary(this, ew.U.Rsqrt);
+    return F.rsqrt(this);
   }
   abs(): Tensor {
-    return ew.unary(this, ew.U.Abs);
+    return F.abs(this);
   }
   relu(): Tensor {
-    return ew.unary(this, ew.U.Relu);
+    return F.relu(this);
   }
   sigmoid(): Tensor {
-    return ew.unary(this, ew.U.Sigmoid);
+    return F.sigmoid(this);
   }
   tanh(): Tensor {
-    return ew.unary(this, ew.U.Tanh);
+    return F.tanh(this);
   }
   square(): Tensor {
-    return ew.unary(this, ew.U.Square);
+    return F.square(this);
   }
   reciprocal(): Tensor {
-    return ew.unary(this, ew.U.Reciprocal);
+    return F.reciprocal(this);
   }
   sign(): Tensor {
-    return ew.unary(this, ew.U.Sign);
+    return F.zeroGrad(ew.U.Sign, 'SignBackward')(this);
   }
   floor(): Tensor {
-    return ew.unary(this, ew.U.Floor);
+    return F.zeroGrad(ew.U.Floor, 'FloorBackward')(this);
   }
   ceil(): Tensor {
-    return ew.unary(this, ew.U.Ceil);
+    return F.zeroGrad(ew.U.Ceil, 'CeilBackward')(this);
   }
   round(): Tensor {
-    return ew.unary(this, ew.U.Round);
+    return F.zeroGrad(ew.U.Round, 'RoundBackward')(this);
   }
   log1p(): Tensor {
-    return ew.unary(this, ew.U.Log1p);
+    return F.log1p(this);
   }
   expm1(): Tensor {
-    return ew.unary(this, ew.U.Expm1);
+    return F.expm1(this);
   }
   sin(): Tensor {
-    return ew.unary(this, ew.U.Sin);
+    return F.sin(this);
   }
   cos(): Tensor {
-    return ew.unary(this, ew.U.Cos);
+    return F.cos(this);
   }
   /** Clamps to [min, max]; either bound may be omitted (null/undefined). */
   clamp(min?: number | null, max?: number | null): Tensor {
-    return ew.clamp(this, min, max);
+    return F.clamp(this, min, max);
   }
   clip(min?: number | null, max?: number | null): Tensor {
     return this.clamp(min, max);
@@ -499,45 +678,45 @@ export class Tensor {
 
   // ---- reductions -----------------------------------------------------------------------------
   sum(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
-    return red.reduce(this, red.R.Sum, dim, opts);
+    return F.sum(this, dim, opts);
   }
   mean(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
-    return red.reduce(this, red.R.Mean, dim, opts);
+    return F.mean(this, dim, opts);
   }
   prod(dim?: number, opts: ReduceOptions | boolean = {}): Tensor {
-    return red.reduce(this, red.R.Prod, dim, opts);
+    return F.prod(this, dim, opts);
   }
   /** Max of all elements, or {values, indices} along dim as torch.max(x, dim). */
   max(): Tensor;
   max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return red.reduce(this, red.R.Max, undefined, {});
-    return red.withIndices(this, red.R.Max, dim, keepdim);
+    if (dim === undefined) return F.amax(this, undefined, {}, true);
+    return F.maxDim(this, dim, keepdim, true);
   }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return red.reduce(this, red.R.Min, undefined, {});
-    return red.withIndices(this, red.R.Min, dim, keepdim);
+    if (dim === undefined) return F.amax(this, undefined, {}, false);
+    return F.maxDim(this, dim, keepdim, false);
   }
   amax(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
-    return red.reduce(this, red.R.Max, dim, opts);
+    return F.amax(this, dim, opts, true);
   }
   amin(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {
-    return red.reduce(this, red.R.Min, dim, opts);
+    return F.amax(this, dim, opts, false);
   }
   /** Index of the max (int32); over the flattened tensor when dim is omitted. */
   argmax(dim?: number, keepdim = false): Tensor {
-    return red.arg(this, red.R.ArgMax, dim, keepdim);
+    return F.argExtreme(this, dim, keepdim, true);
   }
   argmin(dim?: number, keepdim = false): Tensor {
-    return red.arg(this, red.R.ArgMin, dim, keepdim);
+    return F.argExtreme(this, dim, keepdim, false);
   }
   var(dim?: number | number[], opts: VarOptions = {}): Tensor {
-    return red.variance(this, dim, opts);
+    return F.variance(this, dim, opts);
   }
   std(dim?: number | number[], opts: VarOptions = {}): Tensor {
-    const v = red.variance(this, dim, opts);
+    const v = F.variance(this, dim, opts);
     const s = v.sqrt();
     v.dispose();
     return s;
@@ -545,6 +724,6 @@ export class Tensor {
 
   // ---- linear algebra -------------------------------------------------------------------------
   matmul(o: Tensor): Tensor {
-    return matmulOp(this, o);
+    return F.matmul(this, o);
   }
 }

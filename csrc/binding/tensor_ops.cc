@@ -137,6 +137,23 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// copy(src, srcLayout, dst, dstLayout): dst view <- src view, same shape, same device
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Storage* src = Storage::From(info[0], "source");
+  Layout sl = arg_layout(info, 1, "source");
+  Storage* dst = Storage::From(info[2], "destination");
+  Layout dl = arg_layout(info, 3, "destination");
+  if (sl.ndim != dl.ndim) throw Error("ERR_SHAPE", "copy: layouts differ in rank", ErrorKind::Range);
+  for (int d = 0; d < sl.ndim; ++d)
+    if (sl.shape[d] != dl.shape[d]) throw Error("ERR_SHAPE", "copy: layouts differ in shape", ErrorKind::Range);
+  check_layout_bounds(sl, src->bytes(), "source");
+  check_layout_bounds(dl, dst->bytes(), "destination");
+  int dev = same_device({src, dst});
+  if (numel(sl) == 0) return info.Env().Undefined();
+  CK_DISPATCH(dev, copy_cpu(src->data(), sl, dst->data(), dl), cuda::copy_cuda(src->data(), sl, dst->data(), dl, stream));
+  return info.Env().Undefined();
+}
+
 // fill(dtype, storage, elemOffset, n, value)
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   DType dt = arg_dtype(info, 0);
@@ -207,6 +224,7 @@ void init_tensor_ops(Napi::Env env, Napi::Object exports) {
   CK_EXPORT(exports, "unary", Unary);
   CK_EXPORT(exports, "binary", Binary);
   CK_EXPORT(exports, "reduce", Reduce);
+  CK_EXPORT(exports, "copy", Copy);
   CK_EXPORT(exports, "fill", Fill);
   CK_EXPORT(exports, "random", Random);
   CK_EXPORT(exports, "gemm", Gemm);

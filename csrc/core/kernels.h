@@ -17,6 +17,8 @@ void binary_cpu(BinaryOp op, DType in, DType out, const void* a, const Layout& a
                 const Layout& bl, void* y);
 // x: (outer, inner) contiguous -> y: (outer,)
 void reduce_cpu(ReduceOp op, DType dt, const void* x, void* y, int64_t outer, int64_t inner, int64_t correction);
+// dst view <- src view (same shape, 4-byte elements copied as bits)
+void copy_cpu(const void* src, const Layout& sl, void* dst, const Layout& dl);
 void fill_cpu(DType dt, void* p, int64_t n, double value);
 // C[b] = alpha * A[b] @ B[b] + beta * C[b];  A[b] (M, K) at A + b*sAb, element (i,k) at i*rsA + k*csA;
 // B (K, N) likewise; C (M, N) at C + b*sCb with row stride ldc, unit column stride.

@@ -32,6 +32,8 @@ void unary_cuda(UnaryOp op, DType in, DType out, const void* x, const Layout& xl
 void binary_cuda(BinaryOp op, DType in, DType out, const void* a, const Layout& al, const void* b,
                  const Layout& bl, void* y, Stream s);
 void reduce_cuda(ReduceOp op, DType dt, const void* x, void* y, int64_t outer, int64_t inner, int64_t correction, Stream s);
+// dst view <- src view (same shape, 4-byte elements)
+void copy_cuda(const void* src, const Layout& sl, void* dst, const Layout& dl, Stream s);
 void fill_cuda(DType dt, void* p, int64_t n, double value, Stream s);
 void sgemm_cuda(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                 const float* A, int64_t sAb, int64_t rsA, int64_t csA,

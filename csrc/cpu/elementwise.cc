@@ -2,7 +2,9 @@
 // broadcasting expressed as stride-0 layouts, and fill. Contiguous operands take a flat loop the
 // compiler vectorises; anything else walks coalesced strides. Large tensors split across the pool.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include "../core/error.h"
 #include "../core/kernels.h"
 #include "scalar_ops.h"
@@ -53,9 +55,21 @@ void run_binary(const In* a, const Layout& al, const In* b, const Layout& bl, Ou
   });
 }
 
+// float -> int32 truncates toward zero, saturates and maps NaN to 0, as the CUDA kernels do.
+template <class Out> inline Out cast_f32(float v) {
+  if constexpr (std::is_same<Out, float>::value) {
+    return v;
+  } else {
+    if (v != v) return 0;
+    if (v >= 2147483648.0f) return INT32_MAX;
+    if (v <= -2147483648.0f) return INT32_MIN;
+    return (Out)v;
+  }
+}
+
 template <class Out>
 void cast_to(DType in, const void* x, const Layout& xl, Out* y) {
-  if (in == DType::F32) run_unary((const float*)x, xl, y, [](float v) { return (Out)v; });
+  if (in == DType::F32) run_unary((const float*)x, xl, y, [](float v) { return cast_f32<Out>(v); });
   else run_unary((const int32_t*)x, xl, y, [](int32_t v) { return (Out)v; });
 }
 
@@ -117,6 +131,23 @@ void binary_cpu(BinaryOp op, DType in, DType out, const void* a, const Layout& a
     if (out == DType::F32) binary_typed(op, (const int32_t*)a, al, (const int32_t*)b, bl, (float*)y);
     else binary_typed(op, (const int32_t*)a, al, (const int32_t*)b, bl, (int32_t*)y);
   }
+}
+
+void copy_cpu(const void* src, const Layout& sl, void* dst, const Layout& dl) {
+  const uint32_t* x = (const uint32_t*)src;
+  uint32_t* y = (uint32_t*)dst;
+  int64_t n = cpu::numel(sl);
+  int64_t shape[kMaxDims]; int64_t strides[2][kMaxDims];
+  for (int d = 0; d < sl.ndim; ++d) { shape[d] = sl.shape[d]; strides[0][d] = sl.strides[d]; strides[1][d] = dl.strides[d]; }
+  int nd = cpu::coalesce<2>(sl.ndim, shape, strides);
+  int64_t base[2] = {sl.offset, dl.offset};
+  if (nd == 1 && strides[0][0] == 1 && strides[1][0] == 1) {
+    std::memcpy(y + dl.offset, x + sl.offset, (size_t)n * 4);
+    return;
+  }
+  parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
+    cpu::walk<2>(nd, shape, strides, base, s, e, [&](int64_t, const int64_t* o) { y[o[1]] = x[o[0]]; });
+  });
 }
 
 void fill_cpu(DType dt, void* p, int64_t n, double value) {

@@ -113,7 +113,12 @@ template <> inline int32_t binary_val<int32_t>(BinaryOp op, int32_t x, int32_t y
       int32_t q = x / y;
       return (q * y != x && ((x < 0) != (y < 0))) ? q - 1 : q;
     }
-    case BinaryOp::Pow: { int64_t r = 1; for (int32_t i = 0; i < y; ++i) r *= x; return (int32_t)r; }
+    case BinaryOp::Pow: {  // exact; negative exponents give 0 unless the base is +-1 (as the CUDA kernel)
+      if (y < 0) return x == 1 ? 1 : (x == -1 ? ((y & 1) ? -1 : 1) : 0);
+      uint32_t r = 1, b = (uint32_t)x;
+      for (int32_t e = y; e > 0; e >>= 1) { if (e & 1) r *= b; b *= b; }
+      return (int32_t)r;
+    }
     case BinaryOp::Maximum: return x > y ? x : y;
     case BinaryOp::Minimum: return x < y ? x : y;
     case BinaryOp::Eq: return x == y;

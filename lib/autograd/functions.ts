@@ -1,0 +1,500 @@
+/**
+ * The differentiable tensor ops: each runs its forward on the raw kernels (ops/), and when grad mode is
+ * on and an input requires grad, records a Node whose backward reduces broadcast dims correctly. Backward
+ * functions run with grad mode off and must return fresh tensor handles (the engine disposes what it's given).
+ */
+import { native } from '../binding';
+import { shapeError, fmtShape } from '../errors';
+import { sameShape } from '../shape';
+import { Tensor, TensorOrScalar } from '../tensor';
+import * as ewRaw from '../ops/elementwise';
+import * as redRaw from '../ops/reduce';
+import * as mmRaw from '../ops/matmul';
+import { isGradEnabled, rawModule } from './grad_mode';
+import { BackwardFn, Node } from './node';
+
+const ew = rawModule(ewRaw);
+const red = rawModule(redRaw);
+const rawMatmul = rawModule(mmRaw).matmul;
+
+export function needsGrad(...ts: (TensorOrScalar | null | undefined)[]): boolean {
+  if (!isGradEnabled()) return false;
+  for (const t of ts) if (t instanceof Tensor && t.requiresGrad) return true;
+  return false;
+}
+
+/** Attaches a Node to `out`; `make` receives a save() that keeps tensors for backward. */
+export function record(out: Tensor, name: string, inputs: (TensorOrScalar | null | undefined)[], make: (save: (t: Tensor) => Tensor) => BackwardFn): Tensor {
+  if (out.dtype !== 'float32') return out; // integer results carry no gradient
+  const node = new Node(name, (g) => fn(g));
+  node.next = inputs.map((t) => (t instanceof Tensor && t.requiresGrad ? t.gradNode() : null));
+  const fn = make((t) => node.save(t));
+  out.setGradFn(node);
+  return out;
+}
+
+/** Sums a gradient down to `shape` (undoing broadcasting); always a fresh handle. */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(g.shape, shape)) return g.detach();
+  const lead = g.ndim - shape.length;
+  if (lead < 0) throw shapeError(`gradient of shape ${fmtShape(g.shape)} cannot be summed to ${fmtShape(shape)}`);
+  const dims: number[] = [];
+  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
+  const s = red.reduce(g, red.R.Sum, dims, { keepdim: true });
+  const r = s.reshape([...shape]);
+  s.dispose();
+  return r;
+}
+
+// ---- elementwise ------------------------------------------------------------------------------------
+
+export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
+  const out = ew.add(a, b, alpha);
+  if (!needsGrad(a, b)) return out;
+  const as = a.shape;
+  const bs = b instanceof Tensor ? b.shape : null;
+  return record(out, 'AddBackward', [a, b], () => (g) => [
+    a.requiresGrad ? sumTo(g, as) : null,
+    bs && (b as Tensor).requiresGrad ? (alpha === 1 ? sumTo(g, bs) : scaledSum(g, alpha, bs)) : null,
+  ]);
+}
+
+export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
+  const out = ew.sub(a, b, alpha);
+  if (!needsGrad(a, b)) return out;
+  const as = a.shape;
+  const bs = b instanceof Tensor ? b.shape : null;
+  return record(out, 'SubBackward', [a, b], () => (g) => {
+    const gb = bs && (b as Tensor).requiresGrad ? scaledSum(g, -alpha, bs) : null;
+    return [a.requiresGrad ? sumTo(g, as) : null, gb];
+  });
+}
+
+function scaledSum(g: Tensor, by: TensorOrScalar, shape: readonly number[]): Tensor {
+  const t = g.mul(by);
+  const r = sumTo(t, shape);
+  t.dispose();
+  return r;
+}
+
+export function mul(a: Tensor, b: TensorOrScalar): Tensor {
+  const out = ew.mul(a, b);
+  if (!needsGrad(a, b)) return out;
+  if (typeof b === 'number') return record(out, 'MulBackward', [a], () => (g) => [g.mul(b)]);
+  return record(out, 'MulBackward', [a, b], (save) => {
+    const sa = b.requiresGrad ? save(a) : null;
+    const sb = a.requiresGrad ? save(b) : null;
+    const as = a.shape;
+    const bs = b.shape;
+    return (g) => [sb ? scaledSum(g, sb, as) : null, sa ? scaledSum(g, sa, bs) : null];
+  });
+}
+
+export function div(a: Tensor, b: TensorOrScalar): Tensor {
+  const out = ew.div(a, b);
+  if (!needsGrad(a, b)) return out;
+  if (typeof b === 'number') return record(out, 'DivBackward', [a], () => (g) => [g.div(b)]);
+  return record(out, 'DivBackward', [a, b], (save) => {
+    const sb = save(b);
+    const so = b.requiresGrad ? save(out) : null;
+    const as = a.shape;
+    const bs = b.shape;
+    return (g) => {
+      let ga: Tensor | null = null;
+      let gb: Tensor | null = null;
+      const q = g.div(sb);
+      if (a.requiresGrad) ga = sumTo(q, as);
+      if (so) {
+        const t = q.mul(so);
+        const n = t.neg();
+        gb = sumTo(n, bs);
+        t.dispose();
+        n.dispose();
+      }
+      q.dispose();
+      return [ga, gb];
+    };
+  });
+}
+
+export function pow(a: Tensor, b: TensorOrScalar): Tensor {
+  const out = ew.pow(a, b);
+  if (!needsGrad(a, b)) return out;
+  if (typeof b === 'number') {
+    return record(out, 'PowBackward', [a], (save) => {
+      const sa = save(a);
+      return (g) => {
+        if (b === 0) return [g.mul(0)];
+        const p = b === 2 ? sa.mul(2) : ew.pow(sa, b - 1);
+        if (b !== 2) {
+          const q = p.mul(b);
+          p.dispose();
+          const r = g.mul(q);
+          q.dispose();
+          return [r];
+        }
+        const r = g.mul(p);
+        p.dispose();
+        return [r];
+      };
+    });
+  }
+  return record(out, 'PowBackward', [a, b], (save) => {
+    const sa = save(a);
+    const sb = save(b);
+    const so = b.requiresGrad ? save(out) : null;
+    return (g) => {
+      let ga: Tensor | null = null;
+      let gb: Tensor | null = null;
+      if (a.requiresGrad) {
+        const e = sb.sub(1);
+        const p = ew.pow(sa, e);
+        const q = p.mul(sb);
+        ga = scaledSum(g, q, a.shape);
+        for (const t of [e, p, q]) t.dispose();
+      }
+      if (so) {
+        const l = sa.log();
+        const q = l.mul(so);
+        gb = scaledSum(g, q, b.shape);
+        l.dispose();
+        q.dispose();
+      }
+      return [ga, gb];
+    };
+  });
+}
+
+type Unary = (x: Tensor) => Tensor;
+
+// A unary op whose gradient is g * f(x, out).
+function unaryOp(name: string, forward: Unary, local: (x: Tensor, out: Tensor) => Tensor, useX: boolean, useOut: boolean) {
+  return (x: Tensor): Tensor => {
+    const out = forward(x);
+    if (!needsGrad(x)) return out;
+    return record(out, name, [x], (save) => {
+      const sx = useX ? save(x) : (null as unknown as Tensor);
+      const so = useOut ? save(out) : (null as unknown as Tensor);
+      return (g) => {
+        const d = local(sx, so);
+        const r = g.mul(d);
+        d.dispose();
+        return [r];
+      };
+    });
+  };
+}
+
+function compose(...steps: ((t: Tensor) => Tensor)[]): (t: Tensor) => Tensor {
+  return (t) => {
+    let cur = t;
+    for (const s of steps) {
+      const next = s(cur);
+      if (cur !== t) cur.dispose();
+      cur = next;
+    }
+    return cur === t ? t.detach() : cur;
+  };
+}
+
+export const neg: Unary = (x) => {
+  const out = ew.unary(x, ew.U.Neg);
+  return needsGrad(x) ? record(out, 'NegBackward', [x], () => (g) => [g.neg()]) : out;
+};
+export const exp = unaryOp('ExpBackward', (x) => ew.unary(x, ew.U.Exp), (_x, o) => o.detach(), false, true);
+export const log = unaryOp('LogBackward', (x) => ew.unary(x, ew.U.Log), (x) => ew.rdiv(x, 1), true, false);
+export const sqrt = unaryOp('SqrtBackward', (x) => ew.unary(x, ew.U.Sqrt), (_x, o) => ew.rdiv(o, 0.5), false, true);
+export const rsqrt = unaryOp('RsqrtBackward', (x) => ew.unary(x, ew.U.Rsqrt), (_x, o) => compose((t) => ew.pow(t, 3), (t) => t.mul(-0.5))(o), false, true);
+export const abs = unaryOp('AbsBackward', (x) => ew.unary(x, ew.U.Abs), (x) => ew.unary(x, ew.U.Sign), true, false);
+export const relu = unaryOp('ReluBackward', (x) => ew.unary(x, ew.U.Relu), (_x, o) => compose((t) => ew.binary(t, 0, ew.B.Gt), (t) => t.float())(o), false, true);
+export const sigmoid = unaryOp('SigmoidBackward', (x) => ew.unary(x, ew.U.Sigmoid), (_x, o) => { const r = ew.rsub(o, 1); const m = r.mul(o); r.dispose(); return m; }, false, true);
+export const tanh = unaryOp('TanhBackward', (x) => ew.unary(x, ew.U.Tanh), (_x, o) => compose((t) => t.square(), (t) => ew.rsub(t, 1))(o), false, true);
+export const square = unaryOp('SquareBackward', (x) => ew.unary(x, ew.U.Square), (x) => x.mul(2), true, false);
+export const sin = unaryOp('SinBackward', (x) => ew.unary(x, ew.U.Sin), (x) => ew.unary(x, ew.U.Cos), true, false);
+export const cos = unaryOp('CosBackward', (x) => ew.unary(x, ew.U.Cos), (x) => compose((t) => ew.unary(t, ew.U.Sin), (t) => t.neg())(x), true, false);
+export const log1p = unaryOp('Log1pBackward', (x) => ew.unary(x, ew.U.Log1p), (x) => compose((t) => t.add(1), (t) => ew.rdiv(t, 1))(x), true, false);
+export const expm1 = unaryOp('Expm1Backward', (x) => ew.unary(x, ew.U.Expm1), (_x, o) => o.add(1), false, true);
+export const reciprocal = unaryOp('ReciprocalBackward', (x) => ew.unary(x, ew.U.Reciprocal), (_x, o) => compose((t) => t.square(), (t) => t.neg())(o), false, true);
+
+/** Piecewise-constant ops: zero gradient (sign, floor, ceil, round), as PyTorch. */
+export function zeroGrad(op: number, name: string): Unary {
+  return (x) => {
+    const out = ew.unary(x, op);
+    return needsGrad(x) ? record(out, name, [x], () => (g) => [g.mul(0)]) : out;
+  };
+}
+
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  const out = ew.clamp(x, min, max);
+  if (!needsGrad(x)) return out;
+  // Gradient passes where min <= x <= max (inclusive), as PyTorch.
+  return record(out, 'ClampBackward', [x], (save) => {
+    const sx = save(x);
+    return (g) => {
+      let mask = ew.binary(sx, sx, ew.B.Eq); // 1 where not NaN
+      if (min !== undefined && min !== null) {
+        const m = ew.binary(sx, min, ew.B.Ge);
+        const n = mask.mul(m);
+        mask.dispose();
+        m.dispose();
+        mask = n;
+      }
+      if (max !== undefined && max !== null) {
+        const m = ew.binary(sx, max, ew.B.Le);
+        const n = mask.mul(m);
+        mask.dispose();
+        m.dispose();
+        mask = n;
+      }
+      const r = g.mul(mask);
+      mask.dispose();
+      return [r];
+    };
+  });
+}
+
+function maxMinBackward(a: Tensor, b: TensorOrScalar, g: Tensor, win: number, needA: boolean, needB: boolean): [Tensor | null, Tensor | null] {
+  // Ties split the gradient in half, as PyTorch's maximum/minimum backward.
+  const w = ew.binary(a, b, win);
+  const e = ew.binary(a, b, ew.B.Eq);
+  const he = e.mul(0.5);
+  const ma = w.add(he);
+  const mb = ew.rsub(ma, 1);
+  const ga = needA ? scaledSum(g, ma, a.shape) : null;
+  const gb = needB && b instanceof Tensor ? scaledSum(g, mb, b.shape) : null;
+  for (const t of [w, e, he, ma, mb]) t.dispose();
+  return [ga, gb];
+}
+
+export function maximum(a: Tensor, b: TensorOrScalar, isMax: boolean): Tensor {
+  const out = ew.binary(a, b, isMax ? ew.B.Maximum : ew.B.Minimum);
+  if (!needsGrad(a, b)) return out;
+  return record(out, isMax ? 'MaximumBackward' : 'MinimumBackward', [a, b], (save) => {
+    const sa = save(a);
+    const sb = b instanceof Tensor ? save(b) : null;
+    const needA = a.requiresGrad;
+    const needB = b instanceof Tensor && b.requiresGrad;
+    return (g) => maxMinBackward(sa, sb ?? (b as number), g, isMax ? ew.B.Gt : ew.B.Lt, needA, needB);
+  });
+}
+
+// ---- reductions -------------------------------------------------------------------------------------
+
+function reducedDims(x: Tensor, dim: number | number[] | undefined): number[] {
+  if (dim === undefined) return [...Array(x.ndim).keys()];
+  return (Array.isArray(dim) ? dim : [dim]).map((d) => (d < 0 ? d + x.ndim : d));
+}
+
+// g of the reduced shape -> broadcastable to x (keepdim shape)
+function unreduce(g: Tensor, x: Tensor, dims: number[], keepdim: boolean): Tensor {
+  if (keepdim || x.ndim === 0) return g.detach();
+  const shape = x.shape.map((s, d) => (dims.includes(d) ? 1 : s));
+  return g.reshape(shape);
+}
+
+function opts(o: { keepdim?: boolean } | boolean | undefined): boolean {
+  return typeof o === 'boolean' ? o : !!o?.keepdim;
+}
+
+export function sum(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean } | boolean): Tensor {
+  const out = red.reduce(x, red.R.Sum, dim, o ?? {});
+  if (!needsGrad(x)) return out;
+  const dims = reducedDims(x, dim);
+  const kd = opts(o);
+  const xs = [...x.shape];
+  return record(out, 'SumBackward', [x], () => (g) => {
+    const u = unreduce(g, x, dims, kd);
+    const e = u.expand(xs);
+    u.dispose();
+    return [e];
+  });
+}
+
+export function mean(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean } | boolean): Tensor {
+  const out = red.reduce(x, red.R.Mean, dim, o ?? {});
+  if (!needsGrad(x)) return out;
+  const dims = reducedDims(x, dim);
+  const kd = opts(o);
+  const xs = [...x.shape];
+  const count = dims.reduce((n, d) => n * x.shape[d], 1);
+  return record(out, 'MeanBackward', [x], () => (g) => {
+    const u = unreduce(g, x, dims, kd);
+    const s = u.div(count);
+    const e = s.expand(xs);
+    u.dispose();
+    s.dispose();
+    return [e];
+  });
+}
+
+/** prod: gradient out / x (exact for inputs without zeros, as the common case of PyTorch's formula). */
+export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolean): Tensor {
+  const out = red.reduce(x, red.R.Prod, dim, o ?? {});
+  if (!needsGrad(x)) return out;
+  const dims = reducedDims(x, dim);
+  const kd = opts(o);
+  return record(out, 'ProdBackward', [x], (save) => {
+    const sx = save(x);
+    const so = save(out);
+    return (g) => {
+      const gu = unreduce(g, x, dims, kd);
+      const ou = unreduce(so, x, dims, kd);
+      const q = ou.div(sx);
+      const r = q.mul(gu);
+      for (const t of [gu, ou, q]) t.dispose();
+      return [r];
+    };
+  });
+}
+
+/** argmax/argmin: integer results, never recorded. */
+export function argExtreme(x: Tensor, dim: number | undefined, keepdim: boolean, isMax: boolean): Tensor {
+  return red.arg(x, isMax ? red.R.ArgMax : red.R.ArgMin, dim, keepdim);
+}
+
+/** amax/amin: the gradient is shared evenly among the elements equal to the extreme. */
+export function amax(x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean } | boolean | undefined, isMax: boolean): Tensor {
+  const out = red.reduce(x, isMax ? red.R.Max : red.R.Min, dim, o ?? {});
+  if (!needsGrad(x)) return out;
+  const dims = reducedDims(x, dim);
+  const kd = opts(o);
+  return record(out, isMax ? 'AmaxBackward' : 'AminBackward', [x], (save) => {
+    const sx = save(x);
+    const so = save(out);
+    return (g) => {
+      const ok = unreduce(so, x, dims, kd);
+      const mask = ew.binary(sx, ok, ew.B.Eq);
+      const maskF = mask.float();
+      const cnt = red.reduce(maskF, red.R.Sum, dims, { keepdim: true });
+      const gu = unreduce(g, x, dims, kd);
+      const share = gu.div(cnt);
+      const r = maskF.mul(share);
+      for (const t of [ok, mask, maskF, cnt, gu, share]) t.dispose();
+      return [r];
+    };
+  });
+}
+
+/** max/min along dim: the gradient goes to the index the forward picked. */
+export function maxDim(x: Tensor, dim: number, keepdim: boolean, isMax: boolean): { values: Tensor; indices: Tensor } {
+  const r = red.withIndices(x, isMax ? red.R.Max : red.R.Min, dim, keepdim);
+  if (!needsGrad(x)) return r;
+  const d = dim < 0 ? dim + x.ndim : dim;
+  record(r.values, isMax ? 'MaxBackward' : 'MinBackward', [x], (save) => {
+    const si = save(r.indices);
+    return (g) => [scatterAlong(g, si, x.shape, d, keepdim)];
+  });
+  return { values: r.values, indices: r.indices };
+}
+
+// A zeros tensor of `shape` with g placed at index[.] along dim (one-hot by comparison).
+export function scatterAlong(g: Tensor, index: Tensor, shape: readonly number[], dim: number, keepdim: boolean): Tensor {
+  const gi = keepdim ? g.detach() : g.unsqueeze(dim);
+  const ii = keepdim ? index.detach() : index.unsqueeze(dim);
+  const view = shape.map((_, k) => (k === dim ? shape[dim] : 1));
+  const ar = rangeTensor(shape[dim], g);
+  const arv = ar.reshape(view);
+  const hit = ew.binary(arv, ii, ew.B.Eq);
+  const hitF = hit.float();
+  const r = hitF.mul(gi);
+  for (const t of [gi, ii, ar, arv, hit, hitF]) t.dispose();
+  if (!sameShape(r.shape, shape)) {
+    const e = r.expand([...shape]).contiguous();
+    r.dispose();
+    return e;
+  }
+  return r;
+}
+
+function rangeTensor(n: number, like: Tensor): Tensor {
+  const host = new Int32Array(n);
+  for (let i = 0; i < n; i++) host[i] = i;
+  const t = Tensor.empty([n], 'int32', like.device);
+  native.upload(t.storage, 0, host);
+  return t;
+}
+
+export function variance(x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean; correction?: number; unbiased?: boolean }): Tensor {
+  const out = red.variance(x, dim, o);
+  if (!needsGrad(x)) return out;
+  const dims = reducedDims(x, dim);
+  const kd = !!o.keepdim;
+  const correction = o.correction ?? (o.unbiased === false ? 0 : 1);
+  const n = dims.reduce((k, d) => k * x.shape[d], 1);
+  return record(out, 'VarBackward', [x], (save) => {
+    const sx = save(x);
+    return (g) => {
+      const m = red.reduce(sx, red.R.Mean, dims, { keepdim: true });
+      const c = sx.sub(m);
+      const gu = unreduce(g, x, dims, kd);
+      const s = gu.mul(2 / Math.max(n - correction, 0));
+      const r = c.mul(s);
+      for (const t of [m, c, gu, s]) t.dispose();
+      return [r];
+    };
+  });
+}
+
+// ---- linear algebra ---------------------------------------------------------------------------------
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (!needsGrad(a, b)) return rawMatmul(a, b);
+  // 1-D operands go through differentiable views so the core handles only rank >= 2.
+  if (a.ndim === 1 || b.ndim === 1) {
+    const a2 = a.ndim === 1 ? a.unsqueeze(0) : a;
+    const b2 = b.ndim === 1 ? b.unsqueeze(-1) : b;
+    const o2 = matmul(a2, b2);
+    let o = o2;
+    if (a.ndim === 1) o = o.squeeze(-2);
+    if (b.ndim === 1) {
+      const p = o;
+      o = o.squeeze(-1);
+      if (p !== o2) p.dispose();
+    }
+    if (a2 !== a) a2.dispose();
+    if (b2 !== b) b2.dispose();
+    if (o !== o2) o2.dispose();
+    return o;
+  }
+  const out = rawMatmul(a, b);
+  return record(out, 'MatmulBackward', [a, b], (save) => {
+    const sa = b.requiresGrad ? save(a) : null;
+    const sb = a.requiresGrad ? save(b) : null;
+    return (g) => {
+      let ga: Tensor | null = null;
+      let gb: Tensor | null = null;
+      if (sb) {
+        const bt = sb.transpose(-1, -2);
+        const p = rawMatmul(g, bt);
+        ga = sumTo(p, a.shape);
+        bt.dispose();
+        p.dispose();
+      }
+      if (sa) {
+        const at = sa.transpose(-1, -2);
+        const p = rawMatmul(at, g);
+        gb = sumTo(p, b.shape);
+        at.dispose();
+        p.dispose();
+      }
+      return [ga, gb];
+    };
+  });
+}
+
+// ---- views and copies -------------------------------------------------------------------------------
+
+/** Records a view op whose gradient is `back(g)`. */
+export function viewOp(x: Tensor, out: Tensor, name: string, back: (g: Tensor) => Tensor): Tensor {
+  return needsGrad(x) ? record(out, name, [x], () => (g) => [back(g)]) : out;
+}
+
+/** The gradient of a slice-like view: zeros of the input's shape with g written into the view. */
+export function embed(g: Tensor, shape: readonly number[], carve: (t: Tensor) => Tensor): Tensor {
+  const z = Tensor.empty(shape, g.dtype, g.device);
+  native.fill(0, z.storage, 0, z.numel(), 0);
+  const v = carve(z);
+  v.copyFrom(g);
+  v.dispose();
+  return z;
+}
