@@ -15,3 +15,4 @@ export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export * as ops from './functional';
+export * as nn from './nn';

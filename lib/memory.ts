@@ -43,6 +43,14 @@ export function trackDispose(t: Disposable, ref: StorageRef): void {
   for (const s of scopes) s.delete(t);
 }
 
+/** A live tensor now holds `next` instead of `prev` (assignData_): ownership moves with it. */
+export function retarget(t: Disposable, prev: StorageRef, next: StorageRef): void {
+  next.retain();
+  registry.unregister(t);
+  registry.register(t, next, t);
+  prev.release();
+}
+
 /** Keeps a tensor alive past the tidy() scope it was made in. */
 export function keep<T extends Disposable>(t: T): T {
   for (const s of scopes) s.delete(t);

@@ -8,7 +8,7 @@ import { Layout, native, NativeStorage } from './binding';
 import { CPU, Device, DeviceLike, parseDevice } from './device';
 import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';
 import { ckError, fmtShape, shapeError } from './errors';
-import { keep, StorageRef, trackDispose, trackNew } from './memory';
+import { keep, retarget, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
 import * as ewRaw from './ops/elementwise';
 import * as F from './autograd/functions';
@@ -33,12 +33,15 @@ export interface VarOptions extends ReduceOptions {
 }
 
 export class Tensor {
-  readonly shape: readonly number[];
-  readonly strides: readonly number[];
-  readonly offset: number;
-  readonly dtype: DType;
-  readonly device: Device;
+  // Mutable only through assignData_ (module.to(), loadStateDict): identity stays, contents move.
+  private _shape: readonly number[];
+  private _strides: readonly number[];
+  private _offset: number;
+  private _dtype: DType;
+  private _device: Device;
   private ref: StorageRef | null;
+  /** Set by nn.Parameter: a tensor a Module registers as a parameter. */
+  isParameter = false;
   /** The accumulated gradient of a leaf after backward(). */
   grad: Tensor | null = null;
   /** The graph node that made this tensor (null for leaves and for tensors made without grad). */
@@ -49,12 +52,52 @@ export class Tensor {
   /** @internal use the creation functions (tensor, zeros, ...) instead. */
   constructor(ref: StorageRef, shape: readonly number[], strides: readonly number[], offset: number, dtype: DType, device: Device) {
     this.ref = ref;
-    this.shape = Object.freeze([...shape]);
-    this.strides = Object.freeze([...strides]);
-    this.offset = offset;
-    this.dtype = dtype;
-    this.device = device;
+    this._shape = Object.freeze([...shape]);
+    this._strides = Object.freeze([...strides]);
+    this._offset = offset;
+    this._dtype = dtype;
+    this._device = device;
     trackNew(this, ref);
+  }
+
+  get shape(): readonly number[] {
+    return this._shape;
+  }
+  get strides(): readonly number[] {
+    return this._strides;
+  }
+  get offset(): number {
+    return this._offset;
+  }
+  get dtype(): DType {
+    return this._dtype;
+  }
+  get device(): Device {
+    return this._device;
+  }
+
+  /**
+   * Makes this tensor hold src's data (PyTorch's `t.data = src`): the object, its requiresGrad and
+   * its identity stay, so optimizers and modules that hold it see the new contents. src is consumed.
+   */
+  assignData_(src: Tensor): this {
+    if (src === this) return this;
+    const ref = src.storageRef;
+    const old = this.storageRef;
+    this.ref = ref;
+    retarget(this, old, ref);
+    this._shape = src._shape;
+    this._strides = src._strides;
+    this._offset = src._offset;
+    this._dtype = src._dtype;
+    this._device = src._device;
+    src.dispose();
+    if (this.grad && !this.grad.device.equals(this._device)) {
+      const g = this.grad.to(this._device);
+      this.grad.dispose();
+      this.grad = keep(g);
+    }
+    return this;
   }
 
   /** A new contiguous, uninitialised tensor. */

@@ -17,6 +17,7 @@
 
 namespace ck {
 void init_tensor_ops(Napi::Env env, Napi::Object exports);
+void init_nn_ops(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -97,6 +98,7 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number:
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", ck::Storage::Init(env));
   ck::init_tensor_ops(env, exports);
+  ck::init_nn_ops(env, exports);
   CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
   CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
   CK_EXPORT(exports, "synchronize", ck::Synchronize);

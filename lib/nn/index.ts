@@ -1,0 +1,10 @@
+/** convkit.nn: modules, layers, functional ops and initialisers, PyTorch's spelling in camelCase. */
+export { Module, Parameter } from './module';
+export type { StateDict } from './module';
+export {
+  Conv2d, Linear, BatchNorm2d, BatchNorm1d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, Identity,
+  Sequential, ModuleList, CrossEntropyLoss, NLLLoss, MSELoss,
+} from './layers';
+export * as functional from './functional';
+export * as init from './init';
+export * as utils from './utils';

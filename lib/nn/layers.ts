@@ -1,0 +1,320 @@
+/** The layers, with PyTorch's attribute names, defaults and initialisations. */
+import { empty, ones, zeros } from '../creation';
+import { ckError, fmtShape, shapeError } from '../errors';
+import { Tensor } from '../tensor';
+import * as F from './functional';
+import * as init from './init';
+import { Module, Parameter } from './module';
+
+type Pair = number | [number, number];
+const pair = (v: Pair): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v, v]);
+
+function initBias(bias: Tensor, fanIn: number): void {
+  const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+  init.uniform_(bias, -bound, bound);
+}
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair | 'valid' | 'same';
+  dilation?: Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+export class Conv2d extends Module {
+  weight: Tensor;
+  bias: Tensor | null;
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number] | 'valid' | 'same';
+  readonly dilation: [number, number];
+  readonly groups: number;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
+    super();
+    this.kernelSize = pair(kernelSize);
+    this.stride = pair(opts.stride ?? 1);
+    const p = opts.padding ?? 0;
+    this.padding = typeof p === 'string' ? p : pair(p);
+    this.dilation = pair(opts.dilation ?? 1);
+    this.groups = opts.groups ?? 1;
+    if (inChannels % this.groups || outChannels % this.groups)
+      throw shapeError(`Conv2d: in_channels ${inChannels} and out_channels ${outChannels} must be divisible by groups ${this.groups}`);
+    this.weight = Parameter(empty([outChannels, inChannels / this.groups, ...this.kernelSize]));
+    this.bias = opts.bias === false ? null : Parameter(empty([outChannels]));
+    this.resetParameters();
+  }
+  resetParameters(): void {
+    init.kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    if (this.bias) initBias(this.bias, init.calculateFanInAndFanOut(this.weight)[0]);
+  }
+  forward(x: Tensor): Tensor {
+    const cdim = x.ndim === 4 ? 1 : 0;
+    if ((x.ndim !== 4 && x.ndim !== 3) || x.shape[cdim] !== this.inChannels)
+      throw shapeError(`${this.toString()}: expected input (N, ${this.inChannels}, H, W), got ${fmtShape(x.shape)}`);
+    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+  extraRepr(): string {
+    const s = [`${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize})`, `stride=(${this.stride})`];
+    if (this.padding !== 'valid' && !(Array.isArray(this.padding) && this.padding[0] === 0 && this.padding[1] === 0)) s.push(`padding=(${this.padding})`);
+    if (this.dilation[0] !== 1 || this.dilation[1] !== 1) s.push(`dilation=(${this.dilation})`);
+    if (this.groups !== 1) s.push(`groups=${this.groups}`);
+    if (!this.bias) s.push('bias=False');
+    return s.join(', ');
+  }
+}
+
+export class Linear extends Module {
+  weight: Tensor;
+  bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+    super();
+    this.weight = Parameter(empty([outFeatures, inFeatures]));
+    this.bias = opts.bias === false ? null : Parameter(empty([outFeatures]));
+    this.resetParameters();
+  }
+  resetParameters(): void {
+    init.kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    if (this.bias) initBias(this.bias, this.inFeatures);
+  }
+  forward(x: Tensor): Tensor {
+    if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures)
+      throw shapeError(`${this.toString()}: expected input with ${this.inFeatures} features in its last dim, got ${fmtShape(x.shape)}`);
+    return F.linear(x, this.weight, this.bias);
+  }
+  extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias ? 'True' : 'False'}`;
+  }
+}
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** null: cumulative moving average (1 / num_batches_tracked), as PyTorch's momentum=None. */
+  momentum?: number | null;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
+abstract class BatchNormBase extends Module {
+  weight: Tensor | null;
+  bias: Tensor | null;
+  running_mean!: Tensor | null;
+  running_var!: Tensor | null;
+  num_batches_tracked!: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  constructor(readonly numFeatures: number, opts: BatchNormOptions, private readonly dims: number[]) {
+    super();
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+    this.affine = opts.affine ?? true;
+    this.trackRunningStats = opts.trackRunningStats ?? true;
+    this.weight = this.affine ? Parameter(ones([numFeatures])) : null;
+    this.bias = this.affine ? Parameter(zeros([numFeatures])) : null;
+    if (this.trackRunningStats) {
+      this.registerBuffer('running_mean', zeros([numFeatures]));
+      this.registerBuffer('running_var', ones([numFeatures]));
+      this.registerBuffer('num_batches_tracked', zeros([], { dtype: 'int32' }));
+    } else {
+      this.registerBuffer('running_mean', null);
+      this.registerBuffer('running_var', null);
+      this.registerBuffer('num_batches_tracked', null);
+    }
+  }
+  forward(x: Tensor): Tensor {
+    if (!this.dims.includes(x.ndim) || x.shape[1] !== this.numFeatures)
+      throw shapeError(`${this.toString()}: expected a ${this.dims.join('-D or ')}-D input with ${this.numFeatures} channels in dim 1, got ${fmtShape(x.shape)}`);
+    let momentum = this.momentum ?? 0;
+    if (this.training && this.trackRunningStats && this.num_batches_tracked) {
+      this.num_batches_tracked.add_(1);
+      if (this.momentum === null) momentum = 1 / this.num_batches_tracked.item();
+    }
+    const useBatch = this.training || !this.trackRunningStats;
+    return F.batchNorm(
+      x,
+      !this.training || this.trackRunningStats ? this.running_mean : null,
+      !this.training || this.trackRunningStats ? this.running_var : null,
+      this.weight, this.bias, { training: useBatch, momentum, eps: this.eps },
+    );
+  }
+  extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine ? 'True' : 'False'}, track_running_stats=${this.trackRunningStats ? 'True' : 'False'}`;
+  }
+}
+
+export class BatchNorm2d extends BatchNormBase {
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super(numFeatures, opts, [4]);
+  }
+}
+export class BatchNorm1d extends BatchNormBase {
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super(numFeatures, opts, [2, 3]);
+  }
+}
+
+export class ReLU extends Module {
+  constructor(readonly opts: { inplace?: boolean } = {}) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.relu();
+  }
+}
+
+export class MaxPool2d extends Module {
+  readonly kernelSize: Pair;
+  readonly stride: Pair;
+  readonly padding: Pair;
+  readonly dilation: Pair;
+  readonly ceilMode: boolean;
+  constructor(kernelSize: Pair, opts: F.MaxPool2dOptions = {}) {
+    super();
+    this.kernelSize = kernelSize;
+    this.stride = opts.stride ?? kernelSize;
+    this.padding = opts.padding ?? 0;
+    this.dilation = opts.dilation ?? 1;
+    this.ceilMode = !!opts.ceilMode;
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
+  }
+  extraRepr(): string {
+    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}, dilation=${this.dilation}, ceil_mode=${this.ceilMode ? 'True' : 'False'}`;
+  }
+}
+
+export class AvgPool2d extends Module {
+  constructor(readonly kernelSize: Pair, readonly opts: F.AvgPool2dOptions = {}) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, this.kernelSize, this.opts);
+  }
+  extraRepr(): string {
+    return `kernel_size=${this.kernelSize}, stride=${this.opts.stride ?? this.kernelSize}, padding=${this.opts.padding ?? 0}`;
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: Pair) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+  extraRepr(): string {
+    return `output_size=${Array.isArray(this.outputSize) ? `(${this.outputSize})` : this.outputSize}`;
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `Dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+  extraRepr(): string {
+    return `p=${this.p}`;
+  }
+}
+
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.flatten(this.startDim, this.endDim);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x.reshape([...x.shape]);
+  }
+}
+
+/** Children named "0", "1", ... as PyTorch's Sequential; forward chains them. */
+export class Sequential extends Module {
+  constructor(...mods: Module[]) {
+    super();
+    mods.forEach((m, i) => this.addModule(String(i), m));
+  }
+  get length(): number {
+    return this.children().length;
+  }
+  at(i: number): Module {
+    const c = this.children();
+    const m = c[i < 0 ? i + c.length : i];
+    if (!m) throw ckError('ERR_ARG', `Sequential index ${i} out of range (${c.length} modules)`, 'RangeError');
+    return m;
+  }
+  append(m: Module): this {
+    this.addModule(String(this.length), m);
+    return this;
+  }
+  forward(x: unknown): unknown {
+    let cur = x;
+    for (const m of this.children()) {
+      const next = m.forward(cur) as unknown;
+      // Intermediates are this chain's own: free them once the next layer has its output.
+      if (cur !== x && cur !== next && cur instanceof Tensor) cur.dispose();
+      cur = next;
+    }
+    return cur;
+  }
+}
+
+export class ModuleList extends Module {
+  constructor(mods: Module[] = []) {
+    super();
+    mods.forEach((m, i) => this.addModule(String(i), m));
+  }
+  get length(): number {
+    return this.children().length;
+  }
+  at(i: number): Module {
+    return this.children()[i < 0 ? i + this.length : i];
+  }
+  append(m: Module): this {
+    this.addModule(String(this.length), m);
+    return this;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.children()[Symbol.iterator]();
+  }
+  forward(): never {
+    throw ckError('ERR_ARG', 'ModuleList has no forward(); iterate over it');
+  }
+}
+
+export class CrossEntropyLoss extends Module {
+  constructor(readonly opts: F.CrossEntropyOptions = {}) {
+    super();
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return F.crossEntropy(input, target, this.opts);
+  }
+}
+
+export class NLLLoss extends Module {
+  constructor(readonly opts: F.NllOptions = {}) {
+    super();
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return F.nllLoss(input, target, this.opts);
+  }
+}
+
+export class MSELoss extends Module {
+  constructor(readonly opts: { reduction?: F.Reduction } = {}) {
+    super();
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return F.mseLoss(input, target, this.opts);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * nn.Module: parameters, buffers and child modules are discovered from the module's own properties in
+ * the order they were assigned, so registration and state-dict keys follow PyTorch exactly
+ * (`layer2.0.downsample.1.running_var`). Replacing a property (`model.fc = new nn.Linear(512, 10)`)
+ * keeps its place.
+ */
+import { noGrad } from '../autograd/grad_mode';
+import { DeviceLike, parseDevice } from '../device';
+import { ckError, fmtShape } from '../errors';
+import { Tensor } from '../tensor';
+
+/** Marks a tensor as a parameter (requiresGrad on) for the Module that holds it. */
+export function Parameter(t: Tensor, requiresGrad = true): Tensor {
+  t.isParameter = true;
+  if (requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+export type StateDict = Record<string, Tensor>;
+
+export abstract class Module {
+  training = true;
+  // Names of buffers and whether each goes into the state dict; properties hold the tensors.
+  private readonly _buffers = new Map<string, boolean>();
+
+  abstract forward(...args: unknown[]): unknown;
+
+  /** The class name, as PyTorch prints it. */
+  get typeName(): string {
+    return this.constructor.name;
+  }
+
+  private ownEntries(): [string, unknown][] {
+    return Object.entries(this).filter(([k]) => k !== 'training' && k !== '_buffers');
+  }
+
+  *namedParameters(prefix = '', recurse = true, seen = new Set<Tensor>()): Generator<[string, Tensor]> {
+    for (const [k, v] of this.ownEntries()) {
+      if (v instanceof Tensor && v.isParameter && !this._buffers.has(k) && !seen.has(v)) {
+        seen.add(v);
+        yield [prefix + k, v];
+      }
+    }
+    if (recurse) for (const [name, m] of this.namedChildren()) yield* m.namedParameters(`${prefix}${name}.`, true, seen);
+  }
+  parameters(recurse = true): Tensor[] {
+    return [...this.namedParameters('', recurse)].map(([, p]) => p);
+  }
+
+  *namedBuffers(prefix = '', recurse = true): Generator<[string, Tensor]> {
+    for (const [k] of this._buffers) {
+      const v = (this as unknown as Record<string, unknown>)[k];
+      if (v instanceof Tensor) yield [prefix + k, v];
+    }
+    if (recurse) for (const [name, m] of this.namedChildren()) yield* m.namedBuffers(`${prefix}${name}.`, true);
+  }
+  buffers(recurse = true): Tensor[] {
+    return [...this.namedBuffers('', recurse)].map(([, b]) => b);
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [k, v] of this.ownEntries()) if (v instanceof Module) yield [k, v];
+  }
+  children(): Module[] {
+    return [...this.namedChildren()].map(([, m]) => m);
+  }
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+  modules(): Module[] {
+    return [...this.namedModules()].map(([, m]) => m);
+  }
+
+  /** Registers (or replaces) a buffer; non-persistent buffers stay out of the state dict. */
+  registerBuffer(name: string, t: Tensor | null, opts: { persistent?: boolean } = {}): void {
+    this._buffers.set(name, opts.persistent ?? true);
+    (this as unknown as Record<string, unknown>)[name] = t;
+  }
+  registerParameter(name: string, t: Tensor | null): void {
+    (this as unknown as Record<string, unknown>)[name] = t ? Parameter(t, t.requiresGrad || t.dtype === 'float32') : null;
+  }
+  addModule(name: string, m: Module | null): void {
+    (this as unknown as Record<string, unknown>)[name] = m;
+  }
+  registerModule(name: string, m: Module | null): void {
+    this.addModule(name, m);
+  }
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears gradients: to null (the default, as PyTorch 2) or to zeros. */
+  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+    for (const p of this.parameters()) {
+      if (!p.grad) continue;
+      if (opts.setToNone ?? true) {
+        p.grad.dispose();
+        p.grad = null;
+      } else noGrad(() => p.grad!.zero_());
+    }
+  }
+
+  requiresGrad_(flag = true): this {
+    for (const p of this.parameters()) p.requiresGrad_(flag);
+    return this;
+  }
+
+  apply(fn: (m: Module) => void): this {
+    for (const m of this.children()) m.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /** Moves every parameter and buffer to a device in place (tensors keep their identity). */
+  to(device: DeviceLike): this {
+    const dev = parseDevice(device);
+    for (const t of [...this.parameters(), ...this.buffers()]) {
+      if (!t.device.equals(dev)) noGrad(() => t.assignData_(t.to(dev)));
+    }
+    return this;
+  }
+  cuda(index = 0): this {
+    return this.to(`cuda:${index}`);
+  }
+  cpu(): this {
+    return this.to('cpu');
+  }
+
+  /** Parameters then persistent buffers, module by module, under PyTorch's key names (views, not copies). */
+  stateDict(opts: { keepVars?: boolean } = {}): StateDict {
+    const out: StateDict = {};
+    for (const [k, t] of this.stateEntries()) out[k] = opts.keepVars ? t : t.detach();
+    return out;
+  }
+
+  // Parameters, then persistent buffers, module by module: PyTorch's state-dict order.
+  private stateEntries(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    const walk = (m: Module, prefix: string) => {
+      for (const [k, p] of m.namedParameters('', false)) out.set(prefix + k, p);
+      for (const [k, persistent] of m._buffers) {
+        const b = (m as unknown as Record<string, unknown>)[k];
+        if (persistent && b instanceof Tensor) out.set(prefix + k, b);
+      }
+      for (const [name, c] of m.namedChildren()) walk(c, `${prefix}${name}.`);
+    };
+    walk(this, '');
+    return out;
+  }
+
+  /** Copies tensors into parameters and buffers by name; shapes must match. */
+  loadStateDict(sd: StateDict | Map<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    const strict = opts.strict ?? true;
+    const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    const targets = this.stateEntries();
+    const missingKeys = [...targets.keys()].filter((k) => !src.has(k));
+    const unexpectedKeys = [...src.keys()].filter((k) => !targets.has(k));
+    const mismatched: string[] = [];
+    for (const [k, dst] of targets) {
+      const s = src.get(k);
+      if (!s) continue;
+      if (s.shape.length !== dst.shape.length || s.shape.some((v, i) => v !== dst.shape[i])) {
+        mismatched.push(`${k}: checkpoint ${fmtShape(s.shape)} vs model ${fmtShape(dst.shape)}`);
+      }
+    }
+    if (mismatched.length) throw ckError('ERR_SHAPE', `loadStateDict: size mismatch for ${mismatched.join('; ')}`, 'RangeError');
+    if (strict && (missingKeys.length || unexpectedKeys.length))
+      throw ckError('ERR_ARG', `loadStateDict: missing keys [${missingKeys.join(', ')}], unexpected keys [${unexpectedKeys.join(', ')}]`);
+    noGrad(() => {
+      for (const [k, dst] of targets) {
+        const s = src.get(k);
+        if (s) dst.copy_(s);
+      }
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** A PyTorch-style text rendering of the module tree. */
+  toString(): string {
+    const children = [...this.namedChildren()];
+    const head = `${this.typeName}(${this.extraRepr()}`;
+    if (!children.length) return `${head})`;
+    const lines = children.map(([n, m]) => `  (${n}): ${m.toString().split('\n').join('\n  ')}`);
+    return `${head}\n${lines.join('\n')}\n)`;
+  }
+  extraRepr(): string {
+    return '';
+  }
+}
