@@ -16,3 +16,4 @@ export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export * as ops from './functional';
 export * as nn from './nn';
+export * as models from './models';

@@ -4,7 +4,8 @@
 #pragma once
 #include <cstdint>
 
-#if defined(__CUDACC__) || defined(CK_CUDA_EMU)
+// In the emulated build device functions are plain host functions, so only nvcc needs the qualifiers.
+#if defined(__CUDACC__)
 #define CK_HD __host__ __device__
 #else
 #define CK_HD

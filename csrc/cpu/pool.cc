@@ -1,0 +1,340 @@
+// CPU reference for 2-d pooling over contiguous NCHW planes, with PyTorch's (1.13) semantics. The caller
+// computes OH/OW (ceil_mode included); every function here is parallel over the N*C planes, so the
+// backward scatters never race.
+//
+// max:      window rows oh*sh - ph + i*dh (i < kh), clipped to the input (padding is -inf). The index is
+//           the flat h*W + w within the plane; the first maximum wins on ties, and a NaN replaces the
+//           running maximum (so the last NaN of a window wins), exactly as PyTorch's CPU and CUDA kernels.
+//           An all -inf window reports its first in-bounds position. Backward adds dy at the index
+//           (indices outside the plane, which only degenerate parameters produce, are ignored).
+// avg:      hend = min(hstart + kh, H + ph); pool_size = (hend - hstart) * (wend - wstart) before the window
+//           is clipped to [0, H) x [0, W); divisor = divisor_override, else pool_size when count_include_pad,
+//           else the clipped area. An empty clipped window gives 0. Sums accumulate in float, as PyTorch's.
+// adaptive: window of output i spans [floor(i*H/OH), ceil((i+1)*H/OH)); y = sum / kh / kw.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+#include "../core/error.h"
+#include "../core/nn_kernels.h"
+#include "threadpool.h"
+
+namespace ck {
+
+namespace {
+
+constexpr int64_t kGrainWork = 1 << 14;
+
+int64_t plane_grain(int64_t work_per_plane) {
+  return work_per_plane >= kGrainWork ? 1 : kGrainWork / (work_per_plane + 1) + 1;
+}
+
+void check_pool(const Pool2dParams& p, bool is_max, const char* who) {
+  const bool ok = p.N >= 0 && p.C >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.kh > 0 && p.kw > 0 &&
+                  p.sh > 0 && p.sw > 0 && p.ph >= 0 && p.pw >= 0 && (!is_max || (p.dh > 0 && p.dw > 0)) &&
+                  p.divisor_override >= 0;
+  if (!ok)
+    throw Error("ERR_ARG",
+                std::string(who) + ": invalid pooling parameters (N, C, H, W, OH, OW) = (" + std::to_string(p.N) +
+                    ", " + std::to_string(p.C) + ", " + std::to_string(p.H) + ", " + std::to_string(p.W) + ", " +
+                    std::to_string(p.OH) + ", " + std::to_string(p.OW) + "), kernel (" + std::to_string(p.kh) + ", " +
+                    std::to_string(p.kw) + "), stride (" + std::to_string(p.sh) + ", " + std::to_string(p.sw) +
+                    "), padding (" + std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")",
+                ErrorKind::Range);
+  if (is_max && p.H * p.W > std::numeric_limits<int32_t>::max())
+    throw Error("ERR_ARG", std::string(who) + ": plane of " + std::to_string(p.H * p.W) + " elements overflows int32 indices",
+                ErrorKind::Range);
+}
+
+void check_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const char* who) {
+  if (N < 0 || C < 0 || H < 0 || W < 0 || OH < 0 || OW < 0)
+    throw Error("ERR_ARG",
+                std::string(who) + ": invalid sizes (N, C, H, W) = (" + std::to_string(N) + ", " + std::to_string(C) +
+                    ", " + std::to_string(H) + ", " + std::to_string(W) + "), output (" + std::to_string(OH) + ", " +
+                    std::to_string(OW) + ")",
+                ErrorKind::Range);
+}
+
+inline int64_t start_index(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
+inline int64_t end_index(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
+
+double sum_plane(const float* x, int64_t n) {
+  double a[4] = {0.0, 0.0, 0.0, 0.0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) a[j] += static_cast<double>(x[i + j]);
+  double s = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; ++i) s += static_cast<double>(x[i]);
+  return s;
+}
+
+}  // namespace
+
+// ---- max pool ---------------------------------------------------------------------------------------
+
+void maxpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y, int32_t* indices) {
+  check_pool(p, true, "maxpool2d_forward");
+  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
+  const int64_t planes = p.N * p.C;
+  if (planes == 0 || OH * OW == 0) return;
+  // Interior columns [lo, hi): every tap of the window lies inside the row. They run tap-major with
+  // branch-free selects over a whole output row (vectorisable); the few border columns take the
+  // per-output loop. Both visit a window's taps in the same (h, w) order, so ties and NaN resolve alike.
+  const int64_t ekw = (p.kw - 1) * p.dw;
+  const int64_t lo = std::min((p.pw + p.sw - 1) / p.sw, OW);
+  const int64_t num = W + p.pw - ekw;
+  const int64_t hi = std::max(lo, std::min(num > 0 ? (num + p.sw - 1) / p.sw : 0, OW));
+  parallel_for(planes, plane_grain(OH * OW * p.kh * p.kw), [&](int64_t pb, int64_t pe) {
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      const float* xp = x + pl * H * W;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t h0 = oh * p.sh - p.ph;
+        const int64_t h1 = std::min(h0 + (p.kh - 1) * p.dh + 1, H);
+        while (h0 < 0) h0 += p.dh;
+        float* __restrict__ yr = y + (pl * OH + oh) * OW;
+        int32_t* __restrict__ ir = indices ? indices + (pl * OH + oh) * OW : nullptr;
+        auto border = [&](int64_t ow) {
+          int64_t w0 = ow * p.sw - p.pw;
+          const int64_t w1 = std::min(w0 + ekw + 1, W);
+          while (w0 < 0) w0 += p.dw;
+          int64_t best = h0 * W + w0;
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t h = h0; h < h1; h += p.dh) {
+            const float* row = xp + h * W;
+            for (int64_t w = w0; w < w1; w += p.dw) {
+              const float v = row[w];
+              if (v > m || v != v) {
+                m = v;
+                best = h * W + w;
+              }
+            }
+          }
+          yr[ow] = m;
+          if (ir) ir[ow] = static_cast<int32_t>(best);
+        };
+        for (int64_t ow = 0; ow < lo; ++ow) border(ow);
+        for (int64_t ow = hi; ow < OW; ++ow) border(ow);
+        if (lo >= hi) continue;
+        const int64_t sw = p.sw;
+        for (int64_t ow = lo; ow < hi; ++ow) yr[ow] = -std::numeric_limits<float>::infinity();
+        if (ir)
+          for (int64_t ow = lo; ow < hi; ++ow) ir[ow] = static_cast<int32_t>(h0 * W + ow * sw - p.pw);
+        for (int64_t h = h0; h < h1; h += p.dh) {
+          const float* __restrict__ row = xp + h * W;
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t off = j * p.dw - p.pw;  // column of output ow's tap: ow * sw + off
+            if (ir) {
+              const int32_t base = static_cast<int32_t>(h * W + off);
+              for (int64_t ow = lo; ow < hi; ++ow) {
+                const float v = row[ow * sw + off];
+                const bool take = v > yr[ow] || v != v;
+                yr[ow] = take ? v : yr[ow];
+                ir[ow] = take ? base + static_cast<int32_t>(ow * sw) : ir[ow];
+              }
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) {
+                const float v = row[ow * sw + off];
+                yr[ow] = (v > yr[ow] || v != v) ? v : yr[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void maxpool2d_backward_cpu(const Pool2dParams& p, const float* dy, const int32_t* indices, float* dx) {
+  check_pool(p, true, "maxpool2d_backward");
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
+  const int64_t planes = p.N * p.C;
+  if (planes == 0 || HW == 0) return;
+  parallel_for(planes, plane_grain(HW + OHW), [&](int64_t pb, int64_t pe) {
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      float* dxp = dx + pl * HW;
+      const float* dyp = dy + pl * OHW;
+      const int32_t* ip = indices + pl * OHW;
+      std::memset(dxp, 0, static_cast<size_t>(HW) * sizeof(float));
+      for (int64_t o = 0; o < OHW; ++o) {
+        const int64_t i = ip[o];
+        if (i >= 0 && i < HW) dxp[i] += dyp[o];
+      }
+    }
+  });
+}
+
+// ---- average pool -----------------------------------------------------------------------------------
+
+// Average pooling is separable: the window of (oh, ow) is the rectangle rows(oh) x cols(ow), clipped. Per
+// output row, the window rows are first summed column-wise (a vectorised pass over W), then each output
+// adds its columns of that row sum. The backward mirrors it: the dy/divisor of an output row spread over
+// one row buffer, which is then added to each window row.
+namespace {
+struct AvgAxis {  // one axis of every window: clipped [lo, hi) and the padded extent (pool size factor)
+  std::vector<int64_t> lo, hi, padded;
+};
+AvgAxis avg_axis(int64_t O, int64_t I, int64_t k, int64_t s, int64_t pad) {
+  AvgAxis a;
+  a.lo.resize(O);
+  a.hi.resize(O);
+  a.padded.resize(O);
+  for (int64_t o = 0; o < O; ++o) {
+    const int64_t start = o * s - pad, end = std::min(start + k, I + pad);
+    a.padded[o] = end - start;
+    a.lo[o] = std::max<int64_t>(start, 0);
+    a.hi[o] = std::min(end, I);
+  }
+  return a;
+}
+inline int64_t avg_divisor(const Pool2dParams& p, const AvgAxis& ah, const AvgAxis& aw, int64_t oh, int64_t ow) {
+  if (p.divisor_override) return p.divisor_override;
+  if (p.count_include_pad) return ah.padded[oh] * aw.padded[ow];
+  return (ah.hi[oh] - ah.lo[oh]) * (aw.hi[ow] - aw.lo[ow]);
+}
+}  // namespace
+
+void avgpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y) {
+  check_pool(p, false, "avgpool2d_forward");
+  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
+  const int64_t planes = p.N * p.C;
+  if (planes == 0 || OH * OW == 0) return;
+  const AvgAxis ah = avg_axis(OH, H, p.kh, p.sh, p.ph), aw = avg_axis(OW, W, p.kw, p.sw, p.pw);
+  parallel_for(planes, plane_grain(H * W + OH * OW * p.kw), [&](int64_t pb, int64_t pe) {
+    std::vector<float> colbuf(static_cast<size_t>(W));
+    float* __restrict__ col = colbuf.data();
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      const float* xp = x + pl * H * W;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        float* yr = y + (pl * OH + oh) * OW;
+        const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
+        if (h0 >= h1) {
+          for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = 0.0f;
+          continue;
+        }
+        const float* __restrict__ r0 = xp + h0 * W;
+        for (int64_t w = 0; w < W; ++w) col[w] = r0[w];
+        for (int64_t h = h0 + 1; h < h1; ++h) {
+          const float* __restrict__ r = xp + h * W;
+          for (int64_t w = 0; w < W; ++w) col[w] += r[w];
+        }
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
+          if (w0 >= w1) {
+            yr[ow] = 0.0f;
+            continue;
+          }
+          float sum = 0.0f;
+          for (int64_t w = w0; w < w1; ++w) sum += col[w];
+          yr[ow] = sum / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
+        }
+      }
+    }
+  });
+}
+
+void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx) {
+  check_pool(p, false, "avgpool2d_backward");
+  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
+  const int64_t planes = p.N * p.C;
+  if (planes == 0 || H * W == 0) return;
+  const AvgAxis ah = avg_axis(OH, H, p.kh, p.sh, p.ph), aw = avg_axis(OW, W, p.kw, p.sw, p.pw);
+  parallel_for(planes, plane_grain(H * W + OH * OW * p.kw), [&](int64_t pb, int64_t pe) {
+    std::vector<float> rowbuf(static_cast<size_t>(W));
+    float* __restrict__ rg = rowbuf.data();
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      float* dxp = dx + pl * H * W;
+      const float* dyr = dy + pl * OH * OW;
+      std::memset(dxp, 0, static_cast<size_t>(H * W) * sizeof(float));
+      for (int64_t oh = 0; oh < OH; ++oh, dyr += OW) {
+        const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
+        if (h0 >= h1) continue;
+        for (int64_t w = 0; w < W; ++w) rg[w] = 0.0f;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
+          if (w0 >= w1) continue;
+          const float g = dyr[ow] / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
+          for (int64_t w = w0; w < w1; ++w) rg[w] += g;
+        }
+        for (int64_t h = h0; h < h1; ++h) {
+          float* __restrict__ r = dxp + h * W;
+          for (int64_t w = 0; w < W; ++w) r[w] += rg[w];
+        }
+      }
+    }
+  });
+}
+
+// ---- adaptive average pool --------------------------------------------------------------------------
+
+void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
+                                    float* y) {
+  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_forward");
+  const int64_t planes = N * C;
+  if (planes == 0 || OH * OW == 0) return;
+  if (OH == 1 && OW == 1) {  // global pooling: one vectorised sum per plane
+    const int64_t HW = H * W;
+    parallel_for(planes, plane_grain(HW), [&](int64_t pb, int64_t pe) {
+      for (int64_t pl = pb; pl < pe; ++pl)
+        y[pl] = static_cast<float>(sum_plane(x + pl * HW, HW) / static_cast<double>(H) / static_cast<double>(W));
+    });
+    return;
+  }
+  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t pb, int64_t pe) {
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      const float* xp = x + pl * H * W;
+      float* yp = y + pl * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = start_index(oh, OH, H), h1 = end_index(oh, OH, H);
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = start_index(ow, OW, W), w1 = end_index(ow, OW, W);
+          double s = 0.0;
+          for (int64_t h = h0; h < h1; ++h) {
+            const float* row = xp + h * W;
+            for (int64_t w = w0; w < w1; ++w) s += static_cast<double>(row[w]);
+          }
+          yp[oh * OW + ow] = static_cast<float>(s / static_cast<double>(h1 - h0) / static_cast<double>(w1 - w0));
+        }
+      }
+    }
+  });
+}
+
+void adaptive_avgpool2d_backward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                     const float* dy, float* dx) {
+  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_backward");
+  const int64_t planes = N * C;
+  if (planes == 0 || H * W == 0) return;
+  if (OH == 1 && OW == 1) {  // global pooling: a broadcast per plane
+    const int64_t HW = H * W;
+    parallel_for(planes, plane_grain(HW), [&](int64_t pb, int64_t pe) {
+      for (int64_t pl = pb; pl < pe; ++pl) {
+        const float g = dy[pl] / static_cast<float>(H) / static_cast<float>(W);
+        float* dxp = dx + pl * HW;
+        for (int64_t i = 0; i < HW; ++i) dxp[i] = g;
+      }
+    });
+    return;
+  }
+  parallel_for(planes, plane_grain(H * W + OH * OW), [&](int64_t pb, int64_t pe) {
+    for (int64_t pl = pb; pl < pe; ++pl) {
+      float* dxp = dx + pl * H * W;
+      const float* dyp = dy + pl * OH * OW;
+      std::memset(dxp, 0, static_cast<size_t>(H * W) * sizeof(float));
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = start_index(oh, OH, H), h1 = end_index(oh, OH, H);
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t w0 = start_index(ow, OW, W), w1 = end_index(ow, OW, W);
+          const float g = dyp[oh * OW + ow] / static_cast<float>(h1 - h0) / static_cast<float>(w1 - w0);
+          for (int64_t h = h0; h < h1; ++h) {
+            float* row = dxp + h * W;
+            for (int64_t w = w0; w < w1; ++w) row[w] += g;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace ck

@@ -1,0 +1,589 @@
+// The fiber scheduler behind the CUDA host emulation (see emu.h for the model).
+//
+// Per OS thread, a pool of fibers: each a ucontext with its own mmap'd 64 KiB stack under a guard page,
+// made once with makecontext and then reused by every block and launch. A fiber runs an endless loop:
+// run the kernel for the thread it is bound to, report that thread done, take the next one.
+//
+// Threads (Slots) and fibers are separate: a thread is bound to a fiber only when it starts, and stays
+// bound until it returns. The runnable threads of a block form a FIFO queue, initially every thread in
+// order. When a thread returns and the head of the queue has not started yet, the same fiber runs it in
+// place, with no context switch at all, so a kernel that never synchronises runs a whole block on one
+// fiber. A thread that blocks at a barrier switches straight to the head of the queue (its fiber, or a
+// parked one for a thread that has not started): one swapcontext per block-and-resume. The launcher's
+// context only regains control when the queue runs dry: all threads done (next block), or deadlock.
+//
+// Barriers release eagerly, when the last thread they wait for arrives or returns; the releasing thread
+// carries on without a switch. Warp primitives are computed for the whole group by that last lane, each
+// lane's answer stored in its own slot, so a lane that races ahead to the next primitive cannot clobber
+// a value another lane has yet to read (what a second "read done" warp barrier would otherwise ensure).
+//
+// Exceptions never cross a fiber's stack boundary: the fiber loop catches everything, records it in the
+// launch and switches to the launcher, which rebuilds the fibers abandoned mid-kernel (makecontext
+// again; their C++ locals are not destroyed) and rethrows.
+#include "emu/emu.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CK_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CK_EMU_ASAN 1
+#endif
+#endif
+#if defined(CK_EMU_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace ck {
+namespace emu {
+namespace detail {
+
+namespace {
+ThreadView g_no_thread = {{0, 0, 0}};
+LaunchView g_no_launch = {{0, 0, 0}, dim3(0, 0, 0), dim3(0, 0, 0), nullptr};
+}  // namespace
+
+__thread ThreadView* tls_thread = &g_no_thread;
+__thread LaunchView* tls_launch = &g_no_launch;
+
+namespace {
+
+#if defined(CK_EMU_ASAN)
+constexpr size_t kStackBytes = 256 * 1024;  // instrumented frames carry redzones
+#else
+constexpr size_t kStackBytes = 64 * 1024;
+#endif
+constexpr unsigned kMaxThreads = 1024;
+constexpr unsigned kWarp = 32;
+constexpr uint64_t kPoison = ~uint64_t(0);
+
+enum class State : uint8_t { Runnable, AtBlockBarrier, AtWarpBarrier, Done };
+
+struct Fiber;
+
+// One emulated thread of the running block. Bound to a fiber from the moment it starts until it
+// returns; a thread that has not started yet needs no fiber.
+struct Slot : ThreadView {
+  unsigned linear = 0, warp = 0, lane = 0;  // set per launch
+  State state = State::Done;
+  bool started = false;
+  Fiber* fiber = nullptr;
+  WarpOp op = WarpOp::Sync;
+  BlockOp bop = BlockOp::Sync;
+  int arg = 0, width = 32;
+  unsigned mask = 0;
+  uint64_t value = 0, result = 0;
+};
+
+struct Fiber {
+  ucontext_t ctx;
+  unsigned char* map = nullptr;    // the mapping: guard page + stack
+  size_t map_bytes = 0;
+  unsigned char* stack = nullptr;  // usable stack, lowest address
+  void* asan_fake = nullptr;
+  Slot* slot = nullptr;            // the thread it runs; null when parked at the top of its loop
+};
+
+void fiber_main();
+
+// All scheduler state of the running launch.
+struct Launch : LaunchView {
+  struct Pool* pool = nullptr;
+  KernelInvoke invoke = nullptr;
+  void* closure = nullptr;
+  Slot* slots = nullptr;  // index = linear thread id
+  unsigned nthreads = 0, nwarps = 0;
+  unsigned alive = 0;     // threads of this block not yet returned
+  unsigned at_block = 0;  // threads waiting at the block barrier
+  unsigned alive_mask[kMaxThreads / kWarp] = {};
+  unsigned waiting_mask[kMaxThreads / kWarp] = {};  // lanes waiting at a warp primitive
+  uint16_t queue[kMaxThreads] = {};                 // runnable threads, FIFO
+  unsigned qhead = 0, qcount = 0;
+  Fiber* idle[kMaxThreads] = {};                    // parked fibers, LIFO
+  unsigned nidle = 0;
+  std::exception_ptr error;
+};
+
+// One per OS thread that launches: launches on different OS threads never share state, and a
+// launch from inside a kernel is refused, so one Launch per pool suffices.
+struct Pool {
+  std::vector<std::unique_ptr<Fiber>> fibers;
+  std::vector<Slot> slots;
+  Launch launch;
+  ucontext_t main_ctx;
+  void* main_asan_fake = nullptr;
+  const void* main_stack_lo = nullptr;
+  size_t main_stack_bytes = 0;
+
+  Pool() {
+#if defined(CK_EMU_ASAN)
+    pthread_attr_t a;
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+      void* lo = nullptr;
+      size_t n = 0;
+      if (pthread_attr_getstack(&a, &lo, &n) == 0) { main_stack_lo = lo; main_stack_bytes = n; }
+      pthread_attr_destroy(&a);
+    }
+#endif
+  }
+  ~Pool() {
+    for (auto& f : fibers)
+      if (f->map) munmap(f->map, f->map_bytes);
+  }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  static void build_context(Fiber* f) {
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = f->stack;
+    f->ctx.uc_stack.ss_size = kStackBytes;
+    f->ctx.uc_stack.ss_flags = 0;
+    f->ctx.uc_link = nullptr;  // fiber_main never returns
+    makecontext(&f->ctx, fiber_main, 0);
+    f->slot = nullptr;
+    f->asan_fake = nullptr;
+#if defined(CK_EMU_ASAN)
+    __asan_unpoison_memory_region(f->stack, kStackBytes);
+#endif
+  }
+
+  void reserve(unsigned n) {
+    if (slots.size() < n) slots.resize(n);
+    if (fibers.size() >= n) return;
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    while (fibers.size() < n) {
+      auto f = std::make_unique<Fiber>();
+      f->map_bytes = kStackBytes + page;
+      void* m = mmap(nullptr, f->map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (m == MAP_FAILED)
+        throw ck::Error("ERR_CUDA_OOM", "emulated kernel: cannot map a " + std::to_string(f->map_bytes) +
+                                            "-byte fiber stack (" + std::to_string(fibers.size()) + " mapped)");
+      f->map = static_cast<unsigned char*>(m);
+      mprotect(f->map, page, PROT_NONE);  // guard: a stack overflow faults instead of corrupting
+      f->stack = f->map + page;
+      build_context(f.get());
+      fibers.push_back(std::move(f));
+    }
+  }
+};
+
+Pool& pool() {
+  // Only a pointer in TLS: the module's TLS block stays small (it is allocated for every thread).
+  static thread_local std::unique_ptr<Pool> p;
+  if (!p) p = std::make_unique<Pool>();
+  return *p;
+}
+
+inline Launch* cur_launch() { return static_cast<Launch*>(tls_launch); }
+inline Slot* cur_slot() { return static_cast<Slot*>(tls_thread); }
+inline bool in_kernel_now() { return tls_launch != &g_no_launch; }
+
+inline void push(Launch* L, unsigned t) {
+  L->queue[(L->qhead + L->qcount) & (kMaxThreads - 1)] = static_cast<uint16_t>(t);
+  ++L->qcount;
+}
+inline Slot* peek(Launch* L) { return L->qcount ? &L->slots[L->queue[L->qhead]] : nullptr; }
+inline Slot* pop(Launch* L) {
+  if (L->qcount == 0) return nullptr;
+  Slot* s = &L->slots[L->queue[L->qhead]];
+  L->qhead = (L->qhead + 1) & (kMaxThreads - 1);
+  --L->qcount;
+  return s;
+}
+inline void bind(Slot* s, Fiber* f) {
+  s->fiber = f;
+  s->started = true;
+  f->slot = s;
+}
+
+inline void asan_start(void** save, const void* lo, size_t n) {
+#if defined(CK_EMU_ASAN)
+  __sanitizer_start_switch_fiber(save, lo, n);
+#else
+  (void)save; (void)lo; (void)n;
+#endif
+}
+inline void asan_finish(void* save) {
+#if defined(CK_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(save, nullptr, nullptr);
+#else
+  (void)save;
+#endif
+}
+
+// Leaves fiber `from` for the next runnable thread (its own fiber, or a parked one if it has not
+// started), or for the launcher when the queue is empty or the launch failed. Returns when someone
+// switches back to `from`.
+void transfer(Launch* L, Fiber* from) {
+  Slot* to = L->error ? nullptr : pop(L);
+  if (to) {
+    if (!to->started) bind(to, L->idle[--L->nidle]);
+    tls_thread = to;
+    asan_start(&from->asan_fake, to->fiber->stack, kStackBytes);
+    swapcontext(&from->ctx, &to->fiber->ctx);
+  } else {
+    tls_thread = &g_no_thread;
+    asan_start(&from->asan_fake, L->pool->main_stack_lo, L->pool->main_stack_bytes);
+    swapcontext(&from->ctx, &L->pool->main_ctx);
+  }
+  asan_finish(from->asan_fake);
+}
+
+// The thread of fiber `me` has returned. Runs the next thread in place when it has not started yet
+// (no context switch: a kernel that never synchronises runs its whole block on one fiber); otherwise
+// parks `me` and switches. Returns with `me` bound to the thread it must run next.
+void next_thread(Launch* L, Fiber* me) {
+  Slot* head = L->error ? nullptr : peek(L);
+  if (head && !head->started) {
+    pop(L);
+    bind(head, me);
+    tls_thread = head;
+    return;
+  }
+  L->idle[L->nidle++] = me;
+  transfer(L, me);
+}
+
+void release_block(Launch* L, Slot* self) {
+  // self: the arriving thread that completes the barrier (it continues without a switch), or null
+  // when the barrier completes because a thread returned.
+  unsigned parts = L->at_block, count = 0;
+  for (unsigned t = 0; t < L->nthreads; ++t) {
+    Slot* s = &L->slots[t];
+    if ((s->state == State::AtBlockBarrier || s == self) && s->value) ++count;
+  }
+  for (unsigned t = 0; t < L->nthreads; ++t) {
+    Slot* s = &L->slots[t];
+    if (s->state != State::AtBlockBarrier && s != self) continue;
+    switch (s->bop) {
+      case BlockOp::Sync: s->result = 0; break;
+      case BlockOp::Count: s->result = count; break;
+      case BlockOp::And: s->result = count == parts; break;
+      case BlockOp::Or: s->result = count != 0; break;
+    }
+    s->state = State::Runnable;
+    if (s != self) push(L, t);
+  }
+  L->at_block = 0;
+}
+
+// Releases the group of `rep` (lanes of its mask still alive) if all of them wait at the same
+// primitive with the same mask and width. The caller, if in the group, continues without a switch.
+bool try_release_group(Launch* L, unsigned w, Slot* rep) {
+  const unsigned group = rep->mask & L->alive_mask[w];
+  if ((L->waiting_mask[w] & group) != group) return false;
+  Slot* lanes = L->slots + w * kWarp;
+  for (unsigned g = group; g; g &= g - 1) {
+    const Slot& s = lanes[__builtin_ctz(g)];
+    if (s.op != rep->op || s.mask != rep->mask || s.width != rep->width) return false;
+  }
+  const WarpOp op = rep->op;
+  if (op == WarpOp::Ballot || op == WarpOp::Any || op == WarpOp::All) {
+    unsigned ballot = 0;
+    for (unsigned g = group; g; g &= g - 1) {
+      unsigned l = __builtin_ctz(g);
+      if (lanes[l].value) ballot |= 1u << l;
+    }
+    uint64_t r = op == WarpOp::Ballot ? ballot : op == WarpOp::Any ? (ballot != 0) : (ballot == group);
+    for (unsigned g = group; g; g &= g - 1) lanes[__builtin_ctz(g)].result = r;
+  } else if (op != WarpOp::Sync) {
+    // PTX shfl.sync: c = ((32 - width) << 8) | clamp, clamp = 0 for up and 31 otherwise.
+    const int segmask = (kWarp - rep->width) & 31;
+    for (unsigned g = group; g; g &= g - 1) {
+      const int lane = __builtin_ctz(g);
+      Slot& s = lanes[lane];
+      const int b = s.arg & 31;
+      const int min_lane = lane & segmask;
+      const int max_lane = min_lane | (op == WarpOp::Up ? 0 : (31 & ~segmask));
+      int j = lane;
+      bool in_range = true;
+      switch (op) {
+        case WarpOp::Up: j = lane - b; in_range = j >= max_lane; break;
+        case WarpOp::Down: j = lane + b; in_range = j <= max_lane; break;
+        case WarpOp::Xor: j = lane ^ b; in_range = j <= max_lane; break;
+        default: j = min_lane | (b & ~segmask); in_range = j <= max_lane; break;
+      }
+      if (!in_range) j = lane;
+      s.result = (group >> j) & 1u ? lanes[j].value : kPoison;
+    }
+  } else {
+    for (unsigned g = group; g; g &= g - 1) lanes[__builtin_ctz(g)].result = 0;
+  }
+  Slot* self = cur_slot();
+  for (unsigned g = group; g; g &= g - 1) {
+    unsigned l = __builtin_ctz(g);
+    lanes[l].state = State::Runnable;
+    if (&lanes[l] != self) push(L, w * kWarp + l);
+  }
+  L->waiting_mask[w] &= ~group;
+  return true;
+}
+
+void try_release_warp(Launch* L, unsigned w) {
+  unsigned pending = L->waiting_mask[w];
+  while (pending) {
+    unsigned l = __builtin_ctz(pending);
+    if (try_release_group(L, w, &L->slots[w * kWarp + l]))
+      pending = L->waiting_mask[w] & ~((2u << l) - 1);  // the lanes above l still waiting
+    else
+      pending &= pending - 1;
+  }
+}
+
+void thread_exit(Launch* L, Slot* me) {
+  me->state = State::Done;
+  me->fiber->slot = nullptr;
+  me->fiber = nullptr;
+  --L->alive;
+  L->alive_mask[me->warp] &= ~(1u << me->lane);
+  if (L->error) return;
+  if (L->at_block && L->at_block == L->alive) release_block(L, nullptr);
+  if (L->waiting_mask[me->warp]) try_release_warp(L, me->warp);
+}
+
+void fiber_main() {
+  asan_finish(nullptr);
+  Fiber* const me = cur_slot()->fiber;  // bound by whoever switched here
+  for (;;) {
+    Launch* L = cur_launch();
+    try {
+      L->invoke(L->closure);
+    } catch (...) {
+      if (!L->error) L->error = std::current_exception();
+    }
+    thread_exit(L, me->slot);
+    next_thread(L, me);
+  }
+}
+
+std::string where(const Launch* L) {
+  auto v = [](unsigned x, unsigned y, unsigned z) {
+    return "(" + std::to_string(x) + "," + std::to_string(y) + "," + std::to_string(z) + ")";
+  };
+  return "block " + v(L->block_idx.x, L->block_idx.y, L->block_idx.z) + " of grid " +
+         v(L->grid_dim.x, L->grid_dim.y, L->grid_dim.z) + ", blockDim " +
+         v(L->block_dim.x, L->block_dim.y, L->block_dim.z);
+}
+
+std::string thread_name(const Slot* f) {
+  return "thread (" + std::to_string(f->thread_idx.x) + "," + std::to_string(f->thread_idx.y) + "," +
+         std::to_string(f->thread_idx.z) + ") [warp " + std::to_string(f->warp) + " lane " +
+         std::to_string(f->lane) + "]";
+}
+
+const char* op_name(WarpOp op) {
+  switch (op) {
+    case WarpOp::Sync: return "__syncwarp";
+    case WarpOp::Idx: return "__shfl_sync";
+    case WarpOp::Up: return "__shfl_up_sync";
+    case WarpOp::Down: return "__shfl_down_sync";
+    case WarpOp::Xor: return "__shfl_xor_sync";
+    case WarpOp::Ballot: return "__ballot_sync";
+    case WarpOp::Any: return "__any_sync";
+    case WarpOp::All: return "__all_sync";
+  }
+  return "?";
+}
+
+std::string hex(unsigned v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+
+std::string deadlock_message(const Launch* L) {
+  std::string m = "emulated kernel deadlock: " + where(L) + ": " + std::to_string(L->alive) +
+                  " live threads, " + std::to_string(L->at_block) + " waiting at __syncthreads";
+  unsigned described = 0;
+  for (unsigned w = 0; w < L->nwarps && described < 8; ++w) {
+    if (!L->waiting_mask[w]) continue;
+    ++described;
+    m += "; warp " + std::to_string(w) + ":";
+    unsigned left = L->waiting_mask[w];
+    while (left) {
+      const Slot* rep = &L->slots[w * kWarp + __builtin_ctz(left)];
+      unsigned same = 0;
+      for (unsigned g = left; g; g &= g - 1) {
+        const Slot* f = &L->slots[w * kWarp + __builtin_ctz(g)];
+        if (f->op == rep->op && f->mask == rep->mask) same |= 1u << __builtin_ctz(g);
+      }
+      m += std::string(left == L->waiting_mask[w] ? " " : ", ") + "lanes " + hex(same) + " at " + op_name(rep->op) +
+           "(mask " + hex(rep->mask) + ")";
+      left &= ~same;
+    }
+    unsigned others = L->alive_mask[w] & ~L->waiting_mask[w];
+    if (others) m += ", lanes " + hex(others) + " at __syncthreads";
+  }
+  return m + " (lanes of one warp must reach the same primitive with the same mask)";
+}
+
+[[noreturn]] void fail_in_kernel(const std::string& msg) {
+  throw ck::Error("ERR_CUDA", "emulated kernel: " + thread_name(cur_slot()) + " in " + where(cur_launch()) +
+                                  ": " + msg);
+}
+
+// Rebuilds the fibers abandoned inside kernel code (deadlock, exception).
+void abandon_block(Launch* L) {
+  for (auto& f : L->pool->fibers)
+    if (f->slot) Pool::build_context(f.get());
+  for (unsigned t = 0; t < L->nthreads; ++t) L->slots[t].fiber = nullptr;
+}
+
+}  // namespace
+
+uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width) {
+  if (!in_kernel_now())
+    throw ck::Error("ERR_CUDA", std::string(op_name(op)) + " called outside an emulated kernel");
+  Launch* L = cur_launch();
+  Slot* me = cur_slot();
+  if (!(mask >> me->lane & 1u))
+    fail_in_kernel(std::string(op_name(op)) + " with mask " + hex(mask) + " that does not name the calling lane");
+  if (width < 1 || width > 32 || (width & (width - 1)))
+    fail_in_kernel(std::string(op_name(op)) + " with width " + std::to_string(width) +
+                   " (must be a power of two up to 32)");
+  me->op = op;
+  me->mask = mask;
+  me->value = value;
+  me->arg = arg;
+  me->width = width;
+  me->state = State::AtWarpBarrier;
+  L->waiting_mask[me->warp] |= 1u << me->lane;
+  if (!try_release_group(L, me->warp, me)) transfer(L, me->fiber);
+  return me->result;
+}
+
+unsigned active_mask() {
+  if (!in_kernel_now()) return 0;
+  return cur_launch()->alive_mask[cur_slot()->warp];
+}
+
+int block_barrier(BlockOp op, int pred) {
+  if (!in_kernel_now()) throw ck::Error("ERR_CUDA", "__syncthreads called outside an emulated kernel");
+  Launch* L = cur_launch();
+  Slot* me = cur_slot();
+  me->bop = op;
+  me->value = pred != 0;
+  if (++L->at_block == L->alive) {
+    release_block(L, me);
+  } else {
+    me->state = State::AtBlockBarrier;
+    transfer(L, me->fiber);
+  }
+  return static_cast<int>(me->result);
+}
+
+}  // namespace detail
+
+size_t fiber_stack_bytes() { return detail::kStackBytes; }
+
+void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke invoke, void* closure) {
+  using namespace detail;
+  if (in_kernel_now())
+    throw ck::Error("ERR_CUDA", "emulated kernel: launching a kernel from device code is not supported");
+  const unsigned n = block.x * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || n == 0) return;
+  if (n > kMaxThreads) throw ck::Error("ERR_CUDA", "emulated launch: more than 1024 threads per block");
+
+  Pool& P = pool();
+  P.reserve(n);
+
+  // Per-launch dynamic shared memory, exactly sized so that AddressSanitizer sees overruns.
+  struct Smem {
+    unsigned char* p = nullptr;
+    ~Smem() { if (p) ::operator delete(p, std::align_val_t(64)); }
+  } smem;
+  if (smem_bytes) smem.p = static_cast<unsigned char*>(::operator new(smem_bytes, std::align_val_t(64)));
+
+  Launch* L = &P.launch;
+  L->block_dim = block;
+  L->grid_dim = grid;
+  L->dyn_smem = smem.p;
+  L->pool = &P;
+  L->invoke = invoke;
+  L->closure = closure;
+  L->slots = P.slots.data();
+  L->nthreads = n;
+  L->nwarps = (n + kWarp - 1) / kWarp;
+  L->error = nullptr;
+  for (unsigned t = 0; t < n; ++t) {
+    Slot& s = L->slots[t];
+    s.thread_idx = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    s.linear = t;
+    s.warp = t / kWarp;
+    s.lane = t % kWarp;
+  }
+
+  struct Restore {
+    Launch* L;
+    ~Restore() {
+      tls_thread = &g_no_thread;
+      tls_launch = &g_no_launch;
+      L->error = nullptr;
+      L->invoke = nullptr;
+      L->closure = nullptr;
+    }
+  } restore{L};
+  tls_launch = L;
+
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        L->block_idx = uint3{bx, by, bz};
+        if (smem_bytes) std::memset(smem.p, 0xFF, smem_bytes);  // shared memory starts as garbage
+        L->alive = n;
+        L->at_block = 0;
+        for (unsigned w = 0; w < L->nwarps; ++w) {
+          const unsigned lanes = n - w * kWarp < kWarp ? n - w * kWarp : kWarp;
+          L->alive_mask[w] = lanes == 32 ? ~0u : (1u << lanes) - 1;
+          L->waiting_mask[w] = 0;
+        }
+        for (unsigned t = 0; t < n; ++t) {
+          Slot& s = L->slots[t];
+          s.state = State::Runnable;
+          s.started = false;
+          s.fiber = nullptr;
+          L->queue[t] = static_cast<uint16_t>(t);
+        }
+        L->qhead = 0;
+        L->qcount = n;
+        L->nidle = 0;
+        for (unsigned i = n; i-- > 0;) L->idle[L->nidle++] = P.fibers[i].get();  // fiber 0 on top
+
+        Slot* first = pop(L);
+        bind(first, L->idle[--L->nidle]);
+        tls_thread = first;
+        asan_start(&P.main_asan_fake, first->fiber->stack, kStackBytes);
+        swapcontext(&P.main_ctx, &first->fiber->ctx);
+        asan_finish(P.main_asan_fake);
+        tls_thread = &g_no_thread;
+
+        if (L->error) {
+          std::exception_ptr e = L->error;
+          abandon_block(L);
+          std::rethrow_exception(e);
+        }
+        if (L->alive) {
+          std::string msg = deadlock_message(L);
+          abandon_block(L);
+          throw ck::Error("ERR_CUDA", msg);
+        }
+      }
+}
+
+}  // namespace emu
+}  // namespace ck

@@ -1,0 +1,308 @@
+// SGEMM: C[b] = alpha * A[b] @ B[b] + beta * C[b], batched. CUDA twin of sgemm_cpu (csrc/core/kernels.h).
+//
+// Layout: A[b] (M, K) element (i, k) at A + b*sAb + i*rsA + k*csA; B[b] (K, N) likewise with rsB/csB; any
+// strides (row-major, transposed, broadcast 0). C[b] (M, N) at C + b*sCb, row stride ldc, unit column stride.
+// beta == 0 never reads C (so NaN/garbage in C does not leak into the result), as BLAS and PyTorch do.
+//
+// Algorithm: the classic shared-memory tiled, register-blocked kernel. A thread block computes a BM x BN tile
+// of C, stepping through K in slices of BK = 8:
+//   * each thread loads LA = BM*BK/256 elements of the A slice and LB of the B slice from global memory,
+//     mapped along whichever dimension of the operand is unit-stride (template flags A_MC / B_NC), so a warp
+//     reads consecutive addresses whatever the transposition; 16- or 8-byte vector loads when the host has
+//     proven alignment (vecA / vecB);
+//   * A is stored transposed in shared memory (As[k][m]) and B as is (Bs[k][n]), each row padded by 4 floats
+//     so the transposing scalar stores are bank-conflict free while 16-byte reads stay aligned;
+//   * each thread owns a TM x TN block of C in registers (8x8 for 128x128 tiles, 4x4 for 64x64), split as two
+//     TM/2 x TN/2 quadrants 64 (32) rows/cols apart, so its shared reads are two float4 (float2) per operand
+//     per k, conflict-free broadcasts across the warp; 64 (16) FMAs per 4 shared loads;
+//   * double buffering: the next slice is fetched from global into registers while the current one is
+//     multiplied out of shared memory, then stored to the other buffer: one __syncthreads per slice.
+// Edge tiles load zeros outside (M, K) x (K, N), so any M, N, K (including 1 and odd sizes) work; stores are
+// bounds-checked, 16-byte vectorized where a whole aligned quad of columns is in range.
+// Tile choice: 128x128 (8x8 per thread) when it yields at least one tile per SM-ish (kBigTileMin), else 64x64
+// (4x4 per thread) so small problems still spread over the GPU. Batch runs over gridDim.z.
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "runtime.cuh"
+#include "core/error.h"
+#include "core/kernels_cuda.h"
+
+#if CK_CUDA_REAL
+#define CK_GEMM_UNROLL _Pragma("unroll")
+#else
+#define CK_GEMM_UNROLL
+#endif
+
+namespace ck {
+namespace cuda {
+namespace {
+
+constexpr int kGemmThreads = 256;
+constexpr int kPad = 4;
+constexpr int64_t kBigTileMin = 132;  // ~ SM count of an H100
+constexpr int64_t kMaxGridYZ = 65535;
+
+template <int N>
+struct alignas(4 * N) VecF {
+  float v[N];
+};
+
+template <int BM, int BN, int BK, int TM, int TN, bool A_MC, bool B_NC>
+__global__ void __launch_bounds__(kGemmThreads, 2)  // <= 128 registers: two blocks per SM
+sgemm_kernel(int M, int N, int K, float alpha,
+             const float* __restrict__ A,  // (batch, M, K) via sAb, rsA, csA
+             int64_t sAb, int64_t rsA, int64_t csA,
+             const float* __restrict__ B,  // (batch, K, N) via sBb, rsB, csB
+             int64_t sBb, int64_t rsB, int64_t csB,
+             float beta,
+             float* __restrict__ C,  // (batch, M, N) via sCb, ldc, unit column stride
+             int64_t sCb, int64_t ldc, int m_base, int vecA, int vecB, int vecC) {
+  constexpr int kThreads = (BM / TM) * (BN / TN);
+  static_assert(kThreads == kGemmThreads, "tile / thread mismatch");
+  constexpr int LA = BM * BK / kThreads;  // A elements per thread per slice
+  constexpr int LB = BN * BK / kThreads;
+  constexpr int HM = TM / 2, HN = TN / 2;  // quadrant sizes
+  static_assert(LA == 2 || LA == 4, "vector width");
+  static_assert(LB == 2 || LB == 4, "vector width");
+
+  __shared__ __align__(16) float As[2][BK][BM + kPad];
+  __shared__ __align__(16) float Bs[2][BK][BN + kPad];
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % (BN / TN);
+  const int ty = tid / (BN / TN);
+  const int m0 = m_base + static_cast<int>(blockIdx.y) * BM;
+  const int n0 = static_cast<int>(blockIdx.x) * BN;
+  const int64_t bz = blockIdx.z;
+  A += bz * sAb;
+  B += bz * sBb;
+  C += bz * sCb;
+
+  // Load mapping: (am, ak) is this thread's first A element in the slice; the LA elements run along k
+  // (A_MC false) or along m (A_MC true). Same for B with (bk, bn) along k (B_NC false) or n (B_NC true).
+  const int am = A_MC ? (tid % (BM / LA)) * LA : tid / (BK / LA);
+  const int ak = A_MC ? tid / (BM / LA) : (tid % (BK / LA)) * LA;
+  const int bn = B_NC ? (tid % (BN / LB)) * LB : tid / (BK / LB);
+  const int bk = B_NC ? tid / (BN / LB) : (tid % (BK / LB)) * LB;
+
+  float ra[LA], rb[LB];
+
+  auto load_a = [&](int k0) {
+    const int gm = m0 + am, gk = k0 + ak;
+    if (vecA) {  // host proved: unit stride along the run, run start aligned, extent multiple of LA
+      if (gm < M && gk < K) {
+        const VecF<LA> v = *reinterpret_cast<const VecF<LA>*>(A + gm * rsA + gk * csA);
+        CK_GEMM_UNROLL
+        for (int j = 0; j < LA; ++j) ra[j] = v.v[j];
+      } else {
+        CK_GEMM_UNROLL
+        for (int j = 0; j < LA; ++j) ra[j] = 0.0f;
+      }
+      return;
+    }
+    CK_GEMM_UNROLL
+    for (int j = 0; j < LA; ++j) {
+      const int m = A_MC ? gm + j : gm;
+      const int k = A_MC ? gk : gk + j;
+      ra[j] = (m < M && k < K) ? A[m * rsA + k * csA] : 0.0f;
+    }
+  };
+  auto load_b = [&](int k0) {
+    const int gk = k0 + bk, gn = n0 + bn;
+    if (vecB) {
+      if (gk < K && gn < N) {
+        const VecF<LB> v = *reinterpret_cast<const VecF<LB>*>(B + gk * rsB + gn * csB);
+        CK_GEMM_UNROLL
+        for (int j = 0; j < LB; ++j) rb[j] = v.v[j];
+      } else {
+        CK_GEMM_UNROLL
+        for (int j = 0; j < LB; ++j) rb[j] = 0.0f;
+      }
+      return;
+    }
+    CK_GEMM_UNROLL
+    for (int j = 0; j < LB; ++j) {
+      const int k = B_NC ? gk : gk + j;
+      const int n = B_NC ? gn + j : gn;
+      rb[j] = (k < K && n < N) ? B[k * rsB + n * csB] : 0.0f;
+    }
+  };
+  auto store_tiles = [&](int buf) {
+    if (A_MC) {
+      VecF<LA> v;
+      CK_GEMM_UNROLL
+      for (int j = 0; j < LA; ++j) v.v[j] = ra[j];
+      *reinterpret_cast<VecF<LA>*>(&As[buf][ak][am]) = v;
+    } else {
+      CK_GEMM_UNROLL
+      for (int j = 0; j < LA; ++j) As[buf][ak + j][am] = ra[j];
+    }
+    if (B_NC) {
+      VecF<LB> v;
+      CK_GEMM_UNROLL
+      for (int j = 0; j < LB; ++j) v.v[j] = rb[j];
+      *reinterpret_cast<VecF<LB>*>(&Bs[buf][bk][bn]) = v;
+    } else {
+      CK_GEMM_UNROLL
+      for (int j = 0; j < LB; ++j) Bs[buf][bk + j][bn] = rb[j];
+    }
+  };
+
+  float acc[TM][TN];
+  CK_GEMM_UNROLL
+  for (int i = 0; i < TM; ++i) {
+    CK_GEMM_UNROLL
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  }
+
+  const int nk = (K + BK - 1) / BK;
+  if (nk > 0) {
+    load_a(0);
+    load_b(0);
+    store_tiles(0);
+  }
+  __syncthreads();
+  int cur = 0;
+  for (int kt = 0; kt < nk; ++kt) {
+    const bool more = kt + 1 < nk;
+    if (more) {  // fetch the next slice while this one is multiplied
+      load_a((kt + 1) * BK);
+      load_b((kt + 1) * BK);
+    }
+    CK_GEMM_UNROLL
+    for (int k = 0; k < BK; ++k) {
+      float a[TM], b[TN];
+      const VecF<HM> a0 = *reinterpret_cast<const VecF<HM>*>(&As[cur][k][ty * HM]);
+      const VecF<HM> a1 = *reinterpret_cast<const VecF<HM>*>(&As[cur][k][BM / 2 + ty * HM]);
+      const VecF<HN> b0 = *reinterpret_cast<const VecF<HN>*>(&Bs[cur][k][tx * HN]);
+      const VecF<HN> b1 = *reinterpret_cast<const VecF<HN>*>(&Bs[cur][k][BN / 2 + tx * HN]);
+      CK_GEMM_UNROLL
+      for (int i = 0; i < HM; ++i) {
+        a[i] = a0.v[i];
+        a[HM + i] = a1.v[i];
+      }
+      CK_GEMM_UNROLL
+      for (int j = 0; j < HN; ++j) {
+        b[j] = b0.v[j];
+        b[HN + j] = b1.v[j];
+      }
+      CK_GEMM_UNROLL
+      for (int i = 0; i < TM; ++i) {
+        CK_GEMM_UNROLL
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      }
+    }
+    if (more) store_tiles(cur ^ 1);  // that buffer was last read before the previous barrier
+    __syncthreads();
+    cur ^= 1;
+  }
+
+  // Epilogue: quadrant (qi, qj) of this thread's block is rows m0 + qi*BM/2 + ty*HM + [0, HM),
+  // cols n0 + qj*BN/2 + tx*HN + [0, HN).
+  CK_GEMM_UNROLL
+  for (int i = 0; i < TM; ++i) {
+    const int m = m0 + (i / HM) * (BM / 2) + ty * HM + (i % HM);
+    if (m >= M) continue;
+    float* crow = C + m * ldc;
+    CK_GEMM_UNROLL
+    for (int qj = 0; qj < 2; ++qj) {
+      const int n = n0 + qj * (BN / 2) + tx * HN;
+      float* cp = crow + n;
+      if (vecC && n + HN <= N) {
+        VecF<HN> v;
+        if (beta == 0.0f) {
+          CK_GEMM_UNROLL
+          for (int j = 0; j < HN; ++j) v.v[j] = alpha * acc[i][qj * HN + j];
+        } else {
+          const VecF<HN> old = *reinterpret_cast<const VecF<HN>*>(cp);
+          CK_GEMM_UNROLL
+          for (int j = 0; j < HN; ++j) v.v[j] = fmaf(beta, old.v[j], alpha * acc[i][qj * HN + j]);
+        }
+        *reinterpret_cast<VecF<HN>*>(cp) = v;
+      } else {
+        CK_GEMM_UNROLL
+        for (int j = 0; j < HN; ++j) {
+          if (n + j < N) {
+            const float r = alpha * acc[i][qj * HN + j];
+            cp[j] = beta == 0.0f ? r : fmaf(beta, cp[j], r);
+          }
+        }
+      }
+    }
+  }
+}
+
+bool aligned(const void* p, unsigned bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
+
+// The LA (or LB) elements a thread loads are one vector when the run is unit-stride, every run start is a
+// multiple of the width in elements (other stride and extent along the run divisible by it) and the base is
+// aligned. Checked for all batches via the batch stride.
+bool vec_ok(const float* base, int64_t sb, int64_t batch, int64_t run_stride, int64_t other_stride, int64_t extent,
+            int width) {
+  if (run_stride != 1 || extent % width != 0 || other_stride % width != 0) return false;
+  if (batch > 1 && sb % width != 0) return false;
+  return aligned(base, static_cast<unsigned>(4 * width));
+}
+
+template <int BM, int BN, int TM, int TN>
+void run_sgemm(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t sAb,
+               int64_t rsA, int64_t csA, const float* B, int64_t sBb, int64_t rsB, int64_t csB, float beta, float* C,
+               int64_t sCb, int64_t ldc, Stream st) {
+  constexpr int BK = 8;
+  constexpr int LA = BM * BK / kGemmThreads;
+  constexpr int LB = BN * BK / kGemmThreads;
+  constexpr int HN = TN / 2;
+  // Walk each operand along its unit-stride dimension; a size-1 dimension's stride is irrelevant.
+  // (When both or neither are unit-stride, walk along k.)
+  const bool a_mc = M > 1 && rsA == 1 && !(K > 1 && csA == 1);
+  const bool b_nc = N > 1 && csB == 1 && !(K > 1 && rsB == 1);
+  const int vecA = a_mc ? vec_ok(A, sAb, batch, rsA, csA, M, LA) : vec_ok(A, sAb, batch, csA, rsA, K, LA);
+  const int vecB = b_nc ? vec_ok(B, sBb, batch, csB, rsB, N, LB) : vec_ok(B, sBb, batch, rsB, csB, K, LB);
+  const int vecC = (ldc % HN == 0) && (batch <= 1 || sCb % HN == 0) && aligned(C, 4 * HN);
+  const int64_t mtiles = (M + BM - 1) / BM;
+  const int64_t ntiles = (N + BN - 1) / BN;
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridYZ) {
+    const int64_t nb = batch - b0 < kMaxGridYZ ? batch - b0 : kMaxGridYZ;
+    for (int64_t mt = 0; mt < mtiles; mt += kMaxGridYZ) {
+      const int64_t nmt = mtiles - mt < kMaxGridYZ ? mtiles - mt : kMaxGridYZ;
+      const dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(nmt), static_cast<unsigned>(nb));
+      const int m_base = static_cast<int>(mt * BM);
+      const float* Ab = A + b0 * sAb;
+      const float* Bb = B + b0 * sBb;
+      float* Cb = C + b0 * sCb;
+#define CK_SGEMM_LAUNCH(AMC, BNC)                                                                              \
+  launch(sgemm_kernel<BM, BN, BK, TM, TN, AMC, BNC>, grid, dim3(kGemmThreads), 0, st, static_cast<int>(M),     \
+         static_cast<int>(N), static_cast<int>(K), alpha, Ab, sAb, rsA, csA, Bb, sBb, rsB, csB, beta, Cb, sCb, ldc, \
+         m_base, vecA, vecB, vecC)
+      if (a_mc && b_nc) CK_SGEMM_LAUNCH(true, true);
+      else if (a_mc) CK_SGEMM_LAUNCH(true, false);
+      else if (b_nc) CK_SGEMM_LAUNCH(false, true);
+      else CK_SGEMM_LAUNCH(false, false);
+#undef CK_SGEMM_LAUNCH
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm_cuda(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t sAb,
+                int64_t rsA, int64_t csA, const float* B, int64_t sBb, int64_t rsB, int64_t csB, float beta, float* C,
+                int64_t sCb, int64_t ldc, Stream s) {
+  if (batch < 0 || M < 0 || N < 0 || K < 0)
+    throw Error("ERR_ARG", "sgemm: negative extent", ErrorKind::Range);
+  constexpr int64_t kIntMax = 2147483647;
+  if (M > kIntMax || N > kIntMax || K > kIntMax)
+    throw Error("ERR_ARG", "sgemm: extent does not fit int32", ErrorKind::Range);
+  if (batch == 0 || M == 0 || N == 0) return;
+  const Stream st = s;
+  const int64_t big_tiles = batch * ((M + 127) / 128) * ((N + 127) / 128);
+  if (big_tiles >= kBigTileMin)
+    run_sgemm<128, 128, 8, 8>(batch, M, N, K, alpha, A, sAb, rsA, csA, B, sBb, rsB, csB, beta, C, sCb, ldc, st);
+  else
+    run_sgemm<64, 64, 4, 4>(batch, M, N, K, alpha, A, sAb, rsA, csA, B, sBb, rsB, csB, beta, C, sCb, ldc, st);
+}
+
+}  // namespace cuda
+}  // namespace ck

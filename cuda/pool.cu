@@ -1,0 +1,552 @@
+// 2-d pooling over NCHW planes: max pool (with indices), average pool, adaptive average pool, forward and
+// backward. CUDA twins of the pooling functions of csrc/core/nn_kernels.h, with the semantics of
+// csrc/cpu/pool.cc (PyTorch 1.13): the caller passes OH/OW (ceil_mode included); max-pool indices are the
+// flat h*W + w within the plane, ties keep the first maximum, a NaN replaces the running maximum;
+// avg-pool windows are clipped as PyTorch's AvgPool2d (pool size taken before clipping, divisor_override,
+// count_include_pad); adaptive windows span [floor(i*H/OH), ceil((i+1)*H/OH)).
+//
+// Layout: contiguous NCHW; a "plane" is one (n, c) image of H*W floats. Window geometry runs in 32-bit
+// integers (the launchers check that it fits); flat element indices are 32-bit when the tensor allows it,
+// and then split into (plane, row, column) by multiply-high fast division (PyTorch's IntDivider).
+//
+// Algorithm:
+//   maxpool2d_forward_kernel            one thread per output (grid-stride), coalesced stores; the window
+//                                       reads hit L1/L2 because neighbouring outputs share input rows.
+//   maxpool2d_backward_kernel           one thread per input, a gather: it visits the outputs whose
+//                                       (dilated) window can contain it and adds dy where the saved index is
+//                                       this input. No atomics, no memset of dx, deterministic, and it adds
+//                                       in the same order as the CPU scatter, so the results are identical.
+//   avgpool2d_forward_kernel            one thread per output.
+//   avgpool2d_backward_kernel           one thread per input, gathering dy/divisor over the covering outputs.
+//   adaptive_avgpool2d_forward_kernel1  one thread per output.
+//   adaptive_avgpool2d_backward_kernel1 one thread per input, gathering over the outputs that cover it:
+//                                       oh in [floor(h*OH/H), ceil((h+1)*OH/H)) (no atomics).
+// Global pooling (OH = OW = 1: ResNet's head; also AvgPool2d whose unpadded window covers the plane):
+//   adaptive_avgpool2d_forward_kernel2  one warp per plane: lanes stride the plane (float4 loads when the plane
+//                                       is a multiple of 4 floats), __shfl_xor_sync tree, lane 0 writes.
+//   adaptive_avgpool2d_forward_kernel3  one 256-thread block per plane when planes are few and large.
+//   adaptive_avgpool2d_backward_kernel2 dx = dy[plane] / divisor, a broadcast (float4 stores when possible).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "runtime.cuh"
+#include "core/error.h"
+#include "core/nn_kernels_cuda.h"
+
+namespace ck {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarp = 32;
+constexpr int kWarps = kThreads / kWarp;
+constexpr unsigned kFull = 0xffffffffu;
+constexpr int64_t kMaxGrid = int64_t(1) << 20;
+constexpr float kInf = __builtin_huge_valf();
+constexpr int64_t kI32Max = INT32_MAX;
+
+// Pooling geometry in 32-bit integers, passed by value.
+struct Geom {
+  int32_t H, W, OH, OW;
+  int32_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int32_t count_include_pad, divisor_override;
+};
+
+// Division by a run-time constant. For 32-bit indices (n < 2^31) it is a multiply-high, an add and a shift,
+// as PyTorch's IntDivider: n / d == (mulhi(n, magic) + n) >> shift; 64-bit indices divide plainly.
+template <typename I>
+struct Divider;
+template <>
+struct Divider<uint32_t> {
+  uint32_t d, magic, shift;
+  explicit Divider(int64_t divisor) : d(static_cast<uint32_t>(divisor)) {
+    shift = 0;
+    while (shift < 32 && (uint64_t(1) << shift) < d) ++shift;
+    magic = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const {
+    const uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(n) * magic) >> 32);
+    return (t + n) >> shift;
+  }
+};
+template <>
+struct Divider<uint64_t> {
+  uint64_t d;
+  explicit Divider(int64_t divisor) : d(static_cast<uint64_t>(divisor)) {}
+  __device__ __forceinline__ uint64_t div(uint64_t n) const { return n / d; }
+};
+
+// ---- kernels ----------------------------------------------------------------------------------------
+
+template <typename I>
+__global__ void maxpool2d_forward_kernel(const float* __restrict__ x,  // (N, C, H, W)
+                                         float* __restrict__ y,        // (N, C, OH, OW)
+                                         int32_t* __restrict__ ind,    // (N, C, OH, OW) | null
+                                         Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+    const float* xp = x + plane * static_cast<I>(g.H) * static_cast<I>(g.W);
+    int h0 = oh * g.sh - g.ph;
+    const int h1 = min(h0 + (g.kh - 1) * g.dh + 1, g.H);
+    if (h0 < 0) h0 += (-h0 + g.dh - 1) / g.dh * g.dh;  // first non-negative tap
+    int w0 = ow * g.sw - g.pw;
+    const int w1 = min(w0 + (g.kw - 1) * g.dw + 1, g.W);
+    if (w0 < 0) w0 += (-w0 + g.dw - 1) / g.dw * g.dw;
+    int best = h0 * g.W + w0;
+    float m = -kInf;
+    for (int h = h0; h < h1; h += g.dh) {
+      const float* row = xp + h * g.W;
+      for (int w = w0; w < w1; w += g.dw) {
+        const float v = row[w];
+        if (v > m || v != v) {
+          m = v;
+          best = h * g.W + w;
+        }
+      }
+    }
+    y[i] = m;
+    if (ind) ind[i] = best;
+  }
+}
+
+template <typename I>
+__global__ void maxpool2d_backward_kernel(const float* __restrict__ dy,     // (N, C, OH, OW)
+                                          const int32_t* __restrict__ ind,  // (N, C, OH, OW)
+                                          float* __restrict__ dx,           // (N, C, H, W)
+                                          Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  const int ekh = (g.kh - 1) * g.dh + 1, ekw = (g.kw - 1) * g.dw + 1;  // dilated window extents
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+    const int hp = h + g.ph, wp = w + g.pw;
+    const int oh0 = hp < ekh ? 0 : (hp - ekh) / g.sh + 1, oh1 = min(hp / g.sh + 1, g.OH);
+    const int ow0 = wp < ekw ? 0 : (wp - ekw) / g.sw + 1, ow1 = min(wp / g.sw + 1, g.OW);
+    const I obase = plane * static_cast<I>(g.OH) * static_cast<I>(g.OW);
+    const float* dyp = dy + obase;
+    const int32_t* ip = ind + obase;
+    const int32_t target = h * g.W + w;
+    float acc = 0.0f;
+    for (int oh = oh0; oh < oh1; ++oh)
+      for (int ow = ow0; ow < ow1; ++ow) {
+        const int o = oh * g.OW + ow;
+        if (ip[o] == target) acc += dyp[o];
+      }
+    dx[i] = acc;
+  }
+}
+
+// The clipped window and divisor of average-pool output (oh, ow), as PyTorch's AvgPool2d.
+struct AvgWin {
+  int h0, h1, w0, w1, div;
+};
+
+__device__ __forceinline__ AvgWin avg_window(const Geom& g, int oh, int ow) {
+  int h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  int h1 = min(h0 + g.kh, g.H + g.ph), w1 = min(w0 + g.kw, g.W + g.pw);
+  const int pool_size = (h1 - h0) * (w1 - w0);
+  h0 = max(h0, 0);
+  w0 = max(w0, 0);
+  h1 = min(h1, g.H);
+  w1 = min(w1, g.W);
+  const int div = g.divisor_override ? g.divisor_override : (g.count_include_pad ? pool_size : (h1 - h0) * (w1 - w0));
+  return AvgWin{h0, h1, w0, w1, div};
+}
+
+template <typename I>
+__global__ void avgpool2d_forward_kernel(const float* __restrict__ x,  // (N, C, H, W)
+                                         float* __restrict__ y,        // (N, C, OH, OW)
+                                         Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+    const AvgWin win = avg_window(g, oh, ow);
+    if (win.h0 >= win.h1 || win.w0 >= win.w1) {
+      y[i] = 0.0f;
+      continue;
+    }
+    const float* xp = x + plane * static_cast<I>(g.H) * static_cast<I>(g.W);
+    float s = 0.0f;
+    for (int h = win.h0; h < win.h1; ++h) {
+      const float* row = xp + h * g.W;
+      for (int w = win.w0; w < win.w1; ++w) s += row[w];
+    }
+    y[i] = s / static_cast<float>(win.div);
+  }
+}
+
+template <typename I>
+__global__ void avgpool2d_backward_kernel(const float* __restrict__ dy,  // (N, C, OH, OW)
+                                          float* __restrict__ dx,        // (N, C, H, W)
+                                          Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+    const int hp = h + g.ph, wp = w + g.pw;
+    const int oh0 = hp < g.kh ? 0 : (hp - g.kh) / g.sh + 1, oh1 = min(hp / g.sh + 1, g.OH);
+    const int ow0 = wp < g.kw ? 0 : (wp - g.kw) / g.sw + 1, ow1 = min(wp / g.sw + 1, g.OW);
+    const float* dyp = dy + plane * static_cast<I>(g.OH) * static_cast<I>(g.OW);
+    float acc = 0.0f;
+    for (int oh = oh0; oh < oh1; ++oh)
+      for (int ow = ow0; ow < ow1; ++ow) {
+        const AvgWin win = avg_window(g, oh, ow);
+        acc += dyp[oh * g.OW + ow] / static_cast<float>(win.div);
+      }
+    dx[i] = acc;
+  }
+}
+
+__device__ __forceinline__ int start_index(int o, int O, int I_) {
+  return static_cast<int>((static_cast<int64_t>(o) * I_) / O);
+}
+__device__ __forceinline__ int end_index(int o, int O, int I_) {
+  return static_cast<int>(((static_cast<int64_t>(o) + 1) * I_ + O - 1) / O);
+}
+
+template <typename I>
+__global__ void adaptive_avgpool2d_forward_kernel1(const float* __restrict__ x,  // (N, C, H, W)
+                                                   float* __restrict__ y,        // (N, C, OH, OW)
+                                                   int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+    const int h0 = start_index(oh, OH, H), h1 = end_index(oh, OH, H);
+    const int w0 = start_index(ow, OW, W), w1 = end_index(ow, OW, W);
+    const float* xp = x + plane * static_cast<I>(H) * static_cast<I>(W);
+    float s = 0.0f;
+    for (int h = h0; h < h1; ++h) {
+      const float* row = xp + h * W;
+      for (int w = w0; w < w1; ++w) s += row[w];
+    }
+    y[i] = s / static_cast<float>(h1 - h0) / static_cast<float>(w1 - w0);
+  }
+}
+
+// Global pooling, one warp per plane: y[p] = sum(plane p) / d1 / d2.
+template <int V>
+__global__ void adaptive_avgpool2d_forward_kernel2(const float* __restrict__ x,  // (planes, HW); read as HW/V units
+                                                   float* __restrict__ y,        // (planes)
+                                                   int64_t planes, int64_t units, float d1, float d2) {
+  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
+  const int64_t warps_per_block = blockDim.x / kWarp;
+  const int64_t nwarps = static_cast<int64_t>(gridDim.x) * warps_per_block;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * warps_per_block + threadIdx.x / kWarp; p < planes;
+       p += nwarps) {  // uniform across the warp
+    float s = 0.0f;
+    if constexpr (V == 4) {
+      const float4* xp = reinterpret_cast<const float4*>(x) + p * units;
+      for (int64_t u = lane; u < units; u += kWarp) {
+        const float4 v = xp[u];
+        s += (v.x + v.y) + (v.z + v.w);
+      }
+    } else {
+      const float* xp = x + p * units;
+      for (int64_t u = lane; u < units; u += kWarp) s += xp[u];
+    }
+    for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+    if (lane == 0) y[p] = s / d1 / d2;
+  }
+}
+
+// Global pooling, one block per plane (few, large planes).
+template <int V>
+__global__ void __launch_bounds__(kThreads)
+    adaptive_avgpool2d_forward_kernel3(const float* __restrict__ x,  // (planes, HW); read as HW/V units
+                                       float* __restrict__ y,        // (planes)
+                                       int64_t planes, int64_t units, float d1, float d2) {
+  __shared__ float warp_part[kWarps];
+  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
+    float s = 0.0f;
+    if constexpr (V == 4) {
+      const float4* xp = reinterpret_cast<const float4*>(x) + p * units;
+      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+        const float4 v = xp[u];
+        s += (v.x + v.y) + (v.z + v.w);
+      }
+    } else {
+      const float* xp = x + p * units;
+      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) s += xp[u];
+    }
+    for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+    if (lane == 0) warp_part[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+      s = lane < kWarps ? warp_part[lane] : 0.0f;
+      for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+      if (lane == 0) y[p] = s / d1 / d2;
+    }
+    __syncthreads();  // warp_part is reused by the next plane
+  }
+}
+
+template <typename I>
+__global__ void adaptive_avgpool2d_backward_kernel1(const float* __restrict__ dy,  // (N, C, OH, OW)
+                                                    float* __restrict__ dx,        // (N, C, H, W)
+                                                    int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+    // Outputs whose window covers h: oh in [floor(h*OH/H), ceil((h+1)*OH/H)).
+    const int oh0 = start_index(h, H, OH), oh1 = end_index(h, H, OH);
+    const int ow0 = start_index(w, W, OW), ow1 = end_index(w, W, OW);
+    const float* dyp = dy + plane * static_cast<I>(OH) * static_cast<I>(OW);
+    float acc = 0.0f;
+    for (int oh = oh0; oh < oh1; ++oh) {
+      const float kh = static_cast<float>(end_index(oh, OH, H) - start_index(oh, OH, H));
+      for (int ow = ow0; ow < ow1; ++ow) {
+        const float kw = static_cast<float>(end_index(ow, OW, W) - start_index(ow, OW, W));
+        acc += dyp[oh * OW + ow] / kh / kw;
+      }
+    }
+    dx[i] = acc;
+  }
+}
+
+// Global pooling backward: dx[p, :] = dy[p] / d1 / d2.
+template <int V, typename I>
+__global__ void adaptive_avgpool2d_backward_kernel2(const float* __restrict__ dy,  // (planes)
+                                                    float* __restrict__ dx,        // (planes, HW); written as HW/V units
+                                                    Divider<I> units_per_plane, I total_units, float d1, float d2) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I u = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); u < total_units;
+       u += stride) {
+    const float g = dy[units_per_plane.div(u)] / d1 / d2;
+    if constexpr (V == 4) reinterpret_cast<float4*>(dx)[u] = make_float4(g, g, g, g);
+    else dx[u] = g;
+  }
+}
+
+// ---- host side --------------------------------------------------------------------------------------
+
+unsigned grid_for(int64_t total) {
+  int64_t b = (total + kThreads - 1) / kThreads;
+  if (b > kMaxGrid) b = kMaxGrid;
+  return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+
+// Calls f(I{}) with I = uint32_t (fast division) when a grid-stride loop over `total` items stays below 2^31
+// and no element offset into a tensor of `extent` elements overflows 32 bits.
+template <class F>
+void with_index(int64_t total, int64_t extent, F&& f) {
+  const int64_t reach = total + static_cast<int64_t>(grid_for(total)) * kThreads;
+  if (reach < (int64_t(1) << 31) && extent < (int64_t(1) << 32)) f(uint32_t{});
+  else f(uint64_t{});
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+[[noreturn]] void bad_params(const Pool2dParams& p, const char* who, const char* why) {
+  throw Error("ERR_ARG",
+              std::string(who) + ": " + why + ": (N, C, H, W) = (" + std::to_string(p.N) + ", " + std::to_string(p.C) +
+                  ", " + std::to_string(p.H) + ", " + std::to_string(p.W) + "), output (" + std::to_string(p.OH) +
+                  ", " + std::to_string(p.OW) + "), kernel (" + std::to_string(p.kh) + ", " + std::to_string(p.kw) +
+                  "), stride (" + std::to_string(p.sh) + ", " + std::to_string(p.sw) + "), padding (" +
+                  std::to_string(p.ph) + ", " + std::to_string(p.pw) + "), dilation (" + std::to_string(p.dh) + ", " +
+                  std::to_string(p.dw) + ")",
+              ErrorKind::Range);
+}
+
+Geom make_geom(const Pool2dParams& p, bool is_max, const char* who) {
+  const bool ok = p.N >= 0 && p.C >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.kh > 0 && p.kw > 0 &&
+                  p.sh > 0 && p.sw > 0 && p.ph >= 0 && p.pw >= 0 && (!is_max || (p.dh > 0 && p.dw > 0)) &&
+                  p.divisor_override >= 0;
+  if (!ok) bad_params(p, who, "invalid pooling parameters");
+  const int64_t dh = is_max ? p.dh : 1, dw = is_max ? p.dw : 1;
+  // Every intermediate of the 32-bit window arithmetic stays below 2^31.
+  const bool fits = p.H * p.W <= kI32Max && p.OH * p.OW <= kI32Max && p.divisor_override <= kI32Max &&
+                    p.OH * p.sh + p.kh * dh + p.H + p.ph <= kI32Max && p.OW * p.sw + p.kw * dw + p.W + p.pw <= kI32Max &&
+                    p.kh * p.kw <= kI32Max && (p.kh + p.ph) * (p.kw + p.pw) <= kI32Max;
+  if (!fits) bad_params(p, who, "pooling geometry does not fit 32-bit indices");
+  Geom g;
+  g.H = static_cast<int32_t>(p.H);
+  g.W = static_cast<int32_t>(p.W);
+  g.OH = static_cast<int32_t>(p.OH);
+  g.OW = static_cast<int32_t>(p.OW);
+  g.kh = static_cast<int32_t>(p.kh);
+  g.kw = static_cast<int32_t>(p.kw);
+  g.sh = static_cast<int32_t>(p.sh);
+  g.sw = static_cast<int32_t>(p.sw);
+  g.ph = static_cast<int32_t>(p.ph);
+  g.pw = static_cast<int32_t>(p.pw);
+  g.dh = static_cast<int32_t>(dh);
+  g.dw = static_cast<int32_t>(dw);
+  g.count_include_pad = p.count_include_pad ? 1 : 0;
+  g.divisor_override = static_cast<int32_t>(p.divisor_override);
+  return g;
+}
+
+void check_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const char* who) {
+  const bool ok = N >= 0 && C >= 0 && H >= 0 && W >= 0 && OH >= 0 && OW >= 0;
+  const bool fits = H * W <= kI32Max && OH * OW <= kI32Max && (OH + 1) * H <= kI32Max && (OW + 1) * W <= kI32Max &&
+                    (H + 1) * OH <= kI32Max && (W + 1) * OW <= kI32Max;
+  if (!ok || !fits)
+    throw Error("ERR_ARG",
+                std::string(who) + ": invalid sizes (N, C, H, W) = (" + std::to_string(N) + ", " + std::to_string(C) +
+                    ", " + std::to_string(H) + ", " + std::to_string(W) + "), output (" + std::to_string(OH) + ", " +
+                    std::to_string(OW) + ")",
+                ErrorKind::Range);
+}
+
+// Global average: y[p] = sum(x[p, :]) / d1 / d2 over `planes` planes of HW floats.
+void global_avg_forward(const float* x, float* y, int64_t planes, int64_t HW, float d1, float d2, Stream s) {
+  const int V = (HW % 4 == 0 && aligned16(x)) ? 4 : 1;
+  const int64_t units = HW / V;
+  // Warp per plane unless the planes are too few to fill the GPU and long enough to share a block.
+  const bool block_per_plane = planes < 4096 && units >= 1024;
+  if (block_per_plane) {
+    const unsigned blocks = static_cast<unsigned>(planes < kMaxGrid ? planes : kMaxGrid);
+    if (V == 4)
+      launch(adaptive_avgpool2d_forward_kernel3<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+    else
+      launch(adaptive_avgpool2d_forward_kernel3<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+  } else {
+    int64_t b = (planes + kWarps - 1) / kWarps;
+    if (b > kMaxGrid) b = kMaxGrid;
+    const unsigned blocks = static_cast<unsigned>(b);
+    if (V == 4)
+      launch(adaptive_avgpool2d_forward_kernel2<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+    else
+      launch(adaptive_avgpool2d_forward_kernel2<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+  }
+}
+
+// Global average backward: dx[p, :] = dy[p] / d1 / d2.
+void global_avg_backward(const float* dy, float* dx, int64_t planes, int64_t HW, float d1, float d2, Stream s) {
+  const int V = (HW % 4 == 0 && aligned16(dx)) ? 4 : 1;
+  const int64_t upp = HW / V, total = planes * upp, extent = planes * HW;
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    if (V == 4)
+      launch(adaptive_avgpool2d_backward_kernel2<4, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+             Divider<I>(upp), static_cast<I>(total), d1, d2);
+    else
+      launch(adaptive_avgpool2d_backward_kernel2<1, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+             Divider<I>(upp), static_cast<I>(total), d1, d2);
+  });
+}
+
+// AvgPool2d whose single, unpadded window covers the whole plane: pool size H*W whatever the options.
+bool avg_is_global(const Pool2dParams& p) {
+  return p.OH == 1 && p.OW == 1 && p.ph == 0 && p.pw == 0 && p.kh >= p.H && p.kw >= p.W && p.H > 0 && p.W > 0;
+}
+
+}  // namespace
+
+// ---- max pool ---------------------------------------------------------------------------------------
+
+void maxpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, int32_t* indices, Stream s) {
+  const Geom g = make_geom(p, true, "maxpool2d_forward");
+  const int64_t total = p.N * p.C * p.OH * p.OW;
+  const int64_t extent = std::max(total, p.N * p.C * p.H * p.W);
+  if (total == 0) return;
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(maxpool2d_forward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y, indices, g,
+           Divider<I>(p.OW), Divider<I>(p.OH), static_cast<I>(total));
+  });
+}
+
+void maxpool2d_backward_cuda(const Pool2dParams& p, const float* dy, const int32_t* indices, float* dx, Stream s) {
+  const Geom g = make_geom(p, true, "maxpool2d_backward");
+  const int64_t total = p.N * p.C * p.H * p.W;
+  const int64_t extent = std::max(total, p.N * p.C * p.OH * p.OW);
+  if (total == 0) return;
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(maxpool2d_backward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, indices, dx, g,
+           Divider<I>(p.W), Divider<I>(p.H), static_cast<I>(total));
+  });
+}
+
+// ---- average pool -----------------------------------------------------------------------------------
+
+void avgpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, Stream s) {
+  const Geom g = make_geom(p, false, "avgpool2d_forward");
+  const int64_t total = p.N * p.C * p.OH * p.OW;
+  const int64_t extent = std::max(total, p.N * p.C * p.H * p.W);
+  if (total == 0) return;
+  if (avg_is_global(p)) {
+    const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
+    global_avg_forward(x, y, p.N * p.C, p.H * p.W, div, 1.0f, s);
+    return;
+  }
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(avgpool2d_forward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y, g, Divider<I>(p.OW),
+           Divider<I>(p.OH), static_cast<I>(total));
+  });
+}
+
+void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, Stream s) {
+  const Geom g = make_geom(p, false, "avgpool2d_backward");
+  const int64_t total = p.N * p.C * p.H * p.W;
+  const int64_t extent = std::max(total, p.N * p.C * p.OH * p.OW);
+  if (total == 0) return;
+  if (avg_is_global(p)) {
+    const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
+    global_avg_backward(dy, dx, p.N * p.C, p.H * p.W, div, 1.0f, s);
+    return;
+  }
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(avgpool2d_backward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx, g, Divider<I>(p.W),
+           Divider<I>(p.H), static_cast<I>(total));
+  });
+}
+
+// ---- adaptive average pool --------------------------------------------------------------------------
+
+void adaptive_avgpool2d_forward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
+                                     float* y, Stream s) {
+  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_forward");
+  const int64_t total = N * C * OH * OW;
+  const int64_t extent = std::max(total, N * C * H * W);
+  if (total == 0) return;
+  if (OH == 1 && OW == 1) {
+    global_avg_forward(x, y, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
+    return;
+  }
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(adaptive_avgpool2d_forward_kernel1<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y,
+           static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(OW),
+           Divider<I>(OH), static_cast<I>(total));
+  });
+}
+
+void adaptive_avgpool2d_backward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                      const float* dy, float* dx, Stream s) {
+  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_backward");
+  const int64_t total = N * C * H * W;
+  const int64_t extent = std::max(total, N * C * OH * OW);
+  if (total == 0) return;
+  if (OH == 1 && OW == 1) {
+    global_avg_backward(dy, dx, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
+    return;
+  }
+  with_index(total, extent, [&](auto tag) {
+    using I = decltype(tag);
+    launch(adaptive_avgpool2d_backward_kernel1<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+           static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(W),
+           Divider<I>(H), static_cast<I>(total));
+  });
+}
+
+}  // namespace cuda
+}  // namespace ck

@@ -1,0 +1,367 @@
+// Standalone self-test of the convolution kernels (csrc/cpu/conv.cc, cuda/conv.cu): for small shapes covering
+// stride, padding (including padding wider than the kernel), dilation, groups (grouped, depthwise,
+// depthwise with a channel multiplier), no bias, batch 1, non-square kernels, 1x1 (the direct path and a
+// strided 1x1), every CPU function is checked against a naive double-precision loop, under 1, 2 and 3
+// threads so the item, slice and wide modes all run; every CUDA function is checked against the CPU one,
+// |a-b| <= 1e-5 + 1e-4|b|. Outputs are pre-filled with NaN so a kernel that fails to overwrite shows. Bad
+// parameters must throw ERR_SHAPE / ERR_ARG from both backends. Exits non-zero on any failure.
+//
+// Emulated build (no GPU), from the repository root:
+//   g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/conv.cu
+//       cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu test/native/conv_selftest.cu -x none
+//       csrc/cpu/conv.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
+//       csrc/cpu/random.cc cuda/emu/*.cc -lpthread -o /tmp/conv_selftest && /tmp/conv_selftest
+// Real GPU: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same files (.cu and .cc).
+// Pass --big to add a larger case (bands in the CPU code, several segments in the CUDA weight gradient).
+// The tiling of both backends is sized for real shapes, so on these small ones most of it degenerates to
+// one piece. To run the cut-up paths too, build once more with tiny budgets, e.g. adding
+//   -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1          (CPU: one-row bands, one-channel blocks)
+//   -DCK_CONV_CUDA_COL_BUDGET=5000 -DCK_CONV_CUDA_PARTIAL_BUDGET=200 -DCK_CONV_CUDA_BIAS_GRAD_MIN=16
+// (CUDA: chunks of images, segments, split bias-gradient sums).
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/kernels_cuda.h"
+#include "core/nn_kernels.h"
+#include "core/nn_kernels_cuda.h"
+
+using ck::Conv2dParams;
+
+namespace {
+
+int g_checks = 0;
+int g_failures = 0;
+
+void fail(const std::string& what) {
+  if (++g_failures <= 40) std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+}
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 6364136223846793005ull + 1442695040888963407ull) {}
+  float uniform() {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<double>(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+  }
+};
+
+std::vector<float> random_vec(size_t n, uint64_t seed) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.uniform();
+  return v;
+}
+
+struct Dev {
+  float* p = nullptr;
+  explicit Dev(size_t n) {
+    p = static_cast<float*>(ck::cuda::malloc((n ? n : 1) * 4, ck::cuda::default_stream()));
+  }
+  explicit Dev(const std::vector<float>& v) : Dev(v.size()) { put(v); }
+  ~Dev() { ck::cuda::free(p, ck::cuda::default_stream()); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  void put(const std::vector<float>& v) { ck::cuda::memcpy_h2d(p, v.data(), v.size() * 4, ck::cuda::default_stream()); }
+  std::vector<float> get(size_t n) const {
+    std::vector<float> v(n);
+    ck::cuda::memcpy_d2h(v.data(), p, n * 4, ck::cuda::default_stream());
+    return v;
+  }
+};
+
+Conv2dParams make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t sh,
+                  int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t g) {
+  Conv2dParams p{};
+  p.N = N, p.C = C, p.H = H, p.W = W, p.O = O, p.KH = KH, p.KW = KW;
+  p.sh = sh, p.sw = sw, p.ph = ph, p.pw = pw, p.dh = dh, p.dw = dw, p.groups = g;
+  p.OH = (H + 2 * ph - dh * (KH - 1) - 1) / sh + 1;
+  p.OW = (W + 2 * pw - dw * (KW - 1) - 1) / sw + 1;
+  return p;
+}
+
+std::string describe(const Conv2dParams& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "N%lld C%lld %lldx%lld O%lld k%lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld g%lld",
+                (long long)p.N, (long long)p.C, (long long)p.H, (long long)p.W, (long long)p.O, (long long)p.KH,
+                (long long)p.KW, (long long)p.sh, (long long)p.sw, (long long)p.ph, (long long)p.pw,
+                (long long)p.dh, (long long)p.dw, (long long)p.groups);
+  return buf;
+}
+
+// ---- naive double-precision references -------------------------------------------------------------
+
+// Calls f(n, o, oh, ow, c, kh, kw, ih, iw) for every in-bounds tap.
+template <class F>
+void for_each_tap(const Conv2dParams& p, F f) {
+  const int64_t Cg = p.C / p.groups, Og = p.O / p.groups;
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t o = 0; o < p.O; ++o)
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow)
+          for (int64_t cl = 0; cl < Cg; ++cl)
+            for (int64_t kh = 0; kh < p.KH; ++kh)
+              for (int64_t kw = 0; kw < p.KW; ++kw) {
+                const int64_t ih = oh * p.sh - p.ph + kh * p.dh, iw = ow * p.sw - p.pw + kw * p.dw;
+                if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                f(n, o, oh, ow, (o / Og) * Cg + cl, cl, kh, kw, ih, iw);
+              }
+}
+
+struct Ref {
+  std::vector<double> y, dx, dw, db;
+  std::vector<int64_t> y_terms, dx_terms, dw_terms;  // numbers of products in each sum (for tolerances)
+};
+
+Ref reference(const Conv2dParams& p, const std::vector<float>& x, const std::vector<float>& w,
+              const std::vector<float>* b, const std::vector<float>& dy) {
+  const int64_t Cg = p.C / p.groups;
+  const int64_t P = p.OH * p.OW;
+  Ref r;
+  r.y.assign(p.N * p.O * P, 0.0), r.y_terms.assign(r.y.size(), 1);
+  r.dx.assign(p.N * p.C * p.H * p.W, 0.0), r.dx_terms.assign(r.dx.size(), 1);
+  r.dw.assign(p.O * Cg * p.KH * p.KW, 0.0), r.dw_terms.assign(r.dw.size(), 1);
+  r.db.assign(p.O, 0.0);
+  for_each_tap(p, [&](int64_t n, int64_t o, int64_t oh, int64_t ow, int64_t c, int64_t cl, int64_t kh, int64_t kw,
+                      int64_t ih, int64_t iw) {
+    const int64_t yi = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
+    const int64_t xi = ((n * p.C + c) * p.H + ih) * p.W + iw;
+    const int64_t wi = ((o * Cg + cl) * p.KH + kh) * p.KW + kw;
+    r.y[yi] += double(x[xi]) * w[wi], ++r.y_terms[yi];
+    r.dx[xi] += double(dy[yi]) * w[wi], ++r.dx_terms[xi];
+    r.dw[wi] += double(dy[yi]) * x[xi], ++r.dw_terms[wi];
+  });
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t o = 0; o < p.O; ++o)
+      for (int64_t i = 0; i < P; ++i) {
+        if (b) r.y[(n * p.O + o) * P + i] += (*b)[o];
+        r.db[o] += dy[(n * p.O + o) * P + i];
+      }
+  return r;
+}
+
+// CPU against the double reference: rounding grows with the number of products in a sum.
+void check_ref(const std::string& what, const std::vector<float>& got, const std::vector<double>& ref,
+               const std::vector<int64_t>* terms) {
+  int bad = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ++g_checks;
+    const double t = terms ? double((*terms)[i]) : 1.0;
+    const double tol = 1e-5 * std::sqrt(t) + 1e-4 * std::fabs(ref[i]);
+    if (!(std::fabs(got[i] - ref[i]) <= tol)) {
+      if (bad++ < 3) fail(what + " [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
+    }
+  }
+}
+
+// CUDA against CPU: |a-b| <= atol + 1e-4|b| (atol 1e-5 for the small shapes).
+void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
+                 double atol = 1e-5) {
+  int bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ++g_checks;
+    if (!(std::fabs(double(got[i]) - want[i]) <= atol + 1e-4 * std::fabs(double(want[i])))) {
+      if (bad++ < 3) fail(what + " [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(want[i]));
+    }
+  }
+}
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double cuda_atol) {
+  const std::string name = describe(p) + (bias ? " bias" : " nobias");
+  const int64_t Cg = p.C / p.groups;
+  const size_t nx = p.N * p.C * p.H * p.W, nw = p.O * Cg * p.KH * p.KW, ny = p.N * p.O * p.OH * p.OW;
+  const std::vector<float> x = random_vec(nx, 1 + nx), w = random_vec(nw, 2 + nw), bv = random_vec(p.O, 3),
+                           dy = random_vec(ny, 4 + ny);
+  const std::vector<float>* b = bias ? &bv : nullptr;
+  const Ref r = reference(p, x, w, b, dy);
+
+  std::vector<float> y0, dx0, dw0, db0;
+  for (int threads : {1, 2, 3}) {
+    ck::set_num_threads(threads);
+    const std::string tag = name + " threads " + std::to_string(threads);
+    std::vector<float> y(ny, kNaN), dx(nx, kNaN), dwv(nw, kNaN), db(p.O, kNaN);
+    ck::conv2d_forward_cpu(p, x.data(), w.data(), bias ? bv.data() : nullptr, y.data());
+    ck::conv2d_backward_data_cpu(p, dy.data(), w.data(), dx.data());
+    ck::conv2d_backward_weight_cpu(p, x.data(), dy.data(), dwv.data(), bias ? db.data() : nullptr);
+    check_ref("cpu forward " + tag, y, r.y, &r.y_terms);
+    check_ref("cpu backward_data " + tag, dx, r.dx, &r.dx_terms);
+    check_ref("cpu backward_weight dw " + tag, dwv, r.dw, &r.dw_terms);
+    if (bias) {
+      std::vector<int64_t> db_terms(p.O, p.N * p.OH * p.OW);
+      check_ref("cpu backward_weight db " + tag, db, r.db, &db_terms);
+    }
+    if (threads == 2) y0 = y, dx0 = dx, dw0 = dwv, db0 = db;
+  }
+  ck::set_num_threads(2);
+  if (!with_cuda) return;
+
+  auto s = ck::cuda::default_stream();
+  Dev dx_(x), dw_(w), db_(bv), ddy(dy), dy_out(std::vector<float>(ny, kNaN)), ddx(std::vector<float>(nx, kNaN)),
+      ddw(std::vector<float>(nw, kNaN)), ddb(std::vector<float>(p.O, kNaN));
+  ck::cuda::conv2d_forward_cuda(p, dx_.p, dw_.p, bias ? db_.p : nullptr, dy_out.p, s);
+  ck::cuda::conv2d_backward_data_cuda(p, ddy.p, dw_.p, ddx.p, s);
+  ck::cuda::conv2d_backward_weight_cuda(p, dx_.p, ddy.p, ddw.p, bias ? ddb.p : nullptr, s);
+  check_close("cuda forward " + name, dy_out.get(ny), y0, cuda_atol);
+  check_close("cuda backward_data " + name, ddx.get(nx), dx0, cuda_atol);
+  check_close("cuda backward_weight dw " + name, ddw.get(nw), dw0, cuda_atol);
+  if (bias) check_close("cuda backward_weight db " + name, ddb.get(p.O), db0, cuda_atol);
+  if (!bias) {
+    const std::vector<float> untouched = ddb.get(p.O);
+    ++g_checks;
+    if (!std::isnan(untouched[0])) fail("cuda backward_weight wrote db although it is null: " + name);
+  }
+}
+
+// Every entry point of both backends must throw ck::Error with `code` for these parameters.
+void expect_throw(const std::string& what, const Conv2dParams& p, const char* code) {
+  std::vector<float> buf(4096, 0.0f);
+  Dev d(4096);
+  float* h = buf.data();
+  auto s = ck::cuda::default_stream();
+  const std::function<void()> calls[] = {
+      [&] { ck::conv2d_forward_cpu(p, h, h, h, h); },
+      [&] { ck::conv2d_backward_data_cpu(p, h, h, h); },
+      [&] { ck::conv2d_backward_weight_cpu(p, h, h, h, h); },
+      [&] { ck::cuda::conv2d_forward_cuda(p, d.p, d.p, d.p, d.p, s); },
+      [&] { ck::cuda::conv2d_backward_data_cuda(p, d.p, d.p, d.p, s); },
+      [&] { ck::cuda::conv2d_backward_weight_cuda(p, d.p, d.p, d.p, d.p, s); },
+  };
+  int i = 0;
+  for (const auto& call : calls) {
+    ++g_checks;
+    const std::string tag = what + " (entry point " + std::to_string(i++) + ")";
+    try {
+      call();
+      fail(tag + ": did not throw");
+    } catch (const ck::Error& e) {
+      if (e.code != code) fail(tag + ": threw " + e.code + " instead of " + code + ": " + e.what());
+    } catch (const std::exception& e) {
+      fail(tag + ": threw a non-ck::Error: " + e.what());
+    }
+  }
+}
+
+void test_errors() {
+  Conv2dParams p = make(2, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  Conv2dParams q = p;
+  q.OH += 1;
+  expect_throw("OH inconsistent", q, "ERR_SHAPE");
+  q = p;
+  q.OW -= 1;
+  expect_throw("OW inconsistent", q, "ERR_SHAPE");
+  q = make(2, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 3);
+  expect_throw("C not divisible by groups", q, "ERR_SHAPE");
+  q = make(2, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 4);
+  expect_throw("O not divisible by groups", q, "ERR_SHAPE");
+  q = p;
+  q.KH = 10, q.ph = 0;
+  expect_throw("kernel larger than the input", q, "ERR_SHAPE");
+  q = p;
+  q.sh = 0;
+  expect_throw("stride 0", q, "ERR_ARG");
+  q = p;
+  q.pw = -1;
+  expect_throw("negative padding", q, "ERR_ARG");
+  q = p;
+  q.groups = 0;
+  expect_throw("groups 0", q, "ERR_ARG");
+}
+
+// N == 0: nothing to compute; the weight gradient is all zeros.
+void test_empty_batch() {
+  const Conv2dParams p = make(0, 4, 5, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2);
+  const size_t nw = p.O * (p.C / p.groups) * p.KH * p.KW;
+  std::vector<float> dw(nw, kNaN), db(p.O, kNaN);
+  ck::conv2d_forward_cpu(p, nullptr, dw.data(), nullptr, nullptr);
+  ck::conv2d_backward_data_cpu(p, nullptr, dw.data(), nullptr);
+  ck::conv2d_backward_weight_cpu(p, nullptr, nullptr, dw.data(), db.data());
+  check_close("cpu empty batch dw", dw, std::vector<float>(nw, 0.0f));
+  check_close("cpu empty batch db", db, std::vector<float>(p.O, 0.0f));
+  Dev ddw(std::vector<float>(nw, kNaN)), ddb(std::vector<float>(p.O, kNaN));
+  ck::cuda::conv2d_backward_weight_cuda(p, nullptr, nullptr, ddw.p, ddb.p, ck::cuda::default_stream());
+  check_close("cuda empty batch dw", ddw.get(nw), std::vector<float>(nw, 0.0f));
+  check_close("cuda empty batch db", ddb.get(p.O), std::vector<float>(p.O, 0.0f));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool big = argc > 1 && std::strcmp(argv[1], "--big") == 0;
+  std::printf("conv self-test on %s\n", ck::cuda::runtime_info().c_str());
+  struct Case {
+    Conv2dParams p;
+    bool bias;
+  };
+  //                      N  C  H  W  O KH KW sh sw ph pw dh dw g
+  const Case cases[] = {
+      {make(2, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1), true},    // the basic 3x3 "same" conv
+      {make(2, 4, 7, 9, 6, 3, 3, 2, 2, 0, 0, 1, 1, 1), false},   // stride 2, no padding, no bias
+      {make(2, 4, 7, 9, 6, 3, 2, 1, 2, 2, 1, 2, 1, 1), true},    // non-square kernel, mixed stride, dilation
+      {make(1, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1), true},    // batch 1 (wide mode)
+      {make(2, 4, 7, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), true},    // groups 2
+      {make(2, 4, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4), true},    // depthwise
+      {make(2, 4, 7, 9, 8, 3, 3, 2, 1, 1, 1, 1, 1, 4), true},    // depthwise, channel multiplier 2, stride
+      {make(1, 4, 7, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4), false},   // depthwise batch 1 (groups > batch)
+      {make(2, 4, 8, 10, 4, 3, 3, 2, 2, 0, 0, 1, 1, 4), true},   // depthwise, stride 2: last row/column unread
+      {make(2, 3, 7, 9, 6, 3, 3, 1, 1, 1, 1, 2, 1, 3), true},    // depthwise, dilation
+      {make(2, 1, 9, 8, 6, 5, 5, 1, 1, 2, 2, 1, 1, 1), true},    // one input channel (LeNet's first layer)
+      {make(2, 4, 7, 9, 36, 3, 3, 1, 1, 1, 1, 1, 1, 2), true},   // wider groups: 18 outputs per group
+      {make(2, 2, 7, 9, 34, 3, 3, 1, 1, 1, 1, 1, 1, 2), true},   // depthwise, multiplier 17 (CPU: GEMM path)
+      {make(2, 4, 7, 9, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1), true},    // 1x1 direct path
+      {make(3, 4, 7, 9, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2), false},   // 1x1 direct, grouped
+      {make(1, 4, 7, 9, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1), true},    // 1x1 direct, batch 1
+      {make(2, 4, 7, 9, 6, 1, 1, 2, 2, 0, 0, 1, 1, 1), true},    // 1x1 stride 2 (im2col path)
+      {make(2, 3, 7, 9, 5, 5, 5, 2, 3, 2, 2, 1, 1, 1), true},    // 5x5, stride (2,3)
+      {make(2, 4, 7, 9, 6, 3, 3, 1, 1, 3, 4, 1, 1, 1), true},    // padding wider than the kernel
+      {make(2, 4, 7, 9, 6, 7, 9, 1, 1, 0, 0, 1, 1, 2), true},    // kernel covers the input: 1x1 output
+      {make(5, 2, 6, 5, 3, 2, 3, 3, 2, 1, 0, 2, 2, 1), true},    // odd batch, dilation both ways
+      {make(7, 2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1), true},    // CUDA dw: 2 segments of 5 images, 3 padding
+  };
+  for (const auto& c : cases) {
+    const int before = g_failures;
+    try {
+      run_case(c.p, c.bias, true, 1e-5);
+    } catch (const std::exception& e) {
+      fail(describe(c.p) + ": exception " + e.what());
+    }
+    std::printf("%-60s %s\n", describe(c.p).c_str(), g_failures == before ? "ok" : "FAILED");
+  }
+  if (big) {
+    // Bands on the CPU (K*OW large); on CUDA S=1 segments and several of them. Sums of ~1000 products:
+    // the CUDA comparison gets an absolute tolerance that grows with them.
+    const Conv2dParams p = make(3, 64, 32, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    const int before = g_failures;
+    try {
+      run_case(p, true, true, 2e-4);
+    } catch (const std::exception& e) {
+      fail(describe(p) + ": exception " + e.what());
+    }
+    std::printf("%-60s %s\n", describe(p).c_str(), g_failures == before ? "ok" : "FAILED");
+  }
+  const struct {
+    const char* name;
+    void (*fn)();
+  } parts[] = {{"errors", test_errors}, {"empty batch", test_empty_batch}};
+  for (const auto& part : parts) {
+    const int before = g_failures;
+    try {
+      part.fn();
+      ck::cuda::synchronize();
+    } catch (const std::exception& e) {
+      fail(std::string(part.name) + ": exception " + e.what());
+    }
+    std::printf("%-60s %s\n", part.name, g_failures == before ? "ok" : "FAILED");
+  }
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
