@@ -194,7 +194,7 @@ std::string device_name(int device) {
 }
 
 std::string runtime_info() {
-  return std::string("host emulation (no CUDA runtime; kernels run as ucontext fibers, ") +
+  return std::string("host emulation (no CUDA runtime; kernels run as fibers, ") +
          std::to_string(::ck::emu::fiber_stack_bytes() / 1024) + " KiB stack per thread)" +
          (disabled() ? ", disabled by CONVKIT_CUDA_EMU_DISABLE=1" : "");
 }

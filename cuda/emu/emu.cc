@@ -1,7 +1,7 @@
 // The fiber scheduler behind the CUDA host emulation (see emu.h for the model).
 //
-// Per OS thread, a pool of fibers: each a ucontext with its own mmap'd 64 KiB stack under a guard page,
-// made once with makecontext and then reused by every block and launch. A fiber runs an endless loop:
+// Per OS thread, a pool of fibers: each an execution context (see Context below) with its own mmap'd
+// 64 KiB stack under a guard page, made once and then reused by every block and launch. A fiber runs an endless loop:
 // run the kernel for the thread it is bound to, report that thread done, take the next one.
 //
 // Threads (Slots) and fibers are separate: a thread is bound to a fiber only when it starts, and stays
@@ -26,6 +26,8 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <cstdio>
 #include <cstring>
@@ -90,8 +92,81 @@ struct Slot : ThreadView {
   uint64_t value = 0, result = 0;
 };
 
+// ---- execution contexts -------------------------------------------------------------------------------
+// swapcontext saves and restores the signal mask with a system call on every switch (~370 ns here), which
+// dominated emulated kernels that synchronise. On x86-64 a fiber switch only needs the callee-saved
+// registers, the stack pointer and the FP control words, so it is done in a few instructions; other
+// targets (or -DCK_EMU_UCONTEXT) keep ucontext.
+#if defined(__x86_64__) && !defined(CK_EMU_UCONTEXT)
+extern "C" void ck_emu_switch(void** save_sp, void* next_sp);
+asm(R"(
+  .text
+  .globl ck_emu_switch
+  .hidden ck_emu_switch
+  .type ck_emu_switch,@function
+ck_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size ck_emu_switch,.-ck_emu_switch
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+
+struct Context {
+  void* sp = nullptr;
+};
+inline void ctx_switch(Context* from, Context* to) { ck_emu_switch(&from->sp, to->sp); }
+// A fresh context that starts `entry` (which never returns) on the given stack.
+inline void ctx_make(Context* c, unsigned char* stack, size_t bytes, void (*entry)()) {
+  uint64_t* sp = reinterpret_cast<uint64_t*>(reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t(15));
+  *--sp = 0;                                     // entry's return address: keeps the ABI's alignment
+  *--sp = reinterpret_cast<uint64_t>(entry);     // where the switch's `ret` goes
+  for (int i = 0; i < 6; ++i) *--sp = 0;         // rbp rbx r12 r13 r14 r15
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fpucw));
+  --sp;
+  std::memcpy(sp, &mxcsr, 4);
+  std::memcpy(reinterpret_cast<char*>(sp) + 4, &fpucw, 2);
+  c->sp = sp;
+}
+#else
+struct Context {
+  ucontext_t uc;
+};
+inline void ctx_switch(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+inline void ctx_make(Context* c, unsigned char* stack, size_t bytes, void (*entry)()) {
+  getcontext(&c->uc);
+  c->uc.uc_stack.ss_sp = stack;
+  c->uc.uc_stack.ss_size = bytes;
+  c->uc.uc_stack.ss_flags = 0;
+  c->uc.uc_link = nullptr;  // entry never returns
+  makecontext(&c->uc, entry, 0);
+}
+#endif
+
 struct Fiber {
-  ucontext_t ctx;
+  Context ctx;
   unsigned char* map = nullptr;    // the mapping: guard page + stack
   size_t map_bytes = 0;
   unsigned char* stack = nullptr;  // usable stack, lowest address
@@ -125,7 +200,7 @@ struct Pool {
   std::vector<std::unique_ptr<Fiber>> fibers;
   std::vector<Slot> slots;
   Launch launch;
-  ucontext_t main_ctx;
+  Context main_ctx;
   void* main_asan_fake = nullptr;
   const void* main_stack_lo = nullptr;
   size_t main_stack_bytes = 0;
@@ -149,12 +224,7 @@ struct Pool {
   Pool& operator=(const Pool&) = delete;
 
   static void build_context(Fiber* f) {
-    getcontext(&f->ctx);
-    f->ctx.uc_stack.ss_sp = f->stack;
-    f->ctx.uc_stack.ss_size = kStackBytes;
-    f->ctx.uc_stack.ss_flags = 0;
-    f->ctx.uc_link = nullptr;  // fiber_main never returns
-    makecontext(&f->ctx, fiber_main, 0);
+    ctx_make(&f->ctx, f->stack, kStackBytes, fiber_main);
     f->slot = nullptr;
     f->asan_fake = nullptr;
 #if defined(CK_EMU_ASAN)
@@ -235,11 +305,11 @@ void transfer(Launch* L, Fiber* from) {
     if (!to->started) bind(to, L->idle[--L->nidle]);
     tls_thread = to;
     asan_start(&from->asan_fake, to->fiber->stack, kStackBytes);
-    swapcontext(&from->ctx, &to->fiber->ctx);
+    ctx_switch(&from->ctx, &to->fiber->ctx);
   } else {
     tls_thread = &g_no_thread;
     asan_start(&from->asan_fake, L->pool->main_stack_lo, L->pool->main_stack_bytes);
-    swapcontext(&from->ctx, &L->pool->main_ctx);
+    ctx_switch(&from->ctx, &L->pool->main_ctx);
   }
   asan_finish(from->asan_fake);
 }
@@ -568,7 +638,7 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
         bind(first, L->idle[--L->nidle]);
         tls_thread = first;
         asan_start(&P.main_asan_fake, first->fiber->stack, kStackBytes);
-        swapcontext(&P.main_ctx, &first->fiber->ctx);
+        ctx_switch(&P.main_ctx, &first->fiber->ctx);
         asan_finish(P.main_asan_fake);
         tls_thread = &g_no_thread;
 

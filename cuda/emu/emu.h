@@ -1,7 +1,7 @@
 // Host emulation of the CUDA execution model: the scheduler interface that cuda/runtime.cuh builds on.
 //
 // A launch runs the whole grid at once on the calling OS thread: blocks one after another, the threads
-// of a block as ucontext fibers (pooled 64 KiB stacks, reused across blocks and launches). A thread
+// of a block as fibers (pooled 64 KiB stacks, reused across blocks and launches). A thread
 // runs until it reaches a barrier (__syncthreads, a warp primitive) or returns; the barrier releases
 // as soon as every thread it waits for has arrived, and threads that have returned never hold a
 // barrier back. Nothing runnable and nothing releasable is a deadlock and becomes ck::Error ERR_CUDA.
