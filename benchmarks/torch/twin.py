@@ -11,6 +11,7 @@ import time
 import torch
 
 CASES = {}
+NO_GRAD_CASES = {"matmul"}
 
 
 def case(name):
@@ -26,6 +27,44 @@ def matmul(p, dev):
     a = torch.randn(p["M"], p["K"], generator=g).to(dev)
     b = torch.randn(p["K"], p["N"], generator=g).to(dev)
     return lambda: torch.matmul(a, b)
+
+
+@case("conv2d_fwd_bwd")
+def conv2d_fwd_bwd(p, dev):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(p["N"], p["C"], p["H"], p["H"], generator=g).to(dev).requires_grad_()
+    w = (torch.randn(p["O"], p["C"], p["K"], p["K"], generator=g) * 0.1).to(dev).requires_grad_()
+    b = torch.zeros(p["O"]).to(dev).requires_grad_()
+    gy = torch.randn(p["N"], p["O"], p["H"], p["H"], generator=g).to(dev)
+
+    def run():
+        y = torch.nn.functional.conv2d(x, w, b, padding=p["padding"])
+        y.backward(gy)
+        x.grad = w.grad = b.grad = None
+    return run
+
+
+def cifar_cnn():
+    nn = torch.nn
+
+    def cbr(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+    return nn.Sequential(*cbr(3, 32), *cbr(32, 32), nn.MaxPool2d(2), *cbr(32, 64), *cbr(64, 64), nn.MaxPool2d(2),
+                         *cbr(64, 128), *cbr(128, 128), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Dropout(0.3), nn.Linear(128, 10))
+
+
+@case("cifar_cnn_fwd_bwd")
+def cifar_cnn_fwd_bwd(p, dev):
+    torch.manual_seed(0)
+    model = cifar_cnn().to(dev).train()
+    x = torch.randn(p["N"], 3, 32, 32).to(dev)
+    y = torch.randint(0, 10, (p["N"],)).to(dev)
+
+    def run():
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    return run
 
 
 def timed(fn, reps, warmup, dev):
@@ -60,7 +99,7 @@ def main():
             torch.backends.cuda.matmul.allow_tf32 = bool(req.get("tf32", False))
             torch.backends.cudnn.allow_tf32 = bool(req.get("tf32", False))
             fn = CASES[req["case"]](req["params"], dev)
-            with torch.no_grad():
+            with torch.set_grad_enabled(req["case"] not in NO_GRAD_CASES):
                 times = timed(fn, req["reps"], req["warmup"], dev)
             reply = {"times_ms": times, "torch": torch.__version__, "threads": torch.get_num_threads()}
         except Exception as e:  # reported in the table, not a crash of the run

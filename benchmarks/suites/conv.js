@@ -1,0 +1,40 @@
+// conv2d forward + backward (input, weight and bias gradients) at the CIFAR-10 CNN's shapes, batch 128.
+'use strict';
+const SHAPES = [
+  // [C_in, C_out, H] — 3x3, padding 1, stride 1
+  [3, 32, 32], [32, 32, 32], [32, 64, 16], [64, 64, 16], [64, 128, 8], [128, 128, 8],
+];
+module.exports = function convCases({ quick }) {
+  const N = quick ? 32 : 128;
+  return SHAPES.map(([c, o, h]) => ({
+    name: 'conv2d f+b',
+    twin: 'conv2d_fwd_bwd',
+    shape: `${N}x${c}x${h}x${h}->${o}`,
+    params: { N, C: c, O: o, H: h, K: 3, padding: 1 },
+    // forward 2*N*O*H*W*C*9, backward data and weight the same each
+    flops: 3 * 2 * N * o * h * h * c * 9,
+    setup(ck) {
+      ck.manualSeed(0);
+      const x = ck.randn([N, c, h, h]).requiresGrad_();
+      const w = ck.randn([o, c, 3, 3]).mul(0.1).requiresGrad_();
+      const b = ck.zeros([o]).requiresGrad_();
+      const g = ck.randn([N, o, h, h]);
+      return {
+        run() {
+          ck.tidy(() => {
+            const y = ck.nn.functional.conv2d(x, w, b, { padding: 1 });
+            y.backward(g);
+            return undefined;
+          });
+          for (const t of [x, w, b]) {
+            t.grad.dispose();
+            t.grad = null;
+          }
+        },
+        dispose() {
+          for (const t of [x, w, b, g]) t.dispose();
+        },
+      };
+    },
+  }));
+};
