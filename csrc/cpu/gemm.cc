@@ -51,7 +51,7 @@ class PackBuffer {
   float* get(int64_t n) {
     if (n > cap_) {
       release();
-      void* p = ::operator new(static_cast<size_t>(n) * sizeof(float), kAlign, std::nothrow);
+      void* p = ::operator new(static_cast<size_t>(n + kSlack) * sizeof(float), kAlign, std::nothrow);
       if (!p) CK_THROW("ERR_OOM", "sgemm: cannot allocate a packing buffer");
       p_ = static_cast<float*>(p);
       cap_ = n;
@@ -61,6 +61,7 @@ class PackBuffer {
 
  private:
   static constexpr std::align_val_t kAlign{64};  // the micro-kernel uses aligned loads on packed B
+  static constexpr int64_t kSlack = 16;           // pack_a's vector stores may run 2 floats past the end
   void release() {
     if (p_) ::operator delete(p_, kAlign);
     p_ = nullptr;
@@ -259,17 +260,17 @@ void pack_a(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, floa
         __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
         __m256 u4 = _mm256_shuffle_ps(t4, z, 0x44), u5 = _mm256_shuffle_ps(t4, z, 0xEE);
         __m256 u6 = _mm256_shuffle_ps(t5, z, 0x44), u7 = _mm256_shuffle_ps(t5, z, 0xEE);
-        // u0..u3 hold rows 0-3 for k = {0,1,2,3 | 4,5,6,7} by lane; u4..u7 rows 4-5 (+2 zeros).
-        alignas(32) float col[8][8];
-        _mm256_store_ps(col[0], _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_store_ps(col[1], _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_store_ps(col[2], _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_store_ps(col[3], _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_store_ps(col[4], _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_store_ps(col[5], _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_store_ps(col[6], _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_store_ps(col[7], _mm256_permute2f128_ps(u3, u7, 0x31));
-        for (int q = 0; q < 8; ++q) std::memcpy(dst + q * MR, col[q], MR * sizeof(float));
+        // u0..u3 hold rows 0-3 for k = {0,1,2,3 | 4,5,6,7} by lane; u4..u7 rows 4-5 (+2 zeros). Each
+        // 8-float column store spills 2 zeros past its 6 floats; the next store (or, at the end of the
+        // buffer, the slack PackBuffer keeps) absorbs them.
+        _mm256_storeu_ps(dst + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(dst + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(dst + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(dst + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(dst + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(dst + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(dst + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(dst + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
         dst += 8 * MR;
       }
 #endif
