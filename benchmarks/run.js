@@ -19,7 +19,7 @@ async function main() {
   const chosen = suites.length ? suites : available;
   for (const s of chosen) if (!available.includes(s)) throw new Error(`unknown suite '${s}' (have: ${available.join(', ')})`);
 
-  const ck = require('../dist');
+  const ck = require(process.env.CONVKIT_LIB || '../dist');
   const threads = Number(opt('--threads', String(ck.getNumThreads())));
   ck.setNumThreads(threads);
   const opts = { device, threads, rounds: quick ? 3 : 5, repsPerRound: quick ? 3 : 5, warmup: 2, maxSpread: 0.25 };
