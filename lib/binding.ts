@@ -1,8 +1,10 @@
 /**
- * Loads the native addon. Candidates, in order: CONVKIT_BINARY (a path, or a flavour name: cpu, cuda,
- * emu), then the builds in this checkout (build/, build-cuda/, build-emu/, build-cpu/), then the
- * prebuilt binaries through node-gyp-build. If none loads, one error lists every attempt and its
- * reason, and what to do about it.
+ * Loads the native addon. CONVKIT_BINARY (a flavour name: cpu, cuda, emu, or a path) decides when set;
+ * CONVKIT_BINARY=cuda without a usable GPU is an error naming what is missing. Otherwise: the CUDA
+ * binary (prebuilt, or build-cuda/) when an NVIDIA driver is present and a child process could load it
+ * and see a GPU; then the CPU binary (prebuilt, or a local build); then whatever node-gyp-build finds.
+ * Passing over the CUDA binary is said once on stderr with the reason (CONVKIT_QUIET=1 silences it). If
+ * nothing loads, one error lists every attempt and what to do.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -46,64 +48,128 @@ export interface Native {
 
 const root = path.resolve(__dirname, '..');
 const FLAVOURS = ['cpu', 'cuda', 'emu'];
+const PREBUILDS = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 
-function candidates(): string[] {
-  const env = process.env.CONVKIT_BINARY;
-  if (env) {
-    if (FLAVOURS.includes(env)) {
-      return [
-        path.join(root, `build-${env}`, 'Release', 'convkit.node'),
-        path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `convkit.${env}.node`),
-      ];
-    }
-    return [path.resolve(env)];
-  }
-  return [
-    path.join(root, 'build', 'Release', 'convkit.node'),
-    path.join(root, 'build-cuda', 'Release', 'convkit.node'),
-    path.join(root, 'build-cpu', 'Release', 'convkit.node'),
-    path.join(root, 'build-emu', 'Release', 'convkit.node'),
-  ];
-}
+const prebuilt = (flavour: string) => path.join(PREBUILDS, `convkit.napi.${flavour}.node`);
+const localBuild = (flavour: string) => path.join(root, `build-${flavour}`, 'Release', 'convkit.node');
 
 export let binaryPath = '';
+/** Why this binary was chosen (and what was passed over), for info(). */
+export let loadReason = '';
 
-function load(): Native {
-  const attempts: string[] = [];
-  const tryList = candidates();
-  for (const p of tryList) {
-    if (!fs.existsSync(p)) {
-      attempts.push(`  ${p}: not found`);
-      continue;
-    }
-    try {
-      const m = require(p) as Native;
-      binaryPath = p;
-      return m;
-    } catch (e) {
-      attempts.push(`  ${p}: ${(e as Error).message.split('\n')[0]}`);
-    }
+function say(line: string): void {
+  if (process.env.CONVKIT_QUIET !== '1') process.stderr.write(`[convkit] ${line}\n`);
+}
+
+// The kernel module's version file, or a loadable libcuda: without either the CUDA runtime cannot start.
+function nvidiaDriver(): { ok: boolean; why: string } {
+  if (process.platform !== 'linux') return { ok: false, why: `no CUDA binary for ${process.platform}` };
+  if (fs.existsSync('/proc/driver/nvidia/version')) return { ok: true, why: '' };
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/nvidia/lib64', '/usr/lib/wsl/lib',
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  if (dirs.some((d) => fs.existsSync(path.join(d, 'libcuda.so.1')))) return { ok: true, why: '' };
+  return { ok: false, why: 'no NVIDIA driver found (no /proc/driver/nvidia/version, no libcuda.so.1)' };
+}
+
+// Loads a CUDA binary in a child process first: a broken driver may crash the loader, and that must
+// not take the user's process with it.
+function testLoadCuda(p: string): { ok: boolean; why: string } {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const r = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(p)}).cudaInfo()))`], {
+    timeout: 30000,
+    encoding: 'utf8',
+  });
+  if (r.error) return { ok: false, why: `test load failed: ${r.error.message}` };
+  if (r.status !== 0) return { ok: false, why: `test load ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.status}`}: ${(r.stderr || '').trim().split('\n').pop()}` };
+  try {
+    const info = JSON.parse(r.stdout) as { available: boolean; runtime: string };
+    return info.available ? { ok: true, why: '' } : { ok: false, why: `no usable GPU: ${info.runtime}` };
+  } catch {
+    return { ok: false, why: 'test load printed nothing' };
   }
-  if (!process.env.CONVKIT_BINARY) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const ngb = require('node-gyp-build') as { path(dir: string): string };
-      const p = ngb.path(root);
-      const m = require(p) as Native;
-      binaryPath = p;
-      return m;
-    } catch (e) {
-      attempts.push(`  prebuilt (node-gyp-build): ${(e as Error).message.split('\n')[0]}`);
-    }
+}
+
+function tryRequire(p: string, attempts: string[]): Native | null {
+  if (!fs.existsSync(p)) {
+    attempts.push(`  ${p}: not found`);
+    return null;
   }
+  try {
+    return require(p) as Native;
+  } catch (e) {
+    attempts.push(`  ${p}: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
+}
+
+function fail(attempts: string[], extra = ''): never {
   throw ckError(
     'ERR_BINDING',
-    'convkit: could not load the native addon. Tried:\n' +
-      attempts.join('\n') +
-      '\nTo fix: run `npm run build` in the convkit package (needs cmake and a C++17 compiler; nvcc for CUDA), ' +
-      'or reinstall so a prebuilt binary for ' + `${process.platform}-${process.arch}` + ' is used.' +
-      (process.env.CONVKIT_BINARY ? `\nCONVKIT_BINARY is set to '${process.env.CONVKIT_BINARY}'.` : ''),
+    'convkit: could not load the native addon. Tried:\n' + attempts.join('\n') +
+      '\nTo fix: reinstall convkit so the prebuilt binary for ' + `${process.platform}-${process.arch}` +
+      ' is used, or build from a clone with `npm run build:native` (cmake, a C++17 compiler; nvcc for CUDA).' + extra,
   );
 }
 
-export const native: Native = load();
+function loadExplicit(want: string): Native {
+  const attempts: string[] = [];
+  const paths = FLAVOURS.includes(want) ? [prebuilt(want), localBuild(want)] : [path.resolve(want)];
+  for (const p of paths) {
+    const m = tryRequire(p, attempts);
+    if (!m) continue;
+    binaryPath = p;
+    loadReason = `CONVKIT_BINARY=${want}`;
+    if (want === 'cuda' && !m.cudaInfo().available) {
+      const drv = nvidiaDriver();
+      throw ckError(
+        'ERR_DEVICE',
+        `CONVKIT_BINARY=cuda: the CUDA binary loaded but cannot use a GPU: ${drv.ok ? m.cudaInfo().runtime : drv.why}. ` +
+          'It needs an NVIDIA GPU and the NVIDIA driver (580 or newer for the CUDA 13 runtime); unset CONVKIT_BINARY to use the CPU binary.',
+      );
+    }
+    return m;
+  }
+  return fail(attempts, `\nCONVKIT_BINARY is set to '${want}'.`);
+}
+
+function loadAuto(): Native {
+  const attempts: string[] = [];
+  const passedOver: string[] = [];
+  const cudaCandidates = [prebuilt('cuda'), localBuild('cuda')].filter((p) => fs.existsSync(p));
+  if (cudaCandidates.length) {
+    const drv = nvidiaDriver();
+    for (const p of cudaCandidates) {
+      const t = drv.ok ? testLoadCuda(p) : drv;
+      if (t.ok) {
+        const m = tryRequire(p, attempts);
+        if (m) {
+          binaryPath = p;
+          loadReason = 'CUDA binary: an NVIDIA driver and GPU are present';
+          return m;
+        }
+      } else passedOver.push(`${path.relative(root, p)}: ${t.why}`);
+    }
+  }
+  for (const p of [prebuilt('cpu'), path.join(root, 'build', 'Release', 'convkit.node'), localBuild('cpu'), localBuild('emu')]) {
+    const m = tryRequire(p, attempts);
+    if (!m) continue;
+    binaryPath = p;
+    loadReason = passedOver.length ? `CUDA binary not used (${passedOver.join('; ')})` : 'the only binary present';
+    if (passedOver.length) say(`using the CPU binary, not the CUDA one: ${passedOver[0].split(': ').slice(1).join(': ')}`);
+    return m;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const p = (require('node-gyp-build') as { path(dir: string): string }).path(root);
+    const m = require(p) as Native;
+    binaryPath = p;
+    loadReason = 'found by node-gyp-build';
+    return m;
+  } catch (e) {
+    attempts.push(`  node-gyp-build: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return fail(attempts, passedOver.length ? `\nCUDA binaries passed over: ${passedOver.join('; ')}` : '');
+}
+
+export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.env.CONVKIT_BINARY) : loadAuto();

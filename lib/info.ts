@@ -1,10 +1,12 @@
-import { binaryPath, native } from './binding';
+import { binaryPath, loadReason, native } from './binding';
 
 /** What this process runs on: the binary loaded, its flavour, CUDA, threads. */
 export function info(): {
   version: string;
   binary: string;
   flavour: string;
+  /** Why this binary was loaded, and what was passed over. */
+  reason: string;
   cudaArchs: string;
   cuda: { compiled: boolean; available: boolean; emulated: boolean; devices: string[]; runtime: string };
   threads: number;
@@ -17,6 +19,7 @@ export function info(): {
     version,
     binary: binaryPath,
     flavour: b.flavour,
+    reason: loadReason,
     cudaArchs: b.cudaArchs,
     cuda: { compiled: b.cudaCompiled, available: c.available, emulated: c.emulated, devices: c.devices, runtime: c.runtime },
     threads: native.getNumThreads(),

@@ -27,6 +27,11 @@ function run(cmd, args, env) {
 }
 
 let failed = [];
+// test/integration installs the packed package, which ships the prebuilt binaries.
+const prebuiltCpu = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'convkit.napi.cpu.node');
+if (!noBuild && plans.some((p) => p.flavour === 'cpu') && !fs.existsSync(prebuiltCpu)) {
+  if (run(process.execPath, [path.join(__dirname, 'prebuild.js')]) !== 0) failed.push('prebuild');
+}
 for (const plan of plans) {
   const bin = path.join(root, `build-${plan.flavour}`, 'Release', 'convkit.node');
   if (!noBuild) {
