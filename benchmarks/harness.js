@@ -87,6 +87,7 @@ async function runSideBySide(ck, cases, opts) {
     row.noisy = a.spread > opts.maxSpread || (b !== null && b.spread > opts.maxSpread);
     row.ratio = b ? b.median / a.median : null; // > 1: convkit faster
     if (c.flops) row.gflops = { convkit: c.flops / a.median / 1e6, torch: b ? c.flops / b.median / 1e6 : null };
+    if (c.bytes) row.gbps = { convkit: c.bytes / a.median / 1e6, torch: b ? c.bytes / b.median / 1e6 : null };
     rows.push(row);
     if (opts.onRow) opts.onRow(row);
   }
@@ -103,12 +104,14 @@ function formatRow(r, maxSpread) {
   if (r.noisy)
     return `${r.name.padEnd(10)} ${r.shape.padEnd(22)} not reported: spread convkit ${(r.convkit.spread * 100).toFixed(0)}% / torch ${(r.torch.spread * 100).toFixed(0)}% exceeds ${(maxSpread * 100).toFixed(0)}%`;
   const faster = r.ratio >= 1 ? 'convkit' : 'PyTorch';
-  const g = r.gflops ? `${fmt(r.gflops.convkit, 1).padStart(8)} ${fmt(r.gflops.torch, 1).padStart(8)}` : ''.padStart(17);
+  const tp = r.gflops ?? r.gbps;
+  const unit = r.gflops ? 'GF/s' : r.gbps ? 'GB/s' : '';
+  const g = tp ? `${fmt(tp.convkit, 1).padStart(8)} ${fmt(tp.torch, 1).padStart(8)} ${unit}` : '';
   return `${r.name.padEnd(10)} ${r.shape.padEnd(22)} ${fmt(r.ratio).padStart(6)}x ${faster.padEnd(8)} ${fmt(r.convkit.median, 3).padStart(9)} ${fmt(r.torch.median, 3).padStart(9)} ${g}`;
 }
 
 function header() {
-  return `${'op'.padEnd(10)} ${'shape'.padEnd(22)} ${'ratio'.padStart(7)} ${'faster'.padEnd(8)} ${'ck ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'ck GF/s'.padStart(8)} ${'pt GF/s'.padStart(8)}\n` +
+  return `${'op'.padEnd(10)} ${'shape'.padEnd(22)} ${'ratio'.padStart(7)} ${'faster'.padEnd(8)} ${'ck ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'convkit'.padStart(8)} ${'PyTorch'.padStart(8)} rate\n` +
     '(ratio = PyTorch time / convkit time; > 1 means convkit is faster)';
 }
 
@@ -117,4 +120,30 @@ function machine() {
   return { cpu, cores: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()}-${os.arch()}` };
 }
 
-module.exports = { runSideBySide, formatRow, header, machine, stats };
+// A horizontal bar chart of the ratios (log scale around 1), as a standalone SVG.
+function svgChart(rows, title) {
+  const ok = rows.filter((r) => r.ratio && !r.noisy);
+  const w = 760;
+  const rowH = 22;
+  const h = 60 + ok.length * rowH;
+  const x0 = 330;
+  const span = w - x0 - 20;
+  const lim = Math.max(2, ...ok.map((r) => Math.max(r.ratio, 1 / r.ratio)));
+  const xs = (v) => x0 + span / 2 + (Math.log(v) / Math.log(lim)) * (span / 2);
+  const esc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const bars = ok.map((r, i) => {
+    const y = 40 + i * rowH;
+    const a = xs(1);
+    const b = xs(r.ratio);
+    const color = r.ratio >= 1 ? '#2b8a3e' : '#c92a2a';
+    return `<text x="${x0 - 8}" y="${y + 14}" text-anchor="end" font-size="12">${esc(`${r.name} ${r.shape}`)}</text>` +
+      `<rect x="${Math.min(a, b)}" y="${y + 3}" width="${Math.max(1, Math.abs(b - a))}" height="${rowH - 6}" fill="${color}"/>` +
+      `<text x="${b + (r.ratio >= 1 ? 4 : -4)}" y="${y + 14}" font-size="11" text-anchor="${r.ratio >= 1 ? 'start' : 'end'}">${r.ratio.toFixed(2)}x</text>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">` +
+    `<text x="10" y="20" font-size="14">${esc(title)}</text>` +
+    `<text x="${xs(1)}" y="34" font-size="11" text-anchor="middle">PyTorch time / convkit time (right of 1: convkit faster)</text>` +
+    `<line x1="${xs(1)}" y1="38" x2="${xs(1)}" y2="${h - 10}" stroke="#555"/>${bars.join('')}</svg>\n`;
+}
+
+module.exports = { runSideBySide, formatRow, header, machine, stats, svgChart };

@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { runSideBySide, formatRow, header, machine } = require('./harness');
+const { runSideBySide, formatRow, header, machine, svgChart } = require('./harness');
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -37,7 +37,13 @@ async function main() {
   const file = path.join(outDir, `${date}-${device}${quick ? '-quick' : ''}-${chosen.join('+')}.json`);
   const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), options: opts, rows: all };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-  console.log(`\nreport: ${path.relative(process.cwd(), file)}`);
+  const svg = file.replace(/\.json$/, '.svg');
+  fs.writeFileSync(svg, svgChart(all, `convkit vs PyTorch ${torchVersion(all)}, ${device}, ${threads} threads, ${m.cpu} (${date})`));
+  console.log(`\nreport: ${path.relative(process.cwd(), file)} and ${path.basename(svg)}`);
+}
+
+function torchVersion(rows) {
+  return rows.find((r) => r.torchVersion)?.torchVersion ?? '';
 }
 
 main().catch((e) => {

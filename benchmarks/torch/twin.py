@@ -11,7 +11,7 @@ import time
 import torch
 
 CASES = {}
-NO_GRAD_CASES = {"matmul"}
+NO_GRAD_CASES = {"matmul", "relu", "add_relu", "maxpool", "adaptive_avgpool", "linear"}
 
 
 def case(name):
@@ -64,6 +64,64 @@ def cifar_cnn_fwd_bwd(p, dev):
     def run():
         model.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
+    return run
+
+
+def _randn(shape, dev, grad=False):
+    t = torch.randn(*shape).to(dev)
+    return t.requires_grad_() if grad else t
+
+
+@case("batchnorm_fwd_bwd")
+def batchnorm_fwd_bwd(p, dev):
+    s = p["shape"]
+    x, g, b = _randn(s, dev, True), _randn([s[1]], dev, True), _randn([s[1]], dev, True)
+    rm, rv, dy = torch.zeros(s[1]).to(dev), torch.ones(s[1]).to(dev), _randn(s, dev)
+
+    def run():
+        torch.nn.functional.batch_norm(x, rm, rv, g, b, training=True).backward(dy)
+        x.grad = g.grad = b.grad = None
+    return run
+
+
+@case("relu")
+def relu(p, dev):
+    x = _randn(p["shape"], dev)
+    return lambda: torch.relu(x)
+
+
+@case("add_relu")
+def add_relu(p, dev):
+    a, b = _randn(p["shape"], dev), _randn(p["shape"], dev)
+    return lambda: torch.relu(a + b)
+
+
+@case("maxpool")
+def maxpool(p, dev):
+    x = _randn(p["shape"], dev)
+    return lambda: torch.nn.functional.max_pool2d(x, p["k"])
+
+
+@case("adaptive_avgpool")
+def adaptive_avgpool(p, dev):
+    x = _randn(p["shape"], dev)
+    return lambda: torch.nn.functional.adaptive_avg_pool2d(x, 1)
+
+
+@case("linear")
+def linear(p, dev):
+    x, w, b = _randn([p["N"], p["I"]], dev), _randn([p["O"], p["I"]], dev), _randn([p["O"]], dev)
+    return lambda: torch.nn.functional.linear(x, w, b)
+
+
+@case("cross_entropy")
+def cross_entropy(p, dev):
+    x = _randn([p["N"], p["K"]], dev, True)
+    y = torch.randint(0, p["K"], (p["N"],)).to(dev)
+
+    def run():
+        torch.nn.functional.cross_entropy(x, y).backward()
+        x.grad = None
     return run
 
 
