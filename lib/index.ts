@@ -16,4 +16,5 @@ export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export * as ops from './functional';
 export * as nn from './nn';
+export * as optim from './optim';
 export * as models from './models';

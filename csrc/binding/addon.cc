@@ -18,6 +18,7 @@
 namespace ck {
 void init_tensor_ops(Napi::Env env, Napi::Object exports);
 void init_nn_ops(Napi::Env env, Napi::Object exports);
+void init_optim_ops(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -99,6 +100,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", ck::Storage::Init(env));
   ck::init_tensor_ops(env, exports);
   ck::init_nn_ops(env, exports);
+  ck::init_optim_ops(env, exports);
   CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
   CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
   CK_EXPORT(exports, "synchronize", ck::Synchronize);

@@ -1,0 +1,72 @@
+/**
+ * The bridge to the native fused updates (csrc/binding/optim_ops.cc): one native call per parameter group and
+ * device, which on CUDA is one kernel launch for every tensor of the group. Tensors travel as
+ * (storage, offset) pairs of contiguous float32 runs; a non-contiguous parameter or state goes through a
+ * contiguous copy that is written back afterwards, and a gradient on another device or strided is copied.
+ */
+import { native } from '../binding';
+import { ckError } from '../errors';
+import { Tensor } from '../tensor';
+
+export interface FusedSlot {
+  param: Tensor;
+  grad: Tensor;
+  /** Up to three state buffers, each shaped like param; null where the update does not use one. */
+  states: (Tensor | null)[];
+  /** Per-tensor number: SGD 1 = new momentum buffer; Adam the step count; RMSprop unused. */
+  scalar: number;
+}
+
+export type FusedKernel = 'sgdStep' | 'adamStep' | 'rmspropStep';
+
+export function runFused(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | boolean)[]): void {
+  const byDevice = new Map<number, FusedSlot[]>();
+  for (const s of slots) {
+    const list = byDevice.get(s.param.device.index);
+    if (list) list.push(s);
+    else byDevice.set(s.param.device.index, [s]);
+  }
+  for (const group of byDevice.values()) runOnDevice(kernel, group, hyper);
+}
+
+function runOnDevice(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | boolean)[]): void {
+  const temps: Tensor[] = [];
+  const writeBack: [Tensor, Tensor][] = [];
+  const flat = (t: Tensor, writable: boolean): Tensor => {
+    if (t.isContiguous()) return t;
+    const c = t.clone();
+    temps.push(c);
+    if (writable) writeBack.push([t, c]);
+    return c;
+  };
+  try {
+    const entries = slots.map((s) => {
+      if (s.grad.dtype !== 'float32')
+        throw ckError('ERR_DTYPE', `optimizer step: gradients must be float32 (got ${s.grad.dtype})`, 'TypeError');
+      const p = flat(s.param, true);
+      let g = s.grad;
+      if (!g.device.equals(s.param.device)) {
+        g = g.to(s.param.device);
+        temps.push(g);
+      }
+      g = flat(g, false);
+      const entry: unknown[] = [p.storage, p.offset, g.storage, g.offset, p.numel()];
+      for (let k = 0; k < 3; k++) {
+        const st = s.states[k] ?? null;
+        if (st === null) entry.push(null, 0);
+        else {
+          if (!st.device.equals(s.param.device))
+            throw ckError('ERR_DEVICE', `optimizer step: state on ${st.device}, parameter on ${s.param.device}`);
+          const f = flat(st, true);
+          entry.push(f.storage, f.offset);
+        }
+      }
+      entry.push(s.scalar);
+      return entry;
+    });
+    native[kernel](entries, ...hyper);
+    for (const [dst, src] of writeBack) dst.copyFrom(src);
+  } finally {
+    for (const t of temps) t.dispose();
+  }
+}

@@ -1,0 +1,64 @@
+/** optim.RMSprop (torch.optim.RMSprop, the single-tensor implementation of PyTorch 1.13). */
+import { zeros } from '../creation';
+import { ckError } from '../errors';
+import { FusedSlot, runFused } from './fused';
+import { Optimizer, ParamGroup, ParamsInput } from './optimizer';
+
+export interface RMSpropOptions {
+  lr?: number;
+  alpha?: number;
+  eps?: number;
+  weightDecay?: number;
+  momentum?: number;
+  centered?: boolean;
+  maximize?: boolean;
+}
+
+/**
+ * Per parameter: g = grad (+ weightDecay * param); square_avg = alpha * square_avg + (1 - alpha) g²;
+ * centered: grad_avg = alpha * grad_avg + (1 - alpha) g and avg = sqrt(square_avg - grad_avg²), else
+ * avg = sqrt(square_avg); avg += eps; with momentum buf = momentum * buf + g / avg and param -= lr * buf,
+ * else param -= lr * g / avg. State: `step`, `square_avg`, `momentum_buffer` (momentum > 0), `grad_avg` (centered).
+ */
+export class RMSprop extends Optimizer<RMSpropOptions> {
+  constructor(params: ParamsInput<RMSpropOptions>, opts: RMSpropOptions = {}) {
+    super(params, {
+      lr: opts.lr ?? 1e-2,
+      alpha: opts.alpha ?? 0.99,
+      eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? 0,
+      momentum: opts.momentum ?? 0,
+      centered: opts.centered ?? false,
+      maximize: opts.maximize ?? false,
+    });
+  }
+
+  protected validateGroup(g: ParamGroup): void {
+    if (!(g.lr >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid learning rate ${g.lr}`, 'RangeError');
+    if (!(g.eps >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid epsilon ${g.eps}`, 'RangeError');
+    if (!(g.momentum >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid momentum ${g.momentum}`, 'RangeError');
+    if (!(g.weightDecay >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid weightDecay ${g.weightDecay}`, 'RangeError');
+    if (!(g.alpha >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid alpha ${g.alpha}`, 'RangeError');
+  }
+
+  protected updateGroup(group: ParamGroup): void {
+    const params = this.active(group);
+    if (!params.length) return;
+    const useBuf = group.momentum > 0;
+    const centered = !!group.centered;
+    const slots: FusedSlot[] = params.map((p) => {
+      const st = this.stateOf(p);
+      if (typeof st.step !== 'number') st.step = 0;
+      const zero = () => zeros([...p.shape], { device: p.device });
+      const sq = this.stateTensor(p, 'square_avg', zero);
+      const buf = useBuf ? this.stateTensor(p, 'momentum_buffer', zero) : null;
+      const ga = centered ? this.stateTensor(p, 'grad_avg', zero) : null;
+      return { param: p, grad: p.grad!, states: [sq, buf, ga], scalar: 0 };
+    });
+    runFused('rmspropStep', slots, [group.lr, group.alpha, group.eps, group.weightDecay, group.momentum, centered, !!group.maximize]);
+    for (const s of slots) {
+      const st = this.stateOf(s.param);
+      st.step = (st.step as number) + 1;
+    }
+  }
+}
