@@ -20,20 +20,20 @@ export function trainingMemoryRun(device: 'cpu' | 'cuda', steps: number, opts: {
   const criterion = new ck.nn.CrossEntropyLoss({ labelSmoothing: 0.1 });
   const x = ck.randn([opts.batch, 3, opts.size, opts.size], { device });
   const y = ck.randint(0, 10, [opts.batch], { device });
-  const lr = 0.01;
+  const optimizer = new ck.optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.01 });
+  const scheduler = new ck.optim.lrScheduler.CosineAnnealingLR(optimizer, steps);
   const losses: number[] = [];
   const step = () => {
     // The loop the README documents: everything made inside tidy() is freed at its end, except the
-    // parameters' .grad (kept by autograd) and what the step returns.
+    // parameters' .grad (kept by autograd), the optimizer's state, and what the step returns.
     const loss = ck.tidy(() => {
-      model.zeroGrad();
+      optimizer.zeroGrad();
       const l = criterion.forward(model.forward(x), y);
       l.backward();
-      ck.noGrad(() => {
-        for (const p of model.parameters()) if (p.grad) p.sub_(p.grad.mul(lr));
-      });
+      optimizer.step();
       return l.item();
     });
+    scheduler.step();
     losses.push(loss);
   };
   step();
