@@ -18,3 +18,5 @@ export * as ops from './functional';
 export * as nn from './nn';
 export * as optim from './optim';
 export * as models from './models';
+export * as io from './io';
+export * as utils from './utils';

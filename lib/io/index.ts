@@ -1,0 +1,5 @@
+/** convkit.io: weight files. safetensors in and out; PyTorch .pth/.pt checkpoints in, with no Python. */
+export { loadSafetensors, parseSafetensors, saveSafetensors, MAX_HEADER_BYTES } from './safetensors';
+export type { SaveSafetensorsOptions } from './safetensors';
+export { loadTorch, parseTorch } from './torch';
+export type { WeightFile } from './types';
