@@ -114,7 +114,8 @@ function fail(attempts: string[], extra = ''): never {
 
 function loadExplicit(want: string): Native {
   const attempts: string[] = [];
-  const paths = FLAVOURS.includes(want) ? [prebuilt(want), localBuild(want)] : [path.resolve(want)];
+  // A local build is the developer's newest; the prebuilt is what an installed package has.
+  const paths = FLAVOURS.includes(want) ? [localBuild(want), prebuilt(want)] : [path.resolve(want)];
   for (const p of paths) {
     const m = tryRequire(p, attempts);
     if (!m) continue;

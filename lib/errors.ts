@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'ERR_FORMAT'
   | 'ERR_CUDA'
   | 'ERR_CUDA_OOM'
+  | 'ERR_CUDNN'
   | 'ERR_OOM'
   | 'ERR_AUTOGRAD'
   | 'ERR_NATIVE'

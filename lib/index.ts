@@ -14,6 +14,7 @@ export type { DeviceLike } from './device';
 export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
+export { backends } from './backends';
 export * as ops from './functional';
 export * as nn from './nn';
 export * as optim from './optim';

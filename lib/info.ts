@@ -1,4 +1,5 @@
 import { binaryPath, loadReason, native } from './binding';
+import { backends } from './backends';
 
 /** What this process runs on: the binary loaded, its flavour, CUDA, threads. */
 export function info(): {
@@ -10,6 +11,7 @@ export function info(): {
   cudaArchs: string;
   cuda: { compiled: boolean; available: boolean; emulated: boolean; devices: string[]; runtime: string };
   threads: number;
+  cudnn: { available: boolean; version: number | null };
 } {
   const b = native.buildInfo();
   const c = native.cudaInfo();
@@ -23,6 +25,7 @@ export function info(): {
     cudaArchs: b.cudaArchs,
     cuda: { compiled: b.cudaCompiled, available: c.available, emulated: c.emulated, devices: c.devices, runtime: c.runtime },
     threads: native.getNumThreads(),
+    cudnn: { available: backends.cudnn.isAvailable(), version: backends.cudnn.version() },
   };
 }
 

@@ -27,8 +27,9 @@ for (const f of flavours) {
   }
   const out = f === 'auto' ? 'build' : `build-${f}`;
   const extra = [...defs[f]];
-  if (process.env.CONVKIT_CUDA_ARCHS) extra.push(`--CDCONVKIT_CUDA_ARCHS=${process.env.CONVKIT_CUDA_ARCHS}`);
-  if (werror) extra.push('--CDCONVKIT_WERROR=ON');
+  // Always explicit: cmake-js reuses the build folder's cache, which would keep an earlier run's values.
+  if (f === 'cuda' || f === 'auto') extra.push(`--CDCONVKIT_CUDA_ARCHS=${process.env.CONVKIT_CUDA_ARCHS || '75;80;86;89;90'}`);
+  extra.push(`--CDCONVKIT_WERROR=${werror ? 'ON' : 'OFF'}`);
   const cmd = [cmakeJs, 'build', '--out', out, '--parallel', String(os.cpus().length), ...extra];
   console.log(`[convkit] building ${f} -> ${out}/Release/convkit.node`);
   const env = { ...process.env };

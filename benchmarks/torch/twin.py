@@ -44,6 +44,24 @@ def conv2d_fwd_bwd(p, dev):
     return run
 
 
+@case("conv2d_fwd_bwd_strided")
+def conv2d_fwd_bwd_strided(p, dev):
+    # ResNet-style conv: any kernel, stride and padding; cuDNN benchmark mode as the request says.
+    torch.backends.cudnn.benchmark = bool(p.get("benchmark", False))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(p["N"], p["C"], p["H"], p["H"], generator=g).to(dev).requires_grad_()
+    w = (torch.randn(p["O"], p["C"], p["K"], p["K"], generator=g) * 0.1).to(dev).requires_grad_()
+    b = torch.zeros(p["O"]).to(dev).requires_grad_()
+    oh = (p["H"] + 2 * p["padding"] - p["K"]) // p["stride"] + 1
+    gy = torch.randn(p["N"], p["O"], oh, oh, generator=g).to(dev)
+
+    def run():
+        y = torch.nn.functional.conv2d(x, w, b, stride=p["stride"], padding=p["padding"])
+        y.backward(gy)
+        x.grad = w.grad = b.grad = None
+    return run
+
+
 def cifar_cnn():
     nn = torch.nn
 
@@ -123,6 +141,44 @@ def cross_entropy(p, dev):
         torch.nn.functional.cross_entropy(x, y).backward()
         x.grad = None
     return run
+
+
+_LOADERS = {}
+
+
+@case("dataloader")
+def dataloader(p, dev):
+    """One epoch of the tutorial's CIFAR-10 augmentation through torch.utils.data.DataLoader, over the
+    same CIFAR-10 binary batches the convkit side reads (PIL images, as torchvision's CIFAR10 gives)."""
+    key = json.dumps(p, sort_keys=True) + dev
+    if key not in _LOADERS:  # built once per configuration, so persistent workers stay warm across rounds
+        import numpy as np
+        import torchvision.transforms as T
+        from PIL import Image
+
+        raw = np.concatenate([np.fromfile(f, np.uint8).reshape(-1, 3073) for f in p["files"]])
+        labels = raw[:, 0].astype(np.int64)
+        images = np.ascontiguousarray(raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(p["mean"], p["std"])])
+
+        class Cifar(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(labels)
+
+            def __getitem__(self, i):
+                return tf(Image.fromarray(images[i])), int(labels[i])
+
+        _LOADERS[key] = torch.utils.data.DataLoader(
+            Cifar(), batch_size=p["batch"], shuffle=True, num_workers=p["workers"],
+            persistent_workers=p["workers"] > 0, pin_memory=dev == "cuda")
+    loader = _LOADERS[key]
+
+    def epoch():
+        for x, y in loader:
+            if dev == "cuda":
+                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+
+    return epoch
 
 
 def timed(fn, reps, warmup, dev):

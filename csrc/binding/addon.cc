@@ -19,6 +19,7 @@ namespace ck {
 void init_tensor_ops(Napi::Env env, Napi::Object exports);
 void init_nn_ops(Napi::Env env, Napi::Object exports);
 void init_optim_ops(Napi::Env env, Napi::Object exports);
+void init_cudnn_ops(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -101,6 +102,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ck::init_tensor_ops(env, exports);
   ck::init_nn_ops(env, exports);
   ck::init_optim_ops(env, exports);
+  ck::init_cudnn_ops(env, exports);
   CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
   CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
   CK_EXPORT(exports, "synchronize", ck::Synchronize);

@@ -4,6 +4,7 @@
  * tensors, and records its backward (the native backward kernels) when an input requires grad.
  */
 import { native } from '../binding';
+import { ConvBackend, resolveConvBackend } from '../backends';
 import { needsGrad, record, sumTo } from '../autograd/functions';
 import { rawModule } from '../autograd/grad_mode';
 import * as ewRaw from '../ops/elementwise';
@@ -41,6 +42,8 @@ export interface Conv2dOptions {
   padding?: Pair | 'valid' | 'same';
   dilation?: Pair;
   groups?: number;
+  /** Overrides backends.conv for this call on CUDA tensors: 'auto' | 'cudnn' | 'native'. */
+  backend?: ConvBackend;
 }
 
 export function conv2dOutputSize(h: number, w: number, k: [number, number], s: [number, number], p: [number, number], d: [number, number]): [number, number] {
@@ -78,12 +81,17 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   if (OH < 1 || OW < 1)
     throw shapeError(`conv2d: input ${fmtShape(input.shape)} is too small for kernel ${KH}x${KW} (padding ${p}, dilation ${d}, stride ${s})`);
   const params = [N, C, H, W, O, KH, KW, OH, OW, s[0], s[1], p[0], p[1], d[0], d[1], groups];
+  // cuDNN or the hand-written kernels, chosen once here so that backward runs the same implementation.
+  const cudnn = resolveConvBackend(input.device.type, opts.backend, 'conv2d') === 'cudnn';
+  const convForward = cudnn ? native.cudnnConv2dForward : native.conv2dForward;
+  const convBackwardData = cudnn ? native.cudnnConv2dBackwardData : native.conv2dBackwardData;
+  const convBackwardWeight = cudnn ? native.cudnnConv2dBackwardWeight : native.conv2dBackwardWeight;
   const xc = contig(x4);
   const wc = contig(weight);
   const bc = bias ? contig(bias) : null;
   const y = Tensor.empty([N, O, OH, OW], 'float32', input.device);
   try {
-    native.conv2dForward(params, xc.storage, xc.offset, wc.storage, wc.offset, bc ? bc.storage : null, bc ? bc.offset : 0, y.storage, 0);
+    convForward(params, xc.storage, xc.offset, wc.storage, wc.offset, bc ? bc.storage : null, bc ? bc.offset : 0, y.storage, 0);
   } catch (e) {
     y.dispose();
     throw e;
@@ -106,13 +114,13 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
         try {
           if (needX) {
             gx = Tensor.empty([N, C, H, W], 'float32', g.device);
-            native.conv2dBackwardData(params, gc.storage, gc.offset, sw!.storage, sw!.offset, gx.storage, 0);
+            convBackwardData(params, gc.storage, gc.offset, sw!.storage, sw!.offset, gx.storage, 0);
           }
           if (needW || needB) {
             gw = Tensor.empty(weight.shape, 'float32', g.device);
             gb = needB ? Tensor.empty([O], 'float32', g.device) : null;
             const xs = sx ?? save(xc);
-            native.conv2dBackwardWeight(params, xs.storage, xs.offset, gc.storage, gc.offset, gw.storage, 0, gb ? gb.storage : null, 0);
+            convBackwardWeight(params, xs.storage, xs.offset, gc.storage, gc.offset, gw.storage, 0, gb ? gb.storage : null, 0);
             if (!needW) {
               gw.dispose();
               gw = null;

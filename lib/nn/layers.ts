@@ -2,6 +2,7 @@
 import { empty, ones, zeros } from '../creation';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { Tensor } from '../tensor';
+import { ConvBackend, checkConvBackend } from '../backends';
 import * as F from './functional';
 import * as init from './init';
 import { Module, Parameter } from './module';
@@ -20,6 +21,8 @@ export interface Conv2dOptions {
   dilation?: Pair;
   groups?: number;
   bias?: boolean;
+  /** This layer's convolution implementation on CUDA tensors; default: backends.conv. */
+  backend?: ConvBackend;
 }
 
 export class Conv2d extends Module {
@@ -30,8 +33,11 @@ export class Conv2d extends Module {
   readonly padding: [number, number] | 'valid' | 'same';
   readonly dilation: [number, number];
   readonly groups: number;
+  /** Overrides backends.conv for this layer ('auto' | 'cudnn' | 'native'); undefined follows backends.conv. */
+  backend: ConvBackend | undefined;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
     super();
+    this.backend = opts.backend === undefined ? undefined : checkConvBackend(opts.backend, 'Conv2d: backend');
     this.kernelSize = pair(kernelSize);
     this.stride = pair(opts.stride ?? 1);
     const p = opts.padding ?? 0;
@@ -52,7 +58,7 @@ export class Conv2d extends Module {
     const cdim = x.ndim === 4 ? 1 : 0;
     if ((x.ndim !== 4 && x.ndim !== 3) || x.shape[cdim] !== this.inChannels)
       throw shapeError(`${this.toString()}: expected input (N, ${this.inChannels}, H, W), got ${fmtShape(x.shape)}`);
-    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, backend: this.backend });
   }
   extraRepr(): string {
     const s = [`${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize})`, `stride=(${this.stride})`];

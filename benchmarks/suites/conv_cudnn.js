@@ -1,0 +1,65 @@
+// conv2d forward + backward at ResNet-18's convolution shapes, three ways on --device cuda: convkit's
+// hand-written kernels ('conv nat'), convkit through cuDNN ('conv cudnn'), and PyTorch (the twin column of
+// both rows), so the cuDNN row against the native row is the third column. FP32 with TF32 off on both
+// sides; benchmark mode on both sides (each shape's algorithm searched once, in the warmup).
+// CUDA only: on --device cpu this suite has no cases; without cuDNN the cuDNN rows are left out (said on stderr).
+'use strict';
+const SHAPES = [
+  // [C_in, C_out, H_in, kernel, stride, padding]  (ResNet-18 at 224x224)
+  [3, 64, 224, 7, 2, 3], // conv1
+  [64, 64, 56, 3, 1, 1], // layer1
+  [64, 128, 56, 3, 2, 1], [128, 128, 28, 3, 1, 1], [64, 128, 56, 1, 2, 0], // layer2 (+ downsample)
+  [128, 256, 28, 3, 2, 1], [256, 256, 14, 3, 1, 1], [128, 256, 28, 1, 2, 0], // layer3
+  [256, 512, 14, 3, 2, 1], [512, 512, 7, 3, 1, 1], [256, 512, 14, 1, 2, 0], // layer4
+];
+
+module.exports = function convCudnnCases({ quick, device }) {
+  if (device !== 'cuda') return [];
+  const N = quick ? 8 : 32;
+  const ck = require(process.env.CONVKIT_LIB || '../../dist');
+  const haveCudnn = ck.backends.cudnn.isAvailable();
+  if (!haveCudnn) process.stderr.write(`[conv_cudnn] cuDNN rows left out: ${ck.backends.cudnn.info().error.split('\n')[0]}\n`);
+  const backends = haveCudnn ? ['native', 'cudnn'] : ['native'];
+  const cases = [];
+  for (const [c, o, h, k, s, p] of SHAPES) {
+    const oh = Math.floor((h + 2 * p - k) / s) + 1;
+    for (const backend of backends) {
+      cases.push({
+        name: backend === 'cudnn' ? 'conv cudnn' : 'conv nat',
+        twin: 'conv2d_fwd_bwd_strided',
+        shape: `${N}x${c}x${h}x${h} k${k}s${s}->${o}`,
+        params: { N, C: c, O: o, H: h, K: k, stride: s, padding: p, benchmark: true },
+        flops: 3 * 2 * N * o * oh * oh * c * k * k,
+        setup(ck) {
+          const saved = { benchmark: ck.backends.cudnn.benchmark, tf32: ck.backends.cudnn.allowTF32 };
+          ck.backends.cudnn.benchmark = true;
+          ck.backends.cudnn.allowTF32 = false;
+          ck.manualSeed(0);
+          const x = ck.randn([N, c, h, h], { device }).requiresGrad_();
+          const w = ck.randn([o, c, k, k], { device }).mul(0.1).requiresGrad_();
+          const b = ck.zeros([o], { device }).requiresGrad_();
+          const g = ck.randn([N, o, oh, oh], { device });
+          return {
+            run() {
+              ck.tidy(() => {
+                const y = ck.nn.functional.conv2d(x, w, b, { stride: s, padding: p, backend });
+                y.backward(g);
+                return undefined;
+              });
+              for (const t of [x, w, b]) {
+                t.grad.dispose();
+                t.grad = null;
+              }
+            },
+            dispose() {
+              for (const t of [x, w, b, g]) t.dispose();
+              ck.backends.cudnn.benchmark = saved.benchmark;
+              ck.backends.cudnn.allowTF32 = saved.tf32;
+            },
+          };
+        },
+      });
+    }
+  }
+  return cases;
+};
