@@ -11,7 +11,7 @@ import time
 import torch
 
 CASES = {}
-NO_GRAD_CASES = {"matmul", "relu", "add_relu", "maxpool", "adaptive_avgpool", "linear"}
+NO_GRAD_CASES = {"matmul", "relu", "add_relu", "maxpool", "adaptive_avgpool", "linear", "conv2d_dir", "resnet18_infer", "adamw_resnet18"}
 
 
 def case(name):
@@ -179,6 +179,61 @@ def dataloader(p, dev):
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
 
     return epoch
+
+
+@case("conv2d_dir")
+def conv2d_dir(p, dev):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(p["N"], p["C"], p["H"], p["H"], generator=g).to(dev)
+    w = (torch.randn(p["O"], p["C"], p["K"], p["K"], generator=g) * 0.05).to(dev)
+    oh = (p["H"] + 2 * p["padding"] - p["K"]) // p["stride"] + 1
+    gy = torch.randn(p["N"], p["O"], oh, oh, generator=g).to(dev)
+    kw = dict(stride=p["stride"], padding=p["padding"])
+    if p["dir"] == "fwd":
+        return lambda: torch.nn.functional.conv2d(x, w, **kw)
+    if p["dir"] == "bwd_data":
+        return lambda: torch.nn.grad.conv2d_input(x.shape, w, gy, **kw)
+    return lambda: torch.nn.grad.conv2d_weight(x, w.shape, gy, **kw)
+
+
+def _resnet18(n_classes=1000):
+    import torchvision
+    return torchvision.models.resnet18(num_classes=n_classes)
+
+
+@case("resnet18_step")
+def resnet18_step(p, dev):
+    torch.manual_seed(0)
+    model = _resnet18(10).to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(p["N"], 3, p["size"], p["size"]).to(dev)
+    y = torch.randint(0, 10, (p["N"],)).to(dev)
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return run
+
+
+@case("resnet18_infer")
+def resnet18_infer(p, dev):
+    model = _resnet18().to(dev).eval()
+    x = torch.randn(p["N"], 3, p["size"], p["size"]).to(dev)
+
+    def run():
+        with torch.no_grad():
+            model(x)
+    return run
+
+
+@case("adamw_resnet18")
+def adamw_resnet18(p, dev):
+    model = _resnet18().to(dev)
+    for q in model.parameters():
+        q.grad = torch.randn_like(q) * 0.01
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=False)
+    return lambda: opt.step()
 
 
 def timed(fn, reps, warmup, dev):

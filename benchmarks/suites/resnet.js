@@ -1,0 +1,95 @@
+// ResNet-18: conv2d forward / backward-data / backward-weight at its layer shapes (224x224 input), one
+// training step at 32x32 and at 224x224, inference, and the AdamW step over its 11.7M parameters.
+'use strict';
+
+// [C_in, C_out, H_in, kernel, stride, padding] of ResNet-18's distinct convolutions at 224x224
+const CONVS = [
+  [3, 64, 224, 7, 2, 3], [64, 64, 56, 3, 1, 1], [64, 128, 56, 3, 2, 1], [128, 128, 28, 3, 1, 1],
+  [128, 256, 28, 3, 2, 1], [256, 256, 14, 3, 1, 1], [256, 512, 14, 3, 2, 1], [512, 512, 7, 3, 1, 1],
+];
+
+function convCases(N, quick) {
+  const out = [];
+  const list = quick ? [CONVS[1], CONVS[5]] : CONVS;
+  for (const [c, o, h, k, s, p] of list) {
+    const oh = Math.floor((h + 2 * p - k) / s) + 1;
+    const flops = 2 * N * o * oh * oh * c * k * k;
+    for (const dir of ['fwd', 'bwd_data', 'bwd_weight']) {
+      out.push({
+        name: `conv ${dir}`, twin: 'conv2d_dir', shape: `${N}x${c}x${h}->${o} k${k}s${s}`,
+        params: { N, C: c, O: o, H: h, K: k, stride: s, padding: p, dir }, flops,
+        setup(ck) {
+          ck.manualSeed(0);
+          const F = ck.nn.functional;
+          const x = ck.randn([N, c, h, h]);
+          const w = ck.randn([o, c, k, k]).mul(0.05);
+          const g = ck.randn([N, o, oh, oh]);
+          const { native } = require(require('path').join(process.env.CONVKIT_LIB || '../../dist', 'binding'));
+          const params = [N, c, h, h, o, k, k, oh, oh, s, s, p, p, 1, 1, 1];
+          const gx = ck.empty([N, c, h, h]);
+          const gw = ck.empty([o, c, k, k]);
+          return {
+            run() {
+              if (dir === 'fwd') F.conv2d(x, w, null, { stride: s, padding: p }).dispose();
+              else if (dir === 'bwd_data') native.conv2dBackwardData(params, g.storage, 0, w.storage, 0, gx.storage, 0);
+              else native.conv2dBackwardWeight(params, x.storage, 0, g.storage, 0, gw.storage, 0, null, 0);
+            },
+            dispose() { for (const t of [x, w, g, gx, gw]) t.dispose(); },
+          };
+        },
+      });
+    }
+  }
+  return out;
+}
+
+function stepCase(N, size) {
+  return {
+    name: 'r18 step', twin: 'resnet18_step', shape: `${N}x3x${size}x${size}`, params: { N, size },
+    setup(ck) {
+      ck.manualSeed(0);
+      const model = ck.models.resnet18({ numClasses: 10 });
+      const opt = new ck.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+      const x = ck.randn([N, 3, size, size]);
+      const y = ck.randint(0, 10, [N]);
+      return {
+        run() {
+          ck.tidy(() => {
+            opt.zeroGrad();
+            ck.nn.functional.crossEntropy(model.forward(x), y).backward();
+            opt.step();
+            return undefined;
+          });
+        },
+        dispose() { opt.zeroGrad(); x.dispose(); y.dispose(); },
+      };
+    },
+  };
+}
+
+module.exports = function resnetCases({ quick }) {
+  const N = quick ? 8 : 32;
+  const cases = [...convCases(quick ? 8 : 32, quick), stepCase(N, 32)];
+  if (!quick) cases.push(stepCase(8, 224));
+  cases.push({
+    name: 'r18 infer', twin: 'resnet18_infer', shape: `${N}x3x224x224`, params: { N, size: 224 },
+    setup(ck) {
+      ck.manualSeed(0);
+      const model = ck.models.resnet18().eval();
+      const x = ck.randn([N, 3, 224, 224]);
+      return { run() { ck.noGrad(() => model.forward(x).dispose()); }, dispose() { x.dispose(); } };
+    },
+  });
+  cases.push({
+    name: 'adamw', twin: 'adamw_resnet18', shape: 'resnet18 11.7M params', params: {},
+    setup(ck) {
+      ck.manualSeed(0);
+      const model = ck.models.resnet18();
+      const ps = model.parameters();
+      ck.noGrad(() => { for (const p of ps) p.grad = ck.keep(ck.randn([...p.shape]).mul(0.01)); });
+      const opt = new ck.optim.AdamW(ps, { lr: 1e-3 });
+      return { run() { opt.step(); }, dispose() { opt.zeroGrad(); } };
+    },
+  });
+  return cases;
+};
