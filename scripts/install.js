@@ -16,7 +16,7 @@ try {
 console.error(
   `[convkit] no prebuilt binary for ${process.platform}-${process.arch} (Node-API 8); building the CPU backend from source.\n` +
     '[convkit] This needs python3, make and a C++17 compiler (g++ >= 9 or clang >= 10). For the CUDA backend, build\n' +
-    '[convkit] from a clone with cmake and nvcc: `npm run build`.',
+    '[convkit] from a clone with cmake and nvcc: `npm run build:native`.',
 );
 const bin = require.resolve('node-gyp-build/bin.js');
 const r = spawnSync(process.execPath, [bin], { cwd: root, stdio: 'inherit' });
