@@ -21,3 +21,5 @@ export * as optim from './optim';
 export * as models from './models';
 export * as io from './io';
 export * as utils from './utils';
+export * as data from './data';
+export * as transforms from './transforms';

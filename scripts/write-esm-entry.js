@@ -5,6 +5,7 @@
 const fs = require('fs');
 const path = require('path');
 const dist = path.resolve(__dirname, '..', 'dist');
+process.env.CONVKIT_QUIET = '1'; // loading the package to list its exports is not a run
 const names = Object.keys(require(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
 const src =
   "import { createRequire } from 'module';\n" +

@@ -18,6 +18,7 @@
 namespace ck {
 void init_tensor_ops(Napi::Env env, Napi::Object exports);
 void init_nn_ops(Napi::Env env, Napi::Object exports);
+void init_data_ops(Napi::Env env, Napi::Object exports);
 void init_optim_ops(Napi::Env env, Napi::Object exports);
 void init_cudnn_ops(Napi::Env env, Napi::Object exports);
 
@@ -101,6 +102,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", ck::Storage::Init(env));
   ck::init_tensor_ops(env, exports);
   ck::init_nn_ops(env, exports);
+  ck::init_data_ops(env, exports);
   ck::init_optim_ops(env, exports);
   ck::init_cudnn_ops(env, exports);
   CK_EXPORT(exports, "buildInfo", ck::BuildInfo);

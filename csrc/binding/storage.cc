@@ -9,7 +9,6 @@
 
 namespace ck {
 
-Napi::FunctionReference* Storage::ctor_ = nullptr;
 
 DeviceCounters& counters(int device) {
   static DeviceCounters c[1 + kMaxCudaDevices];
@@ -77,7 +76,9 @@ Napi::Function Storage::Init(Napi::Env env) {
     InstanceAccessor<&Storage::GetBytes>("bytes"),
     InstanceAccessor<&Storage::GetDevice>("device"),
   });
-  ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
+  // Per environment: each worker thread that loads the addon gets its own constructor, and a worker's
+  // teardown frees only its own.
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(f)));
   return f;
 }
 
@@ -85,7 +86,7 @@ Napi::Object Storage::Create(Napi::Env env, int device, int64_t bytes) {
   void* p = device_alloc(device, bytes);
   Napi::Object obj;
   try {
-    obj = ctor_->New({Napi::External<void>::New(env, p), Napi::Number::New(env, (double)bytes),
+    obj = env.GetInstanceData<Napi::FunctionReference>()->New({Napi::External<void>::New(env, p), Napi::Number::New(env, (double)bytes),
                       Napi::Number::New(env, device)});
   } catch (...) {
     device_free(device, p);
@@ -127,7 +128,8 @@ void* Storage::data() const {
 }
 
 Storage* Storage::From(const Napi::Value& v, const char* what) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor_->Value()))
+  Napi::FunctionReference* ctor = v.Env().GetInstanceData<Napi::FunctionReference>();
+  if (!v.IsObject() || !ctor || !v.As<Napi::Object>().InstanceOf(ctor->Value()))
     throw Error("ERR_ARG", std::string(what) + " is not a convkit storage", ErrorKind::Type);
   Storage* s = Napi::ObjectWrap<Storage>::Unwrap(v.As<Napi::Object>());
   if (s->disposed_) throw Error("ERR_DISPOSED", std::string(what) + ": tensor was disposed");

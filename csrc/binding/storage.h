@@ -42,7 +42,6 @@ class Storage : public Napi::ObjectWrap<Storage> {
   int64_t bytes_ = 0;
   int device_ = -1;
   bool disposed_ = false;
-  static Napi::FunctionReference* ctor_;
 };
 
 // Allocation used by Storage and by scratch buffers: host memory (64-byte aligned) or CUDA pool memory.

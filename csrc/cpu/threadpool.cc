@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,8 +23,9 @@
 namespace ck {
 namespace {
 
-// Kernels call parallel_for back to back (a GEMM issues two per K block), so a worker spins briefly
-// before sleeping: a condition-variable wake-up costs tens of microseconds under a hypervisor.
+// Kernels call parallel_for back to back, so an idle worker spins briefly before sleeping: waking a
+// sleeping thread costs tens to hundreds of microseconds, most of all on a virtual machine whose idle
+// vCPU has been halted.
 constexpr auto kSpin = std::chrono::microseconds(100);
 constexpr int kMaxThreads = 256;
 
@@ -36,6 +38,21 @@ int default_threads() {
 
 std::atomic<int> g_requested_threads{0};  // 0: not set yet, use default_threads()
 
+// Spins on `ready` for up to kSpin; false if it never became true.
+template <class Pred>
+bool spin_until(Pred ready) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+    CK_CPU_RELAX();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > kSpin) return ready();
+  }
+}
+
+// One job at a time. Its chunks are claimed through `state_` = (job id << 32) | next chunk, so a worker
+// that wakes late claims nothing from a finished job and never touches a newer job's data by mistake;
+// the caller waits for the chunks to finish, never for idle workers to wake up. A caller whose workers
+// are all asleep just runs every chunk itself.
 class Pool {
  public:
   ~Pool() {
@@ -49,34 +66,29 @@ class Pool {
     if (!d.owns_lock()) return false;
     if (static_cast<int>(workers_.size()) != nthreads - 1) resize(nthreads - 1);
 
-    fn_ = &fn;
-    n_ = n;
-    nchunks_ = nchunks;
-    next_chunk_.store(0, std::memory_order_relaxed);
+    fn_.store(&fn, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    nchunks_.store(nchunks, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    failed_.store(false, std::memory_order_relaxed);
     error_ = nullptr;
-    busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    const uint64_t job = (state_.load(std::memory_order_relaxed) >> 32) + 1;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      gen_.fetch_add(1, std::memory_order_release);
+      state_.store(job << 32, std::memory_order_release);
     }
     cv_work_.notify_all();
 
     tl_in_region = true;
-    run_chunks();
+    work_on(job);
     tl_in_region = false;
 
-    // Workers must all have finished touching this job before the caller may post the next one.
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; busy_.load(std::memory_order_acquire) != 0; ++i) {
-      CK_CPU_RELAX();
-      if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > kSpin) {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_done_.wait(lk, [&] { return busy_.load(std::memory_order_acquire) == 0; });
-        break;
-      }
+    auto finished = [&] { return done_.load(std::memory_order_acquire) == nchunks; };
+    if (!spin_until(finished)) {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_done_.wait(lk, finished);
     }
-    fn_ = nullptr;
-    if (error_) {
+    if (failed_.load(std::memory_order_acquire)) {
       std::exception_ptr e = error_;
       error_ = nullptr;
       std::rethrow_exception(e);
@@ -85,45 +97,51 @@ class Pool {
   }
 
  private:
-  void run_chunks() {
+  // Claims and runs chunks of `job` until none are left. Returns at once if `job` is not current.
+  void work_on(uint64_t job) {
+    uint64_t s = state_.load(std::memory_order_acquire);
     for (;;) {
-      int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-      if (c >= nchunks_) return;
-      int64_t begin = n_ * c / nchunks_, end = n_ * (c + 1) / nchunks_;
-      try {
-        (*fn_)(begin, end);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(err_mu_);
-        if (!error_) error_ = std::current_exception();
-        next_chunk_.store(nchunks_, std::memory_order_relaxed);
+      if ((s >> 32) != job) return;
+      const int64_t chunk = static_cast<int64_t>(s & 0xffffffffu);
+      const int64_t nchunks = nchunks_.load(std::memory_order_relaxed);
+      if (chunk >= nchunks) return;
+      const int64_t n = n_.load(std::memory_order_relaxed);
+      const auto* fn = fn_.load(std::memory_order_relaxed);
+      // On success the fields read above belong to `job`: the caller rewrites them only after every
+      // chunk of `job` has been claimed and finished.
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          (*fn)(n * chunk / nchunks, n * (chunk + 1) / nchunks);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(err_mu_);
+          if (!failed_.load(std::memory_order_relaxed)) {
+            error_ = std::current_exception();
+            failed_.store(true, std::memory_order_release);
+          }
+        }
       }
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == nchunks) {
+        std::lock_guard<std::mutex> lk(mu_);  // the caller may be about to sleep on cv_done_
+        cv_done_.notify_all();
+      }
+      s = state_.load(std::memory_order_acquire);
     }
   }
 
   void worker_loop(uint64_t seen) {
     tl_in_region = true;
+    auto posted = [&] {
+      return stop_.load(std::memory_order_acquire) || (state_.load(std::memory_order_acquire) >> 32) != seen;
+    };
     for (;;) {
-      auto t0 = std::chrono::steady_clock::now();
-      bool got = false;
-      for (int i = 0;; ++i) {
-        if (gen_.load(std::memory_order_acquire) != seen) { got = true; break; }
-        if (stop_.load(std::memory_order_acquire)) return;
-        CK_CPU_RELAX();
-        if ((i & 63) == 63 && std::chrono::steady_clock::now() - t0 > kSpin) break;
-      }
-      if (!got) {
+      if (!spin_until(posted)) {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_work_.wait(lk, [&] {
-          return stop_.load(std::memory_order_acquire) || gen_.load(std::memory_order_acquire) != seen;
-        });
-        if (gen_.load(std::memory_order_acquire) == seen) return;  // woken by stop only
+        cv_work_.wait(lk, posted);
       }
-      seen = gen_.load(std::memory_order_acquire);
-      run_chunks();
-      if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mu_);
-        cv_done_.notify_one();
-      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      seen = state_.load(std::memory_order_acquire) >> 32;
+      work_on(seen);
     }
   }
 
@@ -141,27 +159,27 @@ class Pool {
 
   void resize(int nworkers) {
     stop_workers();
-    uint64_t seen = gen_.load(std::memory_order_acquire);
+    const uint64_t seen = state_.load(std::memory_order_acquire) >> 32;
     workers_.reserve(nworkers);
     for (int i = 0; i < nworkers; ++i) {
       try {
         workers_.emplace_back([this, seen] { worker_loop(seen); });
       } catch (...) {
-        break;  // thread creation failed: run with the workers we have
+        break;  // thread creation failed: the caller runs whatever the workers do not
       }
     }
   }
 
   std::mutex dispatch_mu_;  // one job at a time; held across a whole run()
-  std::mutex mu_;           // guards sleeping/waking only
+  std::mutex mu_;           // guards sleeping and waking only
   std::condition_variable cv_work_, cv_done_;
   std::vector<std::thread> workers_;
-  std::atomic<uint64_t> gen_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<int> busy_{0};
-  std::atomic<int64_t> next_chunk_{0};
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, nchunks_ = 0;
+  std::atomic<uint64_t> state_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
+  std::atomic<int64_t> n_{0}, nchunks_{0};
+  std::atomic<bool> failed_{false};
   std::mutex err_mu_;
   std::exception_ptr error_;
 };

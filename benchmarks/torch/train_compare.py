@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The PyTorch twin of `convkit train`'s default recipe, for benchmarks/train_compare.js.
+
+The tutorial's CIFAR-10 CNN (three blocks of two conv-bn-relu pairs, 2x2 max pooling after each, global
+average pooling, dropout 0.3, linear), AdamW (lr 1e-3, weight decay 0.01), cosine annealing stepped per
+batch over the whole run, batch 64, cross-entropy, Normalize(0.286, 0.353), no augmentation. Reads IDX
+files (gzipped or not) from --data. Prints one JSON line: accuracy per epoch, final accuracy, seconds.
+"""
+import argparse
+import gzip
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def read_idx(folder, base):
+    for name in (base, base + '.gz'):
+        p = os.path.join(folder, name)
+        if os.path.exists(p):
+            with (gzip.open if p.endswith('.gz') else open)(p, 'rb') as f:
+                data = f.read()
+            ndim = data[3]
+            dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
+            return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    raise FileNotFoundError(f'no {base}[.gz] in {folder}')
+
+
+def split(folder, prefix, limit):
+    x = read_idx(folder, f'{prefix}-images-idx3-ubyte')
+    y = read_idx(folder, f'{prefix}-labels-idx1-ubyte')
+    if limit:
+        x, y = x[:limit], y[:limit]
+    x = (torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1) - 0.286) / 0.353
+    return x, torch.from_numpy(y.astype(np.int64))
+
+
+def conv_bn_relu(i, o):
+    return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+
+
+class Cifar10Net(nn.Module):
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_bn_relu(in_channels, 32), *conv_bn_relu(32, 32), nn.MaxPool2d(2),
+            *conv_bn_relu(32, 64), *conv_bn_relu(64, 64), nn.MaxPool2d(2),
+            *conv_bn_relu(64, 128), *conv_bn_relu(128, 128), nn.MaxPool2d(2),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(self.pool(self.features(x)).flatten(1)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--data', required=True)
+    ap.add_argument('--epochs', type=int, default=5)
+    ap.add_argument('--batch-size', type=int, default=64)
+    ap.add_argument('--lr', type=float, default=1e-3)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--threads', type=int, default=0)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--limit-train', type=int, default=0)
+    ap.add_argument('--limit-test', type=int, default=0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    xtr, ytr = split(a.data, 'train', a.limit_train)
+    xte, yte = split(a.data, 't10k', a.limit_test)
+    xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
+    model = Cifar10Net().to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    steps = (len(xtr) + a.batch_size - 1) // a.batch_size
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs * steps)
+    crit = nn.CrossEntropyLoss()
+    accs = []
+    t0 = time.time()
+    for _ in range(a.epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), device=dev)
+        for b in range(steps):
+            idx = perm[b * a.batch_size:(b + 1) * a.batch_size]
+            opt.zero_grad()
+            loss = crit(model(xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for b in range(0, len(xte), 256):
+                correct += (model(xte[b:b + 256]).argmax(1) == yte[b:b + 256]).sum().item()
+        accs.append(correct / len(xte))
+    if dev.type == 'cuda':
+        torch.cuda.synchronize()
+    print(json.dumps({'framework': 'pytorch', 'torch': torch.__version__, 'device': str(dev), 'threads': torch.get_num_threads(),
+                      'epochs': a.epochs, 'acc_per_epoch': accs, 'test_acc': accs[-1], 'seconds': time.time() - t0,
+                      'train_size': len(xtr), 'test_size': len(xte)}))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,33 @@
+/**
+ * Last episode's exercise: follow a batch's shape through a network, layer by layer: by hand through the
+ * CIFAR-10 CNN's feature stack, and with ck.utils.summary for a whole model.
+ */
+import * as ck from 'convkit';
+import { num, run } from './common';
+
+run(() => {
+  const model = ck.models.cifar10Net();
+  model.eval();
+  let x = ck.zeros([1, 3, 32, 32]);
+  console.log(`CIFAR-10 CNN, input [${x.shape.join(', ')}]`);
+  ck.noGrad(() => {
+    model.features.children().forEach((layer, i) => {
+      const y = layer.forward(x) as ck.Tensor;
+      if (!(layer instanceof ck.nn.ReLU) && !(layer instanceof ck.nn.BatchNorm2d))
+        console.log(`  features.${String(i).padEnd(3)} ${layer.typeName.padEnd(12)} -> [${y.shape.join(', ')}]`);
+      x.dispose();
+      x = y;
+    });
+    for (const [name, layer] of [['pool', model.pool], ['flatten', null], ['fc', model.fc]] as const) {
+      const y = layer ? (layer.forward(x) as ck.Tensor) : x.flatten(1);
+      console.log(`  ${name.padEnd(12)} ${(layer ? layer.typeName : 'flatten').padEnd(12)} -> [${y.shape.join(', ')}]`);
+      x.dispose();
+      x = y;
+    }
+  });
+  x.dispose();
+  console.log('\nLeNet-5 with ck.utils.summary:');
+  const s = ck.utils.summary(ck.models.lenet5(), [1, 1, 28, 28]);
+  console.log(s.toString());
+  console.log(`(${num(s.totalParameters)} parameters)`);
+});

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+/** The `convkit` command: train, eval, info, summary, convert. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
+import { setNumThreads } from '../info';
+import { CliError } from './errors';
+import { ZOO } from './models';
+import { bestDevice, OptimizerName, SchedulerName, train, TrainSettings } from './train';
+
+function int(min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
+    return n;
+  };
+}
+function float(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number');
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('convkit');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const version = (require('../../package.json') as { version: string }).version;
+  program.description('Train and inspect convolutional networks with convkit').version(version).showHelpAfterError();
+
+  program
+    .command('train')
+    .description('train a zoo model (default: the CIFAR-10 CNN on the Fashion-MNIST subset that ships in data/)')
+    .option('--model <name>', `zoo model: ${Object.keys(ZOO).join(', ')}`, 'cifar10Net')
+    .option('--data <path>', 'CIFAR-10 (binary or python), IDX (MNIST/Fashion-MNIST) or image-folder path (default: the shipped Fashion-MNIST subset)')
+    .option('--epochs <n>', 'epochs', int(1), 5)
+    .option('--batch-size <n>', 'batch size', int(1), 64)
+    .option('--lr <lr>', 'learning rate (the peak for onecycle)', float, 1e-3)
+    .option('--weight-decay <wd>', 'weight decay (default: 0.01 adamw, 5e-4 sgd, 0 adam/rmsprop)', float)
+    .option('--label-smoothing <s>', 'label smoothing of the cross-entropy', float, 0)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adamw', 'adam', 'sgd', 'rmsprop']).default('adamw'))
+    .addOption(new Option('--scheduler <name>', 'learning-rate schedule').choices(['cosine', 'step', 'onecycle', 'none']).default('cosine'))
+    .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when a real GPU is present, else cpu)')
+    .option('--seed <n>', 'random seed', int(0), 0)
+    .option('--workers <n>', 'data-loading worker threads', int(0), 0)
+    .option('--threads <n>', 'threads of the CPU kernels (default: all cores)', int(1))
+    .option('--weights <file>', 'start from a weight file (.safetensors or PyTorch .pth); a head of another size is re-initialised')
+    .option('--freeze-backbone', 'train only the classifier head')
+    .option('--augment', 'random crops with padding and horizontal flips on the training images')
+    .option('--image-size <n>', 'resize images to n x n', int(1))
+    .option('--limit-train <n>', 'use only the first n training images', int(1))
+    .option('--limit-test <n>', 'use only the first n test images', int(1))
+    .option('--out <dir>', 'run folder (default: runs/<timestamp>)')
+    .option('--resume <dir>', 'continue the run in this folder from its checkpoint (--epochs may extend it)')
+    .option('--quiet', 'print only the final accuracy')
+    .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
+    .action(async (o, cmd: Command) => {
+      const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+      if (o.threads) setNumThreads(o.threads);
+      const settings: TrainSettings = {
+        model: o.model, data: o.data ?? null, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, weightDecay: o.weightDecay ?? null,
+        labelSmoothing: o.labelSmoothing, optimizer: o.optimizer as OptimizerName, scheduler: o.scheduler as SchedulerName,
+        device: o.device ?? bestDevice(), seed: o.seed, workers: o.workers, weights: o.weights ?? null, freezeBackbone: !!o.freezeBackbone,
+        augment: !!o.augment, imageSize: o.imageSize ?? null, limitTrain: o.limitTrain ?? null, limitTest: o.limitTest ?? null,
+      };
+      const overrides: Partial<TrainSettings> = {};
+      if (o.resume) {
+        // A resumed run is the same run: only how long, where and with how many threads may change.
+        for (const k of ['epochs', 'workers', 'device'] as const) if (given(k)) (overrides as Record<string, unknown>)[k] = settings[k];
+        const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
+        if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+      }
+      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr });
+      if (r.interrupted) process.exitCode = 130;
+    });
+
+  program
+    .command('eval')
+    .description('accuracy and confusion matrix of a weight file on a test set')
+    .requiredOption('--weights <file>', 'weights (.safetensors from convkit train, or a PyTorch checkpoint)')
+    .option('--data <path>', 'dataset (default: the shipped Fashion-MNIST subset); its test split is used')
+    .option('--model <name>', 'zoo model (default: the one recorded in the weight file)')
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--batch-size <n>', 'batch size', int(1), 256)
+    .option('--limit-test <n>', 'use only the first n test images', int(1))
+    .option('--json', 'one JSON object on stdout')
+    .action(async (o) => {
+      await evalCommand({ weights: o.weights, data: o.data, model: o.model, device: o.device, batchSize: o.batchSize, limitTest: o.limitTest, json: !!o.json }, process.stdout);
+    });
+
+  program
+    .command('info')
+    .description('version, binary and why it was chosen, CUDA devices and driver, threads, memory')
+    .option('--json', 'one JSON object on stdout')
+    .action((o) => infoCommand({ json: !!o.json }, process.stdout));
+
+  program
+    .command('summary')
+    .description('per-layer output shapes and parameter counts of a zoo model')
+    .option('--model <name>', 'zoo model', 'cifar10Net')
+    .option('--input <CxHxW>', 'input shape (default: the model\'s usual one, e.g. 3x224x224 for resnet18)')
+    .option('--num-classes <n>', 'classes of the head', int(1))
+    .option('--json', 'one JSON object on stdout')
+    .action((o) => summaryCommand({ model: o.model, input: o.input, numClasses: o.numClasses, json: !!o.json }, process.stdout));
+
+  program
+    .command('convert')
+    .description('a PyTorch .pth/.pt checkpoint to safetensors (keys unchanged)')
+    .argument('<in>', 'PyTorch checkpoint')
+    .argument('<out>', 'safetensors file to write')
+    .action((input: string, output: string) => convertCommand(input, output, process.stdout));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    // Our own and convkit's coded errors are the user's to fix: one line, no stack.
+    if (e instanceof CliError) {
+      process.stderr.write(`convkit: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+    } else if (typeof err.code === 'string' && err.code.startsWith('ERR_')) {
+      process.stderr.write(`convkit: ${err.message} (${err.code})\n`);
+      process.exitCode = 1;
+    } else throw e;
+  }
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,154 @@
+/**
+ * DataLoader: an async iterable of batches over a dataset, with PyTorch's options (camelCase) and
+ * semantics: `length` batches per epoch (the last one short unless dropLast), a fresh seeded
+ * permutation per epoch when shuffling, batches in order.
+ *
+ * With numWorkers > 0 the items are read, decoded, transformed and stacked in worker threads, which
+ * get the dataset as a spec (built-in datasets and transforms only) and send back raw arrays whose
+ * buffers are transferred; the main thread only wraps them as tensors (on `device`). Up to
+ * prefetchFactor * numWorkers batches are in flight. Every batch's random choices come from a seed
+ * derived from the epoch and the batch index, so any numWorkers gives the same batches for the same
+ * manualSeed.
+ *
+ * Batches belong to the caller: dispose them (or let the finalizer do it).
+ */
+import { makeTensor } from '../transforms/lazy_tensor';
+import * as R from '../transforms/random';
+import { ckError } from '../errors';
+import { DeviceLike, parseDevice } from '../device';
+import type { Tensor } from '../tensor';
+import { batchSeed, epochKey, loadItems, withSeed } from './batch';
+import { collateHost, HostField } from './collate';
+import { Dataset, DatasetSpec, SourceDataset } from './dataset';
+import { WorkerPool } from './worker_pool';
+
+export interface DataLoaderOptions<B> {
+  batchSize?: number;
+  /** A new random order every epoch (from the seeded stream). */
+  shuffle?: boolean;
+  /** Drop the last batch when it would be short. */
+  dropLast?: boolean;
+  /** Worker threads for reading and transforming (0: in this thread). */
+  numWorkers?: number;
+  /** Where the batch tensors are created ('cpu', 'cuda', 'cuda:N'). */
+  device?: DeviceLike;
+  /** Builds a batch from the items (ds.get results); only with numWorkers: 0. */
+  collate?: (items: unknown[]) => B;
+  /** Batches loaded ahead per worker (default 2). */
+  prefetchFactor?: number;
+  /** Keep the workers between epochs (until close()). */
+  persistentWorkers?: boolean;
+}
+
+function posInt(v: number, what: string, min: number): number {
+  if (!Number.isInteger(v) || v < min) throw ckError('ERR_ARG', `DataLoader: ${what} must be an integer >= ${min}, got ${v}`, 'RangeError');
+  return v;
+}
+
+export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
+  readonly dataset: Dataset;
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly dropLast: boolean;
+  readonly numWorkers: number;
+  readonly prefetchFactor: number;
+  readonly persistentWorkers: boolean;
+  readonly device: DeviceLike;
+  private readonly collate: ((items: unknown[]) => B) | null;
+  private readonly spec: DatasetSpec | null = null;
+  private pool: WorkerPool | null = null;
+  private active = 0;
+
+  constructor(dataset: Dataset, opts: DataLoaderOptions<B> = {}) {
+    if (!dataset || typeof dataset.get !== 'function' || !Number.isInteger(dataset.length))
+      throw ckError('ERR_ARG', 'DataLoader: expected a dataset with length and get(index)', 'TypeError');
+    this.dataset = dataset;
+    this.batchSize = posInt(opts.batchSize ?? 1, 'batchSize', 1);
+    this.shuffle = !!opts.shuffle;
+    this.dropLast = !!opts.dropLast;
+    this.numWorkers = posInt(opts.numWorkers ?? 0, 'numWorkers', 0);
+    this.prefetchFactor = posInt(opts.prefetchFactor ?? 2, 'prefetchFactor', 1);
+    this.persistentWorkers = !!opts.persistentWorkers;
+    this.device = opts.device ?? 'cpu';
+    parseDevice(this.device);
+    this.collate = opts.collate ?? null;
+    if (this.numWorkers > 0) {
+      if (this.collate) throw ckError('ERR_ARG', 'DataLoader: a custom collate runs only with numWorkers: 0 (functions cannot be sent to worker threads)', 'TypeError');
+      if (!(dataset instanceof SourceDataset))
+        throw ckError('ERR_ARG', 'DataLoader: numWorkers > 0 needs a built-in dataset (CIFAR10, MNIST, FashionMNIST, ImageFolder, TensorDataset or a Subset of one); use numWorkers: 0 for a custom dataset', 'TypeError');
+      this.spec = dataset.toSpec();
+    }
+  }
+
+  /** Batches per epoch: ceil(n / batchSize), or floor with dropLast. */
+  get length(): number {
+    const n = this.dataset.length;
+    return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  private batches(): Int32Array[] {
+    const n = this.dataset.length;
+    const order = this.shuffle ? Int32Array.from(R.randperm(n)) : Int32Array.from({ length: n }, (_, i) => i);
+    const out: Int32Array[] = [];
+    for (let b = 0; b < this.length; b++) out.push(order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize)));
+    return out;
+  }
+
+  private toBatch(fields: HostField[]): B {
+    return fields.map((f) => makeTensor(f.data, f.shape, this.device)) as unknown as B;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<B, void, undefined> {
+    // The epoch's order and key are drawn when iteration starts, before any batch.
+    const batches = this.batches();
+    const key = epochKey();
+    this.active++;
+    try {
+      if (this.numWorkers === 0) {
+        for (let b = 0; b < batches.length; b++) {
+          const seed = batchSeed(key, b);
+          if (this.collate) {
+            const items = await loadItemsPlain(this.dataset, batches[b], seed);
+            yield this.collate(items);
+          } else yield this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed)));
+        }
+        return;
+      }
+      this.pool ??= new WorkerPool(this.numWorkers, this.spec!);
+      const pool = this.pool;
+      const inflight = new Map<number, Promise<HostField[]>>();
+      let next = 0;
+      const ahead = this.prefetchFactor * this.numWorkers;
+      const submit = (consumed: number) => {
+        for (; next < batches.length && next < consumed + ahead; next++) {
+          const p = pool.run(next % pool.size, batches[next], batchSeed(key, next));
+          p.catch(() => undefined); // a batch that fails after an earlier failure must not go unhandled
+          inflight.set(next, p);
+        }
+      };
+      for (let b = 0; b < batches.length; b++) {
+        submit(b);
+        const fields = await inflight.get(b)!;
+        inflight.delete(b);
+        submit(b + 1);
+        yield this.toBatch(fields);
+      }
+    } finally {
+      this.active--;
+      if (!this.persistentWorkers && this.active === 0) await this.close();
+    }
+  }
+
+  /** Stops the worker threads (idempotent; iteration starts new ones). */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await pool.close();
+  }
+}
+
+// With a custom collate the user sees the items as ds.get gives them (ck.Tensors), under the batch seed.
+async function loadItemsPlain(ds: Dataset, indices: Int32Array, seed: bigint): Promise<unknown[]> {
+  const got = withSeed(seed, () => Array.from(indices, (i) => ds.get(i)));
+  return Promise.all(got);
+}
