@@ -134,10 +134,17 @@ function loadExplicit(want: string): Native {
   return fail(attempts, `\nCONVKIT_BINARY is set to '${want}'.`);
 }
 
+// Newest first: in a checkout a local build is usually newer than the prebuilt, in an installed
+// package only the prebuilt exists.
+function newestFirst(paths: string[]): string[] {
+  const t = (p: string) => (fs.existsSync(p) ? fs.statSync(p).mtimeMs : -1);
+  return paths.filter((p) => fs.existsSync(p)).sort((a, b) => t(b) - t(a));
+}
+
 function loadAuto(): Native {
   const attempts: string[] = [];
   const passedOver: string[] = [];
-  const cudaCandidates = [prebuilt('cuda'), localBuild('cuda')].filter((p) => fs.existsSync(p));
+  const cudaCandidates = newestFirst([prebuilt('cuda'), localBuild('cuda')]);
   if (cudaCandidates.length) {
     const drv = nvidiaDriver();
     for (const p of cudaCandidates) {
@@ -152,7 +159,8 @@ function loadAuto(): Native {
       } else passedOver.push(`${path.relative(root, p)}: ${t.why}`);
     }
   }
-  for (const p of [prebuilt('cpu'), path.join(root, 'build', 'Release', 'convkit.node'), localBuild('cpu'), localBuild('emu')]) {
+  const cpuCandidates = [...newestFirst([prebuilt('cpu'), path.join(root, 'build', 'Release', 'convkit.node'), localBuild('cpu')]), localBuild('emu')];
+  for (const p of cpuCandidates) {
     const m = tryRequire(p, attempts);
     if (!m) continue;
     binaryPath = p;
