@@ -32,6 +32,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "divider.cuh"
 #include "core/error.h"
 #include "core/nn_kernels_cuda.h"
 
@@ -54,29 +55,7 @@ struct Geom {
   int32_t count_include_pad, divisor_override;
 };
 
-// Division by a run-time constant. For 32-bit indices (n < 2^31) it is a multiply-high, an add and a shift,
-// as PyTorch's IntDivider: n / d == (mulhi(n, magic) + n) >> shift; 64-bit indices divide plainly.
-template <typename I>
-struct Divider;
-template <>
-struct Divider<uint32_t> {
-  uint32_t d, magic, shift;
-  explicit Divider(int64_t divisor) : d(static_cast<uint32_t>(divisor)) {
-    shift = 0;
-    while (shift < 32 && (uint64_t(1) << shift) < d) ++shift;
-    magic = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
-  }
-  __device__ __forceinline__ uint32_t div(uint32_t n) const {
-    const uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(n) * magic) >> 32);
-    return (t + n) >> shift;
-  }
-};
-template <>
-struct Divider<uint64_t> {
-  uint64_t d;
-  explicit Divider(int64_t divisor) : d(static_cast<uint64_t>(divisor)) {}
-  __device__ __forceinline__ uint64_t div(uint64_t n) const { return n / d; }
-};
+// Divider<I>: division by a run-time constant (cuda/divider.cuh).
 
 // ---- kernels ----------------------------------------------------------------------------------------
 
