@@ -1,7 +1,7 @@
 /**
  * The tutorial's compact CIFAR-10 CNN: three blocks of two conv-bn-relu pairs (3->32->32, 32->64->64,
  * 64->128->128) each followed by 2x2 max pooling, then global average pooling, dropout 0.3 and a
- * 128->10 linear layer. ~287k parameters.
+ * 128->10 linear layer: 289,194 parameters (288,618 with one input channel).
  */
 import { Module } from '../nn/module';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
