@@ -30,13 +30,16 @@ for (const f of flavours) {
   // Always explicit: cmake-js reuses the build folder's cache, which would keep an earlier run's values.
   if (f === 'cuda' || f === 'auto') extra.push(`--CDCONVKIT_CUDA_ARCHS=${process.env.CONVKIT_CUDA_ARCHS || '75;80;86;89;90'}`);
   extra.push(`--CDCONVKIT_WERROR=${werror ? 'ON' : 'OFF'}`);
-  const cmd = [cmakeJs, 'build', '--out', out, '--parallel', String(os.cpus().length), ...extra];
   console.log(`[convkit] building ${f} -> ${out}/Release/convkit.node`);
   const env = { ...process.env };
   if (f !== 'emu' && f !== 'auto') delete env.CONVKIT_CUDA_EMU;
-  const r = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit', env });
-  if (r.status !== 0) {
-    console.error(`[convkit] the ${f} build failed (exit ${r.status})`);
-    process.exit(r.status || 1);
+  // `cmake-js build` skips configuring an already-configured folder, and with it the -D values; so
+  // configure explicitly every time (cheap when nothing changed), then build.
+  for (const step of [['configure', '--out', out, ...extra], ['build', '--out', out, '--parallel', String(os.cpus().length)]]) {
+    const r = spawnSync(process.execPath, [cmakeJs, ...step], { cwd: root, stdio: 'inherit', env });
+    if (r.status !== 0) {
+      console.error(`[convkit] the ${f} build failed at ${step[0]} (exit ${r.status})`);
+      process.exit(r.status || 1);
+    }
   }
 }

@@ -16,6 +16,7 @@ CONVKIT_CUDA_ARCHS="$ARCHS" node scripts/build-native.js cuda
 npx tsc -p tsconfig.gpu.json --outDir "$OUT/js"
 cp package.json "$OUT/js/package.json"            # lib/info.ts reads the version from ../package.json
 cp build-cuda/Release/convkit.node "$OUT/convkit.node"
+strip --strip-unneeded "$OUT/convkit.node"
 mkdir -p "$OUT/benchmarks"
 cp -r benchmarks/run.js benchmarks/harness.js benchmarks/suites benchmarks/torch "$OUT/benchmarks/"
 cp scripts/mini-jest.js scripts/gpu-check.sh "$OUT/"
