@@ -27,7 +27,7 @@ namespace {
 // sleeping thread costs tens to hundreds of microseconds, most of all on a virtual machine whose idle
 // vCPU has been halted.
 constexpr auto kSpin = std::chrono::microseconds(100);
-constexpr int kMaxThreads = 256;
+constexpr int kMaxThreads = 256;  // chunk counts must fit the 16-bit fields of Pool::state_
 
 thread_local bool tl_in_region = false;
 
@@ -49,10 +49,10 @@ bool spin_until(Pred ready) {
   }
 }
 
-// One job at a time. Its chunks are claimed through `state_` = (job id << 32) | next chunk, so a worker
-// that wakes late claims nothing from a finished job and never touches a newer job's data by mistake;
-// the caller waits for the chunks to finish, never for idle workers to wake up. A caller whose workers
-// are all asleep just runs every chunk itself.
+// One job at a time. Its chunks are claimed through one atomic word, `state_` = job id (32 bits) |
+// chunk count (16) | next chunk (16), so a worker that wakes late claims nothing from a finished job
+// and never mistakes a newer job's data for its own; the caller waits for the chunks to finish, never
+// for idle workers to wake up. A caller whose workers are all asleep just runs every chunk itself.
 class Pool {
  public:
   ~Pool() {
@@ -68,14 +68,13 @@ class Pool {
 
     fn_.store(&fn, std::memory_order_relaxed);
     n_.store(n, std::memory_order_relaxed);
-    nchunks_.store(nchunks, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
     failed_.store(false, std::memory_order_relaxed);
     error_ = nullptr;
-    const uint64_t job = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    const uint64_t job = ((state_.load(std::memory_order_relaxed) >> 32) + 1) & 0xffffffffu;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      state_.store(job << 32, std::memory_order_release);
+      state_.store(job << 32 | static_cast<uint64_t>(nchunks) << 16, std::memory_order_release);
     }
     cv_work_.notify_all();
 
@@ -102,14 +101,16 @@ class Pool {
     uint64_t s = state_.load(std::memory_order_acquire);
     for (;;) {
       if ((s >> 32) != job) return;
-      const int64_t chunk = static_cast<int64_t>(s & 0xffffffffu);
-      const int64_t nchunks = nchunks_.load(std::memory_order_relaxed);
+      const int64_t nchunks = static_cast<int64_t>((s >> 16) & 0xffffu);
+      const int64_t chunk = static_cast<int64_t>(s & 0xffffu);
       if (chunk >= nchunks) return;
       const int64_t n = n_.load(std::memory_order_relaxed);
       const auto* fn = fn_.load(std::memory_order_relaxed);
-      // On success the fields read above belong to `job`: the caller rewrites them only after every
-      // chunk of `job` has been claimed and finished.
-      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      // If the claim succeeds, `job` still had an unclaimed chunk while n and fn were read, and the
+      // caller rewrites them only after every chunk of `job` has been claimed and finished.
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        continue;
+      }
       if (!failed_.load(std::memory_order_relaxed)) {
         try {
           (*fn)(n * chunk / nchunks, n * (chunk + 1) / nchunks);
@@ -178,7 +179,7 @@ class Pool {
   std::atomic<uint64_t> state_{0};
   std::atomic<int64_t> done_{0};
   std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
-  std::atomic<int64_t> n_{0}, nchunks_{0};
+  std::atomic<int64_t> n_{0};
   std::atomic<bool> failed_{false};
   std::mutex err_mu_;
   std::exception_ptr error_;
