@@ -37,8 +37,7 @@ afterAll(() => {
 });
 
 /**
- * report.html's SVG curves. Chromium is not on the CI image (no /usr/bin/chromium), so instead of a
- * headless render this walks the markup: tags must nest, each chart is an <svg> with a viewBox, and
+ * report.html's SVG curves, from the markup: tags must nest, each chart is an <svg> with a viewBox, and
  * each curve is a <path> whose d is a valid M/L polyline with every point inside that viewBox.
  */
 function svgPaths(html: string): { series: string; points: [number, number][] }[] {
@@ -80,6 +79,57 @@ function svgPaths(html: string): { series: string; points: [number, number][] }[
   }
   expect(stack).toEqual([]);
   return out;
+}
+
+/**
+ * report.html as a browser shows it: headless Chromium (Debian's chromium-headless-shell, which .ci/run
+ * installs; CONVKIT_CHROMIUM names another) opens the file, and for every chart this returns its laid-out
+ * size, and for every curve its point count, rendered length, box, and how many screenshot pixels carry
+ * its colour. A missing browser fails the test with what to install; it is never skipped.
+ */
+async function renderInBrowser(file: string) {
+  const candidates = [process.env.CONVKIT_CHROMIUM, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].filter((p): p is string => !!p);
+  const exe = candidates.find((p) => fs.existsSync(p));
+  if (!exe) throw new Error(`no headless browser for the report test: tried ${candidates.join(', ')}; apt-get install chromium-headless-shell (or set CONVKIT_CHROMIUM)`);
+  const { chromium } = await import('playwright-core');
+  const sharp = (await import('sharp')).default;
+  const browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto('file://' + file);
+    const charts = await page.evaluate(() =>
+      [...document.querySelectorAll('svg')].map((svg) => {
+        const box = svg.getBoundingClientRect();
+        const curves = [...svg.querySelectorAll('path.series')].map((p) => {
+          const el = p as SVGPathElement;
+          const b = el.getBoundingClientRect();
+          const style = getComputedStyle(el);
+          return {
+            series: el.dataset.series ?? '', points: (el.getAttribute('d') ?? '').split(/[ML]/).filter((t) => t.trim()).length,
+            length: el.getTotalLength(), box: { x: b.x, y: b.y, w: b.width, h: b.height }, stroke: style.stroke, visible: style.visibility === 'visible' && style.display !== 'none',
+          };
+        });
+        return { title: svg.getAttribute('aria-label') ?? '', box: { x: box.x, y: box.y, w: box.width, h: box.height }, curves };
+      }),
+    );
+    const out = [];
+    for (const [i, chart] of charts.entries()) {
+      const png = await page.locator('svg').nth(i).screenshot();
+      const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      const curves = chart.curves.map((c) => {
+        const [r, g, b] = (c.stroke.match(/\d+/g) ?? []).map(Number);
+        let pixels = 0;
+        for (let k = 0; k < data.length; k += info.channels) {
+          if (Math.abs(data[k] - r) < 24 && Math.abs(data[k + 1] - g) < 24 && Math.abs(data[k + 2] - b) < 24) pixels++;
+        }
+        return { ...c, pixels };
+      });
+      out.push({ ...chart, curves });
+    }
+    return out;
+  } finally {
+    await browser.close();
+  }
 }
 
 describe('convkit train', () => {
@@ -130,6 +180,21 @@ describe('convkit train', () => {
     expect(html).toContain('Total params: 288,618'.replace('288,618', ck.utils.countParameters(ck.models.cifar10Net({ inChannels: 1 })).toLocaleString('en-US')));
     expect(html).toMatch(/<th>optimizer<\/th><td>adamw<\/td>/);
   });
+
+  it('report.html renders in a headless browser: three charts, five curves, each drawn in its colour', async () => {
+    const charts = await renderInBrowser(path.join(run, 'report.html'));
+    expect(charts.map((c) => c.title)).toEqual(['Loss', 'Accuracy (%)', 'Learning rate']);
+    expect(charts.flatMap((c) => c.curves.map((k) => k.series))).toEqual(['train', 'test', 'train', 'test', 'lr']);
+    for (const c of charts) {
+      expect(c.box.w).toBeGreaterThan(100);
+      expect(c.box.h).toBeGreaterThan(100);
+      for (const k of c.curves) {
+        expect(k.visible).toBe(true);
+        expect(k.points).toBe(2); // one epoch: a lone point, drawn as its marker
+        expect(k.pixels).toBeGreaterThan(0);
+      }
+    }
+  }, 60000);
 
   it('eval reports accuracy and a confusion matrix for the weights', () => {
     const r = convkit(['eval', '--weights', path.join(run, 'final.safetensors'), '--limit-test', '128', '--json']);
@@ -188,6 +253,19 @@ describe('resume', () => {
     const after = readMetrics(dir);
     expect(after.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2, 3]);
     expect(svgPaths(fs.readFileSync(path.join(dir, 'report.html'), 'utf8'))[0].points).toHaveLength(3);
+    // In the browser, every curve of the resumed run is one line through its three epochs.
+    for (const c of await renderInBrowser(path.join(dir, 'report.html'))) {
+      for (const k of c.curves) {
+        expect(k.points).toBe(3);
+        expect(k.length).toBeGreaterThan(20);
+        expect(k.box.x).toBeGreaterThanOrEqual(c.box.x);
+        expect(k.box.x + k.box.w).toBeLessThanOrEqual(c.box.x + c.box.w);
+        expect(k.box.y).toBeGreaterThanOrEqual(c.box.y);
+        expect(k.box.y + k.box.h).toBeLessThanOrEqual(c.box.y + c.box.h);
+        // legend swatch (100 px) and markers aside, the stroked line itself shows in the screenshot
+        expect(k.pixels).toBeGreaterThan(100 + 0.5 * k.length);
+      }
+    }
 
     const straight = path.join(work, 'straight');
     expect(convkit(['train', ...common, '--quiet', '--out', straight]).status).toBe(0);
