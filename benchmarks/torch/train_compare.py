@@ -83,8 +83,10 @@ def main():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs * steps)
     crit = nn.CrossEntropyLoss()
     accs = []
+    epoch_seconds = []
     t0 = time.time()
     for _ in range(a.epochs):
+        te = time.time()
         model.train()
         perm = torch.randperm(len(xtr), device=dev)
         for b in range(steps):
@@ -100,10 +102,11 @@ def main():
             for b in range(0, len(xte), 256):
                 correct += (model(xte[b:b + 256]).argmax(1) == yte[b:b + 256]).sum().item()
         accs.append(correct / len(xte))
+        epoch_seconds.append(time.time() - te)
     if dev.type == 'cuda':
         torch.cuda.synchronize()
     print(json.dumps({'framework': 'pytorch', 'torch': torch.__version__, 'device': str(dev), 'threads': torch.get_num_threads(),
-                      'epochs': a.epochs, 'acc_per_epoch': accs, 'test_acc': accs[-1], 'seconds': time.time() - t0,
+                      'epochs': a.epochs, 'acc_per_epoch': accs, 'test_acc': accs[-1], 'seconds': time.time() - t0, 'epoch_seconds': epoch_seconds,
                       'train_size': len(xtr), 'test_size': len(xte)}))
 
 
