@@ -99,20 +99,43 @@ function fmt(x, d = 2) {
   return x === null || x === undefined ? '-' : x.toFixed(d);
 }
 
-function formatRow(r, maxSpread) {
+// The achieved rate as a fraction of the machine's measured peak (GF/s rows against the FMA peak, GB/s rows
+// against the triad bandwidth), for each side.
+function peakFraction(r, peak) {
+  if (!peak) return null;
+  if (r.gflops && peak.gflops) return { convkit: r.gflops.convkit / peak.gflops, torch: r.gflops.torch === null ? null : r.gflops.torch / peak.gflops };
+  if (r.gbps && peak.gbps) return { convkit: r.gbps.convkit / peak.gbps, torch: r.gbps.torch === null ? null : r.gbps.torch / peak.gbps };
+  return null;
+}
+
+function formatRow(r, maxSpread, peak) {
   if (r.error) return `${r.name.padEnd(10)} ${r.shape.padEnd(22)} PyTorch failed: ${r.error}`;
   if (r.noisy)
     return `${r.name.padEnd(10)} ${r.shape.padEnd(22)} not reported: spread convkit ${(r.convkit.spread * 100).toFixed(0)}% / torch ${(r.torch.spread * 100).toFixed(0)}% exceeds ${(maxSpread * 100).toFixed(0)}%`;
   const faster = r.ratio >= 1 ? 'convkit' : 'PyTorch';
   const tp = r.gflops ?? r.gbps;
   const unit = r.gflops ? 'GF/s' : r.gbps ? 'GB/s' : '';
-  const g = tp ? `${fmt(tp.convkit, 1).padStart(8)} ${fmt(tp.torch, 1).padStart(8)} ${unit}` : '';
+  const pf = peakFraction(r, peak);
+  const pct = (v) => (v === null || v === undefined ? '-' : `${(100 * v).toFixed(0)}%`);
+  const g = tp ? `${fmt(tp.convkit, 1).padStart(8)} ${fmt(tp.torch, 1).padStart(8)} ${unit.padEnd(4)} ${pf ? `${pct(pf.convkit).padStart(5)} ${pct(pf.torch).padStart(5)}` : ''}` : '';
   return `${r.name.padEnd(10)} ${r.shape.padEnd(22)} ${fmt(r.ratio).padStart(6)}x ${faster.padEnd(8)} ${fmt(r.convkit.median, 3).padStart(9)} ${fmt(r.torch.median, 3).padStart(9)} ${g}`;
 }
 
-function header() {
-  return `${'op'.padEnd(10)} ${'shape'.padEnd(22)} ${'ratio'.padStart(7)} ${'faster'.padEnd(8)} ${'ck ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'convkit'.padStart(8)} ${'PyTorch'.padStart(8)} rate\n` +
-    '(ratio = PyTorch time / convkit time; > 1 means convkit is faster)';
+function header(peak) {
+  const peakText = peak ? `; % peak = achieved rate / measured peak (${peak.gflops.toFixed(1)} GF/s FMA, ${peak.gbps.toFixed(1)} GB/s triad)` : '';
+  return `${'op'.padEnd(10)} ${'shape'.padEnd(22)} ${'ratio'.padStart(7)} ${'faster'.padEnd(8)} ${'ck ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'convkit'.padStart(8)} ${'PyTorch'.padStart(8)} rate ${'ck %pk'.padStart(5)} ${'pt %pk'.padStart(5)}\n` +
+    `(ratio = PyTorch time / convkit time; > 1 means convkit is faster${peakText})`;
+}
+
+/**
+ * The machine's measured peaks for the fraction-of-peak column: FMA throughput on every thread and STREAM
+ * triad bandwidth (native kernels in csrc/cpu/peak.cc and cuda/peak.cu), best of a few passes.
+ */
+function measurePeak(native, device, quick) {
+  const seconds = quick ? 0.3 : 1.0;
+  const bytes = device === 'cpu' ? (quick ? 64 : 128) * 2 ** 20 : 1024 * 2 ** 20;
+  const p = native.measurePeak(device, seconds, bytes, quick ? 3 : 5);
+  return { gflops: p.gflops, gbps: p.gbps, method: `FMA chains on every thread for ${seconds} s; triad over 3 x ${bytes / 2 ** 20} MiB arrays, best of ${quick ? 3 : 5}` };
 }
 
 function machine() {
@@ -146,4 +169,4 @@ function svgChart(rows, title) {
     `<line x1="${xs(1)}" y1="38" x2="${xs(1)}" y2="${h - 10}" stroke="#555"/>${bars.join('')}</svg>\n`;
 }
 
-module.exports = { runSideBySide, formatRow, header, machine, stats, svgChart };
+module.exports = { runSideBySide, formatRow, header, machine, stats, svgChart, measurePeak, peakFraction };

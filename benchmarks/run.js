@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { runSideBySide, formatRow, header, machine, svgChart } = require('./harness');
+const { runSideBySide, formatRow, header, machine, svgChart, measurePeak, peakFraction } = require('./harness');
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -25,17 +25,19 @@ async function main() {
   const opts = { device, threads, rounds: 5, repsPerRound: quick ? 4 : 6, warmup: 2, maxSpread: 0.25 };
   const m = machine();
   console.log(`convkit ${ck.info().version} (${ck.info().flavour}) vs PyTorch, device ${device}, ${threads} threads, ${m.cpu}`);
-  console.log(header());
+  const { native } = require(path.join(process.env.CONVKIT_LIB || path.join(__dirname, '..', 'dist'), 'binding'));
+  const peak = measurePeak(native, device, quick);
+  console.log(header(peak));
   const all = [];
   for (const s of chosen) {
     const cases = require(`./suites/${s}`)({ quick, device });
-    const rows = await runSideBySide(ck, cases, { ...opts, onRow: (r) => console.log(formatRow(r, opts.maxSpread)) });
-    all.push(...rows.map((r) => ({ suite: s, ...r })));
+    const rows = await runSideBySide(ck, cases, { ...opts, onRow: (r) => console.log(formatRow(r, opts.maxSpread, peak)) });
+    all.push(...rows.map((r) => ({ suite: s, ...r, peakFraction: peakFraction(r, peak) })));
   }
   const date = new Date().toISOString().slice(0, 10);
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${date}-${device}${quick ? '-quick' : ''}-${chosen.join('+')}.json`);
-  const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), options: opts, rows: all };
+  const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), options: opts, peak, rows: all };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   const svg = file.replace(/\.json$/, '.svg');
   fs.writeFileSync(svg, svgChart(all, `convkit vs PyTorch ${torchVersion(all)}, ${device}, ${threads} threads, ${m.cpu} (${date})`));

@@ -43,6 +43,8 @@ export interface Native {
   memoryStats(): { device: number; live: number; bytes: number; peakBytes: number }[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
+  measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };
   [name: string]: any;
 }
 
