@@ -40,7 +40,8 @@ export interface Native {
   buildInfo(): { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean };
   cudaInfo(): { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string };
   synchronize(): void;
-  memoryStats(): { device: number; live: number; bytes: number; peakBytes: number }[];
+  memoryStats(): { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }[];
+  emptyCache(): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */

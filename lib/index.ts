@@ -7,7 +7,7 @@ export {
 export type { TensorOptions } from './creation';
 export { manualSeed, initialSeed } from './random';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad_mode';
-export { tidy, keep, memory } from './memory';
+export { tidy, keep, memory, emptyCache } from './memory';
 export type { MemoryInfo, DeviceMemory } from './memory';
 export { cuda, Device } from './device';
 export type { DeviceLike } from './device';

@@ -97,6 +97,11 @@ export interface DeviceMemory {
   buffers: number;
   bytes: number;
   peakBytes: number;
+  /**
+   * CPU: freed large buffers convkit keeps for reuse (not counted in `bytes`); at most
+   * CONVKIT_HOST_CACHE_MB (default 1024) MiB, given back by emptyCache(). 0 on CUDA devices.
+   */
+  cachedBytes: number;
 }
 
 export interface MemoryInfo {
@@ -114,6 +119,15 @@ export function memory(): MemoryInfo {
       buffers: s.live,
       bytes: s.bytes,
       peakBytes: s.peakBytes,
+      cachedBytes: s.cachedBytes,
     })),
   };
+}
+
+/**
+ * Gives the CPU's cached free buffers back to the system (as torch.cuda.empty_cache does for PyTorch's
+ * CUDA cache). Live tensors are untouched; the next allocations map fresh memory.
+ */
+export function emptyCache(): void {
+  native.emptyCache();
 }

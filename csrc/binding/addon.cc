@@ -1,5 +1,6 @@
 // The addon's entry: registers Storage and every exported group, and reports what this binary is.
 #include <napi.h>
+#include "../core/host_alloc.h"
 #include "../core/kernels.h"
 #include "args.h"
 #include "errors.h"
@@ -70,7 +71,8 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// memoryStats() -> [{device, live, bytes, peakBytes}] for every device that ever held memory
+// memoryStats() -> [{device, live, bytes, peakBytes, cachedBytes}] for every device that ever held memory
+// (cachedBytes: freed large host blocks kept for reuse, core/host_alloc.h; 0 on CUDA devices)
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
@@ -83,9 +85,15 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
     o.Set("live", (double)c.live.load());
     o.Set("bytes", (double)c.bytes.load());
     o.Set("peakBytes", (double)c.peak_bytes.load());
+    o.Set("cachedBytes", d < 0 ? (double)host_cache_stats().cached_bytes : 0.0);
     out.Set(k++, o);
   }
   return out;
+}
+
+Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
+  host_empty_cache();
+  return info.Env().Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
@@ -111,6 +119,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
   CK_EXPORT(exports, "synchronize", ck::Synchronize);
   CK_EXPORT(exports, "memoryStats", ck::MemoryStats);
+  CK_EXPORT(exports, "emptyCache", ck::EmptyCache);
   CK_EXPORT(exports, "setNumThreads", ck::SetNumThreads);
   CK_EXPORT(exports, "getNumThreads", ck::GetNumThreads);
   return exports;

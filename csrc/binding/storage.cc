@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 #include "../core/error.h"
+#include "../core/host_alloc.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/kernels_cuda.h"
 #endif
@@ -33,11 +34,7 @@ static void check_cuda_device(int device) {
 void* device_alloc(int device, int64_t bytes) {
   if (bytes < 0) throw Error("ERR_ARG", "negative allocation size", ErrorKind::Range);
   size_t n = bytes == 0 ? 64 : (size_t)((bytes + 63) / 64 * 64);
-  if (device < 0) {
-    void* p = std::aligned_alloc(64, n);
-    if (!p) throw Error("ERR_OOM", "out of host memory allocating " + std::to_string(bytes) + " bytes");
-    return p;
-  }
+  if (device < 0) return host_alloc(n);
   check_cuda_device(device);
 #ifdef CK_HAVE_CUDA
   cuda::set_device(device);
@@ -47,9 +44,9 @@ void* device_alloc(int device, int64_t bytes) {
 #endif
 }
 
-void device_free(int device, void* p) {
+void device_free(int device, void* p, int64_t bytes) {
   if (!p) return;
-  if (device < 0) { std::free(p); return; }
+  if (device < 0) { host_free(p, bytes == 0 ? 64 : (size_t)((bytes + 63) / 64 * 64)); return; }
 #ifdef CK_HAVE_CUDA
   cuda::set_device(device);
   cuda::free(p, cuda::default_stream());
@@ -89,7 +86,7 @@ Napi::Object Storage::Create(Napi::Env env, int device, int64_t bytes) {
     obj = env.GetInstanceData<Napi::FunctionReference>()->New({Napi::External<void>::New(env, p), Napi::Number::New(env, (double)bytes),
                       Napi::Number::New(env, device)});
   } catch (...) {
-    device_free(device, p);
+    device_free(device, p, bytes);
     throw;
   }
   return obj;
@@ -112,7 +109,7 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
 void Storage::release(Napi::Env* env) {
   if (disposed_) return;
   disposed_ = true;
-  try { device_free(device_, ptr_); } catch (...) {}  // freeing must never throw out of a finalizer
+  try { device_free(device_, ptr_, bytes_); } catch (...) {}  // freeing must never throw out of a finalizer
   ptr_ = nullptr;
   auto& c = counters(device_);
   c.live--;

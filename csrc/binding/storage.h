@@ -46,7 +46,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
 // Allocation used by Storage and by scratch buffers: host memory (64-byte aligned) or CUDA pool memory.
 void* device_alloc(int device, int64_t bytes);
-void device_free(int device, void* p);
+void device_free(int device, void* p, int64_t bytes);  // bytes: as given to device_alloc
 // Copies between any two devices; synchronous with respect to the host when the host is involved.
 void device_copy(int dst_dev, void* dst, int src_dev, const void* src, int64_t bytes);
 
