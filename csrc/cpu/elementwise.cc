@@ -30,8 +30,20 @@ void run_unary(const In* x, const Layout& xl, Out* y, F f) {
   for (int d = 0; d < xl.ndim; ++d) { shape[d] = xl.shape[d]; strides[0][d] = xl.strides[d]; }
   int nd = cpu::coalesce<1>(xl.ndim, shape, strides);
   int64_t base[1] = {xl.offset};
+  const int64_t sx = strides[0][nd - 1];
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    cpu::walk<1>(nd, shape, strides, base, b, e, [&](int64_t i, const int64_t* o) { y[i] = f(x[o[0]]); });
+    cpu::walk_rows<1>(nd, shape, strides, base, b, e, [&](int64_t i, const int64_t* o, int64_t run) {
+      const In* xp = x + o[0];
+      Out* yp = y + i;
+      if (sx == 1) {
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(xp[r]);
+      } else if (sx == 0) {
+        const Out v = f(xp[0]);
+        for (int64_t r = 0; r < run; ++r) yp[r] = v;
+      } else {
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(xp[r * sx]);
+      }
+    });
   });
 }
 
@@ -49,9 +61,26 @@ void run_binary(const In* a, const Layout& al, const In* b, const Layout& bl, Ou
   for (int d = 0; d < al.ndim; ++d) { shape[d] = al.shape[d]; strides[0][d] = al.strides[d]; strides[1][d] = bl.strides[d]; }
   int nd = cpu::coalesce<2>(al.ndim, shape, strides);
   int64_t base[2] = {al.offset, bl.offset};
+  // Inner loops by the innermost strides: both contiguous, one side broadcast along the row (a scalar or
+  // a bias), or general.
+  const int64_t sa = strides[0][nd - 1], sb = strides[1][nd - 1];
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
-    cpu::walk<2>(nd, shape, strides, base, s, e,
-                 [&](int64_t i, const int64_t* o) { y[i] = f(a[o[0]], b[o[1]]); });
+    cpu::walk_rows<2>(nd, shape, strides, base, s, e, [&](int64_t i, const int64_t* o, int64_t run) {
+      const In* ap = a + o[0];
+      const In* bp = b + o[1];
+      Out* yp = y + i;
+      if (sa == 1 && sb == 1) {
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(ap[r], bp[r]);
+      } else if (sa == 1 && sb == 0) {
+        const In v = bp[0];
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(ap[r], v);
+      } else if (sa == 0 && sb == 1) {
+        const In u = ap[0];
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(u, bp[r]);
+      } else {
+        for (int64_t r = 0; r < run; ++r) yp[r] = f(ap[r * sa], bp[r * sb]);
+      }
+    });
   });
 }
 
@@ -145,8 +174,16 @@ void copy_cpu(const void* src, const Layout& sl, void* dst, const Layout& dl) {
     std::memcpy(y + dl.offset, x + sl.offset, (size_t)n * 4);
     return;
   }
+  const int64_t sx = strides[0][nd - 1], sy = strides[1][nd - 1];
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
-    cpu::walk<2>(nd, shape, strides, base, s, e, [&](int64_t, const int64_t* o) { y[o[1]] = x[o[0]]; });
+    cpu::walk_rows<2>(nd, shape, strides, base, s, e, [&](int64_t, const int64_t* o, int64_t run) {
+      const uint32_t* xp = x + o[0];
+      uint32_t* yp = y + o[1];
+      if (sx == 1 && sy == 1) std::memcpy(yp, xp, (size_t)run * 4);
+      else if (sx == 0 && sy == 1) { const uint32_t v = xp[0]; for (int64_t r = 0; r < run; ++r) yp[r] = v; }
+      else if (sy == 1) { for (int64_t r = 0; r < run; ++r) yp[r] = xp[r * sx]; }
+      else { for (int64_t r = 0; r < run; ++r) yp[r * sy] = xp[r * sx]; }
+    });
   });
 }
 

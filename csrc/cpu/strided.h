@@ -47,11 +47,13 @@ inline bool is_contiguous(const Layout& l) {
   return true;
 }
 
-// Calls fn(out_index, off[0..NL)) for each element in [begin, end) of the row-major order, where
-// off[l] is the element offset for layout l. Innermost dimension in a tight loop.
+// Visits the flat elements [begin, end) of `ndim` coalesced dims in row-major order, for NL layouts at
+// once: calls fn(i, o, run) once per stretch of the innermost dimension, where elements i .. i+run-1 sit
+// at o[l] + r * strides[l][ndim - 1] in layout l. A kernel then picks a vectorisable loop for the inner
+// strides (1 = contiguous, 0 = broadcast) instead of paying a call per element.
 template <int NL, class Fn>
-inline void walk(int ndim, const int64_t* shape, const int64_t (*strides)[kMaxDims], const int64_t* base,
-                 int64_t begin, int64_t end, Fn&& fn) {
+inline void walk_rows(int ndim, const int64_t* shape, const int64_t (*strides)[kMaxDims], const int64_t* base,
+                      int64_t begin, int64_t end, Fn&& fn) {
   if (begin >= end) return;
   int64_t idx[kMaxDims];
   int64_t off[NL];
@@ -66,15 +68,9 @@ inline void walk(int ndim, const int64_t* shape, const int64_t (*strides)[kMaxDi
   while (i < end) {
     int64_t run = shape[last] - idx[last];
     if (run > end - i) run = end - i;
-    int64_t o[NL];
-    for (int l = 0; l < NL; ++l) o[l] = off[l];
-    for (int64_t r = 0; r < run; ++r) {
-      fn(i + r, o);
-      for (int l = 0; l < NL; ++l) o[l] += strides[l][last];
-    }
+    fn(i, static_cast<const int64_t*>(off), run);
     i += run;
     if (i >= end) break;
-    // Advance the multi-index past the finished row.
     for (int l = 0; l < NL; ++l) off[l] += (shape[last] - idx[last]) * strides[l][last];
     idx[last] = shape[last];
     for (int d = last; d > 0 && idx[d] == shape[d]; --d) {

@@ -206,7 +206,25 @@ export const log = unaryOp('LogBackward', (x) => ew.unary(x, ew.U.Log), (x) => e
 export const sqrt = unaryOp('SqrtBackward', (x) => ew.unary(x, ew.U.Sqrt), (_x, o) => ew.rdiv(o, 0.5), false, true);
 export const rsqrt = unaryOp('RsqrtBackward', (x) => ew.unary(x, ew.U.Rsqrt), (_x, o) => compose((t) => ew.pow(t, 3), (t) => t.mul(-0.5))(o), false, true);
 export const abs = unaryOp('AbsBackward', (x) => ew.unary(x, ew.U.Abs), (x) => ew.unary(x, ew.U.Sign), true, false);
-export const relu = unaryOp('ReluBackward', (x) => ew.unary(x, ew.U.Relu), (_x, o) => compose((t) => ew.binary(t, 0, ew.B.Gt), (t) => t.float())(o), false, true);
+// relu's gradient passes g where the output is positive and is 0 elsewhere (even where g is inf or NaN, as
+// PyTorch's threshold_backward): one native pass over g and the saved output.
+export const relu: Unary = (x) => {
+  const out = ew.unary(x, ew.U.Relu);
+  if (!needsGrad(x)) return out;
+  return record(out, 'ReluBackward', [x], (save) => {
+    const so = save(out);
+    return (g) => {
+      const gc = g.isContiguous() ? g : ew.unary(g, ew.U.Copy);
+      const gx = Tensor.empty(so.shape, 'float32', g.device);
+      try {
+        native.reluBackward(so.numel(), gc.storage, gc.offset, so.storage, so.offset, gx.storage, 0);
+      } finally {
+        if (gc !== g) gc.dispose();
+      }
+      return [gx];
+    };
+  });
+};
 export const sigmoid = unaryOp('SigmoidBackward', (x) => ew.unary(x, ew.U.Sigmoid), (_x, o) => { const r = ew.rsub(o, 1); const m = r.mul(o); r.dispose(); return m; }, false, true);
 export const tanh = unaryOp('TanhBackward', (x) => ew.unary(x, ew.U.Tanh), (_x, o) => compose((t) => t.square(), (t) => ew.rsub(t, 1))(o), false, true);
 export const square = unaryOp('SquareBackward', (x) => ew.unary(x, ew.U.Square), (x) => x.mul(2), true, false);

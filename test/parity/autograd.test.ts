@@ -36,6 +36,7 @@ const cases: Case[] = [
   { name: 'rsqrt', shapes: [[7]], fn: (a) => a.rsqrt(), torch: 'x0.rsqrt()', prep: pos },
   { name: 'abs', shapes: [[7]], fn: (a) => a.abs(), torch: 'x0.abs()' },
   { name: 'relu', shapes: [[4, 5]], fn: (a) => a.relu(), torch: 'x0.relu()' },
+  { name: 'relu of a transposed view, then a broadcast mul', shapes: [[4, 5], [4]], fn: (a, b) => a.t().relu().mul(b), torch: 'x0.t().relu() * x1' },
   { name: 'sigmoid', shapes: [[4, 5]], fn: (a) => a.sigmoid(), torch: 'x0.sigmoid()' },
   { name: 'tanh', shapes: [[4, 5]], fn: (a) => a.tanh(), torch: 'x0.tanh()' },
   { name: 'square', shapes: [[4]], fn: (a) => a.square(), torch: 'x0.square()' },
