@@ -10,6 +10,19 @@ import { NestedArray, Tensor } from './tensor';
 export interface TensorOptions {
   dtype?: DTypeLike;
   device?: DeviceLike;
+  /** Make the new tensor a leaf that records operations for autograd (float32 only), as requires_grad=True. */
+  requiresGrad?: boolean;
+}
+
+/** Applies opts.requiresGrad to a freshly made tensor (disposing it if that is refused). */
+function withGrad(t: Tensor, opts: TensorOptions): Tensor {
+  if (!opts.requiresGrad) return t;
+  try {
+    return t.requiresGrad_();
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
 }
 
 type Data = NestedArray | Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Uint32Array;
@@ -58,6 +71,10 @@ function toInt32(src: ArrayLike<number | bigint>): Int32Array {
  * numbers default to float32; Int32Array/BigInt64Array to int32 (int64 is stored as int32, range-checked).
  */
 export function tensor(data: Data, opts: TensorOptions & { shape?: number[] } = {}): Tensor {
+  return withGrad(tensorData(data, opts), opts);
+}
+
+function tensorData(data: Data, opts: TensorOptions & { shape?: number[] }): Tensor {
   const device = parseDevice(opts.device);
   if (ArrayBuffer.isView(data)) {
     const arr = data as ArrayLike<number | bigint>;
@@ -91,7 +108,7 @@ export function full(shape: number[], value: number, opts: TensorOptions = {}): 
   const dt = normalizeDType(opts.dtype, 'float32');
   const t = Tensor.empty(sh, dt, parseDevice(opts.device));
   if (t.numel()) native.fill(DTYPE_CODE[dt], t.storage, 0, t.numel(), value);
-  return t;
+  return withGrad(t, opts);
 }
 export function zeros(shape: number[], opts: TensorOptions = {}): Tensor {
   return full(shape, 0, opts);
@@ -100,10 +117,10 @@ export function ones(shape: number[], opts: TensorOptions = {}): Tensor {
   return full(shape, 1, opts);
 }
 export function empty(shape: number[], opts: TensorOptions = {}): Tensor {
-  return Tensor.empty(shapeArg([shape]), normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device));
+  return withGrad(Tensor.empty(shapeArg([shape]), normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device)), opts);
 }
 function likeOpts(t: Tensor, opts: TensorOptions): TensorOptions {
-  return { dtype: opts.dtype ?? t.dtype, device: opts.device ?? t.device };
+  return { dtype: opts.dtype ?? t.dtype, device: opts.device ?? t.device, requiresGrad: opts.requiresGrad };
 }
 export function zerosLike(t: Tensor, opts: TensorOptions = {}): Tensor {
   return full([...t.shape], 0, likeOpts(t, opts));
@@ -124,7 +141,7 @@ export function arange(start: number, end?: number, step = 1, opts: TensorOption
   const dtype = normalizeDType(opts.dtype, allInt ? 'int32' : 'float32');
   const host = dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
   for (let i = 0; i < n; i++) host[i] = start + i * step;
-  return upload(host, [n], dtype, parseDevice(opts.device));
+  return withGrad(upload(host, [n], dtype, parseDevice(opts.device)), opts);
 }
 
 export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
@@ -134,14 +151,14 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
   // Symmetric fill from both ends, as PyTorch does, so the last value is exactly `end`.
   const half = Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) host[i] = i < half ? start + step * i : end - step * (steps - 1 - i);
-  return upload(host, [steps], normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device));
+  return withGrad(upload(host, [steps], normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device)), opts);
 }
 
 export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
   const dtype = normalizeDType(opts.dtype, 'float32');
   const host = dtype === 'float32' ? new Float32Array(n * m) : new Int32Array(n * m);
   for (let i = 0; i < Math.min(n, m); i++) host[i * m + i] = 1;
-  return upload(host, checkShape([n, m]), dtype, parseDevice(opts.device));
+  return withGrad(upload(host, checkShape([n, m]), dtype, parseDevice(opts.device)), opts);
 }
 
 const RK = { Uniform: 0, Normal: 1, Int: 2, Bernoulli: 3 } as const;
@@ -161,17 +178,17 @@ export function randomTensor(kind: number, shape: number[], dtype: DType, device
 
 /** Uniform on [0, 1). */
 export function rand(shape: number[], opts: TensorOptions = {}): Tensor {
-  return randomTensor(RK.Uniform, shape, normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device), 0, 1);
+  return withGrad(randomTensor(RK.Uniform, shape, normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device), 0, 1), opts);
 }
 /** Standard normal. */
 export function randn(shape: number[], opts: TensorOptions = {}): Tensor {
-  return randomTensor(RK.Normal, shape, normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device), 0, 1);
+  return withGrad(randomTensor(RK.Normal, shape, normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device), 0, 1), opts);
 }
 /** Integers in [low, high); int32 unless a dtype is given. */
 export function randint(low: number, high: number, shape: number[], opts: TensorOptions = {}): Tensor {
   if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low)
     throw ckError('ERR_ARG', `randint: need integers low < high, got ${low} and ${high}`, 'RangeError');
-  return randomTensor(RK.Int, shape, normalizeDType(opts.dtype, 'int32'), parseDevice(opts.device), low, high);
+  return withGrad(randomTensor(RK.Int, shape, normalizeDType(opts.dtype, 'int32'), parseDevice(opts.device), low, high), opts);
 }
 /** A random permutation of 0..n-1 (int32), from the seeded stream. */
 export function randperm(n: number, opts: TensorOptions = {}): Tensor {
@@ -179,6 +196,6 @@ export function randperm(n: number, opts: TensorOptions = {}): Tensor {
   const k = keys.dataSync();
   keys.dispose();
   const idx = Array.from({ length: n }, (_, i) => i).sort((x, y) => k[x] - k[y] || x - y);
-  return upload(Int32Array.from(idx), [n], normalizeDType(opts.dtype, 'int32'), parseDevice(opts.device));
+  return withGrad(upload(Int32Array.from(idx), [n], normalizeDType(opts.dtype, 'int32'), parseDevice(opts.device)), opts);
 }
 export { RK as RandomKind };

@@ -179,3 +179,32 @@ describe('devices', () => {
     expect(i.threads).toBeGreaterThan(0);
   });
 });
+
+describe('relu backward', () => {
+  it('passes the gradient where the output is positive and gives 0 elsewhere, even for inf/NaN gradients (as torch threshold_backward)', () => {
+    const x = ck.tensor([-1, 0, 2, 3], { requiresGrad: true });
+    const y = x.relu();
+    y.backward(ck.tensor([NaN, Infinity, 3, -Infinity]));
+    expect(Array.from(x.grad!.toArray() as number[])).toEqual([0, 0, 3, -Infinity]);
+    for (const t of [x, y]) t.dispose();
+  });
+});
+
+describe('creation with requiresGrad', () => {
+  it('makes leaves that record, as requires_grad=True; int tensors refuse it', () => {
+    for (const t of [ck.tensor([1, 2]), ck.zeros([2]), ck.randn([2]), ck.arange(0, 2, 1), ck.eye(2)]) {
+      expect(t.requiresGrad).toBe(false);
+      t.dispose();
+    }
+    for (const t of [ck.tensor([1, 2], { requiresGrad: true }), ck.zeros([2], { requiresGrad: true }), ck.randn([2], { requiresGrad: true }),
+      ck.linspace(0, 1, 3, { requiresGrad: true }), ck.onesLike(ck.keep(ck.zeros([2])), { requiresGrad: true })]) {
+      expect(t.requiresGrad).toBe(true);
+      expect(t.isLeaf).toBe(true);
+      t.dispose();
+    }
+    const before = ck.memory().liveTensors;
+    expect(() => ck.tensor([1, 2], { dtype: 'int32', requiresGrad: true })).toThrow(/only float32 tensors can require gradients/);
+    expect(() => ck.randint(0, 3, [2], { requiresGrad: true })).toThrow(/only float32/);
+    expect(ck.memory().liveTensors).toBe(before);
+  });
+});
