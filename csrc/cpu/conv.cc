@@ -32,8 +32,10 @@
 //    for forward, a chunk of images for backward_data (the scatters of neighbouring bands overlap), and a
 //    contiguous slice of the batch per thread for backward_weight (each slice accumulates its own partial dW
 //    with beta = 1; the partials are added in slice order, so the result is deterministic for a given thread
-//    count). When there are too few items to keep the pool busy (batch 1, say) "wide mode" runs one whole
-//    image at a time with the GEMMs on all threads and the unrolling and scattering split over channels.
+//    count). When there are too few items to keep the pool busy (batch 1, say, or a batch of 1x1 feature
+//    maps that fits one item) "wide mode" runs the items one after another (one image each, or as many
+//    small images as item mode would gather, so a 1x1 map is one GEMM for the batch instead of a GEMV per
+//    image) with the GEMMs on all threads and the unrolling and scattering split over channels.
 //  - Scratch is thread_local and only grows, so steady-state training allocates nothing.
 #include <algorithm>
 #include <cstdint>
@@ -180,10 +182,11 @@ struct Plan {
   int64_t cblk, nblk;    // input channels per block
   int64_t OW, OH;
 
-  // wide: one image at a time, whole, every channel at once (the GEMMs then run on all threads).
+  // wide: items one after another, each whole images with every channel at once (the GEMMs then run on
+  // all threads): one image per item, or for small images as many as the non-wide plan takes.
   Plan(const Conv2dParams& p, const Geo& g, bool wide) : OW(p.OW), OH(p.OH) {
     const bool direct = p.KH == 1 && p.KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
-    const bool small = !wide && p.N > 1 && 2 * g.P <= kTargetCols;  // several images per item
+    const bool small = p.N > 1 && 2 * g.P <= kTargetCols;  // several images per item
     mode = direct ? Mode::Direct
                   : (p.sh == 1 && !small && g.Cg * p.KW >= kMinShiftDepth) ? Mode::Shift : Mode::Col;
     if (mode == Mode::Direct && small) mode = Mode::Col;  // gathering 1x1 inputs of several images is a copy
@@ -724,8 +727,9 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
     return;
   }
   float* u = scratch(0, plan.unroll_size());
-  for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t gi = 0; gi < G; ++gi) run(Item{n, 1, gi, 0, p.OH}, u, nullptr, true);
+  float* t = plan.nimg > 1 ? scratch(4, g.Og * plan.nimg * g.P) : nullptr;
+  for (int64_t n0 = 0; n0 < p.N; n0 += plan.nimg)
+    for (int64_t gi = 0; gi < G; ++gi) run(Item{n0, std::min(plan.nimg, p.N - n0), gi, 0, p.OH}, u, t, true);
 }
 
 void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
@@ -793,8 +797,9 @@ void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const floa
     parallel_for(p.N * p.C, std::max<int64_t>(1, 16384 / g.HW),
                  [&](int64_t a, int64_t b) { std::memset(dx + a * g.HW, 0, sizeof(float) * (b - a) * g.HW); });
   }
-  for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t gi = 0; gi < G; ++gi) run(Item{n, 1, gi, 0, p.OH}, u, nullptr, true);
+  float* d = plan.nimg > 1 ? scratch(4, g.Og * plan.nimg * g.P) : nullptr;
+  for (int64_t n0 = 0; n0 < p.N; n0 += plan.nimg)
+    for (int64_t gi = 0; gi < G; ++gi) run(Item{n0, std::min(plan.nimg, p.N - n0), gi, 0, p.OH}, u, d, true);
 }
 
 void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const float* dy, float* dw, float* db) {
@@ -869,8 +874,10 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     });
   } else {
     float* u = scratch(0, plan.unroll_size());
-    for (int64_t n = 0; n < p.N; ++n)
-      for (int64_t gi = 0; gi < G; ++gi) run(Item{n, 1, gi, 0, p.OH}, n == 0, part(0), u, nullptr, true);
+    float* d = plan.nimg > 1 ? scratch(4, g.Og * plan.nimg * g.P) : nullptr;
+    for (int64_t n0 = 0; n0 < p.N; n0 += plan.nimg)
+      for (int64_t gi = 0; gi < G; ++gi)
+        run(Item{n0, std::min(plan.nimg, p.N - n0), gi, 0, p.OH}, n0 == 0, part(0), u, d, true);
   }
 
   if (!shift && nparts == 1) return;

@@ -59,6 +59,11 @@ describe('conv2d', () => {
     ['1x1 stride 2', [2, 6, 7, 7], [3, 6, 1, 1], { stride: 2 }, true],
     ['batch 1 5x5 stride (2,1)', [1, 3, 12, 10], [2, 3, 5, 5], { stride: [2, 1], padding: [2, 1] }, true],
     ['7x7 stride 2 pad 3 (resnet stem)', [1, 3, 16, 16], [4, 3, 7, 7], { stride: 2, padding: 3 }, false],
+    // small maps: the whole batch is one GEMM (wide mode with several images per item)
+    ['batch of 2x2 maps', [6, 16, 2, 2], [8, 16, 3, 3], { padding: 1 }, true],
+    ['batch of 1x1 maps', [5, 12, 1, 1], [7, 12, 3, 3], { padding: 1 }, true],
+    ['1x1 conv of 1x1 maps', [4, 8, 1, 1], [6, 8, 1, 1], {}, false],
+    ['groups 2 on 2x2 maps, stride 2', [5, 4, 3, 3], [6, 2, 3, 3], { groups: 2, padding: 1, stride: 2 }, true],
   ];
   for (const [name, xs, ws, o, bias] of cases) {
     test(name, async () => {
