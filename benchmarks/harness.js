@@ -49,8 +49,9 @@ function stats(times) {
 }
 
 /**
- * cases: [{ name, shape, params, flops?, bytes?, setup(ck) -> { run(), dispose() } }]
- * opts: { device, threads, rounds, repsPerRound, warmup, maxSpread }
+ * cases: [{ name, shape, params, flops?, bytes?, tf32?, setup(ck) -> { run(), dispose() } }]
+ * (tf32: the PyTorch twin runs with TF32 allowed for matmul and cuDNN; off otherwise)
+ * opts: { device, threads, rounds, repsPerRound, warmup, sampleMs, maxSpread }
  */
 async function runSideBySide(ck, cases, opts) {
   const twin = new Twin(opts.device);
@@ -61,18 +62,28 @@ async function runSideBySide(ck, cases, opts) {
     const ptTimes = [];
     let torchVersion = '';
     let error = null;
+    const sync = () => { if (opts.device !== 'cpu') ck.cuda.synchronize(); };
     for (let i = 0; i < opts.warmup; i++) mine.run();
-    if (opts.device !== 'cpu') ck.cuda.synchronize();
+    sync();
+    // A sample is the mean of `inner` back-to-back calls, enough for ~sampleMs: a single call of a
+    // millisecond op is at the mercy of every scheduler tick. Both sides use the same count.
+    const t1 = process.hrtime.bigint();
+    mine.run();
+    sync();
+    const once = Number(process.hrtime.bigint() - t1) / 1e6;
+    const inner = Math.max(1, Math.min(1000, Math.ceil(opts.sampleMs / Math.max(once, 1e-3))));
     for (let r = 0; r < opts.rounds && !error; r++) {
+      mine.run(); // one uncounted call per round: the other side just had the caches
+      sync();
       for (let k = 0; k < opts.repsPerRound; k++) {
         const t0 = process.hrtime.bigint();
-        mine.run();
-        if (opts.device !== 'cpu') ck.cuda.synchronize();
-        ckTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        for (let j = 0; j < inner; j++) mine.run();
+        sync();
+        ckTimes.push(Number(process.hrtime.bigint() - t0) / 1e6 / inner);
       }
       const reply = await twin.request({
-        case: c.twin ?? c.name, params: c.params, reps: opts.repsPerRound, warmup: r === 0 ? opts.warmup : 0,
-        threads: opts.threads, device: opts.device,
+        case: c.twin ?? c.name, params: c.params, reps: opts.repsPerRound, warmup: r === 0 ? opts.warmup : 1, inner,
+        threads: opts.threads, device: opts.device, tf32: !!c.tf32,
       });
       if (reply.error) error = reply.error;
       else {
@@ -83,7 +94,7 @@ async function runSideBySide(ck, cases, opts) {
     mine.dispose();
     const a = stats(ckTimes);
     const b = error ? null : stats(ptTimes);
-    const row = { name: c.name, shape: c.shape, convkit: a, torch: b, torchVersion, error };
+    const row = { name: c.name, shape: c.shape, convkit: a, torch: b, torchVersion, error, inner };
     row.noisy = a.spread > opts.maxSpread || (b !== null && b.spread > opts.maxSpread);
     row.ratio = b ? b.median / a.median : null; // > 1: convkit faster
     if (c.flops) row.gflops = { convkit: c.flops / a.median / 1e6, torch: b ? c.flops / b.median / 1e6 : null };

@@ -22,7 +22,7 @@ async function main() {
   const ck = require(process.env.CONVKIT_LIB || '../dist');
   const threads = Number(opt('--threads', String(ck.getNumThreads())));
   ck.setNumThreads(threads);
-  const opts = { device, threads, rounds: 5, repsPerRound: quick ? 4 : 6, warmup: 2, maxSpread: 0.25 };
+  const opts = { device, threads, rounds: 5, repsPerRound: quick ? 4 : 6, warmup: 2, sampleMs: quick ? 15 : 40, maxSpread: 0.25 };
   const m = machine();
   console.log(`convkit ${ck.info().version} (${ck.info().flavour}) vs PyTorch, device ${device}, ${threads} threads, ${m.cpu}`);
   const { native } = require(path.join(process.env.CONVKIT_LIB || path.join(__dirname, '..', 'dist'), 'binding'));

@@ -1,7 +1,8 @@
 // conv2d forward + backward at ResNet-18's convolution shapes, three ways on --device cuda: convkit's
 // hand-written kernels ('conv nat'), convkit through cuDNN ('conv cudnn'), and PyTorch (the twin column of
 // both rows), so the cuDNN row against the native row is the third column. FP32 with TF32 off on both
-// sides; benchmark mode on both sides (each shape's algorithm searched once, in the warmup).
+// sides; then the cuDNN row again with TF32 allowed on both sides ('cudnn tf32'; the hand-written kernels
+// have no TF32 mode). Benchmark mode on both sides (each shape's algorithm searched once, in the warmup).
 // CUDA only: on --device cpu this suite has no cases; without cuDNN the cuDNN rows are left out (said on stderr).
 'use strict';
 const SHAPES = [
@@ -19,21 +20,24 @@ module.exports = function convCudnnCases({ quick, device }) {
   const ck = require(process.env.CONVKIT_LIB || '../../dist');
   const haveCudnn = ck.backends.cudnn.isAvailable();
   if (!haveCudnn) process.stderr.write(`[conv_cudnn] cuDNN rows left out: ${ck.backends.cudnn.info().error.split('\n')[0]}\n`);
-  const backends = haveCudnn ? ['native', 'cudnn'] : ['native'];
+  const backends = haveCudnn ? ['native', 'cudnn', 'cudnn tf32'] : ['native'];
   const cases = [];
   for (const [c, o, h, k, s, p] of SHAPES) {
     const oh = Math.floor((h + 2 * p - k) / s) + 1;
-    for (const backend of backends) {
+    for (const variant of backends) {
+      const backend = variant === 'native' ? 'native' : 'cudnn';
+      const tf32 = variant === 'cudnn tf32';
       cases.push({
-        name: backend === 'cudnn' ? 'conv cudnn' : 'conv nat',
+        name: variant === 'native' ? 'conv nat' : tf32 ? 'cudnn tf32' : 'conv cudnn',
         twin: 'conv2d_fwd_bwd_strided',
+        tf32,
         shape: `${N}x${c}x${h}x${h} k${k}s${s}->${o}`,
         params: { N, C: c, O: o, H: h, K: k, stride: s, padding: p, benchmark: true },
         flops: 3 * 2 * N * o * oh * oh * c * k * k,
         setup(ck) {
           const saved = { benchmark: ck.backends.cudnn.benchmark, tf32: ck.backends.cudnn.allowTF32 };
           ck.backends.cudnn.benchmark = true;
-          ck.backends.cudnn.allowTF32 = false;
+          ck.backends.cudnn.allowTF32 = tf32;
           ck.manualSeed(0);
           const x = ck.randn([N, c, h, h], { device }).requiresGrad_();
           const w = ck.randn([o, c, k, k], { device }).mul(0.1).requiresGrad_();
