@@ -626,21 +626,33 @@ struct Block {
   }
 };
 
+// Splits the flat (image, channel) range [a, b), nch channels per image, into runs of one image each:
+// fn(image j, channel c0, channel c1).
+template <class Fn>
+void for_each_image_run(int64_t a, int64_t b, int64_t nch, Fn&& fn) {
+  while (a < b) {
+    const int64_t j = a / nch, c0 = a % nch, c1 = std::min(nch, c0 + (b - a));
+    fn(j, c0, c1);
+    a += c1 - c0;
+  }
+}
+
 // Unrolls block bl of images [n0, n0 + ni) over output rows [oh0, oh1) into u (row stride ld), image j's
 // columns from j * (oh1 - oh0) * OW on. `par`: split the channels over the pool (wide mode).
 void unroll_block(const Conv2dParams& p, const Geo& g, const Plan& plan, const float* x, int64_t n0, int64_t ni,
                   const Block& bl, int64_t oh0, int64_t oh1, float* u, int64_t ld, bool par) {
   const int64_t nc = (oh1 - oh0) * p.OW;
-  for (int64_t j = 0; j < ni; ++j) {
-    const float* xi = x + (n0 + j) * p.C * g.HW;
-    if (par) {
-      parallel_for(bl.c1 - bl.c0, 1, [&](int64_t a, int64_t b) {
-        unroll(p, plan, xi, bl.c0 + a, bl.c0 + b, bl.c0, oh0, oh1, u + j * nc, ld);
+  if (par) {
+    // One pool job over every (image, channel) pair: small images would otherwise make a job each.
+    const int64_t nch = bl.c1 - bl.c0;
+    parallel_for(ni * nch, 1, [&](int64_t a, int64_t b) {
+      for_each_image_run(a, b, nch, [&](int64_t j, int64_t c0, int64_t c1) {
+        unroll(p, plan, x + (n0 + j) * p.C * g.HW, bl.c0 + c0, bl.c0 + c1, bl.c0, oh0, oh1, u + j * nc, ld);
       });
-    } else {
-      unroll(p, plan, xi, bl.c0, bl.c1, bl.c0, oh0, oh1, u + j * nc, ld);
-    }
+    });
+    return;
   }
+  for (int64_t j = 0; j < ni; ++j) unroll(p, plan, x + (n0 + j) * p.C * g.HW, bl.c0, bl.c1, bl.c0, oh0, oh1, u + j * nc, ld);
 }
 
 // dy of images [n0, n0 + ni), group gi, columns [p0, p0 + nc) as one (Og, ni*nc) matrix: in place when
@@ -762,15 +774,17 @@ void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const floa
       for (int64_t tp = 0; tp < plan.taps; ++tp)
         sgemm_cpu(1, bl.depth, ncol, g.Og, 1.0f, wt.a(tp, it.gi, bl.cb0), 0, 1, plan.kstride, bm, 0, ldb, 1,
                   tp == 0 ? 0.0f : 1.0f, u + tp * plan.tap_off, 0, ld);
-      for (int64_t j = 0; j < it.ni; ++j) {
-        float* dxi = dx + (it.n0 + j) * p.C * g.HW;
-        if (par) {
-          parallel_for(bl.c1 - bl.c0, 1, [&](int64_t a, int64_t b) {
-            scatter(p, plan, u + j * nc + a * plan.kper * ld, ld, bl.c0 + a, bl.c0 + b, bl.c0 + a, it.oh0, it.oh1, dxi);
+      if (par) {
+        const int64_t nch = bl.c1 - bl.c0;
+        parallel_for(it.ni * nch, 1, [&](int64_t a, int64_t b) {
+          for_each_image_run(a, b, nch, [&](int64_t j, int64_t c0, int64_t c1) {
+            scatter(p, plan, u + j * nc + c0 * plan.kper * ld, ld, bl.c0 + c0, bl.c0 + c1, bl.c0 + c0, it.oh0, it.oh1,
+                    dx + (it.n0 + j) * p.C * g.HW);
           });
-        } else {
-          scatter(p, plan, u + j * nc, ld, bl.c0, bl.c1, bl.c0, it.oh0, it.oh1, dxi);
-        }
+        });
+      } else {
+        for (int64_t j = 0; j < it.ni; ++j)
+          scatter(p, plan, u + j * nc, ld, bl.c0, bl.c1, bl.c0, it.oh0, it.oh1, dx + (it.n0 + j) * p.C * g.HW);
       }
     }
   };
