@@ -37,11 +37,21 @@ async function main() {
   const date = new Date().toISOString().slice(0, 10);
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${date}-${device}${quick ? '-quick' : ''}-${chosen.join('+')}.json`);
-  const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), options: opts, peak, rows: all };
+  const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), commit: gitCommit(), options: opts, peak, rows: all };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   const svg = file.replace(/\.json$/, '.svg');
   fs.writeFileSync(svg, svgChart(all, `convkit vs PyTorch ${torchVersion(all)}, ${device}, ${threads} threads, ${m.cpu} (${date})`));
   console.log(`\nreport: ${path.relative(process.cwd(), file)} and ${path.basename(svg)}`);
+}
+
+// The commit the numbers belong to (with '-dirty' when the working tree had changes), or null outside git.
+function gitCommit() {
+  const { spawnSync } = require('child_process');
+  const git = (...args) => spawnSync('git', args, { cwd: __dirname, encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  if (head.status !== 0) return null;
+  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout.trim() !== '';
+  return head.stdout.trim() + (dirty ? '-dirty' : '');
 }
 
 function torchVersion(rows) {
