@@ -51,7 +51,7 @@ function stats(times) {
 /**
  * cases: [{ name, shape, params, flops?, bytes?, tf32?, setup(ck) -> { run(), dispose() } }]
  * (tf32: the PyTorch twin runs with TF32 allowed for matmul and cuDNN; off otherwise)
- * opts: { device, threads, rounds, repsPerRound, warmup, sampleMs, maxSpread }
+ * opts: { device, threads, rounds, repsPerRound, warmup, sampleMs, maxSpread, native (the addon, for CUDA events) }
  */
 async function runSideBySide(ck, cases, opts) {
   const twin = new Twin(opts.device);
@@ -76,10 +76,16 @@ async function runSideBySide(ck, cases, opts) {
       mine.run(); // one uncounted call per round: the other side just had the caches
       sync();
       for (let k = 0; k < opts.repsPerRound; k++) {
-        const t0 = process.hrtime.bigint();
-        for (let j = 0; j < inner; j++) mine.run();
-        sync();
-        ckTimes.push(Number(process.hrtime.bigint() - t0) / 1e6 / inner);
+        if (opts.device === 'cpu') {
+          const t0 = process.hrtime.bigint();
+          for (let j = 0; j < inner; j++) mine.run();
+          ckTimes.push(Number(process.hrtime.bigint() - t0) / 1e6 / inner);
+        } else {
+          // CUDA events on convkit's stream, as the twin uses torch.cuda.Event: launches are asynchronous.
+          opts.native.cudaTimerStart();
+          for (let j = 0; j < inner; j++) mine.run();
+          ckTimes.push(opts.native.cudaTimerStop() / inner);
+        }
       }
       const reply = await twin.request({
         case: c.twin ?? c.name, params: c.params, reps: opts.repsPerRound, warmup: r === 0 ? opts.warmup : 1, inner,

@@ -31,7 +31,7 @@ async function main() {
   const all = [];
   for (const s of chosen) {
     const cases = require(`./suites/${s}`)({ quick, device });
-    const rows = await runSideBySide(ck, cases, { ...opts, onRow: (r) => console.log(formatRow(r, opts.maxSpread, peak)) });
+    const rows = await runSideBySide(ck, cases, { ...opts, native, onRow: (r) => console.log(formatRow(r, opts.maxSpread, peak)) });
     all.push(...rows.map((r) => ({ suite: s, ...r, peakFraction: peakFraction(r, peak) })));
   }
   const date = new Date().toISOString().slice(0, 10);

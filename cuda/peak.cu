@@ -1,9 +1,7 @@
 // CUDA peak measurements (core/peak.h): FMA throughput and STREAM-triad bandwidth of the current device,
-// each kernel timed between device synchronisations (the kernels run tens of milliseconds, so the host
-// clock's microseconds do not matter). In the host emulation the grids are tiny: the numbers then only
+// each kernel timed with CUDA events. In the host emulation the grids are tiny: the numbers then only
 // prove the code runs.
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -46,15 +44,12 @@ __global__ void init_kernel(float* a, float* b, float* c, int64_t n) {
   }
 }
 
-using Clock = std::chrono::steady_clock;
-
+// Seconds the work f issues on stream s takes, between CUDA events.
 template <typename F>
-double timed(F&& f) {
-  cuda::synchronize();
-  auto t0 = Clock::now();
+double timed(cuda::Stream s, F&& f) {
+  cuda::timer_start(s);
   f();
-  cuda::synchronize();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+  return cuda::timer_stop(s) / 1e3;
 }
 
 }  // namespace
@@ -73,14 +68,14 @@ PeakResult cuda_peak(double seconds, int64_t bytes, int reps) {
     // Grow the iteration count until one launch lasts seconds / reps, then keep the fastest of reps.
     int64_t iters = 64;
     const double target = seconds / reps;
-    double dt = timed([&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); });
+    double dt = timed(st, [&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); });
     while (dt < target && iters < (int64_t(1) << 30)) {
       iters = std::max<int64_t>(iters * 2, (int64_t)((double)iters * target / std::max(dt, 1e-6)));
-      dt = timed([&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); });
+      dt = timed(st, [&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); });
     }
     double best = dt;
     for (int k = 1; k < reps; ++k)
-      best = std::min(best, timed([&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); }));
+      best = std::min(best, timed(st, [&] { cuda::launch(fma_kernel, dim3(blocks), dim3(threads), 0, st, out, iters, 0.999999f, 1e-7f); }));
     r.gflops = (double)blocks * threads * (double)iters * kChains * 2.0 / best / 1e9;
   } catch (...) {
     cuda::free(out, st);
@@ -97,7 +92,7 @@ PeakResult cuda_peak(double seconds, int64_t bytes, int reps) {
     cuda::launch(init_kernel, dim3(grid), dim3(threads), 0, st, a, b, c, n);
     double best = 1e30;
     for (int k = 0; k < reps + 1; ++k) {  // the first pass warms up
-      double t = timed([&] { cuda::launch(triad_kernel, dim3(grid), dim3(threads), 0, st, a, b, c, n); });
+      double t = timed(st, [&] { cuda::launch(triad_kernel, dim3(grid), dim3(threads), 0, st, a, b, c, n); });
       if (k) best = std::min(best, t);
     }
     r.gbps = 12.0 * (double)n / best / 1e9;

@@ -11,6 +11,7 @@
 // -1 as int32) so a kernel that reads memory nobody wrote shows it in the CUDA-vs-CPU tests.
 // CONVKIT_CUDA_EMU_DISABLE=1 in the environment makes the emulated device unavailable.
 #include "runtime.cuh"
+#include <chrono>
 
 #include <cstdlib>
 #include <cstring>
@@ -167,6 +168,27 @@ void memcpy_d2d(void* dst, const void* src, size_t bytes, Stream s) {
 
 void synchronize() { CK_CUDA_CHECK(cudaDeviceSynchronize()); }
 
+namespace {
+cudaEvent_t g_timer[2] = {nullptr, nullptr};
+}  // namespace
+
+void timer_start(Stream s) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  for (auto& e : g_timer)
+    if (!e) CK_CUDA_CHECK(cudaEventCreate(&e));
+  CK_CUDA_CHECK(cudaEventRecord(g_timer[0], static_cast<cudaStream_t>(s)));
+}
+
+double timer_stop(Stream s) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (!g_timer[0] || !g_timer[1]) throw ::ck::Error("ERR_ARG", "timer_stop without timer_start");
+  CK_CUDA_CHECK(cudaEventRecord(g_timer[1], static_cast<cudaStream_t>(s)));
+  CK_CUDA_CHECK(cudaEventSynchronize(g_timer[1]));
+  float ms = 0.f;
+  CK_CUDA_CHECK(cudaEventElapsedTime(&ms, g_timer[0], g_timer[1]));
+  return ms;
+}
+
 #else  // host emulation
 
 namespace {
@@ -228,6 +250,21 @@ void memcpy_d2d(void* dst, const void* src, size_t bytes, Stream) {
 }
 
 void synchronize() {}
+
+namespace {
+std::chrono::steady_clock::time_point g_timer_t0;
+bool g_timer_started = false;
+}  // namespace
+
+void timer_start(Stream) {
+  g_timer_t0 = std::chrono::steady_clock::now();
+  g_timer_started = true;
+}
+
+double timer_stop(Stream) {
+  if (!g_timer_started) throw ::ck::Error("ERR_ARG", "timer_stop without timer_start");
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g_timer_t0).count();
+}
 
 #endif
 

@@ -46,6 +46,9 @@ export interface Native {
   getNumThreads(): number;
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
   measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };
+  /** CUDA events around work on convkit's stream: start, then stop returns the milliseconds between. */
+  cudaTimerStart(): void;
+  cudaTimerStop(): number;
   [name: string]: any;
 }
 

@@ -1,5 +1,6 @@
-// N-API entry point for the measured machine peaks (core/peak.h), which the benchmark harness uses for
-// its fraction-of-peak column: measurePeak(device 'cpu' | 'cuda', seconds, bytes, reps) -> { gflops, gbps }.
+// N-API entry points for the benchmarks: the measured machine peaks (core/peak.h) behind the
+// fraction-of-peak column, measurePeak(device 'cpu' | 'cuda', seconds, bytes, reps) -> { gflops, gbps },
+// and the CUDA event timer.
 #include <napi.h>
 #include <string>
 #include "../core/peak.h"
@@ -37,8 +38,33 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   return o;
 }
 
+#ifdef CK_HAVE_CUDA
+// cudaTimerStart() / cudaTimerStop() -> ms: CUDA events around work on convkit's stream (the benchmarks'
+// clock on a GPU; the host clock in the emulation).
+Napi::Value CudaTimerStart(const Napi::CallbackInfo& info) {
+  if (!cuda::is_available()) throw Error("ERR_DEVICE", "cudaTimerStart: no CUDA device is available", ErrorKind::Generic);
+  cuda::timer_start(cuda::default_stream());
+  return info.Env().Undefined();
+}
+Napi::Value CudaTimerStop(const Napi::CallbackInfo& info) {
+  if (!cuda::is_available()) throw Error("ERR_DEVICE", "cudaTimerStop: no CUDA device is available", ErrorKind::Generic);
+  return Napi::Number::New(info.Env(), cuda::timer_stop(cuda::default_stream()));
+}
+#else
+Napi::Value CudaTimerStart(const Napi::CallbackInfo&) {
+  throw Error("ERR_DEVICE", "cudaTimerStart: this convkit binary was built without CUDA", ErrorKind::Generic);
+}
+Napi::Value CudaTimerStop(const Napi::CallbackInfo&) {
+  throw Error("ERR_DEVICE", "cudaTimerStop: this convkit binary was built without CUDA", ErrorKind::Generic);
+}
+#endif
+
 }  // namespace
 
-void init_bench_ops(Napi::Env, Napi::Object exports) { CK_EXPORT(exports, "measurePeak", MeasurePeak); }
+void init_bench_ops(Napi::Env, Napi::Object exports) {
+  CK_EXPORT(exports, "measurePeak", MeasurePeak);
+  CK_EXPORT(exports, "cudaTimerStart", CudaTimerStart);
+  CK_EXPORT(exports, "cudaTimerStop", CudaTimerStop);
+}
 
 }  // namespace ck

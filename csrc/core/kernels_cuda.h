@@ -26,6 +26,11 @@ void memcpy_h2d(void* dst, const void* src, size_t bytes, Stream s);  // synchro
 void memcpy_d2h(void* dst, const void* src, size_t bytes, Stream s);  // synchronous w.r.t. the host
 void memcpy_d2d(void* dst, const void* src, size_t bytes, Stream s);  // stream-ordered
 void synchronize();
+// Times work on stream s with CUDA events (the benchmarks' clock on a GPU): timer_start records the start
+// event, timer_stop records the end, waits for it and returns the milliseconds between the two. One timer
+// per process. In the emulation kernels run synchronously, so the host clock is the same thing.
+void timer_start(Stream s);
+double timer_stop(Stream s);
 
 // ---- kernels ----
 void unary_cuda(UnaryOp op, DType in, DType out, const void* x, const Layout& xl, void* y, double a, double b, Stream s);

@@ -2,6 +2,7 @@
  * The measured machine peaks behind the benchmarks' fraction-of-peak column (csrc/cpu/peak.cc): finite,
  * positive, plausible for one x86-64 core or more, and every bad argument a JS error that names it.
  */
+import * as ck from '../../lib';
 import { native } from '../../lib/binding';
 
 describe('measurePeak', () => {
@@ -34,6 +35,22 @@ describe('measurePeak', () => {
       expect(p.gbps).toBeGreaterThan(0);
     } else {
       expect(() => native.measurePeak('cuda', 0.1, 2 ** 20, 1)).toThrow(/built without CUDA|no CUDA device/);
+    }
+  });
+
+  it('the CUDA event timer measures work on the stream, or says there is no device', () => {
+    if (native.cudaInfo().available) {
+      const x = ck.randn([256, 256], { device: 'cuda' });
+      native.cudaTimerStart();
+      for (let i = 0; i < 4; i++) x.matmul(x).dispose();
+      const ms = native.cudaTimerStop();
+      expect(Number.isFinite(ms)).toBe(true);
+      expect(ms).toBeGreaterThan(0);
+      expect(ms).toBeLessThan(60000);
+      x.dispose();
+    } else {
+      expect(() => native.cudaTimerStart()).toThrow(/built without CUDA|no CUDA device/);
+      expect(() => native.cudaTimerStop()).toThrow(/built without CUDA|no CUDA device/);
     }
   });
 });
