@@ -91,6 +91,9 @@ async function runSideBySide(ck, cases, opts) {
         case: c.twin ?? c.name, params: c.params, reps: opts.repsPerRound, warmup: r === 0 ? opts.warmup : 1, inner,
         threads: opts.threads, device: opts.device, tf32: !!c.tf32,
       });
+      // PyTorch's OpenMP workers spin for a while after each parallel region (libgomp's default wait
+      // policy) and would take a core from convkit's next samples: let them go to sleep first.
+      await new Promise((res) => setTimeout(res, opts.settleMs ?? 50));
       if (reply.error) error = reply.error;
       else {
         ptTimes.push(...reply.times_ms);
