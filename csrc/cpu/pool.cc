@@ -61,8 +61,12 @@ inline int64_t start_index(int64_t o, int64_t O, int64_t I) { return (o * I) / O
 inline int64_t end_index(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
 
 double sum_plane(const float* x, int64_t n) {
-  double a[4] = {0.0, 0.0, 0.0, 0.0};
+  // 16 double accumulators: four independent 4-wide chains, so the adds are not one latency-bound chain.
+  double a[16] = {};
   int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) a[j] += static_cast<double>(x[i + j]);
+  for (int j = 0; j < 4; ++j) a[j] = (a[j] + a[j + 4]) + (a[j + 8] + a[j + 12]);
   for (; i + 4 <= n; i += 4)
     for (int j = 0; j < 4; ++j) a[j] += static_cast<double>(x[i + j]);
   double s = (a[0] + a[1]) + (a[2] + a[3]);

@@ -1,8 +1,9 @@
 /**
  * The `convkit` command as a user runs it (node dist/cli/main.js, a child process) on small slices of
  * the shipped Fashion-MNIST subset: the run folder's files, weights that load back, the report's
- * curves, Ctrl-C and --resume continuing the same curve with the same numbers, eval/info/summary, and
- * every example under its small settings. Needs the native CPU binary; builds dist/ and the examples.
+ * curves (in the markup and rendered by headless Chromium), Ctrl-C and --resume continuing the same curve
+ * with the same numbers, eval/info/summary, and every example under its small settings. Needs the native
+ * CPU binary and chromium-headless-shell; builds dist/ and the examples.
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
