@@ -27,9 +27,23 @@ function run(cmd, args, env) {
 }
 
 let failed = [];
-// test/integration installs the packed package, which ships the prebuilt binaries.
+// test/integration installs the packed package, which ships the prebuilt binaries: build them when missing
+// or older than any native source (a checkout that kept old prebuilds would otherwise test stale code).
 const prebuiltCpu = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'convkit.napi.cpu.node');
-if (!noBuild && plans.some((p) => p.flavour === 'cpu') && !fs.existsSync(prebuiltCpu)) {
+function newestSource() {
+  let newest = fs.statSync(path.join(root, 'CMakeLists.txt')).mtimeMs;
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else newest = Math.max(newest, fs.statSync(f).mtimeMs);
+    }
+  };
+  for (const d of ['csrc', 'cuda']) walk(path.join(root, d));
+  return newest;
+}
+const prebuiltStale = () => !fs.existsSync(prebuiltCpu) || fs.statSync(prebuiltCpu).mtimeMs < newestSource();
+if (!noBuild && plans.some((p) => p.flavour === 'cpu') && prebuiltStale()) {
   if (run(process.execPath, [path.join(__dirname, 'prebuild.js')]) !== 0) failed.push('prebuild');
 }
 for (const plan of plans) {
