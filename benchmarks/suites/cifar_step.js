@@ -1,6 +1,6 @@
 // One forward + backward of the tutorial's CIFAR-10 CNN (train mode, cross-entropy), batch 128 at 32x32.
 'use strict';
-module.exports = function cifarStepCases({ quick }) {
+module.exports = function cifarStepCases({ quick, device }) {
   const N = quick ? 32 : 128;
   return [{
     name: 'cnn f+b',
@@ -9,9 +9,9 @@ module.exports = function cifarStepCases({ quick }) {
     params: { N },
     setup(ck) {
       ck.manualSeed(0);
-      const model = ck.models.cifar10Net();
-      const x = ck.randn([N, 3, 32, 32]);
-      const y = ck.randint(0, 10, [N]);
+      const model = ck.models.cifar10Net().to(device);
+      const x = ck.randn([N, 3, 32, 32], { device });
+      const y = ck.randint(0, 10, [N], { device });
       return {
         run() {
           ck.tidy(() => {

@@ -4,7 +4,7 @@ const SHAPES = [
   // [C_in, C_out, H] — 3x3, padding 1, stride 1
   [3, 32, 32], [32, 32, 32], [32, 64, 16], [64, 64, 16], [64, 128, 8], [128, 128, 8],
 ];
-module.exports = function convCases({ quick }) {
+module.exports = function convCases({ quick, device }) {
   const N = quick ? 32 : 128;
   return SHAPES.map(([c, o, h]) => ({
     name: 'conv2d f+b',
@@ -15,10 +15,10 @@ module.exports = function convCases({ quick }) {
     flops: 3 * 2 * N * o * h * h * c * 9,
     setup(ck) {
       ck.manualSeed(0);
-      const x = ck.randn([N, c, h, h]).requiresGrad_();
-      const w = ck.randn([o, c, 3, 3]).mul(0.1).requiresGrad_();
-      const b = ck.zeros([o]).requiresGrad_();
-      const g = ck.randn([N, o, h, h]);
+      const x = ck.randn([N, c, h, h], { device }).requiresGrad_();
+      const w = ck.randn([o, c, 3, 3], { device }).mul(0.1).requiresGrad_();
+      const b = ck.zeros([o], { device }).requiresGrad_();
+      const g = ck.randn([N, o, h, h], { device });
       return {
         run() {
           ck.tidy(() => {

@@ -1,6 +1,6 @@
 // matmul: square float32 products, the GEMM at the heart of im2col convolution.
 'use strict';
-module.exports = function matmulCases({ quick }) {
+module.exports = function matmulCases({ quick, device }) {
   const sizes = quick ? [256, 1024] : [256, 1024, 2048];
   return sizes.map((n) => ({
     name: 'matmul',
@@ -9,8 +9,8 @@ module.exports = function matmulCases({ quick }) {
     flops: 2 * n * n * n,
     setup(ck) {
       ck.manualSeed(0);
-      const a = ck.randn([n, n]);
-      const b = ck.randn([n, n]);
+      const a = ck.randn([n, n], { device });
+      const b = ck.randn([n, n], { device });
       return {
         run() {
           a.matmul(b).dispose();

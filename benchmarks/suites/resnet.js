@@ -1,5 +1,6 @@
 // ResNet-18: conv2d forward / backward-data / backward-weight at its layer shapes (224x224 input), one
-// training step at 32x32 and at 224x224, inference, and the AdamW step over its 11.7M parameters.
+// training step at 32x32 (batch 32) and at 224x224 (batch 32 on a GPU, 8 on a CPU), inference, and the
+// AdamW step over its 11.7M parameters.
 'use strict';
 
 // [C_in, C_out, H_in, kernel, stride, padding] of ResNet-18's distinct convolutions at 224x224
@@ -8,7 +9,7 @@ const CONVS = [
   [128, 256, 28, 3, 2, 1], [256, 256, 14, 3, 1, 1], [256, 512, 14, 3, 2, 1], [512, 512, 7, 3, 1, 1],
 ];
 
-function convCases(N, quick) {
+function convCases(N, quick, device) {
   const out = [];
   const list = quick ? [CONVS[1], CONVS[5]] : CONVS;
   for (const [c, o, h, k, s, p] of list) {
@@ -21,13 +22,13 @@ function convCases(N, quick) {
         setup(ck) {
           ck.manualSeed(0);
           const F = ck.nn.functional;
-          const x = ck.randn([N, c, h, h]);
-          const w = ck.randn([o, c, k, k]).mul(0.05);
-          const g = ck.randn([N, o, oh, oh]);
+          const x = ck.randn([N, c, h, h], { device });
+          const w = ck.randn([o, c, k, k], { device }).mul(0.05);
+          const g = ck.randn([N, o, oh, oh], { device });
           const { native } = require(require('path').join(process.env.CONVKIT_LIB || '../../dist', 'binding'));
           const params = [N, c, h, h, o, k, k, oh, oh, s, s, p, p, 1, 1, 1];
-          const gx = ck.empty([N, c, h, h]);
-          const gw = ck.empty([o, c, k, k]);
+          const gx = ck.empty([N, c, h, h], { device });
+          const gw = ck.empty([o, c, k, k], { device });
           return {
             run() {
               if (dir === 'fwd') F.conv2d(x, w, null, { stride: s, padding: p }).dispose();
@@ -43,15 +44,15 @@ function convCases(N, quick) {
   return out;
 }
 
-function stepCase(N, size) {
+function stepCase(N, size, device) {
   return {
     name: 'r18 step', twin: 'resnet18_step', shape: `${N}x3x${size}x${size}`, params: { N, size },
     setup(ck) {
       ck.manualSeed(0);
-      const model = ck.models.resnet18({ numClasses: 10 });
+      const model = ck.models.resnet18({ numClasses: 10 }).to(device);
       const opt = new ck.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-      const x = ck.randn([N, 3, size, size]);
-      const y = ck.randint(0, 10, [N]);
+      const x = ck.randn([N, 3, size, size], { device });
+      const y = ck.randint(0, 10, [N], { device });
       return {
         run() {
           ck.tidy(() => {
@@ -67,16 +68,17 @@ function stepCase(N, size) {
   };
 }
 
-module.exports = function resnetCases({ quick }) {
+module.exports = function resnetCases({ quick, device }) {
   const N = quick ? 8 : 32;
-  const cases = [...convCases(quick ? 8 : 32, quick), stepCase(N, 32)];
-  if (!quick) cases.push(stepCase(8, 224));
+  const cases = [...convCases(quick ? 8 : 32, quick, device), stepCase(N, 32, device)];
+  // The 224x224 training step: batch 32 on a GPU, batch 8 on a CPU (a batch-32 step there takes seconds).
+  if (!quick) cases.push(stepCase(device === 'cuda' ? 32 : 8, 224, device));
   cases.push({
     name: 'r18 infer', twin: 'resnet18_infer', shape: `${N}x3x224x224`, params: { N, size: 224 },
     setup(ck) {
       ck.manualSeed(0);
-      const model = ck.models.resnet18().eval();
-      const x = ck.randn([N, 3, 224, 224]);
+      const model = ck.models.resnet18().to(device).eval();
+      const x = ck.randn([N, 3, 224, 224], { device });
       return { run() { ck.noGrad(() => model.forward(x).dispose()); }, dispose() { x.dispose(); } };
     },
   });
@@ -84,9 +86,9 @@ module.exports = function resnetCases({ quick }) {
     name: 'adamw', twin: 'adamw_resnet18', shape: 'resnet18 11.7M params', params: {},
     setup(ck) {
       ck.manualSeed(0);
-      const model = ck.models.resnet18();
+      const model = ck.models.resnet18().to(device);
       const ps = model.parameters();
-      ck.noGrad(() => { for (const p of ps) p.grad = ck.keep(ck.randn([...p.shape]).mul(0.01)); });
+      ck.noGrad(() => { for (const p of ps) p.grad = ck.keep(ck.randn([...p.shape], { device }).mul(0.01)); });
       const opt = new ck.optim.AdamW(ps, { lr: 1e-3 });
       return { run() { opt.step(); }, dispose() { opt.zeroGrad(); } };
     },

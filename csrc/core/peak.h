@@ -11,8 +11,8 @@ struct PeakResult {
   double gbps;    // triad bandwidth, counting 12 bytes per element (two reads, one write)
 };
 
-// CPU, on every thread of the pool: compute for about `seconds`, triad over arrays of `bytes` each
-// (best of `reps` passes).
+// CPU, on every thread of the pool: compute for about `seconds` in `reps` bursts, triad over arrays of
+// `bytes` each; each the best of its `reps` passes.
 PeakResult cpu_peak(double seconds, int64_t bytes, int reps);
 
 #ifdef CK_HAVE_CUDA
