@@ -203,6 +203,15 @@ struct Plan {
     }
     r = std::min(std::max<int64_t>(r, 1), p.OH);
     set_rows((p.OH + (p.OH + r - 1) / r - 1) / ((p.OH + r - 1) / r));  // bands of even height
+    // Bands whose column count is a multiple of the micro-kernel's 16 columns leave no edge tiles: take
+    // the nearest such height up to twice the even one, when it exists.
+    if (!wide && !small && mode != Mode::Direct && (rows * p.OW) % 16 != 0) {
+      for (int64_t h = rows + 1; h <= std::min(p.OH, 2 * rows); ++h)
+        if ((h * p.OW) % 16 == 0) {
+          set_rows(h);
+          break;
+        }
+    }
     cblk = g.Cg;
     if (mode == Mode::Col && !wide) {
       cblk = std::min(g.Cg, std::max<int64_t>(1, kUnrollBudget / (kper * nimg * rows * p.OW)));

@@ -64,6 +64,8 @@ describe('conv2d', () => {
     ['batch of 1x1 maps', [5, 12, 1, 1], [7, 12, 3, 3], { padding: 1 }, true],
     ['1x1 conv of 1x1 maps', [4, 8, 1, 1], [6, 8, 1, 1], {}, false],
     ['groups 2 on 2x2 maps, stride 2', [5, 4, 3, 3], [6, 2, 3, 3], { groups: 2, padding: 1, stride: 2 }, true],
+    // bands of output rows raised to a multiple of 16 columns (12 rows of 28), the last band shorter
+    ['bands of 16-column multiples', [2, 64, 28, 28], [16, 64, 3, 3], { padding: 1 }, true],
   ];
   for (const [name, xs, ws, o, bias] of cases) {
     test(name, async () => {
