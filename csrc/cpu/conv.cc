@@ -580,11 +580,17 @@ void depthwise_backward_weight(const Conv2dParams& p, const Geo& g, const float*
               for (int64_t oh = 0; oh < p.OH; ++oh) {
                 const float* src = pad + oh * p.sh * pr.wq;
                 const float* dr = dyo + oh * p.OW;
-                for (int64_t j = 0; j < p.OW; j += 8) {
-                  // Lanes past OW load dy as 0, so whatever the input row holds there adds nothing.
-                  const __m256 dv =
-                      j + 8 <= p.OW ? _mm256_loadu_ps(dr + j) : _mm256_maskload_ps(dr + j, tail_mask(p.OW - j));
+                int64_t j = 0;
+                for (; j + 8 <= p.OW; j += 8) {
+                  const __m256 dv = _mm256_loadu_ps(dr + j);
                   for (int64_t t = 0; t < nt; ++t) a[t] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(src + off[t] + j), a[t]);
+                }
+                if (j < p.OW) {
+                  // Lanes past OW load both operands as 0: the input there is a real pixel (another tap's),
+                  // and 0 * inf or 0 * NaN would leak into this tap's sum.
+                  const __m256i m = tail_mask(p.OW - j);
+                  const __m256 dv = _mm256_maskload_ps(dr + j, m);
+                  for (int64_t t = 0; t < nt; ++t) a[t] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(src + off[t] + j, m), a[t]);
                 }
               }
               for (int64_t t = 0; t < nt; ++t) {
@@ -727,6 +733,7 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
           for (int64_t q = 0; q < nc; ++q) yr[q] = tr[q] + bo;
         }
     };
+    if (it.ni == 1 && !bg) return;  // the GEMM wrote y in place and there is no bias: nothing to finish
     if (par) {
       parallel_for(g.Og, std::max<int64_t>(1, 16384 / ncol), finish);
     } else {

@@ -208,3 +208,19 @@ describe('creation with requiresGrad', () => {
     expect(ck.memory().liveTensors).toBe(before);
   });
 });
+
+describe('depthwise conv2d weight gradient', () => {
+  it("keeps an input inf out of the taps that never read it (the vector tail masks both operands)", () => {
+    // x = 1 everywhere but inf at the last column; 1x3 kernel, no padding: OW = 6, so tap kw reads columns
+    // kw .. kw + 5 and only tap 2 reads column 7.
+    const xs = new Float32Array(2 * 8).fill(1);
+    xs[7] = Infinity;
+    xs[15] = Infinity;
+    const x = ck.tensor(xs, { shape: [1, 2, 1, 8] });
+    const w = ck.ones([2, 1, 1, 3], { requiresGrad: true });
+    const y = ck.nn.functional.conv2d(x, w, null, { groups: 2 });
+    y.backward(ck.onesLike(y));
+    expect(Array.from(w.grad!.toArray() as unknown as number[][][][]).map((c) => c[0][0])).toEqual([[6, 6, Infinity], [6, 6, Infinity]]);
+    for (const t of [x, w, y]) t.dispose();
+  });
+});
