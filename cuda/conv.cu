@@ -162,7 +162,7 @@ __global__ void conv_permute_kernel(const float* __restrict__ dy,  // (nvalid, O
   }
 }
 
-// y[n][o][p] += b[o] over planes of P elements; I: the index type (32-bit whenever the tensor allows).
+// y[n][o][p] += b[o] over planes of P elements; I: the index type (unsigned 32-bit whenever the tensor allows).
 template <typename I>
 __global__ void conv_bias_kernel(float* __restrict__ y,        // (N, O, P)
                                  const float* __restrict__ b,  // (O)
@@ -357,8 +357,9 @@ void conv2d_forward_cuda(const Conv2dParams& p, const float* x, const float* w, 
   if (b) {
     const int64_t total = p.N * p.O * g.P;
     if (total <= kInt32Max)
-      launch(conv_bias_kernel<int>, dim3(grid_for(total)), dim3(kThreads), 0, s, y, b, static_cast<int>(p.O),
-             static_cast<int>(g.P), static_cast<int>(total));
+      // unsigned: i + the grid stride (< 2^24) can pass INT32_MAX before the loop test, never 2^32
+      launch(conv_bias_kernel<uint32_t>, dim3(grid_for(total)), dim3(kThreads), 0, s, y, b, static_cast<uint32_t>(p.O),
+             static_cast<uint32_t>(g.P), static_cast<uint32_t>(total));
     else
       launch(conv_bias_kernel<int64_t>, dim3(grid_for(total)), dim3(kThreads), 0, s, y, b, p.O, g.P, total);
   }
