@@ -80,7 +80,14 @@ export function batchAugment(x: Tensor, opts: BatchAugmentOptions = {}, params?:
   }
   let host: Int32Array;
   if (params === undefined) host = batchAugmentParams(x.shape, opts);
-  else if (params instanceof Tensor) host = params.to('cpu', 'int32').dataSync() as Int32Array;
+  else if (params instanceof Tensor) {
+    const hp = params.to('cpu', 'int32');
+    try {
+      host = hp.dataSync() as Int32Array;
+    } finally {
+      hp.dispose();
+    }
+  }
   else host = params;
   if (host.length !== g.N * 3) throw shapeError(`batchAugment: params hold ${host.length} values for ${g.N} samples (need N x 3)`);
   for (let n = 0; n < g.N; n++) {
