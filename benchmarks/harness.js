@@ -57,6 +57,9 @@ async function runSideBySide(ck, cases, opts) {
   const twin = new Twin(opts.device);
   const rows = [];
   for (const c of cases) {
+    // TF32 as the twin has it (off unless the case asks), so no row compares TF32 with strict FP32.
+    const savedTF32 = ck.backends.cudnn.allowTF32;
+    ck.backends.cudnn.allowTF32 = !!c.tf32;
     const mine = c.setup(ck);
     const ckTimes = [];
     const ptTimes = [];
@@ -101,6 +104,7 @@ async function runSideBySide(ck, cases, opts) {
       }
     }
     mine.dispose();
+    ck.backends.cudnn.allowTF32 = savedTF32;
     const a = stats(ckTimes);
     const b = error ? null : stats(ptTimes);
     const row = { name: c.name, shape: c.shape, convkit: a, torch: b, torchVersion, error, inner };

@@ -31,7 +31,8 @@ function convCases(N, quick, device) {
           const gw = ck.empty([o, c, k, k], { device });
           return {
             run() {
-              if (dir === 'fwd') F.conv2d(x, w, null, { stride: s, padding: p }).dispose();
+              // the hand-written kernels in all three directions (conv_cudnn has the cuDNN rows)
+              if (dir === 'fwd') F.conv2d(x, w, null, { stride: s, padding: p, backend: 'native' }).dispose();
               else if (dir === 'bwd_data') native.conv2dBackwardData(params, g.storage, 0, w.storage, 0, gx.storage, 0);
               else native.conv2dBackwardWeight(params, x.storage, 0, g.storage, 0, gw.storage, 0, null, 0);
             },
