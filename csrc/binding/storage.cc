@@ -33,12 +33,11 @@ static void check_cuda_device(int device) {
 
 void* device_alloc(int device, int64_t bytes) {
   if (bytes < 0) throw Error("ERR_ARG", "negative allocation size", ErrorKind::Range);
-  size_t n = bytes == 0 ? 64 : (size_t)((bytes + 63) / 64 * 64);
-  if (device < 0) return host_alloc(n);
+  if (device < 0) return host_alloc((size_t)bytes);  // host_alloc rounds and aligns
   check_cuda_device(device);
 #ifdef CK_HAVE_CUDA
   cuda::set_device(device);
-  return cuda::malloc(n, cuda::default_stream());
+  return cuda::malloc(bytes == 0 ? 64 : (size_t)((bytes + 63) / 64 * 64), cuda::default_stream());
 #else
   return nullptr;
 #endif
@@ -46,7 +45,7 @@ void* device_alloc(int device, int64_t bytes) {
 
 void device_free(int device, void* p, int64_t bytes) {
   if (!p) return;
-  if (device < 0) { host_free(p, bytes == 0 ? 64 : (size_t)((bytes + 63) / 64 * 64)); return; }
+  if (device < 0) { host_free(p, (size_t)bytes); return; }
 #ifdef CK_HAVE_CUDA
   cuda::set_device(device);
   cuda::free(p, cuda::default_stream());

@@ -206,23 +206,27 @@ export const log = unaryOp('LogBackward', (x) => ew.unary(x, ew.U.Log), (x) => e
 export const sqrt = unaryOp('SqrtBackward', (x) => ew.unary(x, ew.U.Sqrt), (_x, o) => ew.rdiv(o, 0.5), false, true);
 export const rsqrt = unaryOp('RsqrtBackward', (x) => ew.unary(x, ew.U.Rsqrt), (_x, o) => compose((t) => ew.pow(t, 3), (t) => t.mul(-0.5))(o), false, true);
 export const abs = unaryOp('AbsBackward', (x) => ew.unary(x, ew.U.Abs), (x) => ew.unary(x, ew.U.Sign), true, false);
-// relu's gradient passes g where the output is positive and is 0 elsewhere (even where g is inf or NaN, as
-// PyTorch's threshold_backward): one native pass over g and the saved output.
+/**
+ * The gradient through a relu whose (contiguous) output is y: g where y is positive, 0 elsewhere (even where
+ * g is inf or NaN, as PyTorch's threshold_backward), in one native pass.
+ */
+export function reluGrad(g: Tensor, y: Tensor): Tensor {
+  const gc = g.isContiguous() ? g : ew.unary(g, ew.U.Copy);
+  const gx = Tensor.empty(y.shape, 'float32', g.device);
+  try {
+    native.reluBackward(y.numel(), gc.storage, gc.offset, y.storage, y.offset, gx.storage, 0);
+  } finally {
+    if (gc !== g) gc.dispose();
+  }
+  return gx;
+}
+
 export const relu: Unary = (x) => {
   const out = ew.unary(x, ew.U.Relu);
   if (!needsGrad(x)) return out;
   return record(out, 'ReluBackward', [x], (save) => {
     const so = save(out);
-    return (g) => {
-      const gc = g.isContiguous() ? g : ew.unary(g, ew.U.Copy);
-      const gx = Tensor.empty(so.shape, 'float32', g.device);
-      try {
-        native.reluBackward(so.numel(), gc.storage, gc.offset, so.storage, so.offset, gx.storage, 0);
-      } finally {
-        if (gc !== g) gc.dispose();
-      }
-      return [gx];
-    };
+    return (g) => [reluGrad(g, so)];
   });
 };
 export const sigmoid = unaryOp('SigmoidBackward', (x) => ew.unary(x, ew.U.Sigmoid), (_x, o) => { const r = ew.rsub(o, 1); const m = r.mul(o); r.dispose(); return m; }, false, true);

@@ -5,7 +5,7 @@
  */
 import { native } from '../binding';
 import { ConvBackend, resolveConvBackend } from '../backends';
-import { needsGrad, record, sumTo } from '../autograd/functions';
+import { needsGrad, record, reluGrad, sumTo } from '../autograd/functions';
 import { rawModule } from '../autograd/grad_mode';
 import * as ewRaw from '../ops/elementwise';
 import { ckError, fmtShape, shapeError } from '../errors';
@@ -444,13 +444,7 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
   return record(y, 'AddReluBackward', [a, b], (save) => {
     const sy = save(y);
     return (g) => {
-      const gc = contig(g);
-      const gx = Tensor.empty(a.shape, 'float32', g.device);
-      try {
-        native.reluBackward(n, gc.storage, gc.offset, sy.storage, sy.offset, gx.storage, 0);
-      } finally {
-        gc.dispose();
-      }
+      const gx = reluGrad(g, sy);
       if (needA && needB) return [gx, gx.clone()];
       return needA ? [gx, null] : [null, gx];
     };
