@@ -50,8 +50,7 @@ run(async () => {
 
   const full = fresh();
   const groups = ck.utils.paramGroupsByDepth(full);
-  // utils.ParamGroup is an interface, which TypeScript will not match to the optimizer's open-ended group type.
-  const optU = new ck.optim.AdamW(groups.map((g) => ({ params: g.params, lr: g.lr })), { lr: 1e-3 });
+  const optU = new ck.optim.AdamW(groups, { lr: 1e-3 });
   for (let e = 0; e < epochs; e++) await trainEpoch(full, target.train, optU, criterion);
   const accU = await accuracy(full, target.test);
   const trainable = ck.utils.countParameters(full, { trainableOnly: true });

@@ -9,10 +9,11 @@ import { BatchNorm1d, BatchNorm2d } from '../nn/layers';
 import { Module } from '../nn/module';
 import { Tensor } from '../tensor';
 
-export interface ParamGroup {
+// A type alias, not an interface, so a group passes straight to an optimizer (which takes any extra keys).
+export type ParamGroup = {
   params: Tensor[];
   lr: number;
-}
+};
 
 export interface DepthStage {
   /** Attribute paths of the modules in this stage. */
