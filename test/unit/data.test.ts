@@ -551,3 +551,17 @@ describe('DataLoader', () => {
     }
   });
 });
+
+describe('Compose on tensors', () => {
+  it('frees the intermediate tensors its steps make', () => {
+    const t = new ck.transforms.Compose([new ck.transforms.Normalize([0.5], [0.5]), new ck.transforms.Normalize([0], [2]), new ck.transforms.Normalize([1], [1])]);
+    const x = ck.rand([1, 4, 4]);
+    const before = ck.memory().liveTensors;
+    const y = t.forward(x) as ck.Tensor;
+    expect(ck.memory().liveTensors).toBe(before + 1);
+    expect(x.isDisposed).toBe(false);
+    const want = x.sub(0.5).div(0.5).div(2).sub(1);
+    expect(Math.max(...(y.sub(want).abs().toArray() as number[][][]).flat(2))).toBeLessThan(1e-6);
+    for (const v of [x, y, want]) v.dispose();
+  });
+});
