@@ -3,8 +3,8 @@
 //
 // Layout: contiguous (N, C, L) (NCHW with L = H*W; (N, C, 1) for a Linear layer); flat buffers otherwise.
 //
-// Semantics (as the CPU reference): relu(v) = v > 0 ? v : 0 with NaN propagated; the gradient is a select,
-// dx = y > 0 ? dy : 0, so NaN in y or a NaN dy where y <= 0 gives 0.
+// Semantics: the shared scalar definitions of core/scalar_ops.h, which the CPU code uses too (PyTorch's:
+// relu(v) = v < 0 ? 0 : v, NaN propagated, relu(-0) = -0; the gradient is a select, dx = y <= 0 ? 0 : dy).
 //
 // Algorithm:
 //   elementwise (bias_relu forward, add_relu, relu_backward): grid-stride loops. _kernel1 one element per
@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels_cuda.h"
+#include "core/scalar_ops.h"
 #include "core/types.h"
 
 namespace ck {
@@ -46,8 +47,8 @@ constexpr int64_t kMinBlockWork = 4096;  // elements per reduction block, at lea
 constexpr int64_t kMinChunkRows = 16;    // rows per column-kernel chunk, at least
 constexpr int64_t kSmallIndex = int64_t(1) << 31;  // below this a 32-bit grid-stride index cannot overflow
 
-__device__ __forceinline__ float relu(float v) { return v > 0.0f ? v : (v != v ? v : 0.0f); }
-__device__ __forceinline__ float relu_grad(float g, float y) { return y > 0.0f ? g : 0.0f; }
+using scalar::relu;
+using scalar::relu_grad;
 
 __device__ __forceinline__ float4 relu_grad4(float4 g, float4 y) {
   return make_float4(relu_grad(g.x, y.x), relu_grad(g.y, y.y), relu_grad(g.z, y.z), relu_grad(g.w, y.w));
@@ -102,7 +103,7 @@ __global__ void add_relu_forward_kernel1(const float* __restrict__ a,  // (n)
                                          int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    y[i] = relu(a[i] + b[i]);
+    y[i] = scalar::add_relu(a[i], b[i]);
 }
 
 // a, b, y 16-byte aligned: n / 4 vectors, then the n % 4 tail.
@@ -118,9 +119,10 @@ __global__ void add_relu_forward_kernel2(const float* __restrict__ a,  // (n)
   float4* y4 = reinterpret_cast<float4*>(y);
   for (int64_t i = tid; i < n4; i += stride) {
     const float4 u = a4[i], v = b4[i];
-    y4[i] = make_float4(relu(u.x + v.x), relu(u.y + v.y), relu(u.z + v.z), relu(u.w + v.w));
+    y4[i] = make_float4(scalar::add_relu(u.x, v.x), scalar::add_relu(u.y, v.y), scalar::add_relu(u.z, v.z),
+                        scalar::add_relu(u.w, v.w));
   }
-  if (tid < n - n4 * 4) y[n4 * 4 + tid] = relu(a[n4 * 4 + tid] + b[n4 * 4 + tid]);
+  if (tid < n - n4 * 4) y[n4 * 4 + tid] = scalar::add_relu(a[n4 * 4 + tid], b[n4 * 4 + tid]);
 }
 
 __global__ void relu_backward_kernel1(const float* __restrict__ dy,  // (n)

@@ -31,6 +31,7 @@
 #include "runtime.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
+#include "core/scalar_ops.h"
 #include "core/types.h"
 
 #if CK_CUDA_REAL
@@ -105,7 +106,7 @@ __device__ __forceinline__ float unary_f32(float x, const UParams& p) {
   else if constexpr (OP == UnaryOp::Log) return logf(x);
   else if constexpr (OP == UnaryOp::Sqrt) return sqrtf(x);
   else if constexpr (OP == UnaryOp::Abs) return fabsf(x);
-  else if constexpr (OP == UnaryOp::Relu) return x < 0.0f ? 0.0f : x;  // NaN stays NaN
+  else if constexpr (OP == UnaryOp::Relu) return scalar::relu(x);  // core/scalar_ops.h, shared with the CPU
   else if constexpr (OP == UnaryOp::Sigmoid) {
     // exp of a non-positive argument only: no overflow, no inf/inf.
     if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
@@ -280,10 +281,10 @@ __device__ __forceinline__ Tout binary_apply(Tin a, Tin b) {
       else if constexpr (OP == BinaryOp::Mul) return a * b;
       else if constexpr (OP == BinaryOp::Div) return a / b;
       else if constexpr (OP == BinaryOp::Pow) return powf(a, b);
-      else if constexpr (OP == BinaryOp::Maximum) return (a != a) ? a : (b != b) ? b : (a > b ? a : b);
+      else if constexpr (OP == BinaryOp::Maximum) return scalar::maximum(a, b);
       else {
         static_assert(OP == BinaryOp::Minimum, "unhandled binary op");
-        return (a != a) ? a : (b != b) ? b : (a < b ? a : b);
+        return scalar::minimum(a, b);
       }
     } else {
       if constexpr (OP == BinaryOp::Add) return wrap_add(a, b);

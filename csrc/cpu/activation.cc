@@ -1,9 +1,9 @@
 // CPU reference for the fused activations: bias + ReLU over (N, C, L) planes, add + ReLU, and the ReLU
 // gradient that serves all three (and a plain relu).
 //
-// ReLU follows PyTorch's forward: NaN propagates, everything not > 0 becomes +0. The gradient is a select,
-// not a product: dx = y > 0 ? dy : 0, so a NaN/inf dy where y <= 0 gives 0 (as PyTorch's
-// threshold_backward) and a NaN y gives 0 (the contract of core/nn_kernels.h; PyTorch would pass dy).
+// ReLU and its gradient are the shared scalar definitions of core/scalar_ops.h (PyTorch's: relu(x) = x < 0 ? 0
+// : x, so NaN propagates and relu(-0) = -0; the gradient is a select, dx = y <= 0 ? 0 : dy, so a NaN/inf dy
+// where y <= 0 gives 0 and a NaN y passes dy, as PyTorch's threshold_backward).
 // Loops are flat over contiguous runs so the compiler vectorises them (compare + blend); work splits over
 // N*C planes (bias_relu) or over element ranges (add_relu, relu_backward).
 // db of bias_relu_backward: each plane's sum is taken on its own (8 vector lanes, then double), and the
@@ -12,6 +12,7 @@
 #include <vector>
 #include "../core/error.h"
 #include "../core/nn_kernels.h"
+#include "../core/scalar_ops.h"
 #include "threadpool.h"
 
 namespace ck {
@@ -19,25 +20,26 @@ namespace ck {
 namespace {
 constexpr int64_t kGrain = 1 << 15;  // elements per task, roughly
 
-inline float relu(float v) { return v > 0.f ? v : (v != v ? v : 0.f); }
+using scalar::relu;
+using scalar::relu_grad;
 
 inline int64_t plane_grain(int64_t L) { return L >= kGrain ? 1 : kGrain / (L > 0 ? L : 1); }
 
-// dx[i] = y[i] > 0 ? dy[i] : 0 over one run; returns the sum of dx (8 float lanes, combined in double).
+// dx[i] = relu_grad(dy[i], y[i]) over one run; returns the sum of dx (8 float lanes, combined in double).
 inline double relu_grad_sum(const float* dy, const float* y, float* dx, int64_t n) {
   float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; ++j) {
       const float d = dy[i + j], v = y[i + j];
-      const float g = v > 0.f ? d : 0.f;
+      const float g = relu_grad(d, v);
       dx[i + j] = g;
       acc[j] += g;
     }
   }
   double s = 0.0;
   for (; i < n; ++i) {
-    const float g = y[i] > 0.f ? dy[i] : 0.f;
+    const float g = relu_grad(dy[i], y[i]);
     dx[i] = g;
     s += g;
   }
@@ -78,7 +80,7 @@ void bias_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, co
 void add_relu_forward_cpu(int64_t n, const float* a, const float* b, float* y) {
   CK_CHECK_ARG(n >= 0, "add_relu_forward: negative count");
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) y[i] = relu(a[i] + b[i]);
+    for (int64_t i = s; i < e; ++i) y[i] = scalar::add_relu(a[i], b[i]);
   });
 }
 
@@ -87,7 +89,7 @@ void relu_backward_cpu(int64_t n, const float* dy, const float* y, float* dx) {
   parallel_for(n, kGrain, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
       const float g = dy[i], v = y[i];  // both loaded unconditionally, so the select vectorises
-      dx[i] = v > 0.f ? g : 0.f;
+      dx[i] = relu_grad(g, v);
     }
   });
 }

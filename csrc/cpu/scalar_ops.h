@@ -1,8 +1,10 @@
-// Scalar definitions of the elementwise ops, shared by the CPU reference kernels. The CUDA kernels
-// (cuda/elementwise.cu) implement the same table; the test/cuda suite holds them to each other.
+// Scalar definitions of the elementwise ops of the CPU backend. The CUDA kernels (cuda/elementwise.cu)
+// implement the same table; the functions both compute with a sign or NaN corner (relu, maximum, minimum)
+// come from the one shared definition in core/scalar_ops.h. test/cuda holds the two tables to each other.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include "../core/scalar_ops.h"
 #include "../core/types.h"
 
 namespace ck {
@@ -19,7 +21,7 @@ inline float unary_f32(UnaryOp op, float x, float a, float b) {
     case UnaryOp::Log: return std::log(x);
     case UnaryOp::Sqrt: return std::sqrt(x);
     case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Relu: return x > 0.f ? x : (x != x ? x : 0.f);
+    case UnaryOp::Relu: return scalar::relu(x);
     case UnaryOp::Sigmoid: {
       // Stable for large |x|: never exponentiates a positive number.
       if (x >= 0.f) { float z = std::exp(-x); return 1.f / (1.f + z); }
@@ -92,8 +94,8 @@ template <> inline float binary_val<float>(BinaryOp op, float x, float y) {
     case BinaryOp::Mul: return x * y;
     case BinaryOp::Div: return x / y;
     case BinaryOp::Pow: return std::pow(x, y);
-    case BinaryOp::Maximum: return (x != x || y != y) ? NAN : (x > y ? x : y);
-    case BinaryOp::Minimum: return (x != x || y != y) ? NAN : (x < y ? x : y);
+    case BinaryOp::Maximum: return scalar::maximum(x, y);
+    case BinaryOp::Minimum: return scalar::minimum(x, y);
     case BinaryOp::Eq: return x == y;
     case BinaryOp::Ne: return x != y;
     case BinaryOp::Lt: return x < y;
