@@ -1,21 +1,19 @@
-// Standalone self-test of the fused activations, softmax / losses and dropout (core/nn_kernels.h):
-//  (a) each CPU function (csrc/cpu/activation.cc, softmax_loss.cc, dropout.cc) against naive double-precision
-//      loops written here, and
-//  (b) each CUDA twin (cuda/activation.cu, softmax_loss.cu, dropout.cu) against the CPU function through
-//      ck::cuda::malloc/memcpy, |a - b| <= 1e-5 + 1e-4 |b|; dropout masks must be bit-identical.
+// Standalone self-test of the fused activations, softmax / losses and dropout (core/nn_kernels.h): each CPU
+// function (csrc/cpu/activation.cc, softmax_loss.cc, dropout.cc) and each CUDA twin (cuda/activation.cu,
+// softmax_loss.cu, dropout.cu, through ck::cuda::malloc/memcpy) against the double-precision references of
+// test/reference/{activation,loss}.h, |a - ref| <= 1e-5 + 1e-4 |ref|, zeros of relu outputs and gradients with
+// the reference's sign (PyTorch's relu(-0) = -0); cross entropy as the chain log_softmax -> nll and back on each
+// device; dropout against a Philox written out here, masks bit-identical.
 // Shapes are small and odd (the emulation costs ~1 us per thread switch) but reach every kernel variant:
 // warp/block softmax, float4 and scalar paths (misaligned bases), plane/column bias-relu reductions with
 // several splits, 32/64-bit index paths where cheap, NaN/inf rows, ignore_index inside and outside [0, K),
 // out-of-range targets (ERR_ARG on both devices), p = 0 / 1, 64-bit Philox counters. Exits non-zero on failure.
 //
-// Emulated build (no GPU), from the repository root:
-//   g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/activation.cu
-//       cuda/softmax_loss.cu cuda/dropout.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu
-//       test/native/act_loss_selftest.cu -x none csrc/cpu/activation.cc csrc/cpu/softmax_loss.cc
-//       csrc/cpu/dropout.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
-//       csrc/cpu/random.cc cuda/emu/*.cc -lpthread -o /tmp/act_loss_selftest && /tmp/act_loss_selftest
-// (core/philox.h expands CK_HD to __host__ __device__ whenever CK_CUDA_EMU is defined, which a plain .cc file
-// does not know: until CK_HD is empty outside nvcc, compile csrc/cpu/*.cc without -DCK_CUDA_EMU.)
+// Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
+// selftest-build: cuda/activation.cu cuda/softmax_loss.cu cuda/dropout.cu cuda/gemm.cu cuda/elementwise.cu
+// selftest-build: cuda/reduce.cu cuda/runtime.cu csrc/cpu/activation.cc csrc/cpu/softmax_loss.cc csrc/cpu/dropout.cc
+// selftest-build: csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc
+// selftest-build: cuda/emu/*.cc
 // Real build: the same sources with nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda (.cc files via -x cu or
 // compiled by the host compiler).
 #include <cmath>
@@ -31,6 +29,9 @@
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels.h"
 #include "core/nn_kernels_cuda.h"
+#include "../reference/activation.h"
+#include "../reference/check.h"
+#include "../reference/loss.h"
 
 namespace {
 
@@ -148,7 +149,22 @@ std::string shape_str(std::initializer_list<int64_t> d) {
 
 // ---- fused activations --------------------------------------------------------------------------
 
-double ref_relu(double v) { return std::isnan(v) ? v : (v > 0 ? v : 0.0); }
+// A result against its reference (test/reference/), counted for its family and device. `signed_zeros`: a zero
+// must also carry the reference's sign (relu(-0) = -0 as PyTorch, while the gradient's zeros are +0).
+template <typename A, typename B>
+void check_ref(const char* family, const std::string& what, const A& got, const B& ref, size_t n,
+               bool signed_zeros = false, double rtol = 1e-4, double atol = 1e-5) {
+  ck::ref::tally(family, ck::ref::device_of(what));
+  check_all(what, got, ref, n, rtol, atol);
+  if (!signed_zeros) return;
+  for (size_t i = 0; i < n; ++i) {
+    const double g = static_cast<double>(got[i]), r = static_cast<double>(ref[i]);
+    if (g == 0.0 && r == 0.0 && std::signbit(g) != std::signbit(r)) {
+      fail(what + " [" + std::to_string(i) + "]: zero of the wrong sign, got " + (std::signbit(g) ? "-0" : "+0"));
+      return;
+    }
+  }
+}
 
 void test_activation() {
   Rng rng(11);
@@ -161,28 +177,24 @@ void test_activation() {
     const int64_t N = sh.N, C = sh.C, L = sh.L, n = N * C * L;
     const std::string tag = shape_str({N, C, L});
     std::vector<float> x = rng.floats(n, -2, 2), b = rng.floats(C, -1, 1), dy = rng.floats(n, -1, 1);
-    if (n > 3) { x[1] = kNaN; x[2] = -0.0f; }
+    if (n > 3) { x[1] = kNaN; x[2] = -0.0f; x[3] = -b[(3 / L) % C]; }  // x[3] + b = +0
     // forward
     std::vector<float> y(n);
     ck::bias_relu_forward_cpu(N, C, L, x.data(), b.data(), y.data());
-    std::vector<double> yref(n);
-    for (int64_t i = 0; i < n; ++i) yref[i] = ref_relu((double)x[i] + (double)b[(i / L) % C]);
-    check_all("bias_relu_forward_cpu " + tag, y, yref, n);
+    const std::vector<double> yref = ck::ref::bias_relu_forward(N, C, L, x, b);
+    check_ref("activation", "bias_relu_forward_cpu " + tag, y, yref, n, true);
     // backward: y from the forward (zeros where clamped, a NaN where x was NaN); NaN/inf dy where y == 0
     for (int64_t i = 0; i < n; ++i)
       if (y[i] == 0.0f && i % 3 == 0) dy[i] = i % 2 ? kNaN : kInf;
     std::vector<float> dx(n), db(C);
     ck::bias_relu_backward_cpu(N, C, L, dy.data(), y.data(), dx.data(), db.data());
-    std::vector<double> dxref(n), dbref(C, 0.0);
-    for (int64_t i = 0; i < n; ++i) {
-      dxref[i] = y[i] > 0 ? (double)dy[i] : 0.0;
-      dbref[(i / L) % C] += dxref[i];
-    }
-    check_all("bias_relu_backward_cpu dx " + tag, dx, dxref, n);
-    check_all("bias_relu_backward_cpu db " + tag, db, dbref, C);
+    std::vector<double> dxref, dbref;
+    ck::ref::bias_relu_backward(N, C, L, dy, y, dxref, dbref);
+    check_ref("activation", "bias_relu_backward_cpu dx " + tag, dx, dxref, n, true);
+    check_ref("activation", "bias_relu_backward_cpu db " + tag, db, dbref, C);
     std::vector<float> dx2(n);
     ck::bias_relu_backward_cpu(N, C, L, dy.data(), y.data(), dx2.data(), nullptr);
-    check_all("bias_relu_backward_cpu (no db) " + tag, dx2, dxref, n);
+    check_ref("activation", "bias_relu_backward_cpu (no db) " + tag, dx2, dxref, n, true);
     // thread count must not change the bits of db
     const int threads = ck::get_num_threads();
     ck::set_num_threads(1);
@@ -197,16 +209,16 @@ void test_activation() {
       Dev *dX = upload(x, shift), *dB = upload(b, shift), *dY = new Dev(n, shift), *dG = upload(dy, shift),
           *dYc = upload(y, shift), *dDX = new Dev(n, shift), *dDB = new Dev(C, shift);
       ck::cuda::bias_relu_forward_cuda(N, C, L, dX->f(), dB->f(), dY->f(), S());
-      check_all("bias_relu_forward_cuda " + t2, dY->get(), y, n);
+      check_ref("activation", "bias_relu_forward_cuda " + t2, dY->get(), yref, n, true);
       ck::cuda::bias_relu_backward_cuda(N, C, L, dG->f(), dYc->f(), dDX->f(), dDB->f(), S());
-      check_all("bias_relu_backward_cuda dx " + t2, dDX->get(), dx, n);
+      check_ref("activation", "bias_relu_backward_cuda dx " + t2, dDX->get(), dxref, n, true);
       const std::vector<float> dbc = dDB->get();
-      check_all("bias_relu_backward_cuda db " + t2, dbc, db, C);
+      check_ref("activation", "bias_relu_backward_cuda db " + t2, dbc, dbref, C);
       ck::cuda::bias_relu_backward_cuda(N, C, L, dG->f(), dYc->f(), dDX->f(), dDB->f(), S());
       check_bits("bias_relu_backward_cuda db repeat " + t2, dDB->get(), dbc);
       Dev* dDX2 = new Dev(n, shift);
       ck::cuda::bias_relu_backward_cuda(N, C, L, dG->f(), dYc->f(), dDX2->f(), nullptr, S());
-      check_all("bias_relu_backward_cuda (no db) " + t2, dDX2->get(), dx, n);
+      check_ref("activation", "bias_relu_backward_cuda (no db) " + t2, dDX2->get(), dxref, n, true);
       for (Dev* d : {dX, dB, dY, dG, dYc, dDX, dDB, dDX2}) delete d;
     }
   }
@@ -216,51 +228,29 @@ void test_activation() {
     std::vector<float> a = rng.floats(n, -2, 2), b = rng.floats(n, -2, 2), g = rng.floats(n, -1, 1),
                        yy = rng.floats(n, -1, 1);
     if (n > 3) { a[0] = kNaN; yy[1] = kNaN; yy[2] = 0.0f; g[2] = kNaN; yy[3] = -0.5f; g[3] = kInf; }
+    // Signed zeros: -0 + -0 = -0 and relu(-0) = -0; -0 + +0 = +0; a zero output's gradient is +0 even for dy < 0.
+    if (n > 5) { a[4] = -0.0f; b[4] = -0.0f; a[5] = -0.0f; b[5] = 0.0f; yy[4] = -0.0f; g[4] = -1.0f; }
     std::vector<float> y(n), dx(n);
     ck::add_relu_forward_cpu(n, a.data(), b.data(), y.data());
     ck::relu_backward_cpu(n, g.data(), yy.data(), dx.data());
-    std::vector<double> yref(n), dxref(n);
-    for (int64_t i = 0; i < n; ++i) {
-      yref[i] = ref_relu((double)a[i] + (double)b[i]);
-      dxref[i] = yy[i] > 0 ? (double)g[i] : 0.0;  // NaN y: not > 0 -> 0
-    }
+    const std::vector<double> yref = ck::ref::add_relu_forward(a, b), dxref = ck::ref::relu_backward(g, yy);
     const std::string tag = "n=" + std::to_string(n);
-    check_all("add_relu_forward_cpu " + tag, y, yref, n);
-    check_all("relu_backward_cpu " + tag, dx, dxref, n);
+    check_ref("activation", "add_relu_forward_cpu " + tag, y, yref, n, true);
+    check_ref("activation", "relu_backward_cpu " + tag, dx, dxref, n, true);
     for (int shift : {0, 1}) {
       const std::string t2 = tag + (shift ? " misaligned" : "");
       Dev *dA = upload(a, shift), *dB = upload(b, shift), *dG = upload(g, shift), *dYY = upload(yy, shift),
           *dY = new Dev(n, shift), *dDX = new Dev(n, shift);
       ck::cuda::add_relu_forward_cuda(n, dA->f(), dB->f(), dY->f(), S());
       ck::cuda::relu_backward_cuda(n, dG->f(), dYY->f(), dDX->f(), S());
-      check_all("add_relu_forward_cuda " + t2, dY->get(), y, n);
-      check_all("relu_backward_cuda " + t2, dDX->get(), dx, n);
+      check_ref("activation", "add_relu_forward_cuda " + t2, dY->get(), yref, n, true);
+      check_ref("activation", "relu_backward_cuda " + t2, dDX->get(), dxref, n, true);
       for (Dev* d : {dA, dB, dG, dYY, dY, dDX}) delete d;
     }
   }
 }
 
 // ---- softmax ------------------------------------------------------------------------------------
-
-void ref_softmax(int64_t R, int64_t K, const std::vector<float>& x, std::vector<double>& y, bool log) {
-  y.assign(R * K, 0.0);
-  for (int64_t r = 0; r < R; ++r) {
-    const float* xr = x.data() + r * K;
-    double m = -INFINITY;
-    bool nan = false;
-    for (int64_t k = 0; k < K; ++k) {
-      nan |= std::isnan(xr[k]);
-      m = std::max(m, (double)xr[k]);
-    }
-    double s = 0;
-    for (int64_t k = 0; k < K; ++k) s += std::exp((double)xr[k] - m);
-    for (int64_t k = 0; k < K; ++k) {
-      double v = log ? (double)xr[k] - m - std::log(s) : std::exp((double)xr[k] - m) / s;
-      if (nan || std::isinf(m)) v = NAN;  // PyTorch: NaN anywhere, or a row of +-inf max, gives a NaN row
-      y[r * K + k] = v;
-    }
-  }
-}
 
 void test_softmax() {
   Rng rng(23);
@@ -278,22 +268,13 @@ void test_softmax() {
     for (bool log : {false, true}) {
       const std::string tag = std::string(log ? "log_softmax " : "softmax ") + shape_str({R, K});
       std::vector<float> y(n), dx(n);
-      std::vector<double> yref;
       ck::softmax_forward_cpu(R, K, x.data(), y.data(), log);
-      ref_softmax(R, K, x, yref, log);
-      check_all(tag + " forward cpu", y, yref, n);
-      // backward from the float y
+      const std::vector<double> yref = ck::ref::softmax_forward(R, K, x, log);
+      check_ref("loss", tag + " forward cpu", y, yref, n);
+      // backward from the float y (the CUDA kernel gets the same y)
       ck::softmax_backward_cpu(R, K, y.data(), dy.data(), dx.data(), log);
-      std::vector<double> dxref(n);
-      for (int64_t r = 0; r < R; ++r) {
-        double s = 0;
-        for (int64_t k = 0; k < K; ++k) s += log ? (double)dy[r * K + k] : (double)dy[r * K + k] * y[r * K + k];
-        for (int64_t k = 0; k < K; ++k) {
-          const double yv = y[r * K + k], g = dy[r * K + k];
-          dxref[r * K + k] = log ? g - std::exp(yv) * s : yv * (g - s);
-        }
-      }
-      check_all(tag + " backward cpu", dx, dxref, n);
+      const std::vector<double> dxref = ck::ref::softmax_backward(R, K, y, dy, log);
+      check_ref("loss", tag + " backward cpu", dx, dxref, n);
       // in place: dx == dy
       std::vector<float> inplace = dy;
       ck::softmax_backward_cpu(R, K, y.data(), inplace.data(), inplace.data(), log);
@@ -304,11 +285,11 @@ void test_softmax() {
         Dev *dX = upload(x, shift), *dY = new Dev(n, shift), *dYc = upload(y, shift), *dG = upload(dy, shift),
             *dDX = new Dev(n, shift);
         ck::cuda::softmax_forward_cuda(R, K, dX->f(), dY->f(), log, S());
-        check_all(t2 + " forward cuda", dY->get(), y, n);
+        check_ref("loss", t2 + " forward cuda", dY->get(), yref, n);
         ck::cuda::softmax_backward_cuda(R, K, dYc->f(), dG->f(), dDX->f(), log, S());
-        check_all(t2 + " backward cuda", dDX->get(), dx, n);
+        check_ref("loss", t2 + " backward cuda", dDX->get(), dxref, n);
         ck::cuda::softmax_backward_cuda(R, K, dYc->f(), dG->f(), dG->f(), log, S());  // in place
-        check_all(t2 + " backward cuda in place", dG->get(), dx, n);
+        check_ref("loss", t2 + " backward cuda in place", dG->get(), dxref, n);
         for (Dev* d : {dX, dY, dYc, dG, dDX}) delete d;
       }
     }
@@ -323,13 +304,12 @@ void test_softmax() {
     for (bool log : {false, true}) {
       const std::string tag = std::string(log ? "log_softmax" : "softmax") + " special rows K=" + std::to_string(K);
       std::vector<float> y(n);
-      std::vector<double> yref;
       ck::softmax_forward_cpu(R, K, x.data(), y.data(), log);
-      ref_softmax(R, K, x, yref, log);
-      check_all(tag + " cpu", y, yref, n);
+      const std::vector<double> yref = ck::ref::softmax_forward(R, K, x, log);
+      check_ref("loss", tag + " cpu", y, yref, n);
       Dev *dX = upload(x), *dY = new Dev(n);
       ck::cuda::softmax_forward_cuda(R, K, dX->f(), dY->f(), log, S());
-      check_all(tag + " cuda", dY->get(), y, n);
+      check_ref("loss", tag + " cuda", dY->get(), yref, n);
       delete dX;
       delete dY;
     }
@@ -352,19 +332,15 @@ void test_nll() {
       std::vector<float> loss(R), dl(n);
       ck::nll_forward_cpu(R, K, logp.data(), t.data(), ignore, loss.data());
       ck::nll_backward_cpu(R, K, t.data(), ignore, g.data(), dl.data());
-      std::vector<double> lref(R), dref(n, 0.0);
-      for (int64_t r = 0; r < R; ++r) {
-        if (t[r] == ignore) continue;
-        lref[r] = -(double)logp[r * K + t[r]];
-        dref[r * K + t[r]] = -(double)g[r];
-      }
-      check_all("nll_forward_cpu " + tag, loss, lref, R);
-      check_all("nll_backward_cpu " + tag, dl, dref, n);
+      std::vector<double> lref, dref;
+      ck::ref::nll(R, K, logp, t, ignore, g, lref, dref);
+      check_ref("loss", "nll_forward_cpu " + tag, loss, lref, R);
+      check_ref("loss", "nll_backward_cpu " + tag, dl, dref, n);
       Dev *dL = upload(logp), *dT = upload(t), *dG = upload(g), *dLoss = new Dev(R), *dD = new Dev(n);
       ck::cuda::nll_forward_cuda(R, K, dL->f(), dT->ptr<int32_t>(), ignore, dLoss->f(), S());
       ck::cuda::nll_backward_cuda(R, K, dT->ptr<int32_t>(), ignore, dG->f(), dD->f(), S());
-      check_all("nll_forward_cuda " + tag, dLoss->get(), loss, R);
-      check_all("nll_backward_cuda " + tag, dD->get(), dl, n);
+      check_ref("loss", "nll_forward_cuda " + tag, dLoss->get(), lref, R);
+      check_ref("loss", "nll_backward_cuda " + tag, dD->get(), dref, n);
       // out-of-range targets: the first bad row is reported, the same message on both devices
       if (R >= 5) {
         std::vector<int32_t> bad = t;
@@ -410,6 +386,44 @@ void test_nll() {
                  [&] { ck::cuda::nll_forward_cuda(2, 0, nullptr, dT->ptr<int32_t>(), -100, dLoss->f(), S()); });
     delete dT;
     delete dLoss;
+  }
+}
+
+// ---- cross entropy = nll(log_softmax(x)), composed as lib/nn/functional does -----------------------
+
+// Forward: log_softmax then nll per row; backward: nll's gradient, then log_softmax's. Each device runs the
+// whole chain on its own kernels and is compared with ck::ref::cross_entropy (loss and d logits).
+void test_cross_entropy() {
+  Rng rng(71);
+  struct Shape { int64_t R, K; };
+  const Shape shapes[] = {{1, 1}, {6, 10}, {33, 7}, {4, 1000}, {3, 2049}};
+  for (const Shape& sh : shapes) {
+    const int64_t R = sh.R, K = sh.K, n = R * K;
+    const int32_t ignore = -100;
+    const std::string tag = "cross_entropy " + shape_str({R, K});
+    std::vector<float> x = rng.floats(n, -5, 5), g = rng.floats(R, -1, 1);
+    std::vector<int32_t> t(R);
+    for (int64_t r = 0; r < R; ++r) t[r] = r % 5 == 4 ? ignore : rng.integer(0, (int)K - 1);
+    std::vector<double> lref, dref;
+    ck::ref::cross_entropy(R, K, x, t, ignore, g, lref, dref);
+    // CPU chain
+    std::vector<float> logp(n), loss(R), dlogp(n), dx(n);
+    ck::softmax_forward_cpu(R, K, x.data(), logp.data(), true);
+    ck::nll_forward_cpu(R, K, logp.data(), t.data(), ignore, loss.data());
+    ck::nll_backward_cpu(R, K, t.data(), ignore, g.data(), dlogp.data());
+    ck::softmax_backward_cpu(R, K, logp.data(), dlogp.data(), dx.data(), true);
+    check_ref("loss", tag + " loss cpu", loss, lref, R);
+    check_ref("loss", tag + " dx cpu", dx, dref, n);
+    // CUDA chain
+    Dev *dX = upload(x), *dT = upload(t), *dG = upload(g), *dLogp = new Dev(n), *dLoss = new Dev(R), *dDl = new Dev(n),
+        *dDx = new Dev(n);
+    ck::cuda::softmax_forward_cuda(R, K, dX->f(), dLogp->f(), true, S());
+    ck::cuda::nll_forward_cuda(R, K, dLogp->f(), dT->ptr<int32_t>(), ignore, dLoss->f(), S());
+    ck::cuda::nll_backward_cuda(R, K, dT->ptr<int32_t>(), ignore, dG->f(), dDl->f(), S());
+    ck::cuda::softmax_backward_cuda(R, K, dLogp->f(), dDl->f(), dDx->f(), true, S());
+    check_ref("loss", tag + " loss cuda", dLoss->get(), lref, R);
+    check_ref("loss", tag + " dx cuda", dDx->get(), dref, n);
+    for (Dev* d : {dX, dT, dG, dLogp, dLoss, dDl, dDx}) delete d;
   }
 }
 
@@ -509,7 +523,7 @@ int main() {
     void (*fn)();
   };
   const Part parts[] = {{"activation", test_activation}, {"softmax", test_softmax}, {"nll", test_nll},
-                        {"dropout", test_dropout}};
+                        {"cross entropy", test_cross_entropy}, {"dropout", test_dropout}};
   std::printf("act/loss self-test on %s\n", ck::cuda::runtime_info().c_str());
   for (const auto& p : parts) {
     const int before = g_failures;
@@ -521,6 +535,7 @@ int main() {
     }
     std::printf("%-10s %s\n", p.name, g_failures == before ? "ok" : "FAILED");
   }
+  ck::ref::print_tally();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

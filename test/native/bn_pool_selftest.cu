@@ -1,16 +1,15 @@
-// Standalone self-test of batch norm and pooling: csrc/cpu/batchnorm.cc, csrc/cpu/pool.cc against naive
-// double-precision loops written here, and cuda/batchnorm.cu, cuda/pool.cu against the CPU functions
-// (|a - b| <= 1e-5 + 1e-4 |b|; max-pool values and indices exactly). Small shapes with odd sizes, batch 1,
+// Standalone self-test of batch norm and pooling: csrc/cpu/batchnorm.cc, csrc/cpu/pool.cc and cuda/batchnorm.cu,
+// cuda/pool.cu, each against the naive double-precision references of test/reference/{batchnorm,pool}.h
+// (|a - ref| <= 1e-5 + 1e-4 |ref|; max-pool values and indices exactly). Small shapes with odd sizes, batch 1,
 // L = 1, the float4 and the scalar paths, multi-chunk channel reductions, null gamma/beta/running stats,
 // ceil_mode windows that start in the padding, dilation, count_include_pad, divisor_override, ties, NaN,
 // all -inf windows, global pooling (warp- and block-per-plane), and the error paths. Exits non-zero on
 // any mismatch.
 //
-// Emulated build (no GPU), from the repository root:
-//   g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/batchnorm.cu
-//       cuda/pool.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu test/native/bn_pool_selftest.cu
-//       -x none csrc/cpu/batchnorm.cc csrc/cpu/pool.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc
-//       csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc cuda/emu/*.cc -lpthread -o /tmp/bn_pool_selftest
+// Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
+// selftest-build: cuda/batchnorm.cu cuda/pool.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu
+// selftest-build: csrc/cpu/batchnorm.cc csrc/cpu/pool.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc
+// selftest-build: csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc cuda/emu/*.cc
 // Real build: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same .cu files and the .cc files.
 #include <cmath>
 #include <cstdint>
@@ -25,6 +24,9 @@
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels.h"
 #include "core/nn_kernels_cuda.h"
+#include "../reference/batchnorm.h"
+#include "../reference/check.h"
+#include "../reference/pool.h"
 
 namespace {
 
@@ -74,6 +76,19 @@ void expect_same(const std::string& what, const int32_t* got, const int32_t* ref
       fail(what + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
       return;
     }
+}
+
+// The same comparisons against a reference of test/reference/, counted per family and device.
+const char* family_of(const std::string& what) { return what.compare(0, 3, "bn ") == 0 ? "batchnorm" : "pool"; }
+template <typename A, typename B>
+void ref_close(const std::string& what, const A* got, const B* ref, int64_t n) {
+  ck::ref::tally(family_of(what), ck::ref::device_of(what));
+  expect_close(what, got, ref, n);
+}
+template <typename T>
+void ref_same(const std::string& what, const T* got, const T* ref, int64_t n) {
+  ck::ref::tally(family_of(what), ck::ref::device_of(what));
+  expect_same(what, got, ref, n);
 }
 
 void expect_throw(const std::string& what, const std::string& code, const std::function<void()>& fn) {
@@ -150,73 +165,6 @@ struct BnCase {
   bool constant_channel;  // channel 0 constant (var == 0)
 };
 
-struct BnRef {
-  std::vector<double> y, mean, invstd, rm, rv, dx, dgamma, dbeta, y_eval;
-};
-
-double ref_inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
-
-BnRef bn_reference(const BnCase& k, const std::vector<float>& x, const std::vector<float>& dy,
-                   const std::vector<float>& gamma, const std::vector<float>& beta, const std::vector<float>& rm0,
-                   const std::vector<float>& rv0) {
-  const int64_t N = k.N, C = k.C, L = k.L, n = N * L;
-  BnRef r;
-  r.y.assign(N * C * L, 0.0);
-  r.dx.assign(N * C * L, 0.0);
-  r.y_eval.assign(N * C * L, 0.0);
-  r.mean.assign(C, 0.0);
-  r.invstd.assign(C, 0.0);
-  r.rm.assign(C, 0.0);
-  r.rv.assign(C, 0.0);
-  r.dgamma.assign(C, 0.0);
-  r.dbeta.assign(C, 0.0);
-  auto at = [&](int64_t i, int64_t c, int64_t l) { return (i * C + c) * L + l; };
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0.0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t l = 0; l < L; ++l) s += x[at(i, c, l)];
-    const double mean = s / n;
-    double q = 0.0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t l = 0; l < L; ++l) q += (x[at(i, c, l)] - mean) * (x[at(i, c, l)] - mean);
-    const double var = q / n;
-    const double invstd = ref_inv_std(var, k.eps);
-    const double g = k.affine ? gamma[c] : 1.0, b = k.affine ? beta[c] : 0.0;
-    r.mean[c] = mean;
-    r.invstd[c] = invstd;
-    if (k.running) {
-      r.rm[c] = (1.0 - k.momentum) * rm0[c] + k.momentum * mean;
-      r.rv[c] = (1.0 - k.momentum) * rv0[c] + k.momentum * var * n / (n - 1);
-    }
-    double sdy = 0.0, sdyxhat = 0.0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t l = 0; l < L; ++l) {
-        const int64_t e = at(i, c, l);
-        const double xhat = (x[e] - mean) * invstd;
-        r.y[e] = xhat * g + b;
-        sdy += dy[e];
-        sdyxhat += dy[e] * xhat;
-      }
-    r.dbeta[c] = sdy;
-    r.dgamma[c] = sdyxhat;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t l = 0; l < L; ++l) {
-        const int64_t e = at(i, c, l);
-        const double xhat = (x[e] - mean) * invstd;
-        r.dx[e] = g * invstd / n * (n * dy[e] - sdy - xhat * sdyxhat);
-      }
-    if (k.running) {
-      const double einv = ref_inv_std(rv0[c], k.eps);
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t l = 0; l < L; ++l) {
-          const int64_t e = at(i, c, l);
-          r.y_eval[e] = (x[e] - rm0[c]) * einv * g + b;
-        }
-    }
-  }
-  return r;
-}
-
 void run_bn_case(const BnCase& k, uint64_t seed) {
   const int64_t N = k.N, C = k.C, L = k.L, total = N * C * L;
   const std::string tag = "bn " + shape_str(N, C, L) + (k.affine ? " affine" : " no-affine") +
@@ -242,7 +190,7 @@ void run_bn_case(const BnCase& k, uint64_t seed) {
     rm0 = random_vec(C, rng, -0.2, 0.2);
     rv0 = random_vec(C, rng, 0.5, 2.0);
   }
-  const BnRef ref = bn_reference(k, x, dy, gamma, beta, rm0, rv0);
+  const ck::ref::BatchNorm ref = ck::ref::batchnorm(N, C, L, x, dy, gamma, beta, rm0, rv0, k.eps, k.momentum);
   const float* g = k.affine ? gamma.data() : nullptr;
   const float* b = k.affine ? beta.data() : nullptr;
 
@@ -250,22 +198,22 @@ void run_bn_case(const BnCase& k, uint64_t seed) {
   std::vector<float> y(total), sm(C), si(C), rm = rm0, rv = rv0;
   ck::batchnorm_forward_train_cpu(N, C, L, x.data(), g, b, k.eps, k.momentum, k.running ? rm.data() : nullptr,
                                   k.running ? rv.data() : nullptr, y.data(), sm.data(), si.data());
-  expect_close(tag + " cpu y", y.data(), ref.y.data(), total);
-  expect_close(tag + " cpu save_mean", sm.data(), ref.mean.data(), C);
-  expect_close(tag + " cpu save_invstd", si.data(), ref.invstd.data(), C);
+  ref_close(tag + " cpu y", y.data(), ref.y.data(), total);
+  ref_close(tag + " cpu save_mean", sm.data(), ref.mean.data(), C);
+  ref_close(tag + " cpu save_invstd", si.data(), ref.invstd.data(), C);
   if (k.running) {
-    expect_close(tag + " cpu running_mean", rm.data(), ref.rm.data(), C);
-    expect_close(tag + " cpu running_var", rv.data(), ref.rv.data(), C);
+    ref_close(tag + " cpu running_mean", rm.data(), ref.running_mean.data(), C);
+    ref_close(tag + " cpu running_var", rv.data(), ref.running_var.data(), C);
   }
   std::vector<float> dx(total), dg(C), db(C);
   ck::batchnorm_backward_cpu(N, C, L, dy.data(), x.data(), g, sm.data(), si.data(), dx.data(), dg.data(), db.data());
-  expect_close(tag + " cpu dx", dx.data(), ref.dx.data(), total);
-  expect_close(tag + " cpu dgamma", dg.data(), ref.dgamma.data(), C);
-  expect_close(tag + " cpu dbeta", db.data(), ref.dbeta.data(), C);
+  ref_close(tag + " cpu dx", dx.data(), ref.dx.data(), total);
+  ref_close(tag + " cpu dgamma", dg.data(), ref.dgamma.data(), C);
+  ref_close(tag + " cpu dbeta", db.data(), ref.dbeta.data(), C);
   std::vector<float> ye(total);
   if (k.running) {
     ck::batchnorm_forward_eval_cpu(N, C, L, x.data(), g, b, rm0.data(), rv0.data(), k.eps, ye.data());
-    expect_close(tag + " cpu eval y", ye.data(), ref.y_eval.data(), total);
+    ref_close(tag + " cpu eval y", ye.data(), ref.y_eval.data(), total);
   }
   // dx only / dgamma-dbeta only
   {
@@ -276,7 +224,7 @@ void run_bn_case(const BnCase& k, uint64_t seed) {
     expect_same(tag + " cpu dgamma (no dx)", dg2.data(), dg.data(), C);
   }
 
-  // ---- CUDA against the CPU ----
+  // ---- CUDA against the reference ----
   Dev dx_in(x), ddy(dy), dy_out(total), dsm(C), dsi(C), ddx(total), ddg(C), ddb(C), dye(total);
   Dev dgam(gamma), dbet(beta), drm(rm0), drv(rv0);
   const float* dg_p = k.affine ? dgam.f() : nullptr;
@@ -285,13 +233,13 @@ void run_bn_case(const BnCase& k, uint64_t seed) {
                                          k.running ? drm.f() : nullptr, k.running ? drv.f() : nullptr, dy_out.f(),
                                          dsm.f(), dsi.f(), stream());
   const auto cy = dy_out.get<float>(), csm = dsm.get<float>(), csi = dsi.get<float>();
-  expect_close(tag + " cuda y", cy.data(), y.data(), total);
-  expect_close(tag + " cuda save_mean", csm.data(), sm.data(), C);
-  expect_close(tag + " cuda save_invstd", csi.data(), si.data(), C);
+  ref_close(tag + " cuda y", cy.data(), ref.y.data(), total);
+  ref_close(tag + " cuda save_mean", csm.data(), ref.mean.data(), C);
+  ref_close(tag + " cuda save_invstd", csi.data(), ref.invstd.data(), C);
   if (k.running) {
     const auto crm = drm.get<float>(), crv = drv.get<float>();
-    expect_close(tag + " cuda running_mean", crm.data(), rm.data(), C);
-    expect_close(tag + " cuda running_var", crv.data(), rv.data(), C);
+    ref_close(tag + " cuda running_mean", crm.data(), ref.running_mean.data(), C);
+    ref_close(tag + " cuda running_var", crv.data(), ref.running_var.data(), C);
   }
   // Backward from the CPU's saved statistics, so it is checked on its own.
   dsm.put(sm);
@@ -299,25 +247,25 @@ void run_bn_case(const BnCase& k, uint64_t seed) {
   ck::cuda::batchnorm_backward_cuda(N, C, L, ddy.f(), dx_in.f(), dg_p, dsm.f(), dsi.f(), ddx.f(), ddg.f(), ddb.f(),
                                     stream());
   const auto cdx = ddx.get<float>(), cdg = ddg.get<float>(), cdb = ddb.get<float>();
-  expect_close(tag + " cuda dx", cdx.data(), dx.data(), total);
-  expect_close(tag + " cuda dgamma", cdg.data(), dg.data(), C);
-  expect_close(tag + " cuda dbeta", cdb.data(), db.data(), C);
+  ref_close(tag + " cuda dx", cdx.data(), ref.dx.data(), total);
+  ref_close(tag + " cuda dgamma", cdg.data(), ref.dgamma.data(), C);
+  ref_close(tag + " cuda dbeta", cdb.data(), ref.dbeta.data(), C);
   {
     Dev ddx2(total), ddb2(C);
     ck::cuda::batchnorm_backward_cuda(N, C, L, ddy.f(), dx_in.f(), dg_p, dsm.f(), dsi.f(), ddx2.f(), nullptr, nullptr,
                                       stream());
     const auto v = ddx2.get<float>();
-    expect_close(tag + " cuda dx (no dgamma/dbeta)", v.data(), dx.data(), total);
+    ref_close(tag + " cuda dx (no dgamma/dbeta)", v.data(), ref.dx.data(), total);
     ck::cuda::batchnorm_backward_cuda(N, C, L, ddy.f(), dx_in.f(), dg_p, dsm.f(), dsi.f(), nullptr, nullptr, ddb2.f(),
                                       stream());
     const auto w = ddb2.get<float>();
-    expect_close(tag + " cuda dbeta (no dx)", w.data(), db.data(), C);
+    ref_close(tag + " cuda dbeta (no dx)", w.data(), ref.dbeta.data(), C);
   }
   if (k.running) {
     Dev drm0(rm0), drv0(rv0);
     ck::cuda::batchnorm_forward_eval_cuda(N, C, L, dx_in.f(), dg_p, db_p, drm0.f(), drv0.f(), k.eps, dye.f(), stream());
     const auto v = dye.get<float>();
-    expect_close(tag + " cuda eval y", v.data(), ye.data(), total);
+    ref_close(tag + " cuda eval y", v.data(), ref.y_eval.data(), total);
   }
 }
 
@@ -381,12 +329,7 @@ void test_batchnorm() {
 // pooling
 // =====================================================================================================
 
-int64_t pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-  const int64_t eff = d * (k - 1) + 1;
-  int64_t out = (in + 2 * p - eff + (ceil_mode ? s - 1 : 0)) / s + 1;
-  if (ceil_mode && (out - 1) * s >= in + p) --out;
-  return out;
-}
+using ck::ref::pool_out;
 
 struct PoolCase {
   int64_t N, C, H, W;
@@ -445,67 +388,32 @@ void run_maxpool(const PoolCase& k, bool ties, bool specials, uint64_t seed) {
   Rng rng(seed);
   const std::vector<float> x = pool_input(p, rng, ties, specials);
   const std::vector<float> dy = random_vec(planes * OHW, rng, -1.0, 1.0);
-  // reference
-  std::vector<float> ry(planes * OHW);
-  std::vector<int32_t> ri(planes * OHW);
-  std::vector<double> rdx(planes * HW, 0.0);
-  for (int64_t pl = 0; pl < planes; ++pl)
-    for (int64_t oh = 0; oh < p.OH; ++oh)
-      for (int64_t ow = 0; ow < p.OW; ++ow) {
-        float m = -std::numeric_limits<float>::infinity();
-        int64_t best = -1;
-        for (int64_t i = 0; i < p.kh; ++i)
-          for (int64_t j = 0; j < p.kw; ++j) {
-            const int64_t h = oh * p.sh - p.ph + i * p.dh, w = ow * p.sw - p.pw + j * p.dw;
-            if (h < 0 || h >= p.H || w < 0 || w >= p.W) continue;
-            const float v = x[pl * HW + h * p.W + w];
-            if (best < 0) best = h * p.W + w;  // the first tap inside the plane
-            if (v > m || std::isnan(v)) {     // strict: first max wins; a NaN always takes over
-              m = v;
-              best = h * p.W + w;
-            }
-          }
-        const int64_t o = pl * OHW + oh * p.OW + ow;
-        ry[o] = m;
-        ri[o] = static_cast<int32_t>(best);
-        rdx[pl * HW + best] += dy[o];
-      }
+  const ck::ref::MaxPool ref = ck::ref::maxpool2d(p, x, dy);
+  const std::vector<float>& ry = ref.y;
+  const std::vector<int32_t>& ri = ref.indices;
+  const std::vector<double>& rdx = ref.dx;
   std::vector<float> y(planes * OHW), dx(planes * HW), y2(planes * OHW);
   std::vector<int32_t> ind(planes * OHW);
   ck::maxpool2d_forward_cpu(p, x.data(), y.data(), ind.data());
-  expect_same(tag + " cpu y", y.data(), ry.data(), planes * OHW);
-  expect_same(tag + " cpu indices", ind.data(), ri.data(), planes * OHW);
+  ref_same(tag + " cpu y", y.data(), ry.data(), planes * OHW);
+  ref_same(tag + " cpu indices", ind.data(), ri.data(), planes * OHW);
   ck::maxpool2d_forward_cpu(p, x.data(), y2.data(), nullptr);
-  expect_same(tag + " cpu y (no indices)", y2.data(), ry.data(), planes * OHW);
+  ref_same(tag + " cpu y (no indices)", y2.data(), ry.data(), planes * OHW);
   ck::maxpool2d_backward_cpu(p, dy.data(), ind.data(), dx.data());
-  expect_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
+  ref_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
 
   Dev dxin(x), ddy(dy), dyo(planes * OHW), dind(planes * OHW), ddx(planes * HW);
   ck::cuda::maxpool2d_forward_cuda(p, dxin.f(), dyo.f(), dind.i(), stream());
   const auto cy = dyo.get<float>();
   const auto ci = dind.get<int32_t>();
-  expect_same(tag + " cuda y", cy.data(), y.data(), planes * OHW);
-  expect_same(tag + " cuda indices", ci.data(), ind.data(), planes * OHW);
+  ref_same(tag + " cuda y", cy.data(), ry.data(), planes * OHW);
+  ref_same(tag + " cuda indices", ci.data(), ri.data(), planes * OHW);
   ck::cuda::maxpool2d_forward_cuda(p, dxin.f(), dyo.f(), nullptr, stream());
   const auto cy2 = dyo.get<float>();
-  expect_same(tag + " cuda y (no indices)", cy2.data(), y.data(), planes * OHW);
+  ref_same(tag + " cuda y (no indices)", cy2.data(), ry.data(), planes * OHW);
   ck::cuda::maxpool2d_backward_cuda(p, ddy.f(), dind.i(), ddx.f(), stream());
   const auto cdx = ddx.get<float>();
-  expect_close(tag + " cuda dx", cdx.data(), dx.data(), planes * HW);
-}
-
-// PyTorch's AvgPool2d window of output (oh, ow), written out independently of the library.
-void ref_avg_window(const ck::Pool2dParams& p, int64_t oh, int64_t ow, int64_t* h0, int64_t* h1, int64_t* w0,
-                    int64_t* w1, double* div) {
-  const int64_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw;
-  const int64_t he = std::min(hs + p.kh, p.H + p.ph), we = std::min(ws + p.kw, p.W + p.pw);
-  const double padded_area = static_cast<double>((he - hs) * (we - ws));
-  *h0 = std::max<int64_t>(hs, 0);
-  *w0 = std::max<int64_t>(ws, 0);
-  *h1 = std::min(he, p.H);
-  *w1 = std::min(we, p.W);
-  const double area = static_cast<double>((*h1 - *h0) * (*w1 - *w0));
-  *div = p.divisor_override ? static_cast<double>(p.divisor_override) : (p.count_include_pad ? padded_area : area);
+  ref_close(tag + " cuda dx", cdx.data(), rdx.data(), planes * HW);
 }
 
 void run_avgpool(const PoolCase& k, bool include_pad, int64_t divisor, uint64_t seed) {
@@ -515,36 +423,21 @@ void run_avgpool(const PoolCase& k, bool include_pad, int64_t divisor, uint64_t 
   Rng rng(seed);
   const std::vector<float> x = random_vec(planes * HW, rng, -2.0, 2.0);
   const std::vector<float> dy = random_vec(planes * OHW, rng, -1.0, 1.0);
-  std::vector<double> ry(planes * OHW, 0.0), rdx(planes * HW, 0.0);
-  for (int64_t pl = 0; pl < planes; ++pl)
-    for (int64_t oh = 0; oh < p.OH; ++oh)
-      for (int64_t ow = 0; ow < p.OW; ++ow) {
-        int64_t h0, h1, w0, w1;
-        double div;
-        ref_avg_window(p, oh, ow, &h0, &h1, &w0, &w1, &div);
-        const int64_t o = pl * OHW + oh * p.OW + ow;
-        if (h0 >= h1 || w0 >= w1) continue;
-        double s = 0.0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            s += x[pl * HW + h * p.W + w];
-            rdx[pl * HW + h * p.W + w] += dy[o] / div;
-          }
-        ry[o] = s / div;
-      }
+  const ck::ref::AvgPool ref = ck::ref::avgpool2d(p, x, dy);
+  const std::vector<double>&ry = ref.y, &rdx = ref.dx;
   std::vector<float> y(planes * OHW), dx(planes * HW);
   ck::avgpool2d_forward_cpu(p, x.data(), y.data());
-  expect_close(tag + " cpu y", y.data(), ry.data(), planes * OHW);
+  ref_close(tag + " cpu y", y.data(), ry.data(), planes * OHW);
   ck::avgpool2d_backward_cpu(p, dy.data(), dx.data());
-  expect_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
+  ref_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
 
   Dev dxin(x), ddy(dy), dyo(planes * OHW), ddx(planes * HW);
   ck::cuda::avgpool2d_forward_cuda(p, dxin.f(), dyo.f(), stream());
   const auto cy = dyo.get<float>();
-  expect_close(tag + " cuda y", cy.data(), y.data(), planes * OHW);
+  ref_close(tag + " cuda y", cy.data(), ry.data(), planes * OHW);
   ck::cuda::avgpool2d_backward_cuda(p, ddy.f(), ddx.f(), stream());
   const auto cdx = ddx.get<float>();
-  expect_close(tag + " cuda dx", cdx.data(), dx.data(), planes * HW);
+  ref_close(tag + " cuda dx", cdx.data(), rdx.data(), planes * HW);
 }
 
 void run_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, uint64_t seed) {
@@ -554,37 +447,21 @@ void run_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_
   Rng rng(seed);
   const std::vector<float> x = random_vec(planes * HW, rng, -2.0, 2.0);
   const std::vector<float> dy = random_vec(planes * OHW, rng, -1.0, 1.0);
-  std::vector<double> ry(planes * OHW, 0.0), rdx(planes * HW, 0.0);
-  for (int64_t pl = 0; pl < planes; ++pl)
-    for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t h0 = static_cast<int64_t>(std::floor(static_cast<double>(oh) * H / OH));
-        const int64_t h1 = static_cast<int64_t>(std::ceil(static_cast<double>(oh + 1) * H / OH));
-        const int64_t w0 = static_cast<int64_t>(std::floor(static_cast<double>(ow) * W / OW));
-        const int64_t w1 = static_cast<int64_t>(std::ceil(static_cast<double>(ow + 1) * W / OW));
-        const double area = static_cast<double>((h1 - h0) * (w1 - w0));
-        const int64_t o = pl * OHW + oh * OW + ow;
-        double s = 0.0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            s += x[pl * HW + h * W + w];
-            rdx[pl * HW + h * W + w] += dy[o] / area;
-          }
-        ry[o] = s / area;
-      }
+  const ck::ref::AvgPool ref = ck::ref::adaptive_avgpool2d(N, C, H, W, OH, OW, x, dy);
+  const std::vector<double>&ry = ref.y, &rdx = ref.dx;
   std::vector<float> y(planes * OHW), dx(planes * HW);
   ck::adaptive_avgpool2d_forward_cpu(N, C, H, W, OH, OW, x.data(), y.data());
-  expect_close(tag + " cpu y", y.data(), ry.data(), planes * OHW);
+  ref_close(tag + " cpu y", y.data(), ry.data(), planes * OHW);
   ck::adaptive_avgpool2d_backward_cpu(N, C, H, W, OH, OW, dy.data(), dx.data());
-  expect_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
+  ref_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
 
   Dev dxin(x), ddy(dy), dyo(planes * OHW), ddx(planes * HW);
   ck::cuda::adaptive_avgpool2d_forward_cuda(N, C, H, W, OH, OW, dxin.f(), dyo.f(), stream());
   const auto cy = dyo.get<float>();
-  expect_close(tag + " cuda y", cy.data(), y.data(), planes * OHW);
+  ref_close(tag + " cuda y", cy.data(), ry.data(), planes * OHW);
   ck::cuda::adaptive_avgpool2d_backward_cuda(N, C, H, W, OH, OW, ddy.f(), ddx.f(), stream());
   const auto cdx = ddx.get<float>();
-  expect_close(tag + " cuda dx", cdx.data(), dx.data(), planes * HW);
+  ref_close(tag + " cuda dx", cdx.data(), rdx.data(), planes * HW);
 }
 
 void test_pooling() {
@@ -670,6 +547,7 @@ int main() {
     }
     std::printf("%-10s %s\n", p.name, g_failures == before ? "ok" : "FAILED");
   }
+  ck::ref::print_tally();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -2,22 +2,20 @@
 // stride, padding (including padding wider than the kernel), dilation, groups (grouped, depthwise,
 // depthwise with a channel multiplier), no bias, batch 1, non-square kernels, 1x1 (the direct path and a
 // strided 1x1), every CPU function is checked against a naive double-precision loop, under 1, 2 and 3
-// threads so the item, slice and wide modes all run; every CUDA function is checked against the CPU one,
-// |a-b| <= 1e-5 + 1e-4|b|. Outputs are pre-filled with NaN so a kernel that fails to overwrite shows. Bad
-// parameters must throw ERR_SHAPE / ERR_ARG from both backends. Exits non-zero on any failure.
+// threads so the item, slice and wide modes all run, and every CUDA function is checked against the same
+// reference (test/reference/conv.h), |a - ref| <= 1e-5 sqrt(products in the sum) + 1e-4 |ref|. Outputs are
+// pre-filled with NaN so a kernel that fails to overwrite shows. Bad parameters must throw ERR_SHAPE / ERR_ARG from both backends. Exits non-zero on any failure.
 //
-// Emulated build (no GPU), from the repository root:
-//   g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/conv.cu
-//       cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu test/native/conv_selftest.cu -x none
-//       csrc/cpu/conv.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
-//       csrc/cpu/random.cc cuda/emu/*.cc -lpthread -o /tmp/conv_selftest && /tmp/conv_selftest
+// Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
+// selftest-build: cuda/conv.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu csrc/cpu/conv.cc
+// selftest-build: csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
+// selftest-build: csrc/cpu/random.cc cuda/emu/*.cc
 // Real GPU: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same files (.cu and .cc).
 // Pass --big to add a larger case (bands in the CPU code, several segments in the CUDA weight gradient).
 // The tiling of both backends is sized for real shapes, so on these small ones most of it degenerates to
-// one piece. To run the cut-up paths too, build once more with tiny budgets, e.g. adding
-//   -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1          (CPU: one-row bands, one-channel blocks)
-//   -DCK_CONV_CUDA_COL_BUDGET=5000 -DCK_CONV_CUDA_PARTIAL_BUDGET=200 -DCK_CONV_CUDA_BIAS_GRAD_MIN=16
-// (CUDA: chunks of images, segments, split bias-gradient sums).
+// one piece. So the script also builds it once more with tiny budgets, which runs the cut-up paths:
+// CPU one-row bands and one-channel blocks; CUDA chunks of images, segments, split bias-gradient sums:
+// selftest-variant: tiny-budgets -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1 -DCK_CONV_CUDA_COL_BUDGET=5000 -DCK_CONV_CUDA_PARTIAL_BUDGET=200 -DCK_CONV_CUDA_BIAS_GRAD_MIN=16
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +30,8 @@
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels.h"
 #include "core/nn_kernels_cuda.h"
+#include "../reference/check.h"
+#include "../reference/conv.h"
 
 using ck::Conv2dParams;
 
@@ -97,77 +97,28 @@ std::string describe(const Conv2dParams& p) {
   return buf;
 }
 
-// ---- naive double-precision references -------------------------------------------------------------
-
-// Calls f(n, o, oh, ow, c, kh, kw, ih, iw) for every in-bounds tap.
-template <class F>
-void for_each_tap(const Conv2dParams& p, F f) {
-  const int64_t Cg = p.C / p.groups, Og = p.O / p.groups;
-  for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t o = 0; o < p.O; ++o)
-      for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t ow = 0; ow < p.OW; ++ow)
-          for (int64_t cl = 0; cl < Cg; ++cl)
-            for (int64_t kh = 0; kh < p.KH; ++kh)
-              for (int64_t kw = 0; kw < p.KW; ++kw) {
-                const int64_t ih = oh * p.sh - p.ph + kh * p.dh, iw = ow * p.sw - p.pw + kw * p.dw;
-                if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
-                f(n, o, oh, ow, (o / Og) * Cg + cl, cl, kh, kw, ih, iw);
-              }
-}
-
-struct Ref {
-  std::vector<double> y, dx, dw, db;
-  std::vector<int64_t> y_terms, dx_terms, dw_terms;  // numbers of products in each sum (for tolerances)
-};
-
-Ref reference(const Conv2dParams& p, const std::vector<float>& x, const std::vector<float>& w,
-              const std::vector<float>* b, const std::vector<float>& dy) {
-  const int64_t Cg = p.C / p.groups;
-  const int64_t P = p.OH * p.OW;
-  Ref r;
-  r.y.assign(p.N * p.O * P, 0.0), r.y_terms.assign(r.y.size(), 1);
-  r.dx.assign(p.N * p.C * p.H * p.W, 0.0), r.dx_terms.assign(r.dx.size(), 1);
-  r.dw.assign(p.O * Cg * p.KH * p.KW, 0.0), r.dw_terms.assign(r.dw.size(), 1);
-  r.db.assign(p.O, 0.0);
-  for_each_tap(p, [&](int64_t n, int64_t o, int64_t oh, int64_t ow, int64_t c, int64_t cl, int64_t kh, int64_t kw,
-                      int64_t ih, int64_t iw) {
-    const int64_t yi = ((n * p.O + o) * p.OH + oh) * p.OW + ow;
-    const int64_t xi = ((n * p.C + c) * p.H + ih) * p.W + iw;
-    const int64_t wi = ((o * Cg + cl) * p.KH + kh) * p.KW + kw;
-    r.y[yi] += double(x[xi]) * w[wi], ++r.y_terms[yi];
-    r.dx[xi] += double(dy[yi]) * w[wi], ++r.dx_terms[xi];
-    r.dw[wi] += double(dy[yi]) * x[xi], ++r.dw_terms[wi];
-  });
-  for (int64_t n = 0; n < p.N; ++n)
-    for (int64_t o = 0; o < p.O; ++o)
-      for (int64_t i = 0; i < P; ++i) {
-        if (b) r.y[(n * p.O + o) * P + i] += (*b)[o];
-        r.db[o] += dy[(n * p.O + o) * P + i];
-      }
-  return r;
-}
-
-// CPU against the double reference: rounding grows with the number of products in a sum.
+// A result against the double reference (test/reference/conv.h), both devices alike: rounding grows with the
+// number of products in a sum, so |got - ref| <= 1e-5 sqrt(terms) + 1e-4 |ref| (+ extra_atol for big sums).
 void check_ref(const std::string& what, const std::vector<float>& got, const std::vector<double>& ref,
-               const std::vector<int64_t>* terms) {
+               const std::vector<int64_t>* terms, double extra_atol = 0.0) {
   int bad = 0;
+  ++g_checks;
+  ck::ref::tally("conv", ck::ref::device_of(what));
   for (size_t i = 0; i < ref.size(); ++i) {
-    ++g_checks;
     const double t = terms ? double((*terms)[i]) : 1.0;
-    const double tol = 1e-5 * std::sqrt(t) + 1e-4 * std::fabs(ref[i]);
+    const double tol = 1e-5 * std::sqrt(t) + 1e-4 * std::fabs(ref[i]) + extra_atol;
     if (!(std::fabs(got[i] - ref[i]) <= tol)) {
       if (bad++ < 3) fail(what + " [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
     }
   }
 }
 
-// CUDA against CPU: |a-b| <= atol + 1e-4|b| (atol 1e-5 for the small shapes).
+// Exact-ish comparison with a known answer (the empty batch): |a-b| <= atol + 1e-4|b|.
 void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
                  double atol = 1e-5) {
   int bad = 0;
+  ++g_checks;
   for (size_t i = 0; i < want.size(); ++i) {
-    ++g_checks;
     if (!(std::fabs(double(got[i]) - want[i]) <= atol + 1e-4 * std::fabs(double(want[i])))) {
       if (bad++ < 3) fail(what + " [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(want[i]));
     }
@@ -176,16 +127,16 @@ void check_close(const std::string& what, const std::vector<float>& got, const s
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double cuda_atol) {
+void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double big_atol) {
   const std::string name = describe(p) + (bias ? " bias" : " nobias");
   const int64_t Cg = p.C / p.groups;
   const size_t nx = p.N * p.C * p.H * p.W, nw = p.O * Cg * p.KH * p.KW, ny = p.N * p.O * p.OH * p.OW;
   const std::vector<float> x = random_vec(nx, 1 + nx), w = random_vec(nw, 2 + nw), bv = random_vec(p.O, 3),
                            dy = random_vec(ny, 4 + ny);
   const std::vector<float>* b = bias ? &bv : nullptr;
-  const Ref r = reference(p, x, w, b, dy);
+  const ck::ref::Conv2d r = ck::ref::conv2d(p, x, w, b, dy);
+  std::vector<int64_t> db_terms(p.O, p.N * p.OH * p.OW);
 
-  std::vector<float> y0, dx0, dw0, db0;
   for (int threads : {1, 2, 3}) {
     ck::set_num_threads(threads);
     const std::string tag = name + " threads " + std::to_string(threads);
@@ -193,14 +144,10 @@ void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double cuda_atol
     ck::conv2d_forward_cpu(p, x.data(), w.data(), bias ? bv.data() : nullptr, y.data());
     ck::conv2d_backward_data_cpu(p, dy.data(), w.data(), dx.data());
     ck::conv2d_backward_weight_cpu(p, x.data(), dy.data(), dwv.data(), bias ? db.data() : nullptr);
-    check_ref("cpu forward " + tag, y, r.y, &r.y_terms);
-    check_ref("cpu backward_data " + tag, dx, r.dx, &r.dx_terms);
-    check_ref("cpu backward_weight dw " + tag, dwv, r.dw, &r.dw_terms);
-    if (bias) {
-      std::vector<int64_t> db_terms(p.O, p.N * p.OH * p.OW);
-      check_ref("cpu backward_weight db " + tag, db, r.db, &db_terms);
-    }
-    if (threads == 2) y0 = y, dx0 = dx, dw0 = dwv, db0 = db;
+    check_ref("cpu forward " + tag, y, r.y, &r.y_terms, big_atol);
+    check_ref("cpu backward_data " + tag, dx, r.dx, &r.dx_terms, big_atol);
+    check_ref("cpu backward_weight dw " + tag, dwv, r.dw, &r.dw_terms, big_atol);
+    if (bias) check_ref("cpu backward_weight db " + tag, db, r.db, &db_terms, big_atol);
   }
   ck::set_num_threads(2);
   if (!with_cuda) return;
@@ -211,10 +158,10 @@ void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double cuda_atol
   ck::cuda::conv2d_forward_cuda(p, dx_.p, dw_.p, bias ? db_.p : nullptr, dy_out.p, s);
   ck::cuda::conv2d_backward_data_cuda(p, ddy.p, dw_.p, ddx.p, s);
   ck::cuda::conv2d_backward_weight_cuda(p, dx_.p, ddy.p, ddw.p, bias ? ddb.p : nullptr, s);
-  check_close("cuda forward " + name, dy_out.get(ny), y0, cuda_atol);
-  check_close("cuda backward_data " + name, ddx.get(nx), dx0, cuda_atol);
-  check_close("cuda backward_weight dw " + name, ddw.get(nw), dw0, cuda_atol);
-  if (bias) check_close("cuda backward_weight db " + name, ddb.get(p.O), db0, cuda_atol);
+  check_ref("cuda forward " + name, dy_out.get(ny), r.y, &r.y_terms, big_atol);
+  check_ref("cuda backward_data " + name, ddx.get(nx), r.dx, &r.dx_terms, big_atol);
+  check_ref("cuda backward_weight dw " + name, ddw.get(nw), r.dw, &r.dw_terms, big_atol);
+  if (bias) check_ref("cuda backward_weight db " + name, ddb.get(p.O), r.db, &db_terms, big_atol);
   if (!bias) {
     const std::vector<float> untouched = ddb.get(p.O);
     ++g_checks;
@@ -330,7 +277,7 @@ int main(int argc, char** argv) {
   for (const auto& c : cases) {
     const int before = g_failures;
     try {
-      run_case(c.p, c.bias, true, 1e-5);
+      run_case(c.p, c.bias, true, 0.0);
     } catch (const std::exception& e) {
       fail(describe(c.p) + ": exception " + e.what());
     }
@@ -338,7 +285,7 @@ int main(int argc, char** argv) {
   }
   if (big) {
     // Bands on the CPU (K*OW large); on CUDA S=1 segments and several of them. Sums of ~1000 products:
-    // the CUDA comparison gets an absolute tolerance that grows with them.
+    // both comparisons get an extra absolute tolerance.
     const Conv2dParams p = make(3, 64, 32, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
     const int before = g_failures;
     try {
@@ -362,6 +309,7 @@ int main(int argc, char** argv) {
     }
     std::printf("%-60s %s\n", part.name, g_failures == before ? "ok" : "FAILED");
   }
+  ck::ref::print_tally();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -1,12 +1,13 @@
-// Standalone self-test of the generic CUDA kernels (cuda/elementwise.cu, cuda/reduce.cu, cuda/gemm.cu):
-// every *_cuda entry point of csrc/core/kernels_cuda.h is run through ck::cuda::malloc/memcpy on small
-// shapes (contiguous, offset, transposed, broadcast stride 0, permuted 4-D, 0-d, odd sizes) and compared with
-// straightforward host loops in double precision. Exits 1 on any mismatch, 77 (skipped) without a usable device.
+// Standalone self-test of the generic kernels (cuda/elementwise.cu, cuda/reduce.cu, cuda/gemm.cu and their CPU
+// twins csrc/cpu/{elementwise,reduce,gemm}.cc): every *_cuda entry point of csrc/core/kernels_cuda.h is run
+// through ck::cuda::malloc/memcpy on small shapes (contiguous, offset, transposed, broadcast stride 0, permuted
+// 4-D, 0-d, odd sizes), and the unary, binary, reduce and sgemm cases also on the CPU kernel; both are compared
+// with the double-precision references of test/reference/{elementwise,reduce,gemm}.h. Exits 1 on any mismatch, 77 (skipped) without a usable
+// device.
 //
-// Emulated build (no GPU):
-//   g++ -std=c++17 -O2 -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/elementwise.cu
-//       cuda/reduce.cu cuda/gemm.cu cuda/runtime.cu test/native/cuda_kernels_selftest.cu -x none cuda/emu/*.cc
-//       -o ck_selftest
+// Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
+// selftest-build: cuda/elementwise.cu cuda/reduce.cu cuda/gemm.cu cuda/runtime.cu cuda/emu/*.cc
+// selftest-build: csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/random.cc
 // Real build: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda <same .cu files> -o ck_selftest
 // Shapes are small because the emulation costs about a microsecond per thread switch.
 #include <cmath>
@@ -20,7 +21,12 @@
 
 #include "core/error.h"
 #include "core/kernels_cuda.h"
+#include "core/kernels.h"
 #include "core/types.h"
+#include "../reference/check.h"
+#include "../reference/elementwise.h"
+#include "../reference/gemm.h"
+#include "../reference/reduce.h"
 
 using ck::BinaryOp;
 using ck::DType;
@@ -154,42 +160,7 @@ const char* unary_name(UnaryOp op) {
   return names[static_cast<int>(op)];
 }
 
-double ref_unary(UnaryOp op, double x, double a, double b) {
-  switch (op) {
-    case UnaryOp::Copy: return x;
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Relu: return x < 0 ? 0.0 : x;
-    case UnaryOp::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Clamp: {
-      double y = x;
-      if (!std::isnan(a) && y < a) y = a;
-      if (!std::isnan(b) && y > b) y = b;
-      return y;
-    }
-    case UnaryOp::PowScalar: return std::pow(x, a);
-    case UnaryOp::AddScalar: return x + a;
-    case UnaryOp::MulScalar: return x * a;
-    case UnaryOp::RsubScalar: return a - x;
-    case UnaryOp::RdivScalar: return a / x;
-    case UnaryOp::Sign: return (0 < x) - (x < 0);
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Reciprocal: return 1.0 / x;
-    case UnaryOp::Rsqrt: return 1.0 / std::sqrt(x);
-    case UnaryOp::Floor: return std::floor(x);
-    case UnaryOp::Ceil: return std::ceil(x);
-    case UnaryOp::Round: return std::nearbyint(x);
-    case UnaryOp::Log1p: return std::log1p(x);
-    case UnaryOp::Expm1: return std::expm1(x);
-    case UnaryOp::Sin: return std::sin(x);
-    case UnaryOp::Cos: return std::cos(x);
-    default: return NAN;
-  }
-}
+using ck::ref::unary;
 
 bool unary_int_defined(UnaryOp op) {
   switch (op) {
@@ -219,41 +190,55 @@ void run_unary_case(UnaryOp op, DType dt, const NamedLayout& nl, double a, doubl
   unary_domain(op, &lo, &hi);
   Dev x(st), y(n);
   std::vector<double> ref(n);
+  std::vector<float> hxf;
+  std::vector<int32_t> hxi;
   std::string what = std::string(unary_name(op)) + (dt == DType::F32 ? " f32 " : " i32 ") + nl.name;
   if (dt == DType::F32) {
-    std::vector<float> hx(st);
+    std::vector<float>& hx = hxf;
+    hx.resize(st);
     for (auto& v : hx) v = static_cast<float>(rng.uniform(lo, hi));
     if (op == UnaryOp::Round || op == UnaryOp::Floor || op == UnaryOp::Ceil)  // exact halves
       for (size_t i = 0; i < hx.size(); i += 3) hx[i] = static_cast<float>(std::floor(hx[i] * 2.0) / 2.0);
     x.put(hx);
-    for (int64_t i = 0; i < n; ++i) ref[i] = ref_unary(op, hx[offset_of(l, i)], a, b);
+    for (int64_t i = 0; i < n; ++i) ref[i] = unary(op, hx[offset_of(l, i)], a, b);
   } else {
-    std::vector<int32_t> hx(st);
+    std::vector<int32_t>& hx = hxi;
+    hx.resize(st);
     for (auto& v : hx) v = rng.integer(-50, 50);
     x.put(hx);
     for (int64_t i = 0; i < n; ++i) {
       const double v = hx[offset_of(l, i)];
-      double r = ref_unary(op, v, a, b);
-      if (op == UnaryOp::Clamp) r = ref_unary(op, v, std::ceil(a), std::floor(b));
+      double r = unary(op, v, a, b);
+      if (op == UnaryOp::Clamp) r = unary(op, v, std::ceil(a), std::floor(b));
       ref[i] = r;
     }
   }
   ck::cuda::unary_cuda(op, dt, dt, x.p, l, y.p, a, b, ck::cuda::default_stream());
-  ++g_checks;
-  if (dt == DType::F32) {
-    const auto got = y.get<float>(n);
-    for (int64_t i = 0; i < n; ++i)
-      if (!close_to(got[i], ref[i], 2e-6, 1e-6)) {
-        fail(what + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
-        return;
-      }
-  } else {
-    const auto got = y.get<int32_t>(n);
-    for (int64_t i = 0; i < n; ++i)
-      if (got[i] != ref[i]) {
-        fail(what + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
-        return;
-      }
+  // The CPU kernel on the same input, against the same reference.
+  std::vector<float> cpu_f(n);
+  std::vector<int32_t> cpu_i(n);
+  if (dt == DType::F32) ck::unary_cpu(op, dt, dt, hxf.data(), l, cpu_f.data(), a, b);
+  else ck::unary_cpu(op, dt, dt, hxi.data(), l, cpu_i.data(), a, b);
+  for (const char* device : {"cuda", "cpu"}) {
+    const bool on_cuda = device[1] == 'u';
+    const std::string w = what + " " + device;
+    ++g_checks;
+    ck::ref::tally("elementwise", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
+    if (dt == DType::F32) {
+      const auto got = on_cuda ? y.get<float>(n) : cpu_f;
+      for (int64_t i = 0; i < n; ++i)
+        if (!close_to(got[i], ref[i], 2e-6, 1e-6)) {
+          fail(w + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
+          break;
+        }
+    } else {
+      const auto got = on_cuda ? y.get<int32_t>(n) : cpu_i;
+      for (int64_t i = 0; i < n; ++i)
+        if (got[i] != ref[i]) {
+          fail(w + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
+          break;
+        }
+    }
   }
 }
 
@@ -314,17 +299,25 @@ void test_unary() {
                        UnaryOp::Tanh, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Floor, UnaryOp::Ceil}) {
       const double a = -1.0, b = 2.0;
       ck::cuda::unary_cuda(op, DType::F32, DType::F32, x.p, contiguous({n}), y.p, a, b, ck::cuda::default_stream());
-      const auto got = y.get<float>(n);
-      ++g_checks;
-      for (int64_t i = 0; i < n; ++i) {
-        double r = ref_unary(op, hx[i], a, b);
-        if (op == UnaryOp::Sigmoid && std::isinf(hx[i])) r = hx[i] > 0 ? 1.0 : 0.0;
-        if (op == UnaryOp::Sigmoid && std::fabs(hx[i]) > 1e29f) r = hx[i] > 0 ? 1.0 : 0.0;
-        r = static_cast<float>(r);  // overflow to inf as float does
-        if (!close_to(got[i], r, 2e-6, 1e-30)) {
-          fail(std::string("special ") + unary_name(op) + " of " + std::to_string(hx[i]) + ": got " +
-               std::to_string(got[i]) + " want " + std::to_string(r));
-          break;
+      std::vector<float> on_cpu(n);
+      ck::unary_cpu(op, DType::F32, DType::F32, hx.data(), contiguous({n}), on_cpu.data(), a, b);
+      for (const char* device : {"cuda", "cpu"}) {
+        const bool on_cuda = device[1] == 'u';
+        const auto got = on_cuda ? y.get<float>(n) : on_cpu;
+        ++g_checks;
+        ck::ref::tally("elementwise", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
+        for (int64_t i = 0; i < n; ++i) {
+          double r = unary(op, hx[i], a, b);
+          if (op == UnaryOp::Sigmoid && std::isinf(hx[i])) r = hx[i] > 0 ? 1.0 : 0.0;
+          if (op == UnaryOp::Sigmoid && std::fabs(hx[i]) > 1e29f) r = hx[i] > 0 ? 1.0 : 0.0;
+          r = static_cast<float>(r);  // overflow to inf as float does
+          // Zeros must carry the reference's sign too (relu(-0) = -0, abs(-0) = +0, floor(-0) = -0 ...).
+          const bool sign_ok = !(r == 0.0 && got[i] == 0.0f) || std::signbit(r) == std::signbit(got[i]);
+          if (!close_to(got[i], r, 2e-6, 1e-30) || !sign_ok) {
+            fail(std::string("special ") + unary_name(op) + " " + device + " of " + std::to_string(hx[i]) + ": got " +
+                 std::to_string(got[i]) + " want " + std::to_string(r));
+            break;
+          }
         }
       }
     }
@@ -389,43 +382,6 @@ const char* binary_name(BinaryOp op) {
 
 bool is_cmp(BinaryOp op) { return static_cast<int>(op) >= static_cast<int>(BinaryOp::Eq); }
 
-double ref_binary_f(BinaryOp op, double a, double b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Pow: return std::pow(a, b);
-    case BinaryOp::Maximum: return (std::isnan(a) || std::isnan(b)) ? NAN : (a > b ? a : b);
-    case BinaryOp::Minimum: return (std::isnan(a) || std::isnan(b)) ? NAN : (a < b ? a : b);
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Ge: return a >= b;
-    default: return NAN;
-  }
-}
-
-int64_t ref_binary_i(BinaryOp op, int64_t a, int64_t b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return b == 0 ? 0 : static_cast<int64_t>(std::floor(static_cast<double>(a) / b));
-    case BinaryOp::Pow: {
-      if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
-      int64_t r = 1;
-      for (int64_t i = 0; i < b; ++i) r *= a;
-      return r;
-    }
-    case BinaryOp::Maximum: return a > b ? a : b;
-    case BinaryOp::Minimum: return a < b ? a : b;
-    default: return static_cast<int64_t>(ref_binary_f(op, static_cast<double>(a), static_cast<double>(b)));
-  }
-}
-
 struct BinCase {
   const char* name;
   Layout a, b;
@@ -450,6 +406,7 @@ void run_binary_case(BinaryOp op, DType in, DType out, const BinCase& bc, uint64
   Rng rng(seed);
   Dev da(sa), db(sb), dy(n);
   std::vector<double> ref(n);
+  std::vector<uint32_t> cpu_out(n);  // the CPU kernel's result (4-byte elements of the out dtype)
   const std::string what = std::string(binary_name(op)) + (in == DType::F32 ? " f32" : " i32") +
                            (out == DType::F32 ? "->f32 " : "->i32 ") + bc.name;
   if (in == DType::F32) {
@@ -463,7 +420,8 @@ void run_binary_case(BinaryOp op, DType in, DType out, const BinCase& bc, uint64
     }
     da.put(ha);
     db.put(hb);
-    for (int64_t i = 0; i < n; ++i) ref[i] = ref_binary_f(op, ha[offset_of(bc.a, i)], hb[offset_of(bc.b, i)]);
+    ck::binary_cpu(op, in, out, ha.data(), bc.a, hb.data(), bc.b, cpu_out.data());
+    for (int64_t i = 0; i < n; ++i) ref[i] = ck::ref::binary_f(op, ha[offset_of(bc.a, i)], hb[offset_of(bc.b, i)]);
   } else {
     std::vector<int32_t> ha(sa), hb(sb);
     for (auto& v : ha) v = rng.integer(-20, 20);
@@ -471,24 +429,33 @@ void run_binary_case(BinaryOp op, DType in, DType out, const BinCase& bc, uint64
     if (op == BinaryOp::Div) hb[0] = 0;  // x / 0 -> 0 (defined, never a trap)
     da.put(ha);
     db.put(hb);
+    ck::binary_cpu(op, in, out, ha.data(), bc.a, hb.data(), bc.b, cpu_out.data());
     for (int64_t i = 0; i < n; ++i)
-      ref[i] = static_cast<double>(ref_binary_i(op, ha[offset_of(bc.a, i)], hb[offset_of(bc.b, i)]));
+      ref[i] = static_cast<double>(ck::ref::binary_i(op, ha[offset_of(bc.a, i)], hb[offset_of(bc.b, i)]));
   }
   ck::cuda::binary_cuda(op, in, out, da.p, bc.a, db.p, bc.b, dy.p, ck::cuda::default_stream());
-  ++g_checks;
-  std::vector<double> got(n);
-  if (out == DType::F32) {
-    const auto g = dy.get<float>(n);
-    for (int64_t i = 0; i < n; ++i) got[i] = g[i];
-  } else {
-    const auto g = dy.get<int32_t>(n);
-    for (int64_t i = 0; i < n; ++i) got[i] = g[i];
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    const bool ok = (in == DType::I32 || is_cmp(op)) ? got[i] == ref[i] : close_to(got[i], ref[i], 2e-6, 1e-6);
-    if (!ok) {
-      fail(what + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
-      return;
+  const std::vector<uint32_t> cuda_out = dy.get<uint32_t>(n);
+  for (const char* device : {"cuda", "cpu"}) {
+    const bool on_cuda = device[1] == 'u';
+    const std::vector<uint32_t>& bits = on_cuda ? cuda_out : cpu_out;
+    ++g_checks;
+    ck::ref::tally("elementwise", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
+    std::vector<double> got(n);
+    for (int64_t i = 0; i < n; ++i) {
+      float f;
+      int32_t k;
+      std::memcpy(&f, &bits[i], 4);
+      std::memcpy(&k, &bits[i], 4);
+      got[i] = out == DType::F32 ? static_cast<double>(f) : static_cast<double>(k);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      bool ok = (in == DType::I32 || is_cmp(op)) ? got[i] == ref[i] : close_to(got[i], ref[i], 2e-6, 1e-6);
+      if (got[i] == 0.0 && ref[i] == 0.0 && std::signbit(got[i]) != std::signbit(ref[i])) ok = false;  // -0 vs +0
+      if (!ok) {
+        fail(what + " " + device + " at " + std::to_string(i) + ": got " + std::to_string(got[i]) + " want " +
+             std::to_string(ref[i]));
+        break;
+      }
     }
   }
 }
@@ -517,11 +484,21 @@ void test_binary() {
     for (BinaryOp op : {BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Ge}) {
       ck::cuda::binary_cuda(op, DType::F32, DType::F32, a.p, contiguous({5}), b.p, contiguous({5}), y.p,
                             ck::cuda::default_stream());
-      const auto got = y.get<float>(5);
-      ++g_checks;
-      for (int i = 0; i < 5; ++i)
-        if (!close_to(got[i], ref_binary_f(op, ha[i], hb[i]), 0, 0))
-          fail(std::string("NaN ") + binary_name(op) + " at " + std::to_string(i) + ": got " + std::to_string(got[i]));
+      std::vector<float> on_cpu(5);
+      ck::binary_cpu(op, DType::F32, DType::F32, ha.data(), contiguous({5}), hb.data(), contiguous({5}), on_cpu.data());
+      for (const char* device : {"cuda", "cpu"}) {
+        const bool on_cuda = device[1] == 'u';
+        const auto got = on_cuda ? y.get<float>(5) : on_cpu;
+        ++g_checks;
+        ck::ref::tally("elementwise", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
+        for (int i = 0; i < 5; ++i) {
+          const double r = ck::ref::binary_f(op, ha[i], hb[i]);
+          // exact, and the sign of a zero too: maximum(-0, +0) = -0, minimum(-0, +0) = -0 (the first operand)
+          if (!close_to(got[i], r, 0, 0) || (r == 0.0 && std::signbit(r) != std::signbit(got[i])))
+            fail(std::string("NaN/signed zero ") + binary_name(op) + " " + device + " at " + std::to_string(i) +
+                 ": got " + std::to_string(got[i]));
+        }
+      }
     }
   }
   // Integer edge cases: wrap-around and INT_MIN / -1.
@@ -589,53 +566,6 @@ const char* reduce_name(ReduceOp op) {
   return names[static_cast<int>(op)];
 }
 
-// Reference over one row, in double (ints: exact, wrapped to int32).
-double ref_reduce(ReduceOp op, const std::vector<double>& r, int64_t correction, bool is_int) {
-  const int64_t n = static_cast<int64_t>(r.size());
-  switch (op) {
-    case ReduceOp::Sum: case ReduceOp::Mean: {
-      double s = 0;
-      for (double v : r) s += v;
-      if (is_int) return static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(s)));
-      return op == ReduceOp::Mean ? s / n : s;
-    }
-    case ReduceOp::Prod: {
-      double p = 1;
-      uint32_t pi = 1;
-      for (double v : r) {
-        p *= v;
-        pi *= static_cast<uint32_t>(static_cast<int32_t>(v));
-      }
-      return is_int ? static_cast<double>(static_cast<int32_t>(pi)) : p;
-    }
-    case ReduceOp::Max: case ReduceOp::Min: {
-      double m = r[0];
-      for (double v : r) {
-        if (std::isnan(v)) return NAN;
-        if (op == ReduceOp::Max ? v > m : v < m) m = v;
-      }
-      return m;
-    }
-    case ReduceOp::ArgMax: case ReduceOp::ArgMin: {
-      int64_t best = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (std::isnan(r[i])) return static_cast<double>(i);
-        if (op == ReduceOp::ArgMax ? r[i] > r[best] : r[i] < r[best]) best = i;
-      }
-      return static_cast<double>(best);
-    }
-    case ReduceOp::Var: {
-      double s = 0;
-      for (double v : r) s += v;
-      const double mean = s / n;
-      double q = 0;
-      for (double v : r) q += (v - mean) * (v - mean);
-      return q / static_cast<double>(std::max<int64_t>(0, n - correction));
-    }
-    default: return NAN;
-  }
-}
-
 void run_reduce_case(ReduceOp op, DType dt, int64_t outer, int64_t inner, int64_t correction, int flavor,
                      uint64_t seed) {
   Rng rng(seed);
@@ -670,23 +600,32 @@ void run_reduce_case(ReduceOp op, DType dt, int64_t outer, int64_t inner, int64_
   if (dt == DType::F32) x.put(hf);
   else x.put(hi);
   ck::cuda::reduce_cuda(op, dt, x.p, y.p, outer, inner, correction, ck::cuda::default_stream());
-  ++g_checks;
   const bool arg = op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
   const bool int_out = arg || dt == DType::I32;
-  const auto gf = y.get<float>(outer);
-  const auto gi = y.get<int32_t>(outer);
+  std::vector<float> cpu_f(outer);
+  std::vector<int32_t> cpu_i(outer);
+  const void* host_x = dt == DType::F32 ? static_cast<const void*>(hf.data()) : static_cast<const void*>(hi.data());
+  ck::reduce_cpu(op, dt, host_x, int_out ? static_cast<void*>(cpu_i.data()) : static_cast<void*>(cpu_f.data()), outer,
+                 inner, correction);
+  for (const char* device : {"cuda", "cpu"}) {
+  const bool on_cuda = device[1] == 'u';
+  ++g_checks;
+  ck::ref::tally("reduce", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
+  const auto gf = on_cuda ? y.get<float>(outer) : cpu_f;
+  const auto gi = on_cuda ? y.get<int32_t>(outer) : cpu_i;
   for (int64_t o = 0; o < outer; ++o) {
-    const double ref = ref_reduce(op, rows[o], correction, dt == DType::I32);
+    const double ref = ck::ref::reduce_row(op, rows[o], correction, dt == DType::I32);
     const double got = int_out ? static_cast<double>(gi[o]) : static_cast<double>(gf[o]);
     double rtol = 2e-6, atol = 1e-6 * std::sqrt(static_cast<double>(inner) + 1);
     if (op == ReduceOp::Var) { rtol = 1e-5; atol = 0; }
     const bool ok = int_out ? got == ref : close_to(got, ref, rtol, atol);
     if (!ok) {
-      fail(std::string(reduce_name(op)) + (dt == DType::F32 ? " f32" : " i32") + " (" + std::to_string(outer) + "," +
+      fail(std::string(reduce_name(op)) + " " + device + (dt == DType::F32 ? " f32" : " i32") + " (" + std::to_string(outer) + "," +
            std::to_string(inner) + ") corr=" + std::to_string(correction) + " flavor=" + std::to_string(flavor) +
            " row " + std::to_string(o) + ": got " + std::to_string(got) + " want " + std::to_string(ref));
-      return;
+      break;
     }
+  }
   }
 }
 
@@ -780,41 +719,48 @@ void run_gemm_case(int64_t batch, int64_t M, int64_t N, int64_t K, char ka, char
   dc.put(hc);
   ck::cuda::sgemm_cuda(batch, M, N, K, alpha, da.at<float>(0), A.sb, A.rs, A.cs, db.at<float>(0), B.sb, B.rs, B.cs,
                        beta, dc.at<float>(0), sCb, ldc, ck::cuda::default_stream());
-  const auto got = dc.get<float>(csize);
+  // The CPU kernel on host copies of the same operands.
+  std::vector<float> cpu_c = hc;
+  ck::sgemm_cpu(batch, M, N, K, alpha, ha.data(), A.sb, A.rs, A.cs, hb.data(), B.sb, B.rs, B.cs, beta, cpu_c.data(), sCb,
+                ldc);
+  std::vector<double> mag;
+  const std::vector<double> want = ck::ref::gemm(batch, M, N, K, alpha, {ha.data(), A.sb, A.rs, A.cs},
+                                                 {hb.data(), B.sb, B.rs, B.cs}, beta, hc.data(), sCb, ldc, &mag);
+  const std::vector<float> cuda_c = dc.get<float>(csize);
+  for (const char* device : {"cuda", "cpu"}) {
+  const bool on_cuda = device[1] == 'u';
+  const std::vector<float>& got = on_cuda ? cuda_c : cpu_c;
   ++g_checks;
+  ck::ref::tally("gemm", on_cuda ? ck::ref::On::Cuda : ck::ref::On::Cpu);
   char name[160];
-  std::snprintf(name, sizeof name, "sgemm b=%lld M=%lld N=%lld K=%lld %c%c alpha=%g beta=%g ldc+%lld",
+  std::snprintf(name, sizeof name, "sgemm %s b=%lld M=%lld N=%lld K=%lld %c%c alpha=%g beta=%g ldc+%lld", device,
                 static_cast<long long>(batch), static_cast<long long>(M), static_cast<long long>(N),
                 static_cast<long long>(K), ka, kb, alpha, beta, static_cast<long long>(ldc_pad));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = 0; i < M; ++i)
+  bool ok = true;
+  for (int64_t b = 0; b < batch && ok; ++b)
+    for (int64_t i = 0; i < M && ok; ++i)
       for (int64_t j = 0; j < N; ++j) {
-        double s = 0, mag = 0;
-        for (int64_t k = 0; k < K; ++k) {
-          const double p = static_cast<double>(ha[b * A.sb + i * A.rs + k * A.cs]) * hb[b * B.sb + k * B.rs + j * B.cs];
-          s += p;
-          mag += std::fabs(p);
-        }
-        const int64_t ci = b * sCb + i * ldc + j;
-        const double old = hc[ci];
-        const double ref = alpha * s + (beta == 0.0f ? 0.0 : beta * old);
-        const double tol = 2e-6 * (std::fabs(alpha) * mag + (beta == 0.0f ? 0.0 : std::fabs(beta * old))) + 1e-6;
-        if (!(std::fabs(got[ci] - ref) <= tol)) {
+        const int64_t o = (b * M + i) * N + j, ci = b * sCb + i * ldc + j;
+        const double tol = 2e-6 * mag[o] + 1e-6;
+        if (!(std::fabs(got[ci] - want[o]) <= tol)) {
           fail(std::string(name) + " at (" + std::to_string(b) + "," + std::to_string(i) + "," + std::to_string(j) +
-               "): got " + std::to_string(got[ci]) + " want " + std::to_string(ref));
-          return;
+               "): got " + std::to_string(got[ci]) + " want " + std::to_string(want[o]));
+          ok = false;
+          break;
         }
       }
   // Padding between rows / batches is untouched.
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = 0; i < M; ++i)
+  for (int64_t b = 0; b < batch && ok; ++b)
+    for (int64_t i = 0; i < M && ok; ++i)
       for (int64_t j = N; j < ldc; ++j) {
         const int64_t ci = b * sCb + i * ldc + j;
         if (!(std::isnan(hc[ci]) ? std::isnan(got[ci]) : got[ci] == hc[ci])) {
           fail(std::string(name) + ": wrote outside (M, N)");
-          return;
+          ok = false;
+          break;
         }
       }
+  }
 }
 
 void test_gemm() {
@@ -869,6 +815,7 @@ int main() {
     }
     std::printf("%-8s %s\n", p.name, g_failures == before ? "ok" : "FAILED");
   }
+  ck::ref::print_tally();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

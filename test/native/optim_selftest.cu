@@ -1,16 +1,15 @@
-// Standalone self-test of the optimizer updates (core/optim_kernels.h):
-//  (a) each CPU function (csrc/cpu/optim.cc) against a plain per-op reference written here from PyTorch 1.13's
-//      single-tensor Python (every op computed in double and rounded to float, which is exact IEEE float
-//      arithmetic for + - * / sqrt; std::fmaf where PyTorch's kernels fuse), bit for bit, and
-//  (b) each CUDA twin (cuda/optim.cu, one multi-tensor launch per group) against the CPU function, bit for bit.
+// Standalone self-test of the optimizer updates (core/optim_kernels.h): each CPU function (csrc/cpu/optim.cc) and
+// each CUDA twin (cuda/optim.cu, one multi-tensor launch per group) against the per-op references of
+// test/reference/optim.h, transcribed from PyTorch 1.13's single-tensor Python (every op computed in double and
+// rounded to float, which is exact IEEE float arithmetic for + - * / sqrt; std::fmaf where PyTorch's kernels
+// fuse), bit for bit: SGD (momentum, dampening, nesterov, weight decay, maximize), Adam, AdamW, RMSprop.
 // A group mixes sizes around the float4 width, the 16384-element CUDA chunk and the 32768-element CPU chunk
 // (so the thread pool splits it), an empty tensor and a misaligned base; steps differ per tensor (Adam's bias
 // corrections). Exits non-zero on failure.
 //
-// Emulated build (no GPU), from the repository root:
-//   g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda -x c++ cuda/optim.cu
-//       cuda/runtime.cu cuda/elementwise.cu test/native/optim_selftest.cu -x none csrc/cpu/optim.cc
-//       csrc/cpu/threadpool.cc cuda/emu/*.cc -lpthread -o /tmp/optim_selftest && /tmp/optim_selftest
+// Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
+// selftest-build: cuda/optim.cu cuda/runtime.cu cuda/elementwise.cu csrc/cpu/optim.cc csrc/cpu/threadpool.cc
+// selftest-build: cuda/emu/*.cc
 // Real build: the same sources with nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda (.cc files via -x cu or
 // compiled by the host compiler).
 #include <cmath>
@@ -24,6 +23,8 @@
 #include "core/kernels_cuda.h"
 #include "core/optim_kernels.h"
 #include "core/optim_kernels_cuda.h"
+#include "../reference/check.h"
+#include "../reference/optim.h"
 
 namespace {
 
@@ -60,63 +61,13 @@ struct Rng {
 
 ck::cuda::Stream S() { return ck::cuda::default_stream(); }
 
-// Exact float ops: the double result of one op on floats, rounded once to float. The volatile keeps the
-// compiler from folding the casts back into float ops and then contracting a product and a sum into an fma.
-float rnd(double x) {
-  volatile float r = static_cast<float>(x);
-  return r;
-}
-float mul(float a, float b) { return rnd(static_cast<double>(a) * b); }
-float add(float a, float b) { return rnd(static_cast<double>(a) + b); }
-float dvd(float a, float b) { return rnd(static_cast<double>(a) / b); }
-float sqr(float a) { return rnd(std::sqrt(static_cast<double>(a))); }
-float fused(float a, float b, float c) { return std::fmaf(a, b, c); }
-float maxnan(float a, float b) { return (a != a || b != b) ? NAN : (a > b ? a : b); }
-
-// ---- references, transcribed from torch/optim/{sgd,adam,adamw,rmsprop}.py (_single_tensor_*) -------------
-
-void ref_sgd(float& p, float g, float& buf, bool fresh, const ck::SgdParams& h) {
-  float d = h.maximize ? -g : g;
-  if (h.weight_decay != 0) d = fused(p, (float)h.weight_decay, d);  // d_p.add(param, alpha=wd)
-  if (h.momentum != 0) {
-    buf = fresh ? d : fused(d, (float)(1 - h.dampening), mul(buf, (float)h.momentum));  // buf.mul_(m).add_(d_p, 1-damp)
-    d = h.nesterov ? fused(buf, (float)h.momentum, d) : buf;
-  }
-  p = fused(d, (float)-h.lr, p);  // param.add_(d_p, alpha=-lr)
-}
-
+// The references (test/reference/optim.h) as run_case calls them: one element, all five buffers.
+void ref_sgd(float& p, float g, float& buf, bool fresh, const ck::SgdParams& h) { ck::ref::sgd(p, g, buf, fresh, h); }
 void ref_adam(float& p, float g, float& m, float& v, float& vmax, double step, const ck::AdamParams& h) {
-  if (h.maximize) g = -g;
-  if (h.decoupled) p = mul(p, (float)(1 - h.lr * h.weight_decay));
-  else if (h.weight_decay != 0) g = fused(p, (float)h.weight_decay, g);
-  m = fused(g, (float)(1 - h.beta1), mul(m, (float)h.beta1));
-  v = fused(mul((float)(1 - h.beta2), g), g, mul(v, (float)h.beta2));  // addcmul_(g, g, value=1-beta2)
-  const double step_size = h.lr / (1 - std::pow(h.beta1, step));
-  const double bc2_sqrt = std::sqrt(1 - std::pow(h.beta2, step));
-  float d = v;
-  if (h.amsgrad) d = vmax = maxnan(vmax, v);
-  d = add(dvd(sqr(d), (float)bc2_sqrt), (float)h.eps);
-  p = add(p, dvd(mul((float)-step_size, m), d));  // addcdiv_(exp_avg, denom, value=-step_size)
+  ck::ref::adam(p, g, m, v, vmax, step, h);
 }
-
 void ref_rmsprop(float& p, float g, float& sq, float& buf, float& ga, const ck::RmspropParams& h) {
-  if (h.maximize) g = -g;
-  if (h.weight_decay != 0) g = fused(p, (float)h.weight_decay, g);
-  sq = fused(mul((float)(1 - h.alpha), g), g, mul(sq, (float)h.alpha));
-  float avg;
-  if (h.centered) {
-    ga = fused(g, (float)(1 - h.alpha), mul(ga, (float)h.alpha));
-    avg = sqr(fused(-ga, ga, sq));
-  } else {
-    avg = sqr(sq);
-  }
-  avg = add(avg, (float)h.eps);
-  if (h.momentum > 0) {
-    buf = add(mul(buf, (float)h.momentum), dvd(g, avg));
-    p = fused(buf, (float)-h.lr, p);
-  } else {
-    p = add(p, dvd(mul((float)-h.lr, g), avg));
-  }
+  ck::ref::rmsprop(p, g, sq, buf, ga, h);
 }
 
 // ---- a parameter group on the host and on the device ---------------------------------------------
@@ -237,11 +188,13 @@ void run_case(const std::string& tag, int nstate, Ref ref, Cpu cpu, Cuda cuda, C
       const std::string at = tag + " step " + std::to_string(step) + " tensor " + std::to_string(k) + " (n=" +
                              std::to_string(ref_g.h[k][0].size()) + ")";
       check_bits(at + " cpu param", cpu_g.h[k][0], ref_g.h[k][0]);
-      check_bits(at + " cuda param", dev.get(k, 0), cpu_g.h[k][0]);
+      check_bits(at + " cuda param", dev.get(k, 0), ref_g.h[k][0]);
       for (int s = 0; s < nstate; ++s) {
         check_bits(at + " cpu state " + std::to_string(s), cpu_g.h[k][2 + s], ref_g.h[k][2 + s]);
-        check_bits(at + " cuda state " + std::to_string(s), dev.get(k, 2 + s), cpu_g.h[k][2 + s]);
+        check_bits(at + " cuda state " + std::to_string(s), dev.get(k, 2 + s), ref_g.h[k][2 + s]);
       }
+      ck::ref::tally("optim", ck::ref::On::Cpu, 1 + nstate);
+      ck::ref::tally("optim", ck::ref::On::Cuda, 1 + nstate);
     }
   }
 }
@@ -344,6 +297,7 @@ int main() {
     }
     std::printf("%-10s %s\n", p.name, g_failures == before ? "ok" : "FAILED");
   }
+  ck::ref::print_tally();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
