@@ -3,7 +3,7 @@
 // g++ and nvcc both compile: under nvcc each function is __host__ __device__; in the CPU build and in the
 // host emulation of the CUDA build it is an ordinary inline function.
 //
-// Semantics are PyTorch 1.13's (CPU), checked in test/cuda/activation_sign.test.ts:
+// Semantics are PyTorch 1.13's (CPU), checked bit for bit in test/cuda/signed_zeros.test.ts:
 //   relu(x)           = x < 0 ? 0 : x   (clamp_min(x, 0)): relu(-0) = -0, relu(NaN) = NaN
 //   relu_grad(g, y)   = y <= 0 ? 0 : g  (threshold_backward on the output): a select, so a NaN/inf g where
 //                       y <= 0 gives +0, and a NaN y passes g

@@ -1,7 +1,8 @@
 /**
  * Shared by the test/cuda suites: the CUDA device must exist (these suites only run against a CUDA
- * build: the emulated one in CI, the real one on a GPU box), and `both` runs an op on the CPU and on the
- * device from the same inputs and compares |cuda - cpu| <= atol + rtol * |cpu|.
+ * build: the emulated one in CI, the real one on a GPU box), `both` runs an op on the CPU and on the
+ * device from the same inputs and compares |cuda - cpu| <= atol + rtol * |cpu|, and `pinNativeConv` makes a
+ * suite's convolutions run the hand-written kernels (cuda/conv.cu) in FP32 whatever the box has.
  */
 import * as ck from '../../lib';
 import { expectClose, Tol } from '../helpers/compare';
@@ -20,4 +21,28 @@ export function both(inputs: ck.Tensor[], op: (...xs: ck.Tensor[]) => ck.Tensor,
     expect(got.dtype).toBe(want.dtype);
     return expectClose(got.cpu(), want, tol, what);
   });
+}
+
+/**
+ * For the suite it is called in: backends.conv = 'native' and cuDNN's TF32 off (so a GPU box where cuDNN
+ * loads still tests cuda/conv.cu, in full FP32), restored afterwards. cuDNN has its own suite, cudnn.test.ts.
+ */
+export function pinNativeConv(): void {
+  let before: { conv: typeof ck.backends.conv; tf32: boolean } | null = null;
+  beforeAll(() => {
+    before = { conv: ck.backends.conv, tf32: ck.backends.cudnn.allowTF32 };
+    ck.backends.conv = 'native';
+    ck.backends.cudnn.allowTF32 = false;
+  });
+  afterAll(() => {
+    if (!before) return;
+    ck.backends.conv = before.conv;
+    ck.backends.cudnn.allowTF32 = before.tf32;
+  });
+}
+
+/** Throws unless a suite pinned by pinNativeConv is still pinned (a test that changed it would test cuDNN). */
+export function expectNativeConv(): void {
+  if (ck.backends.conv !== 'native' || ck.backends.cudnn.allowTF32)
+    throw new Error(`convolution is not pinned: backends.conv '${ck.backends.conv}', allowTF32 ${ck.backends.cudnn.allowTF32}`);
 }

@@ -3,13 +3,18 @@
  * (stride, padding, dilation, groups, depthwise, 1x1, no bias), batch norm (train with running stats,
  * eval), pooling, fused bias+ReLU and add+ReLU, softmax/log-softmax, NLL/cross-entropy, dropout (the
  * masks must be bit-identical). Tolerance |cuda - cpu| <= atol + rtol*|cpu|, stated per case.
+ * Convolutions run the hand-written kernels (cuda/conv.cu) in FP32: the whole file pins backends.conv =
+ * 'native' with TF32 off (cuDNN is tested in cudnn.test.ts); the hand-written kernels have no tensor-core
+ * (TF32) path, so there are no TF32 cases. Each kernel is also checked against the naive double-precision
+ * references (test/reference/) by the native self-tests (scripts/native-selftests.js).
  */
 import * as ck from '../../lib';
 import { expectClose, Tol } from '../helpers/compare';
-import { requireCuda } from './helpers';
+import { expectNativeConv, pinNativeConv, requireCuda } from './helpers';
 
 const F = ck.nn.functional;
 beforeAll(() => requireCuda());
+pinNativeConv();
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
 /** Runs fn on CPU leaves and on CUDA copies; compares the output and the gradient of every leaf. */
@@ -44,6 +49,7 @@ describe('conv2d on cuda = cpu', () => {
   ];
   for (const [name, xs, ws, o, bias] of cases) {
     test(name, () => {
+      expectNativeConv();
       ck.manualSeed(1);
       if (bias) gradBoth([xs, ws, [ws[0]]], (x, w, b) => F.conv2d(x, w, b, o), TOL, name, [1, 0.3, 1]);
       else gradBoth([xs, ws], (x, w) => F.conv2d(x, w, null, o), TOL, name, [1, 0.3]);
@@ -141,6 +147,7 @@ describe('activations, softmax, losses, dropout on cuda = cpu', () => {
 
 describe('whole network on cuda = cpu', () => {
   test('CIFAR-10 CNN forward and backward (small input)', () => {
+    expectNativeConv();
     ck.manualSeed(11);
     const m = ck.models.cifar10Net();
     m.dropout.eval();

@@ -1,11 +1,20 @@
-/** Closeness checks with stated tolerances: |a - b| <= atol + rtol * |b|, NaN matching NaN. */
+/**
+ * Closeness checks with stated tolerances: |a - b| <= atol + rtol * |b|, NaN matching NaN. With
+ * `signedZeros: true` a zero must also carry the expected zero's sign (-0 vs +0), for the ops where PyTorch
+ * defines it (relu(-0) = -0, its gradient +0, maximum/minimum on ties); off by default, since sums and
+ * products of different orders may legitimately round to either zero.
+ */
 import { Tensor } from '../../lib';
 import { Arr, TorchOut } from './torch';
 
 export interface Tol {
   atol?: number;
   rtol?: number;
+  /** Zeros must match in sign too (Object.is(-0, +0) is false). Default false. */
+  signedZeros?: boolean;
 }
+
+const zeroName = (v: number) => (Object.is(v, -0) ? '-0' : '+0');
 
 export function asArr(t: Tensor | Arr | TorchOut): Arr {
   if (t instanceof Tensor) return { shape: [...t.shape], dtype: t.dtype, data: Array.from(t.cpu().dataSync()) };
@@ -27,6 +36,8 @@ export function expectClose(actual: Tensor | Arr, expected: Tensor | Arr | Torch
     const x = a.data[i];
     const y = e.data[i];
     if (Number.isNaN(y) && Number.isNaN(x)) continue;
+    if (tol.signedZeros && x === 0 && y === 0 && !Object.is(x, y))
+      throw new Error(`${label}element ${i}: ${zeroName(x)} vs expected ${zeroName(y)} (the sign of zero must match)`);
     if (x === y) continue;
     const err = Math.abs(x - y);
     const bound = atol + rtol * Math.abs(y);
