@@ -3,7 +3,7 @@
 // softmax_loss.cu, dropout.cu, through ck::cuda::malloc/memcpy) against the double-precision references of
 // test/reference/{activation,loss}.h, |a - ref| <= 1e-5 + 1e-4 |ref|, zeros of relu outputs and gradients with
 // the reference's sign (PyTorch's relu(-0) = -0); cross entropy as the chain log_softmax -> nll and back on each
-// device; dropout against a Philox written out here, masks bit-identical.
+// device; dropout against test/reference/dropout.h (its own Philox), CUDA masks bit-identical to the CPU's.
 // Shapes are small and odd (the emulation costs ~1 us per thread switch) but reach every kernel variant:
 // warp/block softmax, float4 and scalar paths (misaligned bases), plane/column bias-relu reductions with
 // several splits, 32/64-bit index paths where cheap, NaN/inf rows, ignore_index inside and outside [0, K),
@@ -31,6 +31,7 @@
 #include "core/nn_kernels_cuda.h"
 #include "../reference/activation.h"
 #include "../reference/check.h"
+#include "../reference/dropout.h"
 #include "../reference/loss.h"
 
 namespace {
@@ -429,26 +430,11 @@ void test_cross_entropy() {
 
 // ---- dropout ------------------------------------------------------------------------------------
 
-// Philox4x32-10 (Random123) written out again, independently of core/philox.h: counter (lo, hi, 0, 0),
-// key (lo, hi). Checked against Random123's known-answer vector below.
-void ref_philox(uint64_t counter, uint64_t seed, uint32_t out[4]) {
-  uint32_t c[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), 0u, 0u};
-  uint32_t k[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) { k[0] += 0x9E3779B9u; k[1] += 0xBB67AE85u; }
-    const uint64_t p0 = 0xD2511F53ull * c[0], p1 = 0xCD9E8D57ull * c[2];
-    const uint32_t n[4] = {(uint32_t)(p1 >> 32) ^ c[1] ^ k[0], (uint32_t)p1, (uint32_t)(p0 >> 32) ^ c[3] ^ k[1],
-                           (uint32_t)p0};
-    for (int j = 0; j < 4; ++j) c[j] = n[j];
-  }
-  for (int j = 0; j < 4; ++j) out[j] = c[j];
-}
-
 void test_dropout() {
   Rng rng(53);
   {
     uint32_t kat[4];
-    ref_philox(0, 0, kat);
+    ck::ref::philox(0, 0, kat);
     check(kat[0] == 0x6627e8d5u && kat[1] == 0xe169c58du && kat[2] == 0xbc57ac4cu && kat[3] == 0x9b00dbd8u,
           "reference Philox4x32-10 known-answer vector (counter 0, key 0)");
   }
@@ -465,19 +451,10 @@ void test_dropout() {
     ck::dropout_forward_cpu(n, x.data(), c.p, c.seed, c.offset, y.data(), mask.data());
     // reference: the Bernoulli draw of random_cpu with prob 1 - p, scale 1 / (1 - p) in double
     const double q = 1.0 - (double)c.p;
-    std::vector<double> mref(n), yref(n);
-    int64_t kept = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      uint32_t w4[4];
-      ref_philox(c.offset + (uint64_t)i, c.seed, w4);
-      const uint32_t w = w4[0];
-      const bool keep = (double)(w >> 8) / 16777216.0 < q;
-      kept += keep;
-      mref[i] = keep ? 1.0 / q : 0.0;
-      yref[i] = (double)x[i] * mref[i];
-    }
-    check_all("dropout_forward_cpu mask " + tag, mask, mref, n);
-    check_all("dropout_forward_cpu y " + tag, y, yref, n);
+    std::vector<double> mref, yref;
+    const int64_t kept = ck::ref::dropout(x, c.p, c.seed, c.offset, mref, yref);
+    check_ref("dropout", "dropout_forward_cpu mask " + tag, mask, mref, n);
+    check_ref("dropout", "dropout_forward_cpu y " + tag, y, yref, n);
     if (c.p == 0.0f) check(kept == n, "dropout p=0 keeps all " + tag);
     if (c.p == 1.0f) check(kept == 0, "dropout p=1 keeps none " + tag);
     if (n >= 1000) {  // the keep rate within 5 sigma of 1 - p
@@ -501,6 +478,8 @@ void test_dropout() {
       ck::cuda::dropout_forward_cuda(n, dX->f(), c.p, c.seed, c.offset, dY->f(), dM->f(), S());
       check_bits("dropout_forward_cuda mask " + t2, dM->get(), mask);
       check_bits("dropout_forward_cuda y " + t2, dY->get(), y);
+      check_ref("dropout", "dropout_forward_cuda mask " + t2, dM->get(), mref, n);
+      check_ref("dropout", "dropout_forward_cuda y " + t2, dY->get(), yref, n);
       ck::cuda::dropout_forward_cuda(n, dX->f(), c.p, c.seed, c.offset, dY2->f(), nullptr, S());
       check_bits("dropout_forward_cuda no mask " + t2, dY2->get(), y);
       for (Dev* d : {dX, dY, dM, dY2}) delete d;
