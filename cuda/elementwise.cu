@@ -107,12 +107,8 @@ __device__ __forceinline__ float unary_f32(float x, const UParams& p) {
   else if constexpr (OP == UnaryOp::Sqrt) return sqrtf(x);
   else if constexpr (OP == UnaryOp::Abs) return fabsf(x);
   else if constexpr (OP == UnaryOp::Relu) return scalar::relu(x);  // core/scalar_ops.h, shared with the CPU
-  else if constexpr (OP == UnaryOp::Sigmoid) {
-    // exp of a non-positive argument only: no overflow, no inf/inf.
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    const float e = expf(x);
-    return e / (1.0f + e);
-  } else if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
+  else if constexpr (OP == UnaryOp::Sigmoid) return scalar::sigmoid(x);  // exp of a non-positive argument only
+  else if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
   else if constexpr (OP == UnaryOp::Clamp) {
     // A NaN bound compares false, i.e. no bound; lo > hi gives hi; a NaN x stays NaN.
     float y = x;
@@ -129,7 +125,7 @@ __device__ __forceinline__ float unary_f32(float x, const UParams& p) {
   else if constexpr (OP == UnaryOp::MulScalar) return x * p.fa;
   else if constexpr (OP == UnaryOp::RsubScalar) return p.fa - x;
   else if constexpr (OP == UnaryOp::RdivScalar) return p.fa / x;
-  else if constexpr (OP == UnaryOp::Sign) return static_cast<float>((0.0f < x) - (x < 0.0f));
+  else if constexpr (OP == UnaryOp::Sign) return scalar::sign(x);
   else if constexpr (OP == UnaryOp::Square) return x * x;
   else if constexpr (OP == UnaryOp::Reciprocal) return 1.0f / x;
   else if constexpr (OP == UnaryOp::Rsqrt) return 1.0f / sqrtf(x);

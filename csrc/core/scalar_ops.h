@@ -10,7 +10,10 @@
 //   add_relu(a, b)    = relu(a + b)
 //   maximum(a, b)     = NaN if either is NaN, else std::max(a, b) (a on a tie: maximum(-0, +0) = -0)
 //   minimum(a, b)     = NaN if either is NaN, else std::min(a, b) (a on a tie: minimum(+0, -0) = +0)
+//   sign(x)           = (0 < x) - (x < 0): sign(+-0) = +0 and sign(NaN) = 0 (torch.sign 1.13, not NaN)
+//   sigmoid(x)        = 1 / (1 + exp(-x)), evaluated so that exp never sees a positive argument (no inf/inf)
 #pragma once
+#include <math.h>
 
 #if defined(__CUDACC__)
 #define CK_SCALAR_FN __host__ __device__ __forceinline__
@@ -34,6 +37,14 @@ CK_SCALAR_FN float minimum(float a, float b) {
   if (a != a) return a;
   if (b != b) return b;
   return b < a ? b : a;
+}
+
+CK_SCALAR_FN float sign(float x) { return static_cast<float>((0.0f < x) - (x < 0.0f)); }
+
+CK_SCALAR_FN float sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
 }
 
 }  // namespace scalar

@@ -1,6 +1,6 @@
 // Scalar definitions of the elementwise ops of the CPU backend. The CUDA kernels (cuda/elementwise.cu)
-// implement the same table; the functions both compute with a sign or NaN corner (relu, maximum, minimum)
-// come from the one shared definition in core/scalar_ops.h. test/cuda holds the two tables to each other.
+// implement the same table; the functions both compute with a sign or NaN corner (relu, maximum, minimum,
+// sign, sigmoid) come from the one shared definition in core/scalar_ops.h. test/cuda holds the two tables to each other.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -22,11 +22,7 @@ inline float unary_f32(UnaryOp op, float x, float a, float b) {
     case UnaryOp::Sqrt: return std::sqrt(x);
     case UnaryOp::Abs: return std::fabs(x);
     case UnaryOp::Relu: return scalar::relu(x);
-    case UnaryOp::Sigmoid: {
-      // Stable for large |x|: never exponentiates a positive number.
-      if (x >= 0.f) { float z = std::exp(-x); return 1.f / (1.f + z); }
-      float z = std::exp(x); return z / (1.f + z);
-    }
+    case UnaryOp::Sigmoid: return scalar::sigmoid(x);
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Clamp: {
       float r = x;
@@ -39,7 +35,7 @@ inline float unary_f32(UnaryOp op, float x, float a, float b) {
     case UnaryOp::MulScalar: return x * a;
     case UnaryOp::RsubScalar: return a - x;
     case UnaryOp::RdivScalar: return a / x;
-    case UnaryOp::Sign: return x != x ? x : (float)sign_of(x);
+    case UnaryOp::Sign: return scalar::sign(x);
     case UnaryOp::Square: return x * x;
     case UnaryOp::Reciprocal: return 1.f / x;
     case UnaryOp::Rsqrt: return 1.f / std::sqrt(x);

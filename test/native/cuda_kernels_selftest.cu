@@ -296,7 +296,7 @@ void test_unary() {
     Dev x(n), y(n);
     x.put(hx);
     for (UnaryOp op : {UnaryOp::Relu, UnaryOp::Sigmoid, UnaryOp::Clamp, UnaryOp::Round, UnaryOp::Abs, UnaryOp::Neg,
-                       UnaryOp::Tanh, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Floor, UnaryOp::Ceil}) {
+                       UnaryOp::Tanh, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Floor, UnaryOp::Ceil, UnaryOp::Sign}) {
       const double a = -1.0, b = 2.0;
       ck::cuda::unary_cuda(op, DType::F32, DType::F32, x.p, contiguous({n}), y.p, a, b, ck::cuda::default_stream());
       std::vector<float> on_cpu(n);

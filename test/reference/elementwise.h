@@ -34,7 +34,7 @@ inline double unary(UnaryOp op, double x, double a, double b) {
     case UnaryOp::MulScalar: return x * a;
     case UnaryOp::RsubScalar: return a - x;
     case UnaryOp::RdivScalar: return a / x;
-    case UnaryOp::Sign: return (0 < x) - (x < 0);
+    case UnaryOp::Sign: return (0 < x) - (x < 0);  // sign(NaN) = 0, sign(-0) = +0, as torch.sign
     case UnaryOp::Square: return x * x;
     case UnaryOp::Reciprocal: return 1.0 / x;
     case UnaryOp::Rsqrt: return 1.0 / std::sqrt(x);
