@@ -9,6 +9,8 @@
  *   torch.relu([-0., -0., 0., 1.] + [-0., 0., -0., -1.])  -> [-0., 0., 0., 0.]
  *   torch.maximum([-0., 0., nan], [0., -0., 1.])          -> [-0., 0., nan]  (the first operand on a tie)
  *   torch.minimum([-0., 0.], [0., -0.])                   -> [-0., 0.]
+ *   torch.sign([-0., 0., nan, -2., 3.])                   -> [0., 0., 0., -1., 1.]   (NaN gives 0)
+ *   torch.sigmoid([-0., nan, -1e30, 1e30])                -> [0.5, nan, 0., 1.]
  */
 import * as ck from '../../lib';
 import { expectClose } from '../helpers/compare';
@@ -63,6 +65,14 @@ for (const device of devices) describe(`signed zeros on ${device}`, () => {
       const b = ck.tensor([0, -0, 1], { device });
       expectBits(a.maximum(b), [-0, 0, NaN], `${device} maximum`);
       expectBits(a.minimum(b), [-0, 0, NaN], `${device} minimum`);
+      return undefined;
+    });
+  });
+
+  test('sign gives +0 for +-0 and 0 for NaN; sigmoid saturates without inf/inf', () => {
+    ck.tidy(() => {
+      expectBits(ck.tensor([-0, 0, NaN, -2, 3], { device }).sign(), [0, 0, 0, -1, 1], `${device} sign`);
+      expectBits(ck.tensor([-0, NaN, -1e30, 1e30], { device }).sigmoid(), [0.5, NaN, 0, 1], `${device} sigmoid`);
       return undefined;
     });
   });
