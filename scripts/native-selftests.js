@@ -15,6 +15,9 @@
 // rerun with nothing changed only runs the binaries. Cache: $CONVKIT_SELFTEST_CACHE, else a folder in the
 // system temporary directory named after this checkout.
 //
+// A self-test passes when it exits 0 and has printed `<N> checks` with N > 0 (so one that checks nothing
+// fails); lines `reference checks: <family> <cpu|cuda> <N>` (test/reference/check.h) are added up per family.
+//
 // Usage: node scripts/native-selftests.js [name-filter ...] [--verbose]
 // Prints one line per self-test (checks, time), then `native self-tests: N passed, N failed`; exit 1 on
 // any failure (a compile error counts as a failure of the self-tests that needed it).
