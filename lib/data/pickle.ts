@@ -24,6 +24,14 @@ export interface NdArray {
 /** Containers nested deeper than this in a batch are not a CIFAR-10 batch (and would overflow a recursive walk). */
 const MAX_DEPTH = 64;
 
+/** Text whose characters are all below 256, as its latin-1 bytes (charged to the copy budget). */
+function latin1Bytes(text: string, charge: (n: number) => void): Uint8Array {
+  charge(text.length);
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\xff]/.test(text)) throw new Error('text with characters beyond latin-1 as bytes');
+  return Buffer.from(text, 'latin1');
+}
+
 class DType extends PyOpaque {
   readonly kind = 'dtype';
   byteorder = '|';
@@ -72,8 +80,7 @@ class NdArrayObj extends PyOpaque implements NdArray {
     let bytes: Uint8Array;
     if (raw instanceof PyBytes) bytes = raw.bytes;
     else if (typeof raw === 'string') {
-      this.charge(raw.length);
-      bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0) & 0xff);
+      bytes = latin1Bytes(raw, this.charge);
     } else throw new Error(`the array data is a ${typeOf(raw)}, not a byte string`);
     let want = dt.itemsize;
     for (const d of dims) want *= d;
@@ -134,8 +141,7 @@ function numpyGlobals(budgetBytes: number) {
         // How Python 3 pickles bytes under protocol 2: codecs.encode(latin-1 text, 'latin1')
         const [text, enc] = args;
         if (args.length !== 2 || typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) throw new Error('only codecs.encode(text, "latin1") is read');
-        charge(text.length);
-        return new PyBytes(Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff));
+        return new PyBytes(latin1Bytes(text, charge));
       },
     },
   };
