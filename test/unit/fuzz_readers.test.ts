@@ -543,3 +543,34 @@ describe('fuzzed readers: only coded errors or well-formed results, in bounded t
     after();
   });
 });
+
+describe('what a fuzzer found, pinned', () => {
+  test('a .pth bool storage holding bytes above 1 loads as torch.load gives it: 0/1', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ck-bool-'));
+    try {
+      const f = path.join(dir, 'bool.pth');
+      // torch.save a bool tensor, then rewrite its storage bytes to 2, 0, 255, 1 (CRC kept valid by zipfile)
+      const r = spawnSync(PY, ['-c', `
+import io, json, sys, zipfile, torch
+buf = io.BytesIO(); torch.save({'mask': torch.tensor([True, False, True, True])}, buf)
+src = zipfile.ZipFile(io.BytesIO(buf.getvalue())); out = io.BytesIO()
+with zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as z:
+    for n in src.namelist(): z.writestr(n, bytes([2, 0, 255, 1]) if n.endswith('/data/0') else src.read(n))
+open(sys.argv[1], 'wb').write(out.getvalue())
+m = torch.load(sys.argv[1])['mask']
+print(json.dumps({'int': m.to(torch.int32).tolist(), 'float': m.float().tolist(), 'sum': int(m.sum())}))`, f], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
+      const ref = JSON.parse(r.stdout) as { int: number[]; float: number[]; sum: number };
+      const w = io.loadTorch(f);
+      const m = w.tensors.get('mask')!;
+      expect(w.dtypes.get('mask')).toBe('BOOL');
+      expect(m.toArray()).toEqual(ref.int);
+      const sum = m.sum();
+      expect(sum.item()).toBe(ref.sum);
+      sum.dispose();
+      w.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
