@@ -66,6 +66,21 @@ export function duplicateJsonKey(text: string): string | null {
   return null;
 }
 
+/** Whether bytes start like a safetensors file: a header length that fits, then a JSON object. */
+export function isSafetensorsHeader(buf: Uint8Array): boolean {
+  if (buf.length < 10) return false;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = view.getBigUint64(0, true);
+  if (n < 2n || n > BigInt(Math.min(MAX_HEADER_BYTES, buf.length - 8))) return false;
+  // JSON may begin with whitespace; the reference writer puts '{' first.
+  for (let i = 8; i < 8 + Number(n); i++) {
+    const c = buf[i];
+    if (c === 0x7b) return true;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  }
+  return false;
+}
+
 function parseHeader(buf: Buffer, source: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
   if (buf.length < 8) throw formatError(source, `the file is ${buf.length} bytes, too short for the 8-byte header length`);
   const n64 = buf.readBigUInt64LE(0);

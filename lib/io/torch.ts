@@ -12,6 +12,7 @@ import {
 } from './binary';
 import { PyBytes, PyDict, PyGlobal, PyOpaque, PyTuple, PyValue, typeOf, unpickle } from './pickle';
 import { readWhole } from './read_file';
+import { isSafetensorsHeader } from './safetensors';
 import { WeightFile, weightFile } from './types';
 import { ZipReader } from './zip';
 
@@ -262,6 +263,8 @@ function archivePrefix(zip: ZipReader, source: string): string {
 
 /** Parses checkpoint bytes already in memory; `source` names them in errors. */
 export function parseTorch(buf: Buffer, source = '<buffer>'): WeightFile {
+  const zipMagic = buf.length >= 4 && buf.readUInt32LE(0) === 0x04034b50;
+  if (!zipMagic && isSafetensorsHeader(buf)) throw formatError(source, 'this is a safetensors file, not a PyTorch checkpoint (io.loadWeights reads either)');
   if (buf.length >= 2 && buf[0] === 0x80 && buf[1] <= 5)
     throw formatError(source, 'this is the legacy (pre-1.6, non-zip) PyTorch format; re-save it with torch.save in PyTorch >= 1.6');
   const zip = new ZipReader(buf, source);

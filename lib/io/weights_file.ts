@@ -7,26 +7,12 @@
  * `80 02 ...`, which a two-byte pickle test would take for protocol 2. A real pickle's next bytes
  * (opcodes) do not make a length that fits the file and is followed by '{'.
  */
-import { MAX_HEADER_BYTES, parseSafetensors } from './safetensors';
+import { isSafetensorsHeader, parseSafetensors } from './safetensors';
 import { readWhole } from './read_file';
 import { parseTorch } from './torch';
 import { WeightFile } from './types';
 
 export type WeightFormat = 'torch-zip' | 'torch-legacy' | 'safetensors';
-
-function isSafetensorsHeader(buf: Uint8Array): boolean {
-  if (buf.length < 10) return false;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = view.getBigUint64(0, true);
-  if (n < 2n || n > BigInt(Math.min(MAX_HEADER_BYTES, buf.length - 8))) return false;
-  // JSON may begin with whitespace; the reference writer puts '{' first.
-  for (let i = 8; i < 8 + Number(n); i++) {
-    const c = buf[i];
-    if (c === 0x7b) return true;
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
-  }
-  return false;
-}
 
 /** The format of a weight file's bytes, or null when none of the three signatures is there. */
 export function detectWeightFormat(buf: Uint8Array): WeightFormat | null {

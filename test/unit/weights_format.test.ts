@@ -449,6 +449,8 @@ describe('weight files are told apart by full signatures', () => {
       expect(w2.tensors.get('w')!.toArray()).toEqual([n]);
       w2.dispose();
     }
+    // asked for a checkpoint explicitly, such a file is named for what it is (not 'legacy pickle')
+    expectFormatError(() => io.parseTorch(withHeaderLength(0x280)), /this is a safetensors file/);
   });
 
   test('saveSafetensors files with a header length of 128 mod 256 load into a zoo model', () => {
