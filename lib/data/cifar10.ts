@@ -14,7 +14,8 @@ import { TransformLike } from '../transforms/transform';
 import { Image } from '../transforms/image';
 import { checkIndex, DatasetSpec, RawItem, SourceDataset } from './dataset';
 import { dataError, formatError, readError } from './errors';
-import { NdArray, unpickle } from './pickle';
+import { PyDict, PyValue, typeOf } from '../io/pickle';
+import { NdArray, unpicklePy } from './pickle';
 
 export interface CIFAR10Options {
   /** The five training batches (default) or the test batch. */
@@ -95,27 +96,29 @@ function readBinary(file: string): Batch {
 }
 
 function readPython(file: string): Batch {
-  const obj = unpickle(readFile(file), file);
-  if (!(obj instanceof Map)) throw formatError(file, 'the pickle does not hold a dict (expected the CIFAR-10 python batch format)');
-  const data = obj.get('data') as NdArray | undefined;
-  const labels = (obj.get('labels') ?? obj.get('fine_labels')) as unknown;
-  if (!data || data.kind !== 'ndarray') throw formatError(file, "the batch dict has no 'data' numpy array");
-  if (data.dtype !== '|u1' || data.shape.length !== 2 || data.shape[1] !== PIXELS || data.fortranOrder)
-    throw formatError(file, `'data' is a ${data.dtype} array of shape (${data.shape.join(', ')}); expected uint8 (N, 3072) in C order`);
-  const count = data.shape[0];
-  if (data.data.length !== count * PIXELS)
-    throw formatError(file, `'data' holds ${data.data.length} bytes for shape (${count}, 3072): truncated`);
+  const obj = unpicklePy(readFile(file), file);
+  if (!(obj instanceof PyDict)) throw formatError(file, 'the pickle does not hold a dict (expected the CIFAR-10 python batch format)');
+  const data = obj.map.get('data') as PyValue | undefined;
+  const labels = obj.map.get('labels') ?? obj.map.get('fine_labels');
+  const nd = data as unknown as NdArray | undefined;
+  if (!nd || typeof nd !== 'object' || (nd as { kind?: unknown }).kind !== 'ndarray') throw formatError(file, "the batch dict has no 'data' numpy array");
+  if (nd.dtype !== '|u1' || nd.shape.length !== 2 || nd.shape[1] !== PIXELS || nd.fortranOrder)
+    throw formatError(file, `'data' is a ${nd.dtype} array of shape (${nd.shape.join(', ')}); expected uint8 (N, 3072) in C order`);
+  const count = nd.shape[0];
+  if (nd.data.length !== count * PIXELS)
+    throw formatError(file, `'data' holds ${nd.data.length} bytes for shape (${count}, 3072): truncated`);
   if (!Array.isArray(labels) || labels.length !== count)
-    throw formatError(file, `'labels' should be a list of ${count} ints, got ${Array.isArray(labels) ? `${labels.length} items` : typeof labels}`);
+    throw formatError(file, `'labels' should be a list of ${count} ints, got ${Array.isArray(labels) ? `${labels.length} items` : typeOf(labels ?? null)}`);
   labels.forEach((l, i) => {
-    if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 9) throw formatError(file, `label ${i} is ${String(l)}; CIFAR-10 labels are 0..9`);
+    if (typeof l !== 'number' || !Number.isInteger(l) || l < 0 || l > 9) throw formatError(file, `label ${i} is ${typeOf(l)} ${typeof l === 'number' ? l : ''}; CIFAR-10 labels are 0..9`);
   });
+  const data8 = nd.data;
   return {
     count,
     copyTo(out, lab, at) {
       for (let i = 0; i < count; i++) {
         lab[at + i] = labels[i] as number;
-        planarToHwc(data.data, i * PIXELS, out, at + i);
+        planarToHwc(data8, i * PIXELS, out, at + i);
       }
     },
   };

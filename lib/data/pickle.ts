@@ -1,20 +1,17 @@
 /**
- * A restricted unpickler for exactly what the CIFAR-10 Python release holds: a dict of byte strings,
- * ints, lists and one numpy uint8 array. Nothing is ever executed: the only globals accepted are the
- * numpy array and dtype reconstructors (and codecs.encode, with which Python 3 writes bytes under
- * protocol 2), each interpreted by hand; any other global or opcode is an ERR_FORMAT naming the file.
+ * What the CIFAR-10 python release is pickled from: a dict of byte strings, ints, lists and one numpy
+ * uint8 array. The pickle is read by convkit's one unpickler (io/pickle.ts); this file only gives it the
+ * numpy globals such a batch refers to (the array and dtype reconstructors, and codecs.encode, with which
+ * Python 3 writes bytes under protocol 2), each interpreted by hand. Nothing is ever executed; any other
+ * global or opcode is an ERR_FORMAT naming the file.
  *
- * Protocols 2 to 5 (in-band buffers). Python 2 `str` (BINSTRING) comes back as bytes, as
- * pickle.load(encoding='bytes') gives it; dict keys, bytes or str, become JS strings (latin-1).
+ * Python 2 `str` (BINSTRING) comes back as bytes, as pickle.load(encoding='bytes') gives it; dict keys,
+ * bytes or str, become JS strings (latin-1).
  */
-import { formatError } from './errors';
+import { PyBytes, PyDict, PyGlobal, PyOpaque, PyTuple, PyValue, typeOf, unpickle as unpickleData } from '../io/pickle';
+import { DataError, formatError } from './errors';
 
-export class PyBytes {
-  constructor(readonly bytes: Uint8Array) {}
-  toString(): string {
-    return latin1(this.bytes);
-  }
-}
+export { PyBytes };
 
 export interface NdArray {
   kind: 'ndarray';
@@ -24,258 +21,173 @@ export interface NdArray {
   data: Uint8Array;
 }
 
-interface DType {
-  kind: 'dtype';
-  name: string;
-  byteorder: string;
+/** Containers nested deeper than this in a batch are not a CIFAR-10 batch (and would overflow a recursive walk). */
+const MAX_DEPTH = 64;
+
+/** Text whose characters are all below 256, as its latin-1 bytes (charged to the copy budget). */
+function latin1Bytes(text: string, charge: (n: number) => void): Uint8Array {
+  charge(text.length);
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\xff]/.test(text)) throw new Error('text with characters beyond latin-1 as bytes');
+  return Buffer.from(text, 'latin1');
 }
 
-class Global {
-  constructor(readonly name: string) {}
-}
-
-const ALLOWED = new Set([
-  'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct',
-  'numpy.ndarray', 'numpy.dtype',
-  'numpy.core.numeric._frombuffer', 'numpy._core.numeric._frombuffer',
-  '_codecs.encode',
-]);
-
-const MARK = Symbol('mark');
-
-function latin1(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
-  return s;
-}
-
-function keyOf(k: unknown, file: string): string {
-  if (typeof k === 'string') return k;
-  if (k instanceof PyBytes) return latin1(k.bytes);
-  if (typeof k === 'number') return String(k);
-  throw formatError(file, `pickle: unsupported dict key type ${typeof k}`);
-}
-
-function ndarrayFrom(dt: DType, shape: unknown, fortran: unknown, raw: unknown, file: string): NdArray {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw formatError(file, 'pickle: ndarray with an invalid shape');
-  const bytes = raw instanceof PyBytes ? raw.bytes : typeof raw === 'string' ? Uint8Array.from(raw, (c) => c.charCodeAt(0) & 0xff) : null;
-  if (!bytes) throw formatError(file, 'pickle: ndarray data is not a byte string');
-  const dtype = `${dt.byteorder === '=' ? '<' : dt.byteorder}${dt.name}`;
-  return { kind: 'ndarray', dtype, shape: shape as number[], fortranOrder: !!fortran, data: bytes };
-}
-
-/** Parses a pickle; dicts become Map<string, unknown>, tuples and lists arrays, numpy arrays NdArray. */
-export function unpickle(buf: Uint8Array, file: string): unknown {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let pos = 0;
-  const stack: unknown[] = [];
-  const memo = new Map<number, unknown>();
-  const bad = (what: string) => formatError(file, `not a valid pickle (${what} at byte ${pos})`);
-  const need = (n: number) => {
-    if (pos + n > buf.length) throw formatError(file, `pickle is truncated (needs ${n} more bytes at byte ${pos} of ${buf.length})`);
-  };
-  const u8 = () => (need(1), buf[pos++]);
-  const u16 = () => (need(2), (pos += 2), view.getUint16(pos - 2, true));
-  const u32 = () => (need(4), (pos += 4), view.getUint32(pos - 4, true));
-  const i32 = () => (need(4), (pos += 4), view.getInt32(pos - 4, true));
-  const u64 = () => {
-    need(8);
-    const lo = view.getUint32(pos, true);
-    const hi = view.getUint32(pos + 4, true);
-    pos += 8;
-    if (hi > 0x1fffff) throw bad('8-byte length too large');
-    return hi * 2 ** 32 + lo;
-  };
-  const bytes = (n: number) => (need(n), (pos += n), buf.subarray(pos - n, pos));
-  const line = () => {
-    const end = buf.indexOf(0x0a, pos);
-    if (end < 0) throw bad('unterminated GLOBAL');
-    const s = latin1(buf.subarray(pos, end));
-    pos = end + 1;
-    return s;
-  };
-  const pop = () => {
-    if (!stack.length) throw bad('stack underflow');
-    return stack.pop();
-  };
-  const popMark = () => {
-    const i = stack.lastIndexOf(MARK);
-    if (i < 0) throw bad('MARK missing');
-    const items = stack.splice(i);
-    items.shift();
-    return items;
-  };
-  const top = () => {
-    if (!stack.length) throw bad('stack underflow');
-    return stack[stack.length - 1];
-  };
-  const global = (name: string) => {
-    if (!ALLOWED.has(name)) throw formatError(file, `pickle refers to '${name}', which is not allowed (only numpy arrays and plain data are read)`);
-    return new Global(name);
-  };
-  const utf8 = new TextDecoder('utf-8', { fatal: false });
-
-  for (;;) {
-    const op = u8();
-    switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: u64(); break; // FRAME: framing does not change the opcode stream
-      case 0x2e: // STOP
-        if (stack.length !== 1) throw bad('STOP with a stack of ' + stack.length);
-        return stack[0];
-      case 0x28: stack.push(MARK); break;
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break;
-      case 0x89: stack.push(false); break;
-      case 0x4a: stack.push(i32()); break; // BININT
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: { // LONG1
-        const n = u8();
-        const b = bytes(n);
-        let v = 0n;
-        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-        if (n > 0 && b[n - 1] & 0x80) v -= 1n << BigInt(8 * n);
-        stack.push(Number(v));
-        break;
-      }
-      case 0x47: need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break; // BINFLOAT
-      case 0x55: stack.push(new PyBytes(bytes(u8()))); break; // SHORT_BINSTRING (py2 str)
-      case 0x54: stack.push(new PyBytes(bytes(i32()))); break; // BINSTRING
-      case 0x43: stack.push(new PyBytes(bytes(u8()))); break; // SHORT_BINBYTES
-      case 0x42: stack.push(new PyBytes(bytes(u32()))); break; // BINBYTES
-      case 0x8e: stack.push(new PyBytes(bytes(u64()))); break; // BINBYTES8
-      case 0x96: stack.push(new PyBytes(bytes(u64()))); break; // BYTEARRAY8
-      case 0x8c: stack.push(utf8.decode(bytes(u8()))); break; // SHORT_BINUNICODE
-      case 0x58: stack.push(utf8.decode(bytes(u32()))); break; // BINUNICODE
-      case 0x8d: stack.push(utf8.decode(bytes(u64()))); break; // BINUNICODE8
-      case 0x63: { // GLOBAL
-        const mod = line();
-        const name = line();
-        stack.push(global(`${mod}.${name}`));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop();
-        const mod = pop();
-        if (typeof mod !== 'string' || typeof name !== 'string') throw bad('STACK_GLOBAL without strings');
-        stack.push(global(`${mod}.${name}`));
-        break;
-      }
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); stack.push([a, b]); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push([a, b, c]); break; } // TUPLE3
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { // DICT
-        const items = popMark();
-        const m = new Map<string, unknown>();
-        for (let i = 0; i + 1 < items.length; i += 2) m.set(keyOf(items[i], file), items[i + 1]);
-        stack.push(m);
-        break;
-      }
-      case 0x61: { // APPEND
-        const v = pop();
-        const l = top();
-        if (!Array.isArray(l)) throw bad('APPEND to a non-list');
-        l.push(v);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark();
-        const l = top();
-        if (!Array.isArray(l)) throw bad('APPENDS to a non-list');
-        for (const v of items) l.push(v);
-        break;
-      }
-      case 0x73: { // SETITEM
-        const v = pop();
-        const k = pop();
-        const d = top();
-        if (!(d instanceof Map)) throw bad('SETITEM on a non-dict');
-        d.set(keyOf(k, file), v);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const items = popMark();
-        const d = top();
-        if (!(d instanceof Map)) throw bad('SETITEMS on a non-dict');
-        for (let i = 0; i + 1 < items.length; i += 2) d.set(keyOf(items[i], file), items[i + 1]);
-        break;
-      }
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
-        const k = op === 0x68 ? u8() : u32();
-        if (!memo.has(k)) throw bad(`memo ${k} missing`);
-        stack.push(memo.get(k));
-        break;
-      }
-      case 0x30: pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x52: { // REDUCE
-        const args = pop();
-        const fn = pop();
-        if (!(fn instanceof Global) || !Array.isArray(args)) throw bad('REDUCE of something other than an allowed global');
-        stack.push(reduce(fn.name, args, file));
-        break;
-      }
-      case 0x62: { // BUILD
-        const state = pop();
-        const obj = top();
-        build(obj, state, file);
-        break;
-      }
-      default:
-        throw bad(`unsupported opcode 0x${op.toString(16).padStart(2, '0')}`);
-    }
+class DType extends PyOpaque {
+  readonly kind = 'dtype';
+  byteorder = '|';
+  constructor(readonly name: string) {
+    super();
   }
-}
-
-function reduce(name: string, args: unknown[], file: string): unknown {
-  if (name.endsWith('._reconstruct')) {
-    // _reconstruct(ndarray, (0,), b'b'): an empty array that BUILD fills in
-    if (!(args[0] instanceof Global) || args[0].name !== 'numpy.ndarray') throw formatError(file, 'pickle: _reconstruct of something other than numpy.ndarray');
-    return { kind: 'ndarray', dtype: '', shape: [], fortranOrder: false, data: new Uint8Array(0) } as NdArray;
+  get typeName(): string {
+    return 'numpy.dtype';
   }
-  if (name === 'numpy.dtype') {
-    const n = args[0] instanceof PyBytes ? args[0].toString() : args[0];
-    if (typeof n !== 'string') throw formatError(file, 'pickle: numpy.dtype without a type name');
-    return { kind: 'dtype', name: n, byteorder: '|' } as DType;
+  /** numpy's dtype.str: byte order and the kind/size code ('|u1', '<f4'). */
+  get str(): string {
+    return `${this.byteorder === '=' ? '<' : this.byteorder}${this.name}`;
   }
-  if (name.endsWith('._frombuffer')) {
-    // protocol 5: _frombuffer(buffer, dtype, shape, order)
-    const [raw, dt, shape, order] = args as [unknown, DType, unknown, unknown];
-    if (!dt || dt.kind !== 'dtype') throw formatError(file, 'pickle: _frombuffer without a dtype');
-    return ndarrayFrom(dt, shape, order === 'F', raw, file);
+  get itemsize(): number {
+    const m = /^[biufcSUV]([1-9][0-9]?)$/.exec(this.name);
+    if (!m) throw new Error(`dtype '${this.name.slice(0, 20)}' is not a plain numeric type`);
+    return Number(m[1]);
   }
-  if (name === '_codecs.encode') {
-    // How Python 3 pickles bytes under protocol 2: codecs.encode(latin-1 text, 'latin1')
-    const [text, enc] = args;
-    if (typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) throw formatError(file, 'pickle: codecs.encode other than latin1 text');
-    return new PyBytes(Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff));
-  }
-  throw formatError(file, `pickle: cannot call '${name}'`);
-}
-
-function build(obj: unknown, state: unknown, file: string): void {
-  const o = obj as { kind?: string };
-  if (o && o.kind === 'dtype' && Array.isArray(state)) {
+  setState(state: PyValue): void {
     // (version, byteorder, subarray, names, fields, elsize, alignment, flags)
-    const bo = state[1] instanceof PyBytes ? state[1].toString() : state[1];
-    if (typeof bo === 'string') (obj as DType).byteorder = bo;
-    return;
+    if (!(state instanceof PyTuple) || state.items.length < 2) throw new Error(`state is a ${typeOf(state)}, not a dtype state tuple`);
+    const bo = state.items[1] instanceof PyBytes ? state.items[1].latin1() : state.items[1];
+    if (typeof bo !== 'string' || !['|', '<', '>', '='].includes(bo)) throw new Error('byte order is not one of | < > =');
+    this.byteorder = bo;
   }
-  if (o && o.kind === 'ndarray' && Array.isArray(state)) {
+}
+
+class NdArrayObj extends PyOpaque implements NdArray {
+  readonly kind = 'ndarray';
+  dtype = '';
+  shape: number[] = [];
+  fortranOrder = false;
+  data: Uint8Array = new Uint8Array(0);
+  /** charge: the copy budget; buildable: made by _reconstruct, so BUILD fills it in (once). */
+  constructor(private readonly charge: (n: number) => void, private buildable: boolean) {
+    super();
+  }
+  get typeName(): string {
+    return 'numpy.ndarray';
+  }
+  fill(dt: PyValue, shape: PyValue, fortran: PyValue, raw: PyValue): this {
+    if (!(dt instanceof DType)) throw new Error(`the array's dtype is a ${typeOf(dt)}`);
+    if (!(shape instanceof PyTuple) || shape.items.length > 8 || !shape.items.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
+      throw new Error('the array has an invalid shape');
+    const dims = shape.items as number[];
+    let bytes: Uint8Array;
+    if (raw instanceof PyBytes) bytes = raw.bytes;
+    else if (typeof raw === 'string') {
+      bytes = latin1Bytes(raw, this.charge);
+    } else throw new Error(`the array data is a ${typeOf(raw)}, not a byte string`);
+    let want = dt.itemsize;
+    for (const d of dims) want *= d;
+    if (want !== bytes.length) throw new Error(`the array data holds ${bytes.length} bytes, its shape (${dims.join(', ')}) of ${dt.str} needs ${want}`);
+    this.dtype = dt.str;
+    this.shape = dims;
+    this.fortranOrder = fortran === true;
+    this.data = bytes;
+    return this;
+  }
+  setState(state: PyValue): void {
+    if (!this.buildable) throw new Error('BUILD on an array that is already built');
     // (version, shape, dtype, is_fortran, rawdata)
-    const [, shape, dt, fortran, raw] = state as [unknown, unknown, DType, unknown, unknown];
-    if (!dt || dt.kind !== 'dtype') throw formatError(file, 'pickle: ndarray state without a dtype');
-    Object.assign(obj as NdArray, ndarrayFrom(dt, shape, fortran, raw, file));
-    return;
+    if (!(state instanceof PyTuple) || state.items.length !== 5) throw new Error(`state is a ${typeOf(state)}, not (version, shape, dtype, fortran, data)`);
+    const [, shape, dt, fortran, raw] = state.items;
+    this.fill(dt, shape, fortran, raw);
+    this.buildable = false;
   }
-  throw formatError(file, 'pickle: BUILD of an object that is not a numpy array or dtype');
+}
+
+/** The numpy globals a CIFAR-10 batch may name, with a budget on the bytes they copy (a memoised string reused). */
+function numpyGlobals(budgetBytes: number) {
+  let budget = budgetBytes;
+  const charge = (n: number) => {
+    budget -= n;
+    if (budget < 0) throw new Error(`copies more than ${budgetBytes} bytes out of the pickle (the same data reused again and again?)`);
+  };
+  const reconstruct = {
+    call: (args: PyValue[]): PyValue => {
+      // _reconstruct(ndarray, (0,), b'b'): an empty array that BUILD fills in
+      if (!(args[0] instanceof PyGlobal) || args[0].qualified !== 'numpy.ndarray') throw new Error('_reconstruct of something other than numpy.ndarray');
+      return new NdArrayObj(charge, true);
+    },
+  };
+  const frombuffer = {
+    call: (args: PyValue[]): PyValue => {
+      // protocol 5: _frombuffer(buffer, dtype, shape, order)
+      if (args.length !== 4) throw new Error(`expected 4 arguments, got ${args.length}`);
+      const [raw, dt, shape, order] = args;
+      return new NdArrayObj(charge, false).fill(dt, shape, order === 'F', raw);
+    },
+  };
+  return {
+    'numpy.core.multiarray._reconstruct': reconstruct,
+    'numpy._core.multiarray._reconstruct': reconstruct,
+    'numpy.core.numeric._frombuffer': frombuffer,
+    'numpy._core.numeric._frombuffer': frombuffer,
+    'numpy.ndarray': {},
+    'numpy.dtype': {
+      call: (args: PyValue[]): PyValue => {
+        const n = args[0] instanceof PyBytes ? args[0].latin1() : args[0];
+        if (typeof n !== 'string' || n.length > 8) throw new Error('numpy.dtype without a short type name');
+        return new DType(n);
+      },
+    },
+    '_codecs.encode': {
+      call: (args: PyValue[]): PyValue => {
+        // How Python 3 pickles bytes under protocol 2: codecs.encode(latin-1 text, 'latin1')
+        const [text, enc] = args;
+        if (args.length !== 2 || typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) throw new Error('only codecs.encode(text, "latin1") is read');
+        return new PyBytes(latin1Bytes(text, charge));
+      },
+    },
+  };
+}
+
+/** Reads a pickle of numpy arrays and plain data into convkit's Python values (PyDict, PyTuple, arrays ...). */
+export function unpicklePy(buf: Uint8Array, file: string): PyValue {
+  try {
+    return unpickleData(buf, {
+      globals: numpyGlobals(2 * buf.length + (1 << 20)),
+      source: file,
+      refusalHint: 'a CIFAR-10 batch holds only numpy arrays and plain data',
+    });
+  } catch (e) {
+    const err = e as DataError;
+    if (err && err.code === 'ERR_FORMAT' && err.path === undefined) err.path = file;
+    throw e;
+  }
+}
+
+/**
+ * Parses a pickle of numpy arrays and plain data: dicts become Map<string, unknown>, tuples and lists
+ * arrays, numpy arrays NdArray, bytes PyBytes. A structure that refers to itself keeps doing so.
+ */
+export function unpickle(buf: Uint8Array, file: string): unknown {
+  const root = unpicklePy(buf, file);
+  const done = new Map<object, unknown>();
+  const convert = (v: PyValue, depth: number): unknown => {
+    if (v === null || typeof v !== 'object' || v instanceof PyBytes || v instanceof NdArrayObj) return v;
+    if (done.has(v)) return done.get(v);
+    if (depth > MAX_DEPTH) throw formatError(file, `pickle: containers nested deeper than ${MAX_DEPTH} levels`);
+    if (v instanceof PyDict) {
+      const m = new Map<string, unknown>();
+      done.set(v, m);
+      for (const [k, x] of v.map) m.set(String(k), convert(x, depth + 1));
+      return m;
+    }
+    if (v instanceof PyTuple || Array.isArray(v)) {
+      const out: unknown[] = [];
+      done.set(v, out);
+      for (const x of v instanceof PyTuple ? v.items : v) out.push(convert(x, depth + 1));
+      return out;
+    }
+    if (v instanceof PyGlobal) return v.qualified;
+    if (v instanceof DType) return v.str;
+    throw formatError(file, `pickle: holds a ${typeOf(v)}`);
+  };
+  return convert(root, 0);
 }

@@ -3,3 +3,5 @@ export { loadSafetensors, parseSafetensors, saveSafetensors, MAX_HEADER_BYTES } 
 export type { SaveSafetensorsOptions } from './safetensors';
 export { loadTorch, parseTorch } from './torch';
 export type { WeightFile } from './types';
+export { detectWeightFormat, loadWeights, parseWeights } from './weights_file';
+export type { WeightFormat } from './weights_file';

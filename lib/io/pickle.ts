@@ -1,12 +1,14 @@
 /**
- * A restricted unpickler: the opcodes a PyTorch state dict is made of and nothing else. It never
+ * The one unpickler of convkit, for PyTorch checkpoints (io/torch.ts) and CIFAR-10 python batches
+ * (data/pickle.ts): the opcodes of plain data (protocols 0-5's binary forms) and nothing else. It never
  * imports or calls anything: GLOBAL/STACK_GLOBAL resolve only names on the caller's allowlist, and
  * REDUCE calls only the TypeScript stand-ins the allowlist gives for them. Anything else (another
  * opcode, another global) is an ERR_FORMAT error that names it.
  *
  * Bounded against hostile input: every read is checked against the end of the data (a huge length
  * field is an error, not an allocation), each opcode consumes at least one byte so the work is linear
- * in the pickle's size, and the stack, mark stack and memo have caps.
+ * in the pickle's size, the position only moves forward (every length is checked, a negative one refused),
+ * and the stack, mark stack and memo have caps. Byte strings are views of the data, not copies.
  */
 import { formatError } from './binary';
 
@@ -14,6 +16,16 @@ export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}
   get qualified(): string {
     return `${this.module}.${this.name}`;
+  }
+}
+/** A Python 2 str (BINSTRING, read as pickle.load(encoding='bytes') does), bytes or bytearray: a view of the data. */
+export class PyBytes {
+  constructor(readonly bytes: Uint8Array) {}
+  /** The bytes as a latin-1 string (each byte one code unit). */
+  latin1(): string {
+    let s = '';
+    for (let i = 0; i < this.bytes.length; i += 8192) s += String.fromCharCode(...this.bytes.subarray(i, i + 8192));
+    return s;
   }
 }
 export class PyTuple {
@@ -29,8 +41,10 @@ export class PyDict {
 /** Values the allowlisted callables and persistent_load return. */
 export abstract class PyOpaque {
   abstract get typeName(): string;
+  /** What BUILD does to this object (its __setstate__); absent: BUILD on it is refused. */
+  setState?(state: PyValue): void;
 }
-export type PyValue = null | boolean | number | string | PyValue[] | PyTuple | PyDict | PyGlobal | PyOpaque;
+export type PyValue = null | boolean | number | string | PyValue[] | PyTuple | PyDict | PyGlobal | PyOpaque | PyBytes;
 
 export interface AllowedGlobal {
   /** Called by REDUCE with the argument tuple; absent: the global may appear but not be called. */
@@ -43,6 +57,8 @@ export interface UnpickleOptions {
   /** BINPERSISTID: turns a persistent id into a value (storages, for torch). */
   persistentLoad?: (pid: PyValue) => PyValue;
   source: string;
+  /** Appended to the error for a global that is not allowed (what this kind of file may hold). */
+  refusalHint?: string;
 }
 
 export const PICKLE_LIMITS = { stack: 1_000_000, marks: 10_000, memo: 1_000_000 };
@@ -71,6 +87,7 @@ export function typeOf(v: PyValue): string {
   if (v instanceof PyTuple) return 'tuple';
   if (v instanceof PyDict) return v.ordered ? 'OrderedDict' : 'dict';
   if (v instanceof PyGlobal) return `global ${v.qualified}`;
+  if (v instanceof PyBytes) return 'bytes';
   return v.typeName;
 }
 
@@ -109,6 +126,20 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
     const v = view.getUint32(pos, true);
     pos += 4;
     return v;
+  };
+  /** An 8-byte length: refused (not rounded) when it exceeds what is left of the data. */
+  const u64len = (): number => {
+    need(8);
+    const v = view.getBigUint64(pos, true);
+    pos += 8;
+    if (v > BigInt(end - pos)) failAt(`length ${v} runs past the end of the data (${end - pos} bytes left)`);
+    return Number(v);
+  };
+  const bytes = (n: number): PyBytes => {
+    if (n < 0) failAt(`negative length ${n}`);
+    need(n);
+    pos += n;
+    return new PyBytes(data.subarray(pos - n, pos));
   };
   const text = (n: number): string => {
     need(n);
@@ -160,12 +191,13 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
   };
   const key = (k: PyValue): DictKey => {
     if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'boolean') return k;
+    if (k instanceof PyBytes) return k.latin1(); // Python 2 str keys (b'data' in a CIFAR-10 batch)
     return failAt(`a ${typeOf(k)} as a dict key is not supported`);
   };
   const global = (module: string, name: string): PyGlobal => {
     const q = `${module}.${name}`;
     if (!Object.prototype.hasOwnProperty.call(opts.globals, q))
-      failAt(`global '${q}' is not allowed (a state dict needs only tensors, storages and OrderedDict; nothing is imported or run; torch.save(model.state_dict(), path) writes a loadable file)`);
+      failAt(`global '${q}' is not allowed (nothing is imported or run${opts.refusalHint ? `; ${opts.refusalHint}` : ''})`);
     return new PyGlobal(module, name);
   };
 
@@ -229,6 +261,31 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
       }
       case 0x58: push(text(u32())); break; // BINUNICODE
       case 0x8c: push(text(u8())); break; // SHORT_BINUNICODE
+      case 0x8d: push(text(u64len())); break; // BINUNICODE8
+      case 0x55: push(bytes(u8())); break; // SHORT_BINSTRING
+      case 0x54: { // BINSTRING: a signed 4-byte length (a negative one must not move the position back)
+        need(4);
+        const n = view.getInt32(pos, true);
+        pos += 4;
+        push(bytes(n));
+        break;
+      }
+      case 0x43: push(bytes(u8())); break; // SHORT_BINBYTES
+      case 0x42: push(bytes(u32())); break; // BINBYTES
+      case 0x8e: push(bytes(u64len())); break; // BINBYTES8
+      case 0x96: push(bytes(u64len())); break; // BYTEARRAY8
+      case 0x30: pop(); break; // POP
+      case 0x31: popMark(); break; // POP_MARK
+      case 0x32: push(top()); break; // DUP
+      case 0x6c: push(popMark()); break; // LIST
+      case 0x64: { // DICT
+        const items = popMark();
+        if (items.length % 2) failAt(`an odd number of items (${items.length}) for key/value pairs`);
+        const d = new PyDict();
+        for (let i = 0; i < items.length; i += 2) d.map.set(key(items[i]), items[i + 1]);
+        push(d);
+        break;
+      }
       case 0x74: push(new PyTuple(popMark())); break; // TUPLE
       case 0x85: { // TUPLE1
         const a = pop();
@@ -315,12 +372,26 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
       case 0x51: { // BINPERSISTID
         const pid = pop();
         if (!opts.persistentLoad) failAt('persistent ids are not expected here');
-        push(opts.persistentLoad!(pid));
+        try {
+          push(opts.persistentLoad!(pid));
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ERR_FORMAT') throw e;
+          failAt((e as Error).message);
+        }
         break;
       }
-      case 0x62: { // BUILD: only an OrderedDict's attribute dict (a state dict's _metadata)
+      case 0x62: { // BUILD: an OrderedDict's attribute dict (a state dict's _metadata), or an allowed object's own state
         const state = pop();
         const obj = top();
+        if (obj instanceof PyOpaque && obj.setState) {
+          try {
+            obj.setState(state);
+          } catch (e) {
+            if ((e as { code?: string }).code === 'ERR_FORMAT') throw e;
+            failAt(`${obj.typeName}: ${(e as Error).message}`);
+          }
+          break;
+        }
         if (!(obj instanceof PyDict)) failAt(`sets state on a ${typeOf(obj)}; only dicts take state here`);
         const s = state instanceof PyTuple && state.items.length === 2 && state.items[1] === null ? state.items[0] : state;
         if (!(s instanceof PyDict) && s !== null) failAt(`state is a ${typeOf(state)}, not a dict`);
@@ -328,7 +399,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
         break;
       }
       default:
-        failAt(`opcode ${opName} (0x${op.toString(16).padStart(2, '0')}) is not allowed in a state-dict pickle`);
+        failAt(`opcode ${opName} (0x${op.toString(16).padStart(2, '0')}) is not allowed (only the opcodes of plain data are read)`);
     }
   }
 }

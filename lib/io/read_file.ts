@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import { constants as bufferConstants } from 'buffer';
+import { ckError, ConvkitError } from '../errors';
 import { formatError } from './binary';
 
 /**
@@ -7,6 +8,20 @@ import { formatError } from './binary';
  * 2 GiB; reading into one preallocated Buffer goes up to Node's Buffer limit.
  */
 export function readWhole(path: string): Buffer {
+  try {
+    return readAll(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err?.code === 'string' && err.code.startsWith('ERR_')) throw e;
+    // fs errors (ENOENT, EISDIR, EACCES, ELOOP ...) as ERR_DATA naming the file, as the datasets do
+    const why = err?.code === 'ENOENT' ? 'no such file' : err?.message ?? String(e);
+    const out = ckError('ERR_DATA', `${path}: cannot read the file (${why})`) as ConvkitError & { path?: string };
+    out.path = path;
+    throw out;
+  }
+}
+
+function readAll(path: string): Buffer {
   const fd = fs.openSync(path, 'r');
   try {
     const size = fs.fstatSync(fd).size;

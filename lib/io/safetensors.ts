@@ -34,6 +34,53 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
 }
 
+/**
+ * The first key that an object of this (already valid) JSON text names twice, or null. JSON.parse
+ * keeps the last of duplicates silently; a header that names a tensor twice is refused instead.
+ */
+export function duplicateJsonKey(text: string): string | null {
+  const objects: (Set<string> | null)[] = []; // a Set of keys per open object, null per open array
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // '"': skip the string, escapes included
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const keys = objects[objects.length - 1];
+      if (expectKey && keys) {
+        const k = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(k)) return k;
+        keys.add(k);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) { // {
+      objects.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) { // [
+      objects.push(null);
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) objects.pop(); // } ]
+    else if (c === 0x2c) expectKey = objects[objects.length - 1] !== null; // ,
+  }
+  return null;
+}
+
+/** Whether bytes start like a safetensors file: a header length that fits, then a JSON object. */
+export function isSafetensorsHeader(buf: Uint8Array): boolean {
+  if (buf.length < 10) return false;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = view.getBigUint64(0, true);
+  if (n < 2n || n > BigInt(Math.min(MAX_HEADER_BYTES, buf.length - 8))) return false;
+  // JSON may begin with whitespace; the reference writer puts '{' first.
+  for (let i = 8; i < 8 + Number(n); i++) {
+    const c = buf[i];
+    if (c === 0x7b) return true;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  }
+  return false;
+}
+
 function parseHeader(buf: Buffer, source: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
   if (buf.length < 8) throw formatError(source, `the file is ${buf.length} bytes, too short for the 8-byte header length`);
   const n64 = buf.readBigUInt64LE(0);
@@ -54,6 +101,8 @@ function parseHeader(buf: Buffer, source: string): { entries: Entry[]; metadata:
     throw formatError(source, `the header is not valid JSON (${(e as Error).message})`);
   }
   if (!isPlainObject(header)) throw formatError(source, `the header is ${describe(header)}, not a JSON object`);
+  const dup = duplicateJsonKey(text);
+  if (dup !== null) throw formatError(source, `the header names '${dup.slice(0, 200)}' twice (a JSON reader would keep only the last silently)`);
 
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];

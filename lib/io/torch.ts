@@ -10,8 +10,9 @@ import { Tensor } from '../tensor';
 import {
   bfloat16ToFloat32, float64ToFloat32, formatError, halfToFloat32, int64ToInt32, leView, setOwn, widenToInt32,
 } from './binary';
-import { PyDict, PyGlobal, PyOpaque, PyTuple, PyValue, typeOf, unpickle } from './pickle';
+import { PyBytes, PyDict, PyGlobal, PyOpaque, PyTuple, PyValue, typeOf, unpickle } from './pickle';
 import { readWhole } from './read_file';
+import { isSafetensorsHeader } from './safetensors';
 import { WeightFile, weightFile } from './types';
 import { ZipReader } from './zip';
 
@@ -158,6 +159,13 @@ function storageArray(bytes: Buffer, s: StorageSpec, source: string): Float32Arr
     case 'I32': return leView(bytes, 0, n, Int32Array);
     case 'I16': return widenToInt32(leView(bytes, 0, n, Int16Array));
     case 'I8': return widenToInt32(new Int8Array(bytes.buffer, bytes.byteOffset, n));
+    case 'BOOL': {
+      // A bool is true for any non-zero byte; torch.load's tensor holds True/False, so 0/1 here.
+      const src = new Uint8Array(bytes.buffer, bytes.byteOffset, n);
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = src[i] !== 0 ? 1 : 0;
+      return out;
+    }
     default: return widenToInt32(new Uint8Array(bytes.buffer, bytes.byteOffset, n));
   }
 }
@@ -226,7 +234,7 @@ function findTensors(root: PyValue, source: string): { specs: Map<string, Tensor
       specs.set(path, v);
       return;
     }
-    if (v === null || typeof v !== 'object' || v instanceof PyGlobal || v instanceof PyOpaque) return;
+    if (v === null || typeof v !== 'object' || v instanceof PyGlobal || v instanceof PyOpaque || v instanceof PyBytes) return;
     if (depth > MAX_DEPTH) throw formatError(source, `containers nested deeper than ${MAX_DEPTH} levels`);
     if (seen.has(v)) throw formatError(source, `the object refers to itself at '${path}' (a cycle)`);
     seen.add(v);
@@ -255,6 +263,8 @@ function archivePrefix(zip: ZipReader, source: string): string {
 
 /** Parses checkpoint bytes already in memory; `source` names them in errors. */
 export function parseTorch(buf: Buffer, source = '<buffer>'): WeightFile {
+  const zipMagic = buf.length >= 4 && buf.readUInt32LE(0) === 0x04034b50;
+  if (!zipMagic && isSafetensorsHeader(buf)) throw formatError(source, 'this is a safetensors file, not a PyTorch checkpoint (io.loadWeights reads either)');
   if (buf.length >= 2 && buf[0] === 0x80 && buf[1] <= 5)
     throw formatError(source, 'this is the legacy (pre-1.6, non-zip) PyTorch format; re-save it with torch.save in PyTorch >= 1.6');
   const zip = new ZipReader(buf, source);
@@ -272,7 +282,10 @@ export function parseTorch(buf: Buffer, source = '<buffer>'): WeightFile {
   if (pklEntry.size > MAX_PICKLE_BYTES) throw formatError(source, `data.pkl is ${pklEntry.size} bytes, more than a state dict's pickle (${MAX_PICKLE_BYTES})`);
   if (pklEntry.method !== 0) spend(pklEntry.size, 'data.pkl');
   const pkl = zip.read(pklEntry.name);
-  const root = unpickle(pkl, { globals: torchGlobals(), persistentLoad: persistentLoader(source), source });
+  const root = unpickle(pkl, {
+    globals: torchGlobals(), persistentLoad: persistentLoader(source), source,
+    refusalHint: 'a state dict needs only tensors, storages and OrderedDict; torch.save(model.state_dict(), path) writes a loadable file',
+  });
   const { specs, metadata } = findTensors(root, source);
 
   // Charge all the tensors up front, so a bomb fails before anything is allocated.

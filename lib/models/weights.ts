@@ -10,11 +10,9 @@
  *   input channels (grayscale input = the same image in R, G and B).
  * Keys saved through DataParallel (`module.` prefix) are unwrapped.
  */
-import * as fs from 'fs';
 import { noGrad } from '../autograd/grad_mode';
 import { ckError, fmtShape } from '../errors';
-import { loadSafetensors } from '../io/safetensors';
-import { loadTorch } from '../io/torch';
+import { loadWeights } from '../io/weights_file';
 import { WeightFile } from '../io/types';
 import { Module } from '../nn/module';
 import { Tensor } from '../tensor';
@@ -37,17 +35,9 @@ export interface WeightsReport {
   notes: string[];
 }
 
-/** Opens a weight file by its contents: a zip (or a legacy pickle) is PyTorch's, anything else safetensors. */
+/** Opens a weight file by its contents (io.loadWeights: zip or pickle signature -> PyTorch, else safetensors). */
 export function openWeights(path: string): WeightFile {
-  const fd = fs.openSync(path, 'r');
-  const magic = Buffer.alloc(4);
-  try {
-    fs.readSync(fd, magic, 0, 4, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  const isTorch = (magic[0] === 0x50 && magic[1] === 0x4b) || magic[0] === 0x80;
-  return isTorch ? loadTorch(path) : loadSafetensors(path);
+  return loadWeights(path);
 }
 
 function unwrapDataParallel(tensors: Map<string, Tensor>): Map<string, Tensor> {

@@ -201,6 +201,39 @@ with open(${JSON.stringify(t)}, 'wb') as f: pickle.dump({b'labels': [1, 2]}, f, 
     fs.writeFileSync(t, Buffer.from('not a pickle at all'));
     expectDataError(() => new data.CIFAR10(root, { train: false }), 'ERR_FORMAT', t, /pickle/);
   });
+
+  test('an 8-byte python batch with a BINSTRING of negative length fails at once; malformed batches are coded errors', () => {
+    const root = path.join(tmp, 'cifar-hostile');
+    const dir = path.join(root, 'cifar-10-batches-py');
+    fs.mkdirSync(dir, { recursive: true });
+    const t = path.join(dir, 'test_batch');
+    // PROTO 2, BINSTRING of length -10, STOP: the old reader stepped back 10 bytes and looped forever
+    fs.writeFileSync(t, Buffer.from([0x80, 0x02, 0x54, 0xf6, 0xff, 0xff, 0xff, 0x2e]));
+    const t0 = Date.now();
+    expectDataError(() => new data.CIFAR10(root, { train: false }), 'ERR_FORMAT', t, /BINSTRING.*negative length -10/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // batches of the right outline with the wrong things inside: each an ERR_FORMAT naming the file
+    const cases: [string, RegExp][] = [
+      ["{b'data': None, b'labels': [1]}", /no 'data' numpy array/],
+      ["{b'data': np.dtype('u1'), b'labels': []}", /no 'data' numpy array/],
+      ["{b'data': np.zeros((2, 3072), np.uint8), b'labels': (1, 2)}", /'labels' should be a list of 2 ints, got tuple/],
+      ["{b'data': np.zeros((2, 3072), np.uint8), b'labels': [1, None]}", /label 1 is None/],
+      ["{b'data': np.zeros((2, 3072), np.uint8), b'labels': [1, 2.5]}", /label 1 is float/],
+      ["{b'data': np.zeros((2, 3072), np.float32), b'labels': [1, 2]}", /'data' is a <f4 array/],
+      ["{b'data': np.zeros((2, 5), np.uint8), b'labels': [1, 2]}", /shape \(2, 5\)/],
+      ["{b'data': np.zeros(3072, np.uint8), b'labels': [1]}", /shape \(3072\)/],
+      ["[1, 2, 3]", /does not hold a dict/],
+      ["{b'data': np.array([b'x'], dtype=object), b'labels': [1]}", /array data is a list, not a byte string/],
+    ];
+    py(`
+import pickle, numpy as np
+for i, obj in enumerate([${cases.map((c) => c[0]).join(', ')}]):
+    with open(${JSON.stringify(t)} + '.case%d' % i, 'wb') as f: pickle.dump(obj, f, protocol=2)`);
+    cases.forEach(([, msg], i) => {
+      fs.renameSync(`${t}.case${i}`, t);
+      expectDataError(() => new data.CIFAR10(root, { train: false }), 'ERR_FORMAT', t, msg);
+    });
+  });
 });
 
 // ---- MNIST / Fashion-MNIST -------------------------------------------------------------------------
@@ -299,6 +332,46 @@ print(json.dumps(out))`)) as Record<string, { n: number; img: string; lab: strin
     fs.writeFileSync(lab, short);
     expectDataError(() => new data.FashionMNIST(dir, { train: false }), 'ERR_FORMAT', img, /1000 images but .* 999 labels/);
   });
+
+  test('a gzipped IDX is inflated against the size its header declares, never more', () => {
+    const zlib = require('zlib') as typeof import('zlib');
+    const dir = path.join(tmp, 'idx-bomb');
+    fs.mkdirSync(dir, { recursive: true });
+    const head = Buffer.alloc(16);
+    head.writeUInt32BE(2051, 0);
+    [1, 10, 10].forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+    // a 116-byte file's header, then 64 MiB of zeros: about 64 KB compressed
+    const bomb = path.join(dir, 'bomb-idx3-ubyte.gz');
+    const gz = zlib.createGzip();
+    const parts: Buffer[] = [];
+    gz.on('data', (c: Buffer) => parts.push(c));
+    gz.write(head);
+    const zeros = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 64; i++) gz.write(zeros);
+    gz.end();
+    return new Promise<void>((resolve) => gz.on('end', resolve)).then(() => {
+      const packed = Buffer.concat(parts);
+      expect(packed.length).toBeLessThan(1 << 20);
+      fs.writeFileSync(bomb, packed);
+      const before = process.memoryUsage().arrayBuffers;
+      expectDataError(() => data.readIdx(bomb, 2051), 'ERR_FORMAT', bomb, /inflates past the 116 bytes its header declares for dimensions \[1, 10, 10\]/);
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+      // the same header with exactly its 100 bytes loads; with fewer it is truncated
+      const ok = path.join(dir, 'ok-idx3-ubyte.gz');
+      fs.writeFileSync(ok, zlib.gzipSync(Buffer.concat([head, Buffer.alloc(100, 7)])));
+      const a = data.readIdx(ok, 2051);
+      expect(a.dims).toEqual([1, 10, 10]);
+      expect(Array.from(a.data).every((v) => v === 7)).toBe(true);
+      fs.writeFileSync(ok, zlib.gzipSync(Buffer.concat([head, Buffer.alloc(99)])));
+      expectDataError(() => data.readIdx(ok, 2051), 'ERR_FORMAT', ok, /truncated: 99 bytes of data/);
+      // a gzip header with a long file name (FNAME) before the deflate data still finds the IDX header
+      const named = Buffer.from(zlib.gzipSync(Buffer.concat([head, Buffer.alloc(100, 1)])));
+      const fname = Buffer.concat([Buffer.alloc(5000, 0x61), Buffer.from([0])]);
+      const withName = Buffer.concat([named.subarray(0, 3), Buffer.from([named[3] | 8]), named.subarray(4, 10), fname, named.subarray(10)]);
+      fs.writeFileSync(ok, withName);
+      expect(data.readIdx(ok, 2051).dims).toEqual([1, 10, 10]);
+    });
+  });
 });
 
 // ---- ImageFolder -------------------------------------------------------------------------------
@@ -361,6 +434,77 @@ print(json.dumps({'classes': ds.classes, 'samples': ds.samples, 'pixels': pix}))
     fs.mkdirSync(flat, { recursive: true });
     fs.writeFileSync(path.join(flat, 'x.png'), '');
     expectDataError(() => new data.ImageFolder(flat), 'ERR_DATA', flat, /class folder/);
+  });
+
+  test('an image over the pixel cap is refused from its header, before decoding, naming the file and both numbers', async () => {
+    const zlib = require('zlib') as typeof import('zlib') & { crc32(b: Buffer): number };
+    const dir = path.join(tmp, 'folder-bomb', 'a');
+    fs.mkdirSync(dir, { recursive: true });
+    // A PNG whose header says 16383 x 16383 (what a 261 KB bomb declares); its pixels never get decoded.
+    const chunk = (type: string, body: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      const tb = Buffer.concat([Buffer.from(type, 'latin1'), body]);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(zlib.crc32(tb) >>> 0);
+      return Buffer.concat([len, tb, crc]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(16383, 0);
+    ihdr.writeUInt32BE(16383, 4);
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 2; // RGB
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+      chunk('IDAT', zlib.deflateSync(Buffer.alloc(1 + 16383 * 3))), chunk('IEND', Buffer.alloc(0)),
+    ]);
+    const bomb = path.join(dir, 'bomb.png');
+    fs.writeFileSync(bomb, png);
+    const ds = new data.ImageFolder(path.dirname(dir), { transform: new T.ToTensor() });
+    expect(ds.maxPixels).toBe(178956970);
+    const t0 = Date.now();
+    await expectDataRejection(Promise.resolve(ds.get(0)), 'ERR_DATA', bomb);
+    await expect(Promise.resolve(ds.get(0))).rejects.toThrow(/16383 x 16383 = 268402689 pixels, more than the limit of 178956970/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // the cap is an option, and an environment variable; a small real image over a small cap is refused too
+    const small = path.join(root, 'dog', 'd.jpg'); // 16 x 16
+    await expect(data.decodeImage(small, { maxPixels: 255 })).rejects.toMatchObject({ code: 'ERR_DATA', path: small, message: expect.stringMatching(/16 x 16 = 256 pixels, more than the limit of 255/) });
+    expect((await data.decodeImage(small, { maxPixels: 256 })).width).toBe(16);
+    process.env.CONVKIT_MAX_IMAGE_PIXELS = '100';
+    try {
+      const capped = new data.ImageFolder(root);
+      expect(capped.maxPixels).toBe(100);
+      await expect(Promise.resolve(capped.get(capped.samples.findIndex((x) => x[0] === small)))).rejects.toMatchObject({ code: 'ERR_DATA', path: small });
+      process.env.CONVKIT_MAX_IMAGE_PIXELS = 'lots';
+      expect(() => new data.ImageFolder(root)).toThrow(expect.objectContaining({ code: 'ERR_ARG', message: expect.stringMatching(/CONVKIT_MAX_IMAGE_PIXELS/) }));
+    } finally {
+      delete process.env.CONVKIT_MAX_IMAGE_PIXELS;
+    }
+    expect(() => new data.ImageFolder(root, { maxPixels: -1 })).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+    expect(new data.ImageFolder(root, { maxPixels: Infinity }).maxPixels).toBe(Infinity);
+  });
+
+  test('symlink loops and unfollowable links are ERR_DATA naming the path, not ELOOP', () => {
+    const base = path.join(tmp, 'folder-links');
+    fs.mkdirSync(path.join(base, 'a'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'cat', 'b.png'), path.join(base, 'a', 'x.png'));
+    // a link back to the root of the walk
+    const loop = path.join(base, 'a', 'up');
+    fs.symlinkSync('..', loop);
+    expectDataError(() => new data.ImageFolder(base), 'ERR_DATA', path.join(base, 'a', 'up', 'a'), /symlink loop/);
+    fs.rmSync(loop);
+    // a link to itself: stat says ELOOP
+    const self = path.join(base, 'a', 'self');
+    fs.symlinkSync('self', self);
+    expectDataError(() => new data.ImageFolder(base), 'ERR_DATA', self, /ELOOP|too many/i);
+    fs.rmSync(self);
+    // a link to a sibling folder is not a loop: its images are listed under the link, as os.walk does
+    fs.mkdirSync(path.join(base, 'b'));
+    fs.copyFileSync(path.join(root, 'cat', 'b.png'), path.join(base, 'b', 'y.png'));
+    fs.symlinkSync(path.join('..', 'b'), path.join(base, 'a', 'link'));
+    expect(new data.ImageFolder(base).samples).toEqual([
+      [path.join(base, 'a', 'x.png'), 0], [path.join(base, 'a', 'link', 'y.png'), 0], [path.join(base, 'b', 'y.png'), 1],
+    ]);
   });
 });
 
