@@ -46,7 +46,7 @@ function start(args: string[], nodeArgs: string[] = [], extraEnv: Record<string,
       waiters.push({ re, resolve });
       void done.then((r) => reject(new Error(`exited (${r.status}) before stderr matched ${re}:\n${r.stderr}`)));
     });
-  return { child, done, waitFor };
+  return { child, done, waitFor, stderr: () => stderr };
 }
 
 const convkit = (args: string[], nodeArgs: string[] = [], extraEnv: Record<string, string> = {}) => start(args, nodeArgs, extraEnv).done;
@@ -118,6 +118,10 @@ describe('SIGTERM and the run-folder lock', () => {
       );
     }
 
+    // SIGTERM inside an epoch: if the refusals above took long enough for epoch 1 to near its end,
+    // wait for epoch 2 to be under way.
+    const lastBatch = Number([...a.stderr().matchAll(/^epoch \d\/2 (\d+)\/12 /gm)].pop()![1]);
+    if (lastBatch > 8) await a.waitFor(/^epoch 2\/2 2\/12 /m);
     a.child.kill('SIGTERM');
     const r = await a.done;
     expect(r.signal).toBeNull(); // handled, not killed by it
