@@ -103,6 +103,8 @@ export class RunLock {
       token: Math.random().toString(36).slice(2, 12), command: process.argv.slice(2).join(' ').slice(0, 500),
     };
     const text = `${JSON.stringify(info)}\n`;
+    // Said only once the lock is ours: a racing process may create it between takeover and create.
+    let tookOver: string | null = null;
     for (let attempt = 0; attempt < 5; attempt++) {
       let fd: number;
       try {
@@ -119,7 +121,7 @@ export class RunLock {
           const state = ownerState(held);
           if (state !== 'dead') throw locked(dir, `convkit train ${describe(held)}${state === 'unknown' ? ' (another host: it cannot be checked from here)' : ''}`, file, held.pid);
         }
-        if (takeOver(file, raw)) note(`took over the lock of ${held ? `convkit train ${describe(held)}, which is no longer running` : 'an unreadable lock file'} (${file})`);
+        if (takeOver(file, raw)) tookOver = `took over the lock of ${held ? `convkit train ${describe(held)}, which is no longer running` : 'an unreadable lock file'} (${file})`;
         else sleepMs(20); // another process is taking it over: see what it made of it
         continue;
       }
@@ -132,6 +134,7 @@ export class RunLock {
         throw e;
       }
       fs.closeSync(fd);
+      if (tookOver) note(tookOver);
       return new RunLock(file, info);
     }
     throw locked(dir, 'other processes that keep taking the lock', file, null);

@@ -59,7 +59,8 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-ops-'));
   // Fails writes of the files whose path matches CK_FAIL_FILE the way a full disk does: the first
   // CK_FAIL_SKIP such files are written whole; in the next one the first CK_FAIL_AFTER writes land
-  // and the one after throws Node's own ENOSPC/EDQUOT error. Everything else is the real code path.
+  // and the one after throws Node's own ENOSPC/EDQUOT error (or, with CK_FAIL_HANG, blocks until the
+  // process is killed). Everything else is the real code path.
   preload = path.join(work, 'disk_full.js');
   fs.writeFileSync(preload, `
 const fs = require('fs');
@@ -76,6 +77,7 @@ fs.writeSync = function (fd, ...rest) {
     if (!calls.has(p)) calls.set(p, skip-- > 0 ? -Infinity : 0);
     const n = calls.get(p);
     calls.set(p, n + 1);
+    if (n >= after && process.env.CK_FAIL_HANG) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // until kill -9
     if (n >= after) {
       const e = new Error(code + ': ' + (code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded') + ', write');
       Object.assign(e, { errno: code === 'ENOSPC' ? -28 : -122, code, syscall: 'write' });
@@ -157,25 +159,67 @@ describe('SIGTERM and the run-folder lock', () => {
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
   }, 240000);
 
-  it('a stale lock (its pid is dead) is taken over with a note; the temporary files of writes cut short are removed', async () => {
-    const dir = path.join(work, 'stale');
-    fs.mkdirSync(dir);
-    const dead = spawnSync(process.execPath, ['-e', '']).pid; // exited: its pid is free
-    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: dead, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', procStart: null, token: 'old', command: 'train' }));
-    // What kill -9 during atomic writes leaves: the run folder's own temporary files, and a file of
-    // the user's that only looks alike (kept).
-    fs.writeFileSync(path.join(dir, `checkpoint.safetensors.tmp-${dead}-k3x9q2ab`), Buffer.alloc(4000));
-    fs.writeFileSync(path.join(dir, `report.html.tmp-${dead}-0a1b2c3d`), Buffer.alloc(96));
+  it('kill -9 mid-write: the next run takes over the dead run\'s lock with a note and removes its temporary file', async () => {
+    const dir = path.join(work, 'killed');
+    const tiny = ['train', '--epochs', '1', '--limit-train', '64', '--limit-test', '32', '--batch-size', '32', '--out', dir];
+    // The first run stops in the middle of writing its checkpoint, 8 bytes in; then kill -9.
+    const a = start(tiny, ['--require', preload], { CK_FAIL_FILE: 'checkpoint\\.safetensors\\.tmp-', CK_FAIL_AFTER: '1', CK_FAIL_HANG: '1' });
+    try {
+      const deadline = Date.now() + 100000;
+      while (!(fs.existsSync(dir) && temps(dir).some((f) => fs.statSync(path.join(dir, f)).size === 8))) {
+        if (Date.now() > deadline || a.child.exitCode !== null) throw new Error(`no temporary checkpoint appeared:\n${a.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      a.child.kill('SIGKILL');
+    }
+    expect((await a.done).signal).toBe('SIGKILL');
+    const left = temps(dir);
+    expect(left).toEqual([expect.stringMatching(new RegExp(`^checkpoint\\.safetensors\\.tmp-${a.child.pid}-[0-9a-z]+$`))]);
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8'));
+    expect(lock.pid).toBe(a.child.pid);
+    // A file of the user's that only looks like a temporary file is kept.
     fs.writeFileSync(path.join(dir, 'notes.txt.tmp-1-abc'), 'mine');
-    const r = await convkit(['train', '--epochs', '1', '--limit-train', '64', '--limit-test', '32', '--batch-size', '32', '--out', dir]);
+
+    const r = await convkit(tiny);
     expect(r.stderr).not.toMatch(/Error|at .*\.js:\d+/);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`note: took over the lock of convkit train pid ${dead} on ${os.hostname()}, started 2026-01-01T00:00:00.000Z, which is no longer running`);
-    expect(r.stdout).toMatch(/note: removed 2 temporary file\(s\) \(4,096 bytes\) left by an interrupted write: /);
+    expect(r.stdout).toContain(`note: took over the lock of convkit train pid ${a.child.pid} on ${os.hostname()}, started ${lock.started}, which is no longer running`);
+    expect(r.stdout).toContain(`note: removed 1 temporary file(s) (8 bytes) left by an interrupted write: ${left[0]}`);
     expect(temps(dir)).toEqual(['notes.txt.tmp-1-abc']);
     expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'final.safetensors'))).toBe(true);
-  }, 120000);
+  }, 240000);
+
+  it('processes racing for a stale lock: exactly one gets it', () => {
+    const dir = path.join(work, 'race');
+    fs.mkdirSync(dir);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid; // exited: its pid is free
+    fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: dead, host: os.hostname(), started: '2026-01-01T00:00:00.000Z', procStart: null, token: 'old', command: 'train' }));
+    // Four processes (the lock module alone: no addon) start acquiring at the same instant and hold
+    // what they got for a second.
+    const at = Date.now() + 1500;
+    const script = `
+const { RunLock } = require(${JSON.stringify(path.join(build, 'cli', 'lock.js'))});
+while (Date.now() < ${at});
+try {
+  const l = RunLock.acquire(${JSON.stringify(dir)}, (n) => console.log('note', n));
+  console.log('got');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+  l.release();
+} catch (e) { console.log(e.code); }`;
+    const kids = Array.from({ length: 4 }, () => spawn(process.execPath, ['-e', script], { env }));
+    return Promise.all(kids.map((k) => new Promise<string>((res) => {
+      let out = '';
+      k.stdout.on('data', (d) => (out += d));
+      k.on('close', () => res(out));
+    }))).then((outs) => {
+      expect(outs.filter((o) => o.includes('got'))).toHaveLength(1);
+      expect(outs.filter((o) => o.trim() === 'ERR_RUN_LOCKED')).toHaveLength(3);
+      expect(outs.filter((o) => o.includes('note took over'))).toHaveLength(1);
+      expect(fs.readdirSync(dir)).toEqual([]); // released, takeover guard gone
+    });
+  }, 60000);
 
   it('a lock of another host is not taken over; one whose pid now belongs to another process is', async () => {
     const dir = path.join(work, 'elsewhere');
