@@ -3,9 +3,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
 import { setNumThreads } from '../info';
-import { CliError } from './errors';
+import { CliError, isDiskFull, isSystemError } from './errors';
 import { ZOO } from './models';
-import { bestDevice, OptimizerName, SchedulerName, train, TrainSettings } from './train';
+import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
 
 function int(min: number) {
   return (v: string) => {
@@ -25,6 +25,11 @@ export function buildProgram(): Command {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const version = (require('../../package.json') as { version: string }).version;
   program.description('Train and inspect convolutional networks with convkit').version(version).showHelpAfterError();
+  // Commander's own refusals (unknown option, missing or invalid value) read like the command's others:
+  // "convkit: <what> (ERR_ARG)"; the subcommands inherit this.
+  program.configureOutput({
+    outputError: (str, write) => write(`convkit: ${str.replace(/^error: /, '').trimEnd()} (ERR_ARG)\n`),
+  });
 
   program
     .command('train')
@@ -69,7 +74,8 @@ export function buildProgram(): Command {
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
       const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr });
-      if (r.interrupted) process.exitCode = 130;
+      // As a shell reports a process killed by the signal: 130 after Ctrl-C, 143 after SIGTERM.
+      if (r.interrupted) process.exitCode = SIGNAL_EXIT[r.signal ?? 'SIGINT'];
     });
 
   program
@@ -116,12 +122,17 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
-    // Our own and convkit's coded errors are the user's to fix: one line, no stack.
+    // Our own and convkit's coded errors are the user's to fix: one line with the code, no stack.
     if (e instanceof CliError) {
-      process.stderr.write(`convkit: ${err.message}\n`);
+      process.stderr.write(`convkit: ${err.message} (${err.code})\n`);
       process.exitCode = err.exitCode;
     } else if (typeof err.code === 'string' && err.code.startsWith('ERR_')) {
       process.stderr.write(`convkit: ${err.message} (${err.code})\n`);
+      process.exitCode = 1;
+    } else if (isSystemError(e)) {
+      // The operating system's refusals (a full disk, permissions, a read-only folder) outside the run
+      // folder's guarded writes: one line with Node's message, which names the path and the errno code.
+      process.stderr.write(`convkit: ${err.message} (${isDiskFull(e) ? 'ERR_DISK_FULL' : 'ERR_IO'})\n`);
       process.exitCode = 1;
     } else throw e;
   }

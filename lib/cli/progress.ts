@@ -16,11 +16,17 @@ const fmtTime = (s: number) => {
   return `${String(m).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 };
 
+/** Milliseconds between plain progress lines: CONVKIT_PROGRESS_MS (0: one line per batch), else 10 s. */
+function plainIntervalMs(): number {
+  const v = Number(process.env.CONVKIT_PROGRESS_MS);
+  return process.env.CONVKIT_PROGRESS_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : 10000;
+}
+
 export class Progress {
   private start = 0;
   private lastDraw = 0;
   private readonly tty: boolean;
-  constructor(private readonly out: NodeJS.WriteStream, private readonly label: string, private readonly enabled: boolean, private readonly intervalMs = 10000) {
+  constructor(private readonly out: NodeJS.WriteStream, private readonly label: string, private readonly enabled: boolean, private readonly intervalMs = plainIntervalMs()) {
     this.tty = !!out.isTTY;
   }
 

@@ -35,6 +35,30 @@ export const FILES = {
   settings: 'settings.json',
 };
 
+/**
+ * Removes the temporary files that atomic writes of this folder's own files leave behind when the
+ * process is killed mid-write (kill -9, power loss): `<file>.tmp-<pid>-<random>` for the names in
+ * FILES, nothing else. Call only while holding the folder's lock, so no live writer owns them.
+ */
+export function removeStrayTemps(dir: string): { files: string[]; bytes: number } {
+  const names = Object.values(FILES).map((n) => n.replace(/[.]/g, '\\.')).join('|');
+  const re = new RegExp(`^(?:${names})\\.tmp-\\d+-[0-9a-z]+$`);
+  const files: string[] = [];
+  let bytes = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isFile() || !re.test(e.name)) continue;
+    const f = path.join(dir, e.name);
+    try {
+      bytes += fs.statSync(f).size;
+      fs.unlinkSync(f);
+      files.push(e.name);
+    } catch {
+      /* gone already */
+    }
+  }
+  return { files, bytes };
+}
+
 export function writeTextAtomic(file: string, text: string): void {
   writeAtomically(file, (fd) => writeAll(fd, Buffer.from(text, 'utf8')));
 }
@@ -135,7 +159,7 @@ export function readCheckpointInfo(dir: string): { ck: Checkpoint; file: string 
   const w = loadSafetensors(file);
   try {
     const raw = w.metadata['convkit.checkpoint'];
-    if (!raw) throw new CliError(`${file}: not a convkit checkpoint (no convkit.checkpoint metadata)`);
+    if (!raw) throw new CliError(`${file}: not a convkit checkpoint (no convkit.checkpoint metadata)`, 'ERR_FORMAT');
     return { ck: JSON.parse(raw) as Checkpoint, file };
   } finally {
     w.dispose();

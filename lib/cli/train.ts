@@ -17,12 +17,13 @@ import { openWeights, loadWeightsInto } from '../models';
 import { countParameters, freezeBackbone, summary } from '../utils';
 import { Tensor } from '../tensor';
 import { openData, DataBundle } from './datasets';
-import { CliError } from './errors';
+import { CliError, isDiskFull } from './errors';
+import { RunLock } from './lock';
 import { zooEntry } from './models';
 import { Progress } from './progress';
 import { renderReport } from './report';
 import {
-  Checkpoint, currentRng, EpochMetrics, FILES, Position, readCheckpointInfo, readMetrics, restoreCheckpoint, restoreRng,
+  Checkpoint, currentRng, EpochMetrics, FILES, Position, readCheckpointInfo, readMetrics, removeStrayTemps, restoreCheckpoint, restoreRng,
   saveCheckpoint, saveWeights, writeMetrics, writeTextAtomic,
 } from './run_folder';
 
@@ -69,7 +70,14 @@ export interface TrainResult {
   finalAcc: number;
   best: { acc: number; epoch: number };
   interrupted: boolean;
+  /** The signal that interrupted the run (SIGINT: Ctrl-C; SIGTERM: a scheduler, `docker stop`, kill). */
+  signal: StopSignal | null;
 }
+
+export type StopSignal = 'SIGINT' | 'SIGTERM';
+
+/** The exit code of a run stopped by a signal, as a shell reports a process killed by it: 128 + its number. */
+export const SIGNAL_EXIT: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
 export function bestDevice(): string {
   // The emulated CUDA device runs kernels one block at a time on the host: right for testing, far
@@ -120,10 +128,21 @@ function timestamp(): string {
 function freshRunDir(out: string | null): string {
   let dir = out ?? path.join('runs', timestamp());
   if (!out) for (let i = 2; fs.existsSync(dir); i++) dir = path.join('runs', `${timestamp()}-${i}`);
-  if (fs.existsSync(path.join(dir, FILES.checkpoint)))
-    throw new CliError(`--out ${dir} already holds a run; continue it with --resume ${dir}, or choose another folder`);
   fs.mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * ENOSPC/EDQUOT while writing `file` of the run folder, as one line that says what is on disk: the
+ * writer removed its temporary file, so `file` is as it was, and the last checkpoint is intact.
+ */
+function diskFullError(e: NodeJS.ErrnoException, file: string, outDir: string, lastCk: { epoch: number; batch: number } | null): CliError {
+  const what = e.code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on the device';
+  const kept = lastCk
+    ? `the last complete checkpoint (after epoch ${lastCk.epoch}${lastCk.batch ? `, batch ${lastCk.batch}` : ''}) at ${path.join(outDir, FILES.checkpoint)} is intact; ` +
+      `free some space, then continue with: convkit train --resume ${outDir}`
+    : `no checkpoint had been written yet; free some space, then start the run again`;
+  return new CliError(`${what} (${e.code}) while writing ${file}, which was left as it was; ${kept}`, 'ERR_DISK_FULL', 1);
 }
 
 interface Built {
@@ -222,20 +241,71 @@ function weightsMeta(name: string, b: DataBundle, m: EpochMetrics | undefined): 
 }
 
 export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<TrainResult> {
-  let settings = settingsIn;
-  let outDir: string;
-  let resumed: { ck: Checkpoint; file: string } | null = null;
-  if (io.resume) {
-    resumed = readCheckpointInfo(io.resume);
-    settings = { ...(resumed.ck.settings as unknown as TrainSettings), ...io.overrides };
-    outDir = io.resume;
-  } else outDir = freshRunDir(io.out);
   // Human-readable lines go to stdout, unless stdout carries JSON lines: then to stderr.
   const say = (line: string) => {
     if (!io.quiet) (io.json ? io.stderr : io.stdout).write(`${line}\n`);
   };
   const emit = (obj: Record<string, unknown>) => {
     if (io.json) io.stdout.write(`${JSON.stringify(obj)}\n`);
+  };
+  const early: string[] = [];
+  let outDir: string;
+  if (io.resume) {
+    outDir = io.resume;
+    if (!fs.existsSync(outDir)) readCheckpointInfo(outDir); // the error that says what is missing
+  } else outDir = freshRunDir(io.out);
+  // One writer per run folder, from before anything in it is read or written.
+  const lock = RunLock.acquire(outDir, (n) => early.push(n));
+
+  // SIGINT (Ctrl-C) and SIGTERM (schedulers, `docker stop`, kill) stop the run at the end of the
+  // current batch with a checkpoint there; a second one exits at once (the 'exit' hook frees the lock).
+  let stop: StopSignal | null = null;
+  const onSignal = (sig: StopSignal) => {
+    const name = sig === 'SIGINT' ? 'Ctrl-C' : sig;
+    if (stop) {
+      io.stderr.write(`\nsecond ${name}: exiting without a checkpoint\n`);
+      process.exit(SIGNAL_EXIT[sig]);
+    }
+    stop = sig;
+    io.stderr.write(`\n${name}: saving a checkpoint at the end of this batch (${name} again to quit at once)\n`);
+  };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  try {
+    return await trainLocked(settingsIn, io, outDir, early, say, emit, () => stop);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigterm);
+    lock.release();
+  }
+}
+
+async function trainLocked(
+  settingsIn: TrainSettings, io: TrainIO, outDir: string, early: string[], say: (line: string) => void, emit: (obj: Record<string, unknown>) => void,
+  stopped: () => StopSignal | null,
+): Promise<TrainResult> {
+  let settings = settingsIn;
+  let resumed: { ck: Checkpoint; file: string } | null = null;
+  if (io.resume) {
+    resumed = readCheckpointInfo(outDir);
+    settings = { ...(resumed.ck.settings as unknown as TrainSettings), ...io.overrides };
+  } else if (fs.existsSync(path.join(outDir, FILES.checkpoint))) {
+    throw new CliError(`--out ${outDir} already holds a run; continue it with --resume ${outDir}, or choose another folder`, 'ERR_RUN_EXISTS');
+  }
+  // Temporary files of writes cut short by kill -9: no live writer owns them while the lock is held.
+  const stray = removeStrayTemps(outDir);
+  if (stray.files.length) early.push(`removed ${stray.files.length} temporary file(s) (${stray.bytes.toLocaleString('en-US')} bytes) left by an interrupted write: ${stray.files.join(', ')}`);
+  let lastCk: { epoch: number; batch: number } | null = resumed ? { epoch: resumed.ck.epoch, batch: resumed.ck.batch } : null;
+  // Every write of the run folder: a full disk becomes one line that says what was kept.
+  const guard = (file: string, write: () => void) => {
+    try {
+      write();
+    } catch (e) {
+      if (isDiskFull(e)) throw diskFullError(e as NodeJS.ErrnoException, file, outDir, lastCk);
+      throw e;
+    }
   };
 
   manualSeed(settings.seed);
@@ -252,10 +322,11 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
     // Epochs the checkpoint has not seen (a crash between the two writes) are dropped, so the curve
     // continues from exactly where the weights are.
     metrics = readMetrics(outDir).filter((m) => m.epoch <= pos.epoch);
-    writeMetrics(outDir, metrics);
+    guard(path.join(outDir, FILES.metrics), () => writeMetrics(outDir, metrics));
     if (pos.batch === 0) restoreRng(resumed.ck.rng);
   } else {
-    writeTextAtomic(path.join(outDir, FILES.settings), `${JSON.stringify(settings, null, 2)}\n`);
+    const f = path.join(outDir, FILES.settings);
+    guard(f, () => writeTextAtomic(f, `${JSON.stringify(settings, null, 2)}\n`));
   }
   const nTrain = b.bundle.train.length;
   const nTest = b.bundle.test.length;
@@ -264,30 +335,33 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
   say(`convkit train: ${name} (${params.toLocaleString('en-US')} parameters) on ${b.bundle.kind} ${b.bundle.root} (${nTrain} train / ${nTest} test, ${b.bundle.channels}x${b.bundle.size}x${b.bundle.size}, ${b.bundle.classes.length} classes)`);
   say(`  ${settings.device}, ${settings.optimizer} lr ${settings.lr}, ${settings.scheduler} schedule, ${settings.epochs} epoch(s) of ${b.trainLoader.length} batches of ${settings.batchSize}, seed ${settings.seed} -> ${outDir}`);
   if (resumed) say(`  resuming after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''}`);
-  for (const n of b.notes) say(`  note: ${n}`);
-
-  let stop = false;
-  const onSigint = () => {
-    if (stop) {
-      io.stderr.write('\nsecond Ctrl-C: exiting without a checkpoint\n');
-      process.exit(130);
-    }
-    stop = true;
-    io.stderr.write('\nCtrl-C: saving a checkpoint at the end of this batch (Ctrl-C again to quit at once)\n');
-  };
-  process.on('SIGINT', onSigint);
+  for (const n of [...early, ...b.notes]) say(`  note: ${n}`);
 
   const report = (status: string) => {
-    writeTextAtomic(path.join(outDir, FILES.report), renderReport({
+    const f = path.join(outDir, FILES.report);
+    guard(f, () => writeTextAtomic(f, renderReport({
       title: `convkit run ${path.basename(path.resolve(outDir))}: ${name} on ${b.bundle.kind}`,
       metrics, settings: { ...settings, outDir, trainSize: nTrain, testSize: nTest, parameters: params }, summary: b.summaryText, status,
-    }));
+    })));
   };
-  const saveCk = () => saveCheckpoint(outDir, pos, b.model, b.optimizer, b.sched, settings as unknown as Record<string, unknown>);
+  const saveCk = () => {
+    guard(path.join(outDir, FILES.checkpoint), () => saveCheckpoint(outDir, pos, b.model, b.optimizer, b.sched, settings as unknown as Record<string, unknown>));
+    lastCk = { epoch: pos.epoch, batch: pos.batch };
+  };
+  const weights = (file: string, m: EpochMetrics | undefined) => {
+    const f = path.join(outDir, file);
+    guard(f, () => saveWeights(f, b.model, weightsMeta(name, b.bundle, m)));
+  };
   const progressOn = !io.quiet && (!!io.stderr.isTTY || !io.json);
   let interrupted = false;
   try {
+    // A signal that came while the data and the model were being set up is seen here.
+    await new Promise((r) => setImmediate(r));
     for (let epoch = pos.epoch + 1; epoch <= settings.epochs && !interrupted; epoch++) {
+      if (stopped()) {
+        interrupted = true;
+        break;
+      }
       const skip = pos.batch;
       if (skip > 0) restoreRng(pos.epochRng);
       else pos.epochRng = currentRng();
@@ -327,7 +401,7 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
         bar.update({ batch: bi, batches, images: seen - (skip ? pos.partial.seen : 0), loss: lossSum / seen, acc: correct / seen });
         // Let signal handlers run: an async iterator alone only ever yields to microtasks.
         await new Promise((r) => setImmediate(r));
-        if (stop && bi < batches) {
+        if (stopped() && bi < batches) {
           pos = { ...pos, epoch: epoch - 1, batch: bi, partial: { lossSum, correct, seen, timeS: timeS + (Date.now() - t0) / 1000, lr } };
           interrupted = true;
           break;
@@ -346,15 +420,15 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
       pos = { ...pos, epoch, batch: 0, partial: { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: 0 } };
       if (ev.acc > pos.best.acc) {
         pos.best = { acc: ev.acc, epoch };
-        saveWeights(path.join(outDir, FILES.best), b.model, weightsMeta(name, b.bundle, m));
+        weights(FILES.best, m);
       }
       // Checkpoint before the metrics line: a metrics line never refers to weights that were not saved.
       saveCk();
-      writeMetrics(outDir, metrics);
+      guard(path.join(outDir, FILES.metrics), () => writeMetrics(outDir, metrics));
       report(`epoch ${epoch} of ${settings.epochs} done`);
       emit({ event: 'epoch', ...m });
       say(`epoch ${epoch}/${settings.epochs}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${lr.toExponential(2)}  ${trainS.toFixed(1)}s (${Math.round(m.images_per_s)} img/s)`);
-      if (stop && epoch < settings.epochs) {
+      if (stopped() && epoch < settings.epochs) {
         interrupted = true;
         break;
       }
@@ -363,20 +437,19 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
       saveCk();
       report(`interrupted after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''}; resume with convkit train --resume ${outDir}`);
       const msg = `interrupted: checkpoint saved after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''} in ${outDir}; continue with: convkit train --resume ${outDir}`;
-      emit({ event: 'interrupted', epoch: pos.epoch, batch: pos.batch, outDir });
+      emit({ event: 'interrupted', epoch: pos.epoch, batch: pos.batch, outDir, signal: stopped() });
       io.stderr.write(`${msg}\n`);
     } else {
       const last = metrics[metrics.length - 1];
-      saveWeights(path.join(outDir, FILES.final), b.model, weightsMeta(name, b.bundle, last));
+      weights(FILES.final, last);
       report(`finished: ${metrics.length} epochs, final test accuracy ${last ? pct(last.test_acc) : '-'}`);
       emit({ event: 'done', outDir, test_acc: last?.test_acc ?? null, best: pos.best, epochs: metrics.length });
       if (!io.json) io.stdout.write(`Final test accuracy: ${last ? pct(last.test_acc) : '-'} (best ${pct(pos.best.acc)} at epoch ${pos.best.epoch}); run folder: ${outDir}\n`);
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
     await b.trainLoader.close();
     await b.testLoader.close();
   }
   const last = metrics[metrics.length - 1];
-  return { outDir, metrics, finalAcc: last?.test_acc ?? NaN, best: pos.best, interrupted };
+  return { outDir, metrics, finalAcc: last?.test_acc ?? NaN, best: pos.best, interrupted, signal: interrupted ? stopped() : null };
 }

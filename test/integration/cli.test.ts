@@ -217,7 +217,8 @@ describe('convkit train', () => {
   it('refuses to overwrite a run folder, with a one-line message', () => {
     const r = convkit(['train', '--epochs', '1', ...SMALL, '--out', run]);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^convkit: --out .* already holds a run; continue it with --resume/);
+    expect(r.stderr).toMatch(/^convkit: --out .* already holds a run; continue it with --resume .*, or choose another folder \(ERR_RUN_EXISTS\)\n$/);
+    expect(fs.readdirSync(run).filter((f) => f.startsWith('.convkit'))).toEqual([]); // the lock it took is released
   });
 });
 
@@ -281,7 +282,7 @@ describe('resume', () => {
   it('--resume refuses settings that would make it another run', () => {
     const r = convkit(['train', '--resume', path.join(work, 'straight'), '--lr', '0.1']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/drop --lr/);
+    expect(r.stderr).toMatch(/^convkit: --resume continues a run with its own settings; drop --lr \(ERR_ARG\)\n$/);
   });
 });
 
@@ -307,10 +308,14 @@ describe('other commands', () => {
   it('unknown models and bad data paths are one-line errors', () => {
     const r = convkit(['summary', '--model', 'resnet9']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^convkit: unknown model 'resnet9'; the zoo has: /);
-    const d = convkit(['train', '--data', path.join(work, 'nope')]);
+    expect(r.stderr).toMatch(/^convkit: unknown model 'resnet9'; the zoo has: .* \(ERR_ARG\)\n$/);
+    const d = convkit(['train', '--data', path.join(work, 'nope'), '--out', path.join(work, 'nope-run')]);
     expect(d.status).toBe(2);
-    expect(d.stderr).toMatch(/no such file or folder/);
+    expect(d.stderr).toMatch(/^convkit: --data .*nope: no such file or folder \(ERR_ARG\)\n$/);
+    // commander's own refusals carry the code too (the help follows them)
+    const o = convkit(['train', '--epochs', 'x']);
+    expect(o.status).toBe(1);
+    expect(o.stderr).toMatch(/^convkit: option '--epochs <n>' argument 'x' is invalid\. expected an integer >= 1 \(ERR_ARG\)\n/);
   });
 
   it('convert turns a PyTorch-style checkpoint into safetensors', () => {
