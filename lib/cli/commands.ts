@@ -4,8 +4,8 @@ import * as os from 'os';
 import { info } from '../info';
 import { memory } from '../memory';
 import { DataLoader } from '../data';
-import { loadTorch } from '../io/torch';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { saveSafetensors } from '../io/safetensors';
+import { loadWeights } from '../io/weights_file';
 import { openWeights, loadWeightsInto } from '../models';
 import { CrossEntropyLoss } from '../nn/layers';
 import { summary } from '../utils';
@@ -108,7 +108,7 @@ export function summaryCommand(o: { model: string; input?: string; numClasses?: 
 
 export function convertCommand(input: string, output: string, out: Out): void {
   if (!fs.existsSync(input)) throw new CliError(`${input}: no such file`);
-  const w = /\.safetensors$/i.test(input) ? loadSafetensors(input) : loadTorch(input);
+  const w = loadWeights(input); // recognised by content, not by the file name
   try {
     const meta: Record<string, string> = { format: 'pt', ...w.metadata, 'convkit.converted_from': input };
     saveSafetensors(output, w.tensors, meta);
