@@ -176,10 +176,9 @@ for tool in memcheck racecheck synccheck initcheck; do
   case $tool in memcheck) c=75 ;; racecheck) c=75 ;; synccheck) c=40 ;; initcheck) c=50 ;; esac
   extra=()
   [ "$tool" = racecheck ] && extra=(--racecheck-report all)
-  [ "$tool" = memcheck ] && extra=(--check-device-heap yes)
   # 20 training steps instead of 300 in memory.test: every kernel still runs, within the cap.
   run_capped "$(cap $c)" "$log" env CONVKIT_MEMORY_STEPS=20 "$SAN" --tool "$tool" "${extra[@]}" --error-exitcode 86 \
-    --print-limit 100 "$NODE" "$HERE/mini-jest.js" "$WORK/sanitizer-$tool.json" "${SAN_TESTS[@]}"
+    --target-processes all --print-limit 100 "$NODE" "$HERE/mini-jest.js" "$WORK/sanitizer-$tool.json" "${SAN_TESTS[@]}"
   rc=$?
   errs=$(grep -E '=+ (ERROR|RACECHECK) SUMMARY' "$log" | tail -n 1 | sed 's/^=* *//')
   case $rc in
