@@ -30,7 +30,10 @@ PHASES="$OUTDIR/.phases.tsv"
 : > "$PHASES"
 
 if [ ! -x "$HERE/node" ]; then
-  xz -dc "$HERE/node.xz" > "$HERE/node.tmp" && chmod +x "$HERE/node.tmp" && mv "$HERE/node.tmp" "$HERE/node"
+  # xz, or Python's lzma where the box has no xz
+  { xz -dc "$HERE/node.xz" 2>/dev/null ||
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$HERE/node.xz"; } > "$HERE/node.tmp" &&
+    chmod +x "$HERE/node.tmp" && mv "$HERE/node.tmp" "$HERE/node" || { echo "[gpu-check] cannot unpack node.xz" >&2; exit 2; }
 fi
 NODE="$HERE/node"
 export CONVKIT_BINARY="$HERE/convkit.node"
