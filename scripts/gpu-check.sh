@@ -123,8 +123,9 @@ cat "$OUTDIR/environment.txt"
 SAN=$(command -v compute-sanitizer || { [ -x /usr/local/cuda/bin/compute-sanitizer ] && echo /usr/local/cuda/bin/compute-sanitizer; })
 NGPU=0
 command -v nvidia-smi > /dev/null && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
-if grep -q '^convkit: ' "$OUTDIR/environment.txt"; then record environment passed "$(since "$t0")" "$FLAVOUR build, $NGPU GPU(s)"
-else record environment failed "$(since "$t0")" "the addon did not load (exit $env_rc); see environment.txt"; fi
+if ! grep -q '^convkit: ' "$OUTDIR/environment.txt"; then record environment failed "$(since "$t0")" "the addon did not load (exit $env_rc); see environment.txt"
+elif ! grep '^convkit: ' "$OUTDIR/environment.txt" | grep -q '"available":true'; then record environment failed "$(since "$t0")" "the $FLAVOUR build sees no usable CUDA device; see environment.txt"
+else record environment passed "$(since "$t0")" "$FLAVOUR build, $NGPU GPU(s)"; fi
 
 # ---- test/cuda on the device
 TESTS=("$HERE"/js/test/cuda/*.test.js)
