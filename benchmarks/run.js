@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run bench -- [suite ...] [--quick] [--device cpu|cuda] [--threads N] [--out DIR]`
+// `npm run bench -- [suite ...] [--quick] [--dry] [--device cpu|cuda] [--threads N] [--out DIR]`
 // Runs each suite's cases in convkit and in PyTorch side by side, prints the table, writes a dated JSON
-// report under benchmarks/results/ (or --out).
+// report under benchmarks/results/ (or --out). --dry (the GPU check's CI dry run) runs only each suite's
+// first quick case, once per side, and skips the peak measurement: it checks the plumbing, not speed.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -10,7 +11,8 @@ const { runSideBySide, formatRow, header, machine, svgChart, measurePeak, peakFr
 async function main() {
   const argv = process.argv.slice(2);
   const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-  const quick = argv.includes('--quick');
+  const dry = argv.includes('--dry');
+  const quick = dry || argv.includes('--quick');
   const device = opt('--device', 'cpu');
   const outDir = opt('--out', path.join(__dirname, 'results'));
   const valued = new Set(['--device', '--threads', '--out']);
@@ -22,26 +24,32 @@ async function main() {
   const ck = require(process.env.CONVKIT_LIB || '../dist');
   const threads = Number(opt('--threads', String(ck.getNumThreads())));
   ck.setNumThreads(threads);
-  const opts = { device, threads, rounds: 5, repsPerRound: quick ? 4 : 6, warmup: 2, sampleMs: quick ? 15 : 40, maxSpread: 0.25 };
+  const opts = dry
+    ? { device, threads, rounds: 1, repsPerRound: 1, warmup: 1, sampleMs: 0, maxSpread: 0.25, dry: true }
+    : { device, threads, rounds: 5, repsPerRound: quick ? 4 : 6, warmup: 2, sampleMs: quick ? 15 : 40, maxSpread: 0.25 };
   const m = machine();
   console.log(`convkit ${ck.info().version} (${ck.info().flavour}) vs PyTorch, device ${device}, ${threads} threads, ${m.cpu}`);
   const { native } = require(path.join(process.env.CONVKIT_LIB || path.join(__dirname, '..', 'dist'), 'binding'));
   let peak = null;
-  try {
-    peak = measurePeak(native, device, quick);
-  } catch (e) {
-    console.error(`[bench] no % peak column: measuring the ${device} peak failed: ${e.message}`);
+  if (dry) console.log('[bench] --dry: first case of each suite, one sample per side, no peak measurement');
+  else {
+    try {
+      peak = measurePeak(native, device, quick);
+    } catch (e) {
+      console.error(`[bench] no % peak column: measuring the ${device} peak failed: ${e.message}`);
+    }
   }
   console.log(header(peak));
   const all = [];
   for (const s of chosen) {
-    const cases = require(`./suites/${s}`)({ quick, device });
+    const suiteCases = require(`./suites/${s}`)({ quick, device });
+    const cases = dry ? suiteCases.slice(0, 1) : suiteCases;
     const rows = await runSideBySide(ck, cases, { ...opts, native, onRow: (r) => console.log(formatRow(r, opts.maxSpread, peak)) });
     all.push(...rows.map((r) => ({ suite: s, ...r, peakFraction: peakFraction(r, peak) })));
   }
   const date = new Date().toISOString().slice(0, 10);
   fs.mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `${date}-${device}${quick ? '-quick' : ''}-${chosen.join('+')}.json`);
+  const file = path.join(outDir, `${date}-${device}${dry ? '-dry' : quick ? '-quick' : ''}-${chosen.join('+')}.json`);
   const report = { date: new Date().toISOString(), machine: m, device, threads, convkit: ck.info(), commit: gitCommit(), options: opts, peak, rows: all };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   const svg = file.replace(/\.json$/, '.svg');

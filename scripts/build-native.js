@@ -2,6 +2,8 @@
 // Builds the native addon with cmake-js. Usage: node scripts/build-native.js [auto|cpu|cuda|emu ...] [--werror]
 //   auto (default): CUDA when nvcc is found, else CPU; output build/Release/convkit.node (node-gyp-build's place)
 //   cpu | cuda | emu: output build-<flavour>/Release/convkit.node, loadable with CONVKIT_BINARY=<flavour>
+//   emu-asan: the emu flavour with AddressSanitizer, output build-emu-asan/Release/convkit.node; load it with
+//     CONVKIT_BINARY=<that path> and LD_PRELOAD=$(g++ -print-file-name=libasan.so) (see scripts/run-tests.js)
 'use strict';
 const { spawnSync } = require('child_process');
 const os = require('os');
@@ -18,11 +20,14 @@ const defs = {
   cpu: ['--CDCONVKIT_CUDA=OFF', '--CDCONVKIT_CUDA_EMU=OFF'],
   cuda: ['--CDCONVKIT_CUDA=ON', '--CDCONVKIT_CUDA_EMU=OFF'],
   emu: ['--CDCONVKIT_CUDA_EMU=ON'],
+  'emu-asan': ['--CDCONVKIT_CUDA_EMU=ON', '--CDCONVKIT_ASAN=ON'],
 };
+// Explicit for the others too, since cmake-js keeps a build folder's cached values.
+for (const f of ['auto', 'cpu', 'cuda', 'emu']) defs[f].push('--CDCONVKIT_ASAN=OFF');
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 for (const f of flavours) {
   if (!defs[f]) {
-    console.error(`unknown flavour '${f}' (expected auto, cpu, cuda or emu)`);
+    console.error(`unknown flavour '${f}' (expected auto, cpu, cuda, emu or emu-asan)`);
     process.exit(2);
   }
   const out = f === 'auto' ? 'build' : `build-${f}`;
@@ -32,7 +37,7 @@ for (const f of flavours) {
   extra.push(`--CDCONVKIT_WERROR=${werror ? 'ON' : 'OFF'}`);
   console.log(`[convkit] building ${f} -> ${out}/Release/convkit.node`);
   const env = { ...process.env };
-  if (f !== 'emu' && f !== 'auto') delete env.CONVKIT_CUDA_EMU;
+  if (f !== 'emu' && f !== 'emu-asan' && f !== 'auto') delete env.CONVKIT_CUDA_EMU;
   // `cmake-js build` skips configuring an already-configured folder, and with it the -D values; so
   // configure explicitly every time (cheap when nothing changed), then build.
   for (const step of [['configure', '--out', out, ...extra], ['build', '--out', out, '--parallel', String(os.cpus().length)]]) {

@@ -1,33 +1,228 @@
 #!/usr/bin/env bash
-# Runs on the GPU box from the folder scripts/gpu-bundle.sh made: the CUDA tests for real, then (unless
-# CONVKIT_GPU_BENCH=0) the GPU benchmarks against the box's PyTorch, and writes a dated report to the
-# directory it is given. Usage: ./gpu-check.sh <report-dir>
+# Runs on the GPU box from the folder scripts/gpu-bundle.sh made, and writes its report to <report-dir>:
+#   environment.txt      nvidia-smi (full output, -L and a query), driver and CUDA versions, the
+#                        compute-sanitizer and nvcc versions (or their absence), convkit's info()
+#   cuda-tests.json/.log test/cuda on the device (scripts/mini-jest.js)
+#   two-gpu.log          a two-GPU smoke test (two-gpu.js) when nvidia-smi -L lists two or more GPUs
+#   sanitizer-<tool>.log test/cuda (cudnn suite left out) under compute-sanitizer --tool memcheck,
+#                        racecheck, synccheck and initcheck, when the box has it;
+#   sanitizer-summary.txt one line per tool
+#   bench.log, *.json/svg the benchmarks against the box's PyTorch, one report per suite
+#   summary.json         every phase: status (passed, failed, errors, timeout, skipped, absent), seconds
+# Every phase has its own time cap and the whole run a budget (CONVKIT_GPU_BUDGET_S, default 570 s), so it
+# ends within 10 minutes on an H100. CONVKIT_GPU_BENCH=0 skips the benchmarks, =dry runs one tiny case
+# (used by the CI dry run on the emulated build, where nvidia-smi and compute-sanitizer are absent and
+# recorded as such). Exit status: 0 when no phase failed, timed out or found errors.
+# Usage: ./gpu-check.sh <report-dir>
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUTDIR=${1:?usage: gpu-check.sh <report-dir>}
 mkdir -p "$OUTDIR"
-if [ ! -x "$HERE/node" ]; then
-  xz -dc "$HERE/node.xz" > "$HERE/node" && chmod +x "$HERE/node"
-fi
-export CONVKIT_BINARY="$HERE/convkit.node"
-NODE="$HERE/node"
-status=0
+OUTDIR=$(cd "$OUTDIR" && pwd)
+START=$(date +%s)
+# CONVKIT_GPU_CAP_SCALE multiplies every cap and the budget (the CI dry run runs on a slow emulation).
+SCALE=${CONVKIT_GPU_CAP_SCALE:-1}
+BUDGET=$((${CONVKIT_GPU_BUDGET_S:-570} * SCALE))
+BENCH=${CONVKIT_GPU_BENCH:-1}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+PHASES="$OUTDIR/.phases.tsv"
+: > "$PHASES"
 
+if [ ! -x "$HERE/node" ]; then
+  # xz, or Python's lzma where the box has no xz
+  { xz -dc "$HERE/node.xz" 2>/dev/null ||
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$HERE/node.xz"; } > "$HERE/node.tmp" &&
+    chmod +x "$HERE/node.tmp" && mv "$HERE/node.tmp" "$HERE/node" || { echo "[gpu-check] cannot unpack node.xz" >&2; exit 2; }
+fi
+NODE="$HERE/node"
+export CONVKIT_BINARY="$HERE/convkit.node"
+FLAVOUR=$(sed -n 's/^flavour=//p' "$HERE/BUNDLE" 2>/dev/null)
+FLAVOUR=${FLAVOUR:-cuda}
+# The benchmark twin needs the box's PyTorch: the first of these that imports torch.
+if [ -z "${CONVKIT_TORCH_PYTHON:-}" ]; then
+  for py in "$(command -v python3)" /usr/bin/python3 /opt/torch/.venv/bin/python3; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import torch' > /dev/null 2>&1; then export CONVKIT_TORCH_PYTHON=$py; break; fi
+  done
+fi
+export CONVKIT_TORCH_PYTHON=${CONVKIT_TORCH_PYTHON:-/usr/bin/python3}
+
+# Seconds a phase may take: its own cap, or what is left of the budget (less a margin for the summary).
+cap() {
+  local want=$(($1 * SCALE)) left=$((BUDGET - ($(date +%s) - START) - 10))
+  [ "$left" -lt "$want" ] && want=$left
+  [ "$want" -lt 0 ] && want=0
+  echo "$want"
+}
+# record <phase> <status> <seconds> <note>, then rewrite summary.json (so a killed run still has one)
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4//$'\t'/ }" >> "$PHASES"
+  echo "[gpu-check] $1: $2 (${3} s)${4:+ - $4}"
+  write_summary
+}
+write_summary() {
+  "$NODE" -e '
+    const fs = require("fs");
+    const [phasesFile, out, bundleFile, start, flavour, budget] = process.argv.slice(1);
+    const phases = fs.readFileSync(phasesFile, "utf8").split("\n").filter(Boolean).map((l) => {
+      const [name, status, seconds, note] = l.split("\t");
+      return { name, status, seconds: Number(seconds), note };
+    });
+    const bundle = {};
+    try { for (const l of fs.readFileSync(bundleFile, "utf8").split("\n")) { const i = l.indexOf("="); if (i > 0) bundle[l.slice(0, i)] = l.slice(i + 1); } } catch {}
+    const bad = phases.filter((p) => ["failed", "errors", "timeout"].includes(p.status)).map((p) => p.name);
+    fs.writeFileSync(out, JSON.stringify({ flavour, bundle, started: new Date(Number(start) * 1000).toISOString(),
+      seconds: Math.round(Date.now() / 1000 - Number(start)), budgetSeconds: Number(budget), ok: bad.length === 0, bad, phases }, null, 2) + "\n");
+  ' "$PHASES" "$OUTDIR/summary.json" "$HERE/BUNDLE" "$START" "$FLAVOUR" "$BUDGET"
+}
+# run_capped <seconds> <log> cmd...: runs with a timeout, output to <log>; returns the exit status
+run_capped() {
+  local t=$1 log=$2
+  shift 2
+  if [ "$t" -lt 5 ]; then
+    echo "not run: out of time (budget ${BUDGET} s)" > "$log"
+    return 125
+  fi
+  timeout -k 10 "$t" "$@" > "$log" 2>&1
+}
+since() { echo $(($(date +%s) - $1)); }
+tests_line() { "$NODE" -e 'try { const r = require(process.argv[1]); console.log(`${r.passed} passed, ${r.failed} failed`); } catch { console.log("no report"); }' "$1"; }
+
+# ---- environment
+t0=$(date +%s)
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
-  "$NODE" -e "const ck=require('$HERE/js/lib'); const i=ck.info(); console.log('convkit: ' + JSON.stringify(i))"
+  echo "host: $(uname -srm), $(nproc) CPUs"
+  echo "bundle: $(tr '\n' ' ' < "$HERE/BUNDLE" 2>/dev/null)"
+  echo "node: $("$NODE" --version)"
+  if command -v nvidia-smi > /dev/null; then
+    drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)
+    cudav=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9.]*\).*/\1/p' | head -n 1)
+    echo "driver: ${drv:-unknown}"
+    echo "cuda (driver API): ${cudav:-unknown}"
+    echo "gpus: $(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')"
+    echo "== nvidia-smi --query-gpu"
+    nvidia-smi --query-gpu=index,name,pci.bus_id,driver_version,memory.total,compute_cap,clocks.max.sm,power.limit --format=csv 2>&1
+    echo "== nvidia-smi -L"
+    nvidia-smi -L 2>&1
+    echo "== nvidia-smi"
+    nvidia-smi 2>&1
+  else
+    echo "driver: none (nvidia-smi: not found)"
+    echo "cuda (driver API): none"
+    echo "gpus: 0"
+  fi
+  if command -v nvcc > /dev/null; then echo "nvcc: $(nvcc --version | tail -n 2 | tr '\n' ' ')"; else echo "nvcc: not found"; fi
+  SAN=$(command -v compute-sanitizer || { [ -x /usr/local/cuda/bin/compute-sanitizer ] && echo /usr/local/cuda/bin/compute-sanitizer; })
+  if [ -n "$SAN" ]; then echo "compute-sanitizer: $("$SAN" --version 2>&1 | grep -i version | tail -n 1)"; else echo "compute-sanitizer: not found"; fi
+  echo "torch python: $CONVKIT_TORCH_PYTHON ($("$CONVKIT_TORCH_PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -n 1))"
+  "$NODE" -e "const ck=require('$HERE/js/lib'); console.log('convkit: ' + JSON.stringify(ck.info()))"
 } > "$OUTDIR/environment.txt" 2>&1
+env_rc=$?
 cat "$OUTDIR/environment.txt"
+SAN=$(command -v compute-sanitizer || { [ -x /usr/local/cuda/bin/compute-sanitizer ] && echo /usr/local/cuda/bin/compute-sanitizer; })
+NGPU=0
+command -v nvidia-smi > /dev/null && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
+if ! grep -q '^convkit: ' "$OUTDIR/environment.txt"; then record environment failed "$(since "$t0")" "the addon did not load (exit $env_rc); see environment.txt"
+elif ! grep '^convkit: ' "$OUTDIR/environment.txt" | grep -q '"available":true'; then record environment failed "$(since "$t0")" "the $FLAVOUR build sees no usable CUDA device; see environment.txt"
+else record environment passed "$(since "$t0")" "$FLAVOUR build, $NGPU GPU(s)"; fi
 
-echo "== test/cuda on the real GPU"
-timeout 240 "$NODE" "$HERE/mini-jest.js" "$OUTDIR/cuda-tests.json" "$HERE"/js/test/cuda/*.test.js > "$OUTDIR/cuda-tests.log" 2>&1 || status=1
-tail -n 40 "$OUTDIR/cuda-tests.log"
+# ---- test/cuda on the device
+TESTS=("$HERE"/js/test/cuda/*.test.js)
+echo "== test/cuda on the device (${#TESTS[@]} files)"
+t0=$(date +%s)
+# On the emulated build (the dry run) memory.test runs 20 training steps, not 300: the plumbing is under test.
+steps=()
+[ "$FLAVOUR" = emu ] && steps=(CONVKIT_MEMORY_STEPS="${CONVKIT_MEMORY_STEPS:-20}")
+run_capped "$(cap 100)" "$OUTDIR/cuda-tests.log" env "${steps[@]}" "$NODE" "$HERE/mini-jest.js" "$OUTDIR/cuda-tests.json" "${TESTS[@]}"
+rc=$?
+tail -n 5 "$OUTDIR/cuda-tests.log"
+case $rc in
+  0) record cuda-tests passed "$(since "$t0")" "$(tests_line "$OUTDIR/cuda-tests.json")" ;;
+  124 | 137) record cuda-tests timeout "$(since "$t0")" "$(grep -c '^PASS ' "$OUTDIR/cuda-tests.log") passed before the cap" ;;
+  *) record cuda-tests failed "$(since "$t0")" "$(tests_line "$OUTDIR/cuda-tests.json")" ;;
+esac
 
-if [ "${CONVKIT_GPU_BENCH:-1}" != "0" ]; then
-  echo "== GPU benchmarks against PyTorch"
-  CONVKIT_LIB="$HERE/js/lib" timeout 240 "$NODE" "$HERE/benchmarks/run.js" --device cuda --quick --out "$OUTDIR" \
-    > "$OUTDIR/bench.log" 2>&1 || status=1
-  cat "$OUTDIR/bench.log"
+# ---- two GPUs: a tensor made on cuda:1, ops there, copied to cuda:0, compared with the CPU
+t0=$(date +%s)
+if [ "$NGPU" -ge 2 ]; then
+  run_capped "$(cap 40)" "$OUTDIR/two-gpu.log" "$NODE" "$HERE/two-gpu.js"
+  rc=$?
+  cat "$OUTDIR/two-gpu.log"
+  case $rc in 0) st=passed ;; 124 | 137) st=timeout ;; *) st=failed ;; esac
+  record two-gpu "$st" "$(since "$t0")" "$NGPU GPUs"
+elif [ "$FLAVOUR" = emu ]; then
+  # The dry run: the same script on the one emulated device (cuda:0 stands in for cuda:1).
+  run_capped "$(cap 40)" "$OUTDIR/two-gpu.log" env CONVKIT_TWO_GPU_REHEARSAL=1 "$NODE" "$HERE/two-gpu.js"
+  rc=$?
+  cat "$OUTDIR/two-gpu.log"
+  case $rc in 0) st=passed ;; 124 | 137) st=timeout ;; *) st=failed ;; esac
+  record two-gpu "$st" "$(since "$t0")" "rehearsal on the one emulated device"
+else
+  echo "not run: nvidia-smi -L lists $NGPU GPU(s)" > "$OUTDIR/two-gpu.log"
+  record two-gpu skipped 0 "$NGPU GPU(s)"
 fi
-exit $status
+
+# ---- compute-sanitizer over test/cuda (cuDNN's suite left out: its kernels are not ours)
+SAN_TESTS=()
+for f in "${TESTS[@]}"; do [[ $(basename "$f") == cudnn.test.js ]] || SAN_TESTS+=("$f"); done
+: > "$OUTDIR/sanitizer-summary.txt"
+for tool in memcheck racecheck synccheck initcheck; do
+  log="$OUTDIR/sanitizer-$tool.log"
+  t0=$(date +%s)
+  if [ -z "$SAN" ] || [ "$FLAVOUR" != cuda ]; then
+    why=$([ -z "$SAN" ] && echo "compute-sanitizer not found" || echo "the $FLAVOUR build has no GPU kernels")
+    echo "not run: $why" > "$log"
+    echo "$tool: absent ($why)" >> "$OUTDIR/sanitizer-summary.txt"
+    record "sanitizer-$tool" absent 0 "$why"
+    continue
+  fi
+  case $tool in memcheck) c=75 ;; racecheck) c=75 ;; synccheck) c=40 ;; initcheck) c=50 ;; esac
+  extra=()
+  [ "$tool" = racecheck ] && extra=(--racecheck-report all)
+  # 20 training steps instead of 300 in memory.test: every kernel still runs, within the cap.
+  run_capped "$(cap $c)" "$log" env CONVKIT_MEMORY_STEPS=20 "$SAN" --tool "$tool" "${extra[@]}" --error-exitcode 86 \
+    --target-processes all --print-limit 100 "$NODE" "$HERE/mini-jest.js" "$WORK/sanitizer-$tool.json" "${SAN_TESTS[@]}"
+  rc=$?
+  errs=$(grep -E '=+ (ERROR|RACECHECK) SUMMARY' "$log" | tail -n 1 | sed 's/^=* *//')
+  case $rc in
+    0) st=passed ;;
+    86) st=errors ;;
+    124 | 137) st=timeout ;;
+    125) st=skipped ;;
+    *) st=failed ;;
+  esac
+  note="${errs:-no summary line}; tests: $(tests_line "$WORK/sanitizer-$tool.json")"
+  echo "$tool: $st in $(since "$t0") s; $note" >> "$OUTDIR/sanitizer-summary.txt"
+  record "sanitizer-$tool" "$st" "$(since "$t0")" "$note"
+done
+cat "$OUTDIR/sanitizer-summary.txt"
+
+# ---- benchmarks against PyTorch, one report per suite so a slow suite does not lose the others
+t0=$(date +%s)
+if [ "$BENCH" = 0 ]; then
+  echo "not run: CONVKIT_GPU_BENCH=0" > "$OUTDIR/bench.log"
+  record bench skipped 0 "CONVKIT_GPU_BENCH=0"
+else
+  if [ "$BENCH" = dry ]; then suites=(matmul); mode=(--dry); else suites=($(ls "$HERE/benchmarks/suites" | sed 's/\.js$//')); mode=(--quick); fi
+  : > "$OUTDIR/bench.log"
+  st=passed
+  done_suites=()
+  for s in "${suites[@]}"; do
+    t=$(cap 180)
+    if [ "$t" -lt 5 ]; then st=timeout; echo "== $s: not run, out of time" >> "$OUTDIR/bench.log"; continue; fi
+    echo "== $s" >> "$OUTDIR/bench.log"
+    before=$(ls "$OUTDIR"/*.json 2>/dev/null | wc -l)
+    CONVKIT_LIB="$HERE/js/lib" timeout -k 10 "$t" "$NODE" "$HERE/benchmarks/run.js" "$s" --device cuda "${mode[@]}" --out "$OUTDIR" \
+      >> "$OUTDIR/bench.log" 2>&1
+    rc=$?
+    # run.js exits 0 when its PyTorch twin dies (a promise left pending): a suite counts once its report exists.
+    [ "$rc" = 0 ] && [ "$(ls "$OUTDIR"/*.json | wc -l)" -le "$before" ] && rc=1 && echo "== $s: no report written" >> "$OUTDIR/bench.log"
+    case $rc in 0) done_suites+=("$s") ;; 124 | 137) st=timeout ;; *) st=failed ;; esac
+  done
+  cat "$OUTDIR/bench.log"
+  record bench "$st" "$(since "$t0")" "${BENCH/1/quick} mode; reports for: ${done_suites[*]:-none}"
+fi
+
+echo "[gpu-check] report in $OUTDIR ($(since "$START") s)"
+"$NODE" -e 'process.exit(require(process.argv[1]).ok ? 0 : 1)' "$OUTDIR/summary.json"
