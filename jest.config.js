@@ -4,4 +4,5 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 120000,
+  modulePathIgnorePatterns: ['<rootDir>/gpu-bundle/'],
 };
