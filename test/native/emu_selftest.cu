@@ -6,6 +6,8 @@
 //              /tmp/emu_selftest            (exit status 0 = pass; prints the cost of a fiber switch)
 //   real GPU : nvcc -std=c++17 -arch=sm_90 -Icsrc -Icuda test/native/emu_selftest.cu cuda/runtime.cu
 //
+// selftest-build: cuda/runtime.cu cuda/emu/emu.cc
+//
 // Checks marked "emulation only" test behaviour the GPU leaves undefined (poisoned reads, deadlock
 // reports, a lane missing from its own mask); on a GPU they are skipped.
 #include "runtime.cuh"
