@@ -23,10 +23,12 @@
 //                segment between two consecutive warp primitives of one warp. Blocks in linear order.
 // The emulation never switches threads between two barriers (a segment runs atomically), so a race
 // shows as a schedule-dependent result, not as a torn read-modify-write; the shared-memory checks
-// below catch such races deterministically.
+// below catch such races deterministically. A missing atomic on global memory is not exposed (no
+// two emulated threads ever run at the same time); atomics are nevertheless real atomic operations.
 //
 // Checks (CONVKIT_EMU_CHECKS=0 turns them off; set_checks() at run time), all ERR_CUDA errors that name
-// the kernel function, the block and the thread:
+// the function and file:line of the barrier or the array (the kernel, or the device function that
+// declares it), the block and the thread:
 //  - __syncthreads reached from different call sites by the threads of one block (always on);
 //  - CK_SHARED arrays (cuda/runtime.cuh): every index checked against its dimension (always on);
 //    filled with 0xFF bytes (NaN, -1) at the start of every block; a read of an element no thread of
