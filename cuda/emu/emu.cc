@@ -384,6 +384,9 @@ void transfer(Launch* L, Fiber* from) {
   if (to) {
     if (!to->started) bind(to, L->idle[--L->nidle]);
     tls_thread = to;
+    // A thread that queued itself (every schedule but forward) can be the head of the queue: it just
+    // carries on (switching to its own context would resume a stale one).
+    if (to->fiber == from) return;
     asan_start(&from->asan_fake, to->fiber->stack, kStackBytes);
     ctx_switch(&from->ctx, &to->fiber->ctx);
   } else {

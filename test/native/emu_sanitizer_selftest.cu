@@ -344,6 +344,42 @@ void test_warp_primitives_all_schedules() {
   use_schedule("forward");
 }
 
+// Many barriers and shuffles under many random seeds: the thread that completes a barrier is queued
+// with the others and is sometimes the head of the queue itself (a regression: it used to resume a
+// stale context and crash).
+__global__ void many_barriers_kernel(float* io) {
+  CK_SHARED(float, s, [64]);
+  const int t = static_cast<int>(threadIdx.x);
+  float v = io[t];
+  for (int r = 0; r < 12; ++r) {
+    s[t] = v;
+    __syncthreads();
+    v = 0.5f * (s[t] + s[(t + 1) & 63]);
+    v += __shfl_xor_sync(0xffffffffu, v, 1) * 0.25f;
+    __syncthreads();
+  }
+  io[t] = v;
+}
+
+void test_many_seeds() {
+  ck::emu::set_checks(true);
+  std::vector<float> ref;
+  for (int seed = 0; seed < 60; ++seed) {
+    use_schedule(seed == 0 ? "forward" : ("random:" + std::to_string(seed)).c_str());
+    std::vector<float> io(64);
+    for (int i = 0; i < 64; ++i) io[i] = static_cast<float>(i % 9) - 4.0f;
+    ck::cuda::launch(many_barriers_kernel, dim3(3), dim3(64), 0, nullptr, io.data());
+    if (ref.empty()) ref = io;
+    EXPECT(std::memcmp(io.data(), ref.data(), ref.size() * sizeof(float)) == 0, "many barriers: random:%d differs", seed);
+  }
+  use_schedule("warps");
+  std::vector<float> io(64);
+  for (int i = 0; i < 64; ++i) io[i] = static_cast<float>(i % 9) - 4.0f;
+  ck::cuda::launch(many_barriers_kernel, dim3(3), dim3(64), 0, nullptr, io.data());
+  EXPECT(std::memcmp(io.data(), ref.data(), ref.size() * sizeof(float)) == 0, "many barriers: warps differs");
+  use_schedule("forward");
+}
+
 // Atomics are real: two OS threads launching at once into one global counter lose no update.
 __global__ void add_kernel(unsigned* c, float* f) {
   atomicAdd(c, 1u);
@@ -383,6 +419,7 @@ int main() {
     test_barrier_and_bounds();
     test_schedule_orders();
     test_warp_primitives_all_schedules();
+    test_many_seeds();
     test_real_atomics();
     test_parse();
   } catch (const ck::Error& e) {
