@@ -100,7 +100,7 @@ __device__ __forceinline__ Stat shfl_down(Stat s, int off) {
 
 // Every thread of the (kThreads) block calls it; the result is valid in thread 0.
 __device__ Stat block_merge(Stat s) {
-  __shared__ Stat warp_part[kWarps];
+  CK_SHARED(Stat, warp_part, [kWarps]);
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   for (int off = kWarp / 2; off > 0; off >>= 1) s = merge(s, shfl_down(s, off));
@@ -116,7 +116,7 @@ __device__ Stat block_merge(Stat s) {
 
 // Block-wide sums of two floats; valid in thread 0.
 __device__ void block_sum2(float* a, float* b) {
-  __shared__ float warp_part[kWarps][2];
+  CK_SHARED(float, warp_part, [kWarps][2]);
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   float x = *a, y = *b;

@@ -178,7 +178,7 @@ __global__ void conv_bias_kernel(float* __restrict__ y,        // (N, O, P)
 __global__ void conv_bias_grad_kernel(const float* __restrict__ dy,  // (N, O, P)
                                       float* __restrict__ out,       // (O) or (O, nsplit)
                                       int N, int O, int P, int nsplit) {
-  __shared__ float warp_sums[kWarp];
+  CK_SHARED(float, warp_sums, [kWarp]);
   const int o = blockIdx.x, sp = blockIdx.y;
   const int n0 = static_cast<int>(int64_t(sp) * N / nsplit), n1 = static_cast<int>(int64_t(sp + 1) * N / nsplit);
   const int step = blockDim.x, dq = step / P, dr = step % P;

@@ -6,6 +6,10 @@
 // Algorithm: the host drops size-1 dims and merges dims that are contiguous in both operands, then a
 // grid-stride loop decomposes each linear index once and applies both stride sets. When both views are
 // fully contiguous the copy is a cudaMemcpyAsync-equivalent device-to-device copy.
+// Overlap: both paths assume src and dst share no memory (threads read and write in no fixed order).
+// The one caller, copy() in csrc/binding/tensor_ops.cc, makes sure of it on every device: a same-view
+// copy is skipped, dense partial overlap and stride-0 destinations are ERR_ARG, and other views of
+// one storage whose ranges intersect go through a temporary.
 #include <cstdint>
 
 #include "runtime.cuh"

@@ -67,8 +67,8 @@ sgemm_kernel(int M, int N, int K, float alpha,
   static_assert(LA == 2 || LA == 4, "vector width");
   static_assert(LB == 2 || LB == 4, "vector width");
 
-  __shared__ __align__(16) float As[2][BK][BM + kPad];
-  __shared__ __align__(16) float Bs[2][BK][BN + kPad];
+  CK_SHARED(float, As, [2][BK][BM + kPad]);
+  CK_SHARED(float, Bs, [2][BK][BN + kPad]);
 
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % (BN / TN);

@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(kThreads)
     adaptive_avgpool2d_forward_kernel3(const float* __restrict__ x,  // (planes, HW); read as HW/V units
                                        float* __restrict__ y,        // (planes)
                                        int64_t planes, int64_t units, float d1, float d2) {
-  __shared__ float warp_part[kWarps];
+  CK_SHARED(float, warp_part, [kWarps]);
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {

@@ -173,7 +173,7 @@ __device__ __forceinline__ typename R::S warp_reduce(typename R::S s) {
 // Every thread of the block must call it. The result is valid in thread 0.
 template <class R>
 __device__ typename R::S block_reduce(typename R::S s) {
-  __shared__ typename R::S warp_part[kWarp];
+  CK_SHARED(typename R::S, warp_part, [kWarp]);
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;
@@ -190,7 +190,7 @@ __device__ typename R::S block_reduce(typename R::S s) {
 
 // Block-wide float sum, returned to every thread.
 __device__ float block_sum_all(float v) {
-  __shared__ float total;
+  CK_SHARED(float, total, );
   using F = SumR<float>;
   const F::S s = block_reduce<F>(F::S{v});
   if (threadIdx.x == 0) total = s.v;

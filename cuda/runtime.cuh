@@ -6,7 +6,9 @@
 // Every cuda/*.cu includes this file first and then writes ordinary CUDA, identical for both builds:
 //   __global__ __device__ __host__ __forceinline__ __restrict__ __launch_bounds__ __align__
 //   dim3, threadIdx, blockIdx, blockDim, gridDim, warpSize
-//   __shared__ float tile[16][17];           static shared memory (no initialisers: see below)
+//   CK_SHARED(float, tile, [16][17]);       static shared memory, checked in emulation (see below);
+//                                            real build: __shared__ __align__(16) float tile[16][17]
+//   __shared__ float tile[16][17];           unchecked static shared memory (prefer CK_SHARED)
 //   CK_DYNAMIC_SHARED(float, buf);           dynamic shared memory: declares `float* buf`
 //   CK_NOINLINE                              instead of __noinline__ (which emulation cannot define)
 //   __syncthreads[_count|_and|_or], __syncwarp, __shfl[_up|_down|_xor]_sync, __ballot_sync,
@@ -15,18 +17,27 @@
 //   ck::cuda::launch(kernel, grid, block, smem_bytes, stream, args...)   never raw <<<>>>
 //   CK_CUDA_CHECK(cudaCall(...))            real build only (runtime.cu): throws ck::Error
 //
-// Emulation semantics (cuda/emu/emu.h): the grid runs synchronously on the calling thread, blocks in
-// order, threads of a block as fibers that switch only at __syncthreads and warp primitives.
-//  - `__shared__` is `static thread_local`: one copy per kernel per OS thread, reused by every block
-//    (blocks never overlap). A shared variable therefore must not rely on an initialiser (CUDA forbids
-//    them anyway) nor on being garbage: it holds what the previous block left there. Dynamic shared
-//    memory is refilled with 0xFF bytes (NaN) before each block. `extern __shared__ T x[]` does not
-//    compile in emulation; use CK_DYNAMIC_SHARED.
-//  - A thread that returns never holds a barrier back; all live lanes named in a warp primitive's mask
-//    must reach the same primitive with the same mask. A deadlock becomes ck::Error ERR_CUDA.
+// Emulation semantics (cuda/emu/emu.h): the grid runs synchronously on the calling thread, blocks one
+// at a time, threads of a block as fibers that switch only at __syncthreads and warp primitives, in
+// the order of the schedule (CONVKIT_EMU_SCHEDULE=forward|reverse|random[:seed]|warps, default
+// forward; a correct kernel gives bit-identical results under all of them).
+//  - CK_SHARED(T, name, dims) declares `name` as a checked view of a `static thread_local T [dims]`
+//    (one copy per kernel per OS thread, reused by every block). With checks on (the default;
+//    CONVKIT_EMU_CHECKS=0 turns them off) it is filled with 0xFF bytes (NaN, -1) at the first use in
+//    every block, and reading an element that no thread of the block wrote, or two threads touching
+//    one element between the same two __syncthreads with a plain write among them, is ck::Error
+//    ERR_CUDA; an index outside its dimension always is. `name` is a proxy: use `name[i]` (and
+//    `&name[i]` for a pointer), not sizeof(name) or `auto x = name[i]` (which keeps the proxy).
+//  - Plain `__shared__` is `static thread_local` and unchecked: it holds what the previous block left.
+//    Dynamic shared memory is refilled with 0xFF bytes (NaN) before each block. `extern __shared__ T x[]`
+//    does not compile in emulation; use CK_DYNAMIC_SHARED.
+//  - __syncthreads() reached from different call sites by threads of one block is ck::Error ERR_CUDA
+//    (the message names the function and file:line of both). A thread that returns never holds a
+//    barrier back; all live lanes named in a warp primitive's mask must reach the same primitive with
+//    the same mask. A deadlock becomes ck::Error ERR_CUDA.
 //  - A shuffle whose source lane is outside the group (exited, not in the mask, past the end of a
 //    partial warp) reads all-one bits (NaN / -1), where the GPU gives an undefined value.
-//  - Atomics are plain read-modify-writes; __threadfence is a compiler barrier.
+//  - Atomics are real atomic read-modify-writes on the address; __threadfence is a full fence.
 //  - Code that emulation cannot run (inline PTX, mma) goes under `#if CK_CUDA_REAL` with an emulable
 //    twin in the #else branch.
 #pragma once
@@ -59,6 +70,7 @@
 #define CK_DYNAMIC_SHARED(T, name)                                     \
   extern __shared__ __align__(16) unsigned char ck_dynamic_smem_[]; \
   T* name = reinterpret_cast<T*>(ck_dynamic_smem_)
+#define CK_SHARED(T, name, dims) __shared__ __align__(16) T name dims
 #define CK_NOINLINE __noinline__
 
 namespace ck {
@@ -103,6 +115,11 @@ namespace detail {
 #define gridDim (::ck::emu::detail::grid_dim())
 
 #define CK_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::ck::emu::detail::dynamic_smem())
+#define CK_SHARED(T, name, dims)                                                                           \
+  static thread_local T ck_shared_data_##name dims __attribute__((aligned(16)));                           \
+  static thread_local ::ck::emu::detail::SharedArray ck_shared_head_##name;                                \
+  auto name = ::ck::emu::detail::shared_view(ck_shared_data_##name, ck_shared_head_##name, #name, __FILE__, \
+                                             __LINE__, __func__)
 #define CK_NOINLINE __attribute__((noinline))
 
 #endif

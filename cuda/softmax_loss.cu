@@ -60,8 +60,8 @@ __device__ __forceinline__ float warp_sum_all(float v) {
 // Block-wide max/sum returned to every thread; every thread must call it.
 template <bool kMax>
 __device__ float block_all(float v) {
-  __shared__ float warp_part[kWarp];
-  __shared__ float result;
+  CK_SHARED(float, warp_part, [kWarp]);
+  CK_SHARED(float, result, );
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;

@@ -49,6 +49,13 @@ export interface Native {
   /** CUDA events around work on convkit's stream: start, then stop returns the milliseconds between. */
   cudaTimerStart(): void;
   cudaTimerStop(): number;
+  /**
+   * Emulated builds only (else ERR_DEVICE): the order in which the host emulation runs threads and blocks
+   * ('forward' | 'reverse' | 'random' | 'random:<seed>' | 'warps', see cuda/emu/emu.h); returns the previous one.
+   */
+  emuSetSchedule(spec: string): string;
+  /** Emulated builds only (else ERR_DEVICE): the shared-memory poison/race/initialisation checks; returns the previous setting. */
+  emuSetChecks(on: boolean): boolean;
   [name: string]: any;
 }
 

@@ -149,7 +149,50 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   check_layout_bounds(sl, src->bytes(), "source");
   check_layout_bounds(dl, dst->bytes(), "destination");
   int dev = same_device({src, dst});
-  if (numel(sl) == 0) return info.Env().Undefined();
+  const int64_t n = numel(sl);
+  if (n == 0) return info.Env().Undefined();
+  // Memory overlap, the same way on every device (PyTorch's TensorIterator checks): a destination with
+  // a stride-0 dim is rejected; views of one storage that share memory are either the same view (a
+  // no-op), both dense with intersecting ranges (rejected, as PyTorch does), or not dense and merely
+  // interleaved or intersecting (copied through a temporary, so the result is a copy of src's snapshot).
+  for (int d = 0; d < dl.ndim; ++d)
+    if (dl.strides[d] == 0 && dl.shape[d] > 1)
+      throw Error("ERR_ARG", "copy: unsupported operation: more than one element of the written-to tensor refers to a "
+                             "single memory location (a stride of 0); clone() it first", ErrorKind::Range);
+  if (src == dst) {
+    auto extent = [](const Layout& l, int64_t& lo, int64_t& hi) {
+      lo = hi = l.offset;
+      for (int d = 0; d < l.ndim; ++d) {
+        const int64_t span = (l.shape[d] - 1) * l.strides[d];
+        if (span < 0) lo += span; else hi += span;
+      }
+    };
+    int64_t slo, shi, dlo, dhi;
+    extent(sl, slo, shi);
+    extent(dl, dlo, dhi);
+    bool same = sl.offset == dl.offset;
+    for (int d = 0; d < sl.ndim && same; ++d) same = sl.shape[d] == 1 || sl.strides[d] == dl.strides[d];
+    if (same) return info.Env().Undefined();
+    if (slo <= dhi && dlo <= shi) {
+      if (shi - slo + 1 == n && dhi - dlo + 1 == n)
+        throw Error("ERR_ARG", "copy: unsupported operation: some elements of the input tensor and the written-to "
+                               "tensor refer to a single memory location; clone() the input first", ErrorKind::Range);
+      Layout tl = sl;  // contiguous temporary of src's shape
+      tl.offset = 0;
+      int64_t st = 1;
+      for (int d = sl.ndim - 1; d >= 0; --d) { tl.strides[d] = st; st *= sl.shape[d]; }
+      void* tmp = device_alloc(dev, n * 4);
+      try {
+        CK_DISPATCH(dev, (copy_cpu(src->data(), sl, tmp, tl), copy_cpu(tmp, tl, dst->data(), dl)),
+                    (cuda::copy_cuda(src->data(), sl, tmp, tl, stream), cuda::copy_cuda(tmp, tl, dst->data(), dl, stream)));
+      } catch (...) {
+        device_free(dev, tmp, n * 4);
+        throw;
+      }
+      device_free(dev, tmp, n * 4);
+      return info.Env().Undefined();
+    }
+  }
   CK_DISPATCH(dev, copy_cpu(src->data(), sl, dst->data(), dl), cuda::copy_cuda(src->data(), sl, dst->data(), dl, stream));
   return info.Env().Undefined();
 }

@@ -2,8 +2,14 @@
 // the min/max overloads, spelled exactly as in CUDA and with CUDA's overload sets (so code that
 // compiles here also compiles with nvcc). Included by cuda/runtime.cuh only.
 //
-// Atomics are plain read-modify-writes: the threads of a launch run as fibers on one OS thread and
-// only switch at barriers, so nothing can interleave inside one.
+// Atomics and fences are real (GCC __atomic builtins on the address, relaxed order as CUDA's atomics;
+// fences are sequentially consistent), so they stay correct should blocks ever run on several OS
+// threads and they never change the result of a schedule.
+//
+// __syncthreads and its counting forms are macros that pass their call site to the scheduler (threads
+// of one block reaching different __syncthreads are an error). CK_SHARED arrays are SharedView /
+// SharedRef proxies below that check every index and, when checks are on, record each element access
+// for the race and uninitialised-read checks (see emu.h).
 #pragma once
 #include <math.h>
 
@@ -11,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "emu/emu.h"
 
@@ -42,25 +49,23 @@ inline To bit_cast(From v) {
 }  // namespace emu
 }  // namespace ck
 
-// ---- barriers ----
-inline void __syncthreads() { ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Sync, 0); }
-inline int __syncthreads_count(int pred) {
-  return ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Count, pred);
-}
-inline int __syncthreads_and(int pred) {
-  return ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::And, pred);
-}
-inline int __syncthreads_or(int pred) {
-  return ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Or, pred);
-}
+// ---- barriers (macros: the call site identifies the barrier) ----
+#define __syncthreads() \
+  ((void)::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Sync, 0, __FILE__, __LINE__, __func__))
+#define __syncthreads_count(pred) \
+  ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Count, (pred), __FILE__, __LINE__, __func__)
+#define __syncthreads_and(pred) \
+  ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::And, (pred), __FILE__, __LINE__, __func__)
+#define __syncthreads_or(pred) \
+  ::ck::emu::detail::block_barrier(::ck::emu::detail::BlockOp::Or, (pred), __FILE__, __LINE__, __func__)
 inline void __syncwarp(unsigned mask = 0xffffffffu) {
   ::ck::emu::detail::warp_op(::ck::emu::detail::WarpOp::Sync, mask, 0, 0, 32);
 }
 // Emulation: the lanes of the warp that have not returned (hardware: the converged lanes).
 inline unsigned __activemask() { return ::ck::emu::detail::active_mask(); }
-inline void __threadfence() { std::atomic_signal_fence(std::memory_order_seq_cst); }
-inline void __threadfence_block() { std::atomic_signal_fence(std::memory_order_seq_cst); }
-inline void __threadfence_system() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_system() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 // ---- warp primitives ----
 #define CK_EMU_SHFL(T)                                                                                  \
@@ -104,40 +109,165 @@ inline int __all_sync(unsigned mask, int pred) {
 }
 
 // ---- atomics (CUDA's overload sets; integer arithmetic wraps as on the GPU) ----
-inline int atomicAdd(int* a, int v) { int o = *a; *a = static_cast<int>(static_cast<unsigned>(o) + static_cast<unsigned>(v)); return o; }
-inline unsigned atomicAdd(unsigned* a, unsigned v) { unsigned o = *a; *a = o + v; return o; }
-inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; *a = o + v; return o; }
-inline float atomicAdd(float* a, float v) { float o = *a; *a = o + v; return o; }
-inline double atomicAdd(double* a, double v) { double o = *a; *a = o + v; return o; }
-inline int atomicSub(int* a, int v) { int o = *a; *a = static_cast<int>(static_cast<unsigned>(o) - static_cast<unsigned>(v)); return o; }
-inline unsigned atomicSub(unsigned* a, unsigned v) { unsigned o = *a; *a = o - v; return o; }
-inline int atomicExch(int* a, int v) { int o = *a; *a = v; return o; }
-inline unsigned atomicExch(unsigned* a, unsigned v) { unsigned o = *a; *a = v; return o; }
-inline unsigned long long atomicExch(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; *a = v; return o; }
-inline float atomicExch(float* a, float v) { float o = *a; *a = v; return o; }
-inline int atomicMax(int* a, int v) { int o = *a; if (v > o) *a = v; return o; }
-inline unsigned atomicMax(unsigned* a, unsigned v) { unsigned o = *a; if (v > o) *a = v; return o; }
-inline unsigned long long atomicMax(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; if (v > o) *a = v; return o; }
-inline long long atomicMax(long long* a, long long v) { long long o = *a; if (v > o) *a = v; return o; }
-inline int atomicMin(int* a, int v) { int o = *a; if (v < o) *a = v; return o; }
-inline unsigned atomicMin(unsigned* a, unsigned v) { unsigned o = *a; if (v < o) *a = v; return o; }
-inline unsigned long long atomicMin(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; if (v < o) *a = v; return o; }
-inline long long atomicMin(long long* a, long long v) { long long o = *a; if (v < o) *a = v; return o; }
-inline int atomicCAS(int* a, int cmp, int v) { int o = *a; if (o == cmp) *a = v; return o; }
-inline unsigned atomicCAS(unsigned* a, unsigned cmp, unsigned v) { unsigned o = *a; if (o == cmp) *a = v; return o; }
-inline unsigned long long atomicCAS(unsigned long long* a, unsigned long long cmp, unsigned long long v) { unsigned long long o = *a; if (o == cmp) *a = v; return o; }
-inline unsigned short atomicCAS(unsigned short* a, unsigned short cmp, unsigned short v) { unsigned short o = *a; if (o == cmp) *a = v; return o; }
-inline int atomicAnd(int* a, int v) { int o = *a; *a = o & v; return o; }
-inline unsigned atomicAnd(unsigned* a, unsigned v) { unsigned o = *a; *a = o & v; return o; }
-inline unsigned long long atomicAnd(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; *a = o & v; return o; }
-inline int atomicOr(int* a, int v) { int o = *a; *a = o | v; return o; }
-inline unsigned atomicOr(unsigned* a, unsigned v) { unsigned o = *a; *a = o | v; return o; }
-inline unsigned long long atomicOr(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; *a = o | v; return o; }
-inline int atomicXor(int* a, int v) { int o = *a; *a = o ^ v; return o; }
-inline unsigned atomicXor(unsigned* a, unsigned v) { unsigned o = *a; *a = o ^ v; return o; }
-inline unsigned long long atomicXor(unsigned long long* a, unsigned long long v) { unsigned long long o = *a; *a = o ^ v; return o; }
-inline unsigned atomicInc(unsigned* a, unsigned v) { unsigned o = *a; *a = o >= v ? 0u : o + 1u; return o; }
-inline unsigned atomicDec(unsigned* a, unsigned v) { unsigned o = *a; *a = (o == 0u || o > v) ? v : o - 1u; return o; }
+namespace ck {
+namespace emu {
+namespace detail {
+// One atomic read-modify-write: *a = f(old), returns old (a compare-and-swap loop on the address).
+template <class T, class F>
+inline T atomic_rmw(T* a, F f) {
+  T o;
+  __atomic_load(a, &o, __ATOMIC_RELAXED);
+  T n = f(o);
+  while (!__atomic_compare_exchange(a, &o, &n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) n = f(o);
+  return o;
+}
+template <class T>
+inline T atomic_exch(T* a, T v) {
+  T o;
+  __atomic_exchange(a, &v, &o, __ATOMIC_RELAXED);
+  return o;
+}
+}  // namespace detail
+}  // namespace emu
+}  // namespace ck
+#define CK_EMU_RMW(NAME, T, EXPR) \
+  inline T NAME(T* a, T v) { return ::ck::emu::detail::atomic_rmw(a, [v](T o) -> T { return EXPR; }); }
+CK_EMU_RMW(atomicAdd, int, static_cast<int>(static_cast<unsigned>(o) + static_cast<unsigned>(v)))
+CK_EMU_RMW(atomicAdd, unsigned, o + v)
+CK_EMU_RMW(atomicAdd, unsigned long long, o + v)
+CK_EMU_RMW(atomicAdd, float, o + v)
+CK_EMU_RMW(atomicAdd, double, o + v)
+CK_EMU_RMW(atomicSub, int, static_cast<int>(static_cast<unsigned>(o) - static_cast<unsigned>(v)))
+CK_EMU_RMW(atomicSub, unsigned, o - v)
+CK_EMU_RMW(atomicMax, int, v > o ? v : o)
+CK_EMU_RMW(atomicMax, unsigned, v > o ? v : o)
+CK_EMU_RMW(atomicMax, unsigned long long, v > o ? v : o)
+CK_EMU_RMW(atomicMax, long long, v > o ? v : o)
+CK_EMU_RMW(atomicMin, int, v < o ? v : o)
+CK_EMU_RMW(atomicMin, unsigned, v < o ? v : o)
+CK_EMU_RMW(atomicMin, unsigned long long, v < o ? v : o)
+CK_EMU_RMW(atomicMin, long long, v < o ? v : o)
+CK_EMU_RMW(atomicAnd, int, o & v)
+CK_EMU_RMW(atomicAnd, unsigned, o & v)
+CK_EMU_RMW(atomicAnd, unsigned long long, o & v)
+CK_EMU_RMW(atomicOr, int, o | v)
+CK_EMU_RMW(atomicOr, unsigned, o | v)
+CK_EMU_RMW(atomicOr, unsigned long long, o | v)
+CK_EMU_RMW(atomicXor, int, o ^ v)
+CK_EMU_RMW(atomicXor, unsigned, o ^ v)
+CK_EMU_RMW(atomicXor, unsigned long long, o ^ v)
+CK_EMU_RMW(atomicInc, unsigned, o >= v ? 0u : o + 1u)
+CK_EMU_RMW(atomicDec, unsigned, (o == 0u || o > v) ? v : o - 1u)
+#undef CK_EMU_RMW
+inline int atomicExch(int* a, int v) { return ::ck::emu::detail::atomic_exch(a, v); }
+inline unsigned atomicExch(unsigned* a, unsigned v) { return ::ck::emu::detail::atomic_exch(a, v); }
+inline unsigned long long atomicExch(unsigned long long* a, unsigned long long v) { return ::ck::emu::detail::atomic_exch(a, v); }
+inline float atomicExch(float* a, float v) { return ::ck::emu::detail::atomic_exch(a, v); }
+#define CK_EMU_CAS(T)                                                                   \
+  inline T atomicCAS(T* a, T cmp, T v) {                                                \
+    T o = cmp;                                                                          \
+    __atomic_compare_exchange(a, &o, &v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);    \
+    return o;                                                                           \
+  }
+CK_EMU_CAS(int)
+CK_EMU_CAS(unsigned)
+CK_EMU_CAS(unsigned long long)
+CK_EMU_CAS(unsigned short)
+#undef CK_EMU_CAS
+
+// ---- checked shared arrays (CK_SHARED in cuda/runtime.cuh) ----
+namespace ck {
+namespace emu {
+namespace detail {
+// An element of a CK_SHARED array: reads and writes are recorded (when checks are on); its address is
+// a plain pointer (bounds-checked where taken, not tracked after).
+template <class T>
+class SharedRef {
+ public:
+  SharedRef(T* p, SharedArray* a, size_t i) : p_(p), a_(a), i_(i) {}
+  SharedRef(const SharedRef&) = default;
+  operator T() const {
+    if (a_->shadow) shared_read(a_, i_);
+    return *p_;
+  }
+  SharedRef& operator=(const T& v) {
+    if (a_->shadow) shared_write(a_, i_);
+    *p_ = v;
+    return *this;
+  }
+  SharedRef& operator=(const SharedRef& o) { return *this = static_cast<T>(o); }
+  T* operator&() const { return p_; }
+#define CK_EMU_COMPOUND(OP)                  \
+  template <class U>                         \
+  SharedRef& operator OP##=(const U& v) {    \
+    T x = static_cast<T>(*this);             \
+    x OP## = v;                              \
+    return *this = x;                        \
+  }
+  CK_EMU_COMPOUND(+)
+  CK_EMU_COMPOUND(-)
+  CK_EMU_COMPOUND(*)
+  CK_EMU_COMPOUND(/)
+  CK_EMU_COMPOUND(%)
+  CK_EMU_COMPOUND(&)
+  CK_EMU_COMPOUND(|)
+  CK_EMU_COMPOUND(^)
+  CK_EMU_COMPOUND(<<)
+  CK_EMU_COMPOUND(>>)
+#undef CK_EMU_COMPOUND
+  SharedRef& operator++() { return *this += 1; }
+  SharedRef& operator--() { return *this -= 1; }
+  T operator++(int) { T x = static_cast<T>(*this); *this = static_cast<T>(x + 1); return x; }
+  T operator--(int) { T x = static_cast<T>(*this); *this = static_cast<T>(x - 1); return x; }
+
+ private:
+  T* p_;
+  SharedArray* a_;
+  size_t i_;
+};
+
+// A CK_SHARED array (or a row of one) of type A = E[N]...: indexing checks the bound of each dimension.
+template <class A>
+class SharedView {
+  using E = std::remove_all_extents_t<A>;
+  using Sub = std::remove_extent_t<A>;
+  static constexpr size_t kN = std::extent<A>::value;
+  static constexpr size_t kStride = sizeof(Sub) / sizeof(E);
+  using Item = std::conditional_t<std::rank<Sub>::value == 0, SharedRef<E>, SharedView<Sub>>;
+
+ public:
+  SharedView(E* p, SharedArray* a, size_t off) : p_(p), a_(a), off_(off) {}
+  template <class I, std::enable_if_t<std::is_integral<I>::value, int> = 0>
+  Item operator[](I i) const {
+    if constexpr (std::is_signed<I>::value) {
+      if (i < 0 || static_cast<unsigned long long>(i) >= kN) shared_out_of_bounds(a_, static_cast<long long>(i), kN);
+    } else {
+      if (static_cast<unsigned long long>(i) >= kN) shared_out_of_bounds(a_, static_cast<long long>(i), kN);
+    }
+    const size_t k = static_cast<size_t>(i) * kStride;
+    return Item(p_ + k, a_, off_ + k);
+  }
+  // Decays like the array it stands for (unchecked from here on).
+  operator Sub*() const { return reinterpret_cast<Sub*>(p_); }
+
+ private:
+  E* p_;
+  SharedArray* a_;
+  size_t off_;
+};
+
+template <class A>
+inline auto shared_view(A& data, SharedArray& a, const char* name, const char* file, int line, const char* func) {
+  using E = std::remove_all_extents_t<A>;
+  static_assert(std::is_trivially_copyable<E>::value, "CK_SHARED element types are trivially copyable");
+  if (a.block_serial != block_serial())
+    shared_enter(&a, &data, sizeof(A), sizeof(A) / sizeof(E), name, file, line, func);
+  if constexpr (std::rank<A>::value == 0) return SharedRef<E>(reinterpret_cast<E*>(&data), &a, 0);
+  else return SharedView<A>(reinterpret_cast<E*>(&data), &a, 0);
+}
+}  // namespace detail
+}  // namespace emu
+}  // namespace ck
 
 // ---- loads, bit casts, integer intrinsics ----
 template <class T>

@@ -12,8 +12,9 @@
 // parked one for a thread that has not started): one swapcontext per block-and-resume. The launcher's
 // context only regains control when the queue runs dry: all threads done (next block), or deadlock.
 //
-// Barriers release eagerly, when the last thread they wait for arrives or returns; the releasing thread
-// carries on without a switch. Warp primitives are computed for the whole group by that last lane, each
+// Barriers release eagerly, when the last thread they wait for arrives or returns; under the forward
+// schedule the releasing thread carries on without a switch, under the others it queues with the
+// released threads in the schedule's order and switches to the head of the queue. Warp primitives are computed for the whole group by that last lane, each
 // lane's answer stored in its own slot, so a lane that races ahead to the next primitive cannot clobber
 // a value another lane has yet to read (what a second "read done" warp barrier would otherwise ensure).
 //
@@ -27,14 +28,15 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include <cstring>
-
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -57,7 +59,7 @@ namespace detail {
 
 namespace {
 ThreadView g_no_thread = {{0, 0, 0}};
-LaunchView g_no_launch = {{0, 0, 0}, dim3(0, 0, 0), dim3(0, 0, 0), nullptr};
+LaunchView g_no_launch = {{0, 0, 0}, dim3(0, 0, 0), dim3(0, 0, 0), nullptr, 0, 0, false};
 }  // namespace
 
 __thread ThreadView* tls_thread = &g_no_thread;
@@ -73,6 +75,44 @@ constexpr size_t kStackBytes = 64 * 1024;
 constexpr unsigned kMaxThreads = 1024;
 constexpr unsigned kWarp = 32;
 constexpr uint64_t kPoison = ~uint64_t(0);
+constexpr uint16_t kNoThread = 0xFFFF;
+
+// ---- process-wide settings ------------------------------------------------------------------------------
+struct Settings {
+  std::atomic<uint8_t> kind{static_cast<uint8_t>(ScheduleKind::Forward)};
+  std::atomic<uint64_t> seed{1};
+  std::atomic<bool> checks{true};
+  std::atomic<uint64_t> launches{0};  // ordinal of the next launch (random schedule's PRNG stream)
+  std::atomic<bool> env_bad{false};   // a bad CONVKIT_EMU_SCHEDULE, reported at every launch until set_schedule
+  std::string env_error;              // written once, before env_bad
+};
+Settings& settings() {
+  static Settings* s = [] {
+    Settings* r = new Settings;  // never destroyed: kernels may launch during static destruction
+    if (const char* v = std::getenv("CONVKIT_EMU_SCHEDULE")) {
+      if (*v) {
+        try {
+          Schedule sc = parse_schedule(v);
+          r->kind = static_cast<uint8_t>(sc.kind);
+          r->seed = sc.seed;
+        } catch (const ck::Error& e) {
+          r->env_error = std::string("CONVKIT_EMU_SCHEDULE: ") + e.what();
+          r->env_bad = true;
+        }
+      }
+    }
+    if (const char* v = std::getenv("CONVKIT_EMU_CHECKS")) r->checks = std::strcmp(v, "0") != 0;
+    return r;
+  }();
+  return *s;
+}
+
+inline uint64_t splitmix(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 enum class State : uint8_t { Runnable, AtBlockBarrier, AtWarpBarrier, Done };
 
@@ -178,6 +218,14 @@ void fiber_main();
 
 // All scheduler state of the running launch.
 struct Launch : LaunchView {
+  ScheduleKind sched = ScheduleKind::Forward;
+  uint64_t rng = 0;
+  const char* bar_file = nullptr;  // call site of the block barrier being gathered
+  const char* bar_func = nullptr;
+  int bar_line = 0;
+  unsigned bar_thread = 0;         // the first thread that reached it
+  uint16_t scratch[kMaxThreads] = {};
+  uint16_t scratch2[kMaxThreads] = {};
   struct Pool* pool = nullptr;
   KernelInvoke invoke = nullptr;
   void* closure = nullptr;
@@ -206,6 +254,11 @@ struct Pool {
   size_t main_stack_bytes = 0;
 
   Pool() {
+    launch.block_serial = 0;
+    launch.epoch = 0;
+    launch.checks = false;
+    launch.block_idx = uint3{0, 0, 0};
+    launch.dyn_smem = nullptr;
 #if defined(CK_EMU_ASAN)
     pthread_attr_t a;
     if (pthread_getattr_np(pthread_self(), &a) == 0) {
@@ -281,6 +334,33 @@ inline void bind(Slot* s, Fiber* f) {
   f->slot = s;
 }
 
+// Puts the k thread ids in `ids` (ascending) into the order the schedule runs them in.
+void arrange(Launch* L, uint16_t* ids, unsigned k, bool warp_release) {
+  switch (L->sched) {
+    case ScheduleKind::Forward: return;
+    case ScheduleKind::Reverse:
+      for (unsigned i = 0, j = k; i + 1 < j; ++i, --j) std::swap(ids[i], ids[j - 1]);
+      return;
+    case ScheduleKind::Random:
+      for (unsigned i = k; i > 1; --i) std::swap(ids[i - 1], ids[splitmix(L->rng) % i]);
+      return;
+    case ScheduleKind::Warps: {
+      if (warp_release) return;  // one warp's lanes: in order, at the back of the queue
+      // warps last to first, lanes in order (ids are ascending, so each warp is a contiguous run)
+      uint16_t* out = L->scratch2;
+      unsigned n = 0, end = k;
+      while (end > 0) {
+        unsigned begin = end - 1;
+        while (begin > 0 && ids[begin - 1] / kWarp == ids[end - 1] / kWarp) --begin;
+        for (unsigned i = begin; i < end; ++i) out[n++] = ids[i];
+        end = begin;
+      }
+      std::memcpy(ids, out, k * sizeof(uint16_t));
+      return;
+    }
+  }
+}
+
 inline void asan_start(void** save, const void* lo, size_t n) {
 #if defined(CK_EMU_ASAN)
   __sanitizer_start_switch_fiber(save, lo, n);
@@ -304,6 +384,9 @@ void transfer(Launch* L, Fiber* from) {
   if (to) {
     if (!to->started) bind(to, L->idle[--L->nidle]);
     tls_thread = to;
+    // A thread that queued itself (every schedule but forward) can be the head of the queue: it just
+    // carries on (switching to its own context would resume a stale one).
+    if (to->fiber == from) return;
     asan_start(&from->asan_fake, to->fiber->stack, kStackBytes);
     ctx_switch(&from->ctx, &to->fiber->ctx);
   } else {
@@ -329,10 +412,12 @@ void next_thread(Launch* L, Fiber* me) {
   transfer(L, me);
 }
 
-void release_block(Launch* L, Slot* self) {
-  // self: the arriving thread that completes the barrier (it continues without a switch), or null
-  // when the barrier completes because a thread returned.
-  unsigned parts = L->at_block, count = 0;
+// Returns true when `self` was queued too (every schedule but forward) and must switch away.
+bool release_block(Launch* L, Slot* self) {
+  // self: the arriving thread that completes the barrier (under forward it continues without a
+  // switch), or null when the barrier completes because a thread returned.
+  const bool queue_self = self && L->sched != ScheduleKind::Forward;
+  unsigned parts = L->at_block, count = 0, k = 0;
   for (unsigned t = 0; t < L->nthreads; ++t) {
     Slot* s = &L->slots[t];
     if ((s->state == State::AtBlockBarrier || s == self) && s->value) ++count;
@@ -347,20 +432,27 @@ void release_block(Launch* L, Slot* self) {
       case BlockOp::Or: s->result = count != 0; break;
     }
     s->state = State::Runnable;
-    if (s != self) push(L, t);
+    if (s != self || queue_self) L->scratch[k++] = static_cast<uint16_t>(t);
   }
   L->at_block = 0;
+  L->bar_file = nullptr;
+  if (++L->epoch == 0) L->epoch = 1;
+  arrange(L, L->scratch, k, false);
+  for (unsigned i = 0; i < k; ++i) push(L, L->scratch[i]);
+  return queue_self;
 }
 
 // Releases the group of `rep` (lanes of its mask still alive) if all of them wait at the same
-// primitive with the same mask and width. The caller, if in the group, continues without a switch.
-bool try_release_group(Launch* L, unsigned w, Slot* rep) {
+// primitive with the same mask and width. Returns 0: not released; 1: released, and the caller (if
+// in the group) continues without a switch (forward); 2: released and the caller was queued with
+// the others, so it must switch away.
+int try_release_group(Launch* L, unsigned w, Slot* rep) {
   const unsigned group = rep->mask & L->alive_mask[w];
-  if ((L->waiting_mask[w] & group) != group) return false;
+  if ((L->waiting_mask[w] & group) != group) return 0;
   Slot* lanes = L->slots + w * kWarp;
   for (unsigned g = group; g; g &= g - 1) {
     const Slot& s = lanes[__builtin_ctz(g)];
-    if (s.op != rep->op || s.mask != rep->mask || s.width != rep->width) return false;
+    if (s.op != rep->op || s.mask != rep->mask || s.width != rep->width) return 0;
   }
   const WarpOp op = rep->op;
   if (op == WarpOp::Ballot || op == WarpOp::Any || op == WarpOp::All) {
@@ -395,13 +487,19 @@ bool try_release_group(Launch* L, unsigned w, Slot* rep) {
     for (unsigned g = group; g; g &= g - 1) lanes[__builtin_ctz(g)].result = 0;
   }
   Slot* self = cur_slot();
+  const bool forward = L->sched == ScheduleKind::Forward;
+  bool self_queued = false;
+  unsigned k = 0;
   for (unsigned g = group; g; g &= g - 1) {
     unsigned l = __builtin_ctz(g);
     lanes[l].state = State::Runnable;
-    if (&lanes[l] != self) push(L, w * kWarp + l);
+    if (&lanes[l] != self || !forward) L->scratch[k++] = static_cast<uint16_t>(w * kWarp + l);
+    if (&lanes[l] == self && !forward) self_queued = true;
   }
+  arrange(L, L->scratch, k, true);
+  for (unsigned i = 0; i < k; ++i) push(L, L->scratch[i]);
   L->waiting_mask[w] &= ~group;
-  return true;
+  return self_queued ? 2 : 1;
 }
 
 void try_release_warp(Launch* L, unsigned w) {
@@ -422,7 +520,7 @@ void thread_exit(Launch* L, Slot* me) {
   --L->alive;
   L->alive_mask[me->warp] &= ~(1u << me->lane);
   if (L->error) return;
-  if (L->at_block && L->at_block == L->alive) release_block(L, nullptr);
+  if (L->at_block && L->at_block == L->alive) (void)release_block(L, nullptr);
   if (L->waiting_mask[me->warp]) try_release_warp(L, me->warp);
 }
 
@@ -533,7 +631,7 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width) {
   me->width = width;
   me->state = State::AtWarpBarrier;
   L->waiting_mask[me->warp] |= 1u << me->lane;
-  if (!try_release_group(L, me->warp, me)) transfer(L, me->fiber);
+  if (try_release_group(L, me->warp, me) != 1) transfer(L, me->fiber);
   return me->result;
 }
 
@@ -542,14 +640,25 @@ unsigned active_mask() {
   return cur_launch()->alive_mask[cur_slot()->warp];
 }
 
-int block_barrier(BlockOp op, int pred) {
+int block_barrier(BlockOp op, int pred, const char* file, int line, const char* func) {
   if (!in_kernel_now()) throw ck::Error("ERR_CUDA", "__syncthreads called outside an emulated kernel");
   Launch* L = cur_launch();
   Slot* me = cur_slot();
+  if (L->at_block == 0) {
+    L->bar_file = file;
+    L->bar_line = line;
+    L->bar_func = func;
+    L->bar_thread = me->linear;
+  } else if (line != L->bar_line || (file != L->bar_file && std::strcmp(file, L->bar_file) != 0)) {
+    fail_in_kernel("reached __syncthreads at " + std::string(file) + ":" + std::to_string(line) + " (in " + func +
+                   ") while " + thread_name(&L->slots[L->bar_thread]) + " waits at __syncthreads at " +
+                   L->bar_file + ":" + std::to_string(L->bar_line) + " (in " + L->bar_func +
+                   "): the threads of a block must reach the same barrier (divergent __syncthreads)");
+  }
   me->bop = op;
   me->value = pred != 0;
   if (++L->at_block == L->alive) {
-    release_block(L, me);
+    if (release_block(L, me)) transfer(L, me->fiber);
   } else {
     me->state = State::AtBlockBarrier;
     transfer(L, me->fiber);
@@ -557,9 +666,155 @@ int block_barrier(BlockOp op, int pred) {
   return static_cast<int>(me->result);
 }
 
+// ---- checked shared arrays ------------------------------------------------------------------------------
+
+namespace {
+// Owns the shadows of this OS thread's CK_SHARED arrays (their SharedArray heads are thread_local too).
+struct ShadowRegistry {
+  std::vector<std::unique_ptr<SharedShadow[]>> owned;
+};
+ShadowRegistry& shadow_registry() {
+  static thread_local std::unique_ptr<ShadowRegistry> r;
+  if (!r) r = std::make_unique<ShadowRegistry>();
+  return *r;
+}
+
+std::string array_name(const SharedArray* a) {
+  return std::string("shared array `") + a->name + "` (" + a->file + ":" + std::to_string(a->line) + ", in " +
+         a->func + ")";
+}
+
+std::string linear_thread_name(const Launch* L, unsigned t) { return thread_name(&L->slots[t]); }
+
+[[noreturn]] void race(const SharedArray* a, size_t i, const char* what, unsigned other) {
+  fail_in_kernel(std::string(what) + " element " + std::to_string(i) + " of " + array_name(a) + " that " +
+                 linear_thread_name(cur_launch(), other) +
+                 " accessed between the same two __syncthreads (shared-memory race: a __syncthreads is missing, "
+                 "or an accumulation needs atomicAdd)");
+}
+}  // namespace
+
+void shared_enter(SharedArray* a, void* data, size_t bytes, size_t elems, const char* name, const char* file,
+                  int line, const char* func) {
+  const LaunchView* L = tls_launch;
+  a->block_serial = L->block_serial;
+  a->name = name;
+  a->file = file;
+  a->line = line;
+  a->func = func;
+  if (!L->checks) {
+    a->shadow = nullptr;
+    return;
+  }
+  std::memset(data, 0xFF, bytes);  // shared memory starts as garbage: NaN, -1
+  if (!a->store || a->elems != elems) {
+    auto sh = std::make_unique<SharedShadow[]>(elems);
+    for (size_t i = 0; i < elems; ++i) sh[i] = SharedShadow{0, 0, kNoThread, kNoThread, 0};
+    a->store = sh.get();
+    shadow_registry().owned.push_back(std::move(sh));
+  }
+  a->elems = static_cast<uint32_t>(elems);
+  a->shadow = a->store;  // entries of earlier blocks are stale by their epoch and block serial
+}
+
+void shared_read(SharedArray* a, size_t i) {
+  const Launch* L = cur_launch();
+  const uint16_t t = static_cast<uint16_t>(cur_slot()->linear);
+  SharedShadow& e = a->shadow[i];
+  if (e.written_block != L->block_serial)
+    fail_in_kernel("read element " + std::to_string(i) + " of " + array_name(a) +
+                   " that no thread of this block has written yet (uninitialised shared memory, or a __syncthreads "
+                   "missing between the write and this read)");
+  if (e.epoch != L->epoch) {
+    e.epoch = L->epoch;
+    e.writer = kNoThread;
+    e.reader = t;
+    e.many_readers = 0;
+    return;
+  }
+  if (e.writer != kNoThread && e.writer != t) race(a, i, "read", e.writer);
+  if (e.reader == kNoThread) e.reader = t;
+  else if (e.reader != t) e.many_readers = 1;
+}
+
+void shared_write(SharedArray* a, size_t i) {
+  const Launch* L = cur_launch();
+  const uint16_t t = static_cast<uint16_t>(cur_slot()->linear);
+  SharedShadow& e = a->shadow[i];
+  if (e.epoch != L->epoch) {
+    e.epoch = L->epoch;
+    e.reader = kNoThread;
+    e.many_readers = 0;
+  } else {
+    if (e.writer != kNoThread && e.writer != t) race(a, i, "wrote", e.writer);
+    if (e.reader != kNoThread && (e.reader != t || e.many_readers)) {
+      unsigned other = e.reader;
+      if (other == t) {  // several readers, this thread among them: name another one
+        for (unsigned u = 0; u < L->nthreads; ++u)
+          if (u != t) { other = u; break; }
+      }
+      race(a, i, "wrote", other);
+    }
+  }
+  e.writer = t;
+  e.written_block = L->block_serial;
+}
+
+void shared_out_of_bounds(const SharedArray* a, long long index, size_t extent) {
+  fail_in_kernel("index " + std::to_string(index) + " out of bounds [0, " + std::to_string(extent) +
+                 ") of a dimension of " + array_name(a));
+}
+
 }  // namespace detail
 
 size_t fiber_stack_bytes() { return detail::kStackBytes; }
+
+Schedule parse_schedule(const std::string& spec) {
+  Schedule s;
+  if (spec == "forward") s.kind = ScheduleKind::Forward;
+  else if (spec == "reverse") s.kind = ScheduleKind::Reverse;
+  else if (spec == "warps") s.kind = ScheduleKind::Warps;
+  else if (spec == "random") s.kind = ScheduleKind::Random;
+  else if (spec.compare(0, 7, "random:") == 0 && spec.size() > 7 && spec.size() <= 27 &&
+           spec.find_first_not_of("0123456789", 7) == std::string::npos) {
+    s.kind = ScheduleKind::Random;
+    s.seed = std::strtoull(spec.c_str() + 7, nullptr, 10);
+  } else {
+    throw ck::Error("ERR_ARG", "emulation schedule must be forward, reverse, random, random:<seed> or warps, got '" +
+                                   spec + "'", ErrorKind::Range);
+  }
+  return s;
+}
+
+std::string schedule_name(const Schedule& s) {
+  switch (s.kind) {
+    case ScheduleKind::Forward: return "forward";
+    case ScheduleKind::Reverse: return "reverse";
+    case ScheduleKind::Warps: return "warps";
+    case ScheduleKind::Random: return "random:" + std::to_string(s.seed);
+  }
+  return "?";
+}
+
+Schedule schedule() {
+  detail::Settings& g = detail::settings();
+  Schedule s;
+  s.kind = static_cast<ScheduleKind>(g.kind.load());
+  s.seed = g.seed.load();
+  return s;
+}
+
+Schedule set_schedule(const Schedule& s) {
+  Schedule old = schedule();
+  detail::Settings& g = detail::settings();
+  g.seed = s.seed;
+  g.kind = static_cast<uint8_t>(s.kind);
+  g.env_bad = false;
+  return old;
+}
+
+bool checks() { return detail::settings().checks.load(); }
+bool set_checks(bool on) { return detail::settings().checks.exchange(on); }
 
 void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke invoke, void* closure) {
   using namespace detail;
@@ -579,7 +834,14 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
   } smem;
   if (smem_bytes) smem.p = static_cast<unsigned char*>(::operator new(smem_bytes, std::align_val_t(64)));
 
+  Settings& cfg = settings();
+  if (cfg.env_bad.load()) throw ck::Error("ERR_ARG", cfg.env_error, ErrorKind::Range);
   Launch* L = &P.launch;
+  L->sched = static_cast<ScheduleKind>(cfg.kind.load());
+  uint64_t stream = cfg.seed.load() * 0xD1B54A32D192ED03ull + cfg.launches.fetch_add(1);
+  L->rng = splitmix(stream);
+  L->checks = cfg.checks.load();
+  L->bar_file = nullptr;
   L->block_dim = block;
   L->grid_dim = grid;
   L->dyn_smem = smem.p;
@@ -610,10 +872,23 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
   } restore{L};
   tls_launch = L;
 
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        L->block_idx = uint3{bx, by, bz};
+  // Block order: linear, reversed, or the affine permutation b = (a * i + c) mod total (gcd(a, total) = 1).
+  const uint64_t total = uint64_t(grid.x) * grid.y * grid.z;
+  uint64_t perm_a = 1, perm_c = 0;
+  if (L->sched == ScheduleKind::Random && total > 1) {
+    auto gcd = [](uint64_t a, uint64_t b) { while (b) { uint64_t t = a % b; a = b; b = t; } return a; };
+    do perm_a = 1 + splitmix(L->rng) % (total - 1); while (gcd(perm_a, total) != 1);
+    perm_c = splitmix(L->rng) % total;
+  }
+  for (uint64_t i = 0; i < total; ++i) {
+        uint64_t b = i;
+        if (L->sched == ScheduleKind::Reverse) b = total - 1 - i;
+        else if (L->sched == ScheduleKind::Random && total > 1)
+          b = static_cast<uint64_t>((static_cast<unsigned __int128>(perm_a) * i + perm_c) % total);
+        L->block_idx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
+                             static_cast<unsigned>(b / (uint64_t(grid.x) * grid.y))};
+        if (++L->block_serial == 0) L->block_serial = 1;
+        if (++L->epoch == 0) L->epoch = 1;
         if (smem_bytes) std::memset(smem.p, 0xFF, smem_bytes);  // shared memory starts as garbage
         L->alive = n;
         L->at_block = 0;
@@ -629,6 +904,7 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
           s.fiber = nullptr;
           L->queue[t] = static_cast<uint16_t>(t);
         }
+        arrange(L, L->queue, n, false);
         L->qhead = 0;
         L->qcount = n;
         L->nidle = 0;
@@ -652,7 +928,7 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
           abandon_block(L);
           throw ck::Error("ERR_CUDA", msg);
         }
-      }
+  }
 }
 
 }  // namespace emu

@@ -6,6 +6,8 @@
 //              /tmp/emu_selftest            (exit status 0 = pass; prints the cost of a fiber switch)
 //   real GPU : nvcc -std=c++17 -arch=sm_90 -Icsrc -Icuda test/native/emu_selftest.cu cuda/runtime.cu
 //
+// selftest-build: cuda/runtime.cu cuda/emu/emu.cc
+//
 // Checks marked "emulation only" test behaviour the GPU leaves undefined (poisoned reads, deadlock
 // reports, a lane missing from its own mask); on a GPU they are skipped.
 #include "runtime.cuh"
@@ -78,8 +80,8 @@ constexpr int kTile = 16;
 // C(M,N) = A(M,K) * B(K,N), row-major; one 16x16 tile of C per block of 16x16 threads.
 __global__ void sgemm_tiled(int M, int N, int K, const float* __restrict__ A, const float* __restrict__ B,
                             float* __restrict__ C) {
-  __shared__ float As[kTile][kTile + 1];
-  __shared__ float Bs[kTile][kTile + 1];
+  CK_SHARED(float, As, [kTile][kTile + 1]);  // checked in emulation: bounds, races, unwritten reads
+  CK_SHARED(float, Bs, [kTile][kTile + 1]);
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int row = blockIdx.y * kTile + ty, col = blockIdx.x * kTile + tx;
   float acc = 0.0f;
@@ -106,7 +108,7 @@ __device__ __forceinline__ float warp_sum(float v, unsigned lanes) {
 
 // Grid-stride block sums of x(n): block_out(gridDim.x) and their total via atomicAdd.
 __global__ void block_sum(const float* x, int n, float* block_out, float* total) {
-  __shared__ float warp_sums[32];
+  CK_SHARED(float, warp_sums, [32]);
   const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const unsigned nwarps = (blockDim.x + 31) / 32;
   float v = 0.0f;
@@ -132,7 +134,7 @@ __global__ void shfl_past_end(const float* x, float* out) {
 // Only warp 0 shuffles while the other warps wait at __syncthreads; threads >= exit_from return
 // before the barrier and must not hold it back.
 __global__ void warp0_then_all(int* out, int exit_from) {
-  __shared__ int total;
+  CK_SHARED(int, total, );
   const unsigned tid = threadIdx.x;
   if (static_cast<int>(tid) >= exit_from) return;
   if (tid < 32) {

@@ -1,0 +1,53 @@
+// N-API entry points that steer the host emulation of the CUDA kernels (cuda/emu/emu.h), for tests:
+//   emuSetSchedule(spec) -> previous spec   spec: 'forward' | 'reverse' | 'random' | 'random:<seed>' | 'warps'
+//   emuSetChecks(on)     -> previous setting (poisoned CK_SHARED arrays, race and uninitialised-read checks)
+// Both apply to launches that start afterwards, process-wide. On a build whose kernels are not emulated
+// (cpu, real CUDA) they throw ERR_DEVICE.
+#include <napi.h>
+#include <string>
+#include "args.h"
+#include "errors.h"
+#if defined(CK_CUDA_EMU)
+#include "emu/emu.h"
+#endif
+
+namespace ck {
+namespace {
+
+#if !defined(CK_CUDA_EMU)
+[[noreturn]] void not_emulated(const char* fn) {
+  throw Error("ERR_DEVICE", std::string(fn) + ": this convkit binary does not emulate CUDA (only the emu flavour does)",
+              ErrorKind::Generic);
+}
+#endif
+
+Napi::Value EmuSetSchedule(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Error("ERR_ARG", "emuSetSchedule: spec must be a string", ErrorKind::Type);
+#if defined(CK_CUDA_EMU)
+  const emu::Schedule next = emu::parse_schedule(info[0].As<Napi::String>().Utf8Value());
+  return Napi::String::New(info.Env(), emu::schedule_name(emu::set_schedule(next)));
+#else
+  not_emulated("emuSetSchedule");
+#endif
+}
+
+Napi::Value EmuSetChecks(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean())
+    throw Error("ERR_ARG", "emuSetChecks: on must be a boolean", ErrorKind::Type);
+#if defined(CK_CUDA_EMU)
+  return Napi::Boolean::New(info.Env(), emu::set_checks(info[0].As<Napi::Boolean>().Value()));
+#else
+  not_emulated("emuSetChecks");
+#endif
+}
+
+}  // namespace
+
+void init_emu_ops(Napi::Env env, Napi::Object exports) {
+  (void)env;
+  CK_EXPORT(exports, "emuSetSchedule", EmuSetSchedule);
+  CK_EXPORT(exports, "emuSetChecks", EmuSetChecks);
+}
+
+}  // namespace ck
