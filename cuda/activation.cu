@@ -56,7 +56,7 @@ __device__ __forceinline__ float4 relu_grad4(float4 g, float4 y) {
 
 // Block-wide sum in a fixed order; every thread must call it; the result is valid in thread 0.
 __device__ float block_sum(float v) {
-  __shared__ float warp_part[kWarp];
+  CK_SHARED(float, warp_part, [kWarp]);
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;

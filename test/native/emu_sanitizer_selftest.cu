@@ -38,8 +38,10 @@
 namespace {
 
 int g_failures = 0;
+int g_checks = 0;
 #define EXPECT(cond, ...)                              \
   do {                                                 \
+    ++g_checks;                                              \
     if (!(cond)) {                                     \
       ++g_failures;                                    \
       std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -430,6 +432,6 @@ int main() {
     std::printf("%d check(s) failed\n", g_failures);
     return 1;
   }
-  std::printf("emu_sanitizer_selftest: all checks passed\n");
+  std::printf("emu_sanitizer_selftest: %d checks, all passed\n", g_checks);
   return 0;
 }

@@ -25,8 +25,10 @@
 namespace {
 
 std::atomic<int> g_failures{0};  // tests also run on two host threads at once
+std::atomic<int> g_checks{0};
 #define EXPECT(cond, ...)                                      \
   do {                                                         \
+    ++g_checks;                                              \
     if (!(cond)) {                                             \
       ++g_failures;                                            \
       std::printf("FAIL %s:%d: ", __FILE__, __LINE__);         \
@@ -629,6 +631,6 @@ int main() {
     std::printf("%d check(s) failed\n", g_failures.load());
     return 1;
   }
-  std::printf("emu_selftest: all checks passed\n");
+  std::printf("emu_selftest: %d checks, all passed\n", g_checks.load());
   return 0;
 }
