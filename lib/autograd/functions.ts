@@ -303,7 +303,7 @@ export function maximum(a: Tensor, b: TensorOrScalar, isMax: boolean): Tensor {
 // ---- reductions -------------------------------------------------------------------------------------
 
 function reducedDims(x: Tensor, dim: number | number[] | undefined): number[] {
-  if (dim === undefined) return [...Array(x.ndim).keys()];
+  if (dim === undefined || (Array.isArray(dim) && dim.length === 0)) return [...Array(x.ndim).keys()];
   return (Array.isArray(dim) ? dim : [dim]).map((d) => (d < 0 ? d + x.ndim : d));
 }
 
@@ -349,7 +349,11 @@ export function mean(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean
   });
 }
 
-/** prod: gradient out / x (exact for inputs without zeros, as the common case of PyTorch's formula). */
+/**
+ * prod: the gradient of each element is the product of the others (PyTorch's formula): out / x where a
+ * slice holds no zero; where it holds exactly one, the zero's gradient is the product of the nonzeros and
+ * the others' 0; with two zeros or more, all 0.
+ */
 export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolean): Tensor {
   const out = red.reduce(x, red.R.Prod, dim, o ?? {});
   if (!needsGrad(x)) return out;
@@ -357,13 +361,22 @@ export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolea
   const kd = opts(o);
   return record(out, 'ProdBackward', [x], (save) => {
     const sx = save(x);
-    const so = save(out);
     return (g) => {
+      const rd = x.ndim === 0 ? [] : dims.map((d) => (d < 0 ? d + x.ndim : d));
+      const zero = ew.binary(sx, 0, ew.B.Eq).float(); // 1 where x == 0
+      const nz = red.reduce(zero, red.R.Sum, rd, { keepdim: true }); // zeros per slice
+      const xr = sx.add(zero); // zeros replaced by 1
+      const pnz = red.reduce(xr, red.R.Prod, rd, { keepdim: true }); // product of the nonzeros
+      const none = ew.binary(nz, 0, ew.B.Eq).float();
+      const one = ew.binary(nz, 1, ew.B.Eq).float();
+      const q = pnz.div(xr);
+      const a = q.mul(none); // no zero in the slice: out / x
+      const b1 = pnz.mul(one);
+      const b = b1.mul(zero); // one zero: the product of the others, at the zero
+      const local = a.add(b);
       const gu = unreduce(g, x, dims, kd);
-      const ou = unreduce(so, x, dims, kd);
-      const q = ou.div(sx);
-      const r = q.mul(gu);
-      for (const t of [gu, ou, q]) t.dispose();
+      const r = local.mul(gu);
+      for (const t of [zero, nz, xr, pnz, none, one, q, a, b1, b, local, gu]) t.dispose();
       return [r];
     };
   });

@@ -1,4 +1,5 @@
 /** Whether ops record the graph for backward (torch.is_grad_enabled / no_grad / enable_grad). */
+import { ckError } from '../errors';
 let enabled = true;
 
 export function isGradEnabled(): boolean {
@@ -16,7 +17,7 @@ function withMode<T>(on: boolean, fn: () => T): T {
     const r = fn();
     if (r instanceof Promise) {
       enabled = prev;
-      throw new TypeError('noGrad/enableGrad: fn must be synchronous');
+      throw ckError('ERR_ARG', 'noGrad/enableGrad: fn must be synchronous', 'TypeError');
     }
     return r;
   } finally {

@@ -18,6 +18,33 @@ const ew = rawModule(ewRaw);
 type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v, v]);
 
+/**
+ * An int or a pair of ints (PyTorch's `int[2]` arguments): fractions, NaN and non-numbers are refused with a
+ * TypeError naming the argument; values below `min` with a RangeError.
+ */
+function intPair(what: string, name: string, v: unknown, min: number): [number, number] {
+  const ok = (x: unknown) => typeof x === 'number' && Number.isInteger(x);
+  const p = Array.isArray(v) && v.length === 1 ? [v[0], v[0]] : v;
+  if (!(ok(p) || (Array.isArray(p) && p.length === 2 && ok(p[0]) && ok(p[1]))))
+    throw ckError('ERR_ARG', `${what}: ${name} must be an integer or a pair of integers, got ${JSON.stringify(v) ?? String(v)}`, 'TypeError');
+  const r = pair(p as Pair);
+  if (r[0] < min || r[1] < min) throw ckError('ERR_ARG', `${what}: ${name} must be >= ${min}, got ${r}`, 'RangeError');
+  return r;
+}
+
+function isTensor(what: string, name: string, t: unknown, optional = false): void {
+  if (optional && (t === null || t === undefined)) return;
+  if (!(t instanceof Tensor)) throw ckError('ERR_ARG', `${what}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`, 'TypeError');
+}
+
+const REDUCTIONS = ['mean', 'sum', 'none'];
+function reductionOf(what: string, r: unknown): Reduction {
+  const v = r ?? 'mean';
+  if (typeof v !== 'string' || !REDUCTIONS.includes(v))
+    throw ckError('ERR_ARG', `${what}: reduction must be one of 'mean', 'sum', 'none', got ${JSON.stringify(v) ?? String(v)}`, 'RangeError');
+  return v as Reduction;
+}
+
 function sameDevice(what: string, ...ts: (Tensor | null | undefined)[]): void {
   const first = ts.find((t) => t) as Tensor;
   for (const t of ts) {
@@ -54,6 +81,9 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const unbatched = input.ndim === 3;
   if (input.ndim !== 4 && !unbatched)
     throw shapeError(`conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ${fmtShape(input.shape)}`);
+  isTensor('conv2d', 'input', input);
+  isTensor('conv2d', 'weight', weight);
+  isTensor('conv2d', 'bias', bias, true);
   if (weight.ndim !== 4) throw shapeError(`conv2d: expected a 4-D weight (O, C/groups, KH, KW), got ${fmtShape(weight.shape)}`);
   float32('conv2d', input);
   sameDevice('conv2d', input, weight, bias);
@@ -61,8 +91,9 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const [N, C, H, W] = x4.shape;
   const [O, Cg, KH, KW] = weight.shape;
   const groups = opts.groups ?? 1;
-  const s = pair(opts.stride ?? 1);
-  const d = pair(opts.dilation ?? 1);
+  const s = intPair('conv2d', 'stride', opts.stride ?? 1, 1);
+  const d = intPair('conv2d', 'dilation', opts.dilation ?? 1, 1);
+  float32('conv2d weight', weight);
   let p: [number, number];
   if (opts.padding === 'valid') p = [0, 0];
   else if (opts.padding === 'same') {
@@ -71,7 +102,9 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
     const tw = d[1] * (KW - 1);
     if (th % 2 || tw % 2) throw shapeError("conv2d: padding='same' with an even kernel extent needs asymmetric padding, which is not supported");
     p = [th / 2, tw / 2];
-  } else p = pair(opts.padding ?? 0);
+  } else if (typeof opts.padding === 'string') {
+    throw ckError('ERR_ARG', `conv2d: padding must be 'valid', 'same' or integers, got '${opts.padding}'`, 'RangeError');
+  } else p = intPair('conv2d', 'padding', opts.padding ?? 0, 0);
   if (!Number.isInteger(groups) || groups < 1 || C % groups || O % groups)
     throw shapeError(`conv2d: groups=${groups} must divide input channels ${C} and output channels ${O}`);
   if (Cg * groups !== C)
@@ -266,6 +299,12 @@ function pool4(what: string, input: Tensor): [Tensor, boolean] {
   return [input, false];
 }
 
+/** PyTorch refuses pooling inputs with an empty non-batch dim (max/avg) or an empty plane (adaptive). */
+function nonEmpty(what: string, input: Tensor, from: number): void {
+  for (let i = Math.max(input.ndim - from, 0); i < input.ndim; i++)
+    if (input.shape[i] === 0) throw shapeError(`${what}: input ${fmtShape(input.shape)} has an empty dimension ${i}`);
+}
+
 function unbatch(y: Tensor, unbatched: boolean, x4: Tensor): Tensor {
   if (!unbatched) return y;
   const r = y.squeeze(0);
@@ -275,13 +314,15 @@ function unbatch(y: Tensor, unbatched: boolean, x4: Tensor): Tensor {
 }
 
 export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}): Tensor {
+  isTensor('max_pool2d', 'input', input);
   float32('max_pool2d', input);
+  const k = intPair('max_pool2d', 'kernelSize', kernelSize, 1);
+  const s = intPair('max_pool2d', 'stride', opts.stride ?? kernelSize, 1);
+  const p = intPair('max_pool2d', 'padding', opts.padding ?? 0, 0);
+  const d = intPair('max_pool2d', 'dilation', opts.dilation ?? 1, 1);
+  nonEmpty('max_pool2d', input, 3);
   const [x4, unb] = pool4('max_pool2d', input);
   const [N, C, H, W] = x4.shape;
-  const k = pair(kernelSize);
-  const s = pair(opts.stride ?? kernelSize);
-  const p = pair(opts.padding ?? 0);
-  const d = pair(opts.dilation ?? 1);
   if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`max_pool2d: padding ${p} should be at most half of kernel size ${k}`);
   const OH = poolOut(H, k[0], s[0], p[0], d[0], !!opts.ceilMode);
   const OW = poolOut(W, k[1], s[1], p[1], d[1], !!opts.ceilMode);
@@ -315,18 +356,21 @@ export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOption
 }
 
 export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = {}): Tensor {
+  isTensor('avg_pool2d', 'input', input);
   float32('avg_pool2d', input);
+  const k = intPair('avg_pool2d', 'kernelSize', kernelSize, 1);
+  const s = intPair('avg_pool2d', 'stride', opts.stride ?? kernelSize, 1);
+  const p = intPair('avg_pool2d', 'padding', opts.padding ?? 0, 0);
+  nonEmpty('avg_pool2d', input, 3);
   const [x4, unb] = pool4('avg_pool2d', input);
   const [N, C, H, W] = x4.shape;
-  const k = pair(kernelSize);
-  const s = pair(opts.stride ?? kernelSize);
-  const p = pair(opts.padding ?? 0);
   if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`avg_pool2d: padding ${p} should be at most half of kernel size ${k}`);
   const OH = poolOut(H, k[0], s[0], p[0], 1, !!opts.ceilMode);
   const OW = poolOut(W, k[1], s[1], p[1], 1, !!opts.ceilMode);
   if (OH < 1 || OW < 1) throw shapeError(`avg_pool2d: input ${fmtShape(input.shape)} is too small for kernel ${k}`);
   const div = opts.divisorOverride ?? 0;
-  if (div < 0 || !Number.isInteger(div)) throw ckError('ERR_ARG', 'avg_pool2d: divisorOverride must be a positive integer', 'RangeError');
+  if (typeof div !== 'number' || div < 0 || !Number.isInteger(div) || (opts.divisorOverride !== undefined && opts.divisorOverride !== null && div === 0))
+    throw ckError('ERR_ARG', `avg_pool2d: divisorOverride must be a positive integer, got ${String(opts.divisorOverride)}`, 'RangeError');
   const params = [N, C, H, W, OH, OW, k[0], k[1], s[0], s[1], p[0], p[1], 1, 1, opts.countIncludePad === false ? 0 : 1, div];
   const xc = contig(x4);
   const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
@@ -351,13 +395,28 @@ export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOption
 }
 
 export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | null, number | null]): Tensor {
+  isTensor('adaptive_avg_pool2d', 'input', input);
   float32('adaptive_avg_pool2d', input);
   const [x4, unb] = pool4('adaptive_avg_pool2d', input);
+  nonEmpty('adaptive_avg_pool2d', input, 2);
   const [N, C, H, W] = x4.shape;
   const o = Array.isArray(outputSize) ? outputSize : [outputSize, outputSize];
+  if (o.length !== 2 || o.some((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v))))
+    throw ckError('ERR_ARG', `adaptive_avg_pool2d: outputSize must be an integer or a pair of integers (or null), got ${JSON.stringify(outputSize)}`, 'TypeError');
   const OH = o[0] ?? H;
   const OW = o[1] ?? W;
-  if (!(OH >= 1 && OW >= 1)) throw shapeError(`adaptive_avg_pool2d: output size ${o} must be positive`);
+  if (!(OH >= 0 && OW >= 0)) throw ckError('ERR_ARG', `adaptive_avg_pool2d: output size ${o} must be >= 0`, 'RangeError');
+  if (N * C * OH * OW === 0) {
+    if (unb) x4.dispose();
+    const e = Tensor.empty(unb ? [C, OH, OW] : [N, C, OH, OW], 'float32', input.device);
+    if (!needsGrad(input)) return e;
+    const inShape = [...input.shape];
+    return record(e, 'AdaptiveAvgPool2dBackward', [input], () => (g) => {
+      const z = Tensor.empty(inShape, 'float32', g.device);
+      if (z.numel()) native.fill(0, z.storage, 0, z.numel(), 0);
+      return [z];
+    });
+  }
   const xc = contig(x4);
   const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
   try {
@@ -539,6 +598,9 @@ export interface CrossEntropyOptions extends NllOptions {
 
 // (N, C) or (N, C, d1, ...) -> (R, C) rows with targets (R); returns [rows, targets, restShape]
 function rowsOf(what: string, input: Tensor, target: Tensor): [Tensor, Tensor, number[]] {
+  isTensor(what, 'input', input);
+  isTensor(what, 'target', target);
+  if (input.dtype !== 'float32') throw ckError('ERR_DTYPE', `${what}: input must be a float32 tensor, got ${input.dtype}`, 'TypeError');
   if (target.dtype !== 'int32') throw ckError('ERR_DTYPE', `${what}: target must hold class indices (int32/int64), got ${target.dtype}`, 'TypeError');
   sameDevice(what, input, target);
   if (input.ndim === 1) {
@@ -605,11 +667,32 @@ function reduceLoss(perRow: Tensor, target: Tensor, ignoreIndex: number, reducti
   return r;
 }
 
+/**
+ * ignoreIndex as PyTorch's int64 argument: an integer below 2**63 in magnitude. Targets are int32, so one
+ * outside the int32 range can match no target: it becomes INT32_MIN (never a valid class) for the kernels
+ * and the mean's count alike, after checking no target holds that value (PyTorch: out of bounds).
+ */
+function ignoreIndexOf(what: string, v: unknown, target: Tensor): number {
+  const ii = v ?? -100;
+  if (typeof ii !== 'number' || !Number.isInteger(ii))
+    throw ckError('ERR_ARG', `${what}: ignoreIndex must be an integer, got ${String(ii)}`, 'TypeError');
+  if (ii >= 2 ** 63 || ii < -(2 ** 63)) throw ckError('ERR_ARG', `${what}: ignoreIndex ${ii} does not fit in int64`, 'RangeError');
+  if (ii >= -(2 ** 31) && ii < 2 ** 31) return ii;
+  if (target.numel() > 0) {
+    const m = target.min();
+    const lo = m.item();
+    m.dispose();
+    if (lo === -(2 ** 31)) throw ckError('ERR_ARG', `${what}: target ${lo} is out of bounds`, 'RangeError');
+  }
+  return -(2 ** 31);
+}
+
 export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const reduction = reductionOf('nll_loss', opts.reduction);
   const [rows, t, rest] = rowsOf('nll_loss', input, target);
+  const ignoreIndex = ignoreIndexOf('nll_loss', opts.ignoreIndex, target);
   const per = nllRows(rows, t, ignoreIndex);
-  const out = reduceLoss(per, t, ignoreIndex, opts.reduction ?? 'mean', rest);
+  const out = reduceLoss(per, t, ignoreIndex, reduction, rest);
   for (const x of [rows, t, per]) x.dispose();
   return out;
 }
@@ -618,9 +701,9 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): T
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps <= 1)) throw ckError('ERR_ARG', `cross_entropy: labelSmoothing must be in [0, 1], got ${eps}`, 'RangeError');
-  const ignoreIndex = opts.ignoreIndex ?? -100;
-  const reduction = opts.reduction ?? 'mean';
+  const reduction = reductionOf('cross_entropy', opts.reduction);
   const [rows, t, rest] = rowsOf('cross_entropy', input, target);
+  const ignoreIndex = ignoreIndexOf('cross_entropy', opts.ignoreIndex, target);
   const C = rows.shape[1];
   const logp = logSoftmax(rows, 1);
   const nll = nllRows(logp, t, ignoreIndex);
@@ -640,13 +723,16 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   return out;
 }
 
+/** Mean squared error; input and target broadcast together, as PyTorch (which warns when the shapes differ). */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  if (input.shape.length !== target.shape.length || input.shape.some((s, i) => s !== target.shape[i]))
-    throw shapeError(`mse_loss: input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape`);
+  isTensor('mse_loss', 'input', input);
+  isTensor('mse_loss', 'target', target);
+  const r = reductionOf('mse_loss', opts.reduction);
+  float32('mse_loss input', input);
+  float32('mse_loss target', target);
   const d = input.sub(target);
   const sq = d.square();
   d.dispose();
-  const r = opts.reduction ?? 'mean';
   if (r === 'none') return sq;
   const out = r === 'sum' ? sq.sum() : sq.mean();
   sq.dispose();

@@ -47,6 +47,8 @@ const OP_NAMES = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq',
 /** Broadcasting binary op of two tensors (or a tensor and a number). */
 export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   const name = OP_NAMES[op];
+  if (!(bIn instanceof Tensor) && typeof bIn !== 'number')
+    throw ckError('ERR_ARG', `${name}: the other operand must be a Tensor or a number, got ${bIn === null ? 'null' : typeof bIn}`, 'TypeError');
   let b: Tensor;
   let ownB = false;
   if (typeof bIn === 'number') {
@@ -145,8 +147,18 @@ export function rdiv(x: Tensor, s: number): Tensor {
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
   if ((min === undefined || min === null) && (max === undefined || max === null))
     throw ckError('ERR_ARG', 'clamp: at least one of min and max must be given', 'TypeError');
+  for (const [name, v] of [['min', min], ['max', max]] as const)
+    if (v !== undefined && v !== null && typeof v !== 'number')
+      throw ckError('ERR_ARG', `clamp: ${name} must be a number, got ${typeof v}`, 'TypeError');
   const lo = min ?? NaN;
   const hi = max ?? NaN;
+  // Both bounds given and one is NaN: NaN everywhere, as PyTorch 1.13 (a lone NaN bound leaves x as it is).
+  if (min != null && max != null && (Number.isNaN(min) || Number.isNaN(max))) {
+    const f = unary(x, U.Copy, 0, 0, 'float32');
+    const y = unary(f, U.MulScalar, NaN);
+    f.dispose();
+    return y;
+  }
   if (x.dtype === 'int32' && ((min != null && !Number.isInteger(min)) || (max != null && !Number.isInteger(max)))) {
     const f = unary(x, U.Copy, 0, 0, 'float32');
     const y = unary(f, U.Clamp, lo, hi);

@@ -124,8 +124,10 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
   protected active(group: ParamGroup): Tensor[] {
     const out: Tensor[] = [];
     for (const p of group.params) {
-      if (!p.requiresGrad || p.grad === null || p.grad.isDisposed) continue;
+      if (!p.requiresGrad || p.grad === null) continue;
       if (p.isDisposed) throw ckError('ERR_DISPOSED', `${this.constructor.name}.step(): a parameter was disposed`);
+      if (p.grad.isDisposed)
+        throw ckError('ERR_DISPOSED', `${this.constructor.name}.step(): the gradient of a parameter of shape ${fmtShape(p.shape)} was disposed (set p.grad = null to skip it)`);
       if (p.grad.numel() !== p.numel() || p.grad.shape.length !== p.shape.length || p.grad.shape.some((s, i) => s !== p.shape[i]))
         throw ckError('ERR_SHAPE', `${this.constructor.name}.step(): gradient of shape ${fmtShape(p.grad.shape)} for a parameter of shape ${fmtShape(p.shape)}`, 'RangeError');
       out.push(p);
