@@ -106,6 +106,9 @@ function shapeArg(shape: number[] | [number[]]): number[] {
 export function full(shape: number[], value: number, opts: TensorOptions = {}): Tensor {
   const sh = checkShape(shape);
   const dt = normalizeDType(opts.dtype, 'float32');
+  if (typeof value !== 'number') throw ckError('ERR_ARG', `full: value must be a number, got ${typeof value}`, 'TypeError');
+  if (dt === 'int32' && !(value >= -2147483648 && value < 2147483648))
+    throw ckError('ERR_ARG', `full: ${value} cannot be converted to int32 without overflow`, 'RangeError');
   const t = Tensor.empty(sh, dt, parseDevice(opts.device));
   if (t.numel()) native.fill(DTYPE_CODE[dt], t.storage, 0, t.numel(), value);
   return withGrad(t, opts);
@@ -161,6 +164,7 @@ export function arange(start: number, end?: number, step = 1, opts: TensorOption
 }
 
 export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
+  if (typeof start !== 'number' || typeof end !== 'number') throw ckError('ERR_ARG', 'linspace: start and end must be numbers', 'TypeError');
   if (!Number.isInteger(steps) || steps < 0) throw ckError('ERR_ARG', 'linspace: steps must be a non-negative integer', 'RangeError');
   const host = new Float32Array(steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
@@ -171,6 +175,10 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
 }
 
 export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
+  for (const [name, v] of [['n', n], ['m', m]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw ckError('ERR_ARG', `eye: ${name} must be an integer, got ${String(v)}`, 'TypeError');
+    if (v < 0) throw ckError('ERR_ARG', `eye: ${name} must be >= 0, got ${v}`, 'RangeError');
+  }
   const dtype = normalizeDType(opts.dtype, 'float32');
   const host = dtype === 'float32' ? new Float32Array(n * m) : new Int32Array(n * m);
   for (let i = 0; i < Math.min(n, m); i++) host[i * m + i] = 1;

@@ -436,9 +436,9 @@ export class Tensor {
   }
 
   transpose(dim0: number, dim1: number): Tensor {
-    if (this.ndim === 0) return this.identity('TransposeBackward');
     const a = normDim(dim0, this.ndim);
     const b = normDim(dim1, this.ndim);
+    if (this.ndim === 0) return this.identity('TransposeBackward');
     const p = [...Array(this.ndim).keys()];
     [p[a], p[b]] = [p[b], p[a]];
     return this.permute(p);
@@ -455,7 +455,7 @@ export class Tensor {
     const d = normDim(dim, this.ndim);
     if (!Number.isInteger(step) || step <= 0) throw shapeError(`slice: step must be a positive integer, got ${step}`);
     for (const [name, v] of [['start', start], ['end', end]] as const) {
-      if (typeof v !== 'number' || !(Number.isInteger(v) || v === Infinity || v === -Infinity))
+      if (typeof v !== 'number' || !Number.isInteger(v))
         throw ckError('ERR_ARG', `slice: ${name} must be an integer, got ${String(v)}`, 'TypeError');
     }
     const n = this.shape[d];

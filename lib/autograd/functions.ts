@@ -303,7 +303,7 @@ export function maximum(a: Tensor, b: TensorOrScalar, isMax: boolean): Tensor {
 // ---- reductions -------------------------------------------------------------------------------------
 
 function reducedDims(x: Tensor, dim: number | number[] | undefined): number[] {
-  if (dim === undefined || (Array.isArray(dim) && dim.length === 0)) return [...Array(x.ndim).keys()];
+  if (x.ndim === 0 || dim === undefined || (Array.isArray(dim) && dim.length === 0)) return [...Array(x.ndim).keys()];
   return (Array.isArray(dim) ? dim : [dim]).map((d) => (d < 0 ? d + x.ndim : d));
 }
 
@@ -362,24 +362,34 @@ export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolea
   return record(out, 'ProdBackward', [x], (save) => {
     const sx = save(x);
     return (g) => {
-      const rd = x.ndim === 0 ? [] : dims.map((d) => (d < 0 ? d + x.ndim : d));
       const zero = ew.binary(sx, 0, ew.B.Eq).float(); // 1 where x == 0
-      const nz = red.reduce(zero, red.R.Sum, rd, { keepdim: true }); // zeros per slice
+      const nz = red.reduce(zero, red.R.Sum, dims, { keepdim: true }); // zeros per slice
       const xr = sx.add(zero); // zeros replaced by 1
-      const pnz = red.reduce(xr, red.R.Prod, rd, { keepdim: true }); // product of the nonzeros
+      const pnz = red.reduce(xr, red.R.Prod, dims, { keepdim: true }); // product of the nonzeros
       const none = ew.binary(nz, 0, ew.B.Eq).float();
       const one = ew.binary(nz, 1, ew.B.Eq).float();
-      const q = pnz.div(xr);
-      const a = q.mul(none); // no zero in the slice: out / x
-      const b1 = pnz.mul(one);
-      const b = b1.mul(zero); // one zero: the product of the others, at the zero
+      const q = pnz.div(xr); // no zero in the slice: out / x
+      const pick1 = zero.mul(one); // the zero of a slice with exactly one
+      const a = select(none, q, sx.shape);
+      const b = select(pick1, pnz, sx.shape);
       const local = a.add(b);
       const gu = unreduce(g, x, dims, kd);
       const r = local.mul(gu);
-      for (const t of [zero, nz, xr, pnz, none, one, q, a, b1, b, local, gu]) t.dispose();
+      for (const t of [zero, nz, xr, pnz, none, one, q, pick1, a, b, local, gu]) t.dispose();
       return [r];
     };
   });
+}
+
+/** v where mask > 0, else 0, both broadcast to shape; 0 even where v is inf or NaN (one native pass). */
+function select(mask: Tensor, v: Tensor, shape: readonly number[]): Tensor {
+  const em = mask.expand([...shape]);
+  const ev = v.expand([...shape]);
+  const mc = ew.unary(em, ew.U.Copy);
+  const vc = ew.unary(ev, ew.U.Copy);
+  const r = reluGrad(vc, mc);
+  for (const t of [em, ev, mc, vc]) t.dispose();
+  return r;
 }
 
 /** argmax/argmin: integer results, never recorded. */

@@ -10,7 +10,7 @@ import { rawModule } from '../autograd/grad_mode';
 import * as ewRaw from '../ops/elementwise';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { takeRandom } from '../random';
-import { numelOf } from '../shape';
+import { normDim, numelOf } from '../shape';
 import { Tensor } from '../tensor';
 
 const ew = rawModule(ewRaw);
@@ -29,6 +29,7 @@ function intPair(what: string, name: string, v: unknown, min: number): [number, 
     throw ckError('ERR_ARG', `${what}: ${name} must be an integer or a pair of integers, got ${JSON.stringify(v) ?? String(v)}`, 'TypeError');
   const r = pair(p as Pair);
   if (r[0] < min || r[1] < min) throw ckError('ERR_ARG', `${what}: ${name} must be >= ${min}, got ${r}`, 'RangeError');
+  if (r[0] > 2 ** 31 - 1 || r[1] > 2 ** 31 - 1) throw ckError('ERR_ARG', `${what}: ${name} ${r} is out of the int32 range`, 'RangeError');
   return r;
 }
 
@@ -91,8 +92,8 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const [N, C, H, W] = x4.shape;
   const [O, Cg, KH, KW] = weight.shape;
   const groups = opts.groups ?? 1;
-  const s = intPair('conv2d', 'stride', opts.stride ?? 1, 1);
-  const d = intPair('conv2d', 'dilation', opts.dilation ?? 1, 1);
+  const s = intPair('conv2d', 'stride', opts.stride === undefined ? 1 : opts.stride, 1);
+  const d = intPair('conv2d', 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1);
   float32('conv2d weight', weight);
   let p: [number, number];
   if (opts.padding === 'valid') p = [0, 0];
@@ -100,11 +101,20 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
     if (s[0] !== 1 || s[1] !== 1) throw shapeError("conv2d: padding='same' needs stride 1");
     const th = d[0] * (KH - 1);
     const tw = d[1] * (KW - 1);
-    if (th % 2 || tw % 2) throw shapeError("conv2d: padding='same' with an even kernel extent needs asymmetric padding, which is not supported");
+    if (th % 2 || tw % 2) {
+      // An odd total padding: PyTorch puts the extra row/column at the bottom/right. The same result is a
+      // convolution padded one more on both sides, without its first output row/column.
+      const y = conv2d(input, weight, bias, { ...opts, padding: [Math.ceil(th / 2), Math.ceil(tw / 2)] });
+      const a = y.slice(-2, th % 2);
+      const b = a.slice(-1, tw % 2);
+      a.dispose();
+      y.dispose();
+      return b;
+    }
     p = [th / 2, tw / 2];
   } else if (typeof opts.padding === 'string') {
     throw ckError('ERR_ARG', `conv2d: padding must be 'valid', 'same' or integers, got '${opts.padding}'`, 'RangeError');
-  } else p = intPair('conv2d', 'padding', opts.padding ?? 0, 0);
+  } else p = intPair('conv2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
   if (!Number.isInteger(groups) || groups < 1 || C % groups || O % groups)
     throw shapeError(`conv2d: groups=${groups} must divide input channels ${C} and output channels ${O}`);
   if (Cg * groups !== C)
@@ -193,8 +203,11 @@ export function batchNorm(
   opts: BatchNormOptions = {},
 ): Tensor {
   const training = opts.training ?? false;
-  const momentum = opts.momentum ?? 0.1;
-  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+  const eps = opts.eps === undefined ? 1e-5 : opts.eps;
+  if (typeof momentum !== 'number') throw ckError('ERR_ARG', `batch_norm: momentum must be a number, got ${momentum === null ? 'null' : typeof momentum}`, 'TypeError');
+  if (typeof eps !== 'number') throw ckError('ERR_ARG', `batch_norm: eps must be a number, got ${eps === null ? 'null' : typeof eps}`, 'TypeError');
+  isTensor('batch_norm', 'input', input);
   if (input.ndim < 2) throw shapeError(`batch_norm: expected an input with a channel dim (N, C, ...), got ${fmtShape(input.shape)}`);
   float32('batch_norm', input);
   sameDevice('batch_norm', input, runningMean, runningVar, weight, bias);
@@ -318,8 +331,8 @@ export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOption
   float32('max_pool2d', input);
   const k = intPair('max_pool2d', 'kernelSize', kernelSize, 1);
   const s = intPair('max_pool2d', 'stride', opts.stride ?? kernelSize, 1);
-  const p = intPair('max_pool2d', 'padding', opts.padding ?? 0, 0);
-  const d = intPair('max_pool2d', 'dilation', opts.dilation ?? 1, 1);
+  const p = intPair('max_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  const d = intPair('max_pool2d', 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1);
   nonEmpty('max_pool2d', input, 3);
   const [x4, unb] = pool4('max_pool2d', input);
   const [N, C, H, W] = x4.shape;
@@ -360,7 +373,7 @@ export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOption
   float32('avg_pool2d', input);
   const k = intPair('avg_pool2d', 'kernelSize', kernelSize, 1);
   const s = intPair('avg_pool2d', 'stride', opts.stride ?? kernelSize, 1);
-  const p = intPair('avg_pool2d', 'padding', opts.padding ?? 0, 0);
+  const p = intPair('avg_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
   nonEmpty('avg_pool2d', input, 3);
   const [x4, unb] = pool4('avg_pool2d', input);
   const [N, C, H, W] = x4.shape;
@@ -398,20 +411,36 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | nu
   isTensor('adaptive_avg_pool2d', 'input', input);
   float32('adaptive_avg_pool2d', input);
   const [x4, unb] = pool4('adaptive_avg_pool2d', input);
-  nonEmpty('adaptive_avg_pool2d', input, 2);
   const [N, C, H, W] = x4.shape;
   const o = Array.isArray(outputSize) ? outputSize : [outputSize, outputSize];
-  if (o.length !== 2 || o.some((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v))))
+  if (outputSize === null || outputSize === undefined || o.length !== 2 || o.some((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v)))) {
+    if (unb) x4.dispose();
     throw ckError('ERR_ARG', `adaptive_avg_pool2d: outputSize must be an integer or a pair of integers (or null), got ${JSON.stringify(outputSize)}`, 'TypeError');
+  }
   const OH = o[0] ?? H;
   const OW = o[1] ?? W;
-  if (!(OH >= 0 && OW >= 0)) throw ckError('ERR_ARG', `adaptive_avg_pool2d: output size ${o} must be >= 0`, 'RangeError');
+  if (OH === 1 && OW === 1 && N * C * H * W === 0) {
+    // PyTorch computes a 1x1 output as the mean over the plane, with no check: NaN for an empty plane.
+    if (unb) x4.dispose();
+    const m = input.mean([-2, -1], { keepdim: true });
+    return m;
+  }
+  try {
+    nonEmpty('adaptive_avg_pool2d', input, 2);
+    if (!(OH >= 0 && OW >= 0)) throw ckError('ERR_ARG', `adaptive_avg_pool2d: output size ${o} must be >= 0`, 'RangeError');
+  } catch (e) {
+    if (unb) x4.dispose();
+    throw e;
+  }
   if (N * C * OH * OW === 0) {
     if (unb) x4.dispose();
     const e = Tensor.empty(unb ? [C, OH, OW] : [N, C, OH, OW], 'float32', input.device);
     if (!needsGrad(input)) return e;
     const inShape = [...input.shape];
+    const zeroOut = C * OH * OW === 0; // PyTorch's backward refuses an empty non-batch dim
     return record(e, 'AdaptiveAvgPool2dBackward', [input], () => (g) => {
+      // As PyTorch's backward kernel, which refuses an empty output plane.
+      if (zeroOut) throw shapeError(`adaptive_avg_pool2d backward: the gradient of shape ${fmtShape(g.shape)} has an empty plane`);
       const z = Tensor.empty(inShape, 'float32', g.device);
       if (z.numel()) native.fill(0, z.storage, 0, z.numel(), 0);
       return [z];
@@ -514,8 +543,10 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
 
 /** Zeroes elements with probability p and scales the rest by 1/(1-p); the identity when not training. */
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
-  if (!(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
+  isTensor('dropout', 'input', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
   if (!training || p === 0) return x.reshape([...x.shape]);
+  if (p === 1) return x.mul(0); // as PyTorch: input * 0 (NaN and inf inputs give NaN)
   float32('dropout', x);
   const n = x.numel();
   const xc = contig(x);
@@ -537,11 +568,19 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
 
 // ---- softmax and losses ------------------------------------------------------------------------------
 
-function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
+function softmaxImpl(x: Tensor, dim: number | null, log: boolean): Tensor {
+  isTensor(log ? 'log_softmax' : 'softmax', 'input', x);
+  // dim null: PyTorch's legacy implicit choice (0 for ranks 0, 1 and 3, else 1).
+  if (dim === null) dim = [0, 1, 3].includes(x.ndim) ? 0 : 1;
+  const d = normDim(dim, x.ndim);
   float32(log ? 'log_softmax' : 'softmax', x);
-  const d = dim < 0 ? dim + x.ndim : dim;
-  if (d < 0 || d >= Math.max(x.ndim, 1)) throw shapeError(`softmax: dim ${dim} out of range for input ${fmtShape(x.shape)}`);
-  if (x.ndim === 0) return log ? ew.mul(x, 0) : ew.add(ew.mul(x, 0), 1);
+  if (x.ndim === 0) {
+    const y = ew.mul(x, 0);
+    const r = log ? y : ew.add(y, 1);
+    if (r !== y) y.dispose();
+    // Over one element: log_softmax 0 and softmax 1, gradient 0 (NaN where the input is not finite).
+    return needsGrad(x) ? record(r, log ? 'LogSoftmaxBackward' : 'SoftmaxBackward', [x], () => (g) => [ew.mul(g, 0)]) : r;
+  }
   const last = d === x.ndim - 1;
   const perm = [...Array(x.ndim).keys()].filter((i) => i !== d).concat([d]);
   const xp = last ? x.detach() : x.detach().permute(perm);
@@ -580,10 +619,10 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   });
 }
 
-export function softmax(x: Tensor, dim = -1): Tensor {
+export function softmax(x: Tensor, dim: number | null = -1): Tensor {
   return softmaxImpl(x, dim, false);
 }
-export function logSoftmax(x: Tensor, dim = -1): Tensor {
+export function logSoftmax(x: Tensor, dim: number | null = -1): Tensor {
   return softmaxImpl(x, dim, true);
 }
 
@@ -700,7 +739,8 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): T
 /** Cross-entropy from logits and class indices, with labelSmoothing, reduction and ignoreIndex as PyTorch. */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const eps = opts.labelSmoothing ?? 0;
-  if (!(eps >= 0 && eps <= 1)) throw ckError('ERR_ARG', `cross_entropy: labelSmoothing must be in [0, 1], got ${eps}`, 'RangeError');
+  // PyTorch 1.13 refuses only values above 1 and smooths only above 0 (a negative or NaN value is no smoothing).
+  if (typeof eps !== 'number' || eps > 1) throw ckError('ERR_ARG', `cross_entropy: labelSmoothing must be in [0, 1], got ${eps}`, 'RangeError');
   const reduction = reductionOf('cross_entropy', opts.reduction);
   const [rows, t, rest] = rowsOf('cross_entropy', input, target);
   const ignoreIndex = ignoreIndexOf('cross_entropy', opts.ignoreIndex, target);
@@ -728,8 +768,8 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduc
   isTensor('mse_loss', 'input', input);
   isTensor('mse_loss', 'target', target);
   const r = reductionOf('mse_loss', opts.reduction);
-  float32('mse_loss input', input);
-  float32('mse_loss target', target);
+  if (input.dtype !== 'float32' && target.dtype !== 'float32')
+    throw ckError('ERR_DTYPE', `mse_loss: input and target are both ${input.dtype}; one must be float32`, 'TypeError');
   const d = input.sub(target);
   const sq = d.square();
   d.dispose();

@@ -59,7 +59,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const nbatch = numelOf(batch);
     const out = Tensor.empty([...batch, M, N], 'float32', a.device);
     try {
-      if (K === 0) native.fill(0, out.storage, 0, out.numel(), 0);
+      if (out.numel() === 0) {
+        // nothing to compute (an empty batch, M or N)
+      } else if (K === 0) native.fill(0, out.storage, 0, out.numel(), 0);
       else
         native.gemm(
           nbatch, M, N, K, 1,
