@@ -171,6 +171,7 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
   // Symmetric fill from both ends, as PyTorch does, so the last value is exactly `end`.
   const half = Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) host[i] = i < half ? start + step * i : end - step * (steps - 1 - i);
+  if (steps === 1) host[0] = start; // as PyTorch: one step is the start
   return withGrad(upload(host, [steps], normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device)), opts);
 }
 

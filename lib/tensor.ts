@@ -522,9 +522,9 @@ export class Tensor {
   }
 
   flatten(startDim = 0, endDim = -1): Tensor {
-    if (this.ndim === 0) return this.reshape([1]);
     const s = normDim(startDim, this.ndim);
     const e = normDim(endDim, this.ndim);
+    if (this.ndim === 0) return this.reshape([1]);
     if (s > e) throw shapeError(`flatten: startDim ${startDim} comes after endDim ${endDim}`);
     const shape = [...this.shape.slice(0, s), numelOf(this.shape.slice(s, e + 1)), ...this.shape.slice(e + 1)];
     return this.reshape(shape);
@@ -767,13 +767,13 @@ export class Tensor {
   max(): Tensor;
   max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return F.amax(this, undefined, {}, true);
+    if (dim === undefined) return F.amax(this, undefined, {}, true, true);
     return F.maxDim(this, dim, keepdim, true);
   }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return F.amax(this, undefined, {}, false);
+    if (dim === undefined) return F.amax(this, undefined, {}, false, true);
     return F.maxDim(this, dim, keepdim, false);
   }
   amax(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {

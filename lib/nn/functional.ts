@@ -115,6 +115,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   } else if (typeof opts.padding === 'string') {
     throw ckError('ERR_ARG', `conv2d: padding must be 'valid', 'same' or integers, got '${opts.padding}'`, 'RangeError');
   } else p = intPair('conv2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  if (typeof groups === 'number' && groups > 2 ** 31 - 1) throw ckError('ERR_ARG', `conv2d: groups ${groups} is out of the int32 range`, 'RangeError');
   if (!Number.isInteger(groups) || groups < 1 || C % groups || O % groups)
     throw shapeError(`conv2d: groups=${groups} must divide input channels ${C} and output channels ${O}`);
   if (Cg * groups !== C)
@@ -437,7 +438,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | nu
     const e = Tensor.empty(unb ? [C, OH, OW] : [N, C, OH, OW], 'float32', input.device);
     if (!needsGrad(input)) return e;
     const inShape = [...input.shape];
-    const zeroOut = C * OH * OW === 0; // PyTorch's backward refuses an empty non-batch dim
+    const zeroOut = (unb ? 1 : C) * OH * OW === 0; // PyTorch's backward refuses an empty non-batch dim
     return record(e, 'AdaptiveAvgPool2dBackward', [input], () => (g) => {
       // As PyTorch's backward kernel, which refuses an empty output plane.
       if (zeroOut) throw shapeError(`adaptive_avg_pool2d backward: the gradient of shape ${fmtShape(g.shape)} has an empty plane`);
@@ -783,7 +784,8 @@ export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null
   if (weight.ndim !== 2) throw shapeError(`linear: weight must be 2-D (out, in), got ${fmtShape(weight.shape)}`);
   if (input.ndim < 1 || input.shape[input.ndim - 1] !== weight.shape[1])
     throw shapeError(`linear: input ${fmtShape(input.shape)} has ${input.shape[input.ndim - 1]} features, weight ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]))
+  // A bias of one element broadcasts over the outputs, as PyTorch's
+  if (bias && (bias.ndim !== 1 || (bias.shape[0] !== weight.shape[0] && bias.shape[0] !== 1)))
     throw shapeError(`linear: bias ${fmtShape(bias.shape)} does not match weight ${fmtShape(weight.shape)}`);
   sameDevice('linear', input, weight, bias);
   const wt = weight.t();

@@ -28,6 +28,19 @@ export function unary(x: Tensor, op: number, a = 0, b = 0, outDtype?: DType): Te
   const y = Tensor.empty(src.shape, dt, src.device);
   try {
     native.unary(op, src.dtypeCode, DTYPE_CODE[dt], src.storage, src.layout(), y.storage, a, b);
+    if (op === U.Sign && dt === 'float32' && y.numel()) {
+      // sign(NaN) is 0 in PyTorch: keep y where x == x (one native select pass).
+      const m = Tensor.empty(src.shape, 'float32', src.device);
+      const yc = Tensor.empty(src.shape, 'float32', src.device);
+      try {
+        native.binary(B.Eq, src.dtypeCode, DTYPE_CODE.float32, src.storage, src.layout(), src.storage, src.layout(), m.storage);
+        native.reluBackward(y.numel(), y.storage, 0, m.storage, 0, yc.storage, 0);
+        native.copyBytes(y.storage, 0, yc.storage, 0, y.numel() * 4);
+      } finally {
+        m.dispose();
+        yc.dispose();
+      }
+    }
   } catch (e) {
     y.dispose();
     throw e;

@@ -31,7 +31,7 @@ function run(x: Tensor, op: number, dims: number[], keepdim: boolean, correction
   const kept = [...Array(x.ndim).keys()].filter((d) => !dims.includes(d));
   const outer = numelOf(kept.map((d) => x.shape[d]));
   const inner = numelOf(dims.map((d) => x.shape[d]));
-  if ((op === R.Max || op === R.Min || op === R.ArgMax || op === R.ArgMin) && inner === 0 && outer > 0)
+  if ((op === R.Max || op === R.Min || op === R.ArgMax || op === R.ArgMin) && inner === 0)
     throw shapeError(`${NAMES[op]}: cannot reduce over an empty dimension of a ${fmtShape(x.shape)} tensor`);
   if ((op === R.Mean || op === R.Var) && x.dtype !== 'float32')
     throw ckError('ERR_DTYPE', `${op === R.Mean ? 'mean' : 'var/std'}: needs a float32 input, got ${x.dtype} (convert it with .float())`, 'TypeError');
