@@ -291,6 +291,7 @@ export class Tensor {
   /** Copies src into this tensor (broadcast, cast and moved as needed). Returns this. */
   copy_(src: Tensor): this {
     this.checkInPlace('copy_');
+    if (!(src instanceof Tensor)) throw ckError('ERR_ARG', `copy_: the source must be a Tensor, got ${describe(src)}`, 'TypeError');
     let s = src;
     if (s.dtype !== this.dtype || !s.device.equals(this.device)) s = s.to(this.device, this.dtype);
     const e = s.expand([...this.shape]);

@@ -11,6 +11,7 @@ export function setGradEnabled(on: boolean): void {
 }
 
 function withMode<T>(on: boolean, fn: () => T): T {
+  if (typeof fn !== 'function') throw ckError('ERR_ARG', `noGrad/enableGrad: expected a function, got ${typeof fn}`, 'TypeError');
   const prev = enabled;
   enabled = on;
   try {

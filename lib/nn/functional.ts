@@ -79,6 +79,9 @@ export function conv2dOutputSize(h: number, w: number, k: [number, number], s: [
 }
 
 export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  isTensor('conv2d', 'input', input);
+  isTensor('conv2d', 'weight', weight);
+  isTensor('conv2d', 'bias', bias, true);
   const unbatched = input.ndim === 3;
   if (input.ndim !== 4 && !unbatched)
     throw shapeError(`conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ${fmtShape(input.shape)}`);
@@ -472,6 +475,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | nu
 // ---- activations -------------------------------------------------------------------------------------
 
 export function relu(x: Tensor): Tensor {
+  isTensor('relu', 'input', x);
   return x.relu();
 }
 
@@ -781,6 +785,9 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduc
 }
 
 export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  isTensor('linear', 'input', input);
+  isTensor('linear', 'weight', weight);
+  isTensor('linear', 'bias', bias, true);
   if (weight.ndim !== 2) throw shapeError(`linear: weight must be 2-D (out, in), got ${fmtShape(weight.shape)}`);
   if (input.ndim < 1 || input.shape[input.ndim - 1] !== weight.shape[1])
     throw shapeError(`linear: input ${fmtShape(input.shape)} has ${input.shape[input.ndim - 1]} features, weight ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);

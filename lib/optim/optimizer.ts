@@ -55,6 +55,8 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
     this.defaults = Object.freeze({ ...defaults });
     if (params instanceof Tensor)
       throw ckError('ERR_ARG', `${this.constructor.name}: params must be a list of tensors or of parameter groups, not one tensor`, 'TypeError');
+    if (params === null || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function')
+      throw ckError('ERR_ARG', `${this.constructor.name}: params must be a list of tensors or of parameter groups`, 'TypeError');
     const list = [...(params as Iterable<unknown>)];
     if (list.length === 0) throw ckError('ERR_ARG', `${this.constructor.name}: got an empty parameter list`);
     const groups = list[0] instanceof Tensor ? [{ params: list as Tensor[] }] : (list as ParamGroupInput<O>[]);

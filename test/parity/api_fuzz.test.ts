@@ -793,3 +793,115 @@ test(`API fuzzer: ${NPLANS} call plans (seed ${SEED}) agree with PyTorch`, async
   expect(ops.size).toBeGreaterThanOrEqual(60);
   expect(ids.length).toBe(ONLY === null ? NPLANS : 1);
 });
+
+// ---- the differences issue 18 listed, one by one ------------------------------------------------------
+
+function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return `${(e as { code?: string }).code} ${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return 'no error';
+}
+
+describe('issue 18: each listed difference now matches PyTorch', () => {
+  test('refusals PyTorch makes are coded errors naming the argument', async () => {
+    const x4 = ck.randn([1, 1, 4, 4]);
+    expect(code(() => F.nllLoss(ck.tensor([[1, 2], [3, 4]], { dtype: 'int32' }), ck.tensor([0, 1], { dtype: 'int32' })))).toMatch(/^ERR_DTYPE TypeError: nll_loss: input/);
+    expect(code(() => F.maxPool2d(x4, 2, { padding: 0.5 }))).toMatch(/^ERR_ARG TypeError: max_pool2d: padding/);
+    expect(code(() => F.maxPool2d(x4, 2, { stride: 1.5 }))).toMatch(/^ERR_ARG TypeError: max_pool2d: stride/);
+    expect(code(() => F.avgPool2d(x4, 2.5))).toMatch(/^ERR_ARG TypeError: avg_pool2d: kernelSize/);
+    const r = ck.arange(6);
+    expect(code(() => r.slice(0, 0.5, 3))).toMatch(/^ERR_ARG TypeError: slice: start/);
+    expect(code(() => r.narrow(0, 0.5, 2))).toMatch(/^ERR_ARG TypeError: narrow: start/);
+    expect(code(() => F.adaptiveAvgPool2d(ck.randn([1, 1, 0, 4]), 2))).toMatch(/^ERR_SHAPE/);
+    expect(code(() => F.nllLoss(ck.randn([2, 3]), ck.tensor([0, 1], { dtype: 'int32' }), { reduction: 'sume' as 'sum' }))).toMatch(
+      /^ERR_ARG RangeError: nll_loss: reduction must be one of 'mean', 'sum', 'none', got "sume"/,
+    );
+    expect(code(() => ck.arange(0, 1, 0.1, { dtype: 'int32' }))).toMatch(/^ERR_ARG RangeError: arange: step must be nonzero/);
+    expect(code(() => ck.arange(0, Infinity))).toMatch(/^ERR_ARG RangeError: arange: unsupported range/);
+    expect(code(() => r.to('float64' as 'float32'))).toMatch(/^ERR_DTYPE TypeError: to\(\): dtype 'float64' is not supported/);
+    for (const py of [
+      'F.nll_loss(torch.tensor([[1, 2], [3, 4]], dtype=torch.int32), torch.tensor([0, 1]))',
+      'F.max_pool2d(torch.zeros(1, 1, 4, 4), 2, padding=0.5)',
+      'F.avg_pool2d(torch.zeros(1, 1, 4, 4), 2.5)',
+      'torch.arange(6)[0.5:3]',
+      'torch.arange(6).narrow(0, 0.5, 2)',
+      'F.adaptive_avg_pool2d(torch.zeros(1, 1, 0, 4), 2)',
+      "F.nll_loss(torch.zeros(2, 3), torch.tensor([0, 1]), reduction='sume')",
+      'torch.arange(0, 1, 0.1, dtype=torch.int32)',
+      "torch.arange(0, float('inf'))",
+    ])
+      await expect(runTorch(`out = ${py}`)).rejects.toThrow(/PyTorch raised/);
+  });
+
+  test('values and gradients PyTorch computes', async () => {
+    const p = ck.tensor([2, 0, 3], { requiresGrad: true });
+    p.prod().backward();
+    expect(Array.from(p.grad!.dataSync())).toEqual([0, 6, 0]);
+    const want = (await runTorch('p = torch.tensor([2., 0, 3], requires_grad=True); p.prod().backward(); out = p.grad')) as Arr;
+    expect(want.data).toEqual([0, 6, 0]);
+
+    const x = ck.tensor([[1, 2, 3], [4, 5, 6]]);
+    const s = x.sum([]);
+    expect([s.shape, s.item()]).toEqual([[], 21]);
+    expect(((await runTorch('out = x.sum([])', { x })) as Arr).data).toEqual([21]);
+
+    const c = ck.tensor([1, 3, 5]).clamp(2, NaN);
+    expect(Array.from(c.dataSync()).every(Number.isNaN)).toBe(true);
+    expect(((await runTorch("out = x.clamp(2, float('nan'))", { x: ck.tensor([1, 3, 5]) })) as Arr).data.every(Number.isNaN)).toBe(true);
+
+    const a = ck.arange(-1.5, 3, 1.25, { dtype: 'int32' });
+    expect(Array.from(a.dataSync())).toEqual(((await runTorch('out = torch.arange(-1.5, 3, 1.25, dtype=torch.int32)')) as Arr).data);
+
+    // ignoreIndex beyond int32 ignores nothing, in the kernel and in the mean's denominator alike
+    ck.manualSeed(4);
+    const logp = ck.randn([3, 4]);
+    const t = ck.tensor([1, 0, 3], { dtype: 'int32' });
+    const got = F.nllLoss(logp, t, { ignoreIndex: 2 ** 32 + 1 }).item();
+    const ref = (await runTorch('out = F.nll_loss(x, t.long(), ignore_index=2**32 + 1)', { x: logp, t })) as Arr;
+    expect(Math.abs(got - ref.data[0])).toBeLessThan(1e-6);
+
+    // an empty plane: PyTorch's 1x1 adaptive pool is a mean (NaN); larger outputs refuse (above)
+    const e = F.adaptiveAvgPool2d(ck.randn([1, 2, 0, 4]), 1);
+    expect([e.shape, Array.from(e.dataSync()).every(Number.isNaN)]).toEqual([[1, 2, 1, 1], true]);
+  });
+
+  test('autograd and optimizer misuse is refused with a code', () => {
+    const leaf = ck.ones([3], { requiresGrad: true });
+    const y = leaf.sum();
+    y.dispose();
+    expect(code(() => y.backward())).toMatch(/^ERR_DISPOSED/);
+    expect(leaf.grad).toBeNull();
+    expect(code(() => (leaf.grad = ck.ones([3], { dtype: 'int32' })))).toMatch(/^ERR_DTYPE TypeError: assigned grad has dtype int32/);
+    expect(code(() => ((leaf as unknown as { grad: unknown }).grad = 3))).toMatch(/^ERR_ARG TypeError: assigned grad expected to be a Tensor or null/);
+    expect(code(() => (leaf.grad = ck.ones([2])))).toMatch(/^ERR_SHAPE/);
+    const q = ck.ones([3], { requiresGrad: true });
+    const opt = new ck.optim.SGD([q], { lr: 0.1 });
+    q.grad = ck.ones([3]);
+    q.grad.dispose();
+    expect(code(() => opt.step())).toMatch(/^ERR_DISPOSED Error: SGD.step\(\): the gradient of a parameter/);
+    q.grad = null;
+    opt.step(); // a parameter with no grad is skipped, as PyTorch
+    expect(Array.from(q.dataSync())).toEqual([1, 1, 1]);
+  });
+
+  test('wrong types are coded errors, not TypeErrors from inside the library', () => {
+    const x = ck.randn([2, 3]);
+    const nn = ck.nn as unknown as Record<string, new (...a: unknown[]) => { forward(x: unknown): unknown }>;
+    for (const f of [
+      () => x.matmul(3 as unknown as ck.Tensor),
+      () => F.conv2d(null as unknown as ck.Tensor, x),
+      () => F.linear(x, null as unknown as ck.Tensor),
+      () => x.copy_(3 as unknown as ck.Tensor),
+      () => new nn.Linear(3, 2).forward(null),
+      () => new ck.optim.Adam(3 as unknown as ck.Tensor[], { lr: 0.1 }),
+      () => ck.noGrad(3 as unknown as () => void),
+      () => (ck.nn as unknown as { init: { zeros_(t: unknown): void } }).init.zeros_(null),
+      () => x.add({} as unknown as ck.Tensor),
+      () => ck.eye(Infinity),
+    ])
+      expect(code(f)).toMatch(/^ERR_[A-Z]+ /);
+  });
+});
