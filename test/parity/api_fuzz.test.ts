@@ -8,7 +8,7 @@
  * NaN matching NaN, and for differentiable plans the same gradient of sum(output) w.r.t. the first input.
  * Anything else is a silent difference and fails the test, printing the plan and how to rerun it.
  *
- * CONVKIT_FUZZ_SEED (default 18) and CONVKIT_FUZZ_PLANS (default 2400) pick the plans; plan i depends only
+ * CONVKIT_FUZZ_SEED (default 18) and CONVKIT_FUZZ_PLANS (default 3000) pick the plans; plan i depends only
  * on (seed, i), so CONVKIT_FUZZ_SEED=s CONVKIT_FUZZ_ONLY=i reruns one plan alone.
  */
 import * as ck from '../../lib';
@@ -18,7 +18,7 @@ const F = ck.nn.functional;
 afterAll(() => stopTorch());
 
 const SEED = Number(process.env.CONVKIT_FUZZ_SEED ?? 18);
-const NPLANS = Number(process.env.CONVKIT_FUZZ_PLANS ?? 2400);
+const NPLANS = Number(process.env.CONVKIT_FUZZ_PLANS ?? 3000);
 const ONLY = process.env.CONVKIT_FUZZ_ONLY === undefined ? null : Number(process.env.CONVKIT_FUZZ_ONLY);
 const BATCH = 200;
 
@@ -750,6 +750,7 @@ test(`API fuzzer: ${NPLANS} call plans (seed ${SEED}) agree with PyTorch`, async
   const failures: string[] = [];
   const ops = new Map<string, { n: number; err: number }>();
   let allowed = 0;
+  const byRule = new Map<string, number>();
   let timeTorch = 0;
   let timeCk = 0;
   for (let b = 0; b < ids.length; b += BATCH) {
@@ -773,6 +774,7 @@ test(`API fuzzer: ${NPLANS} call plans (seed ${SEED}) agree with PyTorch`, async
       const rule = ALLOWED.find((a) => a.match(p, c, t));
       if (rule) {
         allowed++;
+        byRule.set(rule.why, (byRule.get(rule.why) ?? 0) + 1);
         return;
       }
       failures.push(
@@ -788,9 +790,9 @@ test(`API fuzzer: ${NPLANS} call plans (seed ${SEED}) agree with PyTorch`, async
     });
   }
   const cov = [...ops.entries()].sort().map(([k, v]) => `${k} ${v.n} (${v.err} refused)`).join(', ');
-  if (process.env.CONVKIT_FUZZ_VERBOSE) console.log(`coverage: ${ops.size} ops: ${cov}; allowed ${allowed}; torch ${timeTorch} ms, convkit ${timeCk} ms`);
+  if (process.env.CONVKIT_FUZZ_VERBOSE) console.log(`coverage: ${ops.size} ops: ${cov}; allowed ${allowed}; torch ${timeTorch} ms, convkit ${timeCk} ms\n${[...byRule].map(([w, n]) => `${n}x ${w}`).join('\n')}`);
   if (failures.length) throw new Error(`${failures.length} silent differences (seed ${SEED}):\n\n${failures.slice(0, Number(process.env.CONVKIT_FUZZ_SHOW ?? 25)).join('\n\n')}`);
-  expect(ops.size).toBeGreaterThanOrEqual(60);
+  if (ONLY === null) expect(ops.size).toBeGreaterThanOrEqual(60);
   expect(ids.length).toBe(ONLY === null ? NPLANS : 1);
 });
 
