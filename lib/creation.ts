@@ -106,6 +106,9 @@ function shapeArg(shape: number[] | [number[]]): number[] {
 export function full(shape: number[], value: number, opts: TensorOptions = {}): Tensor {
   const sh = checkShape(shape);
   const dt = normalizeDType(opts.dtype, 'float32');
+  if (typeof value !== 'number') throw ckError('ERR_ARG', `full: value must be a number, got ${typeof value}`, 'TypeError');
+  if (dt === 'int32' && !(value >= -2147483648 && value < 2147483648))
+    throw ckError('ERR_ARG', `full: ${value} cannot be converted to int32 without overflow`, 'RangeError');
   const t = Tensor.empty(sh, dt, parseDevice(opts.device));
   if (t.numel()) native.fill(DTYPE_CODE[dt], t.storage, 0, t.numel(), value);
   return withGrad(t, opts);
@@ -132,29 +135,51 @@ export function fullLike(t: Tensor, value: number, opts: TensorOptions = {}): Te
   return full([...t.shape], value, likeOpts(t, opts));
 }
 
-/** arange(end), arange(start, end, step?, opts?): integers give int32 unless a dtype is given. */
+/**
+ * arange(end), arange(start, end, step?, opts?): integers give int32 unless a dtype is given. As PyTorch:
+ * the length is ceil((end - start) / step) in double precision from the arguments as given; for an int32
+ * result the values are start + i * step with start and step truncated to integers (so a step that
+ * truncates to 0 is refused).
+ */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  if (step === 0) throw ckError('ERR_ARG', 'arange: step must be nonzero', 'RangeError');
-  const n = Math.max(0, Math.ceil((end - start) / step));
+  for (const [name, v] of [['start', start], ['end', end], ['step', step]] as const)
+    if (typeof v !== 'number') throw ckError('ERR_ARG', `arange: ${name} must be a number, got ${typeof v}`, 'TypeError');
+  if (!Number.isFinite(start) || !Number.isFinite(end)) throw ckError('ERR_ARG', `arange: unsupported range ${start} -> ${end}`, 'RangeError');
   const allInt = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const dtype = normalizeDType(opts.dtype, allInt ? 'int32' : 'float32');
-  const host = dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
-  for (let i = 0; i < n; i++) host[i] = start + i * step;
+  const isInt = dtype === 'int32';
+  const [s0, e0, st] = isInt ? [Math.trunc(start), Math.trunc(end), Math.trunc(step)] : [start, end, step];
+  if (st === 0 || Number.isNaN(st)) throw ckError('ERR_ARG', `arange: step must be nonzero${isInt && step !== 0 ? ` (${step} truncates to 0 for int32)` : ''}`, 'RangeError');
+  if (!((st > 0 && e0 >= s0) || (st < 0 && e0 <= s0)))
+    throw ckError('ERR_ARG', `arange: the bounds ${start} -> ${end} are inconsistent with the sign of step ${step}`, 'RangeError');
+  const nd = Math.ceil((end - start) / step);
+  if (!(nd >= 0) || nd > 2 ** 31 - 1) throw ckError('ERR_ARG', `arange: ${nd} elements is out of range`, 'RangeError');
+  const n = nd;
+  if (isInt && n > 0 && (s0 + (n - 1) * st > 2147483647 || s0 + (n - 1) * st < -2147483648 || s0 > 2147483647 || s0 < -2147483648))
+    throw ckError('ERR_DTYPE', `arange: values from ${start} to ${end} overflow int32`, 'RangeError');
+  const host = isInt ? new Int32Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) host[i] = s0 + i * st;
   return withGrad(upload(host, [n], dtype, parseDevice(opts.device)), opts);
 }
 
 export function linspace(start: number, end: number, steps: number, opts: TensorOptions = {}): Tensor {
+  if (typeof start !== 'number' || typeof end !== 'number') throw ckError('ERR_ARG', 'linspace: start and end must be numbers', 'TypeError');
   if (!Number.isInteger(steps) || steps < 0) throw ckError('ERR_ARG', 'linspace: steps must be a non-negative integer', 'RangeError');
   const host = new Float32Array(steps);
   const step = steps > 1 ? (end - start) / (steps - 1) : 0;
   // Symmetric fill from both ends, as PyTorch does, so the last value is exactly `end`.
   const half = Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) host[i] = i < half ? start + step * i : end - step * (steps - 1 - i);
+  if (steps === 1) host[0] = start; // as PyTorch: one step is the start
   return withGrad(upload(host, [steps], normalizeDType(opts.dtype, 'float32'), parseDevice(opts.device)), opts);
 }
 
 export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
+  for (const [name, v] of [['n', n], ['m', m]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw ckError('ERR_ARG', `eye: ${name} must be an integer, got ${String(v)}`, 'TypeError');
+    if (v < 0) throw ckError('ERR_ARG', `eye: ${name} must be >= 0, got ${v}`, 'RangeError');
+  }
   const dtype = normalizeDType(opts.dtype, 'float32');
   const host = dtype === 'float32' ? new Float32Array(n * m) : new Int32Array(n * m);
   for (let i = 0; i < Math.min(n, m); i++) host[i * m + i] = 1;

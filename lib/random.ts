@@ -3,6 +3,8 @@
  * counter values of a Philox stream, so manualSeed(s) makes every later draw reproducible, on any
  * device and with any thread count.
  */
+import { ckError } from './errors';
+
 let seedHi = 0;
 let seedLo = 0;
 let counter = 0;
@@ -19,7 +21,8 @@ setSeed(67280421310721n);
 
 /** Seeds every random draw convkit makes (rand, randn, randint, dropout, shuffling, transforms). */
 export function manualSeed(seed: number | bigint): void {
-  if (typeof seed === 'number' && !Number.isInteger(seed)) throw new TypeError('manualSeed: seed must be an integer');
+  if (typeof seed === 'number' && !Number.isInteger(seed)) throw ckError('ERR_ARG', 'manualSeed: seed must be an integer', 'TypeError');
+  if (typeof seed !== 'number' && typeof seed !== 'bigint') throw ckError('ERR_ARG', `manualSeed: seed must be an integer, got ${typeof seed}`, 'TypeError');
   setSeed(seed);
 }
 

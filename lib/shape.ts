@@ -39,6 +39,7 @@ export function broadcastShapes(a: readonly number[], b: readonly number[], op =
 }
 
 export function checkShape(shape: readonly number[], what = 'shape'): number[] {
+  if (!Array.isArray(shape)) throw shapeError(`${what} must be an array of non-negative integers, got ${typeof shape}`);
   for (const s of shape) {
     if (!Number.isInteger(s) || s < 0) throw shapeError(`${what} ${fmtShape(shape)} must hold non-negative integers`);
   }

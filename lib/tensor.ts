@@ -32,6 +32,12 @@ export interface VarOptions extends ReduceOptions {
   unbiased?: boolean;
 }
 
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return `${typeof v} ${String(v)}`;
+}
+
 export class Tensor {
   // Mutable only through assignData_ (module.to(), loadStateDict): identity stays, contents move.
   private _shape: readonly number[];
@@ -42,8 +48,7 @@ export class Tensor {
   private ref: StorageRef | null;
   /** Set by nn.Parameter: a tensor a Module registers as a parameter. */
   isParameter = false;
-  /** The accumulated gradient of a leaf after backward(). */
-  grad: Tensor | null = null;
+  private _grad: Tensor | null = null;
   /** The graph node that made this tensor (null for leaves and for tensors made without grad). */
   gradFn: Node | null = null;
   private _requiresGrad = false;
@@ -95,7 +100,7 @@ export class Tensor {
     if (this.grad && !this.grad.device.equals(this._device)) {
       const g = this.grad.to(this._device);
       this.grad.dispose();
-      this.grad = keep(g);
+      this._grad = keep(g);
     }
     return this;
   }
@@ -174,7 +179,7 @@ export class Tensor {
   }
   private onDispose(): void {
     this.grad?.dispose();
-    this.grad = null;
+    this._grad = null;
     this.gradFn = null;
     this.accumulator = null;
   }
@@ -183,6 +188,24 @@ export class Tensor {
   }
 
   // ---- autograd -------------------------------------------------------------------------------
+  /** The accumulated gradient of a leaf after backward(). */
+  get grad(): Tensor | null {
+    return this._grad;
+  }
+  /** Assigning checks as PyTorch does: a Tensor (or null) of this tensor's dtype and shape. */
+  set grad(g: Tensor | null) {
+    if (g === null || g === undefined) {
+      this._grad = null;
+      return;
+    }
+    if (!(g instanceof Tensor))
+      throw ckError('ERR_ARG', `assigned grad expected to be a Tensor or null, got ${describe(g)}`, 'TypeError');
+    if (g.dtype !== this._dtype)
+      throw ckError('ERR_DTYPE', `assigned grad has dtype ${g.dtype}, but the tensor is ${this._dtype}`, 'TypeError');
+    if (g.shape.length !== this._shape.length || g.shape.some((s, i) => s !== this._shape[i]))
+      throw shapeError(`assigned grad has shape ${fmtShape(g.shape)}, but the tensor has shape ${fmtShape(this._shape)}`);
+    this._grad = g;
+  }
   get requiresGrad(): boolean {
     return this._requiresGrad;
   }
@@ -220,11 +243,11 @@ export class Tensor {
     if (this.grad === null || this.grad.isDisposed) {
       // A gradient that shares its buffer (a view of another gradient) gets its own, so in-place
       // changes to one .grad can never reach another.
-      this.grad = keep(g.isContiguous() && g.storageRef.refs === 1 ? g.detach() : g.clone());
+      this._grad = keep(g.isContiguous() && g.storageRef.refs === 1 ? g.detach() : g.clone());
     } else {
       const sum = ew.add(this.grad, g);
       this.grad.dispose();
-      this.grad = keep(sum);
+      this._grad = keep(sum);
     }
   }
   /**
@@ -232,6 +255,9 @@ export class Tensor {
    * .grad. A scalar needs no argument; otherwise pass the gradient of the same shape.
    */
   backward(grad?: Tensor, opts: { retainGraph?: boolean } = {}): void {
+    if (this.ref === null) throw ckError('ERR_DISPOSED', `backward(): ${this.toStringSafe()} was disposed`);
+    if (grad !== undefined && !(grad instanceof Tensor))
+      throw ckError('ERR_ARG', `backward(): gradient must be a Tensor, got ${describe(grad)}`, 'TypeError');
     if (!this._requiresGrad)
       throw ckError('ERR_AUTOGRAD', 'backward(): this tensor does not require grad and has no graph (was it made inside noGrad, or from tensors without requiresGrad?)');
     let g: Tensor;
@@ -265,6 +291,7 @@ export class Tensor {
   /** Copies src into this tensor (broadcast, cast and moved as needed). Returns this. */
   copy_(src: Tensor): this {
     this.checkInPlace('copy_');
+    if (!(src instanceof Tensor)) throw ckError('ERR_ARG', `copy_: the source must be a Tensor, got ${describe(src)}`, 'TypeError');
     let s = src;
     if (s.dtype !== this.dtype || !s.device.equals(this.device)) s = s.to(this.device, this.dtype);
     const e = s.expand([...this.shape]);
@@ -410,9 +437,9 @@ export class Tensor {
   }
 
   transpose(dim0: number, dim1: number): Tensor {
-    if (this.ndim === 0) return this.identity('TransposeBackward');
     const a = normDim(dim0, this.ndim);
     const b = normDim(dim1, this.ndim);
+    if (this.ndim === 0) return this.identity('TransposeBackward');
     const p = [...Array(this.ndim).keys()];
     [p[a], p[b]] = [p[b], p[a]];
     return this.permute(p);
@@ -428,6 +455,10 @@ export class Tensor {
   slice(dim: number, start = 0, end: number = Number.MAX_SAFE_INTEGER, step = 1): Tensor {
     const d = normDim(dim, this.ndim);
     if (!Number.isInteger(step) || step <= 0) throw shapeError(`slice: step must be a positive integer, got ${step}`);
+    for (const [name, v] of [['start', start], ['end', end]] as const) {
+      if (typeof v !== 'number' || !Number.isInteger(v))
+        throw ckError('ERR_ARG', `slice: ${name} must be an integer, got ${String(v)}`, 'TypeError');
+    }
     const n = this.shape[d];
     const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
     const s = clampIdx(start);
@@ -445,6 +476,8 @@ export class Tensor {
   narrow(dim: number, start: number, length: number): Tensor {
     const d = normDim(dim, this.ndim);
     const n = this.shape[d];
+    if (!Number.isInteger(start)) throw ckError('ERR_ARG', `narrow: start must be an integer, got ${String(start)}`, 'TypeError');
+    if (!Number.isInteger(length)) throw ckError('ERR_ARG', `narrow: length must be an integer, got ${String(length)}`, 'TypeError');
     const s = start < 0 ? start + n : start;
     if (!Number.isInteger(length) || s < 0 || length < 0 || s + length > n)
       throw shapeError(`narrow: start ${start} and length ${length} are out of range for dim ${d} of size ${n}`);
@@ -490,9 +523,9 @@ export class Tensor {
   }
 
   flatten(startDim = 0, endDim = -1): Tensor {
-    if (this.ndim === 0) return this.reshape([1]);
     const s = normDim(startDim, this.ndim);
     const e = normDim(endDim, this.ndim);
+    if (this.ndim === 0) return this.reshape([1]);
     if (s > e) throw shapeError(`flatten: startDim ${startDim} comes after endDim ${endDim}`);
     const shape = [...this.shape.slice(0, s), numelOf(this.shape.slice(s, e + 1)), ...this.shape.slice(e + 1)];
     return this.reshape(shape);
@@ -541,6 +574,8 @@ export class Tensor {
     let dev = this.device;
     let dt = this.dtype;
     if (target === 'float32' || target === 'int32' || target === 'int64') dt = normalizeDType(target, dt);
+    else if (typeof target === 'string' && /^(float|int|uint|bool|bfloat|half|double|long|short|complex)/.test(target))
+      throw ckError('ERR_DTYPE', `to(): dtype '${target}' is not supported (convkit stores float32 and int32; int64 is stored as int32)`, 'TypeError');
     else dev = parseDevice(target);
     if (dtype !== undefined) dt = normalizeDType(dtype, dt);
     let t: Tensor = this;
@@ -733,13 +768,13 @@ export class Tensor {
   max(): Tensor;
   max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return F.amax(this, undefined, {}, true);
+    if (dim === undefined) return F.amax(this, undefined, {}, true, true);
     return F.maxDim(this, dim, keepdim, true);
   }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return F.amax(this, undefined, {}, false);
+    if (dim === undefined) return F.amax(this, undefined, {}, false, true);
     return F.maxDim(this, dim, keepdim, false);
   }
   amax(dim?: number | number[], opts: ReduceOptions | boolean = {}): Tensor {

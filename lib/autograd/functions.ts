@@ -275,16 +275,20 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   });
 }
 
-function maxMinBackward(a: Tensor, b: TensorOrScalar, g: Tensor, win: number, needA: boolean, needB: boolean): [Tensor | null, Tensor | null] {
-  // Ties split the gradient in half, as PyTorch's maximum/minimum backward.
-  const w = ew.binary(a, b, win);
+function maxMinBackward(a: Tensor, b: TensorOrScalar, g: Tensor, isMax: boolean, needA: boolean, needB: boolean): [Tensor | null, Tensor | null] {
+  // As PyTorch's maximum/minimum backward: ties split the gradient in half; each side gets it unless it
+  // lost the comparison (so both get it where either is NaN).
+  const loseA = ew.binary(a, b, isMax ? ew.B.Lt : ew.B.Gt);
+  const loseB = ew.binary(a, b, isMax ? ew.B.Gt : ew.B.Lt);
   const e = ew.binary(a, b, ew.B.Eq);
   const he = e.mul(0.5);
-  const ma = w.add(he);
-  const mb = ew.rsub(ma, 1);
+  const la = loseA.add(he);
+  const lb = loseB.add(he);
+  const ma = ew.rsub(la, 1);
+  const mb = ew.rsub(lb, 1);
   const ga = needA ? scaledSum(g, ma, a.shape) : null;
   const gb = needB && b instanceof Tensor ? scaledSum(g, mb, b.shape) : null;
-  for (const t of [w, e, he, ma, mb]) t.dispose();
+  for (const t of [loseA, loseB, e, he, la, lb, ma, mb]) t.dispose();
   return [ga, gb];
 }
 
@@ -296,14 +300,14 @@ export function maximum(a: Tensor, b: TensorOrScalar, isMax: boolean): Tensor {
     const sb = b instanceof Tensor ? save(b) : null;
     const needA = a.requiresGrad;
     const needB = b instanceof Tensor && b.requiresGrad;
-    return (g) => maxMinBackward(sa, sb ?? (b as number), g, isMax ? ew.B.Gt : ew.B.Lt, needA, needB);
+    return (g) => maxMinBackward(sa, sb ?? (b as number), g, isMax, needA, needB);
   });
 }
 
 // ---- reductions -------------------------------------------------------------------------------------
 
 function reducedDims(x: Tensor, dim: number | number[] | undefined): number[] {
-  if (dim === undefined) return [...Array(x.ndim).keys()];
+  if (x.ndim === 0 || dim === undefined || (Array.isArray(dim) && dim.length === 0)) return [...Array(x.ndim).keys()];
   return (Array.isArray(dim) ? dim : [dim]).map((d) => (d < 0 ? d + x.ndim : d));
 }
 
@@ -349,7 +353,11 @@ export function mean(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean
   });
 }
 
-/** prod: gradient out / x (exact for inputs without zeros, as the common case of PyTorch's formula). */
+/**
+ * prod: the gradient of each element is the product of the others (PyTorch's formula): out / x where a
+ * slice holds no zero; where it holds exactly one, the zero's gradient is the product of the nonzeros and
+ * the others' 0; with two zeros or more, all 0.
+ */
 export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolean): Tensor {
   const out = red.reduce(x, red.R.Prod, dim, o ?? {});
   if (!needsGrad(x)) return out;
@@ -357,16 +365,35 @@ export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolea
   const kd = opts(o);
   return record(out, 'ProdBackward', [x], (save) => {
     const sx = save(x);
-    const so = save(out);
     return (g) => {
+      const zero = ew.binary(sx, 0, ew.B.Eq).float(); // 1 where x == 0
+      const nz = red.reduce(zero, red.R.Sum, dims, { keepdim: true }); // zeros per slice
+      const xr = sx.add(zero); // zeros replaced by 1
+      const pnz = red.reduce(xr, red.R.Prod, dims, { keepdim: true }); // product of the nonzeros
+      const none = ew.binary(nz, 0, ew.B.Eq).float();
+      const one = ew.binary(nz, 1, ew.B.Eq).float();
+      const q = pnz.div(xr); // no zero in the slice: out / x
+      const pick1 = zero.mul(one); // the zero of a slice with exactly one
+      const a = select(none, q, sx.shape);
+      const b = select(pick1, pnz, sx.shape);
+      const local = a.add(b);
       const gu = unreduce(g, x, dims, kd);
-      const ou = unreduce(so, x, dims, kd);
-      const q = ou.div(sx);
-      const r = q.mul(gu);
-      for (const t of [gu, ou, q]) t.dispose();
+      const r = local.mul(gu);
+      for (const t of [zero, nz, xr, pnz, none, one, q, pick1, a, b, local, gu]) t.dispose();
       return [r];
     };
   });
+}
+
+/** v where mask > 0, else 0, both broadcast to shape; 0 even where v is inf or NaN (one native pass). */
+function select(mask: Tensor, v: Tensor, shape: readonly number[]): Tensor {
+  const em = mask.expand([...shape]);
+  const ev = v.expand([...shape]);
+  const mc = ew.unary(em, ew.U.Copy);
+  const vc = ew.unary(ev, ew.U.Copy);
+  const r = reluGrad(vc, mc);
+  for (const t of [em, ev, mc, vc]) t.dispose();
+  return r;
 }
 
 /** argmax/argmin: integer results, never recorded. */
@@ -375,7 +402,11 @@ export function argExtreme(x: Tensor, dim: number | undefined, keepdim: boolean,
 }
 
 /** amax/amin: the gradient is shared evenly among the elements equal to the extreme. */
-export function amax(x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean } | boolean | undefined, isMax: boolean): Tensor {
+/**
+ * amax/amin: the gradient is shared evenly among the elements equal to the extreme. max()/min() over all
+ * elements (nanEq) count NaN as equal to a NaN result, as PyTorch's evenly_distribute_backward.
+ */
+export function amax(x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean } | boolean | undefined, isMax: boolean, nanEq = false): Tensor {
   const out = red.reduce(x, isMax ? red.R.Max : red.R.Min, dim, o ?? {});
   if (!needsGrad(x)) return out;
   const dims = reducedDims(x, dim);
@@ -385,12 +416,20 @@ export function amax(x: Tensor, dim: number | number[] | undefined, o: { keepdim
     const so = save(out);
     return (g) => {
       const ok = unreduce(so, x, dims, kd);
-      const mask = ew.binary(sx, ok, ew.B.Eq);
+      let mask = ew.binary(sx, ok, ew.B.Eq);
+      if (nanEq) {
+        const nx = ew.binary(sx, sx, ew.B.Ne);
+        const no = ew.binary(ok, ok, ew.B.Ne);
+        const both = nx.mul(no);
+        const m2 = mask.add(both);
+        for (const t of [nx, no, both, mask]) t.dispose();
+        mask = m2;
+      }
       const maskF = mask.float();
       const cnt = red.reduce(maskF, red.R.Sum, dims, { keepdim: true });
       const gu = unreduce(g, x, dims, kd);
       const share = gu.div(cnt);
-      const r = maskF.mul(share);
+      const r = maskF.mul(share); // as PyTorch: NaN where a slice's extreme is NaN and no element equals it
       for (const t of [ok, mask, maskF, cnt, gu, share]) t.dispose();
       return [r];
     };

@@ -1,4 +1,5 @@
 /** Whether ops record the graph for backward (torch.is_grad_enabled / no_grad / enable_grad). */
+import { ckError } from '../errors';
 let enabled = true;
 
 export function isGradEnabled(): boolean {
@@ -10,13 +11,14 @@ export function setGradEnabled(on: boolean): void {
 }
 
 function withMode<T>(on: boolean, fn: () => T): T {
+  if (typeof fn !== 'function') throw ckError('ERR_ARG', `noGrad/enableGrad: expected a function, got ${typeof fn}`, 'TypeError');
   const prev = enabled;
   enabled = on;
   try {
     const r = fn();
     if (r instanceof Promise) {
       enabled = prev;
-      throw new TypeError('noGrad/enableGrad: fn must be synchronous');
+      throw ckError('ERR_ARG', 'noGrad/enableGrad: fn must be synchronous', 'TypeError');
     }
     return r;
   } finally {

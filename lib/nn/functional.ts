@@ -10,13 +10,41 @@ import { rawModule } from '../autograd/grad_mode';
 import * as ewRaw from '../ops/elementwise';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { takeRandom } from '../random';
-import { numelOf } from '../shape';
+import { normDim, numelOf } from '../shape';
 import { Tensor } from '../tensor';
 
 const ew = rawModule(ewRaw);
 
 type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v, v]);
+
+/**
+ * An int or a pair of ints (PyTorch's `int[2]` arguments): fractions, NaN and non-numbers are refused with a
+ * TypeError naming the argument; values below `min` with a RangeError.
+ */
+function intPair(what: string, name: string, v: unknown, min: number): [number, number] {
+  const ok = (x: unknown) => typeof x === 'number' && Number.isInteger(x);
+  const p = Array.isArray(v) && v.length === 1 ? [v[0], v[0]] : v;
+  if (!(ok(p) || (Array.isArray(p) && p.length === 2 && ok(p[0]) && ok(p[1]))))
+    throw ckError('ERR_ARG', `${what}: ${name} must be an integer or a pair of integers, got ${JSON.stringify(v) ?? String(v)}`, 'TypeError');
+  const r = pair(p as Pair);
+  if (r[0] < min || r[1] < min) throw ckError('ERR_ARG', `${what}: ${name} must be >= ${min}, got ${r}`, 'RangeError');
+  if (r[0] > 2 ** 31 - 1 || r[1] > 2 ** 31 - 1) throw ckError('ERR_ARG', `${what}: ${name} ${r} is out of the int32 range`, 'RangeError');
+  return r;
+}
+
+function isTensor(what: string, name: string, t: unknown, optional = false): void {
+  if (optional && (t === null || t === undefined)) return;
+  if (!(t instanceof Tensor)) throw ckError('ERR_ARG', `${what}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`, 'TypeError');
+}
+
+const REDUCTIONS = ['mean', 'sum', 'none'];
+function reductionOf(what: string, r: unknown): Reduction {
+  const v = r ?? 'mean';
+  if (typeof v !== 'string' || !REDUCTIONS.includes(v))
+    throw ckError('ERR_ARG', `${what}: reduction must be one of 'mean', 'sum', 'none', got ${JSON.stringify(v) ?? String(v)}`, 'RangeError');
+  return v as Reduction;
+}
 
 function sameDevice(what: string, ...ts: (Tensor | null | undefined)[]): void {
   const first = ts.find((t) => t) as Tensor;
@@ -51,9 +79,15 @@ export function conv2dOutputSize(h: number, w: number, k: [number, number], s: [
 }
 
 export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  isTensor('conv2d', 'input', input);
+  isTensor('conv2d', 'weight', weight);
+  isTensor('conv2d', 'bias', bias, true);
   const unbatched = input.ndim === 3;
   if (input.ndim !== 4 && !unbatched)
     throw shapeError(`conv2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ${fmtShape(input.shape)}`);
+  isTensor('conv2d', 'input', input);
+  isTensor('conv2d', 'weight', weight);
+  isTensor('conv2d', 'bias', bias, true);
   if (weight.ndim !== 4) throw shapeError(`conv2d: expected a 4-D weight (O, C/groups, KH, KW), got ${fmtShape(weight.shape)}`);
   float32('conv2d', input);
   sameDevice('conv2d', input, weight, bias);
@@ -61,17 +95,30 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const [N, C, H, W] = x4.shape;
   const [O, Cg, KH, KW] = weight.shape;
   const groups = opts.groups ?? 1;
-  const s = pair(opts.stride ?? 1);
-  const d = pair(opts.dilation ?? 1);
+  const s = intPair('conv2d', 'stride', opts.stride === undefined ? 1 : opts.stride, 1);
+  const d = intPair('conv2d', 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1);
+  float32('conv2d weight', weight);
   let p: [number, number];
   if (opts.padding === 'valid') p = [0, 0];
   else if (opts.padding === 'same') {
     if (s[0] !== 1 || s[1] !== 1) throw shapeError("conv2d: padding='same' needs stride 1");
     const th = d[0] * (KH - 1);
     const tw = d[1] * (KW - 1);
-    if (th % 2 || tw % 2) throw shapeError("conv2d: padding='same' with an even kernel extent needs asymmetric padding, which is not supported");
+    if (th % 2 || tw % 2) {
+      // An odd total padding: PyTorch puts the extra row/column at the bottom/right. The same result is a
+      // convolution padded one more on both sides, without its first output row/column.
+      const y = conv2d(input, weight, bias, { ...opts, padding: [Math.ceil(th / 2), Math.ceil(tw / 2)] });
+      const a = y.slice(-2, th % 2);
+      const b = a.slice(-1, tw % 2);
+      a.dispose();
+      y.dispose();
+      return b;
+    }
     p = [th / 2, tw / 2];
-  } else p = pair(opts.padding ?? 0);
+  } else if (typeof opts.padding === 'string') {
+    throw ckError('ERR_ARG', `conv2d: padding must be 'valid', 'same' or integers, got '${opts.padding}'`, 'RangeError');
+  } else p = intPair('conv2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  if (typeof groups === 'number' && groups > 2 ** 31 - 1) throw ckError('ERR_ARG', `conv2d: groups ${groups} is out of the int32 range`, 'RangeError');
   if (!Number.isInteger(groups) || groups < 1 || C % groups || O % groups)
     throw shapeError(`conv2d: groups=${groups} must divide input channels ${C} and output channels ${O}`);
   if (Cg * groups !== C)
@@ -160,8 +207,11 @@ export function batchNorm(
   opts: BatchNormOptions = {},
 ): Tensor {
   const training = opts.training ?? false;
-  const momentum = opts.momentum ?? 0.1;
-  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
+  const eps = opts.eps === undefined ? 1e-5 : opts.eps;
+  if (typeof momentum !== 'number') throw ckError('ERR_ARG', `batch_norm: momentum must be a number, got ${momentum === null ? 'null' : typeof momentum}`, 'TypeError');
+  if (typeof eps !== 'number') throw ckError('ERR_ARG', `batch_norm: eps must be a number, got ${eps === null ? 'null' : typeof eps}`, 'TypeError');
+  isTensor('batch_norm', 'input', input);
   if (input.ndim < 2) throw shapeError(`batch_norm: expected an input with a channel dim (N, C, ...), got ${fmtShape(input.shape)}`);
   float32('batch_norm', input);
   sameDevice('batch_norm', input, runningMean, runningVar, weight, bias);
@@ -266,6 +316,12 @@ function pool4(what: string, input: Tensor): [Tensor, boolean] {
   return [input, false];
 }
 
+/** PyTorch refuses pooling inputs with an empty non-batch dim (max/avg) or an empty plane (adaptive). */
+function nonEmpty(what: string, input: Tensor, from: number): void {
+  for (let i = Math.max(input.ndim - from, 0); i < input.ndim; i++)
+    if (input.shape[i] === 0) throw shapeError(`${what}: input ${fmtShape(input.shape)} has an empty dimension ${i}`);
+}
+
 function unbatch(y: Tensor, unbatched: boolean, x4: Tensor): Tensor {
   if (!unbatched) return y;
   const r = y.squeeze(0);
@@ -275,13 +331,15 @@ function unbatch(y: Tensor, unbatched: boolean, x4: Tensor): Tensor {
 }
 
 export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}): Tensor {
+  isTensor('max_pool2d', 'input', input);
   float32('max_pool2d', input);
+  const k = intPair('max_pool2d', 'kernelSize', kernelSize, 1);
+  const s = intPair('max_pool2d', 'stride', opts.stride ?? kernelSize, 1);
+  const p = intPair('max_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  const d = intPair('max_pool2d', 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1);
+  nonEmpty('max_pool2d', input, 3);
   const [x4, unb] = pool4('max_pool2d', input);
   const [N, C, H, W] = x4.shape;
-  const k = pair(kernelSize);
-  const s = pair(opts.stride ?? kernelSize);
-  const p = pair(opts.padding ?? 0);
-  const d = pair(opts.dilation ?? 1);
   if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`max_pool2d: padding ${p} should be at most half of kernel size ${k}`);
   const OH = poolOut(H, k[0], s[0], p[0], d[0], !!opts.ceilMode);
   const OW = poolOut(W, k[1], s[1], p[1], d[1], !!opts.ceilMode);
@@ -315,18 +373,21 @@ export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOption
 }
 
 export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = {}): Tensor {
+  isTensor('avg_pool2d', 'input', input);
   float32('avg_pool2d', input);
+  const k = intPair('avg_pool2d', 'kernelSize', kernelSize, 1);
+  const s = intPair('avg_pool2d', 'stride', opts.stride ?? kernelSize, 1);
+  const p = intPair('avg_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  nonEmpty('avg_pool2d', input, 3);
   const [x4, unb] = pool4('avg_pool2d', input);
   const [N, C, H, W] = x4.shape;
-  const k = pair(kernelSize);
-  const s = pair(opts.stride ?? kernelSize);
-  const p = pair(opts.padding ?? 0);
   if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`avg_pool2d: padding ${p} should be at most half of kernel size ${k}`);
   const OH = poolOut(H, k[0], s[0], p[0], 1, !!opts.ceilMode);
   const OW = poolOut(W, k[1], s[1], p[1], 1, !!opts.ceilMode);
   if (OH < 1 || OW < 1) throw shapeError(`avg_pool2d: input ${fmtShape(input.shape)} is too small for kernel ${k}`);
   const div = opts.divisorOverride ?? 0;
-  if (div < 0 || !Number.isInteger(div)) throw ckError('ERR_ARG', 'avg_pool2d: divisorOverride must be a positive integer', 'RangeError');
+  if (typeof div !== 'number' || div < 0 || !Number.isInteger(div) || (opts.divisorOverride !== undefined && opts.divisorOverride !== null && div === 0))
+    throw ckError('ERR_ARG', `avg_pool2d: divisorOverride must be a positive integer, got ${String(opts.divisorOverride)}`, 'RangeError');
   const params = [N, C, H, W, OH, OW, k[0], k[1], s[0], s[1], p[0], p[1], 1, 1, opts.countIncludePad === false ? 0 : 1, div];
   const xc = contig(x4);
   const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
@@ -351,13 +412,44 @@ export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOption
 }
 
 export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | null, number | null]): Tensor {
+  isTensor('adaptive_avg_pool2d', 'input', input);
   float32('adaptive_avg_pool2d', input);
   const [x4, unb] = pool4('adaptive_avg_pool2d', input);
   const [N, C, H, W] = x4.shape;
   const o = Array.isArray(outputSize) ? outputSize : [outputSize, outputSize];
+  if (outputSize === null || outputSize === undefined || o.length !== 2 || o.some((v) => v !== null && !(typeof v === 'number' && Number.isInteger(v)))) {
+    if (unb) x4.dispose();
+    throw ckError('ERR_ARG', `adaptive_avg_pool2d: outputSize must be an integer or a pair of integers (or null), got ${JSON.stringify(outputSize)}`, 'TypeError');
+  }
   const OH = o[0] ?? H;
   const OW = o[1] ?? W;
-  if (!(OH >= 1 && OW >= 1)) throw shapeError(`adaptive_avg_pool2d: output size ${o} must be positive`);
+  if (OH === 1 && OW === 1 && N * C * H * W === 0) {
+    // PyTorch computes a 1x1 output as the mean over the plane, with no check: NaN for an empty plane.
+    if (unb) x4.dispose();
+    const m = input.mean([-2, -1], { keepdim: true });
+    return m;
+  }
+  try {
+    nonEmpty('adaptive_avg_pool2d', input, 2);
+    if (!(OH >= 0 && OW >= 0)) throw ckError('ERR_ARG', `adaptive_avg_pool2d: output size ${o} must be >= 0`, 'RangeError');
+  } catch (e) {
+    if (unb) x4.dispose();
+    throw e;
+  }
+  if (N * C * OH * OW === 0) {
+    if (unb) x4.dispose();
+    const e = Tensor.empty(unb ? [C, OH, OW] : [N, C, OH, OW], 'float32', input.device);
+    if (!needsGrad(input)) return e;
+    const inShape = [...input.shape];
+    const zeroOut = (unb ? 1 : C) * OH * OW === 0; // PyTorch's backward refuses an empty non-batch dim
+    return record(e, 'AdaptiveAvgPool2dBackward', [input], () => (g) => {
+      // As PyTorch's backward kernel, which refuses an empty output plane.
+      if (zeroOut) throw shapeError(`adaptive_avg_pool2d backward: the gradient of shape ${fmtShape(g.shape)} has an empty plane`);
+      const z = Tensor.empty(inShape, 'float32', g.device);
+      if (z.numel()) native.fill(0, z.storage, 0, z.numel(), 0);
+      return [z];
+    });
+  }
   const xc = contig(x4);
   const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
   try {
@@ -383,6 +475,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | nu
 // ---- activations -------------------------------------------------------------------------------------
 
 export function relu(x: Tensor): Tensor {
+  isTensor('relu', 'input', x);
   return x.relu();
 }
 
@@ -455,8 +548,10 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
 
 /** Zeroes elements with probability p and scales the rest by 1/(1-p); the identity when not training. */
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
-  if (!(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
+  isTensor('dropout', 'input', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
   if (!training || p === 0) return x.reshape([...x.shape]);
+  if (p === 1) return x.mul(0); // as PyTorch: input * 0 (NaN and inf inputs give NaN)
   float32('dropout', x);
   const n = x.numel();
   const xc = contig(x);
@@ -478,11 +573,19 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
 
 // ---- softmax and losses ------------------------------------------------------------------------------
 
-function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
+function softmaxImpl(x: Tensor, dim: number | null, log: boolean): Tensor {
+  isTensor(log ? 'log_softmax' : 'softmax', 'input', x);
+  // dim null: PyTorch's legacy implicit choice (0 for ranks 0, 1 and 3, else 1).
+  if (dim === null) dim = [0, 1, 3].includes(x.ndim) ? 0 : 1;
+  const d = normDim(dim, x.ndim);
   float32(log ? 'log_softmax' : 'softmax', x);
-  const d = dim < 0 ? dim + x.ndim : dim;
-  if (d < 0 || d >= Math.max(x.ndim, 1)) throw shapeError(`softmax: dim ${dim} out of range for input ${fmtShape(x.shape)}`);
-  if (x.ndim === 0) return log ? ew.mul(x, 0) : ew.add(ew.mul(x, 0), 1);
+  if (x.ndim === 0) {
+    const y = ew.mul(x, 0);
+    const r = log ? y : ew.add(y, 1);
+    if (r !== y) y.dispose();
+    // Over one element: log_softmax 0 and softmax 1, gradient 0 (NaN where the input is not finite).
+    return needsGrad(x) ? record(r, log ? 'LogSoftmaxBackward' : 'SoftmaxBackward', [x], () => (g) => [ew.mul(g, 0)]) : r;
+  }
   const last = d === x.ndim - 1;
   const perm = [...Array(x.ndim).keys()].filter((i) => i !== d).concat([d]);
   const xp = last ? x.detach() : x.detach().permute(perm);
@@ -521,10 +624,10 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   });
 }
 
-export function softmax(x: Tensor, dim = -1): Tensor {
+export function softmax(x: Tensor, dim: number | null = -1): Tensor {
   return softmaxImpl(x, dim, false);
 }
-export function logSoftmax(x: Tensor, dim = -1): Tensor {
+export function logSoftmax(x: Tensor, dim: number | null = -1): Tensor {
   return softmaxImpl(x, dim, true);
 }
 
@@ -539,6 +642,9 @@ export interface CrossEntropyOptions extends NllOptions {
 
 // (N, C) or (N, C, d1, ...) -> (R, C) rows with targets (R); returns [rows, targets, restShape]
 function rowsOf(what: string, input: Tensor, target: Tensor): [Tensor, Tensor, number[]] {
+  isTensor(what, 'input', input);
+  isTensor(what, 'target', target);
+  if (input.dtype !== 'float32') throw ckError('ERR_DTYPE', `${what}: input must be a float32 tensor, got ${input.dtype}`, 'TypeError');
   if (target.dtype !== 'int32') throw ckError('ERR_DTYPE', `${what}: target must hold class indices (int32/int64), got ${target.dtype}`, 'TypeError');
   sameDevice(what, input, target);
   if (input.ndim === 1) {
@@ -605,11 +711,32 @@ function reduceLoss(perRow: Tensor, target: Tensor, ignoreIndex: number, reducti
   return r;
 }
 
+/**
+ * ignoreIndex as PyTorch's int64 argument: an integer below 2**63 in magnitude. Targets are int32, so one
+ * outside the int32 range can match no target: it becomes INT32_MIN (never a valid class) for the kernels
+ * and the mean's count alike, after checking no target holds that value (PyTorch: out of bounds).
+ */
+function ignoreIndexOf(what: string, v: unknown, target: Tensor): number {
+  const ii = v ?? -100;
+  if (typeof ii !== 'number' || !Number.isInteger(ii))
+    throw ckError('ERR_ARG', `${what}: ignoreIndex must be an integer, got ${String(ii)}`, 'TypeError');
+  if (ii >= 2 ** 63 || ii < -(2 ** 63)) throw ckError('ERR_ARG', `${what}: ignoreIndex ${ii} does not fit in int64`, 'RangeError');
+  if (ii >= -(2 ** 31) && ii < 2 ** 31) return ii;
+  if (target.numel() > 0) {
+    const m = target.min();
+    const lo = m.item();
+    m.dispose();
+    if (lo === -(2 ** 31)) throw ckError('ERR_ARG', `${what}: target ${lo} is out of bounds`, 'RangeError');
+  }
+  return -(2 ** 31);
+}
+
 export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
-  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const reduction = reductionOf('nll_loss', opts.reduction);
   const [rows, t, rest] = rowsOf('nll_loss', input, target);
+  const ignoreIndex = ignoreIndexOf('nll_loss', opts.ignoreIndex, target);
   const per = nllRows(rows, t, ignoreIndex);
-  const out = reduceLoss(per, t, ignoreIndex, opts.reduction ?? 'mean', rest);
+  const out = reduceLoss(per, t, ignoreIndex, reduction, rest);
   for (const x of [rows, t, per]) x.dispose();
   return out;
 }
@@ -617,10 +744,11 @@ export function nllLoss(input: Tensor, target: Tensor, opts: NllOptions = {}): T
 /** Cross-entropy from logits and class indices, with labelSmoothing, reduction and ignoreIndex as PyTorch. */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const eps = opts.labelSmoothing ?? 0;
-  if (!(eps >= 0 && eps <= 1)) throw ckError('ERR_ARG', `cross_entropy: labelSmoothing must be in [0, 1], got ${eps}`, 'RangeError');
-  const ignoreIndex = opts.ignoreIndex ?? -100;
-  const reduction = opts.reduction ?? 'mean';
+  // PyTorch 1.13 refuses only values above 1 and smooths only above 0 (a negative or NaN value is no smoothing).
+  if (typeof eps !== 'number' || eps > 1) throw ckError('ERR_ARG', `cross_entropy: labelSmoothing must be in [0, 1], got ${eps}`, 'RangeError');
+  const reduction = reductionOf('cross_entropy', opts.reduction);
   const [rows, t, rest] = rowsOf('cross_entropy', input, target);
+  const ignoreIndex = ignoreIndexOf('cross_entropy', opts.ignoreIndex, target);
   const C = rows.shape[1];
   const logp = logSoftmax(rows, 1);
   const nll = nllRows(logp, t, ignoreIndex);
@@ -640,13 +768,16 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   return out;
 }
 
+/** Mean squared error; input and target broadcast together, as PyTorch (which warns when the shapes differ). */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
-  if (input.shape.length !== target.shape.length || input.shape.some((s, i) => s !== target.shape[i]))
-    throw shapeError(`mse_loss: input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape`);
+  isTensor('mse_loss', 'input', input);
+  isTensor('mse_loss', 'target', target);
+  const r = reductionOf('mse_loss', opts.reduction);
+  if (input.dtype !== 'float32' && target.dtype !== 'float32')
+    throw ckError('ERR_DTYPE', `mse_loss: input and target are both ${input.dtype}; one must be float32`, 'TypeError');
   const d = input.sub(target);
   const sq = d.square();
   d.dispose();
-  const r = opts.reduction ?? 'mean';
   if (r === 'none') return sq;
   const out = r === 'sum' ? sq.sum() : sq.mean();
   sq.dispose();
@@ -654,10 +785,14 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduc
 }
 
 export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  isTensor('linear', 'input', input);
+  isTensor('linear', 'weight', weight);
+  isTensor('linear', 'bias', bias, true);
   if (weight.ndim !== 2) throw shapeError(`linear: weight must be 2-D (out, in), got ${fmtShape(weight.shape)}`);
   if (input.ndim < 1 || input.shape[input.ndim - 1] !== weight.shape[1])
     throw shapeError(`linear: input ${fmtShape(input.shape)} has ${input.shape[input.ndim - 1]} features, weight ${fmtShape(weight.shape)} expects ${weight.shape[1]}`);
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]))
+  // A bias of one element broadcasts over the outputs, as PyTorch's
+  if (bias && (bias.ndim !== 1 || (bias.shape[0] !== weight.shape[0] && bias.shape[0] !== 1)))
     throw shapeError(`linear: bias ${fmtShape(bias.shape)} does not match weight ${fmtShape(weight.shape)}`);
   sameDevice('linear', input, weight, bias);
   const wt = weight.t();

@@ -20,9 +20,14 @@ export function calculateGain(nonlinearity: Nonlinearity, param?: number): numbe
 }
 
 export function calculateFanInAndFanOut(t: Tensor): [number, number] {
+  isTensor(t);
   if (t.ndim < 2) throw ckError('ERR_SHAPE', `fan in and fan out need a tensor with at least 2 dims, got ${fmtShape(t.shape)}`, 'RangeError');
   const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
   return [t.shape[1] * receptive, t.shape[0] * receptive];
+}
+
+function isTensor(t: unknown): void {
+  if (!(t instanceof Tensor)) throw ckError('ERR_ARG', `nn.init: expected a Tensor, got ${t === null ? 'null' : typeof t}`, 'TypeError');
 }
 
 function fill(t: Tensor, src: Tensor): Tensor {
@@ -32,18 +37,21 @@ function fill(t: Tensor, src: Tensor): Tensor {
 }
 
 export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
+  isTensor(t);
   const r = rand([...t.shape]);
   const s = noGrad(() => r.mul(b - a).add(a));
   r.dispose();
   return fill(t, s);
 }
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
+  isTensor(t);
   const r = randn([...t.shape]);
   const s = noGrad(() => r.mul(std).add(mean));
   r.dispose();
   return fill(t, s);
 }
 export function constant_(t: Tensor, v: number): Tensor {
+  isTensor(t);
   noGrad(() => t.fill_(v));
   return t;
 }

@@ -5,6 +5,11 @@ import { Tensor } from '../tensor';
 import { ConvBackend, checkConvBackend } from '../backends';
 import * as F from './functional';
 import * as init from './init';
+
+/** A layer's input must be a Tensor: anything else is a coded TypeError naming the layer. */
+function inputTensor(m: Module, x: unknown): void {
+  if (!(x instanceof Tensor)) throw ckError('ERR_ARG', `${m.constructor.name}.forward: expected a Tensor, got ${x === null ? 'null' : typeof x}`, 'TypeError');
+}
 import { Module, Parameter } from './module';
 
 type Pair = number | [number, number];
@@ -55,6 +60,7 @@ export class Conv2d extends Module {
     if (this.bias) initBias(this.bias, init.calculateFanInAndFanOut(this.weight)[0]);
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     const cdim = x.ndim === 4 ? 1 : 0;
     if ((x.ndim !== 4 && x.ndim !== 3) || x.shape[cdim] !== this.inChannels)
       throw shapeError(`${this.toString()}: expected input (N, ${this.inChannels}, H, W), got ${fmtShape(x.shape)}`);
@@ -84,6 +90,7 @@ export class Linear extends Module {
     if (this.bias) initBias(this.bias, this.inFeatures);
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures)
       throw shapeError(`${this.toString()}: expected input with ${this.inFeatures} features in its last dim, got ${fmtShape(x.shape)}`);
     return F.linear(x, this.weight, this.bias);
@@ -130,6 +137,7 @@ abstract class BatchNormBase extends Module {
     }
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     if (!this.dims.includes(x.ndim) || x.shape[1] !== this.numFeatures)
       throw shapeError(`${this.toString()}: expected a ${this.dims.join('-D or ')}-D input with ${this.numFeatures} channels in dim 1, got ${fmtShape(x.shape)}`);
     let momentum = this.momentum ?? 0;
@@ -166,6 +174,7 @@ export class ReLU extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return x.relu();
   }
 }
@@ -185,6 +194,7 @@ export class MaxPool2d extends Module {
     this.ceilMode = !!opts.ceilMode;
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return F.maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
   }
   extraRepr(): string {
@@ -197,6 +207,7 @@ export class AvgPool2d extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return F.avgPool2d(x, this.kernelSize, this.opts);
   }
   extraRepr(): string {
@@ -209,6 +220,7 @@ export class AdaptiveAvgPool2d extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return F.adaptiveAvgPool2d(x, this.outputSize);
   }
   extraRepr(): string {
@@ -222,6 +234,7 @@ export class Dropout extends Module {
     if (!(p >= 0 && p <= 1)) throw ckError('ERR_ARG', `Dropout: probability must be in [0, 1], got ${p}`, 'RangeError');
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return F.dropout(x, this.p, this.training);
   }
   extraRepr(): string {
@@ -234,12 +247,14 @@ export class Flatten extends Module {
     super();
   }
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return x.flatten(this.startDim, this.endDim);
   }
 }
 
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
+    inputTensor(this, x);
     return x.reshape([...x.shape]);
   }
 }

@@ -81,6 +81,7 @@ export abstract class Module {
     (this as unknown as Record<string, unknown>)[name] = t ? Parameter(t, t.requiresGrad || t.dtype === 'float32') : null;
   }
   addModule(name: string, m: Module | null): void {
+    if (m !== null && !(m instanceof Module)) throw ckError('ERR_ARG', `addModule: ${name} must be a Module or null, got ${typeof m}`, 'TypeError');
     (this as unknown as Record<string, unknown>)[name] = m;
   }
   registerModule(name: string, m: Module | null): void {
@@ -157,6 +158,7 @@ export abstract class Module {
   /** Copies tensors into parameters and buffers by name; shapes must match. */
   loadStateDict(sd: StateDict | Map<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     const strict = opts.strict ?? true;
+    if (sd === null || typeof sd !== 'object') throw ckError('ERR_ARG', `loadStateDict: expected a state dict (an object or a Map), got ${sd === null ? 'null' : typeof sd}`, 'TypeError');
     const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const targets = this.stateEntries();
     const missingKeys = [...targets.keys()].filter((k) => !src.has(k));

@@ -28,6 +28,19 @@ export function unary(x: Tensor, op: number, a = 0, b = 0, outDtype?: DType): Te
   const y = Tensor.empty(src.shape, dt, src.device);
   try {
     native.unary(op, src.dtypeCode, DTYPE_CODE[dt], src.storage, src.layout(), y.storage, a, b);
+    if (op === U.Sign && dt === 'float32' && y.numel()) {
+      // sign(NaN) is 0 in PyTorch: keep y where x == x (one native select pass).
+      const m = Tensor.empty(src.shape, 'float32', src.device);
+      const yc = Tensor.empty(src.shape, 'float32', src.device);
+      try {
+        native.binary(B.Eq, src.dtypeCode, DTYPE_CODE.float32, src.storage, src.layout(), src.storage, src.layout(), m.storage);
+        native.reluBackward(y.numel(), y.storage, 0, m.storage, 0, yc.storage, 0);
+        native.copyBytes(y.storage, 0, yc.storage, 0, y.numel() * 4);
+      } finally {
+        m.dispose();
+        yc.dispose();
+      }
+    }
   } catch (e) {
     y.dispose();
     throw e;
@@ -47,10 +60,12 @@ const OP_NAMES = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq',
 /** Broadcasting binary op of two tensors (or a tensor and a number). */
 export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   const name = OP_NAMES[op];
+  if (!(bIn instanceof Tensor) && typeof bIn !== 'number')
+    throw ckError('ERR_ARG', `${name}: the other operand must be a Tensor or a number, got ${bIn === null ? 'null' : typeof bIn}`, 'TypeError');
   let b: Tensor;
   let ownB = false;
   if (typeof bIn === 'number') {
-    const dt: DType = Number.isInteger(bIn) && a.dtype === 'int32' ? 'int32' : 'float32';
+    const dt = scalarDtype(a, bIn, name);
     b = Tensor.empty([], dt, a.device);
     native.fill(DTYPE_CODE[dt], b.storage, 0, 1, bIn);
     ownB = true;
@@ -81,12 +96,19 @@ export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   return y;
 }
 
-function scalarDtype(x: Tensor, s: number): DType {
-  return x.dtype === 'int32' && Number.isInteger(s) ? 'int32' : 'float32';
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** int32 for an integer scalar with an int32 tensor (refused beyond int32: convkit has no int64), else float32. */
+function scalarDtype(x: Tensor, s: number, op = 'op'): DType {
+  if (x.dtype !== 'int32' || !Number.isInteger(s)) return 'float32';
+  if (s < INT32_MIN || s > INT32_MAX)
+    throw ckError('ERR_ARG', `${op}: the integer ${s} does not fit the int32 tensor's dtype (convkit has no int64); use a float32 tensor`, 'RangeError');
+  return 'int32';
 }
 
-function scalarOp(x: Tensor, op: number, s: number): Tensor {
-  const dt = scalarDtype(x, s);
+function scalarOp(x: Tensor, op: number, s: number, name = 'op'): Tensor {
+  const dt = scalarDtype(x, s, name);
   if (dt === x.dtype) return unary(x, op, s);
   const f = unary(x, U.Copy, 0, 0, dt);
   const y = unary(f, op, s);
@@ -94,8 +116,16 @@ function scalarOp(x: Tensor, op: number, s: number): Tensor {
   return y;
 }
 
+function checkAlpha(op: string, a: Tensor, b: TensorOrScalar, alpha: number): void {
+  if (typeof alpha !== 'number') throw ckError('ERR_ARG', `${op}: alpha must be a number, got ${typeof alpha}`, 'TypeError');
+  const ints = a.dtype === 'int32' && (typeof b === 'number' ? Number.isInteger(b) : b instanceof Tensor && b.dtype === 'int32');
+  if (ints && !Number.isInteger(alpha))
+    throw ckError('ERR_ARG', `${op}: for integer tensors, alpha must be an integer, got ${alpha}`, 'TypeError');
+}
+
 export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
-  if (typeof b === 'number') return scalarOp(a, U.AddScalar, b * alpha);
+  checkAlpha('add', a, b, alpha);
+  if (typeof b === 'number') return scalarOp(a, U.AddScalar, b * alpha, 'add');
   if (alpha === 1) return binary(a, b, B.Add);
   const sb = scalarOp(b, U.MulScalar, alpha);
   const y = binary(a, sb, B.Add);
@@ -104,7 +134,8 @@ export function add(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
 }
 
 export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
-  if (typeof b === 'number') return scalarOp(a, U.AddScalar, -b * alpha);
+  checkAlpha('sub', a, b, alpha);
+  if (typeof b === 'number') return scalarOp(a, U.AddScalar, -b * alpha, 'sub');
   if (alpha === 1) return binary(a, b, B.Sub);
   const sb = scalarOp(b, U.MulScalar, alpha);
   const y = binary(a, sb, B.Sub);
@@ -113,7 +144,7 @@ export function sub(a: Tensor, b: TensorOrScalar, alpha = 1): Tensor {
 }
 
 export function mul(a: Tensor, b: TensorOrScalar): Tensor {
-  return typeof b === 'number' ? scalarOp(a, U.MulScalar, b) : binary(a, b, B.Mul);
+  return typeof b === 'number' ? scalarOp(a, U.MulScalar, b, 'mul') : binary(a, b, B.Mul);
 }
 
 export function div(a: Tensor, b: TensorOrScalar): Tensor {
@@ -126,11 +157,49 @@ export function div(a: Tensor, b: TensorOrScalar): Tensor {
   return binary(a, b, B.Div);
 }
 
+/** Integer a ** b as PyTorch's powi: exact (wrapping) products; negative exponents give 0 except for bases 1 and -1. */
+function powi(x: number, e: number): number {
+  if (e < 0) return x === 1 ? 1 : x === -1 ? (e % 2 ? -1 : 1) : 0;
+  let r = 1;
+  let base = x | 0;
+  let k = e;
+  while (k > 0) {
+    if (k & 1) r = Math.imul(r, base);
+    base = Math.imul(base, base);
+    k = Math.floor(k / 2);
+  }
+  return r;
+}
+
+/** pow of integer tensors (or an int32 tensor and an integer scalar): an int32 result, as PyTorch. */
+function intPow(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number' && b < 0) throw ckError('ERR_ARG', 'pow: integers to negative integer powers are not allowed', 'RangeError');
+  const bt = typeof b === 'number' ? null : b;
+  if (bt) checkDevices(a, bt, 'pow');
+  const shape = broadcastShapes(a.shape, bt ? bt.shape : [], 'pow');
+  const ea = a.expand(shape);
+  const eb = bt ? bt.expand(shape) : null;
+  try {
+    const da = ea.dataSync();
+    const db = eb ? eb.dataSync() : null;
+    const out = new Int32Array(da.length);
+    for (let i = 0; i < da.length; i++) out[i] = powi(da[i], db ? db[i] : (b as number));
+    const y = Tensor.empty(shape, 'int32', a.device);
+    if (out.length) native.upload(y.storage, 0, out);
+    return y;
+  } finally {
+    ea.dispose();
+    eb?.dispose();
+  }
+}
+
 export function pow(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') {
-    if (a.dtype === 'int32' && Number.isInteger(b) && b >= 0) return binary(a, b, B.Pow);
+    if (a.dtype === 'int32' && Number.isInteger(b)) return intPow(a, b);
     return unary(a, U.PowScalar, b);
   }
+  if (!(b instanceof Tensor)) return binary(a, b, B.Pow); // refuses with a coded error
+  if (a.dtype === 'int32' && b.dtype === 'int32') return intPow(a, b);
   return binary(a, b, B.Pow);
 }
 
@@ -145,8 +214,22 @@ export function rdiv(x: Tensor, s: number): Tensor {
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
   if ((min === undefined || min === null) && (max === undefined || max === null))
     throw ckError('ERR_ARG', 'clamp: at least one of min and max must be given', 'TypeError');
+  for (const [name, v] of [['min', min], ['max', max]] as const)
+    if (v !== undefined && v !== null && typeof v !== 'number')
+      throw ckError('ERR_ARG', `clamp: ${name} must be a number, got ${typeof v}`, 'TypeError');
   const lo = min ?? NaN;
   const hi = max ?? NaN;
+  const intBounds = [min, max].every((v) => v == null || Number.isInteger(v));
+  for (const v of [min, max])
+    if (x.dtype === 'int32' && intBounds && v != null && (v < INT32_MIN || v > INT32_MAX))
+      throw ckError('ERR_ARG', `clamp: ${v} cannot be converted to int32 without overflow`, 'RangeError');
+  // Both bounds given and one is NaN: NaN everywhere, as PyTorch 1.13 (a lone NaN bound leaves x as it is).
+  if (min != null && max != null && (Number.isNaN(min) || Number.isNaN(max))) {
+    const f = unary(x, U.Copy, 0, 0, 'float32');
+    const y = unary(f, U.MulScalar, NaN);
+    f.dispose();
+    return y;
+  }
   if (x.dtype === 'int32' && ((min != null && !Number.isInteger(min)) || (max != null && !Number.isInteger(max)))) {
     const f = unary(x, U.Copy, 0, 0, 'float32');
     const y = unary(f, U.Clamp, lo, hi);

@@ -26,6 +26,7 @@ function batchStride(t: Tensor, nb: number): number | null {
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (!(b instanceof Tensor)) throw ckError('ERR_ARG', `matmul: the other operand must be a Tensor, got ${b === null ? 'null' : typeof b}`, 'TypeError');
   if (a.ndim === 0 || b.ndim === 0) throw shapeError(`matmul: both arguments need at least one dimension, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   if (!a.device.equals(b.device)) throw ckError('ERR_DEVICE', `matmul: tensors are on different devices (${a.device} and ${b.device})`);
   if (a.dtype !== 'float32' || b.dtype !== 'float32') throw ckError('ERR_DTYPE', `matmul: needs float32 tensors, got ${a.dtype} and ${b.dtype}`, 'TypeError');
@@ -59,7 +60,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const nbatch = numelOf(batch);
     const out = Tensor.empty([...batch, M, N], 'float32', a.device);
     try {
-      if (K === 0) native.fill(0, out.storage, 0, out.numel(), 0);
+      if (out.numel() === 0) {
+        // nothing to compute (an empty batch, M or N)
+      } else if (K === 0) native.fill(0, out.storage, 0, out.numel(), 0);
       else
         native.gemm(
           nbatch, M, N, K, 1,

@@ -14,7 +14,9 @@ export const R = { Sum: 0, Mean: 1, Max: 2, Min: 3, ArgMax: 4, ArgMin: 5, Var: 6
 const NAMES = ['sum', 'mean', 'max', 'min', 'argmax', 'argmin', 'var', 'prod'];
 
 function normDims(x: Tensor, dim: number | number[] | undefined): number[] {
-  if (dim === undefined) return [...Array(x.ndim).keys()];
+  // An empty list reduces every dim, as PyTorch 1.13's sum/mean/amax(dim=[]).
+  if (dim === undefined || (Array.isArray(dim) && dim.length === 0)) return [...Array(x.ndim).keys()];
+  if (typeof dim !== 'number' && !Array.isArray(dim)) throw ckError('ERR_ARG', `reduction: dim must be a number or a list of numbers, got ${typeof dim}`, 'TypeError');
   const ds = (Array.isArray(dim) ? dim : [dim]).map((d) => normDim(d, x.ndim));
   if (new Set(ds).size !== ds.length) throw shapeError(`reduction dims ${fmtShape(ds)} repeat a dimension`);
   return ds.sort((a, b) => a - b);
@@ -29,12 +31,11 @@ function run(x: Tensor, op: number, dims: number[], keepdim: boolean, correction
   const kept = [...Array(x.ndim).keys()].filter((d) => !dims.includes(d));
   const outer = numelOf(kept.map((d) => x.shape[d]));
   const inner = numelOf(dims.map((d) => x.shape[d]));
-  if ((op === R.Max || op === R.Min || op === R.ArgMax || op === R.ArgMin) && inner === 0 && outer > 0)
+  if ((op === R.Max || op === R.Min || op === R.ArgMax || op === R.ArgMin) && inner === 0)
     throw shapeError(`${NAMES[op]}: cannot reduce over an empty dimension of a ${fmtShape(x.shape)} tensor`);
-  let src = x;
-  if (op === R.Mean || op === R.Var) {
-    if (x.dtype !== 'float32') src = unary(x, U.Copy, 0, 0, 'float32');
-  }
+  if ((op === R.Mean || op === R.Var) && x.dtype !== 'float32')
+    throw ckError('ERR_DTYPE', `${op === R.Mean ? 'mean' : 'var/std'}: needs a float32 input, got ${x.dtype} (convert it with .float())`, 'TypeError');
+  const src = x;
   const perm = src.permute([...kept, ...dims]);
   const c = perm.contiguous();
   perm.dispose();

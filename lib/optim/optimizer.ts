@@ -55,6 +55,8 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
     this.defaults = Object.freeze({ ...defaults });
     if (params instanceof Tensor)
       throw ckError('ERR_ARG', `${this.constructor.name}: params must be a list of tensors or of parameter groups, not one tensor`, 'TypeError');
+    if (params === null || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function')
+      throw ckError('ERR_ARG', `${this.constructor.name}: params must be a list of tensors or of parameter groups`, 'TypeError');
     const list = [...(params as Iterable<unknown>)];
     if (list.length === 0) throw ckError('ERR_ARG', `${this.constructor.name}: got an empty parameter list`);
     const groups = list[0] instanceof Tensor ? [{ params: list as Tensor[] }] : (list as ParamGroupInput<O>[]);
@@ -124,8 +126,10 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
   protected active(group: ParamGroup): Tensor[] {
     const out: Tensor[] = [];
     for (const p of group.params) {
-      if (!p.requiresGrad || p.grad === null || p.grad.isDisposed) continue;
+      if (!p.requiresGrad || p.grad === null) continue;
       if (p.isDisposed) throw ckError('ERR_DISPOSED', `${this.constructor.name}.step(): a parameter was disposed`);
+      if (p.grad.isDisposed)
+        throw ckError('ERR_DISPOSED', `${this.constructor.name}.step(): the gradient of a parameter of shape ${fmtShape(p.shape)} was disposed (set p.grad = null to skip it)`);
       if (p.grad.numel() !== p.numel() || p.grad.shape.length !== p.shape.length || p.grad.shape.some((s, i) => s !== p.shape[i]))
         throw ckError('ERR_SHAPE', `${this.constructor.name}.step(): gradient of shape ${fmtShape(p.grad.shape)} for a parameter of shape ${fmtShape(p.shape)}`, 'RangeError');
       out.push(p);
