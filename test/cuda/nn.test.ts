@@ -143,7 +143,7 @@ describe('whole network on cuda = cpu', () => {
   test('CIFAR-10 CNN forward and backward (small input)', () => {
     ck.manualSeed(11);
     const m = ck.models.cifar10Net();
-    m.dropout.eval();
+    m.classifier.at(0).eval();
     const x = ck.randn([2, 3, 8, 8]);
     const y = ck.tensor([3, 7], { dtype: 'int32' });
     const lossCpu = F.crossEntropy(m.forward(x), y);
