@@ -2,4 +2,5 @@
 export { loadSafetensors, parseSafetensors, saveSafetensors, MAX_HEADER_BYTES } from './safetensors';
 export type { SaveSafetensorsOptions } from './safetensors';
 export { loadTorch, parseTorch } from './torch';
+export { saveTorch, type SaveTorchOptions } from './torch_save';
 export type { WeightFile } from './types';
