@@ -100,7 +100,8 @@ export function histogramBuckets(values: Float64Array, bins: HistogramBins): { l
       lo -= 0.5;
       hi += 0.5;
     }
-    edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + ((hi - lo) * i) / bins));
+    const step = (hi - lo) / bins; // numpy.linspace's arithmetic, so the edges are numpy's to the bit
+    edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : i * step + lo));
   } else {
     edges = [...bins];
     if (edges.length < 2 || edges.some((e, i) => i > 0 && !(e > edges[i - 1])))
