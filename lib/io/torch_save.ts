@@ -210,10 +210,17 @@ export function saveTorch(stateDict: Map<string, Tensor> | Record<string, Tensor
   for (const [name, t] of list) {
     if (!(t instanceof Tensor)) throw ckError('ERR_ARG', `saveTorch: '${name}' is not a Tensor`, 'TypeError');
     const ref = t.storageRef; // throws ERR_DISPOSED for a disposed tensor
+    const span = spanOf(t);
+    if (!span) {
+      // an empty tensor: an empty storage of its own (it reaches no element of any buffer)
+      const plan = { key: String(plans.length), dtype: t.dtype as 'float32' | 'int32', anchor: t, start: 0, end: 0 };
+      plans.push(plan);
+      placed.push({ name, t, plan });
+      continue;
+    }
     let forRef = byRef.get(ref);
     if (!forRef) byRef.set(ref, (forRef = new Map()));
     let plan = forRef.get(t.dtype);
-    const span = spanOf(t) ?? [t.offset, t.offset];
     if (!plan) {
       plan = { key: String(plans.length), dtype: t.dtype as 'float32' | 'int32', anchor: t, start: span[0], end: span[1] };
       forRef.set(t.dtype, plan);
