@@ -18,12 +18,17 @@ run(() => {
       x.dispose();
       x = y;
     });
-    for (const [name, layer] of [['pool', model.pool], ['flatten', null], ['fc', model.fc]] as const) {
-      const y = layer ? (layer.forward(x) as ck.Tensor) : x.flatten(1);
-      console.log(`  ${name.padEnd(12)} ${(layer ? layer.typeName : 'flatten').padEnd(12)} -> [${y.shape.join(', ')}]`);
-      x.dispose();
+    // x.view(x.size(0), -1), then the classifier (dropout is the identity in eval mode)
+    const flat = x.view([x.shape[0], -1]);
+    console.log(`  ${'view'.padEnd(13)} ${'view'.padEnd(12)} -> [${flat.shape.join(', ')}]`);
+    x.dispose();
+    x = flat;
+    model.classifier.children().forEach((layer, i) => {
+      const y = layer.forward(x) as ck.Tensor;
+      console.log(`  classifier.${String(i).padEnd(2)} ${layer.typeName.padEnd(12)} -> [${y.shape.join(', ')}]`);
+      if (y !== x) x.dispose();
       x = y;
-    }
+    });
   });
   x.dispose();
   console.log('\nLeNet-5 with ck.utils.summary:');

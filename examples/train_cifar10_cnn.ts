@@ -1,7 +1,7 @@
 /**
  * The tutorial's CIFAR-10 CNN trained with AdamW and cosine annealing. By default on the Fashion-MNIST
- * subset that ships in data/ (the same network with one input channel: 28 -> 14 -> 7 -> 3 through its
- * pools); CIFAR10_ROOT=<folder> trains on CIFAR-10 with the crop-and-flip recipe instead.
+ * subset that ships in data/ (the same network with one input channel: 28 -> 14 -> 7 through its two
+ * max pools, then global average pooling); CIFAR10_ROOT=<folder> trains on CIFAR-10 with the crop-and-flip recipe instead.
  */
 import * as ck from 'convkit';
 import { accuracy, device, fashionLoaders, num, pct, run, small, trainEpoch } from './common';

@@ -21,7 +21,7 @@ const vgg = (f: (o: models.VGGOptions) => Module, batchNorm: boolean): ZooEntry 
 });
 
 export const ZOO: Record<string, ZooEntry> = {
-  cifar10Net: { build: (o) => models.cifar10Net(o), minSize: 8, defaultInput: [3, 32, 32], head: 'fc', stem: 'features.0.weight' },
+  cifar10Net: { build: (o) => models.cifar10Net(o), minSize: 8, defaultInput: [3, 32, 32], head: 'classifier.1', stem: 'features.0.weight' },
   lenet5: { build: (o) => models.lenet5(o), minSize: 28, defaultInput: [1, 28, 28], head: 'classifier.4', stem: 'features.0.weight' },
   miniVgg: { build: (o) => models.miniVgg(o), minSize: 8, defaultInput: [3, 32, 32], head: 'fc', stem: 'features.0.weight' },
   alexnet: { build: (o) => models.alexnet(o), minSize: 63, defaultInput: [3, 224, 224], head: 'classifier.6', stem: 'features.0.weight' },

@@ -1,5 +1,6 @@
 /** convkit.models: the tutorial's networks, with torchvision's attribute names where they exist. */
 export { Cifar10Net, cifar10Net } from './cifar10';
+export type { Cifar10NetOptions } from './cifar10';
 export { LeNet5, lenet5 } from './lenet';
 export type { LeNet5Options } from './lenet';
 export { AlexNet, alexnet } from './alexnet';

@@ -10,3 +10,4 @@ export {
   RESNET_DEPTH_LRS, RESNET_UNFREEZE_STAGES,
 } from './finetune';
 export type { ParamGroup, DepthStage, ParamGroupsOptions, FreezeOptions, GradualUnfreezerOptions } from './finetune';
+export * as tensorboard from './tensorboard';

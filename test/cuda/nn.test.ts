@@ -150,7 +150,7 @@ describe('whole network on cuda = cpu', () => {
     expectNativeConv();
     ck.manualSeed(11);
     const m = ck.models.cifar10Net();
-    m.dropout.eval();
+    m.classifier.at(0).eval();
     const x = ck.randn([2, 3, 8, 8]);
     const y = ck.tensor([3, 7], { dtype: 'int32' });
     const lossCpu = F.crossEntropy(m.forward(x), y);

@@ -180,7 +180,7 @@ describe('convkit train', () => {
     const paths = svgPaths(html);
     expect(paths.map((p) => p.series)).toEqual(['train', 'test', 'train', 'test', 'lr']);
     expect((html.match(/<svg /g) ?? []).length).toBe(3);
-    expect(html).toContain('Total params: 288,618'); // the CIFAR-10 CNN on 1-channel input, as PyTorch counts it
+    expect(html).toContain('Total params: 140,778'); // the CIFAR-10 CNN on 1-channel input, as PyTorch counts it
     expect(html).toMatch(/<th>optimizer<\/th><td>adamw<\/td>/);
   });
 
@@ -358,7 +358,7 @@ describe('examples (small settings)', () => {
 
   it('train_cifar10_cnn', () => {
     const out = example('train_cifar10_cnn');
-    expect(out).toMatch(/CIFAR-10 CNN: 288,618 parameters, on the shipped Fashion-MNIST subset \(512 train \/ 256 test\)/);
+    expect(out).toMatch(/CIFAR-10 CNN: 140,778 parameters, on the shipped Fashion-MNIST subset \(512 train \/ 256 test\)/);
     expect(out).toMatch(new RegExp(`epoch 1/1  train loss \\d+\\.\\d+  train acc ${acc}  test acc ${acc}  lr 1\\.00e-3`));
     expect(out).toMatch(new RegExp(`Final test accuracy: ${acc}`));
   });
@@ -375,7 +375,7 @@ describe('examples (small settings)', () => {
 
   it('mini_vgg', () => {
     const out = example('mini_vgg');
-    expect(out).toContain('mini-VGG: 1,148,618 parameters (the CIFAR-10 CNN: 288,618)');
+    expect(out).toContain('mini-VGG: 1,148,618 parameters (the CIFAR-10 CNN: 140,778)');
     expect(out).toMatch(new RegExp(`Final test accuracy: ${acc}`));
   });
 
@@ -404,14 +404,15 @@ describe('examples (small settings)', () => {
 
   it('shape_tracing', () => {
     const out = example('shape_tracing');
-    expect(out).toMatch(/features\.20 +MaxPool2d +-> \[1, 128, 4, 4\]/);
-    expect(out).toMatch(/fc +Linear +-> \[1, 10\]/);
+    expect(out).toMatch(/features\.13 +MaxPool2d +-> \[1, 64, 8, 8\]/);
+    expect(out).toMatch(/features\.17 +AdaptiveAvgPool2d -> \[1, 128, 1, 1\]/);
+    expect(out).toMatch(/classifier\.1 +Linear +-> \[1, 10\]/);
     expect(out).toContain('Total params: 61,706');
   });
 
   it('receptive_field', () => {
     const out = example('receptive_field');
-    expect(out).toMatch(/pool3 +2 +2 +0 +4 +36 +8/);
+    expect(out).toMatch(/conv5 +3 +1 +1 +8 +24 +4/);
     expect(out).toMatch(/l1\.1\.c2 +3 +1 +1 +56 +43 +4/);
     expect(out).toContain('Five stacked 3x3 convolutions see 11x11 pixels');
   });

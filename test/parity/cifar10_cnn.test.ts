@@ -1,33 +1,139 @@
 /**
- * The tutorial's CIFAR-10 CNN with weights copied from convkit into PyTorch (same architecture, same
- * state-dict keys): the same logits, loss and parameter gradients on the same batch, to 1e-4 relative
- * (gradients: 1e-4 relative to the largest gradient of each tensor, since tiny entries are sums with
- * cancellation; PyTorch's own float32 gradients sit within 4e-6 of its float64 ones by that measure). Train mode (batch statistics; dropout switched off on both sides so the comparison is
- * deterministic) and eval mode (running statistics).
+ * The tutorial's CIFAR-10 CNN against the tutorial's own PyTorch class (TUTORIAL_NET below, as the
+ * tutorial writes it):
+ * - a state dict saved by PyTorch (torch.save .pth, and the same converted to safetensors by `convkit
+ *   convert`) loads strictly into models.cifar10Net() and gives PyTorch's logits to 1e-4 in eval and train
+ *   mode; both sides count 141,354 parameters and list the same state-dict keys in the same order;
+ * - with weights copied from convkit into PyTorch: the same logits, loss and parameter gradients on the
+ *   same batch, to 1e-4 relative (gradients: 1e-4 relative to the largest gradient of each tensor, since
+ *   tiny entries are sums with cancellation; PyTorch's own float32 gradients sit within 4e-6 of its
+ *   float64 ones by that measure), in train mode (batch statistics; dropout switched off on both sides
+ *   so the comparison is deterministic) and eval mode (running statistics).
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as ck from '../../lib';
+import { convertCommand } from '../../lib/cli/commands';
 import { expectClose, asArr } from '../helpers/compare';
 import { runTorch, stopTorch } from '../helpers/torch';
 
 afterAll(() => stopTorch());
 
-const TORCH_NET = `
-def cbr(i, o):
-    return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
-class Net(nn.Module):
+// The tutorial's class, verbatim.
+const TUTORIAL_NET = `
+class CIFAR10Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(*cbr(3, 32), *cbr(32, 32), nn.MaxPool2d(2), *cbr(32, 64), *cbr(64, 64), nn.MaxPool2d(2),
-                                      *cbr(64, 128), *cbr(128, 128), nn.MaxPool2d(2))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(0.3)
-        self.fc = nn.Linear(128, 10)
+        self.features = nn.Sequential(
+            # Block 1: 3 -> 32 channels
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.MaxPool2d(2),
+            # Block 2: 32 -> 64 channels
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(2),
+            # Block 3: 64 -> 128 channels
+            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.3),
+            nn.Linear(128, 10)
+        )
     def forward(self, x):
-        return self.fc(self.dropout(self.pool(self.features(x)).flatten(1)))
-net = Net()
+        x = self.features(x)
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+`;
+
+const TORCH_NET =
+  TUTORIAL_NET +
+  `
+net = CIFAR10Net()
 sd = net.state_dict()
 names = list(sd.keys())
 `;
+
+const quiet = { write: () => true } as unknown as NodeJS.WriteStream;
+
+describe('the tutorial CIFAR10Net saved by PyTorch loads into models.cifar10Net()', () => {
+  let dir: string;
+  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ck-cifar10net-'))));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('141,354 parameters and the tutorial\'s state-dict keys, in order', async () => {
+    const model = ck.models.cifar10Net();
+    expect(ck.utils.countParameters(model)).toBe(141354);
+    const keys = Object.keys(model.stateDict());
+    expect(keys[0]).toBe('features.0.weight');
+    expect(keys.slice(-3)).toEqual(['features.15.num_batches_tracked', 'classifier.1.weight', 'classifier.1.bias']);
+    const want = (await runTorch(TORCH_NET + `out = {'n': sum(p.numel() for p in net.parameters()), 'keys': names}`)) as unknown as { n: number; keys: string[] };
+    expect(want.n).toBe(141354);
+    expect(keys).toEqual(want.keys);
+  });
+
+  for (const format of ['pth', 'safetensors'] as const) {
+    test(`.${format}: strict load, same logits in eval and train mode`, async () => {
+      const pth = path.join(dir, `tutorial-${format}.pth`);
+      ck.manualSeed(7);
+      const x = ck.randn([4, 3, 32, 32]);
+      // Random weights and non-trivial batch-norm statistics and affine parameters, as after training.
+      const code =
+        TUTORIAL_NET +
+        `
+torch.manual_seed(11)
+net = CIFAR10Net()
+with torch.no_grad():
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0, 0.1)
+            m.num_batches_tracked.fill_(37)
+torch.save(net.state_dict(), ${JSON.stringify(pth)})
+net.eval()
+with torch.no_grad():
+    ev = net(x)
+net.train()
+net.classifier[0].eval()  # dropout off: its masks come from another generator
+with torch.no_grad():
+    tr = net(x)
+out = [ev, tr] + [t for k, t in net.state_dict().items() if 'running' in k]`;
+      const want = (await runTorch(code, { x })) as never[];
+      let file = pth;
+      if (format === 'safetensors') {
+        file = path.join(dir, 'tutorial.safetensors');
+        convertCommand(pth, file, quiet);
+      }
+      const w = format === 'pth' ? ck.io.loadTorch(file) : ck.io.loadSafetensors(file);
+      const model = ck.models.cifar10Net();
+      try {
+        const r = model.loadStateDict(w.tensors, { strict: true });
+        expect(r).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      } finally {
+        w.dispose();
+      }
+      expect(model.stateDict()['features.15.num_batches_tracked'].item()).toBe(37);
+      model.eval();
+      expectClose(ck.noGrad(() => model.forward(x)), want[0], { atol: 1e-5, rtol: 1e-4 }, 'eval logits');
+      // the same file through the zoo's own loader (cifar10Net({ weights })) gives the same model
+      const viaZoo = ck.models.cifar10Net({ weights: file, onNote: () => undefined });
+      expect(viaZoo.weightsReport!.loaded).toBe(Object.keys(viaZoo.stateDict()).length);
+      viaZoo.eval();
+      expectClose(ck.noGrad(() => viaZoo.forward(x)), want[0], { atol: 1e-5, rtol: 1e-4 }, 'eval logits (weights option)');
+      model.train();
+      model.classifier.at(0).eval();
+      expectClose(ck.noGrad(() => model.forward(x)), want[1], { atol: 1e-5, rtol: 1e-4 }, 'train logits');
+      const sd = model.stateDict();
+      Object.keys(sd)
+        .filter((k) => k.includes('running'))
+        .forEach((k, i) => expectClose(sd[k], want[2 + i], { atol: 1e-6, rtol: 1e-4 }, k));
+    });
+  }
+});
 
 function maxAbs(a: number[]): number {
   let m = 0;
@@ -46,7 +152,7 @@ describe('CIFAR-10 CNN parity with PyTorch', () => {
       const y = ck.tensor([0, 1, 2, 3, 4, 5, 6, 9], { dtype: 'int32' });
       if (mode === 'train') {
         model.train();
-        model.dropout.eval(); // dropout masks come from different generators; the rest trains
+        model.classifier.at(0).eval(); // dropout masks come from different generators; the rest trains
       } else {
         // non-trivial running statistics, as after some training
         ck.noGrad(() => {
@@ -72,7 +178,7 @@ with torch.no_grad():
     for i, k in enumerate(names):
         sd[k].copy_(globals()['p%d' % i].reshape(sd[k].shape).to(sd[k].dtype))
 net.${mode}()
-net.dropout.eval()
+net.classifier[0].eval()
 logits = net(x)
 loss = F.cross_entropy(logits, y.long())
 loss.backward()

@@ -576,16 +576,14 @@ describe('LR scheduler state dicts', () => {
 const TORCH_NET = `
 def cbr(i, o):
     return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
-class Net(nn.Module):
+class Net(nn.Module):  # the tutorial's CIFAR10Net
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(*cbr(3, 32), *cbr(32, 32), nn.MaxPool2d(2), *cbr(32, 64), *cbr(64, 64), nn.MaxPool2d(2),
-                                      *cbr(64, 128), *cbr(128, 128), nn.MaxPool2d(2))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(0.3)
-        self.fc = nn.Linear(128, 10)
+                                      *cbr(64, 128), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, 10))
     def forward(self, x):
-        return self.fc(self.dropout(self.pool(self.features(x)).flatten(1)))
+        return self.classifier(self.features(x).view(x.size(0), -1))
 `;
 
 describe('CIFAR-10 CNN: AdamW + CosineAnnealingLR for 10 steps', () => {
@@ -605,7 +603,7 @@ describe('CIFAR-10 CNN: AdamW + CosineAnnealingLR for 10 steps', () => {
       const model = ck.models.cifar10Net();
       model.loadStateDict(initSd);
       model.train();
-      model.dropout.eval(); // dropout masks come from different generators
+      model.classifier.at(0).eval(); // dropout masks come from different generators
       const opt = new optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.01 });
       const sched = new lrScheduler.CosineAnnealingLR(opt, STEPS);
       return { model, opt, sched };
@@ -636,7 +634,7 @@ with torch.no_grad():
     for i, k in enumerate(names):
         sd[k].copy_(globals()['p%d' % i].reshape(sd[k].shape).to(sd[k].dtype))
 net.train()
-net.dropout.eval()
+net.classifier[0].eval()
 opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01, foreach=False)
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, ${STEPS})
 losses = []
