@@ -6,6 +6,7 @@ import { memory } from '../memory';
 import { DataLoader } from '../data';
 import { saveSafetensors } from '../io/safetensors';
 import { loadWeights } from '../io/weights_file';
+import { saveTorch } from '../io/torch_save';
 import { openWeights, loadWeightsInto } from '../models';
 import { CrossEntropyLoss } from '../nn/layers';
 import { summary } from '../utils';
@@ -111,7 +112,9 @@ export function convertCommand(input: string, output: string, out: Out): void {
   const w = loadWeights(input); // recognised by content, not by the file name
   try {
     const meta: Record<string, string> = { format: 'pt', ...w.metadata, 'convkit.converted_from': input };
-    saveSafetensors(output, w.tensors, meta);
+    // The output's extension picks the format: .pth/.pt is torch.save's, anything else safetensors.
+    if (/\.(pth|pt)$/i.test(output)) saveTorch(w.tensors, output);
+    else saveSafetensors(output, w.tensors, meta);
     const n = [...w.tensors.values()].reduce((a, t) => a + t.numel(), 0);
     out.write(`${input} -> ${output}: ${w.tensors.size} tensors, ${n.toLocaleString('en-US')} values\n`);
   } finally {

@@ -109,9 +109,9 @@ export function buildProgram(): Command {
 
   program
     .command('convert')
-    .description('a PyTorch .pth/.pt checkpoint to safetensors (keys unchanged)')
-    .argument('<in>', 'PyTorch checkpoint')
-    .argument('<out>', 'safetensors file to write')
+    .description('a weights file to safetensors, or to torch.save\'s format when <out> ends in .pth/.pt (keys unchanged)')
+    .argument('<in>', 'PyTorch checkpoint or safetensors file (recognised by its contents)')
+    .argument('<out>', 'file to write: .pth/.pt for torch.save\'s format, anything else safetensors')
     .action((input: string, output: string) => convertCommand(input, output, process.stdout));
 
   return program;

@@ -326,6 +326,13 @@ describe('other commands', () => {
     expect(r.status).toBe(0);
     const w = ck.io.loadSafetensors(dst);
     expect(w.tensors.size).toBe(ck.io.loadSafetensors(src).tensors.size);
+    // and back to torch.save's format when the output is named .pth, read by content whatever its name
+    const pth = path.join(work, 'converted.pth');
+    expect(convkit(['convert', dst, pth]).status).toBe(0);
+    const back = ck.io.loadTorch(pth);
+    expect([...back.tensors.keys()]).toEqual([...w.tensors.keys()]);
+    for (const [k, t] of w.tensors) expect(Array.from(back.tensors.get(k)!.dataSync())).toEqual(Array.from(t.dataSync()));
+    back.dispose();
     w.dispose();
   });
 });
