@@ -8,6 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { isMainThread, workerData } from 'worker_threads';
 import { ckError } from './errors';
 
 export interface NativeStorage {
@@ -192,6 +193,15 @@ function loadAuto(): Native {
     attempts.push(`  node-gyp-build: ${(e as Error).message.split('\n')[0]}`);
   }
   return fail(attempts, passedOver.length ? `\nCUDA binaries passed over: ${passedOver.join('; ')}` : '');
+}
+
+// DataLoader worker threads (lib/data/worker_pool.ts marks their workerData) must never load the addon: a
+// worker terminated by close() while the addon registers itself aborts the whole process. Their entry
+// imports only host-array code (transforms/lazy_tensor.ts); an import chain that reaches this module from
+// there is a bug, and it fails here, loudly, instead of loading.
+if (!isMainThread && (workerData as { convkitLoaderWorker?: unknown } | null)?.convkitLoaderWorker === true) {
+  throw ckError('ERR_BINDING', 'convkit: the native addon was required inside a DataLoader worker thread; ' +
+    'workers must only import host-array modules (lib/data/worker.ts). Stack of the import:\n' + new Error().stack);
 }
 
 export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.env.CONVKIT_BINARY) : loadAuto();

@@ -98,7 +98,8 @@ export interface DeviceMemory {
   bytes: number;
   peakBytes: number;
   /**
-   * CPU: freed large buffers convkit keeps for reuse (not counted in `bytes`); at most
+   * CPU: freed buffers convkit keeps for reuse by the next tensor of their size class (not counted in
+   * `bytes`; large ones mapped one by one, small ones in 2 MiB slabs, never glibc's heap); at most
    * CONVKIT_HOST_CACHE_MB (default 1024) MiB, given back by emptyCache(). 0 on CUDA devices.
    */
   cachedBytes: number;
@@ -126,7 +127,8 @@ export function memory(): MemoryInfo {
 
 /**
  * Gives the CPU's cached free buffers back to the system (as torch.cuda.empty_cache does for PyTorch's
- * CUDA cache). Live tensors are untouched; the next allocations map fresh memory.
+ * CUDA cache): large blocks and slabs with no live tensor are unmapped, the whole pages of other free small
+ * blocks are released. Live tensors are untouched; the next allocations map fresh memory.
  */
 export function emptyCache(): void {
   native.emptyCache();

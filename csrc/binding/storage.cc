@@ -113,8 +113,12 @@ void Storage::release(Napi::Env* env) {
   auto& c = counters(device_);
   c.live--;
   c.bytes -= bytes_;
-  if (env && device_ < 0) Napi::MemoryManagement::AdjustExternalMemory(*env, -bytes_);
+  // The C call, not the wrapper: this runs in finalizers, where an exception would abort the process.
+  int64_t unused;
+  if (env && device_ < 0) (void)napi_adjust_external_memory(*env, -bytes_, &unused);
 }
+
+void Storage::Finalize(Napi::Env env) { release(&env); }
 
 Storage::~Storage() { release(nullptr); }
 

@@ -24,6 +24,9 @@ class Storage : public Napi::ObjectWrap<Storage> {
 
   explicit Storage(const Napi::CallbackInfo& info);
   ~Storage() override;
+  // The garbage collector's path (a storage nobody disposed): frees it and tells V8 the external memory
+  // went away, as dispose() does (without this V8 kept counting it and collected ever more often).
+  void Finalize(Napi::Env env) override;
 
   void* data() const;        // throws ERR_DISPOSED once disposed
   void* data_unchecked() const { return ptr_; }

@@ -59,7 +59,7 @@ class LoaderWorker {
   private closing = false;
 
   constructor(readonly index: number, spec: DatasetSpec) {
-    this.worker = new Worker(BOOT, { eval: true, workerData: { entry: workerEntry(), dataset: spec } });
+    this.worker = new Worker(BOOT, { eval: true, workerData: { entry: workerEntry(), dataset: spec, convkitLoaderWorker: true } });
     this.worker.unref();
     this.worker.on('message', (msg: { id: number; fields?: HostField[]; error?: Record<string, unknown> }) => {
       const p = this.pending.get(msg.id);

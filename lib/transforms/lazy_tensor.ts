@@ -1,9 +1,10 @@
 /**
- * The tensor modules load the native addon when imported. DataLoader workers must never load it: the
- * addon keeps one Storage constructor per process (csrc/binding/storage.cc), so a worker's copy replaces
- * the main thread's, and terminating the worker leaves the main thread with a dangling constructor (a
- * segfault on its next allocation). So the code workers run (datasets, transforms, collate) touches
- * ck.Tensor only through these functions, which never load anything inside a worker.
+ * The tensor modules load the native addon when imported. DataLoader workers must never load it: close()
+ * terminates workers at any moment, and a worker terminated while the addon registers itself aborted the
+ * whole process (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'"). So the code
+ * workers run (datasets, transforms, collate) touches ck.Tensor only through these functions, which never
+ * load anything inside a worker, and imports tensor modules with `import type` only; lib/binding.ts throws
+ * ERR_BINDING if a loader worker requires it anyway (test/unit/loader_close.test.ts).
  */
 import type { DeviceLike } from '../device';
 import type { Tensor } from '../tensor';

@@ -5,7 +5,7 @@
  * same pipeline inside its worker threads; functions cannot cross threads.
  */
 import { ckError } from '../errors';
-import { Tensor } from '../tensor';
+import { isTensor } from './lazy_tensor';
 
 /** What rebuilds a transform in another thread: the registered class name and its constructor arguments. */
 export interface TransformSpec {
@@ -58,7 +58,7 @@ export class Compose extends Transform {
       const next = applyTransform(t, v);
       // A tensor made by an earlier step of this chain and replaced by the next is nobody's: free it
       // (storages are reference-counted, so a view the next step returned keeps its data).
-      if (v !== x && v !== next && v instanceof Tensor) v.dispose();
+      if (v !== x && v !== next && isTensor(v)) v.dispose();
       v = next;
     }
     return v;

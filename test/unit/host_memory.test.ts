@@ -1,5 +1,5 @@
 /**
- * Host memory for tensors (csrc/cpu/host_alloc.cc): freed large buffers are kept per size class and reused,
+ * Host memory for tensors (csrc/cpu/host_alloc.cc): freed buffers (large ones and small ones in slabs) are kept per size class and reused,
  * emptyCache() gives them back, CONVKIT_HOST_CACHE_MB caps the cache, a reused buffer never leaks its old
  * contents into zeros(), and a training loop's resident memory stays near its live tensors (through glibc
  * alone it reached 2.7 GB for a 57 MB working set).
@@ -28,16 +28,59 @@ test('a freed large buffer is cached and reused by the next request of its size 
   expect(cpu().cachedBytes).toBe(0);
 });
 
-test('small buffers are not cached', () => {
+test('a freed small buffer is cached in its slab, reused by the next request of its class, and given back by emptyCache', () => {
   ck.emptyCache();
-  ck.empty([1000]).dispose();
+  expect(cpu().cachedBytes).toBe(0);
+  const a = ck.empty([1000]); // 4000 bytes: the 4 KiB class
+  a.dispose();
+  expect(cpu().cachedBytes).toBe(4096);
+  const b = ck.empty([900]); // 3600 bytes: same class, takes the cached block
+  expect(cpu().cachedBytes).toBe(0);
+  const c = ck.empty([16]); // another class: nothing cached for it
+  expect(cpu().cachedBytes).toBe(0);
+  b.dispose();
+  c.dispose();
+  expect(cpu().cachedBytes).toBe(4096 + 64);
+  ck.emptyCache();
   expect(cpu().cachedBytes).toBe(0);
 });
 
-test('a reused buffer holds its old bytes, and zeros()/full() still give what they say', () => {
-  ck.full([MiB], 7).dispose();
-  const z = ck.zeros([MiB]);
-  const f = ck.full([MiB], -2);
+test('size classes: 64-byte steps up to 1 KiB, then at most 25% rounding', () => {
+  // observed through cachedBytes: a freed block is cached at its class size
+  const classOf = (bytes: number) => {
+    ck.emptyCache();
+    ck.empty([bytes / 4]).dispose();
+    const n = cpu().cachedBytes;
+    ck.emptyCache();
+    return n;
+  };
+  expect(classOf(4)).toBe(64);
+  expect(classOf(1024)).toBe(1024);
+  expect(classOf(1028)).toBe(1280);
+  expect(classOf(2052)).toBe(2560);
+  expect(classOf(200704)).toBe(229376);
+  expect(classOf(262140)).toBe(262144);
+});
+
+test('200 KB tensors made and freed 12,000 times with one live tensor keep resident memory flat', () => {
+  // Through glibc malloc each freed buffer left a hole that later small allocations split: 57 -> 900 MB.
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  const x = ck.randn([50176]);
+  try {
+    for (let i = 0; i < 500; i++) ck.tidy(() => void x.add(1));
+    const before = rss();
+    for (let i = 0; i < 12000; i++) ck.tidy(() => void x.add(1));
+    expect((rss() - before) / MiB).toBeLessThan(48);
+    expect(cpu().cachedBytes).toBeLessThan(MiB);
+  } finally {
+    x.dispose();
+  }
+});
+
+test.each([MiB, 1000])('a reused buffer (%i elements) holds its old bytes, and zeros()/full() still give what they say', (n) => {
+  ck.full([n], 7).dispose();
+  const z = ck.zeros([n]);
+  const f = ck.full([n], -2);
   try {
     expect(z.sum().item()).toBe(0);
     expect(f.min().item()).toBe(-2);
