@@ -8,6 +8,7 @@ import { Layout, native, NativeStorage } from './binding';
 import { CPU, Device, DeviceLike, parseDevice } from './device';
 import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';
 import { ckError, fmtShape, shapeError } from './errors';
+import { tensorRepr } from './format';
 import { keep, retarget, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
 import * as ewRaw from './ops/elementwise';
@@ -143,8 +144,27 @@ export class Tensor {
   get isCuda(): boolean {
     return this.device.index >= 0;
   }
+  /**
+   * PyTorch's `repr(tensor)`: `tensor([[0.1000, 0.2000], ...])` with PyTorch's number formatting and
+   * summarisation, then `device=`, `dtype=`, `requiresGrad=true` / `gradFn=<...>` when not default
+   * (spellings: see tensorRepr in format.ts). Reads the values (a device sync for CUDA tensors).
+   * A disposed tensor prints `tensor(<disposed>)`.
+   */
   toString(): string {
-    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, device=${this.device})`;
+    if (this.ref === null) return 'tensor(<disposed>)';
+    return tensorRepr({
+      data: this.dataSync(),
+      shape: this.shape,
+      dtype: this.dtype,
+      device: String(this.device),
+      requiresGrad: this._requiresGrad,
+      gradFn: this.gradFn?.name ?? null,
+      isParameter: this.isParameter,
+    });
+  }
+  /** `console.log(t)` prints what toString() does. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   /** @internal the native buffer; throws ERR_DISPOSED once disposed. */
