@@ -101,3 +101,102 @@ describe('tensor printing matches repr() in PyTorch', () => {
     expect(String(lin.weight)).toBe(await torchRepr('t = nn.Parameter(w)', { w: lin.weight.detach() }));
   });
 });
+
+/**
+ * Lines where convkit prints something else than PyTorch because the module really differs. Each
+ * maps a PyTorch line to the convkit line expected in its place.
+ */
+const MODULE_EXCEPTIONS: { why: string; torch: RegExp; convkit: string }[] = [
+  // convkit's ReLU always returns a new tensor (it has no in-place mode), so it prints ReLU().
+  { why: 'ReLU is never in place', torch: /^(\s*(?:\(\w+\): )?)ReLU\(inplace=True\)$/, convkit: '$1ReLU()' },
+  // The zoo's class is Cifar10Net (lib/models/cifar10.ts); the tutorial's Python class is CIFAR10Net.
+  { why: 'class name spelling', torch: /^CIFAR10Net\($/, convkit: 'Cifar10Net(' },
+];
+
+function compareTrees(ours: string, theirs: string): { excepted: string[] } {
+  const a = ours.split('\n');
+  const b = theirs.split('\n');
+  expect(a.length).toBe(b.length);
+  const excepted: string[] = [];
+  b.forEach((line, i) => {
+    const rule = MODULE_EXCEPTIONS.find((r) => r.torch.test(line));
+    const want = rule ? line.replace(rule.torch, rule.convkit) : line;
+    if (rule) excepted.push(`${rule.why}: ${line.trim()}`);
+    expect(`${i + 1}: ${a[i]}`).toBe(`${i + 1}: ${want}`);
+  });
+  return { excepted };
+}
+
+const CIFAR10NET_PY = `
+class CIFAR10Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, 10))
+out = str(CIFAR10Net())
+`;
+
+describe('module printing matches print(model) in PyTorch', () => {
+  const zoo: [string, () => ck.nn.Module, string, number][] = [
+    // [name, convkit model, PyTorch code, lines expected to be exceptions]
+    ['resnet18', () => ck.models.resnet18(), 'import torchvision\nout = str(torchvision.models.resnet18())', 9],
+    ['vgg11', () => ck.models.vgg11(), 'import torchvision\nout = str(torchvision.models.vgg11())', 10],
+    ['alexnet', () => ck.models.alexnet(), 'import torchvision\nout = str(torchvision.models.alexnet())', 7],
+    ['the tutorial CIFAR10Net', () => ck.models.cifar10Net(), CIFAR10NET_PY, 1],
+  ];
+  for (const [name, make, code, nExcepted] of zoo) {
+    test(name, async () => {
+      const model = make();
+      const ours = String(model);
+      expect(util.inspect(model)).toBe(ours);
+      const theirs = await runTorch(code);
+      if (typeof theirs !== 'string') throw new Error('expected a string from PyTorch');
+      const { excepted } = compareTrees(ours, theirs);
+      expect(excepted.length).toBe(nExcepted);
+      for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
+    });
+  }
+
+  test('layers with non-default arguments', async () => {
+    const nn = ck.nn;
+    const model = new nn.Sequential(
+      new nn.Conv2d(3, 8, [3, 5], { stride: 2, padding: [1, 2], dilation: 2, groups: 1, bias: false }),
+      new nn.Conv2d(8, 8, 3, { padding: 'same', groups: 4 }),
+      new nn.BatchNorm2d(8, { eps: 1e-3, momentum: null, affine: false, trackRunningStats: false }),
+      new nn.BatchNorm1d(4, { momentum: 0.01 }),
+      new nn.MaxPool2d([3, 2], { stride: 1, padding: 1, ceilMode: true }),
+      new nn.AvgPool2d(2),
+      new nn.AdaptiveAvgPool2d([7, 5]),
+      new nn.Flatten(),
+      new nn.Dropout(0.25),
+      new nn.Linear(10, 3, { bias: false }),
+      new nn.Identity(),
+      new nn.CrossEntropyLoss(),
+    );
+    const theirs = await runTorch(`out = str(nn.Sequential(
+      nn.Conv2d(3, 8, (3, 5), stride=2, padding=(1, 2), dilation=2, groups=1, bias=False),
+      nn.Conv2d(8, 8, 3, padding='same', groups=4),
+      nn.BatchNorm2d(8, eps=1e-3, momentum=None, affine=False, track_running_stats=False),
+      nn.BatchNorm1d(4, momentum=0.01),
+      nn.MaxPool2d((3, 2), stride=1, padding=1, ceil_mode=True),
+      nn.AvgPool2d(2),
+      nn.AdaptiveAvgPool2d((7, 5)),
+      nn.Flatten(),
+      nn.Dropout(0.25),
+      nn.Linear(10, 3, bias=False),
+      nn.Identity(),
+      nn.CrossEntropyLoss(),
+    ))`);
+    if (typeof theirs !== 'string') throw new Error('expected a string from PyTorch');
+    expect(compareTrees(String(model), theirs).excepted).toEqual([]);
+  });
+});
