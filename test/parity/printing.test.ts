@@ -200,3 +200,56 @@ describe('module printing matches print(model) in PyTorch', () => {
     expect(compareTrees(String(model), theirs).excepted).toEqual([]);
   });
 });
+
+describe('optimizers print as PyTorch (camelCase keys)', () => {
+  /** PyTorch's option names to convkit's; options convkit does not have are dropped (documented on Optimizer.toString). */
+  function torchOptimToConvkit(s: string): string {
+    return s
+      .split('\n')
+      .filter((l) => !/^ {4}(capturable|foreach|differentiable|fused): /.test(l))
+      .map((l) => l.replace(/^( {4})(\w+):/, (_, ind: string, k: string) => `${ind}${k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())}:`))
+      .join('\n');
+  }
+  const cases: [string, (ps: ck.Tensor[]) => ck.optim.Optimizer, string][] = [
+    ['AdamW defaults', (ps) => new ck.optim.AdamW(ps), 'torch.optim.AdamW(ps)'],
+    ['Adam with amsgrad', (ps) => new ck.optim.Adam(ps, { lr: 3e-4, betas: [0.5, 0.99], eps: 1e-6, amsgrad: true }), 'torch.optim.Adam(ps, lr=3e-4, betas=(0.5, 0.99), eps=1e-6, amsgrad=True)'],
+    [
+      'SGD with two groups',
+      (ps) => new ck.optim.SGD([{ params: [ps[0]] }, { params: [ps[1]], lr: 0.01 }], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }),
+      "torch.optim.SGD([{'params': [ps[0]]}, {'params': [ps[1]], 'lr': 0.01}], lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)",
+    ],
+    ['RMSprop', (ps) => new ck.optim.RMSprop(ps, { lr: 0.01, centered: true }), 'torch.optim.RMSprop(ps, lr=0.01, centered=True)'],
+  ];
+  for (const [name, make, py] of cases) {
+    test(name, async () => {
+      const ps = [ck.zeros([2], { requiresGrad: true }), ck.zeros([3], { requiresGrad: true })];
+      const opt = make(ps);
+      const theirs = await runTorch(`ps = [torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)]\nout = repr(${py})`);
+      if (typeof theirs !== 'string') throw new Error('expected a string from PyTorch');
+      expect(String(opt)).toBe(torchOptimToConvkit(theirs));
+      expect(util.inspect(opt)).toBe(String(opt));
+      for (const p of ps) p.dispose();
+    });
+  }
+
+  test('a scheduler adds initialLr to the groups, as PyTorch its initial_lr', async () => {
+    const ps = [ck.zeros([2], { requiresGrad: true })];
+    const opt = new ck.optim.AdamW(ps, { lr: 0.001, weightDecay: 0.01 });
+    const sched = new ck.optim.lrScheduler.CosineAnnealingLR(opt, 30);
+    const theirs = await runTorch(
+      'opt = torch.optim.AdamW([torch.zeros(2, requires_grad=True)], lr=0.001, weight_decay=0.01)\n' +
+        'sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=30)\nout = repr(opt)',
+    );
+    if (typeof theirs !== 'string') throw new Error('expected a string from PyTorch');
+    expect(String(opt)).toBe(torchOptimToConvkit(theirs));
+    expect(util.inspect(sched)).toBe('CosineAnnealingLR(tMax=30, etaMin=0, lastEpoch=0, lastLr=[0.001])');
+    ps[0].dispose();
+  });
+
+  test('devices print as torch.device', async () => {
+    expect(util.inspect(ck.zeros([1]).device)).toBe(await runTorch("out = repr(torch.device('cpu'))"));
+    expect(util.inspect(new ck.Device(0))).toBe(await runTorch("out = repr(torch.device('cuda', 0))"));
+    expect(util.inspect(new ck.Device(1))).toBe(await runTorch("out = repr(torch.device('cuda:1'))"));
+    expect(String(new ck.Device(0))).toBe('cuda:0');
+  });
+});
