@@ -13,6 +13,8 @@ import { keep, retarget, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
 import * as ewRaw from './ops/elementwise';
 import * as F from './autograd/functions';
+// Used at call time only (nn/functional imports Tensor): the cycle is safe under CommonJS.
+import * as NNF from './nn/functional';
 import { runBackward } from './autograd/engine';
 import { isGradEnabled, rawModule } from './autograd/grad_mode';
 import { AccumulateGrad, Node } from './autograd/node';
@@ -711,6 +713,14 @@ export class Tensor {
   }
   relu(): Tensor {
     return F.relu(this);
+  }
+  /** torch.Tensor.softmax(dim): nn.functional.softmax over dim (float32, with autograd). */
+  softmax(dim: number): Tensor {
+    return NNF.softmax(this, dim);
+  }
+  /** torch.Tensor.log_softmax(dim): nn.functional.logSoftmax over dim (float32, with autograd). */
+  logSoftmax(dim: number): Tensor {
+    return NNF.logSoftmax(this, dim);
   }
   sigmoid(): Tensor {
     return F.sigmoid(this);

@@ -12,7 +12,8 @@
  */
 import * as util from 'util';
 import * as ck from '../../lib';
-import { runTorch, stopTorch } from '../helpers/torch';
+import { runTorch, stopTorch, TorchOut } from '../helpers/torch';
+import { expectClose } from '../helpers/compare';
 
 afterAll(() => stopTorch());
 
@@ -251,5 +252,32 @@ describe('optimizers print as PyTorch (camelCase keys)', () => {
     expect(util.inspect(new ck.Device(0))).toBe(await runTorch("out = repr(torch.device('cuda', 0))"));
     expect(util.inspect(new ck.Device(1))).toBe(await runTorch("out = repr(torch.device('cuda:1'))"));
     expect(String(new ck.Device(0))).toBe('cuda:0');
+  });
+});
+
+describe('Tensor.softmax / Tensor.logSoftmax (PyTorch spellings)', () => {
+  for (const [method, torchName] of [['softmax', 'softmax'], ['logSoftmax', 'log_softmax']] as const) {
+    for (const dim of [1, -1, 0]) {
+      test(`${method}(${dim}): values and gradient as torch.Tensor.${torchName}`, async () => {
+        const x = seeded([3, 4, 5], 2, 7).requiresGrad_();
+        const w = seeded([3, 4, 5], 1, 8);
+        const y = x[method](dim);
+        const loss = y.mul(w).sum();
+        loss.backward();
+        const ref = await runTorch(`x.requires_grad_()\ny = x.${torchName}(${dim})\n(y * w).sum().backward()\nout = [y, x.grad]`, { x, w });
+        const [ry, rg] = ref as TorchOut[];
+        expectClose(y, ry, { atol: 1e-6, rtol: 1e-5 }, `${method} values`);
+        expectClose(x.grad!, rg, { atol: 1e-6, rtol: 1e-5 }, `${method} gradient`);
+        for (const t of [x, w, y, loss]) t.dispose();
+      });
+    }
+  }
+
+  test('dtype names convkit does not store say "unsupported dtype", not "unknown device"', () => {
+    const t = ck.zeros([2]);
+    for (const name of ['float16', 'bfloat16', 'float64', 'half', 'double', 'int8', 'uint8', 'bool', 'long'])
+      expect(() => t.to(name as never)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE', message: expect.stringMatching(/dtype '.*' is not supported/) }));
+    expect(() => t.to('gpu' as never)).toThrow(expect.objectContaining({ code: 'ERR_DEVICE', message: expect.stringMatching(/unknown device 'gpu'/) }));
+    t.dispose();
   });
 });
