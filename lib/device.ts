@@ -12,6 +12,10 @@ export class Device {
   toString(): string {
     return this.index < 0 ? 'cpu' : `cuda:${this.index}`;
   }
+  /** `console.log(device)` prints PyTorch's repr: `device(type='cuda', index=0)`, `device(type='cpu')`. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.index < 0 ? "device(type='cpu')" : `device(type='cuda', index=${this.index})`;
+  }
   equals(o: Device): boolean {
     return o.index === this.index;
   }

@@ -8,10 +8,13 @@ import { Layout, native, NativeStorage } from './binding';
 import { CPU, Device, DeviceLike, parseDevice } from './device';
 import { DType, DTYPE_CODE, normalizeDType, DTypeLike } from './dtype';
 import { ckError, fmtShape, shapeError } from './errors';
+import { tensorRepr } from './format';
 import { keep, retarget, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
 import * as ewRaw from './ops/elementwise';
 import * as F from './autograd/functions';
+// Used at call time only (nn/functional imports Tensor): the cycle is safe under CommonJS.
+import * as NNF from './nn/functional';
 import { runBackward } from './autograd/engine';
 import { isGradEnabled, rawModule } from './autograd/grad_mode';
 import { AccumulateGrad, Node } from './autograd/node';
@@ -143,8 +146,27 @@ export class Tensor {
   get isCuda(): boolean {
     return this.device.index >= 0;
   }
+  /**
+   * PyTorch's `repr(tensor)`: `tensor([[0.1000, 0.2000], ...])` with PyTorch's number formatting and
+   * summarisation, then `device=`, `dtype=`, `requiresGrad=true` / `gradFn=<...>` when not default
+   * (spellings: see tensorRepr in format.ts). Reads the values (a device sync for CUDA tensors).
+   * A disposed tensor prints `tensor(<disposed>)`.
+   */
   toString(): string {
-    return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, device=${this.device})`;
+    if (this.ref === null) return 'tensor(<disposed>)';
+    return tensorRepr({
+      data: this.dataSync(),
+      shape: this.shape,
+      dtype: this.dtype,
+      device: String(this.device),
+      requiresGrad: this._requiresGrad,
+      gradFn: this.gradFn?.name ?? null,
+      isParameter: this.isParameter,
+    });
+  }
+  /** `console.log(t)` prints what toString() does. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   /** @internal the native buffer; throws ERR_DISPOSED once disposed. */
@@ -691,6 +713,14 @@ export class Tensor {
   }
   relu(): Tensor {
     return F.relu(this);
+  }
+  /** torch.Tensor.softmax(dim): nn.functional.softmax over dim (float32, with autograd). */
+  softmax(dim: number): Tensor {
+    return NNF.softmax(this, dim);
+  }
+  /** torch.Tensor.log_softmax(dim): nn.functional.logSoftmax over dim (float32, with autograd). */
+  logSoftmax(dim: number): Tensor {
+    return NNF.logSoftmax(this, dim);
   }
   sigmoid(): Tensor {
     return F.sigmoid(this);

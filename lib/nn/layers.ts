@@ -5,6 +5,7 @@ import { Tensor } from '../tensor';
 import { ConvBackend, checkConvBackend } from '../backends';
 import * as F from './functional';
 import * as init from './init';
+import { pyRepr } from '../format';
 
 /** A layer's input must be a Tensor: anything else is a coded TypeError naming the layer. */
 function inputTensor(m: Module, x: unknown): void {
@@ -67,9 +68,11 @@ export class Conv2d extends Module {
     return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, backend: this.backend });
   }
   extraRepr(): string {
-    const s = [`${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize})`, `stride=(${this.stride})`];
-    if (this.padding !== 'valid' && !(Array.isArray(this.padding) && this.padding[0] === 0 && this.padding[1] === 0)) s.push(`padding=(${this.padding})`);
-    if (this.dilation[0] !== 1 || this.dilation[1] !== 1) s.push(`dilation=(${this.dilation})`);
+    // PyTorch's _ConvNd.extra_repr, argument names included (a string padding prints bare: padding=same).
+    const s = [`${this.inChannels}, ${this.outChannels}, kernel_size=${pyRepr(this.kernelSize)}`, `stride=${pyRepr(this.stride)}`];
+    if (typeof this.padding === 'string') s.push(`padding=${this.padding}`);
+    else if (this.padding[0] !== 0 || this.padding[1] !== 0) s.push(`padding=${pyRepr(this.padding)}`);
+    if (this.dilation[0] !== 1 || this.dilation[1] !== 1) s.push(`dilation=${pyRepr(this.dilation)}`);
     if (this.groups !== 1) s.push(`groups=${this.groups}`);
     if (!this.bias) s.push('bias=False');
     return s.join(', ');
@@ -154,7 +157,7 @@ abstract class BatchNormBase extends Module {
     );
   }
   extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine ? 'True' : 'False'}, track_running_stats=${this.trackRunningStats ? 'True' : 'False'}`;
+    return `${this.numFeatures}, eps=${pyRepr(this.eps, true)}, momentum=${pyRepr(this.momentum, true)}, affine=${pyRepr(this.affine)}, track_running_stats=${pyRepr(this.trackRunningStats)}`;
   }
 }
 
@@ -169,6 +172,10 @@ export class BatchNorm1d extends BatchNormBase {
   }
 }
 
+/**
+ * Prints `ReLU()` even when built with `{ inplace: true }`: convkit's ReLU always returns a new
+ * tensor, and the printout says what the layer does (PyTorch prints `ReLU(inplace=True)`).
+ */
 export class ReLU extends Module {
   constructor(readonly opts: { inplace?: boolean } = {}) {
     super();
@@ -198,7 +205,7 @@ export class MaxPool2d extends Module {
     return F.maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
   }
   extraRepr(): string {
-    return `kernel_size=${this.kernelSize}, stride=${this.stride}, padding=${this.padding}, dilation=${this.dilation}, ceil_mode=${this.ceilMode ? 'True' : 'False'}`;
+    return `kernel_size=${pyRepr(this.kernelSize)}, stride=${pyRepr(this.stride)}, padding=${pyRepr(this.padding)}, dilation=${pyRepr(this.dilation)}, ceil_mode=${pyRepr(this.ceilMode)}`;
   }
 }
 
@@ -211,7 +218,7 @@ export class AvgPool2d extends Module {
     return F.avgPool2d(x, this.kernelSize, this.opts);
   }
   extraRepr(): string {
-    return `kernel_size=${this.kernelSize}, stride=${this.opts.stride ?? this.kernelSize}, padding=${this.opts.padding ?? 0}`;
+    return `kernel_size=${pyRepr(this.kernelSize)}, stride=${pyRepr(this.opts.stride ?? this.kernelSize)}, padding=${pyRepr(this.opts.padding ?? 0)}`;
   }
 }
 
@@ -224,7 +231,7 @@ export class AdaptiveAvgPool2d extends Module {
     return F.adaptiveAvgPool2d(x, this.outputSize);
   }
   extraRepr(): string {
-    return `output_size=${Array.isArray(this.outputSize) ? `(${this.outputSize})` : this.outputSize}`;
+    return `output_size=${pyRepr(this.outputSize)}`;
   }
 }
 
@@ -237,8 +244,9 @@ export class Dropout extends Module {
     inputTensor(this, x);
     return F.dropout(x, this.p, this.training);
   }
+  /** PyTorch's `p=0.5, inplace=False`: convkit's dropout never works in place. */
   extraRepr(): string {
-    return `p=${this.p}`;
+    return `p=${pyRepr(this.p, true)}, inplace=False`;
   }
 }
 
@@ -249,6 +257,9 @@ export class Flatten extends Module {
   forward(x: Tensor): Tensor {
     inputTensor(this, x);
     return x.flatten(this.startDim, this.endDim);
+  }
+  extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
   }
 }
 

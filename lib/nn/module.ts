@@ -183,14 +183,25 @@ export abstract class Module {
     return { missingKeys, unexpectedKeys };
   }
 
-  /** A PyTorch-style text rendering of the module tree. */
+  /**
+   * The module tree as PyTorch's `print(model)` shows it (nn.Module.__repr__): each layer's own
+   * arguments with PyTorch's names and number formatting (`kernel_size=(3, 3)`, `eps=1e-05`,
+   * `bias=False`), children indented by two spaces. `console.log(model)` prints the same.
+   */
   toString(): string {
-    const children = [...this.namedChildren()];
-    const head = `${this.typeName}(${this.extraRepr()}`;
-    if (!children.length) return `${head})`;
-    const lines = children.map(([n, m]) => `  (${n}): ${m.toString().split('\n').join('\n  ')}`);
-    return `${head}\n${lines.join('\n')}\n)`;
+    const extra = this.extraRepr();
+    const extraLines = extra ? extra.split('\n') : [];
+    const childLines = [...this.namedChildren()].map(([n, m]) => `(${n}): ${m.toString().split('\n').join('\n  ')}`);
+    const lines = [...extraLines, ...childLines];
+    let s = `${this.typeName}(`;
+    if (lines.length) s += extraLines.length === 1 && !childLines.length ? extraLines[0] : `\n  ${lines.join('\n  ')}\n`;
+    return `${s})`;
   }
+  /** `console.log(model)` prints the tree, as toString(). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+  /** This layer's own arguments for toString(), as PyTorch's extra_repr (its spellings). */
   extraRepr(): string {
     return '';
   }

@@ -45,6 +45,38 @@ function checkOptimizer(o: unknown, who: string): AnyOptimizer {
   return o;
 }
 
+// Fields that are state or plumbing rather than the schedule's settings: left out of the one-line form.
+const REPR_SKIP = new Set(['optimizer', 'baseLrs', 'lastEpoch', 'stepCount', 'lastLr', 'schedulePhases', 'best', 'numBadEpochs', 'cooldownCounter', 'modeWorse']);
+
+function reprValue(v: unknown): string | null {
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return `'${v}'`;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return `[${v.join(', ')}]`;
+  if (Array.isArray(v) && v.every((x) => x !== null && typeof x === 'object')) return `[${v.map((x) => (x as object).constructor.name).join(', ')}]`;
+  return null;
+}
+
+/**
+ * A schedule on one line (PyTorch has no repr for schedulers): its class, its settings in camelCase as
+ * given to the constructor (`tMax=30, etaMin=0`), then `lastEpoch` and the learning rates it last
+ * set, e.g. `CosineAnnealingLR(tMax=30, etaMin=0, lastEpoch=0, lastLr=[0.001])`.
+ */
+function schedulerRepr(s: Scheduler): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(s)) {
+    if (REPR_SKIP.has(k)) continue;
+    const r = reprValue(v);
+    if (r !== null) parts.push(`${k}=${r}`);
+  }
+  parts.push(`lastEpoch=${(s as unknown as { lastEpoch: number }).lastEpoch}`);
+  try {
+    parts.push(`lastLr=[${s.getLastLr().join(', ')}]`);
+  } catch {
+    // no rates yet
+  }
+  return `${s.constructor.name}(${parts.join(', ')})`;
+}
+
 /** What every schedule offers: step(), getLastLr() and state dicts. */
 export interface Scheduler {
   step(...args: unknown[]): void;
@@ -59,6 +91,13 @@ export interface Scheduler {
  */
 export abstract class LRScheduler implements Scheduler {
   readonly optimizer: AnyOptimizer;
+  /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
+  toString(): string {
+    return schedulerRepr(this);
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return schedulerRepr(this);
+  }
   baseLrs: number[] = [];
   lastEpoch = -1;
   protected stepCount = 0;
@@ -442,6 +481,13 @@ export class OneCycleLR extends LRScheduler {
 /** Runs schedulers one after another: schedulers[i + 1] takes over at milestones[i] (restarting from its epoch 0). */
 export class SequentialLR implements Scheduler {
   readonly optimizer: AnyOptimizer;
+  /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
+  toString(): string {
+    return schedulerRepr(this);
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return schedulerRepr(this);
+  }
   readonly schedulers: LRScheduler[];
   milestones: number[];
   lastEpoch: number;
@@ -515,6 +561,13 @@ export interface ReduceLROnPlateauOptions {
 /** Multiplies the lr by factor once a metric has stopped improving for more than patience steps. */
 export class ReduceLROnPlateau implements Scheduler {
   readonly optimizer: AnyOptimizer;
+  /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
+  toString(): string {
+    return schedulerRepr(this);
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return schedulerRepr(this);
+  }
   factor: number;
   minLrs: number[];
   patience: number;

@@ -15,6 +15,7 @@
 import { enableGrad, noGrad } from '../autograd/grad_mode';
 import { ckError, fmtShape } from '../errors';
 import { keep } from '../memory';
+import { pyRepr } from '../format';
 import { Tensor } from '../tensor';
 
 /** One parameter group: its tensors and its options (lr, and those of the optimizer). */
@@ -94,6 +95,26 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
 
   /** Updates the parameters of one group that require grad and have one; runs under noGrad. */
   protected abstract updateGroup(group: ParamGroup): void;
+
+  /**
+   * PyTorch's `print(optimizer)`: `AdamW (`, then per group `Parameter Group i` and its options sorted
+   * by name, one per line as `    key: value` with Python's spellings of the values (`False`,
+   * `(0.9, 0.999)`, `1e-08`). The keys are convkit's camelCase option names (`weightDecay`, PyTorch:
+   * `weight_decay`), and only the options convkit has are listed (not PyTorch's `foreach`,
+   * `capturable`, `differentiable`, `fused`).
+   */
+  toString(): string {
+    let s = `${this.constructor.name} (`;
+    this.paramGroups.forEach((g, i) => {
+      s += `\nParameter Group ${i}\n`;
+      for (const k of Object.keys(g).filter((k) => k !== 'params').sort()) s += `    ${k}: ${typeof g[k] === 'string' ? g[k] : pyRepr(g[k])}\n`;
+    });
+    return `${s})`;
+  }
+  /** `console.log(optimizer)` prints what toString() does. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
 
   /** Clears the gradients of every parameter: to null (the default) or to zeros. */
   zeroGrad(opts: { setToNone?: boolean } = {}): void {
