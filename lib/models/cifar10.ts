@@ -31,6 +31,11 @@ function convBnRelu(inC: number, outC: number): Module[] {
 export class Cifar10Net extends ZooModel {
   features: Sequential;
   classifier: Sequential;
+
+  /** Prints as the tutorial's class does: `CIFAR10Net(`. */
+  override get typeName(): string {
+    return 'CIFAR10Net';
+  }
   constructor(opts: { numClasses?: number; inChannels?: number; dropout?: number } = {}) {
     super();
     this.features = new Sequential(
