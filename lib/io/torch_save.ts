@@ -14,7 +14,7 @@
  * storage, as torch.save writes them, so they share memory again after torch.load. Only the GLOBALs
  * and opcodes that PyTorch 1.13's weights_only unpickler allows are used.
  */
-import * as zlib from 'zlib';
+import { crc32 } from './crc';
 import { ckError } from '../errors';
 import { Tensor } from '../tensor';
 import { StorageRef } from '../memory';
@@ -31,26 +31,6 @@ export interface SaveTorchOptions {
   archiveName?: string;
 }
 
-// ---- CRC-32 (zip's) -------------------------------------------------------------------------------
-let crcTable: Uint32Array | null = null;
-function crc32Js(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-const zlibCrc = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
-/** zip's CRC-32 (zlib.crc32 where Node has it, Node >= 20.15; a table otherwise). */
-export function crc32(data: Uint8Array): number {
-  return zlibCrc ? zlibCrc(data) >>> 0 : crc32Js(data);
-}
 
 // ---- pickle (protocol 2), just what a state dict needs -----------------------------------------------
 class PickleWriter {

@@ -1,11 +1,12 @@
 /**
  * A small read-only zip reader for PyTorch checkpoints: the central directory (zip64 included, as
  * torch writes it for large files), stored entries as views of the file Buffer with no copy, deflated
- * entries through zlib with the output capped at the declared size (no zip bombs), CRC-32 checked
- * where Node has zlib.crc32.
+ * entries through zlib with the output capped at the declared size (no zip bombs), every entry's CRC-32
+ * checked.
  */
 import * as zlib from 'zlib';
 import { formatError } from './binary';
+import { crc32 } from './crc';
 
 export interface ZipEntry {
   name: string;
@@ -24,7 +25,6 @@ const SIG_CENTRAL = 0x02014b50;
 const SIG_LOCAL = 0x04034b50;
 const MAX_ENTRIES = 1_000_000;
 
-const crc32: ((data: Uint8Array) => number) | undefined = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
 
 export class ZipReader {
   readonly entries = new Map<string, ZipEntry>();
@@ -143,7 +143,7 @@ export class ZipReader {
       }
       if (out.length !== e.size) this.fail(`entry '${name}': inflated to ${out.length} bytes, the directory says ${e.size}`);
     } else this.fail(`entry '${name}' uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
-    if (crc32 && (crc32(out) >>> 0) !== e.crc32 >>> 0) this.fail(`entry '${name}' fails its CRC-32 check (the file is corrupt)`);
+    if (crc32(out) !== e.crc32 >>> 0) this.fail(`entry '${name}' fails its CRC-32 check (the file is corrupt)`);
     return out;
   }
 }

@@ -4,7 +4,7 @@
  * asynchronously; the tests decode these files with sharp.)
  */
 import * as zlib from 'zlib';
-import { crc32 } from '../../io/torch_save';
+import { crc32 } from '../../io/crc';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const COLOR_TYPE: Record<number, number> = { 1: 0, 2: 4, 3: 2, 4: 6 };
