@@ -1,5 +1,5 @@
 /**
- * Soak: the README's training loop (CIFAR-10 CNN, AdamW, one ck.tidy() per step) for 2,000 steps after a
+ * Soak: the README's training loop (CIFAR-10 CNN, AdamW, one ck.tidy() per step, its batch of 8x3x32x32) for 2,000 steps after a
  * 500-step warm-up, in a fresh child process, with the process's resident memory (VmRSS from
  * /proc/self/status) sampled every 250 steps: it must grow by less than 10% after the warm-up. convkit's own
  * counters (test/integration/memory.test.ts) cannot see memory that the allocator keeps: through glibc
@@ -30,8 +30,8 @@ test(`${STEPS} training steps after a ${WARMUP}-step warm-up: VmRSS grows by les
     const criterion = new ck.nn.CrossEntropyLoss({ labelSmoothing: 0.1 });
     const optimizer = new ck.optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.01 });
     const scheduler = new ck.optim.lrScheduler.CosineAnnealingLR(optimizer, ${WARMUP + STEPS});
-    const x = ck.randn([4, 3, 16, 16]);
-    const y = ck.randint(0, 10, [4]);
+    const x = ck.randn([8, 3, 32, 32]); // the README's batch
+    const y = ck.randint(0, 10, [8]);
     (async () => {
       const samples = [];
       const heaps = [];
