@@ -1,6 +1,6 @@
 /**
- * The architecture timeline in parameter counts: the zoo's networks from LeNet-5 through VGG, GoogLeNet
- * and ResNet to MobileNetV2 (each equal to torchvision's count), why VGG
+ * The architecture timeline in parameter counts: the zoo's networks from LeNet-5 through VGG, GoogLeNet,
+ * Inception v3 and ResNet to MobileNetV2 (each equal to torchvision's count), why VGG
  * stacks two 3x3 convolutions instead of one 5x5 (same 5x5 view of the input, 18C² instead of 25C²
  * weights), and a 20-block residual stack that keeps its input's shape end to end.
  */
@@ -20,6 +20,7 @@ run(() => {
     ['2014', 'VGG-19 + batch norm', () => new ck.models.VGG(ck.models.makeVggLayers(ck.models.VGG_CFGS.E, true), noInit)],
     ['2014', 'GoogLeNet (Inception v1)', () => new ck.models.GoogLeNet({ auxLogits: false, ...noInit })],
     ['2014', 'GoogLeNet + aux classifiers', () => new ck.models.GoogLeNet({ auxLogits: true, ...noInit })],
+    ['2015', 'Inception v3', () => new ck.models.Inception3({ auxLogits: false, ...noInit })],
     ['2015', 'ResNet-18 (1000 classes)', () => new ck.models.ResNet(ck.models.BasicBlock, [2, 2, 2, 2], noInit)],
     ['2015', 'ResNet-50 (1000 classes)', () => new ck.models.ResNet(ck.models.Bottleneck, [3, 4, 6, 3], noInit)],
     ['2015', 'ResNet-101', () => new ck.models.ResNet(ck.models.Bottleneck, [3, 4, 23, 3], noInit)],

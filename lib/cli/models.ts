@@ -41,6 +41,7 @@ export const ZOO: Record<string, ZooEntry> = {
   mobilenet_v2: { build: (o) => models.mobilenetV2(o), minSize: 8, defaultInput: [3, 224, 224], head: 'classifier.1', stem: 'features.0.0.weight' },
   // Without the auxiliary classifiers: the trainer's loss takes plain logits.
   googlenet: { build: (o) => models.googlenet({ ...o, auxLogits: false }), minSize: 32, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.conv.weight' },
+  inception_v3: { build: (o) => models.inceptionV3({ ...o, auxLogits: false }), minSize: 75, defaultInput: [3, 299, 299], head: 'fc', stem: 'Conv2d_1a_3x3.conv.weight' },
 };
 
 // Users type the torchvision spellings (resnet18, vgg16_bn) or loose ones (cifar10-net, mini_vgg, LeNet5).

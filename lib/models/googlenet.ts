@@ -18,6 +18,28 @@ import type { WeightFile } from '../io/types';
 
 type Pair = number | [number, number];
 
+/**
+ * torchvision's _transform_input (GoogLeNet, Inception v3): ImageNet-normalised input re-scaled to
+ * (x - 0.5) / 0.5, channel c becoming x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5.
+ */
+export function transformImagenetInput(x: Tensor, what: string): Tensor {
+  if (x.ndim !== 4 || x.shape[1] !== 3)
+    throw ckError('ERR_SHAPE', `${what}: transformInput needs an (N, 3, H, W) input, got [${x.shape.join(', ')}]`);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const chans = [0, 1, 2].map((c) => {
+    const v = x.narrow(1, c, 1);
+    const m = v.mul(std[c] / 0.5);
+    const a = m.add((mean[c] - 0.5) / 0.5);
+    v.dispose();
+    m.dispose();
+    return a;
+  });
+  const y = cat(chans, 1);
+  for (const c of chans) c.dispose();
+  return y;
+}
+
 export class BasicConv2d extends Module {
   conv: Conv2d;
   bn: BatchNorm2d;
@@ -145,28 +167,9 @@ export class GoogLeNet extends ZooModel {
     if (opts.init !== false) googlenetInit(this);
   }
 
-  /** torchvision's _transform_input: channel c becomes x_c * (std_c / 0.5) + (mean_c - 0.5) / 0.5. */
-  private transform(x: Tensor): Tensor {
-    if (x.ndim !== 4 || x.shape[1] !== 3)
-      throw ckError('ERR_SHAPE', `GoogLeNet: transformInput needs an (N, 3, H, W) input, got [${x.shape.join(', ')}]`);
-    const mean = [0.485, 0.456, 0.406];
-    const std = [0.229, 0.224, 0.225];
-    const chans = [0, 1, 2].map((c) => {
-      const v = x.narrow(1, c, 1);
-      const m = v.mul(std[c] / 0.5);
-      const a = m.add((mean[c] - 0.5) / 0.5);
-      v.dispose();
-      m.dispose();
-      return a;
-    });
-    const y = cat(chans, 1);
-    for (const c of chans) c.dispose();
-    return y;
-  }
-
   /** Logits; in training mode with auxLogits, torchvision's GoogLeNetOutputs instead. */
   forward(input: Tensor): Tensor | GoogLeNetOutputs {
-    const x = this.transformInput ? this.transform(input) : input;
+    const x = this.transformInput ? transformImagenetInput(input, 'GoogLeNet') : input;
     let h = chain(x, this.conv1, this.maxpool1, this.conv2, this.conv3, this.maxpool2, this.inception3a, this.inception3b, this.maxpool3, this.inception4a);
     if (x !== input) x.dispose();
     const a1 = this.aux1 && this.training ? this.aux1.forward(h) : null;

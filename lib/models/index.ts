@@ -15,6 +15,8 @@ export { MobileNetV2, InvertedResidual, mobilenetV2, makeDivisible } from './mob
 export type { MobileNetV2Options } from './mobilenet';
 export { GoogLeNet, Inception, InceptionAux, BasicConv2d, googlenet } from './googlenet';
 export type { GoogLeNetOptions, GoogLeNetOutputs } from './googlenet';
+export { Inception3, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE, InceptionV3Aux, inceptionV3 } from './inception';
+export type { InceptionV3Options, InceptionOutputs } from './inception';
 export { ZooModel } from './common';
 export { openWeights, loadWeightsInto, checkpointClasses } from './weights';
 export type { WeightsOptions, WeightsReport } from './weights';

@@ -1,12 +1,13 @@
 /**
  * The rest of the architecture timeline against live torchvision (torch 1.13 / torchvision 0.14, CPU):
- * VGG with batch norm, ResNet-101/152, MobileNetV2 and GoogLeNet. Each torchvision model gets seeded
+ * VGG with batch norm, ResNet-101/152, MobileNetV2, GoogLeNet and Inception v3. Each torchvision model gets seeded
  * random weights (BatchNorm affine and running statistics randomised too, so eval mode is not the
  * identity), is saved with torch.save, and the .pth is loaded by the zoo builder (`weights: file`); the
  * parameter count and state-dict keys equal torchvision's, and the logits equal PyTorch's to 1e-4
  * relative in eval mode and in train mode (dropout off on both sides: masks come from different
  * generators), as do the running statistics after the train-mode pass. Inputs are small (64x64,
- * batch 2) to keep CI fast: every model here takes them through its adaptive pooling.
+ * batch 2) to keep CI fast: every model here takes them through its adaptive pooling, except Inception
+ * v3, whose auxiliary classifier needs 299x299 (its main path is also checked at 75x75).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -63,7 +64,7 @@ with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, nn.Dropout): mod.eval()
         r = model(inp)
-        r = [r.logits, r.aux_logits2, r.aux_logits1] if isinstance(r, tuple) else [r]
+        r = list(r) if isinstance(r, tuple) else [r]  # GoogLeNetOutputs / InceptionOutputs in field order
         return [t.float() for t in r], [b.float() for n, b in model.named_buffers() if 'running' in n]
     tr, running = train_pass(m, x)
 out = [list(sd.keys()), x, ev, tr, sum(p.numel() for p in m.parameters()), running]
@@ -85,11 +86,12 @@ const maxDiff = (a: Arr | ck.Tensor, b: Arr) => {
  * logits to 1e-4. For the deep ResNets train mode is ill-conditioned in float32: 33 or 50 bottlenecks
  * of batch statistics over few values (layer4 normalises 2x2 pixels of 2 images) amplify rounding, and
  * PyTorch's own float32 train-mode logits differ from its float64 ones by 3.4e-4 (ResNet-101) and
- * 1.1e-3 (ResNet-152) relative, so no float32 implementation can agree with them to 1e-4.
+ * 1.1e-3 (ResNet-152) relative, so no float32 implementation can agree with them to 1e-4. Inception
+ * v3's auxiliary classifier likewise normalises 1x1 maps of 2 images (2 values per channel) in train mode.
  */
-async function parity(name: string, ctor: string, build: (weights: string) => ck.nn.Module, count: number, ref64 = false): Promise<ck.nn.Module> {
+async function parity(name: string, ctor: string, build: (weights: string) => ck.nn.Module, count: number, ref64 = false, size = 64): Promise<ck.nn.Module> {
   const pth = path.join(tmp, `${name}.pth`);
-  const want = (await runTorch(checkpoint(ctor, pth, 64, ref64))) as Want;
+  const want = (await runTorch(checkpoint(ctor, pth, size, ref64))) as Want;
   const [keys, xa, ev, tr, n, running, tr64, running64] = want;
   expect(n).toBe(count);
   const model = build(pth);
@@ -102,8 +104,8 @@ async function parity(name: string, ctor: string, build: (weights: string) => ck
   expectLogits(e, ev, `${name} eval logits`);
   model.train();
   for (const m of model.modules()) if (m instanceof ck.nn.Dropout) m.eval();
-  const out = ck.noGrad(() => model.forward(x)) as ck.Tensor | ck.models.GoogLeNetOutputs;
-  const outs = out instanceof ck.Tensor ? [out] : [out.logits, out.auxLogits2, out.auxLogits1];
+  const out = ck.noGrad(() => model.forward(x)) as ck.Tensor | ck.models.GoogLeNetOutputs | ck.models.InceptionOutputs;
+  const outs = out instanceof ck.Tensor ? [out] : 'auxLogits2' in out ? [out.logits, out.auxLogits2, out.auxLogits1] : [out.logits, out.auxLogits];
   expect(outs.length).toBe(tr.length);
   const mine = [...model.namedBuffers()].filter(([k]) => k.includes('running')).map(([, b]) => b);
   expect(mine.length).toBe(running.length);
@@ -219,5 +221,37 @@ out = [x, ev, tr, sum(p.numel() for p in m.parameters())]`)) as [Arr, Arr, Arr, 
     expect(b.grad!.toArray()).toEqual([[3], [6]]);
     expect(ck.nn.functional.cat([a, ck.tensor([[7, 8]])], 0).toArray()).toEqual([[1, 2], [3, 4], [7, 8]]);
     expect(() => ck.nn.functional.cat([a, ck.zeros([3, 1])], 1)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+  });
+});
+
+describe('Inception v3', () => {
+  test('torchvision inception_v3 at 299x299 with the aux classifier: eval logits, train-mode InceptionOutputs (27,161,264 parameters)', async () => {
+    const model = await parity('inceptionV3', 'torchvision.models.inception_v3(aux_logits=True, init_weights=True)', (w) => ck.models.inceptionV3({ weights: w }), 27_161_264, true, 299);
+    disposeModel(model);
+  });
+
+  test('without the aux classifier, 75x75 (the smallest input torchvision takes), transform_input (23,834,568 parameters)', async () => {
+    const pth = path.join(tmp, 'inception_ti.pth');
+    const want = (await runTorch(`import torchvision
+torch.manual_seed(2)
+full = torchvision.models.inception_v3(aux_logits=True, init_weights=True)
+torch.save(full.state_dict(), ${JSON.stringify(pth)})
+m = torchvision.models.inception_v3(aux_logits=False, transform_input=True, init_weights=False)
+m.load_state_dict({k: v for k, v in full.state_dict().items() if not k.startswith('AuxLogits')})
+x = torch.randn(2, 3, 75, 75)
+m.eval()
+with torch.no_grad(): ev = m(x)
+out = [x, ev, sum(p.numel() for p in m.parameters())]`)) as [Arr, Arr, number];
+    const [xa, ev, n] = want;
+    expect(n).toBe(23_834_568);
+    const model = ck.models.inceptionV3({ weights: pth, auxLogits: false, transformInput: true });
+    expect(model.AuxLogits).toBeNull();
+    expect(ck.utils.countParameters(model)).toBe(n);
+    const x = ck.tensor(Float32Array.from(xa.data), { shape: xa.shape });
+    model.eval();
+    const e = ck.noGrad(() => model.forward(x) as ck.Tensor);
+    expectLogits(e, ev, 'inception_v3 transform_input eval');
+    for (const a of [x, e]) a.dispose();
+    disposeModel(model);
   });
 });
