@@ -55,6 +55,7 @@ export function buildProgram(): Command {
     .option('--limit-test <n>', 'use only the first n test images', int(1))
     .option('--out <dir>', 'run folder (default: runs/<timestamp>)')
     .option('--resume <dir>', 'continue the run in this folder from its checkpoint (--epochs may extend it)')
+    .option('--tensorboard <dir>', 'write TensorBoard event files to dir: loss, accuracy and learning rate per epoch, training loss every 10 batches')
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
     .action(async (o, cmd: Command) => {
@@ -73,7 +74,7 @@ export function buildProgram(): Command {
         const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
-      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr });
+      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr, tensorboard: o.tensorboard ?? null });
       // As a shell reports a process killed by the signal: 130 after Ctrl-C, 143 after SIGTERM.
       if (r.interrupted) process.exitCode = SIGNAL_EXIT[r.signal ?? 'SIGINT'];
     });

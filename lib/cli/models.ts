@@ -16,8 +16,8 @@ export interface ZooEntry {
   stem: string;
 }
 
-const vgg = (f: (o: models.VGGOptions) => Module, batchNorm: boolean): ZooEntry => ({
-  build: (o) => f({ ...o, batchNorm }), minSize: 32, defaultInput: [3, 224, 224], head: 'classifier.6', stem: 'features.0.weight',
+const vgg = (f: (o: models.VGGOptions) => Module): ZooEntry => ({
+  build: (o) => f(o), minSize: 32, defaultInput: [3, 224, 224], head: 'classifier.6', stem: 'features.0.weight',
 });
 
 export const ZOO: Record<string, ZooEntry> = {
@@ -25,17 +25,23 @@ export const ZOO: Record<string, ZooEntry> = {
   lenet5: { build: (o) => models.lenet5(o), minSize: 28, defaultInput: [1, 28, 28], head: 'classifier.4', stem: 'features.0.weight' },
   miniVgg: { build: (o) => models.miniVgg(o), minSize: 8, defaultInput: [3, 32, 32], head: 'fc', stem: 'features.0.weight' },
   alexnet: { build: (o) => models.alexnet(o), minSize: 63, defaultInput: [3, 224, 224], head: 'classifier.6', stem: 'features.0.weight' },
-  vgg11: vgg(models.vgg11, false),
-  vgg13: vgg(models.vgg13, false),
-  vgg16: vgg(models.vgg16, false),
-  vgg19: vgg(models.vgg19, false),
-  vgg11_bn: vgg(models.vgg11, true),
-  vgg13_bn: vgg(models.vgg13, true),
-  vgg16_bn: vgg(models.vgg16, true),
-  vgg19_bn: vgg(models.vgg19, true),
+  vgg11: vgg(models.vgg11),
+  vgg13: vgg(models.vgg13),
+  vgg16: vgg(models.vgg16),
+  vgg19: vgg(models.vgg19),
+  vgg11_bn: vgg(models.vgg11Bn),
+  vgg13_bn: vgg(models.vgg13Bn),
+  vgg16_bn: vgg(models.vgg16Bn),
+  vgg19_bn: vgg(models.vgg19Bn),
   resnet18: { build: (o) => models.resnet18(o), minSize: 8, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.weight' },
   resnet34: { build: (o) => models.resnet34(o), minSize: 8, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.weight' },
   resnet50: { build: (o) => models.resnet50(o), minSize: 8, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.weight' },
+  resnet101: { build: (o) => models.resnet101(o), minSize: 8, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.weight' },
+  resnet152: { build: (o) => models.resnet152(o), minSize: 8, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.weight' },
+  mobilenet_v2: { build: (o) => models.mobilenetV2(o), minSize: 8, defaultInput: [3, 224, 224], head: 'classifier.1', stem: 'features.0.0.weight' },
+  // Without the auxiliary classifiers: the trainer's loss takes plain logits.
+  googlenet: { build: (o) => models.googlenet({ ...o, auxLogits: false }), minSize: 32, defaultInput: [3, 224, 224], head: 'fc', stem: 'conv1.conv.weight' },
+  inception_v3: { build: (o) => models.inceptionV3({ ...o, auxLogits: false }), minSize: 75, defaultInput: [3, 299, 299], head: 'fc', stem: 'Conv2d_1a_3x3.conv.weight' },
 };
 
 // Users type the torchvision spellings (resnet18, vgg16_bn) or loose ones (cifar10-net, mini_vgg, LeNet5).

@@ -16,6 +16,7 @@ import type { Scheduler } from '../optim/lr_scheduler';
 import { openWeights, loadWeightsInto } from '../models';
 import { countParameters, freezeBackbone, summary } from '../utils';
 import { Tensor } from '../tensor';
+import { SummaryWriter } from '../utils/tensorboard';
 import { openData, DataBundle } from './datasets';
 import { CliError, isDiskFull } from './errors';
 import { RunLock } from './lock';
@@ -62,7 +63,16 @@ export interface TrainIO {
   overrides: Partial<TrainSettings>;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /**
+   * TensorBoard log folder (--tensorboard): per epoch Loss/train, Loss/test, Accuracy/train,
+   * Accuracy/test and LearningRate (step = epoch), and Loss/train_step every TB_STEP_EVERY batches
+   * (step = global batch index).
+   */
+  tensorboard?: string | null;
 }
+
+/** --tensorboard logs the training loss every this many batches. */
+export const TB_STEP_EVERY = 10;
 
 export interface TrainResult {
   outDir: string;
@@ -354,6 +364,8 @@ async function trainLocked(
   };
   const progressOn = !io.quiet && (!!io.stderr.isTTY || !io.json);
   let interrupted = false;
+  // A resumed run appends a new event file to the same folder; TensorBoard merges them by step.
+  const tb = io.tensorboard ? new SummaryWriter(io.tensorboard, { flushSecs: 5 }) : null;
   try {
     // A signal that came while the data and the model were being set up is seen here.
     await new Promise((r) => setImmediate(r));
@@ -398,6 +410,7 @@ async function trainLocked(
         correct += c;
         seen += n;
         bi++;
+        if (tb && bi % TB_STEP_EVERY === 0) tb.addScalar('Loss/train_step', l, (epoch - 1) * batches + bi);
         bar.update({ batch: bi, batches, images: seen - (skip ? pos.partial.seen : 0), loss: lossSum / seen, acc: correct / seen });
         // Let signal handlers run: an async iterator alone only ever yields to microtasks.
         await new Promise((r) => setImmediate(r));
@@ -417,6 +430,14 @@ async function trainLocked(
         time_s: trainS, images_per_s: seen / Math.max(trainS, 1e-9),
       };
       metrics.push(m);
+      if (tb) {
+        tb.addScalar('Loss/train', m.train_loss, epoch);
+        tb.addScalar('Loss/test', m.test_loss, epoch);
+        tb.addScalar('Accuracy/train', m.train_acc, epoch);
+        tb.addScalar('Accuracy/test', m.test_acc, epoch);
+        tb.addScalar('LearningRate', lr, epoch);
+        tb.flush();
+      }
       pos = { ...pos, epoch, batch: 0, partial: { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: 0 } };
       if (ev.acc > pos.best.acc) {
         pos.best = { acc: ev.acc, epoch };
@@ -447,6 +468,7 @@ async function trainLocked(
       if (!io.json) io.stdout.write(`Final test accuracy: ${last ? pct(last.test_acc) : '-'} (best ${pct(pos.best.acc)} at epoch ${pos.best.epoch}); run folder: ${outDir}\n`);
     }
   } finally {
+    tb?.close();
     await b.trainLoader.close();
     await b.testLoader.close();
   }

@@ -150,3 +150,11 @@ export function resnet34(opts: ResNetOptions = {}): ResNet {
 export function resnet50(opts: ResNetOptions = {}): ResNet {
   return resnet(Bottleneck, [3, 4, 6, 3], opts);
 }
+/** ResNet-101 (44,549,160 parameters with 1000 classes). */
+export function resnet101(opts: ResNetOptions = {}): ResNet {
+  return resnet(Bottleneck, [3, 4, 23, 3], opts);
+}
+/** ResNet-152 (60,192,808 parameters with 1000 classes). */
+export function resnet152(opts: ResNetOptions = {}): ResNet {
+  return resnet(Bottleneck, [3, 8, 36, 3], opts);
+}

@@ -82,3 +82,20 @@ export function vgg16(opts: VGGOptions = {}): VGG {
 export function vgg19(opts: VGGOptions = {}): VGG {
   return vgg('E', opts);
 }
+
+/** VGG-11 with batch norm after every conv, as torchvision's vgg11_bn (132,868,840 parameters). */
+export function vgg11Bn(opts: VGGOptions = {}): VGG {
+  return vgg('A', { ...opts, batchNorm: true });
+}
+/** torchvision's vgg13_bn (133,053,736 parameters). */
+export function vgg13Bn(opts: VGGOptions = {}): VGG {
+  return vgg('B', { ...opts, batchNorm: true });
+}
+/** torchvision's vgg16_bn (138,365,992 parameters). */
+export function vgg16Bn(opts: VGGOptions = {}): VGG {
+  return vgg('D', { ...opts, batchNorm: true });
+}
+/** torchvision's vgg19_bn (143,678,248 parameters). */
+export function vgg19Bn(opts: VGGOptions = {}): VGG {
+  return vgg('E', { ...opts, batchNorm: true });
+}

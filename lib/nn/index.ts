@@ -3,7 +3,7 @@ export { Module, Parameter } from './module';
 export type { StateDict } from './module';
 export {
   Conv2d, Linear, BatchNorm2d, BatchNorm1d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, Identity,
-  Sequential, ModuleList, CrossEntropyLoss, NLLLoss, MSELoss,
+  Sequential, ModuleList, CrossEntropyLoss, NLLLoss, MSELoss, Hardtanh, ReLU6,
 } from './layers';
 export * as functional from './functional';
 export * as init from './init';

@@ -350,3 +350,32 @@ export class MSELoss extends Module {
     return F.mseLoss(input, target, this.opts);
   }
 }
+
+/** min(max(x, minVal), maxVal), as torch.nn.Hardtanh. */
+export class Hardtanh extends Module {
+  readonly minVal: number;
+  readonly maxVal: number;
+  constructor(minVal = -1, maxVal = 1, readonly opts: { inplace?: boolean } = {}) {
+    super();
+    if (!(minVal <= maxVal)) throw ckError('ERR_ARG', `Hardtanh: min_val ${minVal} must not exceed max_val ${maxVal}`, 'RangeError');
+    this.minVal = minVal;
+    this.maxVal = maxVal;
+  }
+  forward(x: Tensor): Tensor {
+    inputTensor(this, x);
+    return F.hardtanh(x, this.minVal, this.maxVal);
+  }
+  extraRepr(): string {
+    return `min_val=${this.minVal}, max_val=${this.maxVal}`;
+  }
+}
+
+/** min(max(x, 0), 6), as torch.nn.ReLU6 (a Hardtanh(0, 6), as in PyTorch). */
+export class ReLU6 extends Hardtanh {
+  constructor(opts: { inplace?: boolean } = {}) {
+    super(0, 6, opts);
+  }
+  extraRepr(): string {
+    return '';
+  }
+}

@@ -356,6 +356,12 @@ describe('examples (small settings)', () => {
     expect(out).toMatch(/AlexNet .* 61,100,840\n/);
     expect(out).toMatch(/ResNet-18 .* 11,689,512\n/);
     expect(out).toMatch(/ResNet-50 .* 25,557,032\n/);
+    expect(out).toMatch(/ResNet-101 .* 44,549,160\n/);
+    expect(out).toMatch(/ResNet-152 .* 60,192,808\n/);
+    expect(out).toMatch(/GoogLeNet \(Inception v1\) .* 6,624,904\n/);
+    expect(out).toMatch(/GoogLeNet \+ aux classifiers .* 13,004,888\n/);
+    expect(out).toMatch(/MobileNetV2 .* 3,504,872\n/);
+    expect(out).toMatch(/Inception v3 .* 23,834,568\n/);
     expect(out).toContain('two 3x3: 2 x (3*3*64*64 + 64) = 73,856');
     expect(out).toContain('one 5x5:      5*5*64*64 + 64  = 102,464');
     expect(out).toContain('receptive field of the two 3x3: 5x5');
