@@ -4,6 +4,7 @@
  * doesn't return. A FinalizationRegistry is only the safety net for tensors nobody disposed.
  */
 import { native, NativeStorage } from './binding';
+import { ckError } from './errors';
 
 export class StorageRef {
   refs = 0;
@@ -72,6 +73,7 @@ function collect(v: unknown, out: Set<unknown>, depth = 0): void {
  * an array or plain object). Returned tensors move to the enclosing scope.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw ckError('ERR_ARG', `tidy(fn): fn must be a function, got ${fn === null ? 'null' : typeof fn}`, 'TypeError');
   const scope = new Set<Disposable>();
   scopes.push(scope);
   let result: T;

@@ -224,3 +224,9 @@ describe('depthwise conv2d weight gradient', () => {
     for (const t of [x, w, y]) t.dispose();
   });
 });
+
+test('tidy refuses a non-function with a coded TypeError', () => {
+  const call = () => ck.tidy(3 as unknown as () => void);
+  expect(call).toThrow(TypeError);
+  expect(call).toThrow(expect.objectContaining({ code: 'ERR_ARG', message: 'tidy(fn): fn must be a function, got number' }));
+});
