@@ -216,7 +216,11 @@ try {
     }))).then((outs) => {
       expect(outs.filter((o) => o.includes('got'))).toHaveLength(1);
       expect(outs.filter((o) => o.trim() === 'ERR_RUN_LOCKED')).toHaveLength(3);
-      expect(outs.filter((o) => o.includes('note took over'))).toHaveLength(1);
+      // The note comes from the process that removed the stale lock, and only if it then also won the
+      // create: a racer that found the file gone in between may create it first (and says nothing).
+      const notes = outs.filter((o) => o.includes('note took over'));
+      expect(notes.length).toBeLessThanOrEqual(1);
+      for (const o of notes) expect(o).toContain('got');
       expect(fs.readdirSync(dir)).toEqual([]); // released, takeover guard gone
     });
   }, 60000);
