@@ -6,7 +6,8 @@
  */
 import * as fs from 'fs';
 
-function crc32cBitwise(data: Uint8Array): number {
+/** CRC-32C computed bit by bit, independent of lib/io/crc.ts's table. */
+export function crc32cBitwise(data: Uint8Array): number {
   let crc = 0xffffffff;
   for (const byte of data) {
     crc ^= byte;

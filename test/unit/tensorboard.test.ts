@@ -10,71 +10,12 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import * as ck from '../../lib';
+import { crc32cBitwise, decodeProto as decode, Msg, readRecords } from '../helpers/tensorboard_reader';
 
 // ---- the independent reader ---------------------------------------------------------------------------
 
-function crc32cBitwise(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-const masked = (c: number) => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
+// The reader lives in test/helpers/tensorboard_reader.ts (shared with the CLI's --tensorboard test).
 
-function readRecords(file: string): Buffer[] {
-  const buf = fs.readFileSync(file);
-  const out: Buffer[] = [];
-  let p = 0;
-  while (p < buf.length) {
-    const lenBytes = buf.subarray(p, p + 8);
-    expect(buf.readUInt32LE(p + 8)).toBe(masked(crc32cBitwise(lenBytes)));
-    const len = Number(buf.readBigUInt64LE(p));
-    const data = buf.subarray(p + 12, p + 12 + len);
-    expect(data.length).toBe(len);
-    expect(buf.readUInt32LE(p + 12 + len)).toBe(masked(crc32cBitwise(data)));
-    out.push(data);
-    p += 16 + len;
-  }
-  expect(p).toBe(buf.length);
-  return out;
-}
-
-type Field = { wire: number; v: bigint | Buffer };
-type Msg = Map<number, Field[]>;
-
-function decode(buf: Buffer): Msg {
-  const m: Msg = new Map();
-  let p = 0;
-  const varint = (): bigint => {
-    let r = 0n;
-    let shift = 0n;
-    for (;;) {
-      const b = buf[p++];
-      r |= BigInt(b & 0x7f) << shift;
-      if (!(b & 0x80)) return r;
-      shift += 7n;
-    }
-  };
-  while (p < buf.length) {
-    const key = varint();
-    const field = Number(key >> 3n);
-    const wire = Number(key & 7n);
-    let v: bigint | Buffer;
-    if (wire === 0) v = varint();
-    else if (wire === 1) v = buf.subarray(p, (p += 8));
-    else if (wire === 5) v = buf.subarray(p, (p += 4));
-    else if (wire === 2) {
-      const n = Number(varint());
-      v = buf.subarray(p, (p += n));
-    } else throw new Error(`wire type ${wire}`);
-    if (!m.has(field)) m.set(field, []);
-    m.get(field)!.push({ wire, v });
-  }
-  expect(p).toBe(buf.length);
-  return m;
-}
 const one = (m: Msg, f: number) => m.get(f)?.[0];
 const str = (m: Msg, f: number) => (one(m, f) ? (one(m, f)!.v as Buffer).toString('utf8') : '');
 const sub = (m: Msg, f: number) => decode(one(m, f)!.v as Buffer);
