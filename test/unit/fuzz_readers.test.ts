@@ -18,6 +18,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as zlib from 'zlib';
 import * as ck from '../../lib';
+import { zip } from '../helpers/zip_writer';
 
 const { data, io } = ck;
 jest.setTimeout(180000);
@@ -131,42 +132,7 @@ function idxFile(magic: number, dims: number[], r: () => number): Buffer {
 }
 
 /** A zip of stored entries, as torch.save writes them (CRC-32 included). */
-function storedZip(entries: [string, Buffer][]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let off = 0;
-  for (const [n, body] of entries) {
-    const name = Buffer.from(n);
-    const crc = (zlib as unknown as { crc32(b: Buffer): number }).crc32(body) >>> 0;
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt16LE(20, 4);
-    lh.writeUInt32LE(crc, 14);
-    lh.writeUInt32LE(body.length, 18);
-    lh.writeUInt32LE(body.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt16LE(20, 4);
-    ch.writeUInt16LE(20, 6);
-    ch.writeUInt32LE(crc, 16);
-    ch.writeUInt32LE(body.length, 20);
-    ch.writeUInt32LE(body.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt32LE(off, 42);
-    locals.push(lh, name, body);
-    centrals.push(ch, name);
-    off += 30 + name.length + body.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(entries.length, 8);
-  eocd.writeUInt16LE(entries.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(off, 16);
-  return Buffer.concat([...locals, cd, eocd]);
-}
+const storedZip = (entries: [string, Buffer][]): Buffer => zip(entries.map(([name, data]) => ({ name, data })));
 
 const u32le = (v: number) => [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 24) & 255];
 const pk = {
