@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_ARG'
   | 'ERR_FORMAT'
+  | 'ERR_UNSUPPORTED'
   | 'ERR_DATA'
   | 'ERR_CUDA'
   | 'ERR_CUDA_OOM'
