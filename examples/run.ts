@@ -12,6 +12,7 @@ const examples: Record<string, string> = {
   conv_by_hand: 'multi-channel convolution in loops vs ck conv2d',
   shape_tracing: 'shapes through the CIFAR-10 CNN and LeNet-5',
   receptive_field: 'the receptive-field calculator',
+  export_onnx: 'the CIFAR-10 CNN out to ONNX, run by onnxruntime-node next to convkit',
 };
 
 const name = process.argv[2];
