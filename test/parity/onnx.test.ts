@@ -276,11 +276,14 @@ test('custom Sequential and Module models export and match in onnxruntime (BN fo
   disposeModel(two);
 });
 
-test('a fixed batch export keeps the example batch size', () => {
+test('a fixed batch export keeps the example batch size, and exporting leaves no tensor behind', () => {
   ck.manualSeed(3);
-  const m = new nn.Sequential(new nn.Conv2d(1, 4, 3), new nn.ReLU(), new nn.Flatten(), new nn.Linear(4 * 6 * 6, 3));
+  const m = new nn.Sequential(new nn.Conv2d(1, 4, 3), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.Flatten(), new nn.Linear(4 * 6 * 6, 3));
   const x = ck.randn([7, 1, 8, 8]);
+  const live = ck.memory().liveTensors;
   const r = ck.onnx.export(m, x, null, { dynamicBatch: false });
+  expect(ck.memory().liveTensors).toBe(live);
+  expect(r.path).toBeNull();
   const g = (ck.onnx.decodeModel(r.bytes) as { graph: { input: { type: { tensorType: { shape: { dim: { dimValue?: number }[] } } } }[] } }).graph;
   expect(g.input[0].type.tensorType.shape.dim.map((d) => d.dimValue)).toEqual([7, 1, 8, 8]);
   x.dispose();
