@@ -196,4 +196,32 @@ describe('ck.profiler', () => {
     })).toThrow('boom');
     expect(profiler.current()).toBeNull();
   });
+
+  // test/unit runs with the CPU binary and with the emulated CUDA one (scripts/run-tests.js): on a CUDA
+  // device each native call gets a CUDA-event timing on a track of its own; without one, 'cuda' adds nothing.
+  test('activities [cpu, cuda]: CUDA-event timings of work on a CUDA device, on their own track', () => {
+    const device = ck.cuda.isAvailable() ? 'cuda' : 'cpu';
+    const a = ck.randn([16, 16], { device });
+    const b = ck.randn([16, 16], { device });
+    const prof = profiler.profile({ activities: ['cpu', 'cuda'] }, () => ck.tidy(() => a.matmul(b).relu().sum().item()));
+    a.dispose();
+    b.dispose();
+    const trace = prof.chromeTrace();
+    const host = trace.traceEvents.filter((e) => e.ph === 'X' && e.tid === 1 && e.cat === 'native');
+    const dev = trace.traceEvents.filter((e) => e.ph === 'X' && e.tid === 2);
+    expect(host.map((e) => e.name)).toContain('native::gemm');
+    if (device === 'cuda') {
+      // one device timing per native call that touched the device, same name, inside the host call
+      const onDevice = host.filter((e) => e.args?.device === 'cuda:0');
+      expect(onDevice.length).toBeGreaterThan(0);
+      expect(dev.map((e) => e.name).sort()).toEqual(onDevice.map((e) => e.name).sort());
+      for (const e of dev) expect(e.dur!).toBeGreaterThanOrEqual(0);
+      expect(trace.traceEvents.some((e) => e.ph === 'M' && (e.args as { name?: string })?.name === 'CUDA stream (event timings)')).toBe(true);
+      expect(prof.keyAverages().table()).toMatch(/CUDA total/);
+    } else {
+      expect(dev).toEqual([]);
+      expect(prof.keyAverages().table()).not.toMatch(/CUDA total/);
+    }
+    expect(() => new profiler.Profile({ activities: ['tpu' as 'cpu'] })).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+  });
 });
