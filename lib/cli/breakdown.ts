@@ -2,7 +2,7 @@
  * The step-time breakdown of `convkit train`: each training step's wall time split, by consecutive laps of
  * one clock, into waiting for data, host-to-device copies, forward (model and loss), backward, optimizer
  * (zeroGrad, step, the per-batch schedule), metrics/logging (accumulating loss and accuracy, the progress
- * bar, TensorBoard) and the rest (freeing the batch, yielding to signal handlers). The laps tile the epoch,
+ * bar, TensorBoard) and the rest (freeing the step's tensors and the batch, yielding to signal handlers). The laps tile the epoch,
  * so the parts add up to its time; on a CUDA device with --profile every lap first waits for the device,
  * so each part holds its own kernels (without --profile the device's time lands where the host waits).
  */
