@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { cuda } from '../device';
 import { manualSeed } from '../random';
-import { setNumThreads } from '../info';
+import { getNumThreads, setNumThreads } from '../info';
 import { CrossEntropyLoss } from '../nn/layers';
 import { countParameters } from '../utils';
 import { SummaryWriter } from '../utils/tensorboard';
@@ -328,9 +328,11 @@ function announce(
   const nTrain = b.bundle.train.length;
   const nTest = b.bundle.test.length;
   const params = countParameters(b.model);
-  emit({ event: 'start', outDir, settings, trainSize: nTrain, testSize: nTest, parameters: params, resumedAt: resumedAt ? { epoch: resumedAt.epoch, batch: resumedAt.batch } : null });
+  const threads = getNumThreads();
+  emit({ event: 'start', outDir, settings, threads, trainSize: nTrain, testSize: nTest, parameters: params, resumedAt: resumedAt ? { epoch: resumedAt.epoch, batch: resumedAt.batch } : null });
   say(`convkit train: ${name} (${params.toLocaleString('en-US')} parameters) on ${b.bundle.kind} ${b.bundle.root} (${nTrain} train / ${nTest} test, ${b.bundle.channels}x${b.bundle.size}x${b.bundle.size}, ${b.bundle.classes.length} classes)`);
-  say(`  ${settings.device}, ${settings.optimizer} lr ${settings.lr}, ${settings.scheduler} schedule, ${plural(settings.epochs, 'epoch')} of ${b.trainLoader.length} batches of ${settings.batchSize}, seed ${settings.seed} -> ${outDir}`);
+  const onCpu = settings.device === 'cpu' ? ` (${plural(threads, 'kernel thread')}${settings.workers ? `, ${plural(settings.workers, 'loader worker')}` : ''})` : '';
+  say(`  ${settings.device}${onCpu}, ${settings.optimizer} lr ${settings.lr}, ${settings.scheduler} schedule, ${plural(settings.epochs, 'epoch')} of ${b.trainLoader.length} batches of ${settings.batchSize}, seed ${settings.seed} -> ${outDir}`);
   if (resumedAt) say(`  resuming ${where(resumedAt)}`);
   for (const n of [...early, ...b.notes]) say(`  note: ${n}`);
 }

@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { fitLine } from '../../lib/cli/progress';
 import { PARTS } from '../../lib/cli/breakdown';
@@ -77,6 +78,24 @@ describe('convkit train --profile', () => {
     expect(o.stdout).toMatch(/, 1 epoch of 2 batches of 32,/);
     expect(fs.readFileSync(path.join(one, 'report.html'), 'utf8')).toMatch(/finished: 1 epoch,/);
   }, 130000);
+});
+
+describe('threads', () => {
+  it('with --workers N and no --threads, the kernels get the cores the workers leave, at least one', () => {
+    const cores = os.availableParallelism();
+    const run = (extra: string[]) => {
+      const o = spawnSync(process.execPath, [cli, 'train', '--epochs', '1', '--limit-train', '32', '--limit-test', '32', '--batch-size', '32', '--json', '--out', path.join(tmp.work(), `t${extra.join('')}`), ...extra],
+        { cwd: tmp.work(), env, encoding: 'utf8', timeout: 120000 });
+      expect(o.status).toBe(0);
+      return JSON.parse(o.stdout.split('\n')[0]) as { event: string; threads: number };
+    };
+    expect(run(['--workers', '1'])).toMatchObject({ event: 'start', threads: Math.max(1, cores - 1) });
+    expect(run(['--workers', String(cores + 1)]).threads).toBe(1);
+    expect(run(['--workers', '1', '--threads', '3']).threads).toBe(3);
+    // No workers: the kernels' own default (every core), as `convkit info` reports it.
+    const info = JSON.parse(spawnSync(process.execPath, [cli, 'info', '--json'], { env, encoding: 'utf8' }).stdout) as { threads: number };
+    expect(run([]).threads).toBe(info.threads);
+  }, 240000);
 });
 
 describe('the progress line', () => {
