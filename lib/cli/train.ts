@@ -278,9 +278,16 @@ class RunFiles {
   }
 }
 
-/** --profile: ck.profiler around a few steps of the first epoch trained, written next to the run's other files. */
-function stepProfiler(files: RunFiles, b: Built, say: (l: string) => void): { onStep: (batch: number) => void; finish: () => void } {
+/**
+ * --profile: ck.profiler around a few steps of the first epoch trained (steps 2 to 6 after two of warm-up, or
+ * as many as a short epoch has), written next to the run's other files; on CUDA with CUDA-event timings too.
+ */
+function stepProfiler(files: RunFiles, b: Built, device: string, say: (l: string) => void): { onStep: (batch: number) => void; finish: () => void } {
+  const batches = b.trainLoader.length;
+  const from = batches >= PROFILE_STEPS.from + PROFILE_STEPS.count ? PROFILE_STEPS.from : 0;
+  const count = Math.min(PROFILE_STEPS.count, batches - from);
   let prof: Profile | null = null;
+  let steps = 0;
   let done = false;
   const finish = () => {
     if (!prof || done) return;
@@ -289,15 +296,17 @@ function stepProfiler(files: RunFiles, b: Built, say: (l: string) => void): { on
     const table = prof.keyAverages().table({ rowLimit: 25 });
     files.text('profile-ops.txt', table);
     files.text('profile-trace.json', JSON.stringify(prof.chromeTrace()));
-    say(`  ck.profiler, ${PROFILE_STEPS.count} steps: profile-trace.json (open in https://ui.perfetto.dev), profile-ops.txt; the top ops by self time:`);
+    say(`  ck.profiler, ${plural(steps, 'step')}: profile-trace.json (open in https://ui.perfetto.dev), profile-ops.txt; the top ops by self time:`);
     for (const l of prof.keyAverages().table({ rowLimit: 8 }).trimEnd().split('\n')) say(`    ${l}`);
   };
   const onStep = (batch: number) => {
     if (done) return;
-    if (batch === PROFILE_STEPS.from) prof = new Profile({ withModules: b.model }).start();
-    if (prof) {
-      if (batch === PROFILE_STEPS.from + PROFILE_STEPS.count) finish();
-      else prof.step();
+    if (batch === from) prof = new Profile({ withModules: b.model, activities: device.startsWith('cuda') ? ['cpu', 'cuda'] : ['cpu'] }).start();
+    if (!prof) return;
+    if (batch === from + count) finish();
+    else {
+      prof.step();
+      steps++;
     }
   };
   return { onStep, finish };
@@ -377,7 +386,7 @@ async function trainLocked(
   let interrupted = false;
   // A resumed run appends a new event file to the same folder; TensorBoard merges them by step.
   const tb = io.tensorboard ? new SummaryWriter(io.tensorboard, { flushSecs: 5 }) : null;
-  const prof = io.profile ? stepProfiler(files, b, say) : null;
+  const prof = io.profile ? stepProfiler(files, b, settings.device, say) : null;
   try {
     // A signal that came while the data and the model were being set up is seen here.
     await new Promise((r) => setImmediate(r));
