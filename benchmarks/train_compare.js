@@ -3,7 +3,9 @@
 // Trains `convkit train`'s default recipe (the CIFAR-10 CNN, AdamW + per-step cosine, batch 64, no
 // augmentation) in convkit and in PyTorch (benchmarks/torch/train_compare.py) on the same IDX data
 // (default: the Fashion-MNIST subset in data/), same threads, one after the other, and prints both
-// test accuracies, the gap in points and both wall times. Not part of the tests: it takes minutes.
+// test accuracies, the gap in points and both wall times, and convkit's step-time breakdown summed over the
+// epochs (where its time goes: data, host to device, forward, backward, optimizer, metrics, the rest).
+// Not part of the tests: it takes minutes.
 // Needs dist/ (npm run build:ts) and python3 with torch (PYTHON=... to choose the interpreter).
 'use strict';
 const { spawnSync } = require('child_process');
@@ -52,4 +54,13 @@ const pct = (v) => `${(100 * v).toFixed(2)}%`;
 console.log(`convkit ${ck.info().version}: test accuracy ${pct(ckAcc)} (per epoch ${ckEpochs.map((e) => pct(e.test_acc)).join(' ')}), ${c.seconds.toFixed(1)} s wall (${ckTrain.toFixed(1)} s in epochs: ${ckEpochs.map((e) => e.time_s.toFixed(1)).join(' ')})`);
 console.log(`PyTorch ${pt.torch}: test accuracy ${pct(pt.test_acc)} (per epoch ${pt.acc_per_epoch.map(pct).join(' ')}), ${pt.seconds.toFixed(1)} s training loop (epochs: ${pt.epoch_seconds.map((s) => s.toFixed(1)).join(' ')}), ${t.seconds.toFixed(1)} s wall`);
 console.log(`gap: ${(100 * (ckAcc - pt.test_acc)).toFixed(2)} points; time ratio convkit/PyTorch (wall): ${(c.seconds / t.seconds).toFixed(2)}`);
+const parts = ['data', 'h2d', 'forward', 'backward', 'optimizer', 'metrics', 'other'];
+if (ckEpochs.every((e) => e.breakdown)) {
+  const sum = Object.fromEntries(parts.map((p) => [p, ckEpochs.reduce((a, e) => a + e.breakdown[p], 0)]));
+  const total = parts.reduce((a, p) => a + sum[p], 0);
+  const share = (p) => `${p} ${sum[p].toFixed(2)} s (${((100 * sum[p]) / total).toFixed(1)}%)`;
+  console.log(`convkit step-time breakdown over ${ckEpochs.length} epochs (${total.toFixed(1)} s): ${parts.map(share).join(', ')}`);
+  const nonModel = ['data', 'h2d', 'metrics', 'other'].reduce((a, p) => a + sum[p], 0);
+  console.log(`  model (forward + backward + optimizer) ${(100 * (1 - nonModel / total)).toFixed(1)}%, the rest ${((100 * nonModel) / total).toFixed(1)}%`);
+}
 fs.rmSync(out, { recursive: true, force: true });

@@ -24,3 +24,4 @@ export * as onnx from './onnx';
 export * as utils from './utils';
 export * as data from './data';
 export * as transforms from './transforms';
+export * as profiler from './profiler';

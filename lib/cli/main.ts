@@ -2,7 +2,6 @@
 /** The `convkit` command: train, eval, info, summary, convert. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
-import { setNumThreads } from '../info';
 import { CliError, isDiskFull, isSystemError } from './errors';
 import { ZOO } from './models';
 import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
@@ -46,7 +45,7 @@ export function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when a real GPU is present, else cpu)')
     .option('--seed <n>', 'random seed', int(0), 0)
     .option('--workers <n>', 'data-loading worker threads', int(0), 0)
-    .option('--threads <n>', 'threads of the CPU kernels (default: all cores)', int(1))
+    .option('--threads <n>', 'threads of the CPU kernels (default: the cores not taken by --workers, at least 1)', int(1))
     .option('--weights <file>', 'start from a weight file (.safetensors or PyTorch .pth); a head of another size is re-initialised')
     .option('--freeze-backbone', 'train only the classifier head')
     .option('--augment', 'random crops with padding and horizontal flips on the training images')
@@ -58,9 +57,9 @@ export function buildProgram(): Command {
     .option('--tensorboard <dir>', 'write TensorBoard event files to dir: loss, accuracy and learning rate per epoch, training loss every 10 batches')
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
+    .option('--profile', 'print where each epoch\'s time went (data, host-to-device, forward, backward, optimizer, metrics, the rest) and write a ck.profiler trace of 5 steps')
     .action(async (o, cmd: Command) => {
       const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      if (o.threads) setNumThreads(o.threads);
       const settings: TrainSettings = {
         model: o.model, data: o.data ?? null, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, weightDecay: o.weightDecay ?? null,
         labelSmoothing: o.labelSmoothing, optimizer: o.optimizer as OptimizerName, scheduler: o.scheduler as SchedulerName,
@@ -74,7 +73,7 @@ export function buildProgram(): Command {
         const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
-      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr, tensorboard: o.tensorboard ?? null });
+      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr, tensorboard: o.tensorboard ?? null, profile: !!o.profile, threads: o.threads ?? null });
       // As a shell reports a process killed by the signal: 130 after Ctrl-C, 143 after SIGTERM.
       if (r.interrupted) process.exitCode = SIGNAL_EXIT[r.signal ?? 'SIGINT'];
     });

@@ -1,6 +1,7 @@
 /**
  * Per-epoch progress on stderr: a bar redrawn in place on a terminal; on a pipe or a log file, a plain
- * line every few seconds instead, since carriage returns there only make one unreadable line.
+ * line every few seconds instead, since carriage returns there only make one unreadable line. On a
+ * narrow terminal the bar shrinks, then the less useful fields go, so the line never gets cut mid-number.
  */
 export interface ProgressStats {
   batch: number;
@@ -22,6 +23,44 @@ function plainIntervalMs(): number {
   return process.env.CONVKIT_PROGRESS_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : 10000;
 }
 
+/** Milliseconds between redraws of the bar on a terminal. */
+const TTY_REDRAW_MS = 100;
+
+/**
+ * The bar's line for a terminal `columns` wide: the fullest variant that fits in columns - 1 (the last
+ * column would wrap on some terminals), with a bar of 10 to 30 cells while one fits.
+ */
+export function fitLine(label: string, s: ProgressStats, elapsedS: number, columns: number, bar = true): string {
+  const done = s.batch === s.batches;
+  const bps = s.batch / Math.max(elapsedS, 1e-9);
+  const ips = s.images / Math.max(elapsedS, 1e-9);
+  const eta = (s.batches - s.batch) / Math.max(bps, 1e-9);
+  const time = done ? `in ${fmtTime(elapsedS)}` : `ETA ${fmtTime(eta)}`;
+  const lossAcc = `loss ${s.loss.toFixed(4)} acc ${(100 * s.acc).toFixed(1)}%`;
+  const variants = [
+    `${s.batch}/${s.batches} ${bps.toFixed(1)} batch/s ${Math.round(ips)} img/s ${lossAcc} ${time}`,
+    `${s.batch}/${s.batches} ${Math.round(ips)} img/s ${lossAcc} ${time}`,
+    `${s.batch}/${s.batches} ${lossAcc} ${time}`,
+    `${s.batch}/${s.batches} ${time}`,
+  ];
+  const room = Math.max(1, columns - 1);
+  for (const withBar of bar ? [true, false] : [false]) {
+    for (const stats of variants) {
+      if (!withBar) {
+        const line = `${label} ${stats}`;
+        if (line.length <= room) return line;
+        continue;
+      }
+      const width = Math.min(30, room - stats.length - label.length - 4);
+      if (width < 10) continue;
+      const fill = Math.round((width * s.batch) / Math.max(s.batches, 1));
+      return `${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${stats}`;
+    }
+  }
+  // A terminal narrower than the shortest variant: whole fields from the right end are what goes.
+  return `${s.batch}/${s.batches} ${time}`.slice(0, room);
+}
+
 export class Progress {
   private start = 0;
   private lastDraw = 0;
@@ -35,23 +74,20 @@ export class Progress {
     this.lastDraw = this.start;
   }
 
+  /** Whether update() would draw now: the caller reads its (device-side) numbers only then. */
+  due(batch: number, batches: number): boolean {
+    if (!this.enabled) return false;
+    return batch === batches || Date.now() - this.lastDraw >= (this.tty ? TTY_REDRAW_MS : this.intervalMs);
+  }
+
   update(s: ProgressStats): void {
-    if (!this.enabled) return;
+    if (!this.due(s.batch, s.batches)) return;
     const now = Date.now();
     const done = s.batch === s.batches;
-    if (!done && now - this.lastDraw < (this.tty ? 100 : this.intervalMs)) return;
     this.lastDraw = now;
     const el = (now - this.start) / 1000;
-    const bps = s.batch / Math.max(el, 1e-9);
-    const ips = s.images / Math.max(el, 1e-9);
-    const eta = (s.batches - s.batch) / Math.max(bps, 1e-9);
-    const stats = `${s.batch}/${s.batches} ${bps.toFixed(1)} batch/s ${Math.round(ips)} img/s loss ${s.loss.toFixed(4)} acc ${(100 * s.acc).toFixed(1)}% ${done ? `in ${fmtTime(el)}` : `ETA ${fmtTime(eta)}`}`;
-    if (this.tty) {
-      const width = Math.max(10, Math.min(30, (this.out.columns ?? 100) - stats.length - this.label.length - 6));
-      const fill = Math.round((width * s.batch) / s.batches);
-      const line = `${this.label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${stats}`;
-      this.out.write(`\r${line.slice(0, (this.out.columns ?? 200) - 1)}\x1b[K`);
-    } else if (!done) this.out.write(`${this.label} ${stats}\n`);
+    if (this.tty) this.out.write(`\r${fitLine(this.label, s, el, this.out.columns ?? 100)}\x1b[K`);
+    else if (!done) this.out.write(`${fitLine(this.label, s, el, Infinity, false)}\n`);
   }
 
   /** Clears the bar so the epoch's summary line takes its place. */

@@ -1,8 +1,10 @@
 /**
  * report.html: one self-contained page (no scripts, no external files) so it opens from a run folder
  * anywhere: loss, accuracy and learning-rate curves as inline SVG paths, the model summary and the
- * run's settings.
+ * run's settings, and where each epoch's training time went (the step-time breakdown) as stacked bars.
+ * Legends sit in the margins, outside the plotting area, so no curve ever crosses them.
  */
+import { Breakdown, breakdownTotal, nonModelShare, PART_LABELS, PARTS } from './breakdown';
 import { EpochMetrics } from './run_folder';
 
 interface Series {
@@ -29,6 +31,21 @@ function fmtTick(v: number): string {
   return a < 1e-3 || a >= 1e5 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
 }
 
+/** Approximate width of 11px system-ui text: enough to lay legends out without measuring. */
+const textWidth = (t: string) => 6.5 * t.length;
+
+/** A legend in one row, right-aligned at `right`, its swatches' top at `top` (in the margin above the plot). */
+function legend(series: { name: string; color: string }[], right: number, top: number): string {
+  let x = right;
+  const items: string[] = [];
+  for (const s of [...series].reverse()) {
+    x -= textWidth(s.name) + 14;
+    items.unshift(`<rect x="${x.toFixed(1)}" y="${top}" width="10" height="10" fill="${s.color}"/><text x="${(x + 14).toFixed(1)}" y="${top + 9}">${esc(s.name)}</text>`);
+    x -= 10;
+  }
+  return `<g class="legend">${items.join('')}</g>`;
+}
+
 /** One chart: axes, gridlines, a <path> per series and a marker per point. */
 export function svgChart(title: string, series: Series[], opts: { yLabel?: string; xLabel?: string } = {}): string {
   const W = 480;
@@ -47,7 +64,7 @@ export function svgChart(title: string, series: Series[], opts: { yLabel?: strin
   const sx = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const sy = (y: number) => H - m.b - ((y - y0) / (y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];
-  parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="title">${esc(title)}</text>`);
+  parts.push(`<text x="${m.l}" y="18" class="title">${esc(title)}</text>`);
   for (const t of niceTicks(y0, y1)) {
     parts.push(`<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}"/>`);
     parts.push(`<text x="${m.l - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end">${fmtTick(t)}</text>`);
@@ -57,16 +74,61 @@ export function svgChart(title: string, series: Series[], opts: { yLabel?: strin
   parts.push(`<line class="axis" x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}"/><line class="axis" x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}"/>`);
   if (opts.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
   if (opts.yLabel) parts.push(`<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
-  series.forEach((s, i) => {
+  parts.push(legend(series, W - m.r, 8));
+  series.forEach((s) => {
     const p = s.points.filter(([, y]) => Number.isFinite(y));
     if (!p.length) return;
     // A lone point still gets a (zero-length) path, so every curve is present from the first epoch.
     const d = p.map(([x, y], j) => `${j ? 'L' : 'M'}${sx(x).toFixed(1)} ${sy(y).toFixed(1)}`).join(' ') + (p.length === 1 ? ` L${sx(p[0][0]).toFixed(1)} ${sy(p[0][1]).toFixed(1)}` : '');
     parts.push(`<path class="series" data-series="${esc(s.name)}" d="${d}" stroke="${s.color}"/>`);
     for (const [x, y] of p) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
-    parts.push(`<rect x="${W - m.r - 120}" y="${m.t + 4 + i * 16}" width="10" height="10" fill="${s.color}"/><text x="${W - m.r - 105}" y="${m.t + 13 + i * 16}">${esc(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${parts.join('')}</svg>`;
+}
+
+const PART_COLORS: Record<(typeof PARTS)[number], string> = {
+  data: '#9467bd', h2d: '#8c564b', forward: '#1f77b4', backward: '#ff7f0e', optimizer: '#2ca02c', metrics: '#d62728', other: '#7f7f7f',
+};
+
+/** Seconds per epoch as stacked bars, one colour per part; the legend in a right margin of its own. */
+export function svgBreakdown(rows: { epoch: number; b: Breakdown }[]): string {
+  const W = 480;
+  const H = 280;
+  const m = { l: 64, r: 132, t: 28, b: 40 };
+  const top = Math.max(...rows.map((r) => breakdownTotal(r.b)), 1e-9);
+  const ticks = niceTicks(0, top * 1.05);
+  const y1 = Math.max(top * 1.05, ticks[ticks.length - 1]);
+  const sy = (v: number) => H - m.b - (v / y1) * (H - m.t - m.b);
+  const slot = (W - m.l - m.r) / rows.length;
+  const bw = Math.min(40, slot * 0.7);
+  const parts: string[] = [`<text x="${m.l}" y="18" class="title">Step time by part (s)</text>`];
+  for (const t of ticks) {
+    parts.push(`<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end">${fmtTick(t)}</text>`);
+  }
+  rows.forEach((r, i) => {
+    const x = m.l + slot * i + (slot - bw) / 2;
+    let acc = 0;
+    for (const p of PARTS) {
+      const v = r.b[p];
+      if (!(v > 0)) continue;
+      parts.push(`<rect class="part" data-part="${p}" data-epoch="${r.epoch}" x="${x.toFixed(1)}" y="${sy(acc + v).toFixed(1)}" width="${bw.toFixed(1)}" height="${(sy(acc) - sy(acc + v)).toFixed(1)}" fill="${PART_COLORS[p]}"><title>epoch ${r.epoch}: ${esc(PART_LABELS[p])} ${v.toFixed(3)} s</title></rect>`);
+      acc += v;
+    }
+    if (rows.length <= 20 || i % Math.ceil(rows.length / 20) === 0) parts.push(`<text x="${(x + bw / 2).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle">${r.epoch}</text>`);
+  });
+  parts.push(`<line class="axis" x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}"/><line class="axis" x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}"/>`);
+  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">epoch</text>`);
+  const items = [...PARTS].reverse().map((p, i) =>
+    `<rect x="${W - m.r + 12}" y="${m.t + i * 18}" width="10" height="10" fill="${PART_COLORS[p]}"/><text x="${W - m.r + 26}" y="${m.t + 9 + i * 18}">${esc(PART_LABELS[p])}</text>`);
+  parts.push(`<g class="legend">${items.join('')}</g>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="Step time">${parts.join('')}</svg>`;
+}
+
+function breakdownTable(rows: { epoch: number; b: Breakdown }[]): string {
+  const head = `<tr><th>epoch</th>${PARTS.map((p) => `<th>${esc(PART_LABELS[p])} s</th>`).join('')}<th>non-model %</th></tr>`;
+  const body = rows.map((r) => `<tr><td>${r.epoch}</td>${PARTS.map((p) => `<td>${r.b[p].toFixed(3)}</td>`).join('')}<td>${(100 * nonModelShare(r.b)).toFixed(1)}</td></tr>`);
+  return `<table class="breakdown"><thead>${head}</thead>\n<tbody>\n${body.join('\n')}\n</tbody></table>`;
 }
 
 export interface ReportInput {
@@ -90,6 +152,8 @@ export function renderReport(r: ReportInput): string {
     ], { xLabel: 'epoch', yLabel: '%' }),
     svgChart('Learning rate', [{ name: 'lr', color: '#2ca02c', points: ep((m) => m.lr) }], { xLabel: 'epoch', yLabel: 'lr' }),
   ];
+  const split = r.metrics.filter((m) => m.breakdown).map((m) => ({ epoch: m.epoch, b: m.breakdown! }));
+  if (split.length) charts.push(svgBreakdown(split));
   const rows = Object.entries(r.settings).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === 'string' ? v : JSON.stringify(v))}</td></tr>`).join('\n');
   const table = r.metrics.map((m) =>
     `<tr><td>${m.epoch}</td><td>${m.train_loss.toFixed(4)}</td><td>${(100 * m.train_acc).toFixed(2)}</td><td>${m.test_loss.toFixed(4)}</td><td>${(100 * m.test_acc).toFixed(2)}</td><td>${m.lr.toExponential(3)}</td><td>${m.time_s.toFixed(1)}</td></tr>`).join('\n');
@@ -116,7 +180,10 @@ ${charts.join('\n')}
 <tbody>
 ${table}
 </tbody></table>
-<h2>Settings</h2>
+${split.length ? `<h2>Step time</h2>
+<p>Where each epoch's training time went: waiting for the next batch, copying it to the device, the model's forward (with the loss), backward and optimizer step, accumulating and showing the metrics, and the rest (freeing the batch, yielding to signal handlers).</p>
+${breakdownTable(split)}
+` : ''}<h2>Settings</h2>
 <table>
 ${rows}
 </table>

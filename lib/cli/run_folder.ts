@@ -12,6 +12,7 @@ import { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimizer';
 import { Scheduler, SchedulerStateDict } from '../optim/lr_scheduler';
 import { getRngState, setRngState } from '../random';
 import { Tensor } from '../tensor';
+import type { Breakdown } from './breakdown';
 import { CliError } from './errors';
 
 export interface EpochMetrics {
@@ -24,6 +25,8 @@ export interface EpochMetrics {
   lr: number;
   time_s: number;
   images_per_s: number;
+  /** Where the epoch's training time went (seconds per part, see breakdown.ts); absent in runs of older versions. */
+  breakdown?: Breakdown;
 }
 
 export const FILES = {
@@ -99,7 +102,7 @@ export interface Position {
   /** The random stream at the start of that epoch: the loader's shuffle is drawn from it. */
   epochRng: RngState;
   /** Running sums of the unfinished epoch. */
-  partial: { lossSum: number; correct: number; seen: number; timeS: number; lr: number };
+  partial: { lossSum: number; correct: number; seen: number; timeS: number; lr: number; breakdown?: Breakdown };
   best: { acc: number; epoch: number };
 }
 

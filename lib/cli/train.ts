@@ -1,23 +1,21 @@
 /**
  * `convkit train`: the documented training loop (a ck.tidy() per step) around a zoo model and a
- * dataset, with progress, per-epoch metrics, weights, a checkpoint and an HTML report in a run folder.
+ * dataset, with progress, per-epoch metrics and step-time breakdown, weights, a checkpoint and an HTML
+ * report in a run folder. This file runs the run: the folder and its lock, signals, resume, the epochs
+ * and what is written after each; setup.ts builds the parts, epoch.ts runs one epoch.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { cuda } from '../device';
-import { DataLoader } from '../data';
-import { noGrad } from '../autograd/grad_mode';
-import { tidy } from '../memory';
 import { manualSeed } from '../random';
+import { getNumThreads, setNumThreads } from '../info';
 import { CrossEntropyLoss } from '../nn/layers';
-import { Module } from '../nn/module';
-import { Optimizer, SGD, Adam, AdamW, RMSprop, lrScheduler } from '../optim';
-import type { Scheduler } from '../optim/lr_scheduler';
-import { openWeights, loadWeightsInto } from '../models';
-import { countParameters, freezeBackbone, summary } from '../utils';
-import { Tensor } from '../tensor';
+import { countParameters } from '../utils';
 import { SummaryWriter } from '../utils/tensorboard';
-import { openData, DataBundle } from './datasets';
+import { Profile } from '../profiler';
+import { addBreakdown, Breakdown, breakdownTotal, emptyBreakdown, formatBreakdown } from './breakdown';
+import type { DataBundle } from './datasets';
+import { evaluate, trainEpoch } from './epoch';
 import { CliError, isDiskFull } from './errors';
 import { RunLock } from './lock';
 import { zooEntry } from './models';
@@ -27,6 +25,9 @@ import {
   Checkpoint, currentRng, EpochMetrics, FILES, Position, readCheckpointInfo, readMetrics, removeStrayTemps, restoreCheckpoint, restoreRng,
   saveCheckpoint, saveWeights, writeMetrics, writeTextAtomic,
 } from './run_folder';
+import { build, Built, computeThreads, describeSettings } from './setup';
+
+export { evaluate } from './epoch';
 
 export type OptimizerName = 'adamw' | 'adam' | 'sgd' | 'rmsprop';
 export type SchedulerName = 'cosine' | 'step' | 'onecycle' | 'none';
@@ -69,10 +70,20 @@ export interface TrainIO {
    * (step = global batch index).
    */
   tensorboard?: string | null;
+  /**
+   * --profile: print each epoch's step-time breakdown; on CUDA wait for the device at each part's end so
+   * the parts hold their own kernels; profile PROFILE_STEPS steps of the first epoch with ck.profiler
+   * into profile-trace.json (Chrome trace) and profile-ops.txt (the op table).
+   */
+  profile?: boolean;
+  /** --threads: threads of the CPU kernels; unset, the cores the loader's workers leave (setup.ts, computeThreads). */
+  threads?: number | null;
 }
 
 /** --tensorboard logs the training loss every this many batches. */
 export const TB_STEP_EVERY = 10;
+/** --profile: the steps of the first epoch ck.profiler records (after two of warm-up). */
+export const PROFILE_STEPS = { from: 2, count: 5 };
 
 export interface TrainResult {
   outDir: string;
@@ -95,40 +106,6 @@ export function bestDevice(): string {
   return cuda.isAvailable() && !cuda.isEmulated() ? 'cuda' : 'cpu';
 }
 
-function makeOptimizer(name: OptimizerName, params: Tensor[], lr: number, wd: number | null): Optimizer {
-  switch (name) {
-    case 'adamw':
-      return new AdamW(params, { lr, weightDecay: wd ?? 0.01 });
-    case 'adam':
-      return new Adam(params, { lr, weightDecay: wd ?? 0 });
-    case 'sgd':
-      return new SGD(params, { lr, momentum: 0.9, nesterov: true, weightDecay: wd ?? 5e-4 });
-    case 'rmsprop':
-      return new RMSprop(params, { lr, weightDecay: wd ?? 0 });
-    default:
-      throw new CliError(`--optimizer ${String(name)}: expected adamw, adam, sgd or rmsprop`);
-  }
-}
-
-/** The schedule, and whether it steps per batch (true) or per epoch. */
-function makeScheduler(name: SchedulerName, opt: Optimizer, s: TrainSettings, stepsPerEpoch: number): { sched: Scheduler | null; perBatch: boolean } {
-  const total = s.epochs * stepsPerEpoch;
-  switch (name) {
-    case 'cosine':
-      // Per step rather than per epoch: with the few epochs of a CLI run, per-epoch steps leave the
-      // last epoch at a plateau instead of annealing through it.
-      return { sched: new lrScheduler.CosineAnnealingLR(opt, total), perBatch: true };
-    case 'onecycle':
-      return { sched: new lrScheduler.OneCycleLR(opt, s.lr, { totalSteps: total }), perBatch: true };
-    case 'step':
-      return { sched: new lrScheduler.StepLR(opt, Math.max(1, Math.floor(s.epochs / 3)), { gamma: 0.1 }), perBatch: false };
-    case 'none':
-      return { sched: null, perBatch: false };
-    default:
-      throw new CliError(`--scheduler ${String(name)}: expected cosine, step, onecycle or none`);
-  }
-}
-
 function timestamp(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, '0');
@@ -142,6 +119,13 @@ function freshRunDir(out: string | null): string {
   return dir;
 }
 
+/** Where a checkpoint stands, in words: "after epoch 2", or "in epoch 3 after batch 5" (epoch 3 unfinished). */
+export function where(p: { epoch: number; batch: number }): string {
+  return p.batch ? `in epoch ${p.epoch + 1} after batch ${p.batch}` : `after epoch ${p.epoch}`;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /**
  * ENOSPC/EDQUOT while writing `file` of the run folder, as one line that says what is on disk: the
  * writer removed its temporary file, so `file` is as it was, and the last checkpoint is intact.
@@ -149,88 +133,10 @@ function freshRunDir(out: string | null): string {
 function diskFullError(e: NodeJS.ErrnoException, file: string, outDir: string, lastCk: { epoch: number; batch: number } | null): CliError {
   const what = e.code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on the device';
   const kept = lastCk
-    ? `the last complete checkpoint (after epoch ${lastCk.epoch}${lastCk.batch ? `, batch ${lastCk.batch}` : ''}) at ${path.join(outDir, FILES.checkpoint)} is intact; ` +
+    ? `the last complete checkpoint (${where(lastCk)}) at ${path.join(outDir, FILES.checkpoint)} is intact; ` +
       `free some space, then continue with: convkit train --resume ${outDir}`
     : `no checkpoint had been written yet; free some space, then start the run again`;
   return new CliError(`${what} (${e.code}) while writing ${file}, which was left as it was; ${kept}`, 'ERR_DISK_FULL', 1);
-}
-
-interface Built {
-  bundle: DataBundle;
-  model: Module;
-  optimizer: Optimizer;
-  sched: Scheduler | null;
-  perBatch: boolean;
-  trainLoader: DataLoader;
-  testLoader: DataLoader;
-  summaryText: string;
-  notes: string[];
-}
-
-function build(s: TrainSettings): Built {
-  const { name, entry } = zooEntry(s.model);
-  const notes: string[] = [];
-  const probeSize = s.imageSize ?? undefined;
-  let bundle = openData(s.data ?? undefined, { size: probeSize, augment: s.augment, limitTrain: s.limitTrain ?? undefined, limitTest: s.limitTest ?? undefined });
-  if (bundle.size < entry.minSize) {
-    notes.push(`${name} needs inputs of at least ${entry.minSize}x${entry.minSize}; resizing the ${bundle.size}x${bundle.size} images`);
-    bundle = openData(s.data ?? undefined, { size: entry.minSize, augment: s.augment, limitTrain: s.limitTrain ?? undefined, limitTest: s.limitTest ?? undefined });
-  }
-  notes.push(...bundle.notes);
-  const model = entry.build({ inChannels: bundle.channels, numClasses: bundle.classes.length });
-  if (s.weights) {
-    const w = openWeights(s.weights);
-    try {
-      const r = loadWeightsInto(model, w, { head: entry.head, stem: entry.stem, source: s.weights, onNote: (n) => notes.push(n) });
-      notes.push(`loaded ${r.loaded} tensors from ${s.weights}`);
-    } finally {
-      w.dispose();
-    }
-  }
-  if (s.freezeBackbone) {
-    const f = freezeBackbone(model, { head: entry.head });
-    notes.push(`backbone frozen: ${f.trainable.toLocaleString('en-US')} trainable, ${f.frozen.toLocaleString('en-US')} frozen parameters`);
-  }
-  model.to(s.device as 'cpu');
-  let summaryText: string;
-  try {
-    summaryText = summary(model, [1, bundle.channels, bundle.size, bundle.size]).toString();
-  } catch (e) {
-    summaryText = `(no summary: ${(e as Error).message})\nparameters: ${countParameters(model).toLocaleString('en-US')}`;
-  }
-  const params = model.parameters().filter((p) => p.requiresGrad);
-  const optimizer = makeOptimizer(s.optimizer, params, s.lr, s.weightDecay);
-  const trainLoader = new DataLoader(bundle.train, { batchSize: s.batchSize, shuffle: true, numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
-  const testLoader = new DataLoader(bundle.test, { batchSize: Math.max(s.batchSize, 256), numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
-  const { sched, perBatch } = makeScheduler(s.scheduler, optimizer, s, trainLoader.length);
-  return { bundle, model, optimizer, sched, perBatch, trainLoader, testLoader, summaryText, notes };
-}
-
-/** Mean loss and accuracy over a loader, in eval mode without gradients. */
-export async function evaluate(model: Module, loader: DataLoader, criterion: CrossEntropyLoss, confusion?: number[][]): Promise<{ loss: number; acc: number }> {
-  model.eval();
-  let lossSum = 0;
-  let correct = 0;
-  let seen = 0;
-  for await (const [x, y] of loader as AsyncIterable<Tensor[]>) {
-    const [l, c, preds] = tidy(() => noGrad(() => {
-      const out = model.forward(x) as Tensor;
-      const pred = out.argmax(1);
-      const loss = criterion.forward(out, y).item();
-      const c = pred.eq(y).sum().item();
-      return [loss, c, confusion ? (pred.dataSync() as Int32Array | Float32Array) : null] as const;
-    }));
-    if (confusion && preds) {
-      const truth = y.dataSync();
-      for (let i = 0; i < truth.length; i++) confusion[truth[i]][preds[i]]++;
-    }
-    lossSum += l * x.shape[0];
-    correct += c;
-    seen += x.shape[0];
-    x.dispose();
-    y.dispose();
-  }
-  return { loss: lossSum / Math.max(seen, 1), acc: correct / Math.max(seen, 1) };
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
@@ -260,10 +166,14 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
   };
   const early: string[] = [];
   let outDir: string;
+  let created = false;
   if (io.resume) {
     outDir = io.resume;
     if (!fs.existsSync(outDir)) readCheckpointInfo(outDir); // the error that says what is missing
-  } else outDir = freshRunDir(io.out);
+  } else {
+    created = !io.out || !fs.existsSync(io.out);
+    outDir = freshRunDir(io.out);
+  }
   // One writer per run folder, from before anything in it is read or written.
   const lock = RunLock.acquire(outDir, (n) => early.push(n));
 
@@ -283,21 +193,29 @@ export async function train(settingsIn: TrainSettings, io: TrainIO): Promise<Tra
   const onSigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
+  let failed = true;
   try {
-    return await trainLocked(settingsIn, io, outDir, early, say, emit, () => stop);
+    const r = await trainLocked(settingsIn, io, outDir, early, say, emit, () => stop);
+    failed = false;
+    return r;
   } finally {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigterm);
     lock.release();
+    // A run that failed before its first checkpoint leaves nothing worth keeping: no empty run folders.
+    if (failed && created && !fs.existsSync(path.join(outDir, FILES.checkpoint))) fs.rmSync(outDir, { recursive: true, force: true });
   }
 }
 
-async function trainLocked(
-  settingsIn: TrainSettings, io: TrainIO, outDir: string, early: string[], say: (line: string) => void, emit: (obj: Record<string, unknown>) => void,
-  stopped: () => StopSignal | null,
-): Promise<TrainResult> {
+/** The run's state at its start: fresh, or read back from the folder's checkpoint. */
+interface Opened {
+  settings: TrainSettings;
+  resumed: { ck: Checkpoint; file: string } | null;
+}
+
+function openRun(settingsIn: TrainSettings, io: TrainIO, outDir: string, early: string[]): Opened {
   let settings = settingsIn;
-  let resumed: { ck: Checkpoint; file: string } | null = null;
+  let resumed: Opened['resumed'] = null;
   if (io.resume) {
     resumed = readCheckpointInfo(outDir);
     settings = { ...(resumed.ck.settings as unknown as TrainSettings), ...io.overrides };
@@ -307,69 +225,172 @@ async function trainLocked(
   // Temporary files of writes cut short by kill -9: no live writer owns them while the lock is held.
   const stray = removeStrayTemps(outDir);
   if (stray.files.length) early.push(`removed ${stray.files.length} temporary file(s) (${stray.bytes.toLocaleString('en-US')} bytes) left by an interrupted write: ${stray.files.join(', ')}`);
-  let lastCk: { epoch: number; batch: number } | null = resumed ? { epoch: resumed.ck.epoch, batch: resumed.ck.batch } : null;
-  // Every write of the run folder: a full disk becomes one line that says what was kept.
-  const guard = (file: string, write: () => void) => {
+  return { settings, resumed };
+}
+
+/** The run folder's writes; a full disk becomes one line that says what was kept. */
+class RunFiles {
+  lastCk: { epoch: number; batch: number } | null;
+  constructor(private readonly outDir: string, private readonly name: string, private readonly b: Built, private readonly settings: TrainSettings, resumedAt: { epoch: number; batch: number } | null) {
+    this.lastCk = resumedAt;
+  }
+
+  guard(file: string, write: () => void): void {
     try {
       write();
     } catch (e) {
-      if (isDiskFull(e)) throw diskFullError(e as NodeJS.ErrnoException, file, outDir, lastCk);
+      if (isDiskFull(e)) throw diskFullError(e as NodeJS.ErrnoException, file, this.outDir, this.lastCk);
       throw e;
     }
-  };
+  }
 
+  settingsFile(): void {
+    const f = path.join(this.outDir, FILES.settings);
+    this.guard(f, () => writeTextAtomic(f, `${JSON.stringify(this.settings, null, 2)}\n`));
+  }
+
+  metrics(metrics: EpochMetrics[]): void {
+    this.guard(path.join(this.outDir, FILES.metrics), () => writeMetrics(this.outDir, metrics));
+  }
+
+  report(metrics: EpochMetrics[], status: string): void {
+    const f = path.join(this.outDir, FILES.report);
+    const { bundle } = this.b;
+    const settings = { ...describeSettings(this.settings, bundle), outDir: this.outDir, trainSize: bundle.train.length, testSize: bundle.test.length, parameters: countParameters(this.b.model) };
+    this.guard(f, () => writeTextAtomic(f, renderReport({
+      title: `convkit run ${path.basename(path.resolve(this.outDir))}: ${this.name} on ${bundle.kind}`, metrics, settings, summary: this.b.summaryText, status,
+    })));
+  }
+
+  checkpoint(pos: Position): void {
+    this.guard(path.join(this.outDir, FILES.checkpoint), () => saveCheckpoint(this.outDir, pos, this.b.model, this.b.optimizer, this.b.sched, this.settings as unknown as Record<string, unknown>));
+    this.lastCk = { epoch: pos.epoch, batch: pos.batch };
+  }
+
+  weights(file: string, m: EpochMetrics | undefined): void {
+    const f = path.join(this.outDir, file);
+    this.guard(f, () => saveWeights(f, this.b.model, weightsMeta(this.name, this.b.bundle, m)));
+  }
+
+  text(file: string, text: string): void {
+    const f = path.join(this.outDir, file);
+    this.guard(f, () => writeTextAtomic(f, text));
+  }
+}
+
+/**
+ * --profile: ck.profiler around a few steps of the first epoch trained (steps 2 to 6 after two of warm-up, or
+ * as many as a short epoch has), written next to the run's other files; on CUDA with CUDA-event timings too.
+ */
+function stepProfiler(files: RunFiles, b: Built, device: string, say: (l: string) => void): { onStep: (batch: number) => void; finish: () => void } {
+  const batches = b.trainLoader.length;
+  const from = batches >= PROFILE_STEPS.from + PROFILE_STEPS.count ? PROFILE_STEPS.from : 0;
+  const count = Math.min(PROFILE_STEPS.count, batches - from);
+  let prof: Profile | null = null;
+  let steps = 0;
+  let done = false;
+  const finish = () => {
+    if (!prof || done) return;
+    done = true;
+    prof.stop();
+    const table = prof.keyAverages().table({ rowLimit: 25 });
+    files.text('profile-ops.txt', table);
+    files.text('profile-trace.json', JSON.stringify(prof.chromeTrace()));
+    say(`  ck.profiler, ${plural(steps, 'step')}: profile-trace.json (open in https://ui.perfetto.dev), profile-ops.txt; the top ops by self time:`);
+    for (const l of prof.keyAverages().table({ rowLimit: 8 }).trimEnd().split('\n')) say(`    ${l}`);
+  };
+  const onStep = (batch: number) => {
+    if (done) return;
+    if (batch === from) prof = new Profile({ withModules: b.model, activities: device.startsWith('cuda') ? ['cpu', 'cuda'] : ['cpu'] }).start();
+    if (!prof) return;
+    if (batch === from + count) finish();
+    else {
+      prof.step();
+      steps++;
+    }
+  };
+  return { onStep, finish };
+}
+
+/** Where the run starts: the beginning, or the checkpoint's position with its model, optimizer, metrics and random streams. */
+function startPosition(resumed: Opened['resumed'], b: Built, files: RunFiles, outDir: string): { metrics: EpochMetrics[]; pos: Position; rngAfterSkip: Checkpoint['rng'] | null } {
+  if (!resumed) {
+    files.settingsFile();
+    const pos = { epoch: 0, batch: 0, epochRng: currentRng(), partial: { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: 0 }, best: { acc: -1, epoch: 0 } };
+    return { metrics: [], pos, rngAfterSkip: null };
+  }
+  restoreCheckpoint(resumed.file, resumed.ck, b.model, b.optimizer, b.sched);
+  const { ck } = resumed;
+  const pos: Position = { epoch: ck.epoch, batch: ck.batch, epochRng: ck.epochRng, partial: ck.partial, best: ck.best };
+  // Epochs the checkpoint has not seen (a crash between the two writes) are dropped, so the curve
+  // continues from exactly where the weights are.
+  const metrics = readMetrics(outDir).filter((m) => m.epoch <= pos.epoch);
+  files.metrics(metrics);
+  if (pos.batch === 0) restoreRng(ck.rng);
+  return { metrics, pos, rngAfterSkip: ck.rng };
+}
+
+/** The start event and lines: model, data, recipe, where a resumed run continues, notes. */
+function announce(
+  name: string, b: Built, settings: TrainSettings, outDir: string, resumedAt: Position | null, early: string[], say: (l: string) => void, emit: (o: Record<string, unknown>) => void,
+): void {
+  const nTrain = b.bundle.train.length;
+  const nTest = b.bundle.test.length;
+  const params = countParameters(b.model);
+  const threads = getNumThreads();
+  emit({ event: 'start', outDir, settings, threads, trainSize: nTrain, testSize: nTest, parameters: params, resumedAt: resumedAt ? { epoch: resumedAt.epoch, batch: resumedAt.batch } : null });
+  say(`convkit train: ${name} (${params.toLocaleString('en-US')} parameters) on ${b.bundle.kind} ${b.bundle.root} (${nTrain} train / ${nTest} test, ${b.bundle.channels}x${b.bundle.size}x${b.bundle.size}, ${b.bundle.classes.length} classes)`);
+  const onCpu = settings.device === 'cpu' ? ` (${plural(threads, 'kernel thread')}${settings.workers ? `, ${plural(settings.workers, 'loader worker')}` : ''})` : '';
+  say(`  ${settings.device}${onCpu}, ${settings.optimizer} lr ${settings.lr}, ${settings.scheduler} schedule, ${plural(settings.epochs, 'epoch')} of ${b.trainLoader.length} batches of ${settings.batchSize}, seed ${settings.seed} -> ${outDir}`);
+  if (resumedAt) say(`  resuming ${where(resumedAt)}`);
+  for (const n of [...early, ...b.notes]) say(`  note: ${n}`);
+}
+
+/** The run's last writes and lines: a checkpoint where it was interrupted, or the final weights. */
+function finishRun(interrupted: boolean, c: {
+  files: RunFiles; metrics: EpochMetrics[]; pos: Position; outDir: string; emit: (o: Record<string, unknown>) => void; io: TrainIO; signal: StopSignal | null;
+}): void {
+  const { files, metrics, pos, outDir } = c;
+  if (interrupted) {
+    files.checkpoint(pos);
+    files.report(metrics, `interrupted ${where(pos)}; resume with convkit train --resume ${outDir}`);
+    c.emit({ event: 'interrupted', epoch: pos.epoch, batch: pos.batch, outDir, signal: c.signal });
+    c.io.stderr.write(`interrupted ${where(pos)}: checkpoint saved in ${outDir}; continue with: convkit train --resume ${outDir}\n`);
+    return;
+  }
+  const last = metrics[metrics.length - 1];
+  files.weights(FILES.final, last);
+  files.report(metrics, `finished: ${plural(metrics.length, 'epoch')}, final test accuracy ${last ? pct(last.test_acc) : '-'}`);
+  c.emit({ event: 'done', outDir, test_acc: last?.test_acc ?? null, best: pos.best, epochs: metrics.length });
+  if (!c.io.json) c.io.stdout.write(`Final test accuracy: ${last ? pct(last.test_acc) : '-'} (best ${pct(pos.best.acc)} at epoch ${pos.best.epoch}); run folder: ${outDir}\n`);
+}
+
+async function trainLocked(
+  settingsIn: TrainSettings, io: TrainIO, outDir: string, early: string[], say: (line: string) => void, emit: (obj: Record<string, unknown>) => void,
+  stopped: () => StopSignal | null,
+): Promise<TrainResult> {
+  const { settings, resumed } = openRun(settingsIn, io, outDir, early);
+  if (io.threads) setNumThreads(io.threads);
+  else if (settings.workers > 0) setNumThreads(computeThreads(settings.workers));
   manualSeed(settings.seed);
   const b = build(settings);
   const { name } = zooEntry(settings.model);
   const criterion = new CrossEntropyLoss({ labelSmoothing: settings.labelSmoothing });
-  let metrics: EpochMetrics[] = [];
-  let pos: Position = { epoch: 0, batch: 0, epochRng: currentRng(), partial: { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: 0 }, best: { acc: -1, epoch: 0 } };
-  let rngAfterSkip = null as Checkpoint['rng'] | null;
-  if (resumed) {
-    restoreCheckpoint(resumed.file, resumed.ck, b.model, b.optimizer, b.sched);
-    pos = { epoch: resumed.ck.epoch, batch: resumed.ck.batch, epochRng: resumed.ck.epochRng, partial: resumed.ck.partial, best: resumed.ck.best };
-    rngAfterSkip = resumed.ck.rng;
-    // Epochs the checkpoint has not seen (a crash between the two writes) are dropped, so the curve
-    // continues from exactly where the weights are.
-    metrics = readMetrics(outDir).filter((m) => m.epoch <= pos.epoch);
-    guard(path.join(outDir, FILES.metrics), () => writeMetrics(outDir, metrics));
-    if (pos.batch === 0) restoreRng(resumed.ck.rng);
-  } else {
-    const f = path.join(outDir, FILES.settings);
-    guard(f, () => writeTextAtomic(f, `${JSON.stringify(settings, null, 2)}\n`));
-  }
-  const nTrain = b.bundle.train.length;
-  const nTest = b.bundle.test.length;
-  const params = countParameters(b.model);
-  emit({ event: 'start', outDir, settings, trainSize: nTrain, testSize: nTest, parameters: params, resumedAt: resumed ? { epoch: pos.epoch, batch: pos.batch } : null });
-  say(`convkit train: ${name} (${params.toLocaleString('en-US')} parameters) on ${b.bundle.kind} ${b.bundle.root} (${nTrain} train / ${nTest} test, ${b.bundle.channels}x${b.bundle.size}x${b.bundle.size}, ${b.bundle.classes.length} classes)`);
-  say(`  ${settings.device}, ${settings.optimizer} lr ${settings.lr}, ${settings.scheduler} schedule, ${settings.epochs} epoch(s) of ${b.trainLoader.length} batches of ${settings.batchSize}, seed ${settings.seed} -> ${outDir}`);
-  if (resumed) say(`  resuming after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''}`);
-  for (const n of [...early, ...b.notes]) say(`  note: ${n}`);
+  const files = new RunFiles(outDir, name, b, settings, resumed ? { epoch: resumed.ck.epoch, batch: resumed.ck.batch } : null);
+  const start = startPosition(resumed, b, files, outDir);
+  const { metrics, rngAfterSkip } = start;
+  let { pos } = start;
+  announce(name, b, settings, outDir, resumed ? pos : null, early, say, emit);
 
-  const report = (status: string) => {
-    const f = path.join(outDir, FILES.report);
-    guard(f, () => writeTextAtomic(f, renderReport({
-      title: `convkit run ${path.basename(path.resolve(outDir))}: ${name} on ${b.bundle.kind}`,
-      metrics, settings: { ...settings, outDir, trainSize: nTrain, testSize: nTest, parameters: params }, summary: b.summaryText, status,
-    })));
-  };
-  const saveCk = () => {
-    guard(path.join(outDir, FILES.checkpoint), () => saveCheckpoint(outDir, pos, b.model, b.optimizer, b.sched, settings as unknown as Record<string, unknown>));
-    lastCk = { epoch: pos.epoch, batch: pos.batch };
-  };
-  const weights = (file: string, m: EpochMetrics | undefined) => {
-    const f = path.join(outDir, file);
-    guard(f, () => saveWeights(f, b.model, weightsMeta(name, b.bundle, m)));
-  };
   const progressOn = !io.quiet && (!!io.stderr.isTTY || !io.json);
   let interrupted = false;
   // A resumed run appends a new event file to the same folder; TensorBoard merges them by step.
   const tb = io.tensorboard ? new SummaryWriter(io.tensorboard, { flushSecs: 5 }) : null;
+  const prof = io.profile ? stepProfiler(files, b, settings.device, say) : null;
   try {
     // A signal that came while the data and the model were being set up is seen here.
     await new Promise((r) => setImmediate(r));
-    for (let epoch = pos.epoch + 1; epoch <= settings.epochs && !interrupted; epoch++) {
+    for (let epoch = pos.epoch + 1; epoch <= settings.epochs; epoch++) {
       if (stopped()) {
         interrupted = true;
         break;
@@ -377,101 +398,82 @@ async function trainLocked(
       const skip = pos.batch;
       if (skip > 0) restoreRng(pos.epochRng);
       else pos.epochRng = currentRng();
-      let { lossSum, correct, seen, timeS } = skip > 0 ? pos.partial : { lossSum: 0, correct: 0, seen: 0, timeS: 0 };
-      const lr = skip > 0 ? pos.partial.lr : b.optimizer.paramGroups[0].lr;
-      const bar = new Progress(io.stderr, `epoch ${epoch}/${settings.epochs}`, progressOn);
-      b.model.train();
+      const base = skip > 0 ? pos.partial : { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: b.optimizer.paramGroups[0].lr };
       const t0 = Date.now();
-      bar.begin();
-      let bi = 0;
-      const batches = b.trainLoader.length;
-      for await (const [x, y] of b.trainLoader as AsyncIterable<Tensor[]>) {
-        if (bi < skip) {
-          // Replaying the interrupted epoch's order: these batches were trained on before the checkpoint.
-          x.dispose();
-          y.dispose();
-          bi++;
-          if (bi === skip && rngAfterSkip) restoreRng(rngAfterSkip);
-          continue;
-        }
-        const [l, c] = tidy(() => {
-          b.optimizer.zeroGrad();
-          const out = b.model.forward(x) as Tensor;
-          const loss = criterion.forward(out, y);
-          loss.backward();
-          b.optimizer.step();
-          return [loss.item(), noGrad(() => out.argmax(1).eq(y).sum().item())];
-        });
-        if (b.perBatch) b.sched?.step();
-        const n = x.shape[0];
-        x.dispose();
-        y.dispose();
-        lossSum += l * n;
-        correct += c;
-        seen += n;
-        bi++;
-        if (tb && bi % TB_STEP_EVERY === 0) tb.addScalar('Loss/train_step', l, (epoch - 1) * batches + bi);
-        bar.update({ batch: bi, batches, images: seen - (skip ? pos.partial.seen : 0), loss: lossSum / seen, acc: correct / seen });
-        // Let signal handlers run: an async iterator alone only ever yields to microtasks.
-        await new Promise((r) => setImmediate(r));
-        if (stopped() && bi < batches) {
-          pos = { ...pos, epoch: epoch - 1, batch: bi, partial: { lossSum, correct, seen, timeS: timeS + (Date.now() - t0) / 1000, lr } };
-          interrupted = true;
-          break;
-        }
+      const r = await trainEpoch(
+        { model: b.model, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device },
+        { skip, base, afterSkip: () => rngAfterSkip && restoreRng(rngAfterSkip) },
+        {
+          bar: new Progress(io.stderr, `epoch ${epoch}/${settings.epochs}`, progressOn), tb, tbEvery: TB_STEP_EVERY, stepBase: (epoch - 1) * b.trainLoader.length,
+          syncLaps: !!io.profile, stopped: () => stopped() !== null, onStep: prof?.onStep,
+        },
+      );
+      prof?.finish();
+      // The epoch's time on a clock of its own; the breakdown's parts are checked against it.
+      const timeS = base.timeS + (Date.now() - t0) / 1000;
+      const breakdown = addBreakdown(r.breakdown, skip > 0 ? pos.partial.breakdown : undefined);
+      if (r.interrupted) {
+        pos = { ...pos, epoch: epoch - 1, batch: r.batches, partial: { lossSum: r.lossSum, correct: r.correct, seen: r.seen, timeS, lr: base.lr, breakdown } };
+        interrupted = true;
+        break;
       }
-      bar.end();
-      if (interrupted) break;
-      const trainS = timeS + (Date.now() - t0) / 1000;
       if (!b.perBatch) b.sched?.step();
       const ev = await evaluate(b.model, b.testLoader, criterion);
       const m: EpochMetrics = {
-        epoch, train_loss: lossSum / seen, train_acc: correct / seen, test_loss: ev.loss, test_acc: ev.acc, lr,
-        time_s: trainS, images_per_s: seen / Math.max(trainS, 1e-9),
+        epoch, train_loss: r.lossSum / r.seen, train_acc: r.correct / r.seen, test_loss: ev.loss, test_acc: ev.acc, lr: base.lr,
+        time_s: timeS, images_per_s: r.seen / Math.max(timeS, 1e-9), breakdown: roundBreakdown(breakdown),
       };
       metrics.push(m);
-      if (tb) {
-        tb.addScalar('Loss/train', m.train_loss, epoch);
-        tb.addScalar('Loss/test', m.test_loss, epoch);
-        tb.addScalar('Accuracy/train', m.train_acc, epoch);
-        tb.addScalar('Accuracy/test', m.test_acc, epoch);
-        tb.addScalar('LearningRate', lr, epoch);
-        tb.flush();
-      }
       pos = { ...pos, epoch, batch: 0, partial: { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: 0 } };
-      if (ev.acc > pos.best.acc) {
-        pos.best = { acc: ev.acc, epoch };
-        weights(FILES.best, m);
-      }
-      // Checkpoint before the metrics line: a metrics line never refers to weights that were not saved.
-      saveCk();
-      guard(path.join(outDir, FILES.metrics), () => writeMetrics(outDir, metrics));
-      report(`epoch ${epoch} of ${settings.epochs} done`);
-      emit({ event: 'epoch', ...m });
-      say(`epoch ${epoch}/${settings.epochs}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${lr.toExponential(2)}  ${trainS.toFixed(1)}s (${Math.round(m.images_per_s)} img/s)`);
+      endOfEpoch(m, { files, metrics, pos, tb, say, emit, settings, profile: !!io.profile });
       if (stopped() && epoch < settings.epochs) {
         interrupted = true;
         break;
       }
     }
-    if (interrupted) {
-      saveCk();
-      report(`interrupted after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''}; resume with convkit train --resume ${outDir}`);
-      const msg = `interrupted: checkpoint saved after epoch ${pos.epoch}${pos.batch ? `, batch ${pos.batch}` : ''} in ${outDir}; continue with: convkit train --resume ${outDir}`;
-      emit({ event: 'interrupted', epoch: pos.epoch, batch: pos.batch, outDir, signal: stopped() });
-      io.stderr.write(`${msg}\n`);
-    } else {
-      const last = metrics[metrics.length - 1];
-      weights(FILES.final, last);
-      report(`finished: ${metrics.length} epochs, final test accuracy ${last ? pct(last.test_acc) : '-'}`);
-      emit({ event: 'done', outDir, test_acc: last?.test_acc ?? null, best: pos.best, epochs: metrics.length });
-      if (!io.json) io.stdout.write(`Final test accuracy: ${last ? pct(last.test_acc) : '-'} (best ${pct(pos.best.acc)} at epoch ${pos.best.epoch}); run folder: ${outDir}\n`);
-    }
+    finishRun(interrupted, { files, metrics, pos, outDir, emit, io, signal: stopped() });
   } finally {
+    prof?.finish();
     tb?.close();
     await b.trainLoader.close();
     await b.testLoader.close();
   }
   const last = metrics[metrics.length - 1];
   return { outDir, metrics, finalAcc: last?.test_acc ?? NaN, best: pos.best, interrupted, signal: interrupted ? stopped() : null };
+}
+
+const roundBreakdown = (b: Breakdown): Breakdown => {
+  const out = emptyBreakdown();
+  for (const k of Object.keys(b) as (keyof Breakdown)[]) out[k] = Number(b[k].toFixed(6));
+  return out;
+};
+
+/** After an epoch: TensorBoard, the best weights, then checkpoint, metrics and report (in that order), then the lines. */
+function endOfEpoch(m: EpochMetrics, c: {
+  files: RunFiles; metrics: EpochMetrics[]; pos: Position; tb: SummaryWriter | null; say: (l: string) => void; emit: (o: Record<string, unknown>) => void;
+  settings: TrainSettings; profile: boolean;
+}): void {
+  const { epoch } = m;
+  if (c.tb) {
+    c.tb.addScalar('Loss/train', m.train_loss, epoch);
+    c.tb.addScalar('Loss/test', m.test_loss, epoch);
+    c.tb.addScalar('Accuracy/train', m.train_acc, epoch);
+    c.tb.addScalar('Accuracy/test', m.test_acc, epoch);
+    c.tb.addScalar('LearningRate', m.lr, epoch);
+    c.tb.flush();
+  }
+  if (m.test_acc > c.pos.best.acc) {
+    c.pos.best = { acc: m.test_acc, epoch };
+    c.files.weights(FILES.best, m);
+  }
+  // Checkpoint before the metrics line: a metrics line never refers to weights that were not saved.
+  c.files.checkpoint(c.pos);
+  c.files.metrics(c.metrics);
+  c.files.report(c.metrics, `epoch ${epoch} of ${c.settings.epochs} done`);
+  c.emit({ event: 'epoch', ...m });
+  c.say(`epoch ${epoch}/${c.settings.epochs}  train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  lr ${m.lr.toExponential(2)}  ${m.time_s.toFixed(1)}s (${Math.round(m.images_per_s)} img/s)`);
+  if (c.profile && m.breakdown) {
+    c.say(`  step-time breakdown of epoch ${epoch} (${breakdownTotal(m.breakdown).toFixed(2)} s of ${m.time_s.toFixed(2)} s):`);
+    for (const l of formatBreakdown(m.breakdown)) c.say(l);
+  }
 }

@@ -179,14 +179,14 @@ describe('convkit train', () => {
     const html = fs.readFileSync(path.join(run, 'report.html'), 'utf8');
     const paths = svgPaths(html);
     expect(paths.map((p) => p.series)).toEqual(['train', 'test', 'train', 'test', 'lr']);
-    expect((html.match(/<svg /g) ?? []).length).toBe(3);
+    expect((html.match(/<svg /g) ?? []).length).toBe(4);
     expect(html).toContain('Total params: 140,778'); // the CIFAR-10 CNN on 1-channel input, as PyTorch counts it
     expect(html).toMatch(/<th>optimizer<\/th><td>adamw<\/td>/);
   });
 
   it('report.html renders in a headless browser: three charts, five curves, each drawn in its colour', async () => {
     const charts = await renderInBrowser(path.join(run, 'report.html'));
-    expect(charts.map((c) => c.title)).toEqual(['Loss', 'Accuracy (%)', 'Learning rate']);
+    expect(charts.map((c) => c.title)).toEqual(['Loss', 'Accuracy (%)', 'Learning rate', 'Step time']);
     expect(charts.flatMap((c) => c.curves.map((k) => k.series))).toEqual(['train', 'test', 'train', 'test', 'lr']);
     for (const c of charts) {
       expect(c.box.w).toBeGreaterThan(100);
@@ -241,7 +241,8 @@ describe('resume', () => {
       }
     });
     const code = await new Promise<number | null>((res) => child.on('close', res));
-    expect(stderr).toMatch(/interrupted: checkpoint saved after epoch \d+(, batch \d+)? in .*; continue with: convkit train --resume/);
+    // The position named is where training stopped: inside epoch 2 (not "after epoch 1"), or at an epoch's end.
+    expect(stderr).toMatch(/\ninterrupted (in epoch 2 after batch \d+|after epoch \d+): checkpoint saved in .*; continue with: convkit train --resume/);
     expect(code).toBe(130);
     const events = stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(events[events.length - 1].event).toBe('interrupted');
@@ -249,7 +250,7 @@ describe('resume', () => {
     expect(before[0]).toBe(1);
     expect(fs.existsSync(path.join(dir, 'checkpoint.safetensors'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'final.safetensors'))).toBe(false);
-    expect(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')).toMatch(/interrupted after epoch/);
+    expect(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')).toMatch(/interrupted (in epoch 2 after batch \d+|after epoch \d+); resume with/);
 
     const resumed = convkit(['train', '--resume', dir, '--quiet']);
     expect(resumed.stderr).toBe('');
@@ -312,6 +313,7 @@ describe('other commands', () => {
     const d = convkit(['train', '--data', path.join(work, 'nope'), '--out', path.join(work, 'nope-run')]);
     expect(d.status).toBe(2);
     expect(d.stderr).toMatch(/^convkit: --data .*nope: no such file or folder \(ERR_ARG\)\n$/);
+    expect(fs.existsSync(path.join(work, 'nope-run'))).toBe(false); // a failed run leaves no empty run folder
     // commander's own refusals carry the code too (the help follows them)
     const o = convkit(['train', '--epochs', 'x']);
     expect(o.status).toBe(1);

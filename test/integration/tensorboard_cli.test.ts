@@ -5,26 +5,14 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { readScalarEvents } from '../helpers/tensorboard_reader';
+import { cli, cliEnv as env, compiledCli } from '../helpers/cli_bin';
 
-const root = path.resolve(__dirname, '../..');
-const cli = path.join(root, 'dist', 'cli', 'main.js');
-const env = { ...process.env, CONVKIT_QUIET: '1', CONVKIT_BINARY: process.env.CONVKIT_BINARY ?? 'cpu' };
-let work = '';
-
-beforeAll(() => {
-  const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${r.stdout}${r.stderr}`);
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-tb-cli-'));
-}, 180000);
-
-afterAll(() => {
-  if (work) fs.rmSync(work, { recursive: true, force: true });
-});
+const tmp = compiledCli('convkit-tb-cli-');
 
 test('convkit train --tensorboard writes loss, accuracy and learning rate that match metrics.jsonl', () => {
+  const work = tmp.work();
   const tbDir = path.join(work, 'tb');
   const run = path.join(work, 'run');
   const r = spawnSync(process.execPath, [cli, 'train', '--epochs', '2', '--limit-train', '160', '--limit-test', '64', '--batch-size', '16',
