@@ -10,12 +10,17 @@
  * derived from the epoch and the batch index, so any numWorkers gives the same batches for the same
  * manualSeed.
  *
- * Batches belong to the caller: dispose them (or let the finalizer do it).
+ * Batches belong to the iteration, as PyTorch's do to the loop variable: a batch's tensors are disposed
+ * when the loop asks for the next batch (or leaves the loop, by its end, break, return or throw), unless
+ * the caller took them out with ck.keep(t) or disposed them already. Between batches the iteration
+ * gives the event loop one turn (setImmediate), so garbage-collector finalizers run even in a loop that
+ * never awaits anything else, and it checks live native memory for steady growth (see stepMark).
  */
 import { makeTensor } from '../transforms/lazy_tensor';
 import * as R from '../transforms/random';
 import { ckError } from '../errors';
 import { DeviceLike, parseDevice } from '../device';
+import { Disposable, hold, release, stepMark, stepStart } from '../memory';
 import type { Tensor } from '../tensor';
 import { batchSeed, epochKey, loadItems, withSeed } from './batch';
 import { collateHost, HostField } from './collate';
@@ -103,14 +108,28 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
     const batches = this.batches();
     const key = epochKey();
     this.active++;
+    let current: Set<Disposable> | null = null;
+    // The loop body of the previous batch has run: free that batch, let finalizers run, watch memory.
+    const moveOn = async () => {
+      if (current) release(current);
+      current = null;
+      stepMark();
+      await new Promise((r) => setImmediate(r));
+    };
+    const give = (batch: B): B => {
+      current = hold(batch);
+      stepStart();
+      return batch;
+    };
     try {
       if (this.numWorkers === 0) {
         for (let b = 0; b < batches.length; b++) {
           const seed = batchSeed(key, b);
           if (this.collate) {
             const items = await loadItemsPlain(this.dataset, batches[b], seed);
-            yield this.collate(items);
-          } else yield this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed)));
+            yield give(this.collate(items));
+          } else yield give(this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed))));
+          await moveOn();
         }
         return;
       }
@@ -131,9 +150,11 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
         const fields = await inflight.get(b)!;
         inflight.delete(b);
         submit(b + 1);
-        yield this.toBatch(fields);
+        yield give(this.toBatch(fields));
+        await moveOn();
       }
     } finally {
+      if (current) release(current);
       this.active--;
       if (!this.persistentWorkers && this.active === 0) await this.close();
     }
