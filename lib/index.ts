@@ -8,7 +8,7 @@ export type { TensorOptions } from './creation';
 export { manualSeed, initialSeed } from './random';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad_mode';
 export { tidy, keep, memory, emptyCache } from './memory';
-export type { MemoryInfo, DeviceMemory } from './memory';
+export type { MemoryInfo, DeviceMemory, Disposable } from './memory';
 export { cuda, Device } from './device';
 export type { DeviceLike } from './device';
 export type { DType, DTypeLike } from './dtype';

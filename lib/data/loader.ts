@@ -27,7 +27,15 @@ import { collateHost, HostField } from './collate';
 import { Dataset, DatasetSpec, SourceDataset } from './dataset';
 import { WorkerPool } from './worker_pool';
 
-export interface DataLoaderOptions<B> {
+/**
+ * The batch the default collation makes from items of type T: each field of an item tuple becomes one
+ * stacked tensor, so `[image, label]` items give `[Tensor, Tensor]` batches (what every built-in dataset
+ * gives) and `for await (const [x, y] of loader)` types x and y as Tensor even under
+ * noUncheckedIndexedAccess. Items of unknown shape give `Tensor[]`.
+ */
+export type Collated<T> = T extends readonly unknown[] ? { -readonly [K in keyof T]: Tensor } : Tensor[];
+
+export interface DataLoaderOptions<T = unknown, B = Collated<T>> {
   batchSize?: number;
   /** A new random order every epoch (from the seeded stream). */
   shuffle?: boolean;
@@ -38,7 +46,7 @@ export interface DataLoaderOptions<B> {
   /** Where the batch tensors are created ('cpu', 'cuda', 'cuda:N'). */
   device?: DeviceLike;
   /** Builds a batch from the items (ds.get results); only with numWorkers: 0. */
-  collate?: (items: unknown[]) => B;
+  collate?: (items: T[]) => B;
   /** Batches loaded ahead per worker (default 2). */
   prefetchFactor?: number;
   /** Keep the workers between epochs (until close()). */
@@ -50,8 +58,12 @@ function posInt(v: number, what: string, min: number): number {
   return v;
 }
 
-export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
-  readonly dataset: Dataset;
+/**
+ * `T` is the dataset's item type and `B` the batch type: inferred, `[Tensor, Tensor]` for the built-in
+ * datasets, the collate function's result type when one is given.
+ */
+export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B> {
+  readonly dataset: Dataset<T>;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -59,12 +71,13 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
   readonly prefetchFactor: number;
   readonly persistentWorkers: boolean;
   readonly device: DeviceLike;
+  // Held as taking unknown items, so a DataLoader of specific items still passes where any DataLoader is expected.
   private readonly collate: ((items: unknown[]) => B) | null;
   private readonly spec: DatasetSpec | null = null;
   private pool: WorkerPool | null = null;
   private active = 0;
 
-  constructor(dataset: Dataset, opts: DataLoaderOptions<B> = {}) {
+  constructor(dataset: Dataset<T>, opts: DataLoaderOptions<T, B> = {}) {
     if (!dataset || typeof dataset.get !== 'function' || !Number.isInteger(dataset.length))
       throw ckError('ERR_ARG', 'DataLoader: expected a dataset with length and get(index)', 'TypeError');
     this.dataset = dataset;
@@ -76,7 +89,7 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
     this.persistentWorkers = !!opts.persistentWorkers;
     this.device = opts.device ?? 'cpu';
     parseDevice(this.device);
-    this.collate = opts.collate ?? null;
+    this.collate = (opts.collate as ((items: unknown[]) => B) | undefined) ?? null;
     if (this.numWorkers > 0) {
       if (this.collate) throw ckError('ERR_ARG', 'DataLoader: a custom collate runs only with numWorkers: 0 (functions cannot be sent to worker threads)', 'TypeError');
       if (!(dataset instanceof SourceDataset))

@@ -6,7 +6,7 @@
 import { addRelu } from '../nn/functional';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
 import * as init from '../nn/init';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, torchvisionInit, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
@@ -71,7 +71,8 @@ export class Bottleneck extends Module {
   }
 }
 
-type BlockClass = (typeof BasicBlock | typeof Bottleneck) & { expansion: number };
+/** The residual block a ResNet is built from. */
+export type BlockClass = (typeof BasicBlock | typeof Bottleneck) & { expansion: number };
 
 export interface ResNetOptions extends WeightsOptions {
   /** Default 1000 (ImageNet), or the checkpoint's head size when loading weights. */
@@ -82,7 +83,8 @@ export interface ResNetOptions extends WeightsOptions {
   zeroInitResidual?: boolean;
 }
 
-interface InitOption {
+/** torchvision's zero-init of the last batch norm in each residual branch. */
+export interface InitOption {
   /** @internal false when a weight file will overwrite every weight anyway. */
   init?: boolean;
 }
@@ -123,7 +125,7 @@ export class ResNet extends ZooModel {
     if (stride !== 1 || this.inplanes !== planes * block.expansion) {
       downsample = new Sequential(conv1x1(this.inplanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
     }
-    const mods: Module[] = [new block(this.inplanes, planes, stride, downsample)];
+    const mods: TensorModule[] = [new block(this.inplanes, planes, stride, downsample)];
     this.inplanes = planes * block.expansion;
     for (let i = 1; i < blocks; i++) mods.push(new block(this.inplanes, planes));
     return new Sequential(...mods);

@@ -4,12 +4,13 @@
  * lets inputs smaller than 224x224 through (down to 32x32).
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, torchvisionInit, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
 
-type Cfg = (number | 'M')[];
+/** A VGG feature configuration: output channels of each 3x3 conv, 'M' for a max pool. */
+export type Cfg = (number | 'M')[];
 export const VGG_CFGS: Record<'A' | 'B' | 'D' | 'E', Cfg> = {
   A: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
   B: [64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
@@ -27,7 +28,7 @@ export interface VGGOptions extends WeightsOptions {
 }
 
 export function makeVggLayers(cfg: Cfg, batchNorm: boolean, inChannels = 3): Sequential {
-  const layers: Module[] = [];
+  const layers: TensorModule[] = [];
   let c = inChannels;
   for (const v of cfg) {
     if (v === 'M') layers.push(new MaxPool2d(2, { stride: 2 }));
