@@ -115,7 +115,7 @@ function mobilenetInit(model: Module): void {
 export function mobilenetV2(opts: MobileNetV2Options = {}): MobileNetV2 {
   return buildWithWeights(
     opts,
-    { head: 'classifier.1', stem: 'features.0.0.weight', defaultClasses: 1000, initHead: (m) => mobilenetInit(m.classifier.at(1)) },
+    { head: 'classifier.1', stem: 'features.0.0.weight', defaultClasses: 1000, arch: 'mobilenet_v2', initHead: (m) => mobilenetInit(m.classifier.at(1)) },
     (numClasses, init) => new MobileNetV2({ ...opts, numClasses, init }),
   );
 }

@@ -137,26 +137,26 @@ export class ResNet extends ZooModel {
   }
 }
 
-function resnet(block: BlockClass, layers: [number, number, number, number], opts: ResNetOptions): ResNet {
-  return buildWithWeights(opts, { head: 'fc', stem: 'conv1.weight', defaultClasses: 1000 }, (numClasses, init) => new ResNet(block, layers, { ...opts, numClasses, init }));
+function resnet(block: BlockClass, layers: [number, number, number, number], opts: ResNetOptions, arch: string): ResNet {
+  return buildWithWeights(opts, { head: 'fc', stem: 'conv1.weight', defaultClasses: 1000, arch }, (numClasses, init) => new ResNet(block, layers, { ...opts, numClasses, init }));
 }
 
 /** ResNet-18 (11,689,512 parameters with 1000 classes). `weights`: a converted or .pth torchvision checkpoint. */
 export function resnet18(opts: ResNetOptions = {}): ResNet {
-  return resnet(BasicBlock, [2, 2, 2, 2], opts);
+  return resnet(BasicBlock, [2, 2, 2, 2], opts, 'resnet18');
 }
 export function resnet34(opts: ResNetOptions = {}): ResNet {
-  return resnet(BasicBlock, [3, 4, 6, 3], opts);
+  return resnet(BasicBlock, [3, 4, 6, 3], opts, 'resnet34');
 }
 /** ResNet-50 (25,557,032 parameters with 1000 classes). */
 export function resnet50(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 4, 6, 3], opts);
+  return resnet(Bottleneck, [3, 4, 6, 3], opts, 'resnet50');
 }
 /** ResNet-101 (44,549,160 parameters with 1000 classes). */
 export function resnet101(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 4, 23, 3], opts);
+  return resnet(Bottleneck, [3, 4, 23, 3], opts, 'resnet101');
 }
 /** ResNet-152 (60,192,808 parameters with 1000 classes). */
 export function resnet152(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 8, 36, 3], opts);
+  return resnet(Bottleneck, [3, 8, 36, 3], opts, 'resnet152');
 }

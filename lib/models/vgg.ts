@@ -63,9 +63,10 @@ export class VGG extends ZooModel {
 }
 
 function vgg(cfg: keyof typeof VGG_CFGS, opts: VGGOptions): VGG {
+  const arch = `vgg${{ A: 11, B: 13, D: 16, E: 19 }[cfg]}${opts.batchNorm ? '_bn' : ''}`;
   return buildWithWeights(
     opts,
-    { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000, initHead: (m) => torchvisionInit(m.classifier.at(6), { linearStd: 0.01 }) },
+    { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000, arch, initHead: (m) => torchvisionInit(m.classifier.at(6), { linearStd: 0.01 }) },
     (numClasses, init) => new VGG(makeVggLayers(VGG_CFGS[cfg], !!opts.batchNorm, opts.inChannels ?? 3), { numClasses, dropout: opts.dropout, init }),
   );
 }

@@ -167,11 +167,17 @@ export abstract class Module<In extends unknown[] = any[], Out = unknown> {
     return out;
   }
 
-  /** Copies tensors into parameters and buffers by name; shapes must match. */
-  loadStateDict(sd: StateDict | Map<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+  /**
+   * Copies tensors into parameters and buffers by name; shapes must match. Takes a state dict (object or
+   * Map) or what io.loadTorch / io.loadSafetensors / io.loadWeights return (their `tensors`), so PyTorch's
+   * `model.load_state_dict(torch.load(path))` is `model.loadStateDict(ck.io.loadTorch(path))`.
+   */
+  loadStateDict(sd: StateDict | Map<string, Tensor> | { tensors: Map<string, Tensor> }, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     const strict = opts.strict ?? true;
     if (sd === null || typeof sd !== 'object') throw ckError('ERR_ARG', `loadStateDict: expected a state dict (an object or a Map), got ${sd === null ? 'null' : typeof sd}`, 'TypeError');
-    const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    // A loaded weight file: its tensors are the state dict (its metadata and dtypes are not).
+    const file = !(sd instanceof Map) && sd.tensors instanceof Map ? sd.tensors : null;
+    const src = file ?? (sd instanceof Map ? sd : new Map(Object.entries(sd as StateDict)));
     const targets = this.stateEntries();
     const missingKeys = [...targets.keys()].filter((k) => !src.has(k));
     const unexpectedKeys = [...src.keys()].filter((k) => !targets.has(k));
