@@ -20,6 +20,7 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as models from './models';
 export * as io from './io';
+export { save, load } from './save_load';
 export * as utils from './utils';
 export * as data from './data';
 export * as transforms from './transforms';
