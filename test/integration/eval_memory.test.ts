@@ -8,7 +8,7 @@
  * memory only the collector would free). The children also report the native allocator's own peak of
  * live bytes, which the assertion message prints for diagnosis.
  */
-import { spawnSync } from 'child_process';
+import { execFile } from 'child_process';
 import * as path from 'path';
 import { childEnv, compiledLib } from '../helpers/compiled_lib';
 
@@ -26,19 +26,19 @@ interface EvalRun {
   stderr: string;
 }
 
-function evalLoop(mode: 'plain' | 'tidy'): EvalRun {
-  const r = spawnSync(process.execPath, [child, compiledLib().index, path.join(root, 'data', 'fashion-mnist'), mode, '0'], {
-    encoding: 'utf8',
-    env: childEnv(),
-    timeout: 120000,
+// Both loops run at once, each in its own process (peak RSS is per process), to keep the test short.
+function evalLoop(mode: 'plain' | 'tidy'): Promise<EvalRun> {
+  const args = [child, compiledLib().index, path.join(root, 'data', 'fashion-mnist'), mode, '0'];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { encoding: 'utf8', env: childEnv(), timeout: 180000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`eval loop (${mode}) failed: ${err.message}\n${stderr}`));
+      else resolve({ ...(JSON.parse(stdout.trim().split('\n').pop()!) as EvalRun), stderr });
+    });
   });
-  if (r.status !== 0) throw new Error(`eval loop (${mode}) exited with ${r.status}: ${r.stderr}`);
-  return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as EvalRun), stderr: r.stderr };
 }
 
-test('the eval loop without noGrad or tidy stays within 3x the peak RSS of the disciplined one, and warns once', () => {
-  const tidy = evalLoop('tidy');
-  const plain = evalLoop('plain');
+test('the eval loop without noGrad or tidy stays within 3x the peak RSS of the disciplined one, and warns once', async () => {
+  const [tidy, plain] = await Promise.all([evalLoop('tidy'), evalLoop('plain')]);
   // The same work: every shipped image, the same predictions.
   expect(plain.seen).toBe(6000);
   expect(plain.batches).toBe(24);
