@@ -8,8 +8,26 @@ const fs = require('fs');
 const path = require('path');
 const { runSideBySide, formatRow, header, machine, svgChart, measurePeak, peakFraction } = require('./harness');
 
+const USAGE = `usage: node benchmarks/run.js [suite ...] [--quick] [--dry] [--device cpu|cuda] [--threads N] [--out DIR]
+  (npm run bench -- ...; needs the compiled library: npm run build:ts, or CONVKIT_LIB=<folder>)
+
+Runs each suite's cases in convkit and in PyTorch (/usr/bin/python3 with torch) side by side, prints a table
+led by the ratio, and writes a dated JSON and SVG report under benchmarks/results/ (or --out).
+  suite ...        which suites to run (default: all): %SUITES%
+  --quick          small shapes, fewer repetitions (about a minute on 2 cores for all suites)
+  --dry            only the first quick case of each suite, once per side, no peak measurement (plumbing check)
+  --device D       cpu (default) or cuda
+  --threads N      threads for both sides (default: all cores)
+  --out DIR        where the report goes (default: benchmarks/results/)
+  -h, --help       this text`;
+
 async function main() {
   const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const suites = fs.readdirSync(path.join(__dirname, 'suites')).map((f) => f.replace(/\.js$/, ''));
+    console.log(USAGE.replace('%SUITES%', suites.join(', ')));
+    return;
+  }
   const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
   const dry = argv.includes('--dry');
   const quick = dry || argv.includes('--quick');

@@ -49,13 +49,14 @@ run(() => {
   console.log(`  one 5x5:      5*5*${C}*${C} + ${C}  = ${num(b)}`);
   console.log(`  ratio: ${(a / b).toFixed(3)} (18/25 = 0.72 without biases), and one more ReLU in between`);
   const rf = ck.utils.receptiveField([{ kernel: 3, padding: 1 }, { kernel: 3, padding: 1 }]);
-  console.log(`  receptive field of the two 3x3: ${rf[1].receptiveField}x${rf[1].receptiveField}`);
+  const last = rf.at(-1)?.receptiveField;
+  console.log(`  receptive field of the two 3x3: ${last}x${last}`);
 
   const blocks = 20;
   const stack = new ck.nn.Sequential(...Array.from({ length: blocks }, () => new ck.models.BasicBlock(C, C)));
   const perBlock = count(new ck.models.BasicBlock(C, C));
   const x = ck.randn([2, C, 8, 8]);
-  const y = ck.noGrad(() => stack.eval().forward(x) as ck.Tensor);
+  const y = ck.noGrad(() => stack.eval().forward(x));
   console.log(`\nA stack of ${blocks} residual blocks (two 3x3 conv + BN each, ${C} channels)`);
   console.log(`  per block: 2 x 3*3*${C}*${C} + 2 x 2*${C} = ${num(perBlock)}`);
   console.log(`  ${blocks} blocks: ${num(count(stack))} parameters, ${blocks * 2} conv layers`);

@@ -12,7 +12,7 @@ export const device = ck.cuda.isAvailable() && !ck.cuda.isEmulated() ? 'cuda' : 
 const FASHION = { mean: [0.286], std: [0.353] };
 
 /** Train and test loaders over the shipped subset; `size` resizes the 28x28 images, `classes` keeps only those labels. */
-export function fashionLoaders(opts: { batchSize?: number; limitTrain?: number; limitTest?: number; size?: number; classes?: number[]; augment?: boolean } = {}) {
+export function fashionLoaders(opts: { batchSize?: number; limitTrain?: number | undefined; limitTest?: number | undefined; size?: number; classes?: number[]; augment?: boolean } = {}) {
   const T = ck.transforms;
   const pre = opts.size ? [new T.Resize(opts.size)] : [];
   const post = [new T.ToTensor(), new T.Normalize(FASHION.mean, FASHION.std)];
@@ -21,7 +21,8 @@ export function fashionLoaders(opts: { batchSize?: number; limitTrain?: number; 
   const test = new ck.data.FashionMNIST(null, { train: false, transform: new T.Compose([...pre, ...post]) });
   const pick = (ds: ck.data.FashionMNIST, limit?: number) => {
     let idx = Array.from({ length: ds.length }, (_, i) => i);
-    if (opts.classes) idx = idx.filter((i) => opts.classes!.includes(ds.targets[i]));
+    const classes = opts.classes;
+    if (classes) idx = idx.filter((i) => classes.includes(ds.targets[i] ?? -1));
     if (limit !== undefined) idx = idx.slice(0, limit);
     return idx.length === ds.length ? ds : new ck.data.Subset(ds, idx);
   };
@@ -32,8 +33,11 @@ export function fashionLoaders(opts: { batchSize?: number; limitTrain?: number; 
   };
 }
 
-/** One epoch of the documented loop; returns the mean training loss and accuracy. */
-export async function trainEpoch(model: ck.nn.Module, loader: ck.data.DataLoader, optimizer: ck.optim.Optimizer, criterion: ck.nn.CrossEntropyLoss, perStep?: () => void): Promise<{ loss: number; acc: number }> {
+/**
+ * One epoch of the documented loop; returns the mean training loss and accuracy. The batches belong to the
+ * loop (freed when it moves on); ck.tidy() frees everything else each step.
+ */
+export async function trainEpoch(model: ck.nn.TensorModule, loader: AsyncIterable<[ck.Tensor, ck.Tensor]>, optimizer: ck.optim.Optimizer, criterion: ck.nn.CrossEntropyLoss, perStep?: () => void): Promise<{ loss: number; acc: number }> {
   model.train();
   let lossSum = 0;
   let correct = 0;
@@ -41,31 +45,27 @@ export async function trainEpoch(model: ck.nn.Module, loader: ck.data.DataLoader
   for await (const [x, y] of loader) {
     const [l, c] = ck.tidy(() => {
       optimizer.zeroGrad();
-      const out = model.forward(x) as ck.Tensor;
+      const out = model.forward(x);
       const loss = criterion.forward(out, y);
       loss.backward();
       optimizer.step();
       return [loss.item(), ck.noGrad(() => out.argmax(1).eq(y).sum().item())];
     });
     perStep?.();
-    lossSum += l * x.shape[0];
+    lossSum += l * x.size(0);
     correct += c;
-    seen += x.shape[0];
-    x.dispose();
-    y.dispose();
+    seen += x.size(0);
   }
   return { loss: lossSum / seen, acc: correct / seen };
 }
 
-export async function accuracy(model: ck.nn.Module, loader: ck.data.DataLoader): Promise<number> {
+export async function accuracy(model: ck.nn.TensorModule, loader: AsyncIterable<[ck.Tensor, ck.Tensor]>): Promise<number> {
   model.eval();
   let correct = 0;
   let seen = 0;
   for await (const [x, y] of loader) {
-    correct += ck.tidy(() => ck.noGrad(() => (model.forward(x) as ck.Tensor).argmax(1).eq(y).sum().item()));
-    seen += x.shape[0];
-    x.dispose();
-    y.dispose();
+    correct += ck.tidy(() => ck.noGrad(() => model.forward(x).argmax(1).eq(y).sum().item()));
+    seen += x.size(0);
   }
   return correct / seen;
 }

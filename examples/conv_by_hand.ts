@@ -21,21 +21,21 @@ run(() => {
     for (let co = 0; co < Cout; co++)
       for (let oy = 0; oy < OH; oy++)
         for (let ox = 0; ox < OW; ox++) {
-          let s = bs[co];
+          let s = bs[co] ?? 0;
           for (let ci = 0; ci < Cin; ci++)
             for (let ky = 0; ky < K; ky++)
               for (let kx = 0; kx < K; kx++) {
                 const iy = oy * stride - pad + ky;
                 const ix = ox * stride - pad + kx;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue; // zero padding
-                s += xs[((n * Cin + ci) * H + iy) * W + ix] * ws[((co * Cin + ci) * K + ky) * K + kx];
+                s += (xs[((n * Cin + ci) * H + iy) * W + ix] ?? 0) * (ws[((co * Cin + ci) * K + ky) * K + kx] ?? 0);
               }
           out[((n * Cout + co) * OH + oy) * OW + ox] = s;
         }
   const ref = ck.nn.functional.conv2d(x, w, b, { stride, padding: pad });
   const r = ref.dataSync();
   let maxDiff = 0;
-  for (let i = 0; i < r.length; i++) maxDiff = Math.max(maxDiff, Math.abs(r[i] - out[i]));
+  r.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - (out[i] ?? NaN)))));
   console.log(`input [${x.shape.join(', ')}], weight [${w.shape.join(', ')}], bias [${b.shape.join(', ')}], stride ${stride}, padding ${pad}`);
   console.log(`output size: floor((${H} + 2*${pad} - ${K}) / ${stride}) + 1 = ${OH}`);
   console.log(`by hand:        [${[N, Cout, OH, OW].join(', ')}], ${N * Cout * OH * OW * Cin * K * K} multiply-adds`);

@@ -10,6 +10,7 @@ function show(title: string, ops: ck.utils.RFOp[], inputSize: number): void {
   console.log(`  ${'layer'.padEnd(10)} ${'k'.padStart(2)} ${'s'.padStart(2)} ${'p'.padStart(2)} ${'size'.padStart(5)} ${'RF'.padStart(4)} ${'jump'.padStart(5)}`);
   ck.utils.receptiveField(ops, { inputSize }).forEach((r, i) => {
     const o = ops[i];
+    if (!o) return;
     console.log(`  ${r.name.padEnd(10)} ${String(o.kernel).padStart(2)} ${String(o.stride ?? 1).padStart(2)} ${String(o.padding ?? 0).padStart(2)} ${String(r.outputSize).padStart(5)} ${String(r.receptiveField).padStart(4)} ${String(r.jump).padStart(5)}`);
   });
 }
@@ -25,5 +26,6 @@ run(() => {
   ], 224);
   console.log();
   const stacked = ck.utils.receptiveField(Array.from({ length: 5 }, () => ({ kernel: 3 })));
-  console.log(`Five stacked 3x3 convolutions see ${stacked[4].receptiveField}x${stacked[4].receptiveField} pixels (1 + 5 x 2)`);
+  const rf = stacked.at(-1)?.receptiveField;
+  console.log(`Five stacked 3x3 convolutions see ${rf}x${rf} pixels (1 + 5 x 2)`);
 });

@@ -11,24 +11,26 @@ run(() => {
   let x = ck.zeros([1, 3, 32, 32]);
   console.log(`CIFAR-10 CNN, input [${x.shape.join(', ')}]`);
   ck.noGrad(() => {
-    model.features.children().forEach((layer, i) => {
-      const y = layer.forward(x) as ck.Tensor;
+    for (let i = 0; i < model.features.length; i++) {
+      const layer = model.features.at(i);
+      const y = layer.forward(x);
       if (!(layer instanceof ck.nn.ReLU) && !(layer instanceof ck.nn.BatchNorm2d))
         console.log(`  features.${String(i).padEnd(3)} ${layer.typeName.padEnd(12)} -> [${y.shape.join(', ')}]`);
       x.dispose();
       x = y;
-    });
+    }
     // x.view(x.size(0), -1), then the classifier (dropout is the identity in eval mode)
-    const flat = x.view([x.shape[0], -1]);
+    const flat = x.view(x.size(0), -1);
     console.log(`  ${'view'.padEnd(13)} ${'view'.padEnd(12)} -> [${flat.shape.join(', ')}]`);
     x.dispose();
     x = flat;
-    model.classifier.children().forEach((layer, i) => {
-      const y = layer.forward(x) as ck.Tensor;
+    for (let i = 0; i < model.classifier.length; i++) {
+      const layer = model.classifier.at(i);
+      const y = layer.forward(x);
       console.log(`  classifier.${String(i).padEnd(2)} ${layer.typeName.padEnd(12)} -> [${y.shape.join(', ')}]`);
       if (y !== x) x.dispose();
       x = y;
-    });
+    }
   });
   x.dispose();
   console.log('\nLeNet-5 with ck.utils.summary:');

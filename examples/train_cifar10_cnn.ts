@@ -9,7 +9,7 @@ import { accuracy, device, fashionLoaders, num, pct, run, small, trainEpoch } fr
 run(async () => {
   ck.manualSeed(0);
   const epochs = small ? 1 : 5;
-  let loaders: { train: ck.data.DataLoader; test: ck.data.DataLoader };
+  let loaders: { train: ck.data.DataLoader<[unknown, number]>; test: ck.data.DataLoader<[unknown, number]> };
   let inChannels = 1;
   const cifar = process.env.CIFAR10_ROOT;
   if (cifar) {
@@ -28,7 +28,7 @@ run(async () => {
   const scheduler = new ck.optim.lrScheduler.CosineAnnealingLR(optimizer, epochs * loaders.train.length);
   const t0 = Date.now();
   for (let epoch = 1; epoch <= epochs; epoch++) {
-    const lr = optimizer.paramGroups[0].lr;
+    const lr = optimizer.paramGroups[0]?.lr ?? NaN;
     const tr = await trainEpoch(model, loaders.train, optimizer, criterion, () => scheduler.step());
     const acc = await accuracy(model, loaders.test);
     console.log(`epoch ${epoch}/${epochs}  train loss ${tr.loss.toFixed(4)}  train acc ${pct(tr.acc)}  test acc ${pct(acc)}  lr ${lr.toExponential(2)}`);

@@ -3,8 +3,9 @@
  * CONVKIT_BINARY=cuda without a usable GPU is an error naming what is missing. Otherwise: the CUDA
  * binary (prebuilt, or build-cuda/) when an NVIDIA driver is present and a child process could load it
  * and see a GPU; then the CPU binary (prebuilt, or a local build); then whatever node-gyp-build finds.
- * Passing over the CUDA binary is said once on stderr with the reason (CONVKIT_QUIET=1 silences it). If
- * nothing loads, one error lists every attempt and what to do.
+ * Passing over the CUDA binary is silent, as PyTorch is until CUDA is asked for: the reason is kept in
+ * loadReason (ck.info().reason) and given in the error when a CUDA device is requested. If nothing
+ * loads, one error lists every attempt and what to do.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -43,6 +44,8 @@ export interface Native {
   synchronize(): void;
   memoryStats(): { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }[];
   emptyCache(): void;
+  /** V8's count of external memory in bytes: every CPU Storage adds its bytes on allocation and gives them back on release. */
+  externalMemory(): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
@@ -70,10 +73,6 @@ const localBuild = (flavour: string) => path.join(root, `build-${flavour}`, 'Rel
 export let binaryPath = '';
 /** Why this binary was chosen (and what was passed over), for info(). */
 export let loadReason = '';
-
-function say(line: string): void {
-  if (process.env.CONVKIT_QUIET !== '1') process.stderr.write(`[convkit] ${line}\n`);
-}
 
 // The kernel module's version file, or a loadable libcuda: without either the CUDA runtime cannot start.
 function nvidiaDriver(): { ok: boolean; why: string } {
@@ -179,7 +178,6 @@ function loadAuto(): Native {
     if (!m) continue;
     binaryPath = p;
     loadReason = passedOver.length ? `CUDA binary not used (${passedOver.join('; ')})` : 'the only binary present';
-    if (passedOver.length) say(`using the CPU binary, not the CUDA one: ${passedOver[0].split(': ').slice(1).join(': ')}`);
     return m;
   }
   try {

@@ -1,4 +1,4 @@
-import { native } from './binding';
+import { loadReason, native } from './binding';
 import { ckError } from './errors';
 
 /** 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N'. Internally a device is -1 (cpu) or the CUDA index. */
@@ -28,14 +28,18 @@ export function parseDevice(d: DeviceLike | undefined): Device {
   if (d instanceof Device) return d;
   if (d === 'cpu') return CPU;
   const m = /^cuda(?::(\d+))?$/.exec(String(d));
-  if (!m) throw ckError('ERR_DEVICE', `unknown device '${String(d)}' (expected 'cpu', 'cuda' or 'cuda:N')`, 'TypeError');
+  if (!m) {
+    // A dtype where a device goes (model.to('float16'), PyTorch's module.to(dtype)): say so, not "unknown device".
+    if (typeof d === 'string' && /^(float|int|uint|bool|bfloat|half|double|long|short|complex)/.test(d))
+      throw ckError('ERR_DTYPE', `'${d}' is a dtype, not a device: convkit stores float32 and int32 (int64 as int32), and Module.to() takes a device ('cpu', 'cuda' or 'cuda:N'); use tensor.to('float32') / .float() / .int() for dtypes`, 'TypeError');
+    throw ckError('ERR_DEVICE', `unknown device '${String(d)}' (expected 'cpu', 'cuda' or 'cuda:N')`, 'TypeError');
+  }
   const idx = m[1] === undefined ? 0 : Number(m[1]);
   const info = native.cudaInfo();
   if (!info.available) {
-    throw ckError(
-      'ERR_DEVICE',
-      `device '${d}' requested but CUDA is not available: ${native.buildInfo().cudaCompiled ? info.runtime : 'this convkit binary was built without CUDA'}`,
-    );
+    // Why the loader chose this binary (the CUDA one passed over: no driver, no GPU ...), said only now.
+    const why = native.buildInfo().cudaCompiled ? info.runtime : `this convkit binary was built without CUDA (${loadReason})`;
+    throw ckError('ERR_DEVICE', `device '${d}' requested but CUDA is not available: ${why}`);
   }
   if (idx >= info.deviceCount) {
     throw ckError('ERR_DEVICE', `device '${d}' does not exist (${info.deviceCount} CUDA device(s))`, 'RangeError');

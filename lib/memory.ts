@@ -1,8 +1,13 @@
 /**
  * Ownership of native memory. A StorageRef is shared by a tensor and its views and freed when the
  * last of them is disposed. tidy() scopes dispose every tensor created inside them that the scope
- * doesn't return. A FinalizationRegistry is only the safety net for tensors nobody disposed.
+ * doesn't return; a DataLoader iteration holds its current batch and disposes it when the loop asks for
+ * the next one (keep() takes a tensor out of both). A FinalizationRegistry is only the safety net for
+ * tensors nobody disposed; since it depends on the garbage collector, a loop that leaves its tensors to
+ * it is warned about once (stepMark).
  */
+import * as v8 from 'v8';
+import * as vm from 'vm';
 import { native, NativeStorage } from './binding';
 import { ckError } from './errors';
 
@@ -23,7 +28,11 @@ export interface Disposable {
 }
 
 let liveTensors = 0;
+/** Tensors created outside any tidy() scope (the warning's sign that a loop relies on the collector). */
+let unscopedCreated = 0;
 const scopes: Set<Disposable>[] = [];
+/** Tensors held by a DataLoader iteration (its current batch): disposed when the loop moves on. */
+const held = new Set<Set<Disposable>>();
 
 const registry = new FinalizationRegistry<StorageRef>((ref) => {
   liveTensors--;
@@ -35,6 +44,7 @@ export function trackNew(t: Disposable, ref: StorageRef): void {
   ref.retain();
   registry.register(t, ref, t);
   if (scopes.length) scopes[scopes.length - 1].add(t);
+  else unscopedCreated++;
 }
 
 export function trackDispose(t: Disposable, ref: StorageRef): void {
@@ -52,10 +62,98 @@ export function retarget(t: Disposable, prev: StorageRef, next: StorageRef): voi
   prev.release();
 }
 
-/** Keeps a tensor alive past the tidy() scope it was made in. */
+/**
+ * Keeps a tensor alive past the tidy() scope it was made in, or past the DataLoader iteration step
+ * that gave it (a batch tensor is otherwise disposed when the loop asks for the next batch).
+ */
 export function keep<T extends Disposable>(t: T): T {
   for (const s of scopes) s.delete(t);
+  for (const h of held) h.delete(t);
   return t;
+}
+
+/** @internal Holds the tensors in v (a batch: tensors, arrays or plain objects of them) until release. */
+export function hold(v: unknown): Set<Disposable> {
+  const found = new Set<unknown>();
+  collect(v, found);
+  const h = found as Set<Disposable>;
+  held.add(h);
+  return h;
+}
+
+/** @internal Disposes what a hold() still holds (what keep() did not take out). */
+export function release(h: Set<Disposable>): void {
+  held.delete(h);
+  for (const t of h) if (!t.isDisposed) t.dispose();
+  h.clear();
+}
+
+/** Live native bytes a loop step may leave behind outside tidy() before the iteration asks for a collection. */
+const COLLECT_MIN_BYTES = 64 * 1024 * 1024;
+/** Steps in a row whose live native memory grew (with tensors made outside tidy) before the warning. */
+const GROWTH_STEPS = 4;
+const growth = { lastBytes: -1, steps: 0, unscopedAtLast: 0, warned: false };
+
+export const MEMORY_GROWTH_WARNING =
+  'convkit: each of the last %STEPS% loop steps left %MB% MB or more of tensors made outside any ck.tidy() scope, which only the ' +
+  'garbage collector frees (the DataLoader now collects garbage after such steps, which costs time). Wrap the loop body in ' +
+  'ck.tidy(() => ...), and evaluation in ck.noGrad(...) too, e.g. ' +
+  'correct += ck.tidy(() => ck.noGrad(() => model.forward(x).argmax(1).eq(y).sum().item())); see the README\'s training and evaluation loops.';
+
+let gcFn: (() => void) | null | undefined;
+/** V8's full collection, reached without --expose-gc (a context made while the flag is on gets `gc`). */
+function fullGc(): (() => void) | null {
+  if (gcFn === undefined) {
+    try {
+      v8.setFlagsFromString('--expose-gc');
+      gcFn = vm.runInNewContext('gc') as () => void;
+    } catch {
+      gcFn = null;
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc');
+    }
+  }
+  return gcFn;
+}
+
+function liveNativeBytes(): number {
+  let bytes = 0;
+  for (const s of native.memoryStats()) bytes += s.bytes;
+  return bytes;
+}
+
+/** @internal A loop step begins (the DataLoader gives a batch): what it leaves behind is measured from here. */
+export function stepStart(): void {
+  growth.lastBytes = liveNativeBytes();
+  growth.unscopedAtLast = unscopedCreated;
+}
+
+/**
+ * @internal A loop step ended (the DataLoader calls it when the loop asks for the next batch, after
+ * freeing the batch it gave, before giving the event loop a turn). When the step left at least
+ * COLLECT_MIN_BYTES more live native memory than it began with, having made tensors outside any tidy()
+ * scope, that memory is most likely unreachable garbage (an autograd graph behind a value read with
+ * item()) that V8 would collect only a step or more later: a full collection now lets the finalizers
+ * free it during the coming turn, so such a loop holds about one step's tensors, as PyTorch's reference
+ * counting does. GROWTH_STEPS such steps in a row also warn, once per process (process.emitWarning,
+ * code CONVKIT_MEMORY_GROWTH), naming the fix. A tidy loop costs one counter read per step.
+ */
+export function stepMark(): void {
+  if (growth.lastBytes < 0) return;
+  const left = liveNativeBytes() - growth.lastBytes;
+  const grew = left >= COLLECT_MIN_BYTES && unscopedCreated > growth.unscopedAtLast && scopes.length === 0;
+  growth.lastBytes = -1;
+  if (!grew) {
+    growth.steps = 0;
+    return;
+  }
+  growth.steps++;
+  fullGc()?.();
+  if (!growth.warned && growth.steps >= GROWTH_STEPS) {
+    growth.warned = true;
+    const msg = MEMORY_GROWTH_WARNING.replace('%STEPS%', String(growth.steps)).replace('%MB%', String(COLLECT_MIN_BYTES / 2 ** 20));
+    process.emitWarning(msg, { code: 'CONVKIT_MEMORY_GROWTH' });
+  }
 }
 
 function collect(v: unknown, out: Set<unknown>, depth = 0): void {

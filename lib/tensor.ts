@@ -186,6 +186,7 @@ export class Tensor {
   layout(): Layout {
     return [this.ndim, this.offset, ...this.shape, ...this.strides];
   }
+  /** @internal the dtype as the native kernels number it. */
   get dtypeCode(): number {
     return DTYPE_CODE[this.dtype];
   }

@@ -2,6 +2,8 @@
 // `npm test`: builds what is missing, then runs these steps in order and ends with `N passed, N failed`:
 //   cpu              jest test/unit + test/parity (live PyTorch) + test/integration on the cpu flavour
 //   emu              jest test/cuda (the CUDA kernels on the host emulation, against the CPU kernels) + test/unit
+//   types            scripts/check-types.js: the README, docs and examples compiled as a strict project
+//                    against the published .d.ts, no casts; the TypeDoc API reference, warnings as errors
 //   native           the test/native self-tests (scripts/native-selftests.js)
 //   schedule-reverse jest test/cuda with CONVKIT_EMU_SCHEDULE=reverse   (a block's threads in another order;
 //   schedule-random  jest test/cuda with CONVKIT_EMU_SCHEDULE=random:1   a result that changes is a race)
@@ -33,6 +35,7 @@ const EXTRA_PASS_ENV = { CONVKIT_MEMORY_STEPS: '30' };
 const steps = [
   { name: 'cpu', flavour: 'cpu', build: 'cpu', roots: ['test/unit', 'test/parity', 'test/integration'], env: { CONVKIT_BINARY: 'cpu' } },
   { name: 'emu', flavour: 'emu', build: 'emu', roots: ['test/cuda', 'test/unit'], env: { CONVKIT_BINARY: 'emu' } },
+  { name: 'types', run: typesCheck },
   { name: 'native', run: nativeSelfTests },
   { name: 'schedule-reverse', build: 'emu', roots: ['test/cuda'], env: { CONVKIT_BINARY: 'emu', CONVKIT_EMU_SCHEDULE: 'reverse', ...EXTRA_PASS_ENV } },
   { name: 'schedule-random', build: 'emu', roots: ['test/cuda'], env: { CONVKIT_BINARY: 'emu', CONVKIT_EMU_SCHEDULE: 'random:1', ...EXTRA_PASS_ENV } },
@@ -124,6 +127,12 @@ function asanEnv(env) {
   env.ASAN_OPTIONS = ['detect_leaks=0', 'halt_on_error=1', 'abort_on_error=0', 'exitcode=86', 'detect_stack_use_after_return=0',
     process.env.ASAN_OPTIONS || ''].filter(Boolean).join(':');
   return '';
+}
+
+function typesCheck() {
+  say('types: node scripts/check-types.js');
+  const st = run(process.execPath, [path.join(__dirname, 'check-types.js')]);
+  return { ok: st === 0, note: st === 0 ? '' : `exited ${st}` };
 }
 
 function nativeSelfTests() {

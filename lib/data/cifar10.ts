@@ -33,7 +33,9 @@ function batchNames(train: boolean): string[] {
   return train ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}`) : ['test_batch'];
 }
 
-type Format = 'binary' | 'python';
+/** The two official CIFAR-10 releases: the binary records or the Python pickles. */
+export type CIFAR10Format = 'binary' | 'python';
+type Format = CIFAR10Format;
 
 /** The folder and format holding the batches, or an ERR_DATA listing where it looked. */
 function locate(root: string, names: string[]): { dir: string; format: Format } {

@@ -16,7 +16,7 @@ export interface Dataset<T = unknown> {
   get(index: number): T | Promise<T>;
 }
 
-/** @internal a dataset's description for worker threads: its kind, arguments and loaded arrays. */
+/** A dataset's description for worker threads: its kind, arguments and loaded arrays (what toSpec gives). */
 export interface DatasetSpec {
   kind: string;
   [field: string]: unknown;
@@ -80,13 +80,16 @@ function sharedCopy(src: Float32Array | Int32Array): Float32Array | Int32Array {
   return out;
 }
 
-/** Items are the i-th slices of each tensor (all with the same first dimension). */
-export class TensorDataset extends SourceDataset<Tensor[]> {
-  readonly tensors: Tensor[];
+/**
+ * Items are the i-th slices of each tensor (all with the same first dimension). The item type follows the
+ * arguments: `new TensorDataset(x, y)` gives `[Tensor, Tensor]` items, hence `[Tensor, Tensor]` batches.
+ */
+export class TensorDataset<T extends Tensor[] = Tensor[]> extends SourceDataset<T> {
+  readonly tensors: T;
   private host: HostArray[] | null = null;
   readonly length: number;
 
-  constructor(...tensors: Tensor[]) {
+  constructor(...tensors: T) {
     super();
     if (tensors.length === 0) throw ckError('ERR_ARG', 'TensorDataset: needs at least one tensor', 'TypeError');
     tensors.forEach((t, i) => {
@@ -107,11 +110,11 @@ export class TensorDataset extends SourceDataset<Tensor[]> {
     return ds;
   }
 
-  get(index: number): Tensor[] {
+  get(index: number): T {
     const i = checkIndex(index, this.length, 'TensorDataset');
     // Rebuilt in a worker, a TensorDataset has only its host arrays.
     if (this.tensors.length === 0) return this.getRaw(i) as never;
-    return this.tensors.map((t) => t.select(0, i));
+    return this.tensors.map((t) => t.select(0, i)) as T;
   }
 
   private hostArrays(): HostArray[] {

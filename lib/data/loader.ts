@@ -10,19 +10,32 @@
  * derived from the epoch and the batch index, so any numWorkers gives the same batches for the same
  * manualSeed.
  *
- * Batches belong to the caller: dispose them (or let the finalizer do it).
+ * Batches belong to the iteration, as PyTorch's do to the loop variable: a batch's tensors are disposed
+ * when the loop asks for the next batch (or leaves the loop, by its end, break, return or throw), unless
+ * the caller took them out with ck.keep(t) or disposed them already. Between batches the iteration
+ * gives the event loop one turn (setImmediate), so garbage-collector finalizers run even in a loop that
+ * never awaits anything else, and it checks live native memory for steady growth (see stepMark).
  */
 import { makeTensor } from '../transforms/lazy_tensor';
 import * as R from '../transforms/random';
 import { ckError } from '../errors';
 import { DeviceLike, parseDevice } from '../device';
+import { Disposable, hold, release, stepMark, stepStart } from '../memory';
 import type { Tensor } from '../tensor';
 import { batchSeed, epochKey, loadItems, withSeed } from './batch';
 import { collateHost, HostField } from './collate';
 import { Dataset, DatasetSpec, SourceDataset } from './dataset';
 import { WorkerPool } from './worker_pool';
 
-export interface DataLoaderOptions<B> {
+/**
+ * The batch the default collation makes from items of type T: each field of an item tuple becomes one
+ * stacked tensor, so `[image, label]` items give `[Tensor, Tensor]` batches (what every built-in dataset
+ * gives) and `for await (const [x, y] of loader)` types x and y as Tensor even under
+ * noUncheckedIndexedAccess. Items of unknown shape give `Tensor[]`.
+ */
+export type Collated<T> = T extends readonly unknown[] ? { -readonly [K in keyof T]: Tensor } : Tensor[];
+
+export interface DataLoaderOptions<T = unknown, B = Collated<T>> {
   batchSize?: number;
   /** A new random order every epoch (from the seeded stream). */
   shuffle?: boolean;
@@ -33,7 +46,7 @@ export interface DataLoaderOptions<B> {
   /** Where the batch tensors are created ('cpu', 'cuda', 'cuda:N'). */
   device?: DeviceLike;
   /** Builds a batch from the items (ds.get results); only with numWorkers: 0. */
-  collate?: (items: unknown[]) => B;
+  collate?: (items: T[]) => B;
   /** Batches loaded ahead per worker (default 2). */
   prefetchFactor?: number;
   /** Keep the workers between epochs (until close()). */
@@ -45,8 +58,12 @@ function posInt(v: number, what: string, min: number): number {
   return v;
 }
 
-export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
-  readonly dataset: Dataset;
+/**
+ * `T` is the dataset's item type and `B` the batch type: inferred, `[Tensor, Tensor]` for the built-in
+ * datasets, the collate function's result type when one is given.
+ */
+export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B> {
+  readonly dataset: Dataset<T>;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -54,12 +71,13 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
   readonly prefetchFactor: number;
   readonly persistentWorkers: boolean;
   readonly device: DeviceLike;
+  // Held as taking unknown items, so a DataLoader of specific items still passes where any DataLoader is expected.
   private readonly collate: ((items: unknown[]) => B) | null;
   private readonly spec: DatasetSpec | null = null;
   private pool: WorkerPool | null = null;
   private active = 0;
 
-  constructor(dataset: Dataset, opts: DataLoaderOptions<B> = {}) {
+  constructor(dataset: Dataset<T>, opts: DataLoaderOptions<T, B> = {}) {
     if (!dataset || typeof dataset.get !== 'function' || !Number.isInteger(dataset.length))
       throw ckError('ERR_ARG', 'DataLoader: expected a dataset with length and get(index)', 'TypeError');
     this.dataset = dataset;
@@ -71,7 +89,7 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
     this.persistentWorkers = !!opts.persistentWorkers;
     this.device = opts.device ?? 'cpu';
     parseDevice(this.device);
-    this.collate = opts.collate ?? null;
+    this.collate = (opts.collate as ((items: unknown[]) => B) | undefined) ?? null;
     if (this.numWorkers > 0) {
       if (this.collate) throw ckError('ERR_ARG', 'DataLoader: a custom collate runs only with numWorkers: 0 (functions cannot be sent to worker threads)', 'TypeError');
       if (!(dataset instanceof SourceDataset))
@@ -103,14 +121,28 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
     const batches = this.batches();
     const key = epochKey();
     this.active++;
+    let current: Set<Disposable> | null = null;
+    // The loop body of the previous batch has run: free that batch, let finalizers run, watch memory.
+    const moveOn = async () => {
+      if (current) release(current);
+      current = null;
+      stepMark();
+      await new Promise((r) => setImmediate(r));
+    };
+    const give = (batch: B): B => {
+      current = hold(batch);
+      stepStart();
+      return batch;
+    };
     try {
       if (this.numWorkers === 0) {
         for (let b = 0; b < batches.length; b++) {
           const seed = batchSeed(key, b);
           if (this.collate) {
             const items = await loadItemsPlain(this.dataset, batches[b], seed);
-            yield this.collate(items);
-          } else yield this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed)));
+            yield give(this.collate(items));
+          } else yield give(this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed))));
+          await moveOn();
         }
         return;
       }
@@ -131,9 +163,11 @@ export class DataLoader<B = Tensor[]> implements AsyncIterable<B> {
         const fields = await inflight.get(b)!;
         inflight.delete(b);
         submit(b + 1);
-        yield this.toBatch(fields);
+        yield give(this.toBatch(fields));
+        await moveOn();
       }
     } finally {
+      if (current) release(current);
       this.active--;
       if (!this.persistentWorkers && this.active === 0) await this.close();
     }

@@ -38,5 +38,5 @@ export class AlexNet extends ZooModel {
 
 /** AlexNet (61,100,840 parameters with 1000 classes); inputs from 63x63 up. */
 export function alexnet(opts: AlexNetOptions = {}): AlexNet {
-  return buildWithWeights(opts, { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000 }, (numClasses) => new AlexNet({ ...opts, numClasses }));
+  return buildWithWeights(opts, { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000, arch: 'alexnet' }, (numClasses) => new AlexNet({ ...opts, numClasses }));
 }

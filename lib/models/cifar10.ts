@@ -12,7 +12,7 @@
  * dict saved from the tutorial's class loads strictly (`loadStateDict`, or `cifar10Net({ weights })`).
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chainFree, flattenFree, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
@@ -24,7 +24,7 @@ export interface Cifar10NetOptions extends WeightsOptions {
   dropout?: number;
 }
 
-function convBnRelu(inC: number, outC: number): Module[] {
+function convBnRelu(inC: number, outC: number): TensorModule[] {
   return [new Conv2d(inC, outC, 3, { padding: 1 }), new BatchNorm2d(outC), new ReLU()];
 }
 

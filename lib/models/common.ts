@@ -1,5 +1,5 @@
 /** Pieces every zoo model shares: intermediate-freeing chains and torchvision's weight init. */
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { BatchNorm2d, Conv2d, Linear } from '../nn/layers';
 import * as init from '../nn/init';
 import { Tensor } from '../tensor';
@@ -14,7 +14,7 @@ export abstract class ZooModel extends Module {
  * x through each module in turn. Each intermediate is this chain's own and is freed once the next
  * module has its output (autograd keeps what backward needs); x itself belongs to the caller.
  */
-export function chain(x: Tensor, ...mods: Module[]): Tensor {
+export function chain(x: Tensor, ...mods: TensorModule[]): Tensor {
   let cur = x;
   for (const m of mods) {
     const next = m.forward(cur) as Tensor;
@@ -25,7 +25,7 @@ export function chain(x: Tensor, ...mods: Module[]): Tensor {
 }
 
 /** Like chain, and x is freed too (x is an intermediate of the caller's). */
-export function chainFree(x: Tensor, ...mods: Module[]): Tensor {
+export function chainFree(x: Tensor, ...mods: TensorModule[]): Tensor {
   const out = chain(x, ...mods);
   if (out !== x) x.dispose();
   return out;

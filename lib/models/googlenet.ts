@@ -16,7 +16,7 @@ import { chain, chainFree, flattenFree, ZooModel } from './common';
 import { buildWithWeights, openWeights, WeightsOptions } from './weights';
 import type { WeightFile } from '../io/types';
 
-type Pair = number | [number, number];
+import type { Pair } from '../nn/layers';
 
 /**
  * torchvision's _transform_input (GoogLeNet, Inception v3): ImageNet-normalised input re-scaled to

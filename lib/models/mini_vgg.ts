@@ -3,7 +3,7 @@
  * 128->256->256), each closed by 2x2 max pooling, then global average pooling and one linear layer.
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
@@ -13,7 +13,7 @@ export interface MiniVggOptions extends WeightsOptions {
   inChannels?: number;
 }
 
-function block(i: number, o: number): Module[] {
+function block(i: number, o: number): TensorModule[] {
   return [
     new Conv2d(i, o, 3, { padding: 1 }), new BatchNorm2d(o), new ReLU(),
     new Conv2d(o, o, 3, { padding: 1 }), new BatchNorm2d(o), new ReLU(),

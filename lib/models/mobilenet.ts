@@ -7,7 +7,7 @@
 import { ckError } from '../errors';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from '../nn/layers';
 import * as init from '../nn/init';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
@@ -37,7 +37,7 @@ export class InvertedResidual extends Module {
     if (stride !== 1 && stride !== 2) throw ckError('ERR_ARG', `InvertedResidual: stride must be 1 or 2, got ${stride}`, 'RangeError');
     const hidden = Math.round(inp * expandRatio);
     this.useResConnect = stride === 1 && inp === oup;
-    const layers: Module[] = [];
+    const layers: TensorModule[] = [];
     if (expandRatio !== 1) layers.push(convBnRelu6(inp, hidden, 1));
     layers.push(convBnRelu6(hidden, hidden, 3, stride, hidden), new Conv2d(hidden, oup, 1, { bias: false }), new BatchNorm2d(oup));
     this.conv = new Sequential(...layers);
@@ -77,7 +77,7 @@ export class MobileNetV2 extends ZooModel {
     const w = opts.widthMult ?? 1;
     let inputChannel = makeDivisible(32 * w);
     this.lastChannel = makeDivisible(1280 * Math.max(1, w));
-    const feats: Module[] = [convBnRelu6(opts.inChannels ?? 3, inputChannel, 3, 2)];
+    const feats: TensorModule[] = [convBnRelu6(opts.inChannels ?? 3, inputChannel, 3, 2)];
     for (const [t, c, n, s] of SETTING) {
       const out = makeDivisible(c * w);
       for (let i = 0; i < n; i++) {
@@ -115,7 +115,7 @@ function mobilenetInit(model: Module): void {
 export function mobilenetV2(opts: MobileNetV2Options = {}): MobileNetV2 {
   return buildWithWeights(
     opts,
-    { head: 'classifier.1', stem: 'features.0.0.weight', defaultClasses: 1000, initHead: (m) => mobilenetInit(m.classifier.at(1)) },
+    { head: 'classifier.1', stem: 'features.0.0.weight', defaultClasses: 1000, arch: 'mobilenet_v2', initHead: (m) => mobilenetInit(m.classifier.at(1)) },
     (numClasses, init) => new MobileNetV2({ ...opts, numClasses, init }),
   );
 }

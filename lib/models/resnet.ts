@@ -6,7 +6,7 @@
 import { addRelu } from '../nn/functional';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
 import * as init from '../nn/init';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, torchvisionInit, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
@@ -71,7 +71,8 @@ export class Bottleneck extends Module {
   }
 }
 
-type BlockClass = (typeof BasicBlock | typeof Bottleneck) & { expansion: number };
+/** The residual block a ResNet is built from. */
+export type BlockClass = (typeof BasicBlock | typeof Bottleneck) & { expansion: number };
 
 export interface ResNetOptions extends WeightsOptions {
   /** Default 1000 (ImageNet), or the checkpoint's head size when loading weights. */
@@ -82,7 +83,8 @@ export interface ResNetOptions extends WeightsOptions {
   zeroInitResidual?: boolean;
 }
 
-interface InitOption {
+/** torchvision's zero-init of the last batch norm in each residual branch. */
+export interface InitOption {
   /** @internal false when a weight file will overwrite every weight anyway. */
   init?: boolean;
 }
@@ -123,7 +125,7 @@ export class ResNet extends ZooModel {
     if (stride !== 1 || this.inplanes !== planes * block.expansion) {
       downsample = new Sequential(conv1x1(this.inplanes, planes * block.expansion, stride), new BatchNorm2d(planes * block.expansion));
     }
-    const mods: Module[] = [new block(this.inplanes, planes, stride, downsample)];
+    const mods: TensorModule[] = [new block(this.inplanes, planes, stride, downsample)];
     this.inplanes = planes * block.expansion;
     for (let i = 1; i < blocks; i++) mods.push(new block(this.inplanes, planes));
     return new Sequential(...mods);
@@ -135,26 +137,26 @@ export class ResNet extends ZooModel {
   }
 }
 
-function resnet(block: BlockClass, layers: [number, number, number, number], opts: ResNetOptions): ResNet {
-  return buildWithWeights(opts, { head: 'fc', stem: 'conv1.weight', defaultClasses: 1000 }, (numClasses, init) => new ResNet(block, layers, { ...opts, numClasses, init }));
+function resnet(block: BlockClass, layers: [number, number, number, number], opts: ResNetOptions, arch: string): ResNet {
+  return buildWithWeights(opts, { head: 'fc', stem: 'conv1.weight', defaultClasses: 1000, arch }, (numClasses, init) => new ResNet(block, layers, { ...opts, numClasses, init }));
 }
 
 /** ResNet-18 (11,689,512 parameters with 1000 classes). `weights`: a converted or .pth torchvision checkpoint. */
 export function resnet18(opts: ResNetOptions = {}): ResNet {
-  return resnet(BasicBlock, [2, 2, 2, 2], opts);
+  return resnet(BasicBlock, [2, 2, 2, 2], opts, 'resnet18');
 }
 export function resnet34(opts: ResNetOptions = {}): ResNet {
-  return resnet(BasicBlock, [3, 4, 6, 3], opts);
+  return resnet(BasicBlock, [3, 4, 6, 3], opts, 'resnet34');
 }
 /** ResNet-50 (25,557,032 parameters with 1000 classes). */
 export function resnet50(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 4, 6, 3], opts);
+  return resnet(Bottleneck, [3, 4, 6, 3], opts, 'resnet50');
 }
 /** ResNet-101 (44,549,160 parameters with 1000 classes). */
 export function resnet101(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 4, 23, 3], opts);
+  return resnet(Bottleneck, [3, 4, 23, 3], opts, 'resnet101');
 }
 /** ResNet-152 (60,192,808 parameters with 1000 classes). */
 export function resnet152(opts: ResNetOptions = {}): ResNet {
-  return resnet(Bottleneck, [3, 8, 36, 3], opts);
+  return resnet(Bottleneck, [3, 8, 36, 3], opts, 'resnet152');
 }

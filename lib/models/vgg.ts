@@ -4,12 +4,13 @@
  * lets inputs smaller than 224x224 through (down to 32x32).
  */
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
-import { Module } from '../nn/module';
+import { Module, TensorModule } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, torchvisionInit, ZooModel } from './common';
 import { buildWithWeights, WeightsOptions } from './weights';
 
-type Cfg = (number | 'M')[];
+/** A VGG feature configuration: output channels of each 3x3 conv, 'M' for a max pool. */
+export type Cfg = (number | 'M')[];
 export const VGG_CFGS: Record<'A' | 'B' | 'D' | 'E', Cfg> = {
   A: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
   B: [64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
@@ -27,7 +28,7 @@ export interface VGGOptions extends WeightsOptions {
 }
 
 export function makeVggLayers(cfg: Cfg, batchNorm: boolean, inChannels = 3): Sequential {
-  const layers: Module[] = [];
+  const layers: TensorModule[] = [];
   let c = inChannels;
   for (const v of cfg) {
     if (v === 'M') layers.push(new MaxPool2d(2, { stride: 2 }));
@@ -62,9 +63,10 @@ export class VGG extends ZooModel {
 }
 
 function vgg(cfg: keyof typeof VGG_CFGS, opts: VGGOptions): VGG {
+  const arch = `vgg${{ A: 11, B: 13, D: 16, E: 19 }[cfg]}${opts.batchNorm ? '_bn' : ''}`;
   return buildWithWeights(
     opts,
-    { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000, initHead: (m) => torchvisionInit(m.classifier.at(6), { linearStd: 0.01 }) },
+    { head: 'classifier.6', stem: 'features.0.weight', defaultClasses: 1000, arch, initHead: (m) => torchvisionInit(m.classifier.at(6), { linearStd: 0.01 }) },
     (numClasses, init) => new VGG(makeVggLayers(VGG_CFGS[cfg], !!opts.batchNorm, opts.inChannels ?? 3), { numClasses, dropout: opts.dropout, init }),
   );
 }

@@ -10,8 +10,10 @@
  *   input channels (grayscale input = the same image in R, G and B).
  * Keys saved through DataParallel (`module.` prefix) are unwrapped.
  */
+import * as fs from 'fs';
 import { noGrad } from '../autograd/grad_mode';
 import { ckError, fmtShape } from '../errors';
+import { dataError } from '../data/errors';
 import { loadWeights } from '../io/weights_file';
 import { WeightFile } from '../io/types';
 import { Module } from '../nn/module';
@@ -110,16 +112,50 @@ export function loadWeightsInto(model: Module, w: WeightFile, opts: { head: stri
   return report;
 }
 
+/**
+ * Where pretrained weights come from, for the error a missing weight file gives: convkit downloads
+ * nothing; torchvision's weights are saved once from Python and load directly (.pth) or converted.
+ */
+function weightsHelp(name: string, arch: string): string {
+  const file = `${arch}.pth`;
+  const fn = arch.replace(/_(\w)/g, (_, c: string) => c.toUpperCase()).replace(/^mobilenetV2$/, 'mobilenetV2');
+  return (
+    `convkit downloads no weights: save them once with PyTorch, e.g. ` +
+    `python3 -c "import torch, torchvision; torch.save(torchvision.models.${arch}(weights='${name}').state_dict(), '${file}')", ` +
+    `then pass the file: models.${fn}({ weights: '${file}' }) (a .pth loads directly; \`convkit convert ${file} ${arch}.safetensors\` ` +
+    `or scripts/convert-torchvision.py make a .safetensors). See docs/coming-from-pytorch.md.`
+  );
+}
+
+/** Opens `weights` given as a path, with an error that explains weight names and missing files. */
+function openWeightsFor(path: string, arch: string | undefined): WeightFile {
+  if (!fs.existsSync(path)) {
+    // torchvision's enum spellings: 'IMAGENET1K_V1', 'DEFAULT', 'ResNet18_Weights.IMAGENET1K_V1'.
+    const enumName = /^([A-Za-z0-9_]+_Weights\.)?[A-Z0-9_]+$/.test(path) && !/[./\\]/.test(path.replace(/^[A-Za-z0-9_]+_Weights\./, ''));
+    const why = enumName
+      ? `weights: '${path}' is the name of torchvision's pretrained weights, not a file.`
+      : `weights: no file at ${path}.`;
+    // Models with torchvision weights say how to get them; the tutorial's own models load what was saved from them.
+    const help = arch
+      ? weightsHelp(enumName ? path.replace(/^[A-Za-z0-9_]+_Weights\./, '') : 'DEFAULT', arch)
+      : 'Pass a .safetensors or PyTorch .pth state dict saved from this model (torch.save(model.state_dict(), path), or convkit train\'s final.safetensors).';
+    const msg = `${arch ? `${arch}: ` : ''}${why} ${help}`;
+    // A torchvision weights name is a wrong argument; a path that does not exist is a missing file (as openWeights says).
+    throw enumName ? ckError('ERR_ARG', msg, 'TypeError') : dataError('ERR_DATA', msg, path);
+  }
+  return openWeights(path);
+}
+
 /** Builds a zoo model, and loads `opts.weights` into it when given (numClasses defaults to the checkpoint's). */
 export function buildWithWeights<M extends ZooModel>(
   opts: WeightsOptions & { numClasses?: number },
-  spec: { head: string; stem?: string; defaultClasses: number; initHead?: (model: M) => void },
+  spec: { head: string; stem?: string; defaultClasses: number; initHead?: (model: M) => void; arch?: string },
   make: (numClasses: number, init: boolean) => M,
 ): M {
   const { head, stem } = spec;
   if (!opts.weights) return make(opts.numClasses ?? spec.defaultClasses, true);
   const owned = typeof opts.weights === 'string';
-  const w = typeof opts.weights === 'string' ? openWeights(opts.weights) : opts.weights;
+  const w = typeof opts.weights === 'string' ? openWeightsFor(opts.weights, spec.arch) : opts.weights;
   try {
     // The checkpoint overwrites every weight, so a custom init would be wasted work (seconds for
     // VGG's 100M-weight classifier); only a head that is not loaded gets it.

@@ -234,9 +234,12 @@ export function batchNorm(
       const shape = [1, C, ...input.shape.slice(2).map(() => 1)];
       const inv = ew.unary(ew.unary(runningVar!, ew.U.AddScalar, eps), ew.U.Rsqrt).reshape(shape);
       const mean = runningMean!.reshape(shape);
-      let out = input.sub(mean).mul(inv);
-      if (weight) out = out.mul(weight.reshape(shape));
-      if (bias) out = out.add(bias.reshape(shape));
+      // Each step's input is this function's own: freed once the next has its output (autograd keeps what it saved).
+      const then = (prev: Tensor, next: Tensor): Tensor => (prev.dispose(), next);
+      const centered = input.sub(mean);
+      let out = then(centered, centered.mul(inv));
+      if (weight) out = then(out, out.mul(weight.reshape(shape)));
+      if (bias) out = then(out, out.add(bias.reshape(shape)));
       return out;
     }
     const wc = weight ? contig(weight) : null;

@@ -1,6 +1,7 @@
 /** convkit.nn: modules, layers, functional ops and initialisers, PyTorch's spelling in camelCase. */
 export { Module, Parameter } from './module';
-export type { StateDict } from './module';
+export type { StateDict, TensorModule } from './module';
+export type { Pair, Conv2dOptions, BatchNormOptions } from './layers';
 export {
   Conv2d, Linear, BatchNorm2d, BatchNorm1d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, Identity,
   Sequential, ModuleList, CrossEntropyLoss, NLLLoss, MSELoss, Hardtanh, ReLU6,

@@ -11,9 +11,10 @@ import { pyRepr } from '../format';
 function inputTensor(m: Module, x: unknown): void {
   if (!(x instanceof Tensor)) throw ckError('ERR_ARG', `${m.constructor.name}.forward: expected a Tensor, got ${x === null ? 'null' : typeof x}`, 'TypeError');
 }
-import { Module, Parameter } from './module';
+import { Module, Parameter, TensorModule } from './module';
 
-type Pair = number | [number, number];
+/** One size for both spatial dimensions, or [height, width]. */
+export type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v, v]);
 
 function initBias(bias: Tensor, fanIn: number): void {
@@ -271,28 +272,29 @@ export class Identity extends Module {
 }
 
 /** Children named "0", "1", ... as PyTorch's Sequential; forward chains them. */
-export class Sequential extends Module {
-  constructor(...mods: Module[]) {
+export class Sequential extends Module<[Tensor], Tensor> {
+  /** Tensor-to-tensor modules, applied in order. */
+  constructor(...mods: TensorModule[]) {
     super();
     mods.forEach((m, i) => this.addModule(String(i), m));
   }
   get length(): number {
     return this.children().length;
   }
-  at(i: number): Module {
-    const c = this.children();
+  at(i: number): TensorModule {
+    const c = this.children() as TensorModule[];
     const m = c[i < 0 ? i + c.length : i];
     if (!m) throw ckError('ERR_ARG', `Sequential index ${i} out of range (${c.length} modules)`, 'RangeError');
     return m;
   }
-  append(m: Module): this {
+  append(m: TensorModule): this {
     this.addModule(String(this.length), m);
     return this;
   }
-  forward(x: unknown): unknown {
+  forward(x: Tensor): Tensor {
     let cur = x;
-    for (const m of this.children()) {
-      const next = m.forward(cur) as unknown;
+    for (const m of this.children() as TensorModule[]) {
+      const next = m.forward(cur);
       // Intermediates are this chain's own: free them once the next layer has its output.
       if (cur !== x && cur !== next && cur instanceof Tensor) cur.dispose();
       cur = next;
@@ -301,30 +303,31 @@ export class Sequential extends Module {
   }
 }
 
-export class ModuleList extends Module {
-  constructor(mods: Module[] = []) {
+/** Holds modules of any signature (`M` narrows them, e.g. `ModuleList<nn.Conv2d>`); it has no forward. */
+export class ModuleList<M extends Module = Module> extends Module<[], never> {
+  constructor(mods: M[] = []) {
     super();
     mods.forEach((m, i) => this.addModule(String(i), m));
   }
   get length(): number {
     return this.children().length;
   }
-  at(i: number): Module {
-    return this.children()[i < 0 ? i + this.length : i];
+  at(i: number): M | undefined {
+    return (this.children() as M[])[i < 0 ? i + this.length : i];
   }
-  append(m: Module): this {
+  append(m: M): this {
     this.addModule(String(this.length), m);
     return this;
   }
-  [Symbol.iterator](): Iterator<Module> {
-    return this.children()[Symbol.iterator]();
+  [Symbol.iterator](): Iterator<M> {
+    return (this.children() as M[])[Symbol.iterator]();
   }
   forward(): never {
     throw ckError('ERR_ARG', 'ModuleList has no forward(); iterate over it');
   }
 }
 
-export class CrossEntropyLoss extends Module {
+export class CrossEntropyLoss extends Module<[Tensor, Tensor]> {
   constructor(readonly opts: F.CrossEntropyOptions = {}) {
     super();
   }
@@ -333,7 +336,7 @@ export class CrossEntropyLoss extends Module {
   }
 }
 
-export class NLLLoss extends Module {
+export class NLLLoss extends Module<[Tensor, Tensor]> {
   constructor(readonly opts: F.NllOptions = {}) {
     super();
   }
@@ -342,7 +345,7 @@ export class NLLLoss extends Module {
   }
 }
 
-export class MSELoss extends Module {
+export class MSELoss extends Module<[Tensor, Tensor]> {
   constructor(readonly opts: { reduction?: F.Reduction } = {}) {
     super();
   }

@@ -18,12 +18,24 @@ export function Parameter(t: Tensor, requiresGrad = true): Tensor {
 
 export type StateDict = Record<string, Tensor>;
 
-export abstract class Module {
+/** A module whose forward maps one tensor to one tensor: what Sequential chains. */
+export type TensorModule = Module<[Tensor], Tensor>;
+
+/**
+ * The base of every layer and model. `In` is the tuple of forward's arguments and `Out` its result. A
+ * subclass's own `forward` signature is what its users see (`class Net extends nn.Module` with
+ * `forward(x: Tensor): Tensor` makes `net.forward(x)` a Tensor); the type arguments say it for code that
+ * holds modules generically: `nn.Module<[Tensor], Tensor>` (alias {@link TensorModule}, what Sequential
+ * takes), `nn.Module<[Tensor, Tensor], Tensor>` for a loss. Bare `Module` is a module of any signature.
+ * Call `forward` directly: `model.forward(x)` is PyTorch's `model(x)`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export abstract class Module<In extends unknown[] = any[], Out = unknown> {
   training = true;
   // Names of buffers and whether each goes into the state dict; properties hold the tensors.
   private readonly _buffers = new Map<string, boolean>();
 
-  abstract forward(...args: unknown[]): unknown;
+  abstract forward(...args: In): Out;
 
   /** The class name, as PyTorch prints it. */
   get typeName(): string {
@@ -155,11 +167,17 @@ export abstract class Module {
     return out;
   }
 
-  /** Copies tensors into parameters and buffers by name; shapes must match. */
-  loadStateDict(sd: StateDict | Map<string, Tensor>, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+  /**
+   * Copies tensors into parameters and buffers by name; shapes must match. Takes a state dict (object or
+   * Map) or what io.loadTorch / io.loadSafetensors / io.loadWeights return (their `tensors`), so PyTorch's
+   * `model.load_state_dict(torch.load(path))` is `model.loadStateDict(ck.io.loadTorch(path))`.
+   */
+  loadStateDict(sd: StateDict | Map<string, Tensor> | { tensors: Map<string, Tensor> }, opts: { strict?: boolean } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     const strict = opts.strict ?? true;
     if (sd === null || typeof sd !== 'object') throw ckError('ERR_ARG', `loadStateDict: expected a state dict (an object or a Map), got ${sd === null ? 'null' : typeof sd}`, 'TypeError');
-    const src = sd instanceof Map ? sd : new Map(Object.entries(sd));
+    // A loaded weight file: its tensors are the state dict (its metadata and dtypes are not).
+    const file = !(sd instanceof Map) && sd.tensors instanceof Map ? sd.tensors : null;
+    const src = file ?? (sd instanceof Map ? sd : new Map(Object.entries(sd as StateDict)));
     const targets = this.stateEntries();
     const missingKeys = [...targets.keys()].filter((k) => !src.has(k));
     const unexpectedKeys = [...src.keys()].filter((k) => !targets.has(k));

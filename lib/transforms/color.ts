@@ -53,7 +53,7 @@ export class ColorJitter extends Transform<ImageLike, ImageLike> {
   }
 
   /**
-   * [order, brightness, contrast, saturation, hue]: a random permutation of the four adjustments
+   * `[order, brightness, contrast, saturation, hue]`: a random permutation of the four adjustments
    * (0 brightness, 1 contrast, 2 saturation, 3 hue), then one float32 factor for each range given.
    */
   static getParams(

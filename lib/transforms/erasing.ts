@@ -35,9 +35,9 @@ export class RandomErasing extends Transform<TensorLike, TensorLike> {
   }
 
   /**
-   * [i, j, h, w, v]: up to 10 tries of a random area and log-uniform aspect ratio that fits strictly
+   * `[i, j, h, w, v]`: up to 10 tries of a random area and log-uniform aspect ratio that fits strictly
    * inside; v is `value`, or (C, h, w) normal noise when value is null ('random'). When nothing fits,
-   * [0, 0, H, W, null]: the image is returned unchanged.
+   * `[0, 0, H, W, null]`: the image is returned unchanged.
    */
   static getParams(img: TensorLike, scale: [number, number], ratio: [number, number], value: number[] | null = null): ErasingParams {
     const [c, imgH, imgW] = getDimensions(img);

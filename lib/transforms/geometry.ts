@@ -179,7 +179,7 @@ export class RandomResizedCrop extends Transform<ImageLike, ImageLike> {
   }
 
   /**
-   * [top, left, height, width]: up to 10 tries of a random area (scale) and log-uniform aspect ratio
+   * `[top, left, height, width]`: up to 10 tries of a random area (scale) and log-uniform aspect ratio
    * that fit, then a centre crop clamped to the ratio range (torchvision's algorithm and draw order).
    */
   static getParams(img: ImageLike, scale: [number, number], ratio: [number, number]): [number, number, number, number] {

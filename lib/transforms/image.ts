@@ -19,7 +19,7 @@ export interface Image {
   channels: number;
 }
 
-/** @internal a host-side float32/int32 array with a shape, what workers pass around instead of ck.Tensor. */
+/** A host-side float32/int32 array with a shape, what workers pass around instead of ck.Tensor (not for user code; public only because TensorLike names it). */
 export class HostTensor {
   constructor(
     readonly data: Float32Array | Int32Array,

@@ -179,8 +179,9 @@ describe('module printing matches print(model) in PyTorch', () => {
       new nn.Dropout(0.25),
       new nn.Linear(10, 3, { bias: false }),
       new nn.Identity(),
-      new nn.CrossEntropyLoss(),
     );
+    // A loss is not tensor-to-tensor, so Sequential's constructor does not take it; addModule does.
+    model.addModule('11', new nn.CrossEntropyLoss());
     const theirs = await runTorch(`out = str(nn.Sequential(
       nn.Conv2d(3, 8, (3, 5), stride=2, padding=(1, 2), dilation=2, groups=1, bias=False),
       nn.Conv2d(8, 8, 3, padding='same', groups=4),
