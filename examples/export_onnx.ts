@@ -14,10 +14,15 @@ interface Ort {
   Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
 }
 
+function isOrt(m: unknown): m is Ort {
+  return typeof m === 'object' && m !== null && 'InferenceSession' in m && 'Tensor' in m;
+}
+
 function loadOrt(): Ort | null {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require('onnxruntime-node') as Ort;
+    const m: unknown = require('onnxruntime-node');
+    return isOrt(m) ? m : null;
   } catch {
     return null;
   }
@@ -40,9 +45,10 @@ run(async () => {
     model.eval();
     for (const n of [1, 7]) {
       const x = ck.randn([n, 3, 32, 32]);
-      const want = Array.from(ck.noGrad(() => model.forward(x) as ck.Tensor).dataSync());
+      const want = Array.from(ck.noGrad(() => model.forward(x)).dataSync());
       const got = (await session.run({ image: new ort.Tensor('float32', Float32Array.from(x.dataSync()), [n, 3, 32, 32]) })).logits;
-      const diff = want.reduce((m, v, i) => Math.max(m, Math.abs(v - got.data[i])), 0);
+      if (!got) throw new Error('onnxruntime returned no "logits" output');
+      const diff = want.reduce((m, v, i) => Math.max(m, Math.abs(v - (got.data[i] ?? NaN))), 0);
       console.log(`batch ${n}: onnxruntime logits [${got.dims.join(', ')}], largest difference from convkit ${diff.toExponential(2)}`);
     }
   }
