@@ -33,6 +33,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels.h"
@@ -43,10 +44,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarp = 32;
-constexpr unsigned kFull = 0xffffffffu;
-constexpr int64_t kMaxBlocks = 65535;
 constexpr int64_t kInt32Max = 2147483647;
 // Floats of col scratch per chunk (128 MiB) and of backward_weight partials (64 MiB).
 // (The macros let a test build shrink them, to run the chunked paths on small shapes.)
@@ -178,7 +175,6 @@ __global__ void conv_bias_kernel(float* __restrict__ y,        // (N, O, P)
 __global__ void conv_bias_grad_kernel(const float* __restrict__ dy,  // (N, O, P)
                                       float* __restrict__ out,       // (O) or (O, nsplit)
                                       int N, int O, int P, int nsplit) {
-  CK_SHARED(float, warp_sums, [kWarp]);
   const int o = blockIdx.x, sp = blockIdx.y;
   const int n0 = static_cast<int>(int64_t(sp) * N / nsplit), n1 = static_cast<int>(int64_t(sp + 1) * N / nsplit);
   const int step = blockDim.x, dq = step / P, dr = step % P;
@@ -193,16 +189,8 @@ __global__ void conv_bias_grad_kernel(const float* __restrict__ dy,  // (N, O, P
       ++n;
     }
   }
-  for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_down_sync(kFull, s, off);
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) warp_sums[warp] = s;
-  __syncthreads();
-  if (warp == 0) {
-    const int nwarps = blockDim.x / kWarp;
-    s = lane < nwarps ? warp_sums[lane] : 0.0f;
-    for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_down_sync(kFull, s, off);
-    if (lane == 0) out[o * nsplit + sp] = s;
-  }
+  s = block_reduce(s, SumOp{}, 0.0f);
+  if (threadIdx.x == 0) out[o * nsplit + sp] = s;
 }
 
 // db[o] = sum over sp of part[o][sp], in order.
@@ -228,10 +216,6 @@ __global__ void conv_dw_reduce_kernel(const float* __restrict__ partial,  // (se
 }
 
 // ---- host side ----------------------------------------------------------------------------------------
-
-unsigned grid_for(int64_t work) {
-  return static_cast<unsigned>(std::min(kMaxBlocks, std::max<int64_t>(1, (work + kThreads - 1) / kThreads)));
-}
 
 std::string dims(const Conv2dParams& p) {
   auto s = [](int64_t v) { return std::to_string(v); };
@@ -279,19 +263,6 @@ struct Geo {
         direct(p.KH == 1 && p.KW == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0) {}
 };
 
-// Stream-ordered scratch, released on every exit path.
-struct Scratch {
-  float* p = nullptr;
-  Stream s;
-  Scratch(int64_t n, Stream st) : s(st) {
-    if (n > 0) p = static_cast<float*>(ck::cuda::malloc(static_cast<size_t>(n) * sizeof(float), s));
-  }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 // Images per chunk: as many as fit `budget` floats at `per_image` each, in chunks of even size.
 int64_t chunk_images(int64_t N, int64_t per_image, int64_t budget) {
@@ -347,11 +318,11 @@ void conv2d_forward_cuda(const Conv2dParams& p, const float* x, const float* w, 
     forward_gemms(p, g, p.N, w, x, p.C * g.HW, g.HW, y, s);
   } else {
     const int64_t B = chunk_images(p.N, g.CKK * g.P, kColBudget);
-    Scratch col(B * g.CKK * g.P, s);
+    Scratch col(sizeof(float) * static_cast<size_t>(B * g.CKK * g.P), s);
     for (int64_t n0 = 0; n0 < p.N; n0 += B) {
       const int64_t nb = std::min(B, p.N - n0);
-      im2col(p, x + n0 * p.C * g.HW, col.p, 1, static_cast<int>(nb), static_cast<int>(nb), s);
-      forward_gemms(p, g, nb, w, col.p, g.CKK * g.P, g.P, y + n0 * p.O * g.P, s);
+      im2col(p, x + n0 * p.C * g.HW, col.f(), 1, static_cast<int>(nb), static_cast<int>(nb), s);
+      forward_gemms(p, g, nb, w, col.f(), g.CKK * g.P, g.P, y + n0 * p.O * g.P, s);
     }
   }
   if (b) {
@@ -375,12 +346,12 @@ void conv2d_backward_data_cuda(const Conv2dParams& p, const float* dy, const flo
   }
   // The gather kernel indexes dx of a chunk in 32 bits too.
   const int64_t B = chunk_images(p.N, std::max(g.CKK * g.P, p.C * g.HW), kColBudget);
-  Scratch col(B * g.CKK * g.P, s);
+  Scratch col(sizeof(float) * static_cast<size_t>(B * g.CKK * g.P), s);
   for (int64_t n0 = 0; n0 < p.N; n0 += B) {
     const int64_t nb = std::min(B, p.N - n0);
-    backward_data_gemms(p, g, nb, w, dy + n0 * p.O * g.P, col.p, g.CKK * g.P, g.P, s);
+    backward_data_gemms(p, g, nb, w, dy + n0 * p.O * g.P, col.f(), g.CKK * g.P, g.P, s);
     const int64_t total = nb * p.C * g.HW;
-    launch(conv_col2im_kernel, dim3(grid_for(total)), dim3(kThreads), 0, s, col.p, dx + n0 * p.C * g.HW,
+    launch(conv_col2im_kernel, dim3(grid_for(total)), dim3(kThreads), 0, s, col.f(), dx + n0 * p.C * g.HW,
            conv_dims(p), static_cast<int>(total));
   }
 }
@@ -393,13 +364,13 @@ void conv2d_backward_weight_cuda(const Conv2dParams& p, const float* x, const fl
   if (db) {
     // Enough blocks to fill the GPU when there are few channels, each still summing >= kBiasGradMin values.
     const int64_t nsplit = std::max<int64_t>(
-        1, std::min({(kBiasGradBlocks + p.O - 1) / p.O, p.N, p.N * g.P / kBiasGradMin, int64_t(kMaxBlocks)}));
-    Scratch part(nsplit > 1 ? p.O * nsplit : 0, s);
+        1, std::min({(kBiasGradBlocks + p.O - 1) / p.O, p.N, p.N * g.P / kBiasGradMin, kMaxGridBlocks}));
+    Scratch part(sizeof(float) * static_cast<size_t>(nsplit > 1 ? p.O * nsplit : 0), s);
     launch(conv_bias_grad_kernel, dim3(static_cast<unsigned>(p.O), static_cast<unsigned>(nsplit)), dim3(kThreads), 0,
-           s, dy, nsplit > 1 ? part.p : db, static_cast<int>(p.N), static_cast<int>(p.O), static_cast<int>(g.P),
+           s, dy, nsplit > 1 ? part.f() : db, static_cast<int>(p.N), static_cast<int>(p.O), static_cast<int>(g.P),
            static_cast<int>(nsplit));
     if (nsplit > 1)
-      launch(conv_bias_grad_finish_kernel, dim3(grid_for(p.O)), dim3(kThreads), 0, s, part.p, db,
+      launch(conv_bias_grad_finish_kernel, dim3(grid_for(p.O)), dim3(kThreads), 0, s, part.f(), db,
              static_cast<int>(p.O), static_cast<int>(nsplit));
   }
   if (p.N == 0) {
@@ -419,24 +390,24 @@ void conv2d_backward_weight_cuda(const Conv2dParams& p, const float* x, const fl
   segs = ((p.N + S - 1) / S + nchunks - 1) / nchunks;
   const int64_t B = segs * S;
 
-  Scratch col(g.direct ? 0 : segs * per_segment_col, s);
-  Scratch dyT(S > 1 ? segs * p.O * S * g.P : 0, s);
-  Scratch partial(segs > 1 ? segs * wsize : 0, s);
+  Scratch col(sizeof(float) * static_cast<size_t>(g.direct ? 0 : segs * per_segment_col), s);
+  Scratch dyT(sizeof(float) * static_cast<size_t>(S > 1 ? segs * p.O * S * g.P : 0), s);
+  Scratch partial(sizeof(float) * static_cast<size_t>(segs > 1 ? segs * wsize : 0), s);
   const int64_t depth = S * g.P;  // the GEMM's reduction dimension
   for (int64_t n0 = 0, chunk = 0; n0 < p.N; n0 += B, ++chunk) {
     const int64_t nb = std::min(B, p.N - n0);
     const int64_t nseg = (nb + S - 1) / S;
     const float* bsrc = x + n0 * p.C * g.HW;
     if (!g.direct) {
-      im2col(p, bsrc, col.p, static_cast<int>(S), static_cast<int>(nseg), static_cast<int>(nb), s);
-      bsrc = col.p;
+      im2col(p, bsrc, col.f(), static_cast<int>(S), static_cast<int>(nseg), static_cast<int>(nb), s);
+      bsrc = col.f();
     }
     const float* asrc = dy + n0 * p.O * g.P;
     if (S > 1) {
       const int64_t total = nseg * p.O * S * g.P;
-      launch(conv_permute_kernel, dim3(grid_for(total)), dim3(kThreads), 0, s, asrc, dyT.p, static_cast<int>(p.O),
+      launch(conv_permute_kernel, dim3(grid_for(total)), dim3(kThreads), 0, s, asrc, dyT.f(), static_cast<int>(p.O),
              static_cast<int>(g.P), static_cast<int>(S), static_cast<int>(nb), static_cast<int>(total));
-      asrc = dyT.p;
+      asrc = dyT.f();
     }
     // Batch item (segment t, group gi) = t*G + gi: A (Og, depth), B^T rows of K, C (Og, K).
     const int64_t batch = nseg * p.groups;
@@ -445,8 +416,8 @@ void conv2d_backward_weight_cuda(const Conv2dParams& p, const float* x, const fl
                  chunk == 0 ? 0.0f : 1.0f, dw, g.Og * g.K, g.K, s);
     } else {
       sgemm_cuda(batch, g.Og, g.K, depth, 1.0f, asrc, g.Og * depth, depth, 1, bsrc, g.K * depth, 1, depth, 0.0f,
-                 partial.p, g.Og * g.K, g.K, s);
-      launch(conv_dw_reduce_kernel, dim3(grid_for(wsize)), dim3(kThreads), 0, s, partial.p, dw,
+                 partial.f(), g.Og * g.K, g.K, s);
+      launch(conv_dw_reduce_kernel, dim3(grid_for(wsize)), dim3(kThreads), 0, s, partial.f(), dw,
              static_cast<int>(nseg), static_cast<int>(wsize), chunk == 0 ? 0 : 1);
     }
   }

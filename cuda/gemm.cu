@@ -26,6 +26,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 
@@ -59,10 +60,9 @@ sgemm_kernel(int M, int N, int K, float alpha,
              float beta,
              float* __restrict__ C,  // (batch, M, N) via sCb, ldc, unit column stride
              int64_t sCb, int64_t ldc, int m_base, int vecA, int vecB, int vecC) {
-  constexpr int kThreads = (BM / TM) * (BN / TN);
-  static_assert(kThreads == kGemmThreads, "tile / thread mismatch");
-  constexpr int LA = BM * BK / kThreads;  // A elements per thread per slice
-  constexpr int LB = BN * BK / kThreads;
+  static_assert((BM / TM) * (BN / TN) == kGemmThreads, "tile / thread mismatch");
+  constexpr int LA = BM * BK / kGemmThreads;  // A elements per thread per slice
+  constexpr int LB = BN * BK / kGemmThreads;
   constexpr int HM = TM / 2, HN = TN / 2;  // quadrant sizes
   static_assert(LA == 2 || LA == 4, "vector width");
   static_assert(LB == 2 || LB == 4, "vector width");
@@ -233,8 +233,6 @@ sgemm_kernel(int M, int N, int K, float alpha,
     }
   }
 }
-
-bool aligned(const void* p, unsigned bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
 
 // The LA (or LB) elements a thread loads are one vector when the run is unit-stride, every run start is a
 // multiple of the width in elements (other stride and extent along the run divisible by it) and the base is
