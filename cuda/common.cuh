@@ -50,13 +50,14 @@ inline bool aligned(const void* p, unsigned bytes) { return (reinterpret_cast<ui
 inline bool aligned16(const void* p) { return aligned(p, 16); }
 
 // Stream-ordered scratch: `bytes` from the device pool (none for 0), returned in stream order when the
-// scope ends, whatever the path.
+// scope ends, whatever the path. Counted by the launch statistics (core/launch_stats_cuda.h).
 struct Scratch {
   void* p = nullptr;
   size_t bytes = 0;
   Stream s;
   Scratch(size_t n, Stream st) : bytes(n), s(st) {
     if (n) p = ck::cuda::malloc(n, st);
+    stats_note_scratch(n);
   }
   ~Scratch() {
     if (p) ck::cuda::free(p, s);
