@@ -43,6 +43,7 @@
 
 #include "runtime.cuh"
 #include "common.cuh"
+#include "divider.cuh"
 #include "mma.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
@@ -82,6 +83,9 @@ constexpr int64_t kBiasGradMin = CK_CONV_CUDA_BIAS_GRAD_MIN;
 
 enum ConvOp { kForward = 0, kBackwardData = 1, kBackwardWeight = 2 };
 
+using Div = Divider<uint32_t>;
+__host__ __device__ inline int divi(const Div& d, int n) { return static_cast<int>(d.div(static_cast<uint32_t>(n))); }
+
 // The convolution and this launch's share of it, in 32-bit (checked on the host).
 struct ConvGeom {
   int N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
@@ -89,6 +93,7 @@ struct ConvGeom {
   int grp0, ngrp;     // the groups of this launch: [grp0, grp0 + ngrp)
   int nphase;         // backward_data: sh*sw output phases; 1 otherwise
   int splits, kchunk; // split s covers k in [s*kchunk, min(K, (s+1)*kchunk))
+  Div dKK, dKW, dP, dOW;  // division by KH*KW, KW, OH*OW, OW: a multiply-high and a shift
 };
 
 // One GEMM of a launch (a group; for backward_data, one output phase of a group).
@@ -96,6 +101,7 @@ struct Gemm {
   int M, N, K;
   int rh, rw, Hq, Wq;         // backward_data: the phase and its input rows/cols
   int kh0, skh, nkh, kw0, skw, nkw;  // backward_data: its taps kh0 + t*skh (t < nkh), likewise w
+  Div dTaps, dNkw, dQ, dWq;          // backward_data: division by nkh*nkw, nkw, Hq*Wq, Wq
 };
 
 __host__ __device__ inline int gcd_int(int a, int b) {
@@ -143,6 +149,11 @@ __host__ __device__ inline Gemm gemm_of(const ConvGeom& g, int phase) {
     m.M = g.Cg;
     m.N = g.N * m.Hq * m.Wq;
     m.K = g.Og * m.nkh * m.nkw;
+    auto one = [](int v) { return v > 0 ? v : 1; };
+    m.dTaps = Div(one(m.nkh * m.nkw));
+    m.dNkw = Div(one(m.nkw));
+    m.dQ = Div(one(m.Hq * m.Wq));
+    m.dWq = Div(one(m.Wq));
   }
   return m;
 }
@@ -154,9 +165,8 @@ struct Tap {
   int o, kh, kw;
 };
 __device__ __forceinline__ Tap tap_of(const Gemm& mm, int k) {
-  const int taps = mm.nkh * mm.nkw;
-  const int o = k / taps, r = k - o * taps;
-  const int t = r / mm.nkw, u = r - t * mm.nkw;
+  const int o = divi(mm.dTaps, k), r = k - o * mm.nkh * mm.nkw;
+  const int t = divi(mm.dNkw, r), u = r - t * mm.nkw;
   return Tap{o, mm.kh0 + t * mm.skh, mm.kw0 + u * mm.skw};
 }
 // backward_data: n = (img, i, j) of the phase -> the input pixel (img, ih, iw) it computes.
@@ -164,9 +174,8 @@ struct Pix {
   int img, ih, iw;
 };
 __device__ __forceinline__ Pix pix_of(const ConvGeom& g, const Gemm& mm, int n) {
-  const int q = mm.Hq * mm.Wq;
-  const int img = n / q, s = n - img * q;
-  const int i = s / mm.Wq, j = s - i * mm.Wq;
+  const int img = divi(mm.dQ, n), s = n - img * mm.Hq * mm.Wq;
+  const int i = divi(mm.dWq, s), j = s - i * mm.Wq;
   return Pix{img, mm.rh + i * g.sh, mm.rw + j * g.sw};
 }
 
@@ -179,19 +188,17 @@ __device__ __forceinline__ const float* a_elem(const ConvGeom& g, const Gemm& mm
     return a + ((int64_t(grp) * g.Og + tp.o) * g.Cg + m) * (g.KH * g.KW) + tp.kh * g.KW + tp.kw;
   } else {  // dy[n][g*Og + m][p], k = (n, p)
     const int P = g.OH * g.OW;
-    const int n = k / P, p = k - n * P;
+    const int n = divi(g.dP, k), p = k - n * P;
     return a + (int64_t(n) * g.O + int64_t(grp) * g.Og + m) * P + p;
   }
 }
 
 // x[n][grp*Cg + c][oh*sh - ph + kh*dh][ow*sw - pw + kw*dw] for the column (c, kh, kw) and pixel (n, oh, ow).
 __device__ __forceinline__ const float* x_elem(const ConvGeom& g, int grp, const float* x, int ck, int npix) {
-  const int KK = g.KH * g.KW;
-  const int c = ck / KK, r = ck - c * KK;
-  const int kh = r / g.KW, kw = r - kh * g.KW;
-  const int P = g.OH * g.OW;
-  const int n = npix / P, p = npix - n * P;
-  const int oh = p / g.OW, ow = p - oh * g.OW;
+  const int c = divi(g.dKK, ck), r = ck - c * g.KH * g.KW;
+  const int kh = divi(g.dKW, r), kw = r - kh * g.KW;
+  const int n = divi(g.dP, npix), p = npix - n * g.OH * g.OW;
+  const int oh = divi(g.dOW, p), ow = p - oh * g.OW;
   const int ih = oh * g.sh - g.ph + kh * g.dh, iw = ow * g.sw - g.pw + kw * g.dw;
   if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return nullptr;
   return x + ((int64_t(n) * g.C + int64_t(grp) * g.Cg + c) * g.H + ih) * g.W + iw;
@@ -217,7 +224,7 @@ __device__ __forceinline__ void store_out(const ConvGeom& g, const Gemm& mm, int
                                           const float* bias) {
   if (OP == kForward) {
     const int P = g.OH * g.OW;
-    const int img = n / P, p = n - img * P;
+    const int img = divi(g.dP, n), p = n - img * P;
     const int o = grp * g.Og + m;
     out[(int64_t(img) * g.O + o) * P + p] = bias ? v + __ldg(bias + o) : v;
   } else if (OP == kBackwardData) {
@@ -481,6 +488,7 @@ ConvGeom geom_of(const Conv2dParams& p) {
   g.OH = i(p.OH), g.OW = i(p.OW), g.sh = i(p.sh), g.sw = i(p.sw), g.ph = i(p.ph), g.pw = i(p.pw);
   g.dh = i(p.dh), g.dw = i(p.dw), g.Cg = i(p.C / p.groups), g.Og = i(p.O / p.groups);
   g.grp0 = 0, g.ngrp = i(p.groups), g.nphase = 1, g.splits = 1, g.kchunk = 0;
+  g.dKK = Div(p.KH * p.KW), g.dKW = Div(p.KW), g.dP = Div(p.OH * p.OW), g.dOW = Div(p.OW);
   return g;
 }
 

@@ -49,7 +49,7 @@ Napi::Value CudaStatsSet(const Napi::CallbackInfo& info) {
     throw Error("ERR_DEVICE", "cudaStatsSet: dryRun needs the emulated device (the emu flavour)", ErrorKind::Generic);
   cuda::stats_set(enabled, dry);
 #else
-  if (enabled) no_cuda("cudaStatsSet");
+  if (enabled || dry) no_cuda("cudaStatsSet");
 #endif
   return info.Env().Undefined();
 }
@@ -148,6 +148,7 @@ Napi::Value CudaDeviceProps(const Napi::CallbackInfo& info) {
   o.Set("computeCapability", cuda::compute_capability());
   return o;
 #else
+  (void)info;
   no_cuda("cudaDeviceProps");
 #endif
 }
