@@ -84,7 +84,7 @@ constexpr int64_t kBiasGradMin = CK_CONV_CUDA_BIAS_GRAD_MIN;
 enum ConvOp { kForward = 0, kBackwardData = 1, kBackwardWeight = 2 };
 
 using Div = Divider<uint32_t>;
-__host__ __device__ inline int divi(const Div& d, int n) { return static_cast<int>(d.div(static_cast<uint32_t>(n))); }
+__device__ __forceinline__ int divi(const Div& d, int n) { return static_cast<int>(d.div(static_cast<uint32_t>(n))); }
 
 // The convolution and this launch's share of it, in 32-bit (checked on the host).
 struct ConvGeom {
