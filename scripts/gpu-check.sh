@@ -193,9 +193,9 @@ else
     for (const [shape, v] of Object.entries(byShape)) {
       const nat = v["conv nat tf32"] || v["r18 step nat tf32"], cud = v["conv cudnn tf32"] || v["r18 step cudnn tf32"];
       if (!nat || !nat.convkit) continue;
-      const pt = nat.torch ? (nat.torch.median / nat.convkit.median).toFixed(2) : "n/a";
-      const cd = cud && cud.convkit ? (cud.convkit.median / nat.convkit.median).toFixed(2) : "n/a";
-      out.push(`${nat.name.padEnd(18)} ${shape.padEnd(28)} native TF32 ${nat.convkit.median.toFixed(3)} ms; speed vs convkit cuDNN TF32 ${cd}x, vs PyTorch (cuDNN TF32) ${pt}x`);
+      const pt = nat.torch ? (nat.torch.median / nat.convkit.median).toFixed(2) + "x" : "n/a";
+      const cd = cud && cud.convkit ? (cud.convkit.median / nat.convkit.median).toFixed(2) + "x" : "n/a";
+      out.push(`${nat.name.padEnd(18)} ${shape.padEnd(28)} native TF32 ${nat.convkit.median.toFixed(3)} ms; speed vs convkit cuDNN TF32 ${cd}, vs PyTorch (cuDNN TF32) ${pt}`);
     }
     out.push("targets (issue 16): conv rows >= 0.8x cuDNN TF32; r18 step >= 0.7x PyTorch");
     fs.writeFileSync(path.join(dir, "tf32-summary.txt"), out.join("\n") + "\n");
