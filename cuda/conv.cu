@@ -15,7 +15,8 @@
 //   backward_weight  dw[g*Og+m, k] = sum_(n, p) dy[n, g*Og+m, p] * X[k, (n, p)]  M = Og, N = Cg*KK, K = batch*P
 // where X[(c, kh, kw), (n, oh, ow)] = x[n, g*Cg+c, oh*sh-ph+kh*dh, ow*sw-pw+kw*dw] (0 outside the image) is
 // never materialised: the load stage of conv_igemm_kernel gathers it (implicit GEMM, no im2col buffer), and
-// the epilogue writes NCHW (or dw) directly, adding the bias in the forward pass.
+// the epilogue writes NCHW (or dw) directly, adding the bias in the forward pass. No materialised (im2col)
+// path is kept: without a GPU to show one measurably better, every shape takes the implicit one.
 //
 // conv_igemm_kernel<OP, BM, BN, TF32>: 256 threads compute a BM x BN tile (64 or 128 each way), stepping K in
 // slices of kBK = 16 through a kStages = 3 deep shared-memory ring (As[k][m], Bs[k][n], rows padded by 8 floats
