@@ -27,6 +27,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels_cuda.h"
@@ -37,10 +38,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarp = 32;
-constexpr unsigned kFull = 0xffffffffu;
-constexpr int64_t kMaxBlocks = 8192;     // grid-stride kernels: enough to fill any GPU
 constexpr int64_t kTargetBlocks = 1024;  // reduction kernels: ~8 resident blocks on each of 132 SMs
 constexpr int64_t kPlaneMinL = 64;       // L below this takes the column kernel
 constexpr int64_t kMinBlockWork = 4096;  // elements per reduction block, at least
@@ -54,22 +51,8 @@ __device__ __forceinline__ float4 relu_grad4(float4 g, float4 y) {
   return make_float4(relu_grad(g.x, y.x), relu_grad(g.y, y.y), relu_grad(g.z, y.z), relu_grad(g.w, y.w));
 }
 
-// Block-wide sum in a fixed order; every thread must call it; the result is valid in thread 0.
-__device__ float block_sum(float v) {
-  CK_SHARED(float, warp_part, [kWarp]);
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;
-  for (int off = kWarp / 2; off > 0; off >>= 1) v += __shfl_down_sync(kFull, v, off);
-  if (lane == 0) warp_part[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < nwarps ? warp_part[lane] : 0.0f;
-    for (int off = kWarp / 2; off > 0; off >>= 1) v += __shfl_down_sync(kFull, v, off);
-  }
-  __syncthreads();  // warp_part is reused by the next call
-  return v;
-}
+// Block-wide sum in a fixed order (common.cuh); the result is valid in thread 0.
+__device__ __forceinline__ float block_sum(float v) { return block_reduce(v, SumOp{}, 0.0f); }
 
 // ---- elementwise --------------------------------------------------------------------------------
 
@@ -247,21 +230,7 @@ __global__ void bias_relu_backward_kernel3(const float* __restrict__ part,  // (
 
 // ---- host side ----------------------------------------------------------------------------------
 
-struct Scratch {  // stream-ordered scratch buffer, freed on every path
-  void* p = nullptr;
-  Stream s;
-  Scratch(size_t bytes, Stream st) : s(st) { p = ck::cuda::malloc(bytes, st); }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
-inline dim3 grid_for(int64_t work) { return dim3(static_cast<unsigned>(clamp64(cdiv(work, kThreads), 1, kMaxBlocks))); }
 
 void check_extents(const char* op, int64_t N, int64_t C, int64_t L) {
   if (N < 0 || C < 0 || L < 0) throw Error("ERR_ARG", std::string(op) + ": negative extent", ErrorKind::Range);

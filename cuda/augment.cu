@@ -16,6 +16,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/augment_kernels_cuda.h"
 #include "core/error.h"
 
@@ -23,7 +24,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kMaxGridY = 65535;
 
 __global__ void batch_augment_kernel1(const float* __restrict__ x,         // (N, C, H, W)

@@ -36,6 +36,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "divider.cuh"
 #include "core/error.h"
 #include "core/nn_kernels_cuda.h"
@@ -44,15 +45,10 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / kWarp;
-constexpr unsigned kFull = 0xffffffffu;
 constexpr int64_t kMinChunkUnits = 512;
 constexpr int64_t kMaxChunkElems = int64_t(1) << 22;
 constexpr int64_t kTargetBlocks = 1024;
-constexpr int64_t kMaxGrid = int64_t(1) << 20;
-constexpr int kApplyThreads = 256;
+constexpr int64_t kMaxGrid = int64_t(1) << 20;  // stats/reduce grids: one block per (channel, split)
 
 // Divider<I>: division by a run-time constant (cuda/divider.cuh).
 
@@ -93,53 +89,19 @@ __device__ __forceinline__ Stat merge(Stat a, Stat b) {
   return Stat{n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
-__device__ __forceinline__ Stat shfl_down(Stat s, int off) {
-  return Stat{__shfl_down_sync(kFull, s.n, off), __shfl_down_sync(kFull, s.mean, off),
-              __shfl_down_sync(kFull, s.m2, off)};
-}
+struct MergeOp {
+  __device__ __forceinline__ Stat operator()(Stat a, Stat b) const { return merge(a, b); }
+};
+struct Sum2Op {
+  __device__ __forceinline__ float2 operator()(float2 a, float2 b) const { return make_float2(a.x + b.x, a.y + b.y); }
+};
 
-// Every thread of the (kThreads) block calls it; the result is valid in thread 0.
-__device__ Stat block_merge(Stat s) {
-  CK_SHARED(Stat, warp_part, [kWarps]);
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  for (int off = kWarp / 2; off > 0; off >>= 1) s = merge(s, shfl_down(s, off));
-  if (lane == 0) warp_part[warp] = s;
-  __syncthreads();
-  if (warp == 0) {
-    s = lane < kWarps ? warp_part[lane] : Stat{0.0f, 0.0f, 0.0f};
-    for (int off = kWarp / 2; off > 0; off >>= 1) s = merge(s, shfl_down(s, off));
-  }
-  __syncthreads();  // warp_part is reused by the next chunk
-  return s;
-}
-
-// Block-wide sums of two floats; valid in thread 0.
-__device__ void block_sum2(float* a, float* b) {
-  CK_SHARED(float, warp_part, [kWarps][2]);
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  float x = *a, y = *b;
-  for (int off = kWarp / 2; off > 0; off >>= 1) {
-    x += __shfl_down_sync(kFull, x, off);
-    y += __shfl_down_sync(kFull, y, off);
-  }
-  if (lane == 0) {
-    warp_part[warp][0] = x;
-    warp_part[warp][1] = y;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    x = lane < kWarps ? warp_part[lane][0] : 0.0f;
-    y = lane < kWarps ? warp_part[lane][1] : 0.0f;
-    for (int off = kWarp / 2; off > 0; off >>= 1) {
-      x += __shfl_down_sync(kFull, x, off);
-      y += __shfl_down_sync(kFull, y, off);
-    }
-  }
-  __syncthreads();
-  *a = x;
-  *b = y;
+// Every thread of the block calls them (common.cuh's block_reduce); the results are valid in thread 0.
+__device__ __forceinline__ Stat block_merge(Stat s) { return block_reduce(s, MergeOp{}, Stat{0.0f, 0.0f, 0.0f}); }
+__device__ __forceinline__ void block_sum2(float* a, float* b) {
+  const float2 r = block_reduce(make_float2(*a, *b), Sum2Op{}, make_float2(0.0f, 0.0f));
+  *a = r.x;
+  *b = r.y;
 }
 
 // PyTorch's InvStd.
@@ -362,18 +324,6 @@ __global__ void batchnorm_backward_dx_kernel(const float* __restrict__ dy,    //
 
 // ---- host side --------------------------------------------------------------------------------------
 
-struct Scratch {  // stream-ordered scratch buffer, freed on every path
-  void* p = nullptr;
-  Stream s;
-  Scratch(size_t bytes, Stream st) : s(st) { p = ck::cuda::malloc(bytes, st); }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* f() const { return static_cast<float*>(p); }
-};
-
 void check_dims(int64_t N, int64_t C, int64_t L, const char* who) {
   if (N < 0 || C < 0 || L < 0)
     throw Error("ERR_ARG", std::string(who) + ": negative extent (N, C, L) = (" + std::to_string(N) + ", " +
@@ -381,7 +331,6 @@ void check_dims(int64_t N, int64_t C, int64_t L, const char* who) {
                 ErrorKind::Range);
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // How a channel's N*L values split into units and chunks.
 struct Plan {
@@ -409,31 +358,25 @@ Plan make_plan(int64_t N, int64_t C, int64_t L, bool vec) {
   return p;
 }
 
-unsigned elementwise_blocks(int64_t units) {
-  int64_t b = (units + kApplyThreads - 1) / kApplyThreads;
-  if (b > kMaxGrid) b = kMaxGrid;
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
-
-unsigned channel_blocks(int64_t C) { return static_cast<unsigned>((C + kApplyThreads - 1) / kApplyThreads); }
+unsigned channel_blocks(int64_t C) { return static_cast<unsigned>(cdiv(C, kThreads)); }
 
 // Calls f(I{}) with I = uint32_t when a grid-stride loop over `units` stays below 2^31 (fast division).
 template <class F>
 void with_index(int64_t units, F&& f) {
-  if (units + static_cast<int64_t>(elementwise_blocks(units)) * kApplyThreads < (int64_t(1) << 31)) f(uint32_t{});
+  if (units + static_cast<int64_t>(grid_for(units)) * kThreads < (int64_t(1) << 31)) f(uint32_t{});
   else f(uint64_t{});
 }
 
 void launch_apply(int V, int64_t C, int64_t Lu, int64_t units, const float* x, float* y, const float* coef,
                   Stream s) {
-  const unsigned blocks = elementwise_blocks(units);
+  const unsigned blocks = grid_for(units);
   with_index(units, [&](auto tag) {
     using I = decltype(tag);
     if (V == 4)
-      launch(batchnorm_apply_kernel<4, I>, dim3(blocks), dim3(kApplyThreads), 0, s, x, y, coef, Divider<I>(C),
+      launch(batchnorm_apply_kernel<4, I>, dim3(blocks), dim3(kThreads), 0, s, x, y, coef, Divider<I>(C),
              Divider<I>(Lu), static_cast<I>(units));
     else
-      launch(batchnorm_apply_kernel<1, I>, dim3(blocks), dim3(kApplyThreads), 0, s, x, y, coef, Divider<I>(C),
+      launch(batchnorm_apply_kernel<1, I>, dim3(blocks), dim3(kThreads), 0, s, x, y, coef, Divider<I>(C),
              Divider<I>(Lu), static_cast<I>(units));
   });
 }
@@ -465,7 +408,7 @@ void batchnorm_forward_train_cuda(int64_t N, int64_t C, int64_t L, const float* 
   else
     launch(batchnorm_stats_kernel<1>, dim3(static_cast<unsigned>(p.blocks)), dim3(kThreads), 0, s, x, part.f(), C,
            p.Lu, p.units, p.chunk, p.splits);
-  launch(batchnorm_finalize_kernel, dim3(channel_blocks(C)), dim3(kApplyThreads), 0, s,
+  launch(batchnorm_finalize_kernel, dim3(channel_blocks(C)), dim3(kThreads), 0, s,
          static_cast<const float*>(part.f()), gamma, beta, running_mean, running_var, save_mean, save_invstd, coef.f(),
          C, p.splits, eps, momentum);
   launch_apply(p.V, C, p.Lu, N * C * p.Lu, x, y, coef.f(), s);
@@ -479,7 +422,7 @@ void batchnorm_forward_eval_cuda(int64_t N, int64_t C, int64_t L, const float* x
   if (N * C * L == 0) return;
   const int V = (L % 4 == 0 && aligned16(x) && aligned16(y)) ? 4 : 1;
   Scratch coef(static_cast<size_t>(C * 3) * sizeof(float), s);
-  launch(batchnorm_eval_coef_kernel, dim3(channel_blocks(C)), dim3(kApplyThreads), 0, s, gamma, beta, running_mean,
+  launch(batchnorm_eval_coef_kernel, dim3(channel_blocks(C)), dim3(kThreads), 0, s, gamma, beta, running_mean,
          running_var, coef.f(), C, eps);
   launch_apply(V, C, L / V, N * C * (L / V), x, y, coef.f(), s);
 }
@@ -506,20 +449,20 @@ void batchnorm_backward_cuda(int64_t N, int64_t C, int64_t L, const float* dy, c
   else
     launch(batchnorm_backward_reduce_kernel<1>, dim3(static_cast<unsigned>(p.blocks)), dim3(kThreads), 0, s, dy, x,
            save_mean, part.f(), C, p.Lu, p.units, p.chunk, p.splits);
-  launch(batchnorm_backward_finalize_kernel, dim3(channel_blocks(C)), dim3(kApplyThreads), 0, s,
+  launch(batchnorm_backward_finalize_kernel, dim3(channel_blocks(C)), dim3(kThreads), 0, s,
          static_cast<const float*>(part.f()), gamma, save_mean, save_invstd, dgamma, dbeta,
          dx ? coef.f() : static_cast<float*>(nullptr), C, p.splits, n);
   if (!dx) return;
   const int64_t units = N * C * p.Lu;
-  const unsigned blocks = elementwise_blocks(units);
+  const unsigned blocks = grid_for(units);
   const float* cf = coef.f();
   with_index(units, [&](auto tag) {
     using I = decltype(tag);
     if (p.V == 4)
-      launch(batchnorm_backward_dx_kernel<4, I>, dim3(blocks), dim3(kApplyThreads), 0, s, dy, x, cf, dx, Divider<I>(C),
+      launch(batchnorm_backward_dx_kernel<4, I>, dim3(blocks), dim3(kThreads), 0, s, dy, x, cf, dx, Divider<I>(C),
              Divider<I>(p.Lu), static_cast<I>(units));
     else
-      launch(batchnorm_backward_dx_kernel<1, I>, dim3(blocks), dim3(kApplyThreads), 0, s, dy, x, cf, dx, Divider<I>(C),
+      launch(batchnorm_backward_dx_kernel<1, I>, dim3(blocks), dim3(kThreads), 0, s, dy, x, cf, dx, Divider<I>(C),
              Divider<I>(p.Lu), static_cast<I>(units));
   });
 }

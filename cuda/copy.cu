@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/kernels_cuda.h"
 #include "core/types.h"
 
@@ -20,7 +21,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
 
 __global__ void copy_strided_kernel(const uint32_t* __restrict__ src,  // strided view, shape `shape`
                                     uint32_t* __restrict__ dst,        // strided view, shape `shape`
@@ -73,9 +73,7 @@ void copy_cuda(const void* src, const Layout& sl_in, void* dst, const Layout& dl
     memcpy_d2d((uint32_t*)dst + dl.offset, (const uint32_t*)src + sl.offset, (size_t)n * 4, s);
     return;
   }
-  int64_t blocks = (n + kThreads - 1) / kThreads;
-  if (blocks > 8192) blocks = 8192;
-  launch(copy_strided_kernel, dim3((unsigned)blocks), dim3(kThreads), 0, s, (const uint32_t*)src, (uint32_t*)dst, sl, dl, n);
+  launch(copy_strided_kernel, dim3(grid_for(n)), dim3(kThreads), 0, s, (const uint32_t*)src, (uint32_t*)dst, sl, dl, n);
 }
 
 }  // namespace cuda

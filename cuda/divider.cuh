@@ -14,7 +14,8 @@ struct Divider;
 template <>
 struct Divider<uint32_t> {
   uint32_t d, magic, shift;
-  explicit Divider(int64_t divisor) : d(static_cast<uint32_t>(divisor)) {
+  Divider() = default;
+  __host__ __device__ explicit Divider(int64_t divisor) : d(static_cast<uint32_t>(divisor)) {
     shift = 0;
     while (shift < 32 && (uint64_t(1) << shift) < d) ++shift;
     magic = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels_cuda.h"
@@ -27,8 +28,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
 
 __device__ __forceinline__ float keep_scale(uint64_t counter, uint64_t seed, float q, float scale) {
   return philox_unit(philox(counter, seed).v[0]) < q ? scale : 0.0f;
@@ -73,7 +72,6 @@ __global__ void dropout_forward_kernel2(const float* __restrict__ x,  // (n)
   }
 }
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 
@@ -88,9 +86,7 @@ void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uin
   const float scale = q > 0.0f ? 1.0f / q : 0.0f;
   const bool vec = aligned16(x) && aligned16(y) && (!mask || aligned16(mask));
   const int64_t work = vec ? (n / 4 > 0 ? n / 4 : 1) : n;
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  if (blocks > kMaxBlocks) blocks = kMaxBlocks;
-  const dim3 grid(static_cast<unsigned>(blocks)), block(kThreads);
+  const dim3 grid(grid_for(work)), block(kThreads);
   if (vec) launch(dropout_forward_kernel2, grid, block, 0, s, x, y, mask, n, q, scale, seed, offset);
   else launch(dropout_forward_kernel1, grid, block, 0, s, x, y, mask, n, q, scale, seed, offset);
 }

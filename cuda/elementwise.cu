@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/scalar_ops.h"
@@ -44,8 +45,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 8192;
 constexpr int32_t kI32Max = INT32_MAX;  // constants, not numeric_limits calls: usable in device code
 constexpr int32_t kI32Min = INT32_MIN;
 
@@ -438,14 +437,6 @@ void collapse(Layout* ls, int count) {
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
-unsigned grid_for(int64_t work) {
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  if (blocks < 1) blocks = 1;
-  if (blocks > kMaxBlocks) blocks = kMaxBlocks;
-  return static_cast<unsigned>(blocks);
-}
 
 constexpr int64_t kIndex32Limit = int64_t(1) << 31;
 

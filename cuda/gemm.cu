@@ -19,13 +19,14 @@
 //     multiplied out of shared memory, then stored to the other buffer: one __syncthreads per slice.
 // Edge tiles load zeros outside (M, K) x (K, N), so any M, N, K (including 1 and odd sizes) work; stores are
 // bounds-checked, 16-byte vectorized where a whole aligned quad of columns is in range.
-// Tile choice: 128x128 (8x8 per thread) when it yields at least one tile per SM-ish (kBigTileMin), else 64x64
+// Tile choice: 128x128 (8x8 per thread) when it yields at least one tile per SM (sm_count()), else 64x64
 // (4x4 per thread) so small problems still spread over the GPU. Batch runs over gridDim.z.
 #include <cmath>
 #include <cstdint>
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 
@@ -41,7 +42,6 @@ namespace {
 
 constexpr int kGemmThreads = 256;
 constexpr int kPad = 4;
-constexpr int64_t kBigTileMin = 132;  // ~ SM count of an H100
 constexpr int64_t kMaxGridYZ = 65535;
 
 template <int N>
@@ -59,10 +59,9 @@ sgemm_kernel(int M, int N, int K, float alpha,
              float beta,
              float* __restrict__ C,  // (batch, M, N) via sCb, ldc, unit column stride
              int64_t sCb, int64_t ldc, int m_base, int vecA, int vecB, int vecC) {
-  constexpr int kThreads = (BM / TM) * (BN / TN);
-  static_assert(kThreads == kGemmThreads, "tile / thread mismatch");
-  constexpr int LA = BM * BK / kThreads;  // A elements per thread per slice
-  constexpr int LB = BN * BK / kThreads;
+  static_assert((BM / TM) * (BN / TN) == kGemmThreads, "tile / thread mismatch");
+  constexpr int LA = BM * BK / kGemmThreads;  // A elements per thread per slice
+  constexpr int LB = BN * BK / kGemmThreads;
   constexpr int HM = TM / 2, HN = TN / 2;  // quadrant sizes
   static_assert(LA == 2 || LA == 4, "vector width");
   static_assert(LB == 2 || LB == 4, "vector width");
@@ -234,8 +233,6 @@ sgemm_kernel(int M, int N, int K, float alpha,
   }
 }
 
-bool aligned(const void* p, unsigned bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
-
 // The LA (or LB) elements a thread loads are one vector when the run is unit-stride, every run start is a
 // multiple of the width in elements (other stride and extent along the run divisible by it) and the base is
 // aligned. Checked for all batches via the batch stride.
@@ -297,11 +294,17 @@ void sgemm_cuda(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, con
     throw Error("ERR_ARG", "sgemm: extent does not fit int32", ErrorKind::Range);
   if (batch == 0 || M == 0 || N == 0) return;
   const Stream st = s;
-  const int64_t big_tiles = batch * ((M + 127) / 128) * ((N + 127) / 128);
-  if (big_tiles >= kBigTileMin)
+  const int64_t big_tiles = batch * cdiv(M, 128) * cdiv(N, 128);
+  const bool big = big_tiles >= sm_count();  // at least one 128x128 tile per SM, else 64x64 tiles
+  StatsLabel label(big ? "sgemm 128x128" : "sgemm 64x64");
+  if (big)
     run_sgemm<128, 128, 8, 8>(batch, M, N, K, alpha, A, sAb, rsA, csA, B, sBb, rsB, csB, beta, C, sCb, ldc, st);
   else
     run_sgemm<64, 64, 4, 4>(batch, M, N, K, alpha, A, sAb, rsA, csA, B, sBb, rsB, csB, beta, C, sCb, ldc, st);
+  if (stats_on()) {
+    const int64_t t = big ? 128 : 64;
+    stats_note_macs(double(batch) * M * N * K, double(batch) * cdiv(M, t) * t * cdiv(N, t) * t * cdiv(K, 8) * 8);
+  }
 }
 
 }  // namespace cuda

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/optim_kernels_cuda.h"
@@ -31,7 +32,6 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kChunk = 16384;  // elements per block: 16 float4 per thread
 constexpr int64_t kMaxChunks = 2147483647;
 
@@ -188,17 +188,6 @@ __global__ void __launch_bounds__(kThreads) multi_tensor_kernel1(const OptimTens
 }
 
 // ---- host side --------------------------------------------------------------------------------------
-
-struct Scratch {  // stream-ordered scratch buffer, freed on every path
-  void* p = nullptr;
-  Stream s;
-  Scratch(size_t bytes, Stream st) : s(st) { p = ck::cuda::malloc(bytes, st); }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 template <class Elem>
 void apply_group(const char* name, const OptimTensor* tensors, int64_t count, const Elem& e, Stream s) {

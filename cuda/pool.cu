@@ -32,6 +32,7 @@
 #include <string>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "divider.cuh"
 #include "core/error.h"
 #include "core/nn_kernels_cuda.h"
@@ -40,11 +41,7 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kWarp = 32;
-constexpr int kWarps = kThreads / kWarp;
-constexpr unsigned kFull = 0xffffffffu;
-constexpr int64_t kMaxGrid = int64_t(1) << 20;
+constexpr int64_t kMaxGrid = int64_t(1) << 20;  // one-block-per-plane grids
 constexpr float kInf = __builtin_huge_valf();
 constexpr int64_t kI32Max = INT32_MAX;
 
@@ -234,7 +231,7 @@ __global__ void adaptive_avgpool2d_forward_kernel2(const float* __restrict__ x, 
       const float* xp = x + p * units;
       for (int64_t u = lane; u < units; u += kWarp) s += xp[u];
     }
-    for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
+    s = warp_sum(s);
     if (lane == 0) y[p] = s / d1 / d2;
   }
 }
@@ -245,9 +242,6 @@ __global__ void __launch_bounds__(kThreads)
     adaptive_avgpool2d_forward_kernel3(const float* __restrict__ x,  // (planes, HW); read as HW/V units
                                        float* __restrict__ y,        // (planes)
                                        int64_t planes, int64_t units, float d1, float d2) {
-  CK_SHARED(float, warp_part, [kWarps]);
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
   for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
     float s = 0.0f;
     if constexpr (V == 4) {
@@ -260,15 +254,8 @@ __global__ void __launch_bounds__(kThreads)
       const float* xp = x + p * units;
       for (int64_t u = threadIdx.x; u < units; u += blockDim.x) s += xp[u];
     }
-    for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
-    if (lane == 0) warp_part[warp] = s;
-    __syncthreads();
-    if (warp == 0) {
-      s = lane < kWarps ? warp_part[lane] : 0.0f;
-      for (int off = kWarp / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFull, s, off);
-      if (lane == 0) y[p] = s / d1 / d2;
-    }
-    __syncthreads();  // warp_part is reused by the next plane
+    s = block_reduce(s, SumOp{}, 0.0f);  // ends with a __syncthreads: its shared memory is reused by the next plane
+    if (threadIdx.x == 0) y[p] = s / d1 / d2;
   }
 }
 
@@ -313,12 +300,6 @@ __global__ void adaptive_avgpool2d_backward_kernel2(const float* __restrict__ dy
 
 // ---- host side --------------------------------------------------------------------------------------
 
-unsigned grid_for(int64_t total) {
-  int64_t b = (total + kThreads - 1) / kThreads;
-  if (b > kMaxGrid) b = kMaxGrid;
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
-
 // Calls f(I{}) with I = uint32_t (fast division) when a grid-stride loop over `total` items stays below 2^31
 // and no element offset into a tensor of `extent` elements overflows 32 bits.
 template <class F>
@@ -328,7 +309,6 @@ void with_index(int64_t total, int64_t extent, F&& f) {
   else f(uint64_t{});
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 [[noreturn]] void bad_params(const Pool2dParams& p, const char* who, const char* why) {
   throw Error("ERR_ARG",
@@ -395,9 +375,7 @@ void global_avg_forward(const float* x, float* y, int64_t planes, int64_t HW, fl
     else
       launch(adaptive_avgpool2d_forward_kernel3<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
   } else {
-    int64_t b = (planes + kWarps - 1) / kWarps;
-    if (b > kMaxGrid) b = kMaxGrid;
-    const unsigned blocks = static_cast<unsigned>(b);
+    const unsigned blocks = grid_for(planes, kWarps);
     if (V == 4)
       launch(adaptive_avgpool2d_forward_kernel2<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
     else

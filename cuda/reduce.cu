@@ -8,7 +8,7 @@
 //
 // Algorithm:
 //   _kernel1  short rows (inner <= 1024): one warp per row. Lanes stride through the row (coalesced), keep a
-//             private accumulator, then a __shfl_down_sync tree folds the 32 partials.
+//             private accumulator, then a warp fold (common.cuh) folds the 32 partials.
 //   _kernel2  long rows: one 256-thread block per (row, chunk). Threads stride through the chunk, with 16-byte
 //             vector loads when rows are 16-byte aligned; warp shuffles fold each warp, shared memory holds
 //             the 8 warp results, warp 0 folds those. When there are too few rows to fill the GPU the row is
@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/types.h"
@@ -32,12 +33,9 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kWarp = 32;
-constexpr int kThreads = 256;         // both kernels: 8 warps
 constexpr int64_t kShortRow = 1024;   // rows up to this length go to one warp each
 constexpr int64_t kMinChunk = 4096;   // a block never gets less than this when rows are split
 constexpr int64_t kTargetBlocks = 1024;
-constexpr unsigned kFull = 0xffffffffu;
 // Constants rather than numeric_limits calls, which are host functions to nvcc.
 constexpr float kInf = __builtin_huge_valf();
 constexpr int32_t kI32Max = INT32_MAX;
@@ -48,9 +46,6 @@ struct alignas(16) Vec4 {
   T v[4];
 };
 
-__device__ __forceinline__ float shfl_down(float v, int off) { return __shfl_down_sync(kFull, v, off); }
-__device__ __forceinline__ int32_t shfl_down(int32_t v, int off) { return __shfl_down_sync(kFull, v, off); }
-__device__ __forceinline__ uint32_t shfl_down(uint32_t v, int off) { return __shfl_down_sync(kFull, v, off); }
 
 // ---- reducers: identity, element -> state, associative combine, shuffle, state -> output ----------
 
@@ -64,7 +59,6 @@ struct SumR {
   static __device__ __forceinline__ S identity() { return S{Acc(0)}; }
   static __device__ __forceinline__ S from(T x, int64_t) { return S{static_cast<Acc>(x)}; }
   static __device__ __forceinline__ S combine(S a, S b) { return S{a.v + b.v}; }
-  static __device__ __forceinline__ S shfl(S a, int off) { return S{shfl_down(a.v, off)}; }
   static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return static_cast<Out>(a.v); }
 };
 
@@ -84,7 +78,6 @@ struct ProdR {
   static __device__ __forceinline__ S identity() { return S{Acc(1)}; }
   static __device__ __forceinline__ S from(T x, int64_t) { return S{static_cast<Acc>(x)}; }
   static __device__ __forceinline__ S combine(S a, S b) { return S{a.v * b.v}; }
-  static __device__ __forceinline__ S shfl(S a, int off) { return S{shfl_down(a.v, off)}; }
   static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return static_cast<Out>(a.v); }
 };
 
@@ -121,7 +114,6 @@ struct ExtremeR {
     if (is_nan(b.v)) return b;
     return (kMax ? b.v > a.v : b.v < a.v) ? b : a;
   }
-  static __device__ __forceinline__ S shfl(S a, int off) { return S{shfl_down(a.v, off)}; }
   static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return a.v; }
 };
 
@@ -145,7 +137,6 @@ struct ArgR {
     if (a.v == b.v) return a.i <= b.i ? a : b;
     return (kMax ? b.v > a.v : b.v < a.v) ? b : a;
   }
-  static __device__ __forceinline__ S shfl(S a, int off) { return S{shfl_down(a.v, off), shfl_down(a.i, off)}; }
   static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return a.i; }
 };
 
@@ -164,35 +155,17 @@ __device__ __forceinline__ float var_finish(float m2, int64_t inner, int64_t cor
 
 // ---- warp / block folds --------------------------------------------------------------------------
 
+// R's combine as a functor for common.cuh's warp_reduce / block_reduce (lane 0 / thread 0 hold the fold).
 template <class R>
-__device__ __forceinline__ typename R::S warp_reduce(typename R::S s) {
-  for (int off = kWarp / 2; off > 0; off >>= 1) s = R::combine(s, R::shfl(s, off));
-  return s;  // valid in lane 0
-}
-
-// Every thread of the block must call it. The result is valid in thread 0.
-template <class R>
-__device__ typename R::S block_reduce(typename R::S s) {
-  CK_SHARED(typename R::S, warp_part, [kWarp]);
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;
-  s = warp_reduce<R>(s);
-  if (lane == 0) warp_part[warp] = s;
-  __syncthreads();
-  if (warp == 0) {
-    s = lane < nwarps ? warp_part[lane] : R::identity();
-    s = warp_reduce<R>(s);
-  }
-  __syncthreads();  // warp_part may be reused by the next call
-  return s;
-}
+struct Combine {
+  __device__ __forceinline__ typename R::S operator()(typename R::S a, typename R::S b) const { return R::combine(a, b); }
+};
 
 // Block-wide float sum, returned to every thread.
 __device__ float block_sum_all(float v) {
   CK_SHARED(float, total, );
   using F = SumR<float>;
-  const F::S s = block_reduce<F>(F::S{v});
+  const F::S s = block_reduce(F::S{v}, Combine<F>{}, F::identity());
   if (threadIdx.x == 0) total = s.v;
   __syncthreads();
   const float r = total;
@@ -200,10 +173,6 @@ __device__ float block_sum_all(float v) {
   return r;
 }
 
-__device__ __forceinline__ float warp_sum_all(float v) {
-  for (int off = kWarp / 2; off > 0; off >>= 1) v += shfl_down(v, off);
-  return __shfl_sync(kFull, v, 0);
-}
 
 // This thread's share of r[lo, hi): elements lo+t, lo+t+nt, ... (or 4-vectors when vec; then lo and hi
 // are multiples of 4 and r is 16-byte aligned).
@@ -267,13 +236,13 @@ __global__ void reduce_kernel1(const typename R::T* __restrict__ x,  // (outer, 
     const int64_t len = active ? inner : 0;
     const typename R::T* r = x + (active ? row : 0) * inner;
     if constexpr (R::kVar) {
-      const float mean = warp_sum_all(sum_range(r, 0, len, lane, kWarp, 0)) / static_cast<float>(inner);
+      const float mean = warp_sum(sum_range(r, 0, len, lane, kWarp, 0)) / static_cast<float>(inner);
       float q = sqdev_range(r, 0, len, mean, lane, kWarp, 0);
-      for (int off = kWarp / 2; off > 0; off >>= 1) q += shfl_down(q, off);
+      q = warp_sum(q);
       if (active && lane == 0) y[row] = var_finish(q, inner, correction);
     } else {
       typename R::S s = accumulate<R>(r, 0, len, lane, kWarp, 0);
-      s = warp_reduce<R>(s);
+      s = warp_reduce(s, Combine<R>{});
       if (active && lane == 0) y[row] = R::finish(s, inner, correction);
     }
   }
@@ -296,13 +265,13 @@ __global__ void reduce_kernel2(const typename R::T* __restrict__ x,  // (outer, 
     if constexpr (R::kVar) {
       const float cnt = static_cast<float>(hi - lo);
       const float mean = block_sum_all(sum_range(r, lo, hi, t, nt, vec)) / cnt;
-      const float q = block_reduce<SumR<float>>(SumR<float>::S{sqdev_range(r, lo, hi, mean, t, nt, vec)}).v;
+      const float q = block_reduce(SumR<float>::S{sqdev_range(r, lo, hi, mean, t, nt, vec)}, Combine<SumR<float>>{}, SumR<float>::identity()).v;
       if (t == 0) {
         if (splits == 1) y[row] = var_finish(q, inner, correction);
         else part[w] = typename R::S{cnt, mean, q};
       }
     } else {
-      typename R::S s = block_reduce<R>(accumulate<R>(r, lo, hi, t, nt, vec));
+      typename R::S s = block_reduce(accumulate<R>(r, lo, hi, t, nt, vec), Combine<R>{}, R::identity());
       if (t == 0) {
         if (splits == 1) y[row] = R::finish(s, inner, correction);
         else part[w] = s;
@@ -341,17 +310,6 @@ __global__ void reduce_kernel3(const typename R::S* __restrict__ part,  // (oute
 
 // ---- host side ------------------------------------------------------------------------------------
 
-struct Scratch {  // stream-ordered scratch buffer, freed on every path
-  void* p = nullptr;
-  Stream s;
-  Scratch(size_t bytes, Stream st) : s(st) { p = ck::cuda::malloc(bytes, st); }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 template <class R>
 void run_reduce(const void* xv, void* yv, int64_t outer, int64_t inner, int64_t correction, Stream s) {
   using T = typename R::T;
@@ -376,7 +334,7 @@ void run_reduce(const void* xv, void* yv, int64_t outer, int64_t inner, int64_t 
   int64_t chunk = (inner + splits - 1) / splits;
   chunk = (chunk + 3) / 4 * 4;
   splits = (inner + chunk - 1) / chunk;
-  const int vec = (inner % 4 == 0) && (reinterpret_cast<uintptr_t>(x) & 15u) == 0;
+  const int vec = (inner % 4 == 0) && aligned16(x);
   int64_t blocks = outer * splits;
   if (blocks > (int64_t(1) << 20)) blocks = int64_t(1) << 20;
   if (splits == 1) {

@@ -97,6 +97,31 @@ std::string runtime_info() {
   return s;
 }
 
+// The properties the kernels' launch planning reads (cached per device: they never change).
+namespace {
+struct Props {
+  int sms = 0, cc = 0;
+};
+Props props_of_current() {
+  static std::mutex mu;
+  static Props cache[64];
+  int dev = 0;
+  CK_CUDA_CHECK(cudaGetDevice(&dev));
+  std::lock_guard<std::mutex> lock(mu);
+  Props& p = cache[dev & 63];
+  if (!p.sms) {
+    int major = 0, minor = 0;
+    CK_CUDA_CHECK(cudaDeviceGetAttribute(&p.sms, cudaDevAttrMultiProcessorCount, dev));
+    CK_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    CK_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    p.cc = major * 10 + minor;
+  }
+  return p;
+}
+}  // namespace
+int sm_count() { return props_of_current().sms; }
+int compute_capability() { return props_of_current().cc; }
+
 void set_device(int device) {
   check_device(device);
   CK_CUDA_CHECK(cudaSetDevice(device));
@@ -222,6 +247,23 @@ std::string runtime_info() {
 }
 
 void set_device(int device) { check_device(device); }
+
+// The emulated device reports an H100's 132 SMs and compute capability 9.0 unless CONVKIT_EMU_SM_COUNT /
+// CONVKIT_EMU_CC say otherwise (e.g. CONVKIT_EMU_CC=75 plans as for a Turing GPU: no TF32, no cp.async).
+namespace {
+int env_int(const char* name, int dflt, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return dflt;
+  char* end = nullptr;
+  const long r = std::strtol(v, &end, 10);
+  if (*end || r < lo || r > hi)
+    throw ::ck::Error("ERR_ARG", std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                     std::to_string(hi) + "], got '" + v + "'", ::ck::ErrorKind::Range);
+  return static_cast<int>(r);
+}
+}  // namespace
+int sm_count() { return env_int("CONVKIT_EMU_SM_COUNT", 132, 1, 1024); }
+int compute_capability() { return env_int("CONVKIT_EMU_CC", 90, 50, 120); }
 
 Stream default_stream() { return nullptr; }
 

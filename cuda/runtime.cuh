@@ -51,6 +51,7 @@
 
 #include "core/error.h"
 #include "core/kernels_cuda.h"
+#include "core/launch_stats_cuda.h"
 
 #if defined(__CUDACC__) && !defined(CK_CUDA_EMU)
 #define CK_CUDA_REAL 1
@@ -184,6 +185,10 @@ void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Stream
   static_assert(!(std::is_reference<KArgs>::value || ...), "kernel parameters are passed by value");
   detail::check_launch_config(grid, block, smem);
   if (detail::empty_grid(grid)) return;
+  if (stats_on()) {
+    stats_note_launch(1ull * grid.x * grid.y * grid.z, block.x * block.y * block.z);
+    if (stats_dry_run()) return;  // emulation only (stats_set refuses a dry run on a real GPU)
+  }
 #if CK_CUDA_REAL
   if (smem > kDefaultDynamicSmemBytes)
     CK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));

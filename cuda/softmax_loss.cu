@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels_cuda.h"
@@ -39,45 +40,13 @@ namespace ck {
 namespace cuda {
 namespace {
 
-constexpr int kWarp = 32;
-constexpr unsigned kFull = 0xffffffffu;
 constexpr int kRowWarps = 4;               // _kernel1: rows (warps) per block
 constexpr int64_t kWarpRowMax = 1024;      // longest row one warp takes
-constexpr int64_t kMaxBlocks = 65535;      // grid-stride kernels
 constexpr float kNegInf = -__builtin_huge_valf();
 
 // ---- reductions ---------------------------------------------------------------------------------
 
-__device__ __forceinline__ float warp_max_all(float v) {
-  for (int off = kWarp / 2; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFull, v, off));
-  return v;
-}
-__device__ __forceinline__ float warp_sum_all(float v) {
-  for (int off = kWarp / 2; off > 0; off >>= 1) v += __shfl_xor_sync(kFull, v, off);
-  return v;
-}
-
-// Block-wide max/sum returned to every thread; every thread must call it.
-template <bool kMax>
-__device__ float block_all(float v) {
-  CK_SHARED(float, warp_part, [kWarp]);
-  CK_SHARED(float, result, );
-  const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  const int nwarps = (static_cast<int>(blockDim.x) + kWarp - 1) / kWarp;
-  v = kMax ? warp_max_all(v) : warp_sum_all(v);
-  if (lane == 0) warp_part[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < nwarps ? warp_part[lane] : (kMax ? kNegInf : 0.0f);
-    v = kMax ? warp_max_all(v) : warp_sum_all(v);
-    if (lane == 0) result = v;
-  }
-  __syncthreads();
-  v = result;
-  __syncthreads();  // warp_part and result are reused by the next call
-  return v;
-}
+// Warp folds and block folds: common.cuh (warp_max, warp_sum, block_reduce_all).
 
 // ---- row access for the warp kernels ------------------------------------------------------------
 
@@ -159,7 +128,7 @@ __global__ void softmax_forward_kernel1(const float* __restrict__ x,  // (R, K)
 #pragma unroll
 #endif
     for (int j = 0; j < kPer; ++j) m = fmaxf(m, v[j]);
-    m = warp_max_all(m);
+    m = warp_max(m);
     float s = 0.0f;
 #if defined(__CUDACC__)
 #pragma unroll
@@ -171,7 +140,7 @@ __global__ void softmax_forward_kernel1(const float* __restrict__ x,  // (R, K)
         if constexpr (!kLog) v[j] = e;
       }
     }
-    s = warp_sum_all(s);
+    s = warp_sum(s);
     if constexpr (kLog) {
       const float ls = logf(s);
 #if defined(__CUDACC__)
@@ -209,7 +178,7 @@ __global__ void softmax_forward_kernel2(const float* __restrict__ x,  // (R, K)
     } else {
       for (int64_t k = t; k < K; k += nt) m = fmaxf(m, xr[k]);
     }
-    m = block_all<true>(m);
+    m = block_reduce_all(m, MaxOp{}, kNegInf);
     float s = 0.0f;
     if constexpr (kVec) {
       for (int64_t q = t; q < K / 4; q += nt) {
@@ -219,7 +188,7 @@ __global__ void softmax_forward_kernel2(const float* __restrict__ x,  // (R, K)
     } else {
       for (int64_t k = t; k < K; k += nt) s += expf(xr[k] - m);
     }
-    s = block_all<false>(s);
+    s = block_reduce_all(s, SumOp{}, 0.0f);
     if constexpr (kLog) {
       const float ls = logf(s);
       if constexpr (kVec) {
@@ -263,7 +232,7 @@ __global__ void softmax_backward_kernel1(const float* __restrict__ y,   // (R, K
 #pragma unroll
 #endif
     for (int j = 0; j < kPer; ++j) s += kLog ? g[j] : g[j] * a[j];
-    s = warp_sum_all(s);
+    s = warp_sum(s);
 #if defined(__CUDACC__)
 #pragma unroll
 #endif
@@ -299,7 +268,7 @@ __global__ void softmax_backward_kernel2(const float* __restrict__ y,   // (R, K
     } else {
       for (int64_t k = t; k < K; k += nt) s += kLog ? gr[k] : gr[k] * yr[k];
     }
-    s = block_all<false>(s);  // every read of the row is done before any write (dx may alias dy)
+    s = block_reduce_all(s, SumOp{}, 0.0f);  // every read of the row is done before any write (dx may alias dy)
     if constexpr (kVec) {
       const float4* y4 = reinterpret_cast<const float4*>(yr);
       const float4* g4 = reinterpret_cast<const float4*>(gr);
@@ -357,23 +326,6 @@ __global__ void nll_backward_kernel1(const int32_t* __restrict__ t,   // (R)
 
 // ---- host side ----------------------------------------------------------------------------------
 
-struct Scratch {  // stream-ordered scratch buffer, freed on every path
-  void* p = nullptr;
-  Stream s;
-  Scratch(size_t bytes, Stream st) : s(st) { p = ck::cuda::malloc(bytes, st); }
-  ~Scratch() {
-    if (p) ck::cuda::free(p, s);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline unsigned blocks_for(int64_t work, int64_t per_block) {
-  const int64_t b = cdiv(work, per_block);
-  return static_cast<unsigned>(b < 1 ? 1 : (b > kMaxBlocks ? kMaxBlocks : b));
-}
 
 void check_extents(const char* op, int64_t R, int64_t K) {
   if (R < 0 || K < 0) throw Error("ERR_ARG", std::string(op) + ": negative extent", ErrorKind::Range);
@@ -406,7 +358,7 @@ void check_targets_no_classes(int64_t R, const int32_t* t, int32_t ignore_index,
 template <int kPer, bool kLog>
 void launch_softmax_warp(bool forward, bool vec, int64_t R, int K, const float* a, const float* b, float* out,
                          Stream s) {
-  const dim3 grid(blocks_for(R, kRowWarps)), block(kRowWarps * kWarp);
+  const dim3 grid(grid_for(R, kRowWarps)), block(kRowWarps * kWarp);
   if constexpr (kPer >= 4) {
     if (vec) {
       if (forward) launch(softmax_forward_kernel1<kPer, kLog, true>, grid, block, 0, s, a, out, R, K);
@@ -432,7 +384,7 @@ void run_softmax(bool forward, int64_t R, int64_t K, const float* a, const float
     else launch_softmax_warp<32, kLog>(forward, vec, R, k, a, b, out, s);
     return;
   }
-  const dim3 grid(blocks_for(R, 1)), block(K >= 8192 ? 512 : 256);
+  const dim3 grid(grid_for(R, 1)), block(K >= 8192 ? 512 : 256);
   if (forward) {
     if (vec) launch(softmax_forward_kernel2<kLog, true>, grid, block, 0, s, a, out, R, K);
     else launch(softmax_forward_kernel2<kLog, false>, grid, block, 0, s, a, out, R, K);
@@ -470,7 +422,7 @@ void nll_forward_cuda(int64_t R, int64_t K, const float* logp, const int32_t* t,
   Scratch flag(sizeof(unsigned long long), s);
   unsigned long long* bad = static_cast<unsigned long long*>(flag.p);
   fill_cuda(DType::I32, bad, 2, 0.0, s);
-  launch(nll_forward_kernel1, dim3(blocks_for(R, 256)), dim3(256), 0, s, logp, t, loss, bad, R, K, ignore_index);
+  launch(nll_forward_kernel1, dim3(grid_for(R, 256)), dim3(256), 0, s, logp, t, loss, bad, R, K, ignore_index);
   check_bad_flag(bad, t, R, K, s);
 }
 
@@ -486,7 +438,7 @@ void nll_backward_cuda(int64_t R, int64_t K, const int32_t* t, int32_t ignore_in
   unsigned long long* bad = static_cast<unsigned long long*>(flag.p);
   fill_cuda(DType::I32, bad, 2, 0.0, s);
   const int64_t n = R * K;
-  const dim3 grid(blocks_for(n, 256)), block(256);
+  const dim3 grid(grid_for(n, 256)), block(256);
   if (n < (int64_t(1) << 31))
     launch(nll_backward_kernel1<uint32_t>, grid, block, 0, s, t, g, dlogp, bad, static_cast<uint32_t>(R),
            static_cast<uint32_t>(K), ignore_index);

@@ -9,6 +9,11 @@
  *
  * A layer overrides it with `new nn.Conv2d(..., { backend })`, F.conv2d with `{ backend }`. As in PyTorch
  * the cuDNN settings only affect CUDA tensors: on the CPU the native kernels always run.
+ *
+ * TF32, as PyTorch's two switches: backends.cudnn.allowTF32 (default true) lets convolutions use TF32
+ * tensor cores, cuDNN's and the hand-written kernels' alike (compute capability 8.0 and newer);
+ * backends.cuda.matmul.allowTF32 (default false) does the same for matmul and linear (the hand-written
+ * matmul has no TF32 kernel yet, so it stays FP32 either way).
  */
 import { native } from './binding';
 import { ckError, ConvkitError, ErrorCode } from './errors';
@@ -33,6 +38,7 @@ export interface CudnnInfo {
 let info: CudnnInfo | null = null;
 let benchmark = false;
 let allowTF32 = true;
+let matmulTF32 = false;
 let conv: ConvBackend = 'auto';
 
 function cudnnInfo(): CudnnInfo {
@@ -46,6 +52,8 @@ function cudnnInfo(): CudnnInfo {
 
 function pushOptions(): void {
   if (typeof native.cudnnSetOptions === 'function') native.cudnnSetOptions({ benchmark, allowTF32 });
+  const n = native as unknown as { cudaSetMath?: (o: { convTF32: boolean; matmulTF32: boolean }) => void };
+  if (typeof n.cudaSetMath === 'function') n.cudaSetMath({ convTF32: allowTF32, matmulTF32 });
 }
 
 function bool(name: string, v: unknown): boolean {
@@ -107,6 +115,19 @@ export const backends = {
     set allowTF32(v: boolean) {
       allowTF32 = bool('allowTF32', v);
       pushOptions();
+    },
+  },
+  cuda: {
+    matmul: {
+      /** Let FP32 matmul/linear use TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32). Default false. */
+      get allowTF32(): boolean {
+        return matmulTF32;
+      },
+      set allowTF32(v: boolean) {
+        if (typeof v !== 'boolean') throw ckError('ERR_ARG', `backends.cuda.matmul.allowTF32 must be a boolean, got ${String(v)}`, 'TypeError');
+        matmulTF32 = v;
+        pushOptions();
+      },
     },
   },
   /** 'auto' | 'cudnn' | 'native': the convolution implementation for CUDA tensors. Default 'auto'. */

@@ -15,6 +15,7 @@ export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export { backends } from './backends';
+export { cudaStats } from './cuda_stats';
 export * as ops from './functional';
 export * as nn from './nn';
 export * as optim from './optim';

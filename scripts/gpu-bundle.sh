@@ -29,7 +29,7 @@ cp package.json "$OUT/js/package.json"            # lib/info.ts reads the versio
 cp "$BIN" "$OUT/convkit.node"
 strip --strip-unneeded "$OUT/convkit.node"
 mkdir -p "$OUT/benchmarks"
-cp -r benchmarks/run.js benchmarks/harness.js benchmarks/suites benchmarks/torch "$OUT/benchmarks/"
+cp -r benchmarks/run.js benchmarks/harness.js benchmarks/conv_variants.js benchmarks/suites benchmarks/torch "$OUT/benchmarks/"
 cp scripts/mini-jest.js scripts/gpu-check.sh "$OUT/"
 cp scripts/two-gpu-smoke.js "$OUT/two-gpu.js"
 # The dry run only needs the unpacking to work: a fast xz level saves CI half a minute.

@@ -7,6 +7,8 @@
 #   sanitizer-<tool>.log test/cuda (cudnn suite left out) under compute-sanitizer --tool memcheck,
 #                        racecheck, synccheck and initcheck, when the box has it;
 #   sanitizer-summary.txt one line per tool
+#   tf32/                native TF32 conv vs cuDNN TF32 (ResNet-18 3x3, batch 128) and the ResNet-18 224
+#                        step native TF32 vs PyTorch; tf32/tf32-summary.txt has the ratios
 #   bench.log, *.json/svg the benchmarks against the box's PyTorch, one report per suite
 #   summary.json         every phase: status (passed, failed, errors, timeout, skipped, absent), seconds
 # Every phase has its own time cap and the whole run a budget (CONVKIT_GPU_BUDGET_S, default 570 s), so it
@@ -161,6 +163,45 @@ elif [ "$FLAVOUR" = emu ]; then
 else
   echo "not run: nvidia-smi -L lists $NGPU GPU(s)" > "$OUTDIR/two-gpu.log"
   record two-gpu skipped 0 "$NGPU GPU(s)"
+fi
+
+# ---- TF32 convolution: the hand-written TF32 kernels against cuDNN TF32 (convkit's and PyTorch's) on
+# ResNet-18's 3x3 shapes at batch 128 (forward + backward), and the ResNet-18 224x224 batch-32 training
+# step with the native TF32 kernels against PyTorch's (cuDNN, TF32). Before the sanitizers so that a
+# short lease measures it. tf32/tf32-summary.txt gives the ratios (speed: time of the other / time of native).
+# CONVKIT_GPU_TF32=0 skips it.
+t0=$(date +%s)
+if [ "$BENCH" != 1 ] || [ "${CONVKIT_GPU_TF32:-1}" = 0 ]; then
+  record tf32 skipped 0 "CONVKIT_GPU_BENCH=$BENCH, CONVKIT_GPU_TF32=${CONVKIT_GPU_TF32:-1}"
+else
+  mkdir -p "$OUTDIR/tf32"
+  st=passed
+  run_capped "$(cap 150)" "$OUTDIR/tf32/conv.log" env CONVKIT_LIB="$HERE/js/lib" CONVKIT_BENCH_CONV_N=128 \
+    CONVKIT_BENCH_CONV_3X3=1 CONVKIT_BENCH_CONV_VARIANTS='nat tf32,cudnn tf32' \
+    "$NODE" "$HERE/benchmarks/run.js" conv_cudnn --device cuda --quick --out "$OUTDIR/tf32" || st=failed
+  run_capped "$(cap 120)" "$OUTDIR/tf32/resnet.log" env CONVKIT_LIB="$HERE/js/lib" CONVKIT_BENCH_R18_224_ONLY=1 \
+    CONVKIT_BENCH_CONV_VARIANTS='nat tf32,cudnn tf32' \
+    "$NODE" "$HERE/benchmarks/run.js" resnet --device cuda --quick --out "$OUTDIR/tf32" || st=failed
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const dir = process.argv[1];
+    const rows = [];
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json"))) rows.push(...JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")).rows);
+    const out = [];
+    const byShape = {};
+    for (const r of rows) (byShape[r.shape] = byShape[r.shape] || {})[r.name] = r;
+    for (const [shape, v] of Object.entries(byShape)) {
+      const nat = v["conv nat tf32"] || v["r18 step nat tf32"], cud = v["conv cudnn tf32"] || v["r18 step cudnn tf32"];
+      if (!nat || !nat.convkit) continue;
+      const pt = nat.torch ? (nat.torch.median / nat.convkit.median).toFixed(2) + "x" : "n/a";
+      const cd = cud && cud.convkit ? (cud.convkit.median / nat.convkit.median).toFixed(2) + "x" : "n/a";
+      out.push(`${nat.name.padEnd(18)} ${shape.padEnd(28)} native TF32 ${nat.convkit.median.toFixed(3)} ms; speed vs convkit cuDNN TF32 ${cd}, vs PyTorch (cuDNN TF32) ${pt}`);
+    }
+    out.push("targets (issue 16): conv rows >= 0.8x cuDNN TF32; r18 step >= 0.7x PyTorch");
+    fs.writeFileSync(path.join(dir, "tf32-summary.txt"), out.join("\n") + "\n");
+    console.log(out.join("\n"));
+  ' "$OUTDIR/tf32" || st=failed
+  record tf32 "$st" "$(since "$t0")" "see tf32/tf32-summary.txt"
 fi
 
 # ---- compute-sanitizer over test/cuda (cuDNN's suite left out: its kernels are not ours)

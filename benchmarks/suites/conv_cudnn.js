@@ -1,10 +1,14 @@
 // conv2d forward + backward at ResNet-18's convolution shapes, three ways on --device cuda: convkit's
 // hand-written kernels ('conv nat'), convkit through cuDNN ('conv cudnn'), and PyTorch (the twin column of
 // both rows), so the cuDNN row against the native row is the third column. FP32 with TF32 off on both
-// sides; then the cuDNN row again with TF32 allowed on both sides ('cudnn tf32'; the hand-written kernels
-// have no TF32 mode). Benchmark mode on both sides (each shape's algorithm searched once, in the warmup).
+// sides, then each again with TF32 allowed on both sides ('nat tf32', 'cudnn tf32'; ../conv_variants.js).
+// Benchmark mode on both sides (each shape's algorithm searched once, in the warmup).
 // CUDA only: on --device cpu this suite has no cases; without cuDNN the cuDNN rows are left out (said on stderr).
+// CONVKIT_BENCH_CONV_N=128 sets the batch; CONVKIT_BENCH_CONV_3X3=1 keeps the 3x3 shapes only (gpu-check's
+// TF32 comparison: native TF32 against cuDNN TF32 at batch 128).
 'use strict';
+const path = require('path');
+const { convVariants, useVariant } = require('../conv_variants');
 const SHAPES = [
   // [C_in, C_out, H_in, kernel, stride, padding]  (ResNet-18 at 224x224)
   [3, 64, 224, 7, 2, 3], // conv1
@@ -16,19 +20,17 @@ const SHAPES = [
 
 module.exports = function convCudnnCases({ quick, device }) {
   if (device !== 'cuda') return [];
-  const N = quick ? 8 : 32;
-  const ck = require(process.env.CONVKIT_LIB || '../../dist');
-  const haveCudnn = ck.backends.cudnn.isAvailable();
-  if (!haveCudnn) process.stderr.write(`[conv_cudnn] cuDNN rows left out: ${ck.backends.cudnn.info().error.split('\n')[0]}\n`);
-  const backends = haveCudnn ? ['native', 'cudnn', 'cudnn tf32'] : ['native'];
+  const N = Number(process.env.CONVKIT_BENCH_CONV_N) || (quick ? 8 : 32);
+  const ck = require(process.env.CONVKIT_LIB || path.join(__dirname, '..', '..', 'dist'));
+  const shapes = process.env.CONVKIT_BENCH_CONV_3X3 === '1' ? SHAPES.filter((s) => s[3] === 3) : SHAPES;
   const cases = [];
-  for (const [c, o, h, k, s, p] of SHAPES) {
+  for (const [c, o, h, k, s, p] of shapes) {
     const oh = Math.floor((h + 2 * p - k) / s) + 1;
-    for (const variant of backends) {
-      const backend = variant === 'native' ? 'native' : 'cudnn';
-      const tf32 = variant === 'cudnn tf32';
+    for (const v of convVariants(ck, device)) {
+      const backend = v.backend;
+      const tf32 = v.tf32;
       cases.push({
-        name: variant === 'native' ? 'conv nat' : tf32 ? 'cudnn tf32' : 'conv cudnn',
+        name: `conv ${v.tag}`,
         twin: 'conv2d_fwd_bwd_strided',
         tf32,
         shape: `${N}x${c}x${h}x${h} k${k}s${s}->${o}`,
@@ -36,6 +38,7 @@ module.exports = function convCudnnCases({ quick, device }) {
         flops: 3 * 2 * N * o * oh * oh * c * k * k,
         setup(ck) {
           const saved = { benchmark: ck.backends.cudnn.benchmark, tf32: ck.backends.cudnn.allowTF32 };
+          const restore = useVariant(ck, v);
           ck.backends.cudnn.benchmark = true;
           ck.backends.cudnn.allowTF32 = tf32;
           ck.manualSeed(0);
@@ -59,6 +62,7 @@ module.exports = function convCudnnCases({ quick, device }) {
               for (const t of [x, w, b, g]) t.dispose();
               ck.backends.cudnn.benchmark = saved.benchmark;
               ck.backends.cudnn.allowTF32 = saved.tf32;
+              restore();
             },
           };
         },

@@ -19,6 +19,8 @@ int device_count();           // 0 when unavailable
 std::string device_name(int device);
 std::string runtime_info();   // human-readable: driver/runtime versions, or "host emulation"
 void set_device(int device);
+int sm_count();               // multiprocessors of the current device (emulated: CONVKIT_EMU_SM_COUNT, default 132)
+int compute_capability();     // major*10 + minor (emulated: CONVKIT_EMU_CC, default 90)
 Stream default_stream();      // the stream every op is issued on
 void* malloc(size_t bytes, Stream s);            // stream-ordered pool; throws ck::Error ERR_CUDA_OOM
 void free(void* p, Stream s);

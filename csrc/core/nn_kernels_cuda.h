@@ -8,7 +8,24 @@
 namespace ck {
 namespace cuda {
 
-// ---- convolution (im2col/col2im + SGEMM) ----
+// ---- math switches and the convolution dispatcher's testing overrides (cuda/conv.cu) ----
+// PyTorch's pair: backends.cudnn.allow_tf32 (convolutions, default true) and
+// backends.cuda.matmul.allow_tf32 (matmul/linear, default false). Process-wide.
+struct MathOptions {
+  bool conv_tf32 = true;
+  bool matmul_tf32 = false;
+};
+void set_math_options(const MathOptions& m);
+MathOptions math_options();
+// Forces the convolution kernels' tile (bm x bn, 0: automatic), split-K factor (0: automatic) and math
+// (0 automatic, 1 fp32 SIMT, 2 tf32 mma: sm_80+ only) so tests reach every variant on small shapes.
+struct ConvTuning {
+  int bm = 0, bn = 0, splits = 0, math = 0;
+};
+void set_conv_tuning(const ConvTuning& t);
+ConvTuning conv_tuning();
+
+// ---- convolution (implicit GEMM) ----
 // x (N, C, H, W), w (O, C/g, KH, KW), b (O) | null -> y (N, O, OH, OW)
 void conv2d_forward_cuda(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y, Stream s);
 // dy (N, O, OH, OW), w -> dx (N, C, H, W) (overwritten)

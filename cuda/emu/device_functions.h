@@ -373,3 +373,50 @@ inline long long llmin(long long a, long long b) { return a < b ? a : b; }
 inline long long llmax(long long a, long long b) { return a > b ? a : b; }
 inline unsigned long long ullmin(unsigned long long a, unsigned long long b) { return a < b ? a : b; }
 inline unsigned long long ullmax(unsigned long long a, unsigned long long b) { return a > b ? a : b; }
+
+// ---- tensor cores and asynchronous copies (the real build's inline PTX is in cuda/mma.cuh; same names) ----
+namespace ck {
+namespace cuda {
+// cvt.rna.tf32.f32: round to the nearest tf32 (10 mantissa bits), ties away from zero; the result is a
+// 32-bit pattern whose low 13 bits are zero. NaN and infinity pass through (NaN stays NaN).
+inline uint32_t cvt_rna_tf32(float x) {
+  const uint32_t u = ::ck::emu::detail::bit_cast<uint32_t>(x);
+  if ((u & 0x7F800000u) == 0x7F800000u) return (u & 0x007FFFFFu) ? ((u | 0x00400000u) & 0xFFFFE000u) : u;
+  return (u + 0x1000u) & 0xFFFFE000u;  // sign-magnitude: adding half an ulp rounds the magnitude away on ties
+}
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 d, a, b, c: a warp-collective (all 32 lanes,
+// converged); fragment layouts and arithmetic in cuda/emu/emu.cc (mma_m16n8k8_tf32).
+inline void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  using namespace ::ck::emu::detail;
+  MmaFragments f;
+  for (int i = 0; i < 4; ++i) f.a[i] = a[i], f.c[i] = c[i];
+  f.b[0] = b[0];
+  f.b[1] = b[1];
+  warp_op(WarpOp::MmaTf32, 0xffffffffu, reinterpret_cast<uint64_t>(&f), 0, 32);
+  for (int i = 0; i < 4; ++i) d[i] = f.d[i];
+}
+// cp.async.ca.shared.global [dst], [src], 4, src_bytes: copies 4 bytes (src_bytes 0: zero-fills, src
+// unread) from global to shared memory, completed no earlier than the cp_async_wait that covers it: the
+// copy happens there, so a read of `dst` before the wait sees the old contents (as a race would).
+inline void cp_async4(void* dst, const void* src, bool valid) {
+  ::ck::emu::detail::tls_thread->async_copies.push_back(::ck::emu::detail::AsyncCopy{
+      static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src), 4u, valid ? 4u : 0u,
+      ::ck::emu::detail::tls_thread->async_commits});
+}
+// cp.async.commit_group: the copies issued since the last commit form one group.
+inline void cp_async_commit() { ++::ck::emu::detail::tls_thread->async_commits; }
+// cp.async.wait_group N: completes every committed group but the N most recent ones.
+template <int N>
+inline void cp_async_wait() {
+  auto* t = ::ck::emu::detail::tls_thread;
+  auto& q = t->async_copies;
+  size_t done = 0;
+  for (; done < q.size() && q[done].group + N < t->async_commits; ++done) {
+    const ::ck::emu::detail::AsyncCopy& c = q[done];
+    if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+    if (c.bytes > c.src_bytes) std::memset(c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);
+  }
+  q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(done));
+}
+}  // namespace cuda
+}  // namespace ck

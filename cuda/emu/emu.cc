@@ -58,7 +58,7 @@ namespace emu {
 namespace detail {
 
 namespace {
-ThreadView g_no_thread = {{0, 0, 0}};
+ThreadView g_no_thread = {{0, 0, 0}, {}, 0};
 LaunchView g_no_launch = {{0, 0, 0}, dim3(0, 0, 0), dim3(0, 0, 0), nullptr, 0, 0, false};
 }  // namespace
 
@@ -442,6 +442,50 @@ bool release_block(Launch* L, Slot* self) {
   return queue_self;
 }
 
+constexpr unsigned kFull32 = 0xffffffffu;
+std::string hex(unsigned v);
+[[noreturn]] void fail_in_kernel(const std::string& msg);
+
+float tf32_value(uint32_t bits) {  // the tensor cores read the sign, exponent and top 10 mantissa bits
+  bits &= 0xFFFFE000u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 for the whole warp, with the PTX ISA's fragment
+// layouts (groupID g = lane / 4, threadID_in_group t = lane % 4):
+//   A (16x8, row): a0 (g, t)  a1 (g+8, t)  a2 (g, t+4)  a3 (g+8, t+4)
+//   B (8x8, col):  b0 (t, g)  b1 (t+4, g)
+//   C, D (16x8):   c0 (g, 2t) c1 (g, 2t+1) c2 (g+8, 2t) c3 (g+8, 2t+1)
+// A product of two tf32 values is exact in fp32; D = C + the 8 products added in k order in fp32 (the
+// order of the hardware's additions is not specified by the ISA; real GPUs may differ in the last bit).
+void mma_m16n8k8_tf32(MmaFragments* const* f) {
+  float A[16][8], B[8][8], C[16][8];
+  for (unsigned l = 0; l < kWarp; ++l) {
+    const unsigned g = l / 4, t = l % 4;
+    A[g][t] = tf32_value(f[l]->a[0]);
+    A[g + 8][t] = tf32_value(f[l]->a[1]);
+    A[g][t + 4] = tf32_value(f[l]->a[2]);
+    A[g + 8][t + 4] = tf32_value(f[l]->a[3]);
+    B[t][g] = tf32_value(f[l]->b[0]);
+    B[t + 4][g] = tf32_value(f[l]->b[1]);
+    C[g][2 * t] = f[l]->c[0];
+    C[g][2 * t + 1] = f[l]->c[1];
+    C[g + 8][2 * t] = f[l]->c[2];
+    C[g + 8][2 * t + 1] = f[l]->c[3];
+  }
+  for (unsigned l = 0; l < kWarp; ++l) {
+    const unsigned g = l / 4, t = l % 4;
+    const unsigned rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+    for (int i = 0; i < 4; ++i) {
+      float d = C[rows[i]][cols[i]];
+      for (int k = 0; k < 8; ++k) d += A[rows[i]][k] * B[k][cols[i]];
+      f[l]->d[i] = d;
+    }
+  }
+}
+
 // Releases the group of `rep` (lanes of its mask still alive) if all of them wait at the same
 // primitive with the same mask and width. Returns 0: not released; 1: released, and the caller (if
 // in the group) continues without a switch (forward); 2: released and the caller was queued with
@@ -455,7 +499,15 @@ int try_release_group(Launch* L, unsigned w, Slot* rep) {
     if (s.op != rep->op || s.mask != rep->mask || s.width != rep->width) return 0;
   }
   const WarpOp op = rep->op;
-  if (op == WarpOp::Ballot || op == WarpOp::Any || op == WarpOp::All) {
+  if (op == WarpOp::MmaTf32) {
+    if (group != kFull32 || rep->width != 32)
+      fail_in_kernel("mma.sync needs all 32 lanes of the warp, converged (mask " + hex(rep->mask) + ", live lanes " +
+                     hex(L->alive_mask[w]) + ")");
+    MmaFragments* f[kWarp];
+    for (unsigned l = 0; l < kWarp; ++l) f[l] = reinterpret_cast<MmaFragments*>(lanes[l].value);
+    mma_m16n8k8_tf32(f);
+    for (unsigned l = 0; l < kWarp; ++l) lanes[l].result = 0;
+  } else if (op == WarpOp::Ballot || op == WarpOp::Any || op == WarpOp::All) {
     unsigned ballot = 0;
     for (unsigned g = group; g; g &= g - 1) {
       unsigned l = __builtin_ctz(g);
@@ -564,6 +616,7 @@ const char* op_name(WarpOp op) {
     case WarpOp::Ballot: return "__ballot_sync";
     case WarpOp::Any: return "__any_sync";
     case WarpOp::All: return "__all_sync";
+    case WarpOp::MmaTf32: return "mma.sync.m16n8k8.tf32";
   }
   return "?";
 }
@@ -902,6 +955,8 @@ void launch(const dim3& grid, const dim3& block, size_t smem_bytes, KernelInvoke
           s.state = State::Runnable;
           s.started = false;
           s.fiber = nullptr;
+          s.async_copies.clear();
+          s.async_commits = 0;
           L->queue[t] = static_cast<uint16_t>(t);
         }
         arrange(L, L->queue, n, false);

@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 // ---- CUDA's built-in vector types, in the global namespace as in vector_types.h ----
 struct uint3 { unsigned int x, y, z; };
@@ -105,7 +106,19 @@ bool set_checks(bool on);  // returns the previous setting
 
 namespace detail {
 
-struct ThreadView { uint3 thread_idx; };  // the head of each fiber
+// One cp.async of this thread not yet completed: `bytes` to shared `dst`, the first `src_bytes` of them
+// from global `src`, the rest zero; `group` is the commit group it belongs to (the count of commits the
+// thread had made when it was issued).
+struct AsyncCopy {
+  unsigned char* dst;
+  const unsigned char* src;
+  uint32_t bytes, src_bytes, group;
+};
+struct ThreadView {  // the head of each fiber
+  uint3 thread_idx;
+  std::vector<AsyncCopy> async_copies;  // pending, in issue order (cleared when a block starts)
+  uint32_t async_commits = 0;           // cp.async.commit_group count of this thread in this block
+};
 struct LaunchView {                       // the head of the running launch
   uint3 block_idx;
   dim3 block_dim;
@@ -131,7 +144,15 @@ inline uint32_t block_serial() { return tls_launch->block_serial; }
 // lane named in `mask` has arrived at the same primitive with the same mask, and receives its result
 // (computed for the whole group by the last lane to arrive). A source lane that is outside the group
 // (exited, not in mask, or past the end of a partial warp) yields all-one bits: NaN, -1.
-enum class WarpOp : uint8_t { Sync, Idx, Up, Down, Xor, Ballot, Any, All };
+// MmaTf32: mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32; `value` is the address of the lane's
+// MmaFragments (a, b, c in, d out), which the last lane to arrive computes for the whole warp.
+enum class WarpOp : uint8_t { Sync, Idx, Up, Down, Xor, Ballot, Any, All, MmaTf32 };
+struct MmaFragments {
+  uint32_t a[4];  // tf32 bit patterns (the low 13 bits are ignored, as by the tensor cores)
+  uint32_t b[2];
+  float c[4];
+  float d[4];
+};
 uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int arg, int width);
 unsigned active_mask();
 

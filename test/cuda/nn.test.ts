@@ -4,8 +4,8 @@
  * eval), pooling, fused bias+ReLU and add+ReLU, softmax/log-softmax, NLL/cross-entropy, dropout (the
  * masks must be bit-identical). Tolerance |cuda - cpu| <= atol + rtol*|cpu|, stated per case.
  * Convolutions run the hand-written kernels (cuda/conv.cu) in FP32: the whole file pins backends.conv =
- * 'native' with TF32 off (cuDNN is tested in cudnn.test.ts); the hand-written kernels have no tensor-core
- * (TF32) path, so there are no TF32 cases. Each kernel is also checked against the naive double-precision
+ * 'native' with TF32 off (cuDNN is tested in cudnn.test.ts); the kernels' TF32 variants and every tile
+ * and split-K choice are covered by conv_kernels.test.ts. Each kernel is also checked against the naive double-precision
  * references (test/reference/) by the native self-tests (scripts/native-selftests.js).
  */
 import * as ck from '../../lib';

@@ -7,15 +7,15 @@
 // pre-filled with NaN so a kernel that fails to overwrite shows. Bad parameters must throw ERR_SHAPE / ERR_ARG from both backends. Exits non-zero on any failure.
 //
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
-// selftest-build: cuda/conv.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu csrc/cpu/conv.cc
+// selftest-build: cuda/conv.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu cuda/stats.cu csrc/cpu/conv.cc
 // selftest-build: csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
 // selftest-build: csrc/cpu/random.cc cuda/emu/*.cc
 // Real GPU: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same files (.cu and .cc).
-// Pass --big to add a larger case (bands in the CPU code, several segments in the CUDA weight gradient).
+// Pass --big to add a larger case (bands in the CPU code, deep split-K sums in the CUDA weight gradient).
 // The tiling of both backends is sized for real shapes, so on these small ones most of it degenerates to
 // one piece. So the script also builds it once more with tiny budgets, which runs the cut-up paths:
-// CPU one-row bands and one-channel blocks; CUDA chunks of images, segments, split bias-gradient sums:
-// selftest-variant: tiny-budgets -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1 -DCK_CONV_CUDA_COL_BUDGET=5000 -DCK_CONV_CUDA_PARTIAL_BUDGET=200 -DCK_CONV_CUDA_BIAS_GRAD_MIN=16
+// CPU one-row bands and one-channel blocks; CUDA split-K partials over budget (fewer splits), split bias-gradient sums:
+// selftest-variant: tiny-budgets -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1 -DCK_CONV_CUDA_PARTIAL_BUDGET=200 -DCK_CONV_CUDA_BIAS_GRAD_MIN=16
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +99,10 @@ std::string describe(const Conv2dParams& p) {
 
 // A result against the double reference (test/reference/conv.h), both devices alike: rounding grows with the
 // number of products in a sum, so |got - ref| <= 1e-5 sqrt(terms) + 1e-4 |ref| (+ extra_atol for big sums).
+// TF32 kernels (g_tf32): each operand is rounded to 10 mantissa bits (relative error <= 2^-11, about
+// 2^-11/sqrt(3) = 2.8e-4 rms), so a product of two unit-variance values is off by ~4e-4 rms and a sum of
+// t of them by ~4e-4 sqrt(t): |got - ref| <= 3e-3 sqrt(terms) + 1e-3 |ref| allows 7 standard deviations.
+bool g_tf32 = false;
 void check_ref(const std::string& what, const std::vector<float>& got, const std::vector<double>& ref,
                const std::vector<int64_t>* terms, double extra_atol = 0.0) {
   int bad = 0;
@@ -106,7 +110,8 @@ void check_ref(const std::string& what, const std::vector<float>& got, const std
   ck::ref::tally("conv", ck::ref::device_of(what));
   for (size_t i = 0; i < ref.size(); ++i) {
     const double t = terms ? double((*terms)[i]) : 1.0;
-    const double tol = 1e-5 * std::sqrt(t) + 1e-4 * std::fabs(ref[i]) + extra_atol;
+    const double tol = g_tf32 ? 3e-3 * std::sqrt(t) + 1e-3 * std::fabs(ref[i]) + extra_atol
+                              : 1e-5 * std::sqrt(t) + 1e-4 * std::fabs(ref[i]) + extra_atol;
     if (!(std::fabs(got[i] - ref[i]) <= tol)) {
       if (bad++ < 3) fail(what + " [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]));
     }
@@ -152,16 +157,32 @@ void run_case(const Conv2dParams& p, bool bias, bool with_cuda, double big_atol)
   ck::set_num_threads(2);
   if (!with_cuda) return;
 
+  // Every kernel variant the dispatcher can pick (cuda/conv.cu): FP32 SIMT and TF32 mma, each with the
+  // automatic choice and with forced tiles and split-K.
+  struct Mode {
+    const char* name;
+    ck::cuda::ConvTuning t;
+  };
+  const Mode modes[] = {{"fp32", {0, 0, 0, 1}},         {"fp32 64x128 split3", {64, 128, 3, 1}},
+                        {"tf32", {0, 0, 0, 2}},         {"tf32 128x64 split2", {128, 64, 2, 2}},
+                        {"tf32 128x128", {128, 128, 0, 2}}};
   auto s = ck::cuda::default_stream();
   Dev dx_(x), dw_(w), db_(bv), ddy(dy), dy_out(std::vector<float>(ny, kNaN)), ddx(std::vector<float>(nx, kNaN)),
       ddw(std::vector<float>(nw, kNaN)), ddb(std::vector<float>(p.O, kNaN));
-  ck::cuda::conv2d_forward_cuda(p, dx_.p, dw_.p, bias ? db_.p : nullptr, dy_out.p, s);
-  ck::cuda::conv2d_backward_data_cuda(p, ddy.p, dw_.p, ddx.p, s);
-  ck::cuda::conv2d_backward_weight_cuda(p, dx_.p, ddy.p, ddw.p, bias ? ddb.p : nullptr, s);
-  check_ref("cuda forward " + name, dy_out.get(ny), r.y, &r.y_terms, big_atol);
-  check_ref("cuda backward_data " + name, ddx.get(nx), r.dx, &r.dx_terms, big_atol);
-  check_ref("cuda backward_weight dw " + name, ddw.get(nw), r.dw, &r.dw_terms, big_atol);
-  if (bias) check_ref("cuda backward_weight db " + name, ddb.get(p.O), r.db, &db_terms, big_atol);
+  for (const Mode& m : modes) {
+    ck::cuda::set_conv_tuning(m.t);
+    g_tf32 = m.t.math == 2;
+    const std::string tag = name + " " + m.name;
+    ck::cuda::conv2d_forward_cuda(p, dx_.p, dw_.p, bias ? db_.p : nullptr, dy_out.p, s);
+    ck::cuda::conv2d_backward_data_cuda(p, ddy.p, dw_.p, ddx.p, s);
+    ck::cuda::conv2d_backward_weight_cuda(p, dx_.p, ddy.p, ddw.p, bias ? ddb.p : nullptr, s);
+    check_ref("cuda forward " + tag, dy_out.get(ny), r.y, &r.y_terms, big_atol);
+    check_ref("cuda backward_data " + tag, ddx.get(nx), r.dx, &r.dx_terms, big_atol);
+    check_ref("cuda backward_weight dw " + tag, ddw.get(nw), r.dw, &r.dw_terms, big_atol);
+    if (bias) check_ref("cuda backward_weight db " + tag, ddb.get(p.O), r.db, &db_terms, big_atol);
+  }
+  ck::cuda::set_conv_tuning(ck::cuda::ConvTuning{});
+  g_tf32 = false;
   if (!bias) {
     const std::vector<float> untouched = ddb.get(p.O);
     ++g_checks;

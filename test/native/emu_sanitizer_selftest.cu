@@ -6,7 +6,7 @@
 //       -x c++ test/native/emu_sanitizer_selftest.cu cuda/runtime.cu -x none cuda/emu/emu.cc -o /tmp/emu_sanitizer_selftest
 //   /tmp/emu_sanitizer_selftest            (exit status 0 = pass)
 //
-// selftest-build: cuda/runtime.cu cuda/emu/emu.cc
+// selftest-build: cuda/runtime.cu cuda/stats.cu cuda/emu/emu.cc
 //
 // Three deliberately broken kernels, each next to its correct twin:
 //   1. diff_kernel<false>:  a tiled kernel whose __syncthreads between filling the tile and reading a

@@ -6,11 +6,13 @@
 //              /tmp/emu_selftest            (exit status 0 = pass; prints the cost of a fiber switch)
 //   real GPU : nvcc -std=c++17 -arch=sm_90 -Icsrc -Icuda test/native/emu_selftest.cu cuda/runtime.cu
 //
-// selftest-build: cuda/runtime.cu cuda/emu/emu.cc
+// selftest-build: cuda/runtime.cu cuda/stats.cu cuda/emu/emu.cc
+// (mma.sync / cp.async need sm_80: -arch=sm_90 on a GPU)
 //
 // Checks marked "emulation only" test behaviour the GPU leaves undefined (poisoned reads, deadlock
 // reports, a lane missing from its own mask); on a GPU they are skipped.
 #include "runtime.cuh"
+#include "mma.cuh"
 
 #include <atomic>
 #include <chrono>
@@ -76,6 +78,48 @@ void expect_error(const char* what, const char* code, const char* needle, F f) {
 // ---------------------------------------------------------------------------------------------------
 // Kernels
 // ---------------------------------------------------------------------------------------------------
+
+// ---- tensor cores and asynchronous copies (cuda/mma.cuh; emulated in cuda/emu) ----------------------------
+
+// One warp: D (16x8) = A (16x8) B (8x8) + C, all row-major fp32 in global memory, through the PTX ISA's
+// m16n8k8 .tf32 fragment layouts (g = lane / 4, t = lane % 4).
+__global__ void mma_tf32_kernel(const float* A, const float* B, const float* C, float* D) {
+  const int lane = static_cast<int>(threadIdx.x), g = lane / 4, t = lane % 4;
+  const uint32_t a[4] = {ck::cuda::cvt_rna_tf32(A[g * 8 + t]), ck::cuda::cvt_rna_tf32(A[(g + 8) * 8 + t]),
+                         ck::cuda::cvt_rna_tf32(A[g * 8 + t + 4]), ck::cuda::cvt_rna_tf32(A[(g + 8) * 8 + t + 4])};
+  const uint32_t b[2] = {ck::cuda::cvt_rna_tf32(B[t * 8 + g]), ck::cuda::cvt_rna_tf32(B[(t + 4) * 8 + g])};
+  const float c[4] = {C[g * 8 + 2 * t], C[g * 8 + 2 * t + 1], C[(g + 8) * 8 + 2 * t], C[(g + 8) * 8 + 2 * t + 1]};
+  float d[4];
+  ck::cuda::mma_m16n8k8_tf32(d, a, b, c);
+  D[g * 8 + 2 * t] = d[0];
+  D[g * 8 + 2 * t + 1] = d[1];
+  D[(g + 8) * 8 + 2 * t] = d[2];
+  D[(g + 8) * 8 + 2 * t + 1] = d[3];
+}
+
+__global__ void cvt_tf32_kernel(const float* x, unsigned* y, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) y[i] = ck::cuda::cvt_rna_tf32(x[i]);
+}
+
+// cp.async into two commit groups; wait_group 1 completes the first only, wait_group 0 the rest.
+// out[0..n): first group after wait 1; out[n..2n): second group after wait 0; out[2n..3n): a zero-filled
+// copy; out[3n..4n): the second group's destination read before any wait (emulation: still the poison).
+__global__ void cp_async_kernel(const float* src, float* out, int n) {
+  CK_DYNAMIC_SHARED(float, buf);  // 3n floats
+  const int i = static_cast<int>(threadIdx.x);
+  ck::cuda::cp_async4(buf + i, src + i, true);
+  ck::cuda::cp_async_commit();
+  ck::cuda::cp_async4(buf + n + i, src + n + i, true);
+  ck::cuda::cp_async4(buf + 2 * n + i, src, false);
+  ck::cuda::cp_async_commit();
+  out[3 * n + i] = buf[n + i];
+  ck::cuda::cp_async_wait<1>();
+  out[i] = buf[i];
+  ck::cuda::cp_async_wait<0>();
+  out[n + i] = buf[n + i];
+  out[2 * n + i] = buf[2 * n + i];
+}
 
 constexpr int kTile = 16;
 
@@ -602,6 +646,73 @@ void report_costs() {
 
 }  // namespace
 
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void test_tensor_core_primitives() {
+  // cvt.rna.tf32.f32: nearest, ties away from zero (1 + 2^-11 is a tie between 1 and 1 + 2^-10: RNE would
+  // give 1), low 13 bits zero; infinities pass.
+  const std::vector<float> xs = {1.0f + 0x1p-11f, -(1.0f + 0x1p-11f), 1.0f + 0x1p-11f - 0x1p-23f, 1.0f + 0x1p-10f,
+                                 3.14159265f, -0.0f, 65504.0f, __builtin_huge_valf()};
+  const std::vector<uint32_t> want = {bits_of(1.0f + 0x1p-10f), bits_of(-(1.0f + 0x1p-10f)), bits_of(1.0f),
+                                      bits_of(1.0f + 0x1p-10f), 0x40490000u, 0x80000000u, bits_of(65504.0f),
+                                      0x7F800000u};
+  DevBuf<float> x(xs);
+  DevBuf<unsigned> y(xs.size());
+  ck::cuda::launch(cvt_tf32_kernel, dim3(1), dim3(32), 0, stream(), x.p, y.p, static_cast<int>(xs.size()));
+  const std::vector<unsigned> got = y.download();
+  for (size_t i = 0; i < xs.size(); ++i)
+    EXPECT(got[i] == want[i], "cvt_rna_tf32(%a) = 0x%08x, want 0x%08x", xs[i], got[i], want[i]);
+
+  // mma: small integers (exact in tf32 and in every sum) give D exactly; then random values against a double
+  // reference of the tf32-rounded operands.
+  for (int round = 0; round < 2; ++round) {
+    std::vector<float> A(128), B(64), C(128);
+    uint32_t seed = 12345u + round;
+    auto rnd = [&] { seed = seed * 1664525u + 1013904223u; return static_cast<int>(seed >> 24) % 17 - 8; };
+    for (auto& v : A) v = round ? rnd() * 0.1234567f : float(rnd());
+    for (auto& v : B) v = round ? rnd() * 0.7654321f : float(rnd());
+    for (auto& v : C) v = round ? rnd() * 0.5f : float(rnd());
+    DevBuf<float> a(A), b(B), c(C), d(128);
+    ck::cuda::launch(mma_tf32_kernel, dim3(1), dim3(32), 0, stream(), a.p, b.p, c.p, d.p);
+    const std::vector<float> D = d.download();
+    auto tf = [](float v) {
+      uint32_t u = bits_of(v);
+      return double(float_of((u + 0x1000u) & 0xFFFFE000u));
+    };
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 8; ++j) {
+        double r = C[i * 8 + j];
+        for (int k = 0; k < 8; ++k) r += tf(A[i * 8 + k]) * tf(B[k * 8 + j]);
+        if (round == 0) EXPECT(D[i * 8 + j] == r, "mma integers D[%d][%d] = %g, want %g", i, j, D[i * 8 + j], r);
+        else EXPECT(std::fabs(D[i * 8 + j] - r) <= 1e-5 * (1 + std::fabs(r)), "mma D[%d][%d] = %.9g, want %.9g", i, j, D[i * 8 + j], r);
+      }
+  }
+
+  // cp.async commit/wait groups.
+  const int n = 32;
+  std::vector<float> src(2 * n);
+  for (int i = 0; i < 2 * n; ++i) src[i] = 1.5f + i;
+  DevBuf<float> s(src), out(4 * n);
+  ck::cuda::launch(cp_async_kernel, dim3(1), dim3(n), 3 * n * sizeof(float), stream(), s.p, out.p, n);
+  const std::vector<float> o = out.download();
+  for (int i = 0; i < n; ++i) {
+    EXPECT(o[i] == src[i], "cp.async group 0 after wait_group 1: %g, want %g", o[i], src[i]);
+    EXPECT(o[n + i] == src[n + i], "cp.async group 1 after wait_group 0: %g, want %g", o[n + i], src[n + i]);
+    EXPECT(o[2 * n + i] == 0.0f, "cp.async zero-fill: %g", o[2 * n + i]);
+    if (ck::cuda::is_emulated())  // emulation only: the copy lands at the wait, so the early read sees poison
+      EXPECT(std::isnan(o[3 * n + i]), "cp.async read before the wait: %g, want the poison (NaN)", o[3 * n + i]);
+  }
+}
+
 int main() {
   try {
     if (!ck::cuda::is_available()) {
@@ -619,6 +730,7 @@ int main() {
     test_launch_config();
     test_emulation_errors();
     test_two_host_threads();
+    test_tensor_core_primitives();
     report_costs();
   } catch (const ck::Error& e) {
     std::printf("FAIL: unexpected ck::Error %s: %s\n", e.code.c_str(), e.what());

@@ -8,7 +8,7 @@
 // corrections). Exits non-zero on failure.
 //
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
-// selftest-build: cuda/optim.cu cuda/runtime.cu cuda/elementwise.cu csrc/cpu/optim.cc csrc/cpu/threadpool.cc
+// selftest-build: cuda/optim.cu cuda/runtime.cu cuda/stats.cu cuda/elementwise.cu csrc/cpu/optim.cc csrc/cpu/threadpool.cc
 // selftest-build: cuda/emu/*.cc
 // Real build: the same sources with nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda (.cc files via -x cu or
 // compiled by the host compiler).

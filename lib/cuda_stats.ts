@@ -1,0 +1,86 @@
+/**
+ * Launch statistics of the CUDA kernels, on a GPU and on the emulated device alike: per kernel, the
+ * launches, grid sizes and, for the GEMM-shaped kernels (convolution, matmul), the tile utilisation
+ * (useful multiply-adds / multiply-adds the tiles issue); the scratch bytes the kernels allocated, and
+ * how many of them were im2col matrices.
+ *
+ *   ck.cudaStats.enable()                  start counting (resets)
+ *   ck.cudaStats.enable({ dryRun: true })  emulated device only: record launches without running the
+ *                                          kernels (their outputs stay unwritten), for shapes too large to
+ *                                          emulate; the statistics come from the same dispatcher code
+ *   ck.cudaStats.get()                     the counts so far
+ *   ck.cudaStats.disable()
+ */
+import { native } from './binding';
+import { ckError } from './errors';
+
+export interface KernelLaunchStats {
+  name: string;
+  launches: number;
+  blocks: number;
+  threads: number;
+  minBlocks: number;
+  maxBlocks: number;
+  /** Multiply-adds of the convolution or product itself (0 for kernels that are not GEMM-shaped). */
+  usefulMacs: number;
+  /** Multiply-adds the launched tiles issue, padding included. */
+  issuedMacs: number;
+  /** usefulMacs / issuedMacs, or null for kernels that are not GEMM-shaped. */
+  utilisation: number | null;
+}
+
+export interface CudaLaunchStats {
+  enabled: boolean;
+  dryRun: boolean;
+  launches: number;
+  scratchBytes: number;
+  scratchAllocs: number;
+  im2colBytes: number;
+  kernels: KernelLaunchStats[];
+}
+
+/** Testing overrides of the convolution dispatcher (all 'auto' / 0 by default). */
+export interface ConvTuning {
+  tile?: 'auto' | '64x64' | '64x128' | '128x64' | '128x128';
+  /** Split-K factor; 0 lets the dispatcher choose. */
+  splits?: number;
+  /** 'tf32' needs compute capability 8.0+ (the emulated device reports CONVKIT_EMU_CC, default 90). */
+  math?: 'auto' | 'fp32' | 'tf32';
+}
+
+interface StatsNative {
+  cudaStatsSet(o: { enabled: boolean; dryRun?: boolean }): void;
+  cudaStats(): Omit<CudaLaunchStats, 'kernels'> & { kernels: Omit<KernelLaunchStats, 'utilisation'>[] };
+  cudaConvTuning(o: ConvTuning): void;
+  cudaDeviceProps(): { smCount: number; computeCapability: number };
+}
+
+function api(): StatsNative {
+  const n = native as unknown as Partial<StatsNative>;
+  if (typeof n.cudaStats !== 'function') throw ckError('ERR_DEVICE', 'cudaStats: this convkit binary predates the launch statistics');
+  return n as StatsNative;
+}
+
+export const cudaStats = {
+  enable(opts: { dryRun?: boolean } = {}): void {
+    api().cudaStatsSet({ enabled: true, dryRun: opts.dryRun === true });
+  },
+  disable(): void {
+    api().cudaStatsSet({ enabled: false });
+  },
+  get(): CudaLaunchStats {
+    const s = api().cudaStats();
+    return {
+      ...s,
+      kernels: s.kernels.map((k) => ({ ...k, utilisation: k.issuedMacs > 0 ? k.usefulMacs / k.issuedMacs : null })),
+    };
+  },
+  /** The multiprocessor count and compute capability (major*10 + minor) the kernels plan for. */
+  deviceProps(): { smCount: number; computeCapability: number } {
+    return api().cudaDeviceProps();
+  },
+  /** Forces the convolution kernels' tile, split-K factor or math (tests); call with {} to reset. */
+  convTuning(t: ConvTuning): void {
+    api().cudaConvTuning(t);
+  },
+};
