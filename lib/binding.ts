@@ -43,6 +43,8 @@ export interface Native {
   synchronize(): void;
   memoryStats(): { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }[];
   emptyCache(): void;
+  /** V8's count of external memory in bytes: every CPU Storage adds its bytes on allocation and gives them back on release. */
+  externalMemory(): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */

@@ -120,6 +120,9 @@ void Storage::release(Napi::Env* env) {
 
 void Storage::Finalize(Napi::Env env) { release(&env); }
 
+// Every path that releases a storage gives its bytes back to V8: dispose() and Finalize() pass the env; the
+// destructor runs after Finalize (release is then a no-op) or at environment teardown, when V8's count no
+// longer matters and no env call is allowed.
 Storage::~Storage() { release(nullptr); }
 
 void* Storage::data() const {

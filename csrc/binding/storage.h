@@ -29,7 +29,6 @@ class Storage : public Napi::ObjectWrap<Storage> {
   void Finalize(Napi::Env env) override;
 
   void* data() const;        // throws ERR_DISPOSED once disposed
-  void* data_unchecked() const { return ptr_; }
   int64_t bytes() const { return bytes_; }
   int device() const { return device_; }  // -1 = cpu, n >= 0 = cuda:n
   bool disposed() const { return disposed_; }
