@@ -10,25 +10,13 @@
  * A layer overrides it with `new nn.Conv2d(..., { backend })`, F.conv2d with `{ backend }`. As in PyTorch
  * the cuDNN settings only affect CUDA tensors: on the CPU the native kernels always run.
  */
-import { native } from './binding';
+import { CudnnInfo, native } from './binding';
 import { ckError, ConvkitError, ErrorCode } from './errors';
 
 export type ConvBackend = 'auto' | 'cudnn' | 'native';
 const CONV_BACKENDS: readonly ConvBackend[] = ['auto', 'cudnn', 'native'];
 
-export interface CudnnInfo {
-  /** This binary can run cuDNN (the real CUDA build). */
-  compiled: boolean;
-  available: boolean;
-  /** cudnnGetVersion(): major*10000 + minor*100 + patch, e.g. 90100; null when unavailable. */
-  version: number | null;
-  /** The libcudnn.so.9 that was loaded, or null. */
-  path: string | null;
-  /** Why cuDNN is unavailable (every candidate and why it failed), or null. */
-  error: string | null;
-  attempts: string[];
-  notes: string[];
-}
+export type { CudnnInfo };
 
 let info: CudnnInfo | null = null;
 let benchmark = false;
@@ -38,7 +26,7 @@ let conv: ConvBackend = 'auto';
 function cudnnInfo(): CudnnInfo {
   if (!info) {
     info = typeof native.cudnnInfo === 'function'
-      ? (native.cudnnInfo() as CudnnInfo)
+      ? native.cudnnInfo()
       : { compiled: false, available: false, version: null, path: null, error: 'cuDNN is not available: this convkit binary predates the cuDNN path', attempts: [], notes: [] };
   }
   return info;
