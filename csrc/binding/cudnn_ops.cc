@@ -7,11 +7,11 @@
 #include "../cudnn/conv.h"
 #include "../cudnn/loader.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #include "params.h"
 
 namespace ck {
-namespace {
 
 // Why cuDNN cannot run in this process, or "" when it can.
 std::string unavailable_reason() {
@@ -89,17 +89,6 @@ Napi::Value CudnnConv2dBackwardWeight(const Napi::CallbackInfo& info) {
   require_cudnn_on(a.device, "cuDNN conv2d backward (weight)");
   cudnn::conv2d_backward_weight(a.device, a.p, a.x, a.dy, a.dw, a.db);
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void init_cudnn_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "cudnnInfo", CudnnInfo);
-  CK_EXPORT(exports, "cudnnSetOptions", CudnnSetOptions);
-  CK_EXPORT(exports, "cudnnConv2dForward", CudnnConv2dForward);
-  CK_EXPORT(exports, "cudnnConv2dBackwardData", CudnnConv2dBackwardData);
-  CK_EXPORT(exports, "cudnnConv2dBackwardWeight", CudnnConv2dBackwardWeight);
 }
 
 }  // namespace ck

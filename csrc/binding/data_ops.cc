@@ -5,13 +5,13 @@
 #include <string>
 #include "../core/augment_kernels.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/augment_kernels_cuda.h"
 #endif
 
 namespace ck {
-namespace {
 
 Napi::Value BatchAugment(const Napi::CallbackInfo& info) {
   Fields f(info, 0, "batchAugment params");
@@ -26,13 +26,6 @@ Napi::Value BatchAugment(const Napi::CallbackInfo& info) {
   float* y = o.f32("output", p.N * p.C * p.OH * p.OW);
   CK_DISPATCH(o.device(), batch_augment_cpu(p, x, params, norm, y), cuda::batch_augment_cuda(p, x, params, norm, y, stream));
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void init_data_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "batchAugment", BatchAugment);
 }
 
 }  // namespace ck

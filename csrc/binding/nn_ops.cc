@@ -5,6 +5,7 @@
 #include <napi.h>
 #include "../core/nn_kernels.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #include "params.h"
 #ifdef CK_HAVE_CUDA
@@ -12,7 +13,6 @@
 #endif
 
 namespace ck {
-namespace {
 
 // ---- conv ----
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
@@ -235,33 +235,6 @@ Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
   float* m = o.f32("mask", n);
   CK_DISPATCH(o.device(), dropout_forward_cpu(n, x, p, seed, off, y, m), cuda::dropout_forward_cuda(n, x, p, seed, off, y, m, stream));
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void init_nn_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "conv2dForward", Conv2dForward);
-  CK_EXPORT(exports, "conv2dBackwardData", Conv2dBackwardData);
-  CK_EXPORT(exports, "conv2dBackwardWeight", Conv2dBackwardWeight);
-  CK_EXPORT(exports, "batchNormTrain", BatchNormTrain);
-  CK_EXPORT(exports, "batchNormEval", BatchNormEval);
-  CK_EXPORT(exports, "batchNormBackward", BatchNormBackward);
-  CK_EXPORT(exports, "maxPoolForward", MaxPoolForward);
-  CK_EXPORT(exports, "maxPoolBackward", MaxPoolBackward);
-  CK_EXPORT(exports, "avgPoolForward", AvgPoolForward);
-  CK_EXPORT(exports, "avgPoolBackward", AvgPoolBackward);
-  CK_EXPORT(exports, "adaptiveAvgPoolForward", AdaptiveAvgPoolForward);
-  CK_EXPORT(exports, "adaptiveAvgPoolBackward", AdaptiveAvgPoolBackward);
-  CK_EXPORT(exports, "biasReluForward", BiasReluForward);
-  CK_EXPORT(exports, "biasReluBackward", BiasReluBackward);
-  CK_EXPORT(exports, "addReluForward", AddReluForward);
-  CK_EXPORT(exports, "reluBackward", ReluBackward);
-  CK_EXPORT(exports, "softmaxForward", SoftmaxForward);
-  CK_EXPORT(exports, "softmaxBackward", SoftmaxBackward);
-  CK_EXPORT(exports, "nllForward", NllForward);
-  CK_EXPORT(exports, "nllBackward", NllBackward);
-  CK_EXPORT(exports, "dropoutForward", DropoutForward);
 }
 
 }  // namespace ck

@@ -13,13 +13,13 @@
 #include <vector>
 #include "../core/optim_kernels.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/optim_kernels_cuda.h"
 #endif
 
 namespace ck {
-namespace {
 
 struct Group {
   std::vector<OptimTensor> tensors;
@@ -103,15 +103,6 @@ Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
   CK_DISPATCH(g.device, rmsprop_step_cpu(g.tensors.data(), count, p),
               cuda::rmsprop_step_cuda(g.tensors.data(), count, p, stream));
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void init_optim_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "sgdStep", SgdStep);
-  CK_EXPORT(exports, "adamStep", AdamStep);
-  CK_EXPORT(exports, "rmspropStep", RmspropStep);
 }
 
 }  // namespace ck

@@ -6,11 +6,11 @@
 #include <cstring>
 #include "../core/kernels.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #include "storage.h"
 
 namespace ck {
-namespace {
 
 DType dtype_of(const Fields& f, const char* key) {
   const int64_t d = f.i64(key);
@@ -244,23 +244,6 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   CK_DISPATCH(o.device(), sgemm_cpu(batch, M, N, K, alpha, A.p, A.sb, A.rs, A.cs, B.p, B.sb, B.rs, B.cs, beta, C.p, C.sb, C.rs),
               cuda::sgemm_cuda(batch, M, N, K, alpha, A.p, A.sb, A.rs, A.cs, B.p, B.sb, B.rs, B.cs, beta, C.p, C.sb, C.rs, stream));
   return info.Env().Undefined();
-}
-
-}  // namespace
-
-void init_tensor_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "alloc", Alloc);
-  CK_EXPORT(exports, "upload", Upload);
-  CK_EXPORT(exports, "download", Download);
-  CK_EXPORT(exports, "copyBytes", CopyBytes);
-  CK_EXPORT(exports, "unary", Unary);
-  CK_EXPORT(exports, "binary", Binary);
-  CK_EXPORT(exports, "reduce", Reduce);
-  CK_EXPORT(exports, "copy", Copy);
-  CK_EXPORT(exports, "fill", Fill);
-  CK_EXPORT(exports, "random", Random);
-  CK_EXPORT(exports, "gemm", Gemm);
 }
 
 }  // namespace ck

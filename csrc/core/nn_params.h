@@ -107,4 +107,14 @@ inline void check_batchnorm(int64_t N, int64_t C, int64_t L, const char* who) {
                 ErrorKind::Range);
 }
 
+// Training needs more than one value per channel (N * L > 1), as F.batch_norm.
+inline void check_batchnorm_training(int64_t N, int64_t C, int64_t L, const char* who) {
+  check_batchnorm(N, C, L, who);
+  if (N * L == 1)
+    throw Error("ERR_SHAPE",
+                "Expected more than 1 value per channel when training, got input size (" + std::to_string(N) + ", " +
+                    std::to_string(C) + ", " + std::to_string(L) + ")",
+                ErrorKind::Range);
+}
+
 }  // namespace ck

@@ -131,13 +131,8 @@ double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0
 void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
                                  float eps, float momentum, float* running_mean, float* running_var, float* y,
                                  float* save_mean, float* save_invstd) {
-  check_batchnorm(N, C, L, "batchnorm_forward_train");
+  check_batchnorm_training(N, C, L, "batchnorm_forward_train");
   const int64_t n = N * L;
-  if (n == 1)
-    throw Error("ERR_SHAPE",
-                "Expected more than 1 value per channel when training, got input size (" + std::to_string(N) + ", " +
-                    std::to_string(C) + ", " + std::to_string(L) + ")",
-                ErrorKind::Range);
   if (C == 0) return;
   if (n == 0) {  // PyTorch leaves the running statistics alone on an empty batch
     for (int64_t c = 0; c < C; ++c) {
