@@ -55,64 +55,63 @@ function unbatch(y: Tensor, unbatched: boolean, x4: Tensor): Tensor {
   return r;
 }
 
-export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}): Tensor {
-  isTensor('max_pool2d', 'input', input);
-  float32('max_pool2d', input);
-  const k = intPair('max_pool2d', 'kernelSize', kernelSize, 1);
-  const s = intPair('max_pool2d', 'stride', opts.stride ?? kernelSize, 1);
-  const p = intPair('max_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
-  const d = intPair('max_pool2d', 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1);
-  nonEmpty('max_pool2d', input, 3);
-  const [x4, unb] = pool4('max_pool2d', input);
+/**
+ * The window geometry max and avg pooling share: the argument checks (named for `what`), the 4-D input and
+ * the output size; then the kernel params.
+ */
+function windowPool(what: string, input: Tensor, kernelSize: Pair, opts: MaxPool2dOptions, withDilation: boolean) {
+  isTensor(what, 'input', input);
+  float32(what, input);
+  const k = intPair(what, 'kernelSize', kernelSize, 1);
+  const s = intPair(what, 'stride', opts.stride ?? kernelSize, 1);
+  const p = intPair(what, 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
+  const d = withDilation ? intPair(what, 'dilation', opts.dilation === undefined ? 1 : opts.dilation, 1) : ([1, 1] as [number, number]);
+  nonEmpty(what, input, 3);
+  const [x4, unb] = pool4(what, input);
   const [N, C, H, W] = x4.shape;
-  if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`max_pool2d: padding ${p} should be at most half of kernel size ${k}`);
+  if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`${what}: padding ${p} should be at most half of kernel size ${k}`);
   const OH = poolOut(H, k[0], s[0], p[0], d[0], !!opts.ceilMode);
   const OW = poolOut(W, k[1], s[1], p[1], d[1], !!opts.ceilMode);
-  if (OH < 1 || OW < 1) throw shapeError(`max_pool2d: input ${fmtShape(input.shape)} is too small for kernel ${k}`);
-  const params = poolParams(N, C, H, W, OH, OW, k, s, p, d, false, 0);
-  const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
-  const idx = Tensor.empty([N, C, OH, OW], 'int32', input.device);
+  if (OH < 1 || OW < 1) throw shapeError(`${what}: input ${fmtShape(input.shape)} is too small for kernel ${k}`);
+  const params = (countIncludePad: boolean, divisorOverride: number) => poolParams(N, C, H, W, OH, OW, k, s, p, d, countIncludePad, divisorOverride);
+  return { x4, unb, inShape: [N, C, H, W], outShape: [N, C, OH, OW], params };
+}
+
+/** Records a pooling backward: gradInput (the input's shape) from the upstream gradient, by `kernel`, which gets `keep` as saved. */
+function recordPool(y: Tensor, name: string, x4: Tensor, inShape: number[], kernel: (g: Tensor, gx: Tensor, saved: Tensor[]) => void, keep: Tensor[] = []): void {
+  record(y, name, [x4], (save) => {
+    const saved = keep.map(save);
+    return (g) => {
+      const gx = Tensor.empty(inShape, 'float32', g.device);
+      kernel(g, gx, saved);
+      return [gx];
+    };
+  });
+}
+
+export function maxPool2d(input: Tensor, kernelSize: Pair, opts: MaxPool2dOptions = {}): Tensor {
+  const { x4, unb, inShape, outShape, params: make } = windowPool('max_pool2d', input, kernelSize, opts, true);
+  const params = make(false, 0);
+  const y = Tensor.empty(outShape, 'float32', input.device);
+  const idx = Tensor.empty(outShape, 'int32', input.device);
   callNative({ input: x4 }, { output: y, indices: idx }, (o) => native.maxPoolForward(params, o));
-  if (needsGrad(input)) {
-    record(y, 'MaxPool2dBackward', [x4], (save) => {
-      const si = save(idx);
-      return (g) => {
-        const gx = Tensor.empty([N, C, H, W], 'float32', g.device);
-        callNative({ gradOutput: g, indices: si }, { gradInput: gx }, (o) => native.maxPoolBackward(params, o));
-        return [gx];
-      };
-    });
-  }
+  if (needsGrad(input))
+    recordPool(y, 'MaxPool2dBackward', x4, inShape, (g, gx, [si]) =>
+      callNative({ gradOutput: g, indices: si }, { gradInput: gx }, (o) => native.maxPoolBackward(params, o)), [idx]);
   idx.dispose();
   return unbatch(y, unb, x4);
 }
 
 export function avgPool2d(input: Tensor, kernelSize: Pair, opts: AvgPool2dOptions = {}): Tensor {
-  isTensor('avg_pool2d', 'input', input);
-  float32('avg_pool2d', input);
-  const k = intPair('avg_pool2d', 'kernelSize', kernelSize, 1);
-  const s = intPair('avg_pool2d', 'stride', opts.stride ?? kernelSize, 1);
-  const p = intPair('avg_pool2d', 'padding', opts.padding === undefined ? 0 : opts.padding, 0);
-  nonEmpty('avg_pool2d', input, 3);
-  const [x4, unb] = pool4('avg_pool2d', input);
-  const [N, C, H, W] = x4.shape;
-  if (p[0] > k[0] / 2 || p[1] > k[1] / 2) throw shapeError(`avg_pool2d: padding ${p} should be at most half of kernel size ${k}`);
-  const OH = poolOut(H, k[0], s[0], p[0], 1, !!opts.ceilMode);
-  const OW = poolOut(W, k[1], s[1], p[1], 1, !!opts.ceilMode);
-  if (OH < 1 || OW < 1) throw shapeError(`avg_pool2d: input ${fmtShape(input.shape)} is too small for kernel ${k}`);
+  const { x4, unb, inShape, outShape, params: make } = windowPool('avg_pool2d', input, kernelSize, opts, false);
   const div = opts.divisorOverride ?? 0;
   if (typeof div !== 'number' || div < 0 || !Number.isInteger(div) || (opts.divisorOverride !== undefined && opts.divisorOverride !== null && div === 0))
     throw ckError('ERR_ARG', `avg_pool2d: divisorOverride must be a positive integer, got ${String(opts.divisorOverride)}`, 'RangeError');
-  const params = poolParams(N, C, H, W, OH, OW, k, s, p, [1, 1], opts.countIncludePad !== false, div);
-  const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
+  const params = make(opts.countIncludePad !== false, div);
+  const y = Tensor.empty(outShape, 'float32', input.device);
   callNative({ input: x4 }, { output: y }, (o) => native.avgPoolForward(params, o));
-  if (needsGrad(input)) {
-    record(y, 'AvgPool2dBackward', [x4], () => (g) => {
-      const gx = Tensor.empty([N, C, H, W], 'float32', g.device);
-      callNative({ gradOutput: g }, { gradInput: gx }, (o) => native.avgPoolBackward(params, o));
-      return [gx];
-    });
-  }
+  if (needsGrad(input))
+    recordPool(y, 'AvgPool2dBackward', x4, inShape, (g, gx) => callNative({ gradOutput: g }, { gradInput: gx }, (o) => native.avgPoolBackward(params, o)));
   return unbatch(y, unb, x4);
 }
 
@@ -158,12 +157,8 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair | [number | nu
   const params = { N, C, H, W, OH, OW };
   const y = Tensor.empty([N, C, OH, OW], 'float32', input.device);
   callNative({ input: x4 }, { output: y }, (o) => native.adaptiveAvgPoolForward(params, o));
-  if (needsGrad(input)) {
-    record(y, 'AdaptiveAvgPool2dBackward', [x4], () => (g) => {
-      const gx = Tensor.empty([N, C, H, W], 'float32', g.device);
-      callNative({ gradOutput: g }, { gradInput: gx }, (o) => native.adaptiveAvgPoolBackward(params, o));
-      return [gx];
-    });
-  }
+  if (needsGrad(input))
+    recordPool(y, 'AdaptiveAvgPool2dBackward', x4, [N, C, H, W], (g, gx) =>
+      callNative({ gradOutput: g }, { gradInput: gx }, (o) => native.adaptiveAvgPoolBackward(params, o)));
   return unbatch(y, unb, x4);
 }
