@@ -11,6 +11,7 @@
 #pragma once
 #include <napi.h>
 #include <string>
+#include <utility>
 #include "../core/error.h"
 #include "../core/types.h"
 #include "storage.h"
@@ -37,19 +38,29 @@ namespace ck {
 
 inline bool is_nullish(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
 
-inline double as_number(const Napi::Value& v, const std::string& what) {
-  if (!v.IsNumber()) throw Error("ERR_ARG", what + " must be a number", ErrorKind::Type);
+// What an argument is called in an error: a string, or a function that composes it, called only when an
+// error is thrown (these readers run on every call; the names are for the rare wrong one).
+inline std::string name_of(const std::string& s) { return s; }
+inline std::string name_of(const char* s) { return s; }
+template <class F, class = decltype(std::declval<F>()())>
+std::string name_of(const F& f) { return f(); }
+
+template <class Name>
+double as_number(const Napi::Value& v, const Name& what) {
+  if (!v.IsNumber()) throw Error("ERR_ARG", name_of(what) + " must be a number", ErrorKind::Type);
   return v.As<Napi::Number>().DoubleValue();
 }
 // Rejects fractions, NaN and values beyond 2^53 alike (stride: 1.5 is an error, never truncated).
-inline int64_t as_int(const Napi::Value& v, const std::string& what) {
+template <class Name>
+int64_t as_int(const Napi::Value& v, const Name& what) {
   const double d = as_number(v, what);
   if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
-    throw Error("ERR_ARG", what + " must be an integer, got " + std::to_string(d), ErrorKind::Type);
+    throw Error("ERR_ARG", name_of(what) + " must be an integer, got " + std::to_string(d), ErrorKind::Type);
   return (int64_t)d;
 }
-inline bool as_bool(const Napi::Value& v, const std::string& what) {
-  if (!v.IsBoolean()) throw Error("ERR_ARG", what + " must be a boolean", ErrorKind::Type);
+template <class Name>
+bool as_bool(const Napi::Value& v, const Name& what) {
+  if (!v.IsBoolean()) throw Error("ERR_ARG", name_of(what) + " must be a boolean", ErrorKind::Type);
   return v.As<Napi::Boolean>().Value();
 }
 
@@ -77,9 +88,9 @@ class Fields {
   }
   Fields(const Napi::CallbackInfo& info, size_t i, std::string what) : Fields(arg(info, i), std::move(what)) {}
   Napi::Value get(const char* key) const { return o_.Get(key); }
-  double num(const char* key) const { return as_number(o_.Get(key), at(key)); }
-  int64_t i64(const char* key) const { return as_int(o_.Get(key), at(key)); }
-  bool flag(const char* key) const { return as_bool(o_.Get(key), at(key)); }
+  double num(const char* key) const { return as_number(o_.Get(key), [&] { return at(key); }); }
+  int64_t i64(const char* key) const { return as_int(o_.Get(key), [&] { return at(key); }); }
+  bool flag(const char* key) const { return as_bool(o_.Get(key), [&] { return at(key); }); }
   std::string at(const char* key) const { return what_ + "." + key; }
   const std::string& what() const { return what_; }
 
@@ -90,18 +101,19 @@ class Fields {
 
 // A layout array [ndim, offset, shape..., strides...] (lib/binding.ts's Layout).
 inline Layout as_layout(const Napi::Value& v, const std::string& name) {
+  auto what = [&] { return name + " layout"; };
   if (!v.IsArray()) throw Error("ERR_ARG", name + " layout must be an array", ErrorKind::Type);
   Napi::Array a = v.As<Napi::Array>();
   if (a.Length() < 2) throw Error("ERR_ARG", name + " layout too short", ErrorKind::Range);
   Layout l{};
-  const int64_t nd = as_int(a.Get(0u), name + " layout");
+  const int64_t nd = as_int(a.Get(0u), what);
   if (nd < 0 || nd > kMaxDims || a.Length() != (uint32_t)(2 + 2 * nd))
     throw Error("ERR_SHAPE", name + ": at most 8 dimensions are supported", ErrorKind::Range);
   l.ndim = (int32_t)nd;
-  l.offset = as_int(a.Get(1u), name + " layout");
+  l.offset = as_int(a.Get(1u), what);
   for (int d = 0; d < nd; ++d) {
-    l.shape[d] = as_int(a.Get((uint32_t)(2 + d)), name + " layout");
-    l.strides[d] = as_int(a.Get((uint32_t)(2 + nd + d)), name + " layout");
+    l.shape[d] = as_int(a.Get((uint32_t)(2 + d)), what);
+    l.strides[d] = as_int(a.Get((uint32_t)(2 + nd + d)), what);
     if (l.shape[d] < 0) throw Error("ERR_SHAPE", name + " has a negative size", ErrorKind::Range);
   }
   return l;
@@ -135,7 +147,12 @@ class Operands {
   // The storage of operand `v`, on the same device as the operands read before it.
   Storage* storage(const Napi::Value& v, const std::string& name) {
     if (!v.IsObject()) throw Error("ERR_ARG", op_ + ": " + name + " must be a tensor operand object", ErrorKind::Type);
-    Storage* s = Storage::From(v.As<Napi::Object>().Get("storage"), (op_ + ": " + name).c_str());
+    Storage* s;
+    try {
+      s = Storage::From(v.As<Napi::Object>().Get("storage"), "");
+    } catch (const Error& e) {  // name the operand only when it is wrong
+      throw Error(e.code, op_ + ": " + name + e.what(), e.kind);
+    }
     if (device_ == kNone) {
       device_ = s->device();
       first_ = name;
@@ -149,7 +166,7 @@ class Operands {
   void* run(const Napi::Value& v, int64_t elems, const std::string& name, bool optional = false) {
     if (optional && is_nullish(v)) return nullptr;
     Storage* s = storage(v, name);
-    const int64_t off = as_int(v.As<Napi::Object>().Get("offset"), op_ + ": " + name + ".offset");
+    const int64_t off = as_int(v.As<Napi::Object>().Get("offset"), [&] { return op_ + ": " + name + ".offset"; });
     if (off < 0 || elems < 0 || (off + elems) * 4 > s->bytes())
       throw Error("ERR_SHAPE", op_ + ": " + name + " is smaller than the op needs (" + std::to_string(elems) +
                                    " elements from offset " + std::to_string(off) + ", storage of " +
@@ -165,8 +182,8 @@ class Operands {
   // A strided view { storage, layout }, bounds-checked; returns the storage's base pointer.
   void* view(const Napi::Value& v, Layout& layout, const std::string& name) {
     Storage* s = storage(v, name);
-    layout = as_layout(v.As<Napi::Object>().Get("layout"), op_ + ": " + name);
-    check_layout_bounds(layout, s->bytes(), op_ + ": " + name);
+    layout = as_layout(v.As<Napi::Object>().Get("layout"), name);
+    check_layout_bounds(layout, s->bytes(), name);
     return s->data();
   }
   // The operands' device (-1 cpu, n cuda:n); with none read yet, `fallback`.
