@@ -15,25 +15,13 @@
  * backends.cuda.matmul.allowTF32 (default false) does the same for matmul and linear (the hand-written
  * matmul has no TF32 kernel yet, so it stays FP32 either way).
  */
-import { native } from './binding';
+import { CudnnInfo, native } from './binding';
 import { ckError, ConvkitError, ErrorCode } from './errors';
 
 export type ConvBackend = 'auto' | 'cudnn' | 'native';
 const CONV_BACKENDS: readonly ConvBackend[] = ['auto', 'cudnn', 'native'];
 
-export interface CudnnInfo {
-  /** This binary can run cuDNN (the real CUDA build). */
-  compiled: boolean;
-  available: boolean;
-  /** cudnnGetVersion(): major*10000 + minor*100 + patch, e.g. 90100; null when unavailable. */
-  version: number | null;
-  /** The libcudnn.so.9 that was loaded, or null. */
-  path: string | null;
-  /** Why cuDNN is unavailable (every candidate and why it failed), or null. */
-  error: string | null;
-  attempts: string[];
-  notes: string[];
-}
+export type { CudnnInfo };
 
 let info: CudnnInfo | null = null;
 let benchmark = false;
@@ -44,7 +32,7 @@ let conv: ConvBackend = 'auto';
 function cudnnInfo(): CudnnInfo {
   if (!info) {
     info = typeof native.cudnnInfo === 'function'
-      ? (native.cudnnInfo() as CudnnInfo)
+      ? native.cudnnInfo()
       : { compiled: false, available: false, version: null, path: null, error: 'cuDNN is not available: this convkit binary predates the cuDNN path', attempts: [], notes: [] };
   }
   return info;
@@ -52,8 +40,7 @@ function cudnnInfo(): CudnnInfo {
 
 function pushOptions(): void {
   if (typeof native.cudnnSetOptions === 'function') native.cudnnSetOptions({ benchmark, allowTF32 });
-  const n = native as unknown as { cudaSetMath?: (o: { convTF32: boolean; matmulTF32: boolean }) => void };
-  if (typeof n.cudaSetMath === 'function') n.cudaSetMath({ convTF32: allowTF32, matmulTF32 });
+  native.cudaSetMath({ convTF32: allowTF32, matmulTF32 });
 }
 
 function bool(name: string, v: unknown): boolean {

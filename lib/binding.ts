@@ -7,6 +7,7 @@
  * loadReason (ck.info().reason) and given in the error when a CUDA device is requested. If nothing
  * loads, one error lists every attempt and what to do.
  */
+import type { ConvTuning, CudaLaunchStats, KernelLaunchStats } from './cuda_stats';
 import * as fs from 'fs';
 import * as path from 'path';
 import { isMainThread, workerData } from 'worker_threads';
@@ -19,40 +20,177 @@ export interface NativeStorage {
   readonly device: number;
 }
 
+/** A strided view's geometry: [ndim, offset, ...shape, ...strides], in elements (Tensor.layout()). */
 export type Layout = number[];
 
+// ---- operands: every tensor crosses the boundary as one object (csrc/binding/args.h reads them) ----------
+/** A contiguous run of 4-byte elements of a storage, from `offset` (in elements). */
+export interface Operand {
+  storage: NativeStorage;
+  offset: number;
+}
+/** A strided view of a storage. */
+export interface ViewOperand {
+  storage: NativeStorage;
+  layout: Layout;
+}
+/** Bytes of a storage from byteOffset. */
+export interface ByteRange {
+  storage: NativeStorage;
+  byteOffset: number;
+}
+/** A batch of (rows, cols) matrices for gemm: element (b, r, c) at offset + b*batchStride + r*rowStride + c*colStride. */
+export interface MatrixOperand extends Operand {
+  batchStride: number;
+  rowStride: number;
+  colStride: number;
+}
+
+// ---- parameters, one shape per op family (csrc/core/nn_params.h; csrc/binding/params.h reads them) -------
+/** Convolution: input (N, C, H, W), weight (O, C/groups, KH, KW), output (N, O, OH, OW); s stride, p padding, d dilation. */
+export interface Conv2dParams {
+  N: number; C: number; H: number; W: number;
+  O: number; KH: number; KW: number; OH: number; OW: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number; groups: number;
+}
+/** Max and average pooling (dh, dw: max only, 1 for avg; countIncludePad, divisorOverride (0 = none): avg only). */
+export interface Pool2dParams {
+  N: number; C: number; H: number; W: number; OH: number; OW: number;
+  kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  countIncludePad: boolean; divisorOverride: number;
+}
+export interface AdaptivePool2dParams { N: number; C: number; H: number; W: number; OH: number; OW: number }
+/** Batch norm over (N, C, L); eps and momentum where the op uses them. */
+export interface BatchNormParams { N: number; C: number; L: number; eps?: number; momentum?: number }
+/** An (N, C, L) activation with a per-channel bias. */
+export interface ChannelParams { N: number; C: number; L: number }
+export interface CountParams { n: number }
+export interface SoftmaxParams { rows: number; cols: number; log: boolean }
+export interface NllParams { rows: number; classes: number; ignoreIndex: number }
+/** A seeded draw of n values: the 64-bit seed in two halves and the stream offset (lib/random.ts). */
+export interface SeedParams { seedHi: number; seedLo: number; offset: number }
+export interface DropoutParams extends SeedParams { n: number; p: number }
+export interface UnaryParams { op: number; inDtype: number; outDtype: number; a: number; b: number }
+export interface BinaryParams { op: number; inDtype: number; outDtype: number }
+export interface ReduceParams { op: number; dtype: number; outer: number; inner: number; correction: number }
+export interface FillParams { dtype: number; n: number; value: number }
+export interface RandomParams extends SeedParams { kind: number; dtype: number; n: number; a: number; b: number }
+export interface GemmParams { batch: number; M: number; N: number; K: number; alpha: number; beta: number }
+/** batchAugment's batch: input (N, C, H, W) padded by pad (with fill) and cropped to (OH, OW). */
+export interface BatchAugmentParams { N: number; C: number; H: number; W: number; OH: number; OW: number; pad: number; fill: number }
+
+// ---- operand sets of the nn entry points (the keys name the tensors in native errors) --------------------
+export interface Conv2dForwardOperands { input: Operand; weight: Operand; bias: Operand | null; output: Operand }
+export interface Conv2dBackwardDataOperands { gradOutput: Operand; weight: Operand; gradInput: Operand }
+export interface Conv2dBackwardWeightOperands { input: Operand; gradOutput: Operand; gradWeight: Operand; gradBias: Operand | null }
+export type Conv2dEntry<O> = (p: Conv2dParams, o: O) => void;
+
+/** One tensor of an optimizer's parameter group: n contiguous floats each; a state null where unused. */
+export interface OptimEntry {
+  param: Operand;
+  grad: Operand;
+  n: number;
+  states: [Operand | null, Operand | null, Operand | null];
+  /** SGD: 1 = the momentum buffer is new; Adam: the tensor's step count after this step; RMSprop: unused. */
+  scalar: number;
+}
+export interface SgdHyper { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean }
+/** adamw: AdamW's decoupled weight decay (param *= 1 - lr * weightDecay) instead of Adam's L2 term. */
+export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean }
+export interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
+
+export interface BuildInfo { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean }
+export interface CudaInfo { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string }
+export interface DeviceMemoryStats { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }
+export interface CudnnInfo {
+  /** This binary can run cuDNN (the real CUDA build). */
+  compiled: boolean;
+  available: boolean;
+  /** cudnnGetVersion(): major*10000 + minor*100 + patch, e.g. 90100; null when unavailable. */
+  version: number | null;
+  /** The libcudnn.so.9 that was loaded, or null. */
+  path: string | null;
+  /** Why cuDNN is unavailable (every candidate and why it failed), or null. */
+  error: string | null;
+  attempts: string[];
+  notes: string[];
+}
+export interface CudnnOptions { benchmark: boolean; allowTF32: boolean }
+
+/** Every entry point of the native addon (csrc/binding/*.cc), typed; nothing else is exported. */
 export interface Native {
-  Storage: unknown;
+  Storage: new (...args: never[]) => NativeStorage;
+  // tensor core (tensor_ops.cc)
   alloc(device: number, bytes: number): NativeStorage;
-  upload(s: NativeStorage, byteOffset: number, src: ArrayBufferView): void;
-  download(s: NativeStorage, byteOffset: number, dst: ArrayBufferView): void;
-  copyBytes(dst: NativeStorage, dstOff: number, src: NativeStorage, srcOff: number, bytes: number): void;
-  unary(op: number, inDt: number, outDt: number, x: NativeStorage, xl: Layout, y: NativeStorage, a: number, b: number): void;
-  binary(op: number, inDt: number, outDt: number, a: NativeStorage, al: Layout, b: NativeStorage, bl: Layout, y: NativeStorage): void;
-  reduce(op: number, dt: number, x: NativeStorage, xOff: number, y: NativeStorage, outer: number, inner: number, correction: number): void;
-  copy(src: NativeStorage, sl: Layout, dst: NativeStorage, dl: Layout): void;
-  fill(dt: number, s: NativeStorage, offset: number, n: number, value: number): void;
-  random(kind: number, dt: number, s: NativeStorage, n: number, seedHi: number, seedLo: number, offset: number, a: number, b: number): void;
-  gemm(
-    batch: number, M: number, N: number, K: number, alpha: number,
-    A: NativeStorage, offA: number, sAb: number, rsA: number, csA: number,
-    B: NativeStorage, offB: number, sBb: number, rsB: number, csB: number,
-    beta: number, C: NativeStorage, offC: number, sCb: number, ldc: number,
-  ): void;
-  buildInfo(): { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean };
-  cudaInfo(): { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string };
+  upload(dst: ByteRange, src: ArrayBufferView): void;
+  download(src: ByteRange, dst: ArrayBufferView): void;
+  copyBytes(dst: ByteRange, src: ByteRange, bytes: number): void;
+  unary(p: UnaryParams, o: { input: ViewOperand; output: Operand }): void;
+  binary(p: BinaryParams, o: { a: ViewOperand; b: ViewOperand; output: Operand }): void;
+  reduce(p: ReduceParams, o: { input: Operand; output: Operand }): void;
+  copy(o: { source: ViewOperand; destination: ViewOperand }): void;
+  fill(p: FillParams, o: { output: Operand }): void;
+  random(p: RandomParams, o: { output: Operand }): void;
+  gemm(p: GemmParams, o: { a: MatrixOperand; b: MatrixOperand; c: MatrixOperand }): void;
+  // nn (nn_ops.cc): conv, batch norm, pool, activation, softmax/loss, dropout
+  conv2dForward: Conv2dEntry<Conv2dForwardOperands>;
+  conv2dBackwardData: Conv2dEntry<Conv2dBackwardDataOperands>;
+  conv2dBackwardWeight: Conv2dEntry<Conv2dBackwardWeightOperands>;
+  batchNormTrain(p: BatchNormParams, o: {
+    input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand | null; runningVar: Operand | null;
+    output: Operand; saveMean: Operand; saveInvstd: Operand;
+  }): void;
+  batchNormEval(p: BatchNormParams, o: {
+    input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand; runningVar: Operand; output: Operand;
+  }): void;
+  batchNormBackward(p: BatchNormParams, o: {
+    gradOutput: Operand; input: Operand; weight: Operand | null; saveMean: Operand; saveInvstd: Operand;
+    gradInput: Operand; gradWeight: Operand | null; gradBias: Operand | null;
+  }): void;
+  maxPoolForward(p: Pool2dParams, o: { input: Operand; output: Operand; indices: Operand }): void;
+  maxPoolBackward(p: Pool2dParams, o: { gradOutput: Operand; indices: Operand; gradInput: Operand }): void;
+  avgPoolForward(p: Pool2dParams, o: { input: Operand; output: Operand }): void;
+  avgPoolBackward(p: Pool2dParams, o: { gradOutput: Operand; gradInput: Operand }): void;
+  adaptiveAvgPoolForward(p: AdaptivePool2dParams, o: { input: Operand; output: Operand }): void;
+  adaptiveAvgPoolBackward(p: AdaptivePool2dParams, o: { gradOutput: Operand; gradInput: Operand }): void;
+  biasReluForward(p: ChannelParams, o: { input: Operand; bias: Operand; output: Operand }): void;
+  biasReluBackward(p: ChannelParams, o: { gradOutput: Operand; output: Operand; gradInput: Operand; gradBias: Operand | null }): void;
+  addReluForward(p: CountParams, o: { a: Operand; b: Operand; output: Operand }): void;
+  reluBackward(p: CountParams, o: { gradOutput: Operand; output: Operand; gradInput: Operand }): void;
+  softmaxForward(p: SoftmaxParams, o: { input: Operand; output: Operand }): void;
+  softmaxBackward(p: SoftmaxParams, o: { output: Operand; gradOutput: Operand; gradInput: Operand }): void;
+  nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
+  nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
+  dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand }): void;
+  // cuDNN (cudnn_ops.cc): the conv entry points' arguments, on a CUDA device
+  cudnnInfo(): CudnnInfo;
+  cudnnSetOptions(o?: Partial<CudnnOptions>): CudnnOptions;
+  cudnnConv2dForward: Conv2dEntry<Conv2dForwardOperands>;
+  cudnnConv2dBackwardData: Conv2dEntry<Conv2dBackwardDataOperands>;
+  cudnnConv2dBackwardWeight: Conv2dEntry<Conv2dBackwardWeightOperands>;
+  // optimizers (optim_ops.cc): one call per parameter group and device
+  sgdStep(tensors: OptimEntry[], h: SgdHyper): void;
+  adamStep(tensors: OptimEntry[], h: AdamHyper): void;
+  rmspropStep(tensors: OptimEntry[], h: RmspropHyper): void;
+  // data (data_ops.cc)
+  batchAugment(p: BatchAugmentParams, o: { input: Operand; params: Operand; norm: Operand | null; output: Operand }): void;
+  // process (addon.cc)
+  buildInfo(): BuildInfo;
+  cudaInfo(): CudaInfo;
   synchronize(): void;
-  memoryStats(): { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }[];
+  memoryStats(): DeviceMemoryStats[];
   emptyCache(): void;
   /** V8's count of external memory in bytes: every CPU Storage adds its bytes on allocation and gives them back on release. */
   externalMemory(): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  // benchmarks (bench_ops.cc)
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
   measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };
   /** CUDA events around work on convkit's stream: start, then stop returns the milliseconds between. */
   cudaTimerStart(): void;
   cudaTimerStop(): number;
+  // host emulation (emu_ops.cc)
   /**
    * Emulated builds only (else ERR_DEVICE): the order in which the host emulation runs threads and blocks
    * ('forward' | 'reverse' | 'random' | 'random:<seed>' | 'warps', see cuda/emu/emu.h); returns the previous one.
@@ -60,7 +198,12 @@ export interface Native {
   emuSetSchedule(spec: string): string;
   /** Emulated builds only (else ERR_DEVICE): the shared-memory poison/race/initialisation checks; returns the previous setting. */
   emuSetChecks(on: boolean): boolean;
-  [name: string]: any;
+  // cuda_stats.cc (lib/cuda_stats.ts, lib/backends.ts); binaries without CUDA refuse all but cudaStats/cudaSetMath
+  cudaStatsSet(o: { enabled: boolean; dryRun?: boolean }): void;
+  cudaStats(): Omit<CudaLaunchStats, 'kernels'> & { kernels: Omit<KernelLaunchStats, 'utilisation'>[] };
+  cudaSetMath(o: { convTF32: boolean; matmulTF32: boolean }): void;
+  cudaConvTuning(o: ConvTuning): void;
+  cudaDeviceProps(): { smCount: number; computeCapability: number };
 }
 
 const root = path.resolve(__dirname, '..');

@@ -51,7 +51,7 @@ function flatten(data: NestedArray, shape: number[], out: number[], d = 0): void
 
 function upload(host: Float32Array | Int32Array, shape: number[], dtype: DType, device: Device): Tensor {
   const t = Tensor.empty(shape, dtype, device);
-  if (host.length) native.upload(t.storage, 0, host);
+  if (host.length) native.upload({ storage: t.storage, byteOffset: 0 }, host);
   return t;
 }
 
@@ -110,7 +110,7 @@ export function full(shape: number[], value: number, opts: TensorOptions = {}): 
   if (dt === 'int32' && !(value >= -2147483648 && value < 2147483648))
     throw ckError('ERR_ARG', `full: ${value} cannot be converted to int32 without overflow`, 'RangeError');
   const t = Tensor.empty(sh, dt, parseDevice(opts.device));
-  if (t.numel()) native.fill(DTYPE_CODE[dt], t.storage, 0, t.numel(), value);
+  if (t.numel()) native.fill({ dtype: DTYPE_CODE[dt], n: t.numel(), value }, { output: { storage: t.storage, offset: 0 } });
   return withGrad(t, opts);
 }
 export function zeros(shape: number[], opts: TensorOptions = {}): Tensor {
@@ -194,7 +194,7 @@ export function randomTensor(kind: number, shape: number[], dtype: DType, device
   const t = Tensor.empty(sh, dtype, CPU);
   const n = t.numel();
   const [hi, lo, off] = takeRandom(n);
-  if (n) native.random(kind, DTYPE_CODE[dtype], t.storage, n, hi, lo, off, a, b);
+  if (n) native.random({ kind, dtype: DTYPE_CODE[dtype], n, seedHi: hi, seedLo: lo, offset: off, a, b }, { output: { storage: t.storage, offset: 0 } });
   if (device.index < 0) return t;
   const d = t.to(device);
   t.dispose();

@@ -12,7 +12,6 @@
  *   ck.cudaStats.disable()
  */
 import { native } from './binding';
-import { ckError } from './errors';
 
 export interface KernelLaunchStats {
   name: string;
@@ -48,18 +47,7 @@ export interface ConvTuning {
   math?: 'auto' | 'fp32' | 'tf32';
 }
 
-interface StatsNative {
-  cudaStatsSet(o: { enabled: boolean; dryRun?: boolean }): void;
-  cudaStats(): Omit<CudaLaunchStats, 'kernels'> & { kernels: Omit<KernelLaunchStats, 'utilisation'>[] };
-  cudaConvTuning(o: ConvTuning): void;
-  cudaDeviceProps(): { smCount: number; computeCapability: number };
-}
-
-function api(): StatsNative {
-  const n = native as unknown as Partial<StatsNative>;
-  if (typeof n.cudaStats !== 'function') throw ckError('ERR_DEVICE', 'cudaStats: this convkit binary predates the launch statistics');
-  return n as StatsNative;
-}
+const api = () => native;
 
 export const cudaStats = {
   enable(opts: { dryRun?: boolean } = {}): void {

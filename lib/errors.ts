@@ -28,6 +28,17 @@ export function ckError(code: ErrorCode, message: string, kind: keyof typeof kin
   return e;
 }
 
+/**
+ * The one ERR_FORMAT error: a file (or other named source) is there but is not what it should be. The message
+ * names the source first; `path` carries it, as Node's fs errors do. Used by the weight readers (lib/io/) and
+ * the dataset readers (lib/data/).
+ */
+export function formatError(source: string, message: string): ConvkitError & { path: string } {
+  const e = ckError('ERR_FORMAT', `${source}: ${message}`) as ConvkitError & { path: string };
+  e.path = source;
+  return e;
+}
+
 export function shapeError(message: string): ConvkitError {
   return ckError('ERR_SHAPE', message, 'RangeError');
 }

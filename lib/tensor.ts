@@ -288,7 +288,7 @@ export class Tensor {
       if (this.numel() !== 1)
         throw ckError('ERR_AUTOGRAD', `backward(): a gradient argument is needed for a non-scalar output of shape ${fmtShape(this.shape)}`);
       g = Tensor.empty(this.shape, 'float32', this.device);
-      native.fill(0, g.storage, 0, 1, 1);
+      native.fill({ dtype: 0, n: 1, value: 1 }, { output: { storage: g.storage, offset: 0 } });
     } else {
       if (grad.shape.length !== this.shape.length || grad.shape.some((s, i) => s !== this.shape[i]))
         throw shapeError(`backward(): gradient of shape ${fmtShape(grad.shape)} for an output of shape ${fmtShape(this.shape)}`);
@@ -309,7 +309,7 @@ export class Tensor {
   }
   /** @internal raw copy of src (same shape) into this view. */
   copyFrom(src: Tensor): void {
-    native.copy(src.storage, src.layout(), this.storage, this.layout());
+    native.copy({ source: { storage: src.storage, layout: src.layout() }, destination: { storage: this.storage, layout: this.layout() } });
   }
   /** Copies src into this tensor (broadcast, cast and moved as needed). Returns this. */
   copy_(src: Tensor): this {
@@ -329,11 +329,11 @@ export class Tensor {
   fill_(value: number): this {
     this.checkInPlace('fill_');
     if (this.isContiguous()) {
-      native.fill(this.dtypeCode, this.storage, this.offset, this.numel(), value);
+      native.fill({ dtype: this.dtypeCode, n: this.numel(), value }, { output: { storage: this.storage, offset: this.offset } });
       return this;
     }
     const t = Tensor.empty(this.shape, this.dtype, this.device);
-    native.fill(this.dtypeCode, t.storage, 0, t.numel(), value);
+    native.fill({ dtype: this.dtypeCode, n: t.numel(), value }, { output: { storage: t.storage, offset: 0 } });
     this.copyFrom(t);
     t.dispose();
     return this;
@@ -606,7 +606,7 @@ export class Tensor {
     if (!dev.equals(this.device)) {
       const src = t.contiguous();
       const out = Tensor.empty(this.shape, dt, dev);
-      native.copyBytes(out.storage, 0, src.storage, src.offset * 4, src.numel() * 4);
+      native.copyBytes({ storage: out.storage, byteOffset: 0 }, { storage: src.storage, byteOffset: src.offset * 4 }, src.numel() * 4);
       src.dispose();
       if (t !== this) t.dispose();
       t = out;
@@ -635,7 +635,7 @@ export class Tensor {
     try {
       const n = c.numel();
       const out = this.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
-      if (n > 0) native.download(c.storage, c.offset * 4, out);
+      if (n > 0) native.download({ storage: c.storage, byteOffset: c.offset * 4 }, out);
       return out;
     } finally {
       c.dispose();
@@ -713,7 +713,7 @@ export class Tensor {
     return F.abs(this);
   }
   relu(): Tensor {
-    return F.relu(this);
+    return NNF.relu(this);
   }
   /** torch.Tensor.softmax(dim): nn.functional.softmax over dim (float32, with autograd). */
   softmax(dim: number): Tensor {

@@ -20,7 +20,7 @@ module.exports = function opsCases({ quick, device }) {
   const bn = quick ? [[N, 64, 16, 16]] : [[N, 32, 32, 32], [N, 128, 8, 8], [32, 64, 56, 56]];
   for (const s of bn) {
     cases.push({
-      name: 'bn f+b', twin: 'batchnorm_fwd_bwd', shape: s.join('x'), params: { shape: s },
+      name: 'batchnorm f+b', twin: 'batchnorm_fwd_bwd', shape: s.join('x'), params: { shape: s },
       bytes: 5 * 4 * s.reduce((a, b) => a * b, 1),
       setup(ck) {
         ck.manualSeed(0);

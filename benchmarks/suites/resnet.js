@@ -31,15 +31,16 @@ function convCases(N, quick, device) {
           const w = ck.randn([o, c, k, k], { device }).mul(0.05);
           const g = ck.randn([N, o, oh, oh], { device });
           const { native } = require(require('path').join(process.env.CONVKIT_LIB || '../../dist', 'binding'));
-          const params = [N, c, h, h, o, k, k, oh, oh, s, s, p, p, 1, 1, 1];
+          const params = { N, C: c, H: h, W: h, O: o, KH: k, KW: k, OH: oh, OW: oh, sh: s, sw: s, ph: p, pw: p, dh: 1, dw: 1, groups: 1 };
+          const op = (t) => ({ storage: t.storage, offset: 0 });
           const gx = ck.empty([N, c, h, h], { device });
           const gw = ck.empty([o, c, k, k], { device });
           return {
             run() {
               // the hand-written kernels in all three directions (conv_cudnn has the cuDNN rows)
               if (dir === 'fwd') F.conv2d(x, w, null, { stride: s, padding: p, backend: 'native' }).dispose();
-              else if (dir === 'bwd_data') native.conv2dBackwardData(params, g.storage, 0, w.storage, 0, gx.storage, 0);
-              else native.conv2dBackwardWeight(params, x.storage, 0, g.storage, 0, gw.storage, 0, null, 0);
+              else if (dir === 'bwd_data') native.conv2dBackwardData(params, { gradOutput: op(g), weight: op(w), gradInput: op(gx) });
+              else native.conv2dBackwardWeight(params, { input: op(x), gradOutput: op(g), gradWeight: op(gw), gradBias: null });
             },
             dispose() { for (const t of [x, w, g, gx, gw]) t.dispose(); },
           };

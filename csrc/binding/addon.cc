@@ -3,6 +3,7 @@
 #include "../core/host_alloc.h"
 #include "../core/kernels.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #include "storage.h"
 #ifdef CK_HAVE_CUDA
@@ -17,16 +18,6 @@
 #endif
 
 namespace ck {
-void init_tensor_ops(Napi::Env env, Napi::Object exports);
-void init_nn_ops(Napi::Env env, Napi::Object exports);
-void init_data_ops(Napi::Env env, Napi::Object exports);
-void init_optim_ops(Napi::Env env, Napi::Object exports);
-void init_cudnn_ops(Napi::Env env, Napi::Object exports);
-void init_bench_ops(Napi::Env env, Napi::Object exports);
-void init_emu_ops(Napi::Env env, Napi::Object exports);
-void init_cuda_stats(Napi::Env env, Napi::Object exports);
-
-namespace {
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -115,27 +106,13 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 }
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), get_num_threads()); }
 
-}  // namespace
 }  // namespace ck
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", ck::Storage::Init(env));
-  ck::init_tensor_ops(env, exports);
-  ck::init_nn_ops(env, exports);
-  ck::init_data_ops(env, exports);
-  ck::init_optim_ops(env, exports);
-  ck::init_cudnn_ops(env, exports);
-  ck::init_bench_ops(env, exports);
-  ck::init_emu_ops(env, exports);
-  ck::init_cuda_stats(env, exports);
-  CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
-  CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
-  CK_EXPORT(exports, "synchronize", ck::Synchronize);
-  CK_EXPORT(exports, "memoryStats", ck::MemoryStats);
-  CK_EXPORT(exports, "emptyCache", ck::EmptyCache);
-  CK_EXPORT(exports, "externalMemory", ck::ExternalMemory);
-  CK_EXPORT(exports, "setNumThreads", ck::SetNumThreads);
-  CK_EXPORT(exports, "getNumThreads", ck::GetNumThreads);
+#define CK_REGISTER_ENTRY(js, fn) CK_EXPORT(exports, #js, ck::fn);
+  CK_ENTRY_POINTS(CK_REGISTER_ENTRY)
+#undef CK_REGISTER_ENTRY
   return exports;
 }
 

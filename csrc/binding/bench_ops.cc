@@ -5,13 +5,13 @@
 #include <string>
 #include "../core/peak.h"
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/kernels_cuda.h"
 #endif
 
 namespace ck {
-namespace {
 
 Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Error("ERR_ARG", "measurePeak: device must be 'cpu' or 'cuda'", ErrorKind::Type);
@@ -58,13 +58,5 @@ Napi::Value CudaTimerStop(const Napi::CallbackInfo&) {
   throw Error("ERR_DEVICE", "cudaTimerStop: this convkit binary was built without CUDA", ErrorKind::Generic);
 }
 #endif
-
-}  // namespace
-
-void init_bench_ops(Napi::Env, Napi::Object exports) {
-  CK_EXPORT(exports, "measurePeak", MeasurePeak);
-  CK_EXPORT(exports, "cudaTimerStart", CudaTimerStart);
-  CK_EXPORT(exports, "cudaTimerStop", CudaTimerStop);
-}
 
 }  // namespace ck

@@ -11,6 +11,7 @@
 // Binaries without CUDA report statistics as disabled and refuse the rest with ERR_DEVICE.
 #include <napi.h>
 #include <string>
+#include "entry_points.h"
 #include "errors.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/kernels_cuda.h"
@@ -39,6 +40,8 @@ bool opt_bool(const Napi::Object& o, const char* key, bool dflt, const char* fn)
   throw Error("ERR_DEVICE", std::string(fn) + ": this convkit binary was built without CUDA", ErrorKind::Generic);
 }
 #endif
+
+}  // namespace
 
 Napi::Value CudaStatsSet(const Napi::CallbackInfo& info) {
   const Napi::Object o = arg_object(info, "cudaStatsSet");
@@ -151,17 +154,6 @@ Napi::Value CudaDeviceProps(const Napi::CallbackInfo& info) {
   (void)info;
   no_cuda("cudaDeviceProps");
 #endif
-}
-
-}  // namespace
-
-void init_cuda_stats(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "cudaStatsSet", CudaStatsSet);
-  CK_EXPORT(exports, "cudaStats", CudaStats);
-  CK_EXPORT(exports, "cudaSetMath", CudaSetMath);
-  CK_EXPORT(exports, "cudaConvTuning", CudaConvTuning);
-  CK_EXPORT(exports, "cudaDeviceProps", CudaDeviceProps);
 }
 
 }  // namespace ck

@@ -6,13 +6,13 @@
 #include <napi.h>
 #include <string>
 #include "args.h"
+#include "entry_points.h"
 #include "errors.h"
 #if defined(CK_CUDA_EMU)
 #include "emu/emu.h"
 #endif
 
 namespace ck {
-namespace {
 
 #if !defined(CK_CUDA_EMU)
 [[noreturn]] void not_emulated(const char* fn) {
@@ -40,14 +40,6 @@ Napi::Value EmuSetChecks(const Napi::CallbackInfo& info) {
 #else
   not_emulated("emuSetChecks");
 #endif
-}
-
-}  // namespace
-
-void init_emu_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  CK_EXPORT(exports, "emuSetSchedule", EmuSetSchedule);
-  CK_EXPORT(exports, "emuSetChecks", EmuSetChecks);
 }
 
 }  // namespace ck

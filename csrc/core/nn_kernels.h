@@ -4,22 +4,9 @@
 // memory; CUDA: ck::cuda::malloc on the stream).
 #pragma once
 #include <cstdint>
+#include "nn_params.h"  // Conv2dParams, Pool2dParams and their validation
 
 namespace ck {
-
-struct Conv2dParams {
-  int64_t N, C, H, W;      // input
-  int64_t O, KH, KW;       // weight (O, C / groups, KH, KW)
-  int64_t OH, OW;          // output (N, O, OH, OW); OH = (H + 2ph - dh*(KH-1) - 1) / sh + 1
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
-
-struct Pool2dParams {
-  int64_t N, C, H, W, OH, OW;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;  // dilation: max pool only (1 for avg)
-  bool count_include_pad;                   // avg pool
-  int64_t divisor_override;                 // avg pool; 0 = none
-};
 
 // ---- convolution (im2col/col2im + SGEMM) ----
 // x (N, C, H, W), w (O, C/g, KH, KW), b (O) | null -> y (N, O, OH, OW)

@@ -9,7 +9,6 @@ constexpr int kMaxDims = 8;
 
 enum class DType : int32_t { F32 = 0, I32 = 1 };
 
-inline int64_t dtype_size(DType) { return 4; }
 
 // A strided view of a buffer: element (i0..in) lives at base[offset + sum(ik * strides[k])].
 // Offsets and strides are in elements, not bytes. A broadcast dimension has stride 0.

@@ -123,13 +123,6 @@ void apply_affine(int64_t N, int64_t C, int64_t L, const float* x, const float* 
   });
 }
 
-void check_dims(int64_t N, int64_t C, int64_t L, const char* who) {
-  if (N < 0 || C < 0 || L < 0)
-    throw Error("ERR_ARG", std::string(who) + ": negative extent (N, C, L) = (" + std::to_string(N) + ", " +
-                               std::to_string(C) + ", " + std::to_string(L) + ")",
-                ErrorKind::Range);
-}
-
 // PyTorch's InvStd: 1/sqrt(var + eps), but 0 when both are 0.
 double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
 
@@ -138,13 +131,8 @@ double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0
 void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
                                  float eps, float momentum, float* running_mean, float* running_var, float* y,
                                  float* save_mean, float* save_invstd) {
-  check_dims(N, C, L, "batchnorm_forward_train");
+  check_batchnorm_training(N, C, L, "batchnorm_forward_train");
   const int64_t n = N * L;
-  if (n == 1)
-    throw Error("ERR_SHAPE",
-                "Expected more than 1 value per channel when training, got input size (" + std::to_string(N) + ", " +
-                    std::to_string(C) + ", " + std::to_string(L) + ")",
-                ErrorKind::Range);
   if (C == 0) return;
   if (n == 0) {  // PyTorch leaves the running statistics alone on an empty batch
     for (int64_t c = 0; c < C; ++c) {
@@ -183,7 +171,7 @@ void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x
 
 void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
                                 const float* running_mean, const float* running_var, float eps, float* y) {
-  check_dims(N, C, L, "batchnorm_forward_eval");
+  check_batchnorm(N, C, L, "batchnorm_forward_eval");
   if (!running_mean || !running_var)
     throw Error("ERR_ARG", "batchnorm_forward_eval: running_mean and running_var are required", ErrorKind::Type);
   if (N * C * L == 0) return;
@@ -198,7 +186,7 @@ void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x,
 
 void batchnorm_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
                             const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
-  check_dims(N, C, L, "batchnorm_backward");
+  check_batchnorm(N, C, L, "batchnorm_backward");
   if (C == 0) return;
   const int64_t n = N * L;
   if (n == 0) {

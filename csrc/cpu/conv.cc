@@ -81,32 +81,6 @@ constexpr int64_t kMinShiftDepth = 32;
 #endif
 constexpr int64_t kMaxDepthwiseOg = CK_CONV_MAX_DEPTHWISE_OG;
 
-std::string dims(const Conv2dParams& p) {
-  auto s = [](int64_t v) { return std::to_string(v); };
-  return "x (" + s(p.N) + ", " + s(p.C) + ", " + s(p.H) + ", " + s(p.W) + "), w (" + s(p.O) + ", " +
-         s(p.groups > 0 ? p.C / p.groups : p.C) + ", " + s(p.KH) + ", " + s(p.KW) + "), y (" + s(p.N) + ", " +
-         s(p.O) + ", " + s(p.OH) + ", " + s(p.OW) + "), stride (" + s(p.sh) + ", " + s(p.sw) + "), padding (" +
-         s(p.ph) + ", " + s(p.pw) + "), dilation (" + s(p.dh) + ", " + s(p.dw) + "), groups " + s(p.groups);
-}
-
-void check_params(const Conv2dParams& p, const char* fn) {
-  const std::string where = std::string(fn) + ": ";
-  if (p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 || p.ph < 0 || p.pw < 0 || p.groups < 1)
-    throw Error("ERR_ARG", where + "stride and dilation must be >= 1, padding >= 0, groups >= 1: " + dims(p),
-                ErrorKind::Range);
-  if (p.N < 0 || p.C < 1 || p.H < 1 || p.W < 1 || p.O < 1 || p.KH < 1 || p.KW < 1)
-    throw Error("ERR_SHAPE", where + "extents must be positive (N >= 0): " + dims(p));
-  if (p.C % p.groups != 0 || p.O % p.groups != 0)
-    throw Error("ERR_SHAPE", where + "in and out channels must be divisible by groups: " + dims(p));
-  const int64_t eh = p.H + 2 * p.ph - p.dh * (p.KH - 1) - 1;
-  const int64_t ew = p.W + 2 * p.pw - p.dw * (p.KW - 1) - 1;
-  if (eh < 0 || ew < 0)
-    throw Error("ERR_SHAPE", where + "the dilated kernel is larger than the padded input: " + dims(p));
-  if (p.OH != eh / p.sh + 1 || p.OW != ew / p.sw + 1)
-    throw Error("ERR_SHAPE", where + "output size must be (" + std::to_string(eh / p.sh + 1) + ", " +
-                                 std::to_string(ew / p.sw + 1) + "): " + dims(p));
-}
-
 struct Geo {
   int64_t Cg, Og, K, P, HW;
   explicit Geo(const Conv2dParams& p)
@@ -688,7 +662,7 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
 }  // namespace
 
 void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y) {
-  check_params(p, "conv2d_forward");
+  check_conv2d(p, "conv2d_forward");
   if (p.N == 0) return;
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_forward(p, g, x, w, b, y);
@@ -761,7 +735,7 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
 }
 
 void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  check_params(p, "conv2d_backward_data");
+  check_conv2d(p, "conv2d_backward_data");
   if (p.N == 0) return;
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_backward_data(p, g, dy, w, dx);
@@ -833,7 +807,7 @@ void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const floa
 }
 
 void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const float* dy, float* dw, float* db) {
-  check_params(p, "conv2d_backward_weight");
+  check_conv2d(p, "conv2d_backward_weight");
   const Geo g(p);
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
   const int64_t G = p.groups;

@@ -31,32 +31,6 @@ int64_t plane_grain(int64_t work_per_plane) {
   return work_per_plane >= kGrainWork ? 1 : kGrainWork / (work_per_plane + 1) + 1;
 }
 
-void check_pool(const Pool2dParams& p, bool is_max, const char* who) {
-  const bool ok = p.N >= 0 && p.C >= 0 && p.H >= 0 && p.W >= 0 && p.OH >= 0 && p.OW >= 0 && p.kh > 0 && p.kw > 0 &&
-                  p.sh > 0 && p.sw > 0 && p.ph >= 0 && p.pw >= 0 && (!is_max || (p.dh > 0 && p.dw > 0)) &&
-                  p.divisor_override >= 0;
-  if (!ok)
-    throw Error("ERR_ARG",
-                std::string(who) + ": invalid pooling parameters (N, C, H, W, OH, OW) = (" + std::to_string(p.N) +
-                    ", " + std::to_string(p.C) + ", " + std::to_string(p.H) + ", " + std::to_string(p.W) + ", " +
-                    std::to_string(p.OH) + ", " + std::to_string(p.OW) + "), kernel (" + std::to_string(p.kh) + ", " +
-                    std::to_string(p.kw) + "), stride (" + std::to_string(p.sh) + ", " + std::to_string(p.sw) +
-                    "), padding (" + std::to_string(p.ph) + ", " + std::to_string(p.pw) + ")",
-                ErrorKind::Range);
-  if (is_max && p.H * p.W > std::numeric_limits<int32_t>::max())
-    throw Error("ERR_ARG", std::string(who) + ": plane of " + std::to_string(p.H * p.W) + " elements overflows int32 indices",
-                ErrorKind::Range);
-}
-
-void check_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const char* who) {
-  if (N < 0 || C < 0 || H < 0 || W < 0 || OH < 0 || OW < 0)
-    throw Error("ERR_ARG",
-                std::string(who) + ": invalid sizes (N, C, H, W) = (" + std::to_string(N) + ", " + std::to_string(C) +
-                    ", " + std::to_string(H) + ", " + std::to_string(W) + "), output (" + std::to_string(OH) + ", " +
-                    std::to_string(OW) + ")",
-                ErrorKind::Range);
-}
-
 inline int64_t start_index(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
 inline int64_t end_index(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
 
@@ -79,7 +53,7 @@ double sum_plane(const float* x, int64_t n) {
 // ---- max pool ---------------------------------------------------------------------------------------
 
 void maxpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y, int32_t* indices) {
-  check_pool(p, true, "maxpool2d_forward");
+  check_pool2d(p, true, "maxpool2d_forward");
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || OH * OW == 0) return;
@@ -151,7 +125,7 @@ void maxpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y, int3
 }
 
 void maxpool2d_backward_cpu(const Pool2dParams& p, const float* dy, const int32_t* indices, float* dx) {
-  check_pool(p, true, "maxpool2d_backward");
+  check_pool2d(p, true, "maxpool2d_backward");
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || HW == 0) return;
@@ -200,7 +174,7 @@ inline int64_t avg_divisor(const Pool2dParams& p, const AvgAxis& ah, const AvgAx
 }  // namespace
 
 void avgpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y) {
-  check_pool(p, false, "avgpool2d_forward");
+  check_pool2d(p, false, "avgpool2d_forward");
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || OH * OW == 0) return;
@@ -239,7 +213,7 @@ void avgpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y) {
 }
 
 void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx) {
-  check_pool(p, false, "avgpool2d_backward");
+  check_pool2d(p, false, "avgpool2d_backward");
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || H * W == 0) return;
@@ -274,7 +248,7 @@ void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx) {
 
 void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
                                     float* y) {
-  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_forward");
+  check_adaptive_pool2d(AdaptivePool2dParams{N, C, H, W, OH, OW}, "adaptive_avgpool2d_forward");
   const int64_t planes = N * C;
   if (planes == 0 || OH * OW == 0) return;
   if (OH == 1 && OW == 1) {  // global pooling: one vectorised sum per plane
@@ -307,7 +281,7 @@ void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, 
 
 void adaptive_avgpool2d_backward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                      const float* dy, float* dx) {
-  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_backward");
+  check_adaptive_pool2d(AdaptivePool2dParams{N, C, H, W, OH, OW}, "adaptive_avgpool2d_backward");
   const int64_t planes = N * C;
   if (planes == 0 || H * W == 0) return;
   if (OH == 1 && OW == 1) {  // global pooling: a broadcast per plane

@@ -226,6 +226,11 @@ size_t max_workspace(int count, Query&& q) {
 }
 
 struct Setup {
+  // The shared validation (core/nn_params.h) before any descriptor is made from p.
+  static const Api& checked(const Api& api_, const Conv2dParams& p) {
+    check_conv2d(p, "cuDNN conv2d");
+    return api_;
+  }
   const Api& a;
   cudnnHandle_t h;
   bool bm, tf32;
@@ -233,7 +238,7 @@ struct Setup {
   FilterDesc w;
   ConvDesc conv;
   Setup(const Api& api_, int device, const Conv2dParams& p)
-      : a(api_), h(handle(api_, device)), bm(benchmark()), tf32(allow_tf32()),
+      : a(checked(api_, p)), h(handle(api_, device)), bm(benchmark()), tf32(allow_tf32()),
         x(api_, p.N, p.C, p.H, p.W), y(api_, p.N, p.O, p.OH, p.OW), w(api_, p), conv(api_, p, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH) {}
 };
 

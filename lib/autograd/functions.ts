@@ -10,6 +10,8 @@ import { Tensor, TensorOrScalar } from '../tensor';
 import * as ewRaw from '../ops/elementwise';
 import * as redRaw from '../ops/reduce';
 import * as mmRaw from '../ops/matmul';
+import { byteRange, fillRun } from '../ops/native_call';
+import { reluGrad } from '../nn/functional/activation';
 import { isGradEnabled, rawModule } from './grad_mode';
 import { BackwardFn, Node } from './node';
 
@@ -210,25 +212,6 @@ export const abs = unaryOp('AbsBackward', (x) => ew.unary(x, ew.U.Abs), (x) => e
  * The gradient through a relu whose (contiguous) output is y: g where y is positive, 0 elsewhere (even where
  * g is inf or NaN, as PyTorch's threshold_backward), in one native pass.
  */
-export function reluGrad(g: Tensor, y: Tensor): Tensor {
-  const gc = g.isContiguous() ? g : ew.unary(g, ew.U.Copy);
-  const gx = Tensor.empty(y.shape, 'float32', g.device);
-  try {
-    native.reluBackward(y.numel(), gc.storage, gc.offset, y.storage, y.offset, gx.storage, 0);
-  } finally {
-    if (gc !== g) gc.dispose();
-  }
-  return gx;
-}
-
-export const relu: Unary = (x) => {
-  const out = ew.unary(x, ew.U.Relu);
-  if (!needsGrad(x)) return out;
-  return record(out, 'ReluBackward', [x], (save) => {
-    const so = save(out);
-    return (g) => [reluGrad(g, so)];
-  });
-};
 export const sigmoid = unaryOp('SigmoidBackward', (x) => ew.unary(x, ew.U.Sigmoid), (_x, o) => { const r = ew.rsub(o, 1); const m = r.mul(o); r.dispose(); return m; }, false, true);
 export const tanh = unaryOp('TanhBackward', (x) => ew.unary(x, ew.U.Tanh), (_x, o) => compose((t) => t.square(), (t) => ew.rsub(t, 1))(o), false, true);
 export const square = unaryOp('SquareBackward', (x) => ew.unary(x, ew.U.Square), (x) => x.mul(2), true, false);
@@ -471,7 +454,7 @@ function rangeTensor(n: number, like: Tensor): Tensor {
   const host = new Int32Array(n);
   for (let i = 0; i < n; i++) host[i] = i;
   const t = Tensor.empty([n], 'int32', like.device);
-  native.upload(t.storage, 0, host);
+  native.upload(byteRange(t), host);
   return t;
 }
 
@@ -553,7 +536,7 @@ export function viewOp(x: Tensor, out: Tensor, name: string, back: (g: Tensor) =
 /** The gradient of a slice-like view: zeros of the input's shape with g written into the view. */
 export function embed(g: Tensor, shape: readonly number[], carve: (t: Tensor) => Tensor): Tensor {
   const z = Tensor.empty(shape, g.dtype, g.device);
-  native.fill(0, z.storage, 0, z.numel(), 0);
+  fillRun(z, 0);
   const v = carve(z);
   v.copyFrom(g);
   v.dispose();

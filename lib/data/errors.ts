@@ -20,9 +20,7 @@ export function dataError(code: DataErrorCode, message: string, file?: string): 
   return e;
 }
 
-export function formatError(file: string, what: string): DataError {
-  return dataError('ERR_FORMAT', `${file}: ${what}`, file);
-}
+export { formatError } from '../errors';
 
 /** Rethrows a read failure (ENOENT, EACCES, EISDIR ...) as ERR_DATA naming the file. */
 export function readError(file: string, e: unknown, what = 'cannot read'): DataError {

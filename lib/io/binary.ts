@@ -4,11 +4,9 @@
  * of stored element types to the float32/int32 that convkit tensors hold.
  */
 import * as os from 'os';
-import { ckError, ConvkitError } from '../errors';
+import { formatError } from '../errors';
 
-export function formatError(source: string, message: string): ConvkitError {
-  return ckError('ERR_FORMAT', `${source}: ${message}`);
-}
+export { formatError };
 
 /** obj[key] = value as an own property even for '__proto__' (keys come from untrusted files). */
 export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {

@@ -19,15 +19,15 @@ export class AlexNet extends ZooModel {
     super();
     const p = opts.dropout ?? 0.5;
     this.features = new Sequential(
-      new Conv2d(opts.inChannels ?? 3, 64, 11, { stride: 4, padding: 2 }), new ReLU({ inplace: true }), new MaxPool2d(3, { stride: 2 }),
-      new Conv2d(64, 192, 5, { padding: 2 }), new ReLU({ inplace: true }), new MaxPool2d(3, { stride: 2 }),
-      new Conv2d(192, 384, 3, { padding: 1 }), new ReLU({ inplace: true }),
-      new Conv2d(384, 256, 3, { padding: 1 }), new ReLU({ inplace: true }),
-      new Conv2d(256, 256, 3, { padding: 1 }), new ReLU({ inplace: true }), new MaxPool2d(3, { stride: 2 }),
+      new Conv2d(opts.inChannels ?? 3, 64, 11, { stride: 4, padding: 2 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
+      new Conv2d(64, 192, 5, { padding: 2 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
+      new Conv2d(192, 384, 3, { padding: 1 }), new ReLU(),
+      new Conv2d(384, 256, 3, { padding: 1 }), new ReLU(),
+      new Conv2d(256, 256, 3, { padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
     );
     this.classifier = new Sequential(
-      new Dropout(p), new Linear(256 * 6 * 6, 4096), new ReLU({ inplace: true }),
-      new Dropout(p), new Linear(4096, 4096), new ReLU({ inplace: true }),
+      new Dropout(p), new Linear(256 * 6 * 6, 4096), new ReLU(),
+      new Dropout(p), new Linear(4096, 4096), new ReLU(),
       new Linear(4096, opts.numClasses ?? 1000),
     );
   }

@@ -43,7 +43,7 @@ export function transformImagenetInput(x: Tensor, what: string): Tensor {
 export class BasicConv2d extends Module {
   conv: Conv2d;
   bn: BatchNorm2d;
-  private relu = new ReLU({ inplace: true });
+  private relu = new ReLU();
   constructor(inC: number, outC: number, kernel: Pair, opts: { stride?: Pair; padding?: Pair } = {}) {
     super();
     this.conv = new Conv2d(inC, outC, kernel, { ...opts, bias: false });
@@ -81,7 +81,7 @@ export class InceptionAux extends Module {
   fc2: Linear;
   dropout: Dropout;
   private pool = new AdaptiveAvgPool2d([4, 4]);
-  private relu = new ReLU({ inplace: true });
+  private relu = new ReLU();
   constructor(inC: number, numClasses: number, dropout = 0.7) {
     super();
     this.conv = new BasicConv2d(inC, 128, 1);

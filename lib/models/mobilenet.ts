@@ -24,7 +24,7 @@ export function convBnRelu6(inC: number, outC: number, kernel = 3, stride = 1, g
   return new Sequential(
     new Conv2d(inC, outC, kernel, { stride, padding: (kernel - 1) >> 1, groups, bias: false }),
     new BatchNorm2d(outC),
-    new ReLU6({ inplace: true }),
+    new ReLU6(),
   );
 }
 

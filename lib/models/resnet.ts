@@ -27,7 +27,7 @@ export class BasicBlock extends Module {
   static readonly expansion = 1;
   conv1: Conv2d;
   bn1: BatchNorm2d;
-  relu = new ReLU({ inplace: true });
+  relu = new ReLU();
   conv2: Conv2d;
   bn2: BatchNorm2d;
   downsample: Sequential | null;
@@ -52,7 +52,7 @@ export class Bottleneck extends Module {
   bn2: BatchNorm2d;
   conv3: Conv2d;
   bn3: BatchNorm2d;
-  relu = new ReLU({ inplace: true });
+  relu = new ReLU();
   downsample: Sequential | null;
   constructor(inplanes: number, planes: number, readonly stride = 1, downsample: Sequential | null = null) {
     super();
@@ -92,7 +92,7 @@ export interface InitOption {
 export class ResNet extends ZooModel {
   conv1: Conv2d;
   bn1: BatchNorm2d;
-  relu = new ReLU({ inplace: true });
+  relu = new ReLU();
   maxpool = new MaxPool2d(3, { stride: 2, padding: 1 });
   layer1: Sequential;
   layer2: Sequential;

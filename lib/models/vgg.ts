@@ -35,7 +35,7 @@ export function makeVggLayers(cfg: Cfg, batchNorm: boolean, inChannels = 3): Seq
     else {
       layers.push(new Conv2d(c, v, 3, { padding: 1 }));
       if (batchNorm) layers.push(new BatchNorm2d(v));
-      layers.push(new ReLU({ inplace: true }));
+      layers.push(new ReLU());
       c = v;
     }
   }
@@ -51,8 +51,8 @@ export class VGG extends ZooModel {
     const p = opts.dropout ?? 0.5;
     this.features = features;
     this.classifier = new Sequential(
-      new Linear(512 * 7 * 7, 4096), new ReLU({ inplace: true }), new Dropout(p),
-      new Linear(4096, 4096), new ReLU({ inplace: true }), new Dropout(p),
+      new Linear(512 * 7 * 7, 4096), new ReLU(), new Dropout(p),
+      new Linear(4096, 4096), new ReLU(), new Dropout(p),
       new Linear(4096, opts.numClasses ?? 1000),
     );
     if (opts.init !== false) torchvisionInit(this, { linearStd: 0.01 });

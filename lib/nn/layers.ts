@@ -4,6 +4,7 @@ import { ckError, fmtShape, shapeError } from '../errors';
 import { Tensor } from '../tensor';
 import { ConvBackend, checkConvBackend } from '../backends';
 import * as F from './functional';
+import { boolArg, intArg, intPair, numberArg } from './functional/common';
 import * as init from './init';
 import { pyRepr } from '../format';
 
@@ -15,7 +16,22 @@ import { Module, Parameter, TensorModule } from './module';
 
 /** One size for both spatial dimensions, or [height, width]. */
 export type Pair = number | [number, number];
-const pair = (v: Pair): [number, number] => (Array.isArray(v) ? [v[0], v[1]] : [v, v]);
+// Every layer checks its arguments when it is built, naming itself and the argument (functional/common.ts's
+// vocabulary): "Conv2d: stride must be a positive integer, got 0".
+
+/** Pooling padding: non-negative and at most half the kernel, as PyTorch checks it. */
+function poolPadding(layer: string, padding: unknown, kernel: [number, number]): void {
+  const p = intPair(layer, 'padding', padding, 0);
+  if (p[0] > kernel[0] / 2 || p[1] > kernel[1] / 2)
+    throw ckError('ERR_ARG', `${layer}: padding ${p} should be at most half of kernel_size ${kernel}`, 'RangeError');
+}
+
+/** convkit's activations always return a new tensor: inplace=true is refused rather than ignored. */
+function noInplace(layer: string, opts: { inplace?: boolean }): void {
+  if (opts.inplace === true)
+    throw ckError('ERR_ARG', `${layer}: inplace must be false: convkit's activations always return a new tensor (drop the option)`, 'RangeError');
+  boolArg(layer, 'inplace', opts.inplace, false);
+}
 
 function initBias(bias: Tensor, fanIn: number): void {
   const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
@@ -45,12 +61,19 @@ export class Conv2d extends Module {
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
     super();
     this.backend = opts.backend === undefined ? undefined : checkConvBackend(opts.backend, 'Conv2d: backend');
-    this.kernelSize = pair(kernelSize);
-    this.stride = pair(opts.stride ?? 1);
+    intArg('Conv2d', 'in_channels', inChannels, 1);
+    intArg('Conv2d', 'out_channels', outChannels, 1);
+    this.kernelSize = intPair('Conv2d', 'kernel_size', kernelSize, 1);
+    this.stride = intPair('Conv2d', 'stride', opts.stride ?? 1, 1);
     const p = opts.padding ?? 0;
-    this.padding = typeof p === 'string' ? p : pair(p);
-    this.dilation = pair(opts.dilation ?? 1);
-    this.groups = opts.groups ?? 1;
+    if (typeof p === 'string' && p !== 'valid' && p !== 'same')
+      throw ckError('ERR_ARG', `Conv2d: padding must be 'valid', 'same' or a non-negative integer (or a pair of them), got '${p}'`, 'RangeError');
+    this.padding = typeof p === 'string' ? p : intPair('Conv2d', 'padding', p, 0);
+    if (p === 'same' && (this.stride[0] !== 1 || this.stride[1] !== 1))
+      throw ckError('ERR_ARG', "Conv2d: padding='same' is not supported for strided convolutions (stride must be 1)", 'RangeError');
+    this.dilation = intPair('Conv2d', 'dilation', opts.dilation ?? 1, 1);
+    this.groups = intArg('Conv2d', 'groups', opts.groups ?? 1, 1);
+    boolArg('Conv2d', 'bias', opts.bias, true);
     if (inChannels % this.groups || outChannels % this.groups)
       throw shapeError(`Conv2d: in_channels ${inChannels} and out_channels ${outChannels} must be divisible by groups ${this.groups}`);
     this.weight = Parameter(empty([outChannels, inChannels / this.groups, ...this.kernelSize]));
@@ -85,6 +108,9 @@ export class Linear extends Module {
   bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super();
+    intArg('Linear', 'in_features', inFeatures, 1);
+    intArg('Linear', 'out_features', outFeatures, 1);
+    boolArg('Linear', 'bias', opts.bias, true);
     this.weight = Parameter(empty([outFeatures, inFeatures]));
     this.bias = opts.bias === false ? null : Parameter(empty([outFeatures]));
     this.resetParameters();
@@ -124,10 +150,12 @@ abstract class BatchNormBase extends Module {
   readonly trackRunningStats: boolean;
   constructor(readonly numFeatures: number, opts: BatchNormOptions, private readonly dims: number[]) {
     super();
-    this.eps = opts.eps ?? 1e-5;
-    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
-    this.affine = opts.affine ?? true;
-    this.trackRunningStats = opts.trackRunningStats ?? true;
+    const layer = new.target.name;
+    intArg(layer, 'num_features', numFeatures, 1);
+    this.eps = numberArg(layer, 'eps', opts.eps ?? 1e-5, 0, Infinity);
+    this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum === null ? null : numberArg(layer, 'momentum', opts.momentum, 0, 1);
+    this.affine = boolArg(layer, 'affine', opts.affine, true);
+    this.trackRunningStats = boolArg(layer, 'track_running_stats', opts.trackRunningStats, true);
     this.weight = this.affine ? Parameter(ones([numFeatures])) : null;
     this.bias = this.affine ? Parameter(zeros([numFeatures])) : null;
     if (this.trackRunningStats) {
@@ -174,12 +202,13 @@ export class BatchNorm1d extends BatchNormBase {
 }
 
 /**
- * Prints `ReLU()` even when built with `{ inplace: true }`: convkit's ReLU always returns a new
- * tensor, and the printout says what the layer does (PyTorch prints `ReLU(inplace=True)`).
+ * max(x, 0), always into a new tensor: `{ inplace: true }` is refused (ERR_ARG) rather than accepted and
+ * ignored, so the model zoo builds torchvision's `ReLU(inplace=True)` layers as `ReLU()`.
  */
 export class ReLU extends Module {
   constructor(readonly opts: { inplace?: boolean } = {}) {
     super();
+    noInplace('ReLU', opts);
   }
   forward(x: Tensor): Tensor {
     inputTensor(this, x);
@@ -195,6 +224,11 @@ export class MaxPool2d extends Module {
   readonly ceilMode: boolean;
   constructor(kernelSize: Pair, opts: F.MaxPool2dOptions = {}) {
     super();
+    const k = intPair('MaxPool2d', 'kernel_size', kernelSize, 1);
+    if (opts.stride !== undefined && opts.stride !== null) intPair('MaxPool2d', 'stride', opts.stride, 1);
+    poolPadding('MaxPool2d', opts.padding ?? 0, k);
+    intPair('MaxPool2d', 'dilation', opts.dilation ?? 1, 1);
+    boolArg('MaxPool2d', 'ceil_mode', opts.ceilMode, false);
     this.kernelSize = kernelSize;
     this.stride = opts.stride ?? kernelSize;
     this.padding = opts.padding ?? 0;
@@ -213,6 +247,12 @@ export class MaxPool2d extends Module {
 export class AvgPool2d extends Module {
   constructor(readonly kernelSize: Pair, readonly opts: F.AvgPool2dOptions = {}) {
     super();
+    const k = intPair('AvgPool2d', 'kernel_size', kernelSize, 1);
+    if (opts.stride !== undefined && opts.stride !== null) intPair('AvgPool2d', 'stride', opts.stride, 1);
+    poolPadding('AvgPool2d', opts.padding ?? 0, k);
+    boolArg('AvgPool2d', 'ceil_mode', opts.ceilMode, false);
+    boolArg('AvgPool2d', 'count_include_pad', opts.countIncludePad, true);
+    if (opts.divisorOverride !== undefined && opts.divisorOverride !== null) intArg('AvgPool2d', 'divisor_override', opts.divisorOverride, 1);
   }
   forward(x: Tensor): Tensor {
     inputTensor(this, x);
@@ -224,8 +264,12 @@ export class AvgPool2d extends Module {
 }
 
 export class AdaptiveAvgPool2d extends Module {
-  constructor(readonly outputSize: Pair) {
+  constructor(readonly outputSize: Pair | [number | null, number | null]) {
     super();
+    const o: unknown[] = Array.isArray(outputSize) ? outputSize : [outputSize];
+    if (outputSize === null || o.length < 1 || o.length > 2 || (!Array.isArray(outputSize) && outputSize === undefined))
+      throw ckError('ERR_ARG', `AdaptiveAvgPool2d: output_size must be a non-negative integer or a pair of them (or null), got ${JSON.stringify(outputSize) ?? String(outputSize)}`, 'TypeError');
+    for (const v of o) if (v !== null) intArg('AdaptiveAvgPool2d', 'output_size', v, 0);
   }
   forward(x: Tensor): Tensor {
     inputTensor(this, x);
@@ -360,6 +404,7 @@ export class Hardtanh extends Module {
   readonly maxVal: number;
   constructor(minVal = -1, maxVal = 1, readonly opts: { inplace?: boolean } = {}) {
     super();
+    noInplace(new.target.name, opts);
     if (!(minVal <= maxVal)) throw ckError('ERR_ARG', `Hardtanh: min_val ${minVal} must not exceed max_val ${maxVal}`, 'RangeError');
     this.minVal = minVal;
     this.maxVal = maxVal;

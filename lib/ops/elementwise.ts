@@ -3,6 +3,7 @@
  * the native kernels (csrc/cpu/elementwise.cc, cuda/elementwise.cu), which read any strided view.
  */
 import { native } from '../binding';
+import { byteRange, fillRun, operand, viewOperand } from './native_call';
 import { DType, DTYPE_CODE, promote } from '../dtype';
 import { ckError } from '../errors';
 import { broadcastShapes } from '../shape';
@@ -27,15 +28,16 @@ export function unary(x: Tensor, op: number, a = 0, b = 0, outDtype?: DType): Te
   const dt = outDtype ?? src.dtype;
   const y = Tensor.empty(src.shape, dt, src.device);
   try {
-    native.unary(op, src.dtypeCode, DTYPE_CODE[dt], src.storage, src.layout(), y.storage, a, b);
+    native.unary({ op, inDtype: src.dtypeCode, outDtype: DTYPE_CODE[dt], a, b }, { input: viewOperand(src), output: operand(y) });
     if (op === U.Sign && dt === 'float32' && y.numel()) {
       // sign(NaN) is 0 in PyTorch: keep y where x == x (one native select pass).
       const m = Tensor.empty(src.shape, 'float32', src.device);
       const yc = Tensor.empty(src.shape, 'float32', src.device);
       try {
-        native.binary(B.Eq, src.dtypeCode, DTYPE_CODE.float32, src.storage, src.layout(), src.storage, src.layout(), m.storage);
-        native.reluBackward(y.numel(), y.storage, 0, m.storage, 0, yc.storage, 0);
-        native.copyBytes(y.storage, 0, yc.storage, 0, y.numel() * 4);
+        native.binary({ op: B.Eq, inDtype: src.dtypeCode, outDtype: DTYPE_CODE.float32 }, { a: viewOperand(src), b: viewOperand(src), output: operand(m) });
+        // y * (m > 0): ReLU's backward kernel as a select
+        native.reluBackward({ n: y.numel() }, { gradOutput: operand(y), output: operand(m), gradInput: operand(yc) });
+        native.copyBytes(byteRange(y), byteRange(yc), y.numel() * 4);
       } finally {
         m.dispose();
         yc.dispose();
@@ -67,7 +69,7 @@ export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   if (typeof bIn === 'number') {
     const dt = scalarDtype(a, bIn, name);
     b = Tensor.empty([], dt, a.device);
-    native.fill(DTYPE_CODE[dt], b.storage, 0, 1, bIn);
+    fillRun(b, bIn);
     ownB = true;
   } else b = bIn;
   checkDevices(a, b, name);
@@ -82,7 +84,7 @@ export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   const eb = cb.expand(shape);
   const y = Tensor.empty(shape, outDt, a.device);
   try {
-    native.binary(op, DTYPE_CODE[common], DTYPE_CODE[outDt], ea.storage, ea.layout(), eb.storage, eb.layout(), y.storage);
+    native.binary({ op, inDtype: DTYPE_CODE[common], outDtype: DTYPE_CODE[outDt] }, { a: viewOperand(ea), b: viewOperand(eb), output: operand(y) });
   } catch (e) {
     y.dispose();
     throw e;
@@ -185,7 +187,7 @@ function intPow(a: Tensor, b: Tensor | number): Tensor {
     const out = new Int32Array(da.length);
     for (let i = 0; i < da.length; i++) out[i] = powi(da[i], db ? db[i] : (b as number));
     const y = Tensor.empty(shape, 'int32', a.device);
-    if (out.length) native.upload(y.storage, 0, out);
+    if (out.length) native.upload(byteRange(y), out);
     return y;
   } finally {
     ea.dispose();

@@ -3,6 +3,7 @@
  * strides, so transposed and sliced operands are multiplied with no copy.
  */
 import { native } from '../binding';
+import { fillRun, operand } from './native_call';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { broadcastShapes, numelOf } from '../shape';
 import { Tensor } from '../tensor';
@@ -62,14 +63,13 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     try {
       if (out.numel() === 0) {
         // nothing to compute (an empty batch, M or N)
-      } else if (K === 0) native.fill(0, out.storage, 0, out.numel(), 0);
+      } else if (K === 0) fillRun(out, 0);
       else
-        native.gemm(
-          nbatch, M, N, K, 1,
-          ea.storage, ea.offset, sA, ea.strides[nb], ea.strides[nb + 1],
-          eb.storage, eb.offset, sB, eb.strides[nb], eb.strides[nb + 1],
-          0, out.storage, 0, M * N, N,
-        );
+        native.gemm({ batch: nbatch, M, N, K, alpha: 1, beta: 0 }, {
+          a: { ...operand(ea), batchStride: sA, rowStride: ea.strides[nb], colStride: ea.strides[nb + 1] },
+          b: { ...operand(eb), batchStride: sB, rowStride: eb.strides[nb], colStride: eb.strides[nb + 1] },
+          c: { ...operand(out), batchStride: M * N, rowStride: N, colStride: 1 },
+        });
     } catch (e) {
       out.dispose();
       throw e;

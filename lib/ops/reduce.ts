@@ -3,6 +3,7 @@
  * copy when they already are), then each row reduces in the native kernel.
  */
 import { native } from '../binding';
+import { operand } from './native_call';
 import { DTYPE_CODE } from '../dtype';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { normDim, numelOf } from '../shape';
@@ -43,7 +44,7 @@ function run(x: Tensor, op: number, dims: number[], keepdim: boolean, correction
   const outDt = op === R.ArgMax || op === R.ArgMin ? 'int32' : src.dtype;
   const y = Tensor.empty(outShape, outDt, x.device);
   try {
-    native.reduce(op, DTYPE_CODE[src.dtype], c.storage, c.offset, y.storage, outer, inner, correction);
+    native.reduce({ op, dtype: DTYPE_CODE[src.dtype], outer, inner, correction }, { input: operand(c), output: operand(y) });
   } catch (e) {
     y.dispose();
     throw e;

@@ -34,7 +34,7 @@ export class Adam extends Optimizer<AdamOptions> {
   }
 
   /** AdamW's decoupled weight decay. */
-  protected get decoupled(): boolean {
+  protected get adamw(): boolean {
     return false;
   }
 
@@ -63,7 +63,7 @@ export class Adam extends Optimizer<AdamOptions> {
       return { param: p, grad: p.grad!, states: [m, v, vmax], scalar: (st.step as number) + 1 };
     });
     const [beta1, beta2] = group.betas as [number, number];
-    runFused('adamStep', slots, [group.lr, beta1, beta2, group.eps, group.weightDecay, amsgrad, !!group.maximize, this.decoupled]);
+    runFused({ kernel: 'adamStep', hyper: { lr: group.lr, beta1, beta2, eps: group.eps, weightDecay: group.weightDecay, amsgrad, maximize: !!group.maximize, adamw: this.adamw } }, slots);
     for (const s of slots) this.stateOf(s.param).step = s.scalar;
   }
 }
@@ -73,7 +73,7 @@ export class AdamW extends Adam {
   constructor(params: ParamsInput<AdamOptions>, opts: AdamOptions = {}) {
     super(params, opts, 0.01);
   }
-  protected get decoupled(): boolean {
+  protected get adamw(): boolean {
     return true;
   }
 }

@@ -1,10 +1,10 @@
 /**
  * The bridge to the native fused updates (csrc/binding/optim_ops.cc): one native call per parameter group and
- * device, which on CUDA is one kernel launch for every tensor of the group. Tensors travel as
- * (storage, offset) pairs of contiguous float32 runs; a non-contiguous parameter or state goes through a
+ * device, which on CUDA is one kernel launch for every tensor of the group. Tensors travel as operands
+ * { storage, offset } of contiguous float32 runs; a non-contiguous parameter or state goes through a
  * contiguous copy that is written back afterwards, and a gradient on another device or strided is copied.
  */
-import { native } from '../binding';
+import { AdamHyper, native, Operand, OptimEntry, RmspropHyper, SgdHyper } from '../binding';
 import { ckError } from '../errors';
 import { Tensor } from '../tensor';
 
@@ -17,19 +17,23 @@ export interface FusedSlot {
   scalar: number;
 }
 
-export type FusedKernel = 'sgdStep' | 'adamStep' | 'rmspropStep';
+/** Each fused update with its hyperparameters (lib/binding.ts). */
+export type Fused =
+  | { kernel: 'sgdStep'; hyper: SgdHyper }
+  | { kernel: 'adamStep'; hyper: AdamHyper }
+  | { kernel: 'rmspropStep'; hyper: RmspropHyper };
 
-export function runFused(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | boolean)[]): void {
+export function runFused(update: Fused, slots: FusedSlot[]): void {
   const byDevice = new Map<number, FusedSlot[]>();
   for (const s of slots) {
     const list = byDevice.get(s.param.device.index);
     if (list) list.push(s);
     else byDevice.set(s.param.device.index, [s]);
   }
-  for (const group of byDevice.values()) runOnDevice(kernel, group, hyper);
+  for (const group of byDevice.values()) runOnDevice(update, group);
 }
 
-function runOnDevice(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | boolean)[]): void {
+function runOnDevice(update: Fused, slots: FusedSlot[]): void {
   const temps: Tensor[] = [];
   const writeBack: [Tensor, Tensor][] = [];
   const flat = (t: Tensor, writable: boolean): Tensor => {
@@ -40,7 +44,8 @@ function runOnDevice(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | b
     return c;
   };
   try {
-    const entries = slots.map((s) => {
+    const op = (t: Tensor): Operand => ({ storage: t.storage, offset: t.offset });
+    const entries = slots.map((s): OptimEntry => {
       if (s.grad.dtype !== 'float32')
         throw ckError('ERR_DTYPE', `optimizer step: gradients must be float32 (got ${s.grad.dtype})`, 'TypeError');
       const p = flat(s.param, true);
@@ -50,21 +55,18 @@ function runOnDevice(kernel: FusedKernel, slots: FusedSlot[], hyper: (number | b
         temps.push(g);
       }
       g = flat(g, false);
-      const entry: unknown[] = [p.storage, p.offset, g.storage, g.offset, p.numel()];
-      for (let k = 0; k < 3; k++) {
+      const state = (k: number): Operand | null => {
         const st = s.states[k] ?? null;
-        if (st === null) entry.push(null, 0);
-        else {
-          if (!st.device.equals(s.param.device))
-            throw ckError('ERR_DEVICE', `optimizer step: state on ${st.device}, parameter on ${s.param.device}`);
-          const f = flat(st, true);
-          entry.push(f.storage, f.offset);
-        }
-      }
-      entry.push(s.scalar);
-      return entry;
+        if (st === null) return null;
+        if (!st.device.equals(s.param.device))
+          throw ckError('ERR_DEVICE', `optimizer step: state on ${st.device}, parameter on ${s.param.device}`);
+        return op(flat(st, true));
+      };
+      return { param: op(p), grad: op(g), n: p.numel(), states: [state(0), state(1), state(2)], scalar: s.scalar };
     });
-    native[kernel](entries, ...hyper);
+    if (update.kernel === 'sgdStep') native.sgdStep(entries, update.hyper);
+    else if (update.kernel === 'adamStep') native.adamStep(entries, update.hyper);
+    else native.rmspropStep(entries, update.hyper);
     for (const [dst, src] of writeBack) dst.copyFrom(src);
   } finally {
     for (const t of temps) t.dispose();

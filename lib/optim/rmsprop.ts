@@ -55,7 +55,7 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
       const ga = centered ? this.stateTensor(p, 'grad_avg', zero) : null;
       return { param: p, grad: p.grad!, states: [sq, buf, ga], scalar: 0 };
     });
-    runFused('rmspropStep', slots, [group.lr, group.alpha, group.eps, group.weightDecay, group.momentum, centered, !!group.maximize]);
+    runFused({ kernel: 'rmspropStep', hyper: { lr: group.lr, alpha: group.alpha, eps: group.eps, weightDecay: group.weightDecay, momentum: group.momentum, centered, maximize: !!group.maximize } }, slots);
     for (const s of slots) {
       const st = this.stateOf(s.param);
       st.step = (st.step as number) + 1;

@@ -64,7 +64,7 @@ export class SGD extends Optimizer<SGDOptions> {
         }
         slots.push({ param: p, grad: p.grad!, states: [buf, null, null], scalar: isNew });
       }
-      runFused('sgdStep', slots, [group.lr, group.momentum, group.dampening, group.weightDecay, !!group.nesterov, !!group.maximize]);
+      runFused({ kernel: 'sgdStep', hyper: { lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weightDecay, nesterov: !!group.nesterov, maximize: !!group.maximize } }, slots);
     } catch (e) {
       for (const [, b] of fresh) b.dispose();
       throw e;

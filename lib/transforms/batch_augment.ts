@@ -101,10 +101,12 @@ export function batchAugment(x: Tensor, opts: BatchAugmentOptions = {}, params?:
     const nt = norm ? tensor(norm, { shape: [2, g.C], device: x.device }) : null;
     const y = Tensor.empty([g.N, g.C, g.OH, g.OW], 'float32', x.device);
     try {
-      native.batchAugment(
-        [g.N, g.C, g.H, g.W, g.OH, g.OW, g.pad], opts.fill ?? 0,
-        xc.storage, xc.offset, p.storage, p.offset, nt ? nt.storage : null, nt ? nt.offset : 0, y.storage, 0,
-      );
+      native.batchAugment({ N: g.N, C: g.C, H: g.H, W: g.W, OH: g.OH, OW: g.OW, pad: g.pad, fill: opts.fill ?? 0 }, {
+        input: { storage: xc.storage, offset: xc.offset },
+        params: { storage: p.storage, offset: p.offset },
+        norm: nt ? { storage: nt.storage, offset: nt.offset } : null,
+        output: { storage: y.storage, offset: 0 },
+      });
     } catch (e) {
       y.dispose();
       throw e;

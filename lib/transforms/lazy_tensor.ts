@@ -16,10 +16,6 @@ export function markLoaderWorker(): void {
   inWorker = true;
 }
 
-export function isLoaderWorker(): boolean {
-  return inWorker;
-}
-
 /** Whether x is a ck.Tensor (always false inside a worker, where none can exist). */
 export function isTensor(x: unknown): x is Tensor {
   if (inWorker || x === null || typeof x !== 'object') return false;

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../../lib';
-import { binaryPath } from '../../lib/binding';
+import { binaryPath, native } from '../../lib/binding';
 
 const F = ck.nn.functional;
 const info = ck.backends.cudnn.info();
@@ -134,8 +134,9 @@ describe('backend selection without cuDNN', () => {
       layer.backend = 'native';
       expect(layer.forward(x).shape).toEqual([1, 3, 3, 3]);
       // the native entry points refuse as well, never crash
-      expect(() => ck.backends.cudnn.isAvailable() || (require('../../lib/binding').native.cudnnConv2dForward(
-        [1, 2, 5, 5, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1], (x as any).storage, 0, (w as any).storage, 0, null, 0, (x as any).storage, 0))).toThrow(
+      const op = (t: ck.Tensor) => ({ storage: t.storage, offset: 0 });
+      const params = { N: 1, C: 2, H: 5, W: 5, O: 3, KH: 3, KW: 3, OH: 3, OW: 3, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1 };
+      expect(() => ck.backends.cudnn.isAvailable() || native.cudnnConv2dForward(params, { input: op(x), weight: op(w), bias: null, output: op(x) })).toThrow(
         expect.objectContaining({ code: 'ERR_CUDNN' }),
       );
       for (const t of [x, w]) t.dispose();

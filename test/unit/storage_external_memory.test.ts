@@ -26,12 +26,13 @@ async function dropAndCollect(make: () => void): Promise<void> {
   const before = external();
   make();
   expect(external() - before).toBeGreaterThanOrEqual(SIZE - SLACK);
-  // Node defers Node-API finalizers to setImmediate; a few rounds of gc + yield let them run.
-  for (let i = 0; i < 10 && external() - before >= SLACK; i++) {
+  // Node defers Node-API finalizers to setImmediate; rounds of gc + yield let them run. One-sided: other
+  // garbage (earlier test files in this process) may be given back meanwhile too.
+  for (let i = 0; i < 50 && external() - before >= SLACK; i++) {
     gc();
-    await new Promise(setImmediate);
+    await new Promise((r) => setTimeout(r, i < 10 ? 0 : 20));
   }
-  expect(Math.abs(external() - before)).toBeLessThan(SLACK);
+  expect(external() - before).toBeLessThan(SLACK);
 }
 
 test('allocation reports the bytes and dispose() gives them back', () => {

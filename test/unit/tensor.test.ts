@@ -120,16 +120,22 @@ describe('errors name the problem', () => {
     expect(() => ck.tensor([1], { dtype: 'float64' as never })).toThrow(expect.objectContaining({ code: 'ERR_DTYPE' }));
   });
   test('the native layer rejects out-of-bounds layouts with a JS error, not a crash', () => {
-    const { native } = require('../../lib/binding');
+    const { native } = require('../../lib/binding') as typeof import('../../lib/binding');
     const s = native.alloc(-1, 16);
     const y = native.alloc(-1, 16);
-    expect(() => native.unary(0, 0, 0, s, [1, 0, 100, 1], y, 0, 0)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
-    expect(() => native.unary(0, 0, 0, s, [1, 2, 4, 1], y, 0, 0)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
-    expect(() => native.gemm(1, 4, 4, 4, 1, s, 0, 0, 4, 1, s, 0, 0, 4, 1, 0, y, 0, 0, 4)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
-    expect(() => native.unary(99, 0, 0, s, [1, 0, 4, 1], y, 0, 0)).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
-    expect(() => native.unary(0, 0, 0, {}, [1, 0, 4, 1], y, 0, 0)).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+    const unary = (op: number, input: unknown, layout: number[]) =>
+      native.unary({ op, inDtype: 0, outDtype: 0, a: 0, b: 0 }, { input: { storage: input, layout } as never, output: { storage: y, offset: 0 } });
+    expect(() => unary(0, s, [1, 0, 100, 1])).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => unary(0, s, [1, 2, 4, 1])).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    const m = (rowStride: number) => ({ storage: s, offset: 0, batchStride: 0, rowStride, colStride: 1 });
+    expect(() => native.gemm({ batch: 1, M: 4, N: 4, K: 4, alpha: 1, beta: 0 }, { a: m(4), b: m(4), c: { ...m(4), storage: y } }))
+      .toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => unary(99, s, [1, 0, 4, 1])).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+    expect(() => unary(0, {}, [1, 0, 4, 1])).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+    // stride 1.5 in a layout is an error, never truncated
+    expect(() => unary(0, s, [1, 0, 2, 1.5])).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
     s.dispose();
-    expect(() => native.unary(0, 0, 0, s, [1, 0, 4, 1], y, 0, 0)).toThrow(expect.objectContaining({ code: 'ERR_DISPOSED' }));
+    expect(() => unary(0, s, [1, 0, 4, 1])).toThrow(expect.objectContaining({ code: 'ERR_DISPOSED' }));
     y.dispose();
   });
 });
