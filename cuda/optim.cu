@@ -234,7 +234,7 @@ void adam_step_cuda(const OptimTensor* tensors, int64_t count, const AdamParams&
   const AdamElem e{static_cast<float>(hp.weight_decay), static_cast<float>(1.0 - hp.lr * hp.weight_decay),
                    static_cast<float>(hp.beta1), static_cast<float>(1.0 - hp.beta1), static_cast<float>(hp.beta2),
                    static_cast<float>(1.0 - hp.beta2), static_cast<float>(hp.eps), hp.weight_decay != 0.0,
-                   hp.decoupled, hp.maximize, hp.amsgrad};
+                   hp.adamw, hp.maximize, hp.amsgrad};
   apply_group("adam_step", tensors, count, e, s);
 }
 

@@ -31,10 +31,10 @@ struct SgdParams {
 // Adam / AdamW: state[0] = exp_avg, state[1] = exp_avg_sq, state[2] = max_exp_avg_sq (amsgrad).
 // coef[0] = -lr / (1 - beta1^step), coef[1] = sqrt(1 - beta2^step), from the tensor's own step count
 // (the binding fills them with the C library's pow and sqrt, as Python does).
-// decoupled (AdamW): param *= 1 - lr * weight_decay first, and the gradient is not decayed.
+// adamw (decoupled weight decay): param *= 1 - lr * weight_decay first, and the gradient is not decayed.
 struct AdamParams {
   double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad, maximize, decoupled;
+  bool amsgrad, maximize, adamw;
 };
 // RMSprop: state[0] = square_avg, state[1] = momentum_buffer (momentum > 0), state[2] = grad_avg (centered).
 struct RmspropParams {

@@ -234,7 +234,7 @@ void adam_step_cpu(const OptimTensor* tensors, int64_t count, const AdamParams& 
                   static_cast<float>(hp.weight_decay), static_cast<float>(1.0 - hp.lr * hp.weight_decay),
                   static_cast<float>(hp.beta1), static_cast<float>(1.0 - hp.beta1), static_cast<float>(hp.beta2),
                   static_cast<float>(1.0 - hp.beta2), static_cast<float>(hp.eps), t.coef[0], t.coef[1],
-                  hp.weight_decay != 0.0, hp.decoupled, hp.maximize};
+                  hp.weight_decay != 0.0, hp.adamw, hp.maximize};
   });
 }
 
