@@ -16,6 +16,18 @@ import { ckError, ConvkitError, fmtShape } from '../errors';
 import { Module } from '../nn/module';
 import * as layers from '../nn/layers';
 import * as NNF from '../nn/functional';
+import * as FConv from '../nn/functional/conv';
+import * as FBatchNorm from '../nn/functional/batchnorm';
+import * as FPool from '../nn/functional/pool';
+import * as FActivation from '../nn/functional/activation';
+import * as FDropout from '../nn/functional/dropout';
+import * as FSoftmaxLoss from '../nn/functional/softmax_loss';
+import * as FLinear from '../nn/functional/linear';
+import * as FConcat from '../nn/functional/concat';
+
+// The op-family modules behind nn.functional: their exports are the functions every layer calls (the
+// index only re-exports them as getters), so these are what the tracer wraps.
+const FUNCTIONAL_MODULES: readonly object[] = [FConv, FBatchNorm, FPool, FActivation, FDropout, FSoftmaxLoss, FLinear, FConcat];
 import { Tensor } from '../tensor';
 import { AttrValue, OnnxGraph } from './graph';
 
@@ -89,13 +101,15 @@ export class Tracer {
       };
       this.restore.push(() => (proto[key] = orig));
     }
-    const nnf = NNF as unknown as Record<string, unknown>;
-    for (const key of Object.keys(nnf)) {
-      const d = Object.getOwnPropertyDescriptor(nnf, key);
-      if (!d || typeof d.value !== 'function' || !d.writable) continue;
-      const orig = d.value as Fn;
-      nnf[key] = (...args: unknown[]) => this.call(`nn.functional.${key}`, FUNCTIONAL_OPS[key], orig, undefined, args);
-      this.restore.push(() => (nnf[key] = orig));
+    for (const mod of FUNCTIONAL_MODULES) {
+      const nnf = mod as Record<string, unknown>;
+      for (const key of Object.keys(nnf)) {
+        const d = Object.getOwnPropertyDescriptor(nnf, key);
+        if (!d || typeof d.value !== 'function' || !d.writable) continue;
+        const orig = d.value as Fn;
+        nnf[key] = (...args: unknown[]) => this.call(`nn.functional.${key}`, FUNCTIONAL_OPS[key], orig, undefined, args);
+        this.restore.push(() => (nnf[key] = orig));
+      }
     }
     for (const [name, m] of this.model.namedModules()) {
       const own = Object.getOwnPropertyDescriptor(m, 'forward');
