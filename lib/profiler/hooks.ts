@@ -26,9 +26,16 @@ const invert = (o: Record<string, number>) => Object.fromEntries(Object.entries(
 const OP_CODES: Record<string, Record<number, string>> = { unary: invert(U), binary: invert(B), reduce: invert(R) };
 
 /** The device index of the first native buffer among a call's arguments (-1: CPU, or none). */
-function deviceOf(args: unknown[]): number {
+/** The device of the first native storage among the arguments: a storage itself, or inside an operand
+ *  object ({ storage, offset }) or an operand table ({ input, output }), as lib/binding.ts passes them. */
+function deviceOf(args: unknown[], depth = 0): number {
   for (const a of args) {
-    if (typeof a === 'object' && a !== null && typeof (a as { device?: unknown }).device === 'number' && 'bytes' in (a as object)) return (a as { device: number }).device;
+    if (typeof a !== 'object' || a === null) continue;
+    if (typeof (a as { device?: unknown }).device === 'number' && 'bytes' in (a as object)) return (a as { device: number }).device;
+    if (depth < 2) {
+      const d = deviceOf(Array.isArray(a) ? a : Object.values(a as object), depth + 1);
+      if (d >= 0) return d;
+    }
   }
   return -1;
 }
@@ -70,7 +77,8 @@ function wrapNative(rec: Recorder, opts: HookOptions, restores: Restore[]): void
     if (NOT_OPS.has(key) || typeof n[key] !== 'function') continue;
     const codes = OP_CODES[key];
     patch(n, key, (orig) => function (this: unknown, ...args: unknown[]) {
-      const name = codes ? `native::${key}.${codes[args[0] as number] ?? args[0]}` : `native::${key}`;
+      const op = (args[0] as { op?: number } | undefined)?.op;
+      const name = codes && op !== undefined ? `native::${key}.${codes[op] ?? op}` : `native::${key}`;
       const dev = timeCuda ? deviceOf(args) : -1;
       if (dev < 0) return range(rec, name, 'native', orig, this, args);
       const r = rec.begin(name, 'native', { device: `cuda:${dev}` });
