@@ -205,3 +205,14 @@ if (!isMainThread && (workerData as { convkitLoaderWorker?: unknown } | null)?.c
 }
 
 export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.env.CONVKIT_BINARY) : loadAuto();
+
+/** ck.distributed's native entries (csrc/binding/dist_ops.cc): one default process group per process. */
+export interface NativeDist {
+  distInfo(): { gloo: boolean; nccl: boolean; initialized: boolean };
+  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; hostname: string; iface: string }): void;
+  distDestroy(): void;
+  /** kind: 0 allReduce, 1 broadcast, 2 allGather, 3 reduceScatter, 4 barrier; op: 0 sum, 1 avg, 2 max, 3 min, 4 product. */
+  distSubmit(kind: number, dtype: number, op: number, root: number, count: number, input: NativeStorage | null, inputOffset: number): number;
+  distWait(work: number, output: NativeStorage | null, outputOffset: number): void;
+  distPoll(work: number): boolean;
+}

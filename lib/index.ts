@@ -23,3 +23,4 @@ export * as io from './io';
 export * as utils from './utils';
 export * as data from './data';
 export * as transforms from './transforms';
+export * as distributed from './distributed';

@@ -24,6 +24,7 @@ void init_optim_ops(Napi::Env env, Napi::Object exports);
 void init_cudnn_ops(Napi::Env env, Napi::Object exports);
 void init_bench_ops(Napi::Env env, Napi::Object exports);
 void init_emu_ops(Napi::Env env, Napi::Object exports);
+void init_dist_ops(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -117,6 +118,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ck::init_cudnn_ops(env, exports);
   ck::init_bench_ops(env, exports);
   ck::init_emu_ops(env, exports);
+  ck::init_dist_ops(env, exports);
   CK_EXPORT(exports, "buildInfo", ck::BuildInfo);
   CK_EXPORT(exports, "cudaInfo", ck::CudaInfo);
   CK_EXPORT(exports, "synchronize", ck::Synchronize);
