@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
 import { setNumThreads } from '../info';
 import { CliError, isDiskFull, isSystemError } from './errors';
+import { launch } from './launch';
 import { ZOO } from './models';
 import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
 
@@ -22,6 +23,7 @@ function float(v: string): number {
 
 export function buildProgram(): Command {
   const program = new Command('convkit');
+  program.enablePositionalOptions(); // `launch` hands everything after its script to the script
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const version = (require('../../package.json') as { version: string }).version;
   program.description('Train and inspect convolutional networks with convkit').version(version).showHelpAfterError();
@@ -114,6 +116,21 @@ export function buildProgram(): Command {
     .argument('<in>', 'PyTorch checkpoint or safetensors file (recognised by its contents)')
     .argument('<out>', 'file to write: .pth/.pt for torch.save\'s format, anything else safetensors')
     .action((input: string, output: string) => convertCommand(input, output, process.stdout));
+
+  program
+    .command('launch')
+    .description('run a script as --nproc-per-node ranks of a data-parallel job (torchrun\'s flags and environment)')
+    .requiredOption('--nproc-per-node <n>', 'processes (ranks) on this node', int(1))
+    .option('--nnodes <n>', 'nodes in the job', int(1), 1)
+    .option('--node-rank <n>', 'this node\'s index', int(0), 0)
+    .option('--master-addr <addr>', 'address of the node that runs rank 0', '127.0.0.1')
+    .option('--master-port <port>', 'port of the rendezvous store on that node', int(1), 29500)
+    .argument('<script>', 'the JavaScript file every rank runs')
+    .argument('[args...]', 'arguments for the script')
+    .passThroughOptions()
+    .action(async (script: string, args: string[], o) => {
+      process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr, masterPort: o.masterPort }, script, args, process.stderr);
+    });
 
   return program;
 }

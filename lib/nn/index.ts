@@ -8,3 +8,4 @@ export {
 export * as functional from './functional';
 export * as init from './init';
 export * as utils from './utils';
+export * as parallel from './parallel';

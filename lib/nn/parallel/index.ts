@@ -1,0 +1,3 @@
+/** nn.parallel: data-parallel training across processes (DistributedDataParallel, on ck.distributed). */
+export { DistributedDataParallel } from './distributed';
+export type { DDPOptions } from './distributed';
