@@ -3,7 +3,7 @@
  * At wrap time rank 0's parameters and buffers are broadcast to every rank. Gradients are averaged across
  * ranks during backward: parameters are grouped into buckets (in reverse registration order, the order
  * their gradients tend to arrive; the first bucket capped at 1 MiB and the rest at bucketCapMb, as
- * PyTorch), and a post-accumulate-grad hook starts a bucket's all-reduce (asynchronous, on the process
+ * PyTorch; a cap under 1 MiB applies to the first bucket too), and a post-accumulate-grad hook starts a bucket's all-reduce (asynchronous, on the process
  * group's worker thread) as soon as all its gradients are ready, in bucket order on every rank. When the
  * last bucket has started, backward waits for all of them and writes the averages back into .grad. Each
  * gradient is scaled by 1/worldSize as it is copied into its bucket, then summed: PyTorch's averaging.
@@ -55,6 +55,7 @@ export class DistributedDataParallel extends Module {
     nextBucket: number;
     requireSync: boolean;
     pending: boolean; // a synchronised forward expects its backward
+    forwardSync: boolean; // PyTorch's require_forward_param_sync: buffers are broadcast before the next forward
     unused: Set<Tensor>;
     opts: Required<Omit<DDPOptions, 'deviceIds'>>;
     worldSize: number;
@@ -68,7 +69,7 @@ export class DistributedDataParallel extends Module {
     if (!(bucketCapMb > 0)) throw ckError('ERR_ARG', `DistributedDataParallel: bucketCapMb must be positive, got ${bucketCapMb}`, 'RangeError');
     this.module = module;
     this.ddp = {
-      buckets: [], where: new Map(), ready: new Set(), nextBucket: 0, requireSync: true, pending: false, unused: new Set(),
+      buckets: [], where: new Map(), ready: new Set(), nextBucket: 0, requireSync: true, pending: false, forwardSync: true, unused: new Set(),
       opts: { bucketCapMb, findUnusedParameters: !!opts.findUnusedParameters, broadcastBuffers: opts.broadcastBuffers ?? true },
       worldSize: dist.getWorldSize(),
     };
@@ -78,7 +79,7 @@ export class DistributedDataParallel extends Module {
     this.buildBuckets(bucketCapMb * 1024 * 1024);
   }
 
-  // PyTorch's assignment: parameters in registration order fill buckets (the first capped at 1 MiB), one
+  // PyTorch's assignment: parameters in registration order fill buckets (the first capped at 1 MiB, or at the cap when smaller), one
   // dtype and device per bucket; the buckets are then launched in reverse, as gradients arrive.
   private buildBuckets(capBytes: number): void {
     const params = [...this.module.namedParameters()].filter(([, p]) => p.requiresGrad);
@@ -87,7 +88,7 @@ export class DistributedDataParallel extends Module {
     for (const [name, param] of params) {
       if (!param.isContiguous()) throw ckError('ERR_ARG', `DistributedDataParallel: parameter ${name} is not contiguous`);
       const cur = groups[groups.length - 1];
-      const cap = groups.length <= 1 ? FIRST_BUCKET_BYTES : capBytes;
+      const cap = groups.length <= 1 ? Math.min(FIRST_BUCKET_BYTES, capBytes) : capBytes;
       const fits = cur && (size + param.numel()) * 4 <= cap && cur[0][1].dtype === param.dtype && cur[0][1].device.equals(param.device);
       if (fits) cur.push([name, param]);
       else groups.push([[name, param]]);
@@ -119,9 +120,11 @@ export class DistributedDataParallel extends Module {
       throw ckError('ERR_DIST', 'DistributedDataParallel: the previous backward did not reduce every gradient: parameters ' +
         `${missing.join(', ')} received none. Pass { findUnusedParameters: true } when the forward pass may leave parameters unused`);
     }
-    const sync = s.requireSync && isGradEnabled() && this.training;
-    if (s.requireSync && s.opts.broadcastBuffers && s.worldSize > 1) noGrad(() => this.module.buffers().forEach((b) => dist.broadcast(b, 0)));
+    const sync = s.requireSync && isGradEnabled();
+    // As PyTorch: the forward after a noSync() one does not broadcast buffers (the noSync one did).
+    if (s.forwardSync && s.opts.broadcastBuffers && s.worldSize > 1) noGrad(() => this.module.buffers().forEach((b) => dist.broadcast(b, 0)));
     const out = this.module.forward(...args);
+    s.forwardSync = sync;
     s.pending = false;
     s.ready.clear();
     s.nextBucket = 0;
