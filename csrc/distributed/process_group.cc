@@ -175,6 +175,39 @@ ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_
   if (rank_ < 0 || rank_ >= size_)
     throw Error("ERR_ARG", "rank " + std::to_string(rank_) + " is outside the world of size " + std::to_string(size_) +
                                " (ranks are 0.." + std::to_string(size_ - 1) + ")", ErrorKind::Range);
+  try {
+    rendezvous(o);
+  } catch (...) {
+    // Rank 0 serves the store: keep it up a moment, so the other ranks read why instead of "rank 0 is lost".
+    store_.reset();
+    linger();
+    throw;
+  }
+  worker_ = std::thread([this] { loop(); });
+#endif
+}
+
+ProcessGroup::~ProcessGroup() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+#ifdef CK_HAVE_GLOO
+  if (impl_ && impl_->ctx) {
+    try {
+      impl_->ctx->closeConnections();
+    } catch (...) {
+    }
+  }
+#endif
+  store_.reset();
+  server_.reset();
+}
+
+#ifdef CK_HAVE_GLOO
+void ProcessGroup::rendezvous(const InitOptions& o) {
   int port = o.master_port;
   if (rank_ == 0) {
     server_ = std::make_unique<TcpStoreServer>(port);
@@ -188,7 +221,7 @@ ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_
   store_->set("ck/world/" + me, std::vector<char>(ws.begin(), ws.end()));
   std::vector<std::string> keys;
   for (int r = 0; r < size_; ++r) keys.push_back("ck/world/" + std::to_string(r));
-  std::vector<std::string> missing = store_->wait(keys, timeout_);
+  store_->wait(keys, timeout_);  // then read who came, and what world size each was given
   std::vector<int> absent, present;
   for (int r = 0; r < size_; ++r) {
     std::vector<char> v;
@@ -221,27 +254,18 @@ ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_
   } catch (const std::exception& e) {
     fail("rank " + me + ": Gloo could not connect to its peers: " + e.what());
   }
-  worker_ = std::thread([this] { loop(); });
-#endif
 }
-
-ProcessGroup::~ProcessGroup() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
-#ifdef CK_HAVE_GLOO
-  if (impl_ && impl_->ctx) {
-    try {
-      impl_->ctx->closeConnections();
-    } catch (...) {
-    }
-  }
+#else
+void ProcessGroup::rendezvous(const InitOptions&) {}
 #endif
-  store_.reset();
-  server_.reset();
+
+// Rank 0 only (the store's server): waits up to 3 s for the other ranks to leave the store (they do when
+// they exit), so that survivors of a failure can still ask it which rank was lost.
+void ProcessGroup::linger() {
+  if (!server_) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(3000);
+  while (server_->clients() > (store_ ? 1 : 0) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 int64_t ProcessGroup::submit(std::shared_ptr<Work> w) {
@@ -273,7 +297,7 @@ bool ProcessGroup::poll(int64_t id) {
 // process's sockets all close at once, so its mark may lag the collective's failure by a moment.
 std::string ProcessGroup::lost_message() {
   try {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
     for (;;) {
       std::vector<int> lost = store_->lost_ranks();
       if (!lost.empty())
@@ -314,6 +338,7 @@ void ProcessGroup::loop() {
         } catch (...) {
         }
 #endif
+        linger();
       }
     }
     {

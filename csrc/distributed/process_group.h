@@ -62,6 +62,8 @@ class ProcessGroup {
   void loop();
   void run(Work& w, uint32_t tag);
   std::string lost_message();
+  void linger();
+  void rendezvous(const InitOptions& o);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_, size_;

@@ -138,6 +138,7 @@ void TcpStoreServer::accept_loop() {
     if (fd < 0) continue;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    clients_++;
     threads_.emplace_back([this, fd] { serve(fd); });
   }
 }
@@ -186,11 +187,12 @@ void TcpStoreServer::serve(int fd) {
     }
     if (!write_frame(fd, status, "", reply, false)) break;
   }
-  ::close(fd);
   if (rank >= 0 && !said_bye && !stop_) {
     std::lock_guard<std::mutex> lock(mu_);
     lost_.insert(rank);
   }
+  ::close(fd);
+  clients_--;
 }
 
 TcpStore::TcpStore(const std::string& host, int port, int rank, std::chrono::milliseconds timeout)

@@ -25,7 +25,8 @@ class TcpStoreServer {
  public:
   explicit TcpStoreServer(int port);  // listens on every interface; throws ERR_DIST when the port is taken
   ~TcpStoreServer();
-  int port() const { return port_; }  // the bound port (the one asked for, or the one picked for port 0)
+  int port() const { return port_; }
+  int clients() const { return clients_.load(); }  // open client connections  // the bound port (the one asked for, or the one picked for port 0)
   TcpStoreServer(const TcpStoreServer&) = delete;
   TcpStoreServer& operator=(const TcpStoreServer&) = delete;
 
@@ -35,6 +36,7 @@ class TcpStoreServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> clients_{0};
   std::mutex mu_;
   std::map<std::string, std::vector<char>> kv_;
   std::set<int> lost_;  // ranks whose connection dropped without a goodbye

@@ -109,18 +109,6 @@ json.dump(out, open(os.path.join(DIR, 'torch_%d_%d.json' % (ws, rank)), 'w'))
 dist.destroy_process_group()
 `;
 
-// A small deterministic generator (mulberry32) for the data, shared by both sides through the files.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function maxDiff(a: SD, b: SD, keys: string[]): { key: string; diff: number; scale: number } {
   let worst = { key: '', diff: 0, scale: 0 };
   for (const k of keys) {
@@ -144,9 +132,9 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convkit-ddp-'));
   // Enough samples for 3 ranks x 2 micro-batches x B per step.
   const n = STEPS * 3 * 2 * B;
-  const r = rng(7);
-  const x = new Float32Array(n * C * H * W).map(() => r() * 2 - 1);
-  const y = Int32Array.from({ length: n }, () => Math.floor(r() * 10));
+  ck.manualSeed(7);
+  const x = ck.rand([n * C * H * W]).mul(2).sub(1).dataSync();
+  const y = ck.randint(0, 10, [n]).dataSync();
   fs.writeFileSync(path.join(dir, 'x.bin'), Buffer.from(x.buffer));
   fs.writeFileSync(path.join(dir, 'y.bin'), Buffer.from(y.buffer));
   ck.manualSeed(0);
