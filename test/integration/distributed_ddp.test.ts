@@ -4,16 +4,17 @@
  *   (a) PyTorch's DDP with Gloo (live, /usr/bin/python3) from the same initial weights and data shards,
  *       BatchNorm in training mode (per-rank batch statistics, rank 0's buffers broadcast each forward);
  *   (b) single-process training on the concatenated batch. With BatchNorm in training mode the two are
- *       different computations (each rank normalises by its own shard's statistics), so this run keeps
- *       the model in eval mode, where every sample's loss depends on its own input only;
+ *       different computations (each rank normalises by its own shard's statistics), so this is checked
+ *       twice: in eval mode, where every sample's loss depends on its own input only, and in training mode
+ *       with the BatchNorms converted to SyncBatchNorm (global batch statistics, as PyTorch's);
  *   (c) noSync accumulation (two micro-batches per step, the first under noSync) matches PyTorch's no_sync.
  * Ranks other than 0 start from other random weights, so the match also shows the wrap-time broadcast.
  * Dropout is 0 (its masks come from each library's own generator). Images are 3x16x16 (the network pools
  * adaptively) and 4 per rank per step, to keep the run to seconds on two cores. The learning rate is small
  * (0.01) so that the runs stay in the regime where rounding differences do not grow: the two libraries
  * agree to ~1e-7 over these steps, except where a near-tie (a max pool's two largest inputs, say) falls the
- * other way under float rounding and routes one gradient elsewhere, seen once as ~1e-4 in the
- * accumulation run; the tolerance (2e-4 relative to the tensor's largest value, at least 2e-4) allows that.
+ * other way under float rounding and routes one gradient elsewhere (seen as ~1e-4 in an accumulation run
+ * on another draw of the data); the tolerance (2e-4 relative to the tensor's largest value, at least 2e-4) allows that.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -23,6 +24,10 @@ import { freePort, runRanks, TORCH_CIFAR10NET, writeScript } from './distributed
 
 const B = 4;
 const STEPS = 20;
+// SyncBatchNorm against one process: 5 steps. Normalised activations sit around 0, where a ReLU's side can
+// flip under a last-bit difference in the statistics and move one element's gradient: by hand, the first
+// such flip in a 2-rank run came at step 12 (gradients equal to 5e-8 before, 5e-4 after).
+const SYNC_STEPS = 5;
 const [C, H, W] = [3, 16, 16];
 const LR = 0.01;
 const MOMENTUM = 0.9;
@@ -33,6 +38,7 @@ type SD = Record<string, { shape: number[]; data: number[] }>;
 const CK_WORKER = `
 const fs = require('fs'), path = require('path');
 const [DIR, B, STEPS, C, H, W] = [process.env.CK_DIR, +process.env.CK_B, +process.env.CK_STEPS, 3, 16, 16];
+const SYNC_STEPS = ${SYNC_STEPS};
 ck.distributed.initProcessGroup({ backend: 'gloo', timeoutMs: 60000 });
 const rank = ck.distributed.getRank(), ws = ck.distributed.getWorldSize();
 const X = new Float32Array(new Uint8Array(fs.readFileSync(path.join(DIR, 'x.bin'))).buffer);
@@ -46,15 +52,16 @@ function batch(s, m) {
 }
 function run(mode) {
   ck.manualSeed(100 + rank);
-  const net = ck.models.cifar10Net({ dropout: 0 });
+  let net = ck.models.cifar10Net({ dropout: 0 });
   if (rank === 0) net.loadStateDict(Object.fromEntries(Object.entries(init).map(([k, v]) =>
     [k, ck.tensor(k.endsWith('num_batches_tracked') ? Int32Array.from(v.data) : Float32Array.from(v.data), { shape: v.shape })])));
+  if (mode === 'sync') net = ck.nn.SyncBatchNorm.convertSyncBatchnorm(net);
   const ddp = new ck.nn.parallel.DistributedDataParallel(net, { bucketCapMb: 0.25 });
   if (mode === 'eval') ddp.eval();
   const opt = new ck.optim.SGD(ddp.parameters(), { lr: ${LR}, momentum: ${MOMENTUM} });
   const lossFn = new ck.nn.CrossEntropyLoss();
   const step = (x, y) => ck.tidy(() => lossFn.forward(ddp.forward(x), y).backward());
-  for (let s = 0; s < (mode === 'accum' ? STEPS / 2 : STEPS); s++) {
+  for (let s = 0; s < (mode === 'accum' ? STEPS / 2 : mode === 'sync' ? SYNC_STEPS : STEPS); s++) {
     opt.zeroGrad();
     if (mode === 'accum') {
       ddp.noSync(() => step(...batch(s, 0)));
@@ -65,7 +72,7 @@ function run(mode) {
   const sd = ddp.stateDict();
   return { buckets: ddp.bucketNames().length, sd: Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, { shape: t.shape, data: [...t.dataSync()] }])) };
 }
-const out = { train: run('train'), eval: run('eval'), accum: run('accum') };
+const out = { train: run('train'), eval: run('eval'), accum: run('accum'), sync: run('sync') };
 fs.writeFileSync(path.join(DIR, 'ck_' + ws + '_' + rank + '.json'), JSON.stringify(out));
 ck.distributed.destroyProcessGroup();
 `;
@@ -148,19 +155,19 @@ afterAll(() => {
   if (dir && !process.env.CK_KEEP_DDP_DIR) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-// Single-process eval-mode training on the concatenated batch of all ranks.
-function singleProcessEval(ws: number): SD {
+// Single-process training on the concatenated batch of all ranks, in eval or training mode.
+function singleProcess(ws: number, mode: 'eval' | 'train', steps: number): SD {
   const X = new Float32Array(new Uint8Array(fs.readFileSync(path.join(dir, 'x.bin'))).buffer);
   const Y = new Int32Array(new Uint8Array(fs.readFileSync(path.join(dir, 'y.bin'))).buffer);
   const init = read('init.json') as SD;
   const net = ck.models.cifar10Net({ dropout: 0 });
   net.loadStateDict(Object.fromEntries(Object.entries(init).map(([k, v]) =>
     [k, ck.tensor(k.endsWith('num_batches_tracked') ? Int32Array.from(v.data) : Float32Array.from(v.data), { shape: v.shape })])));
-  net.eval();
+  if (mode === 'eval') net.eval();
   const opt = new ck.optim.SGD(net.parameters(), { lr: LR, momentum: MOMENTUM });
   const lossFn = new ck.nn.CrossEntropyLoss();
   const per = C * H * W;
-  for (let s = 0; s < STEPS; s++) {
+  for (let s = 0; s < steps; s++) {
     opt.zeroGrad();
     ck.tidy(() => {
       const xs = new Float32Array(ws * B * per);
@@ -197,21 +204,23 @@ describe.each([2, 3])('DistributedDataParallel with %i Gloo processes', (ws) => 
     expect(Object.keys(ckOut[0].train.sd)).toEqual(keys);
     const paramKeys = keys.filter((k) => !/running_|num_batches/.test(k));
     // Every rank ends with rank 0's parameters (buffers reach the others at the next forward's broadcast).
-    for (const mode of ['train', 'eval', 'accum']) for (let r = 1; r < ws; r++) expect(maxDiff(ckOut[r][mode].sd, ckOut[0][mode].sd, paramKeys).diff).toBe(0);
+    for (const mode of ['train', 'eval', 'accum', 'sync']) for (let r = 1; r < ws; r++) expect(maxDiff(ckOut[r][mode].sd, ckOut[0][mode].sd, paramKeys).diff).toBe(0);
     // (a) PyTorch's DDP, parameters and BatchNorm buffers.
     const a = maxDiff(ckOut[0].train.sd, torchOut.train.sd, keys);
     expect(a.diff).toBeLessThan(2e-4 * Math.max(1, a.scale));
     // (c) noSync accumulation against PyTorch's no_sync.
     const c = maxDiff(ckOut[0].accum.sd, torchOut.accum.sd, keys);
     expect(c.diff).toBeLessThan(2e-4 * Math.max(1, c.scale));
-    // (b) single process on the concatenated batch (eval mode, see the header).
-    const b = maxDiff(ckOut[0].eval.sd, singleProcessEval(ws), keys);
+    // (b) single process on the concatenated batch: in eval mode, and in training mode with SyncBatchNorm.
+    const b = maxDiff(ckOut[0].eval.sd, singleProcess(ws, 'eval', STEPS), keys);
     expect(b.diff).toBeLessThan(2e-4 * Math.max(1, b.scale));
+    const sync = maxDiff(ckOut[0].sync.sd, singleProcess(ws, 'train', SYNC_STEPS), keys);
+    expect(sync.diff).toBeLessThan(2e-4 * Math.max(1, sync.scale));
     // The run moved the weights well beyond the tolerance (the comparison is not vacuous).
     const init = Object.fromEntries(Object.entries(read('init.json') as SD).map(([k, v]) => [`module.${k}`, v]));
     expect(maxDiff(ckOut[0].train.sd, init, paramKeys).diff).toBeGreaterThan(0.01);
     // bucketCapMb 0.25 splits the 0.57 MB of parameters into several buckets, each reduced on its own.
     expect(ckOut[0].train.buckets).toBeGreaterThan(2);
-    process.stdout.write(`ws=${ws}: max |diff| vs torch DDP ${a.diff.toExponential(2)} (${a.key}), no_sync ${c.diff.toExponential(2)}, single process ${b.diff.toExponential(2)}\n`);
+    process.stdout.write(`ws=${ws}: max |diff| vs torch DDP ${a.diff.toExponential(2)} (${a.key}), no_sync ${c.diff.toExponential(2)}, single process ${b.diff.toExponential(2)} (eval), ${sync.diff.toExponential(2)} (SyncBatchNorm)\n`);
   }, 240000);
 });

@@ -1,9 +1,9 @@
 /**
  * nn.SyncBatchNorm, as PyTorch's: batch normalisation whose training-mode statistics are those of the
  * whole global batch (every rank's samples), so that data-parallel training normalises as one process
- * would on the concatenated batch. Each rank's per-channel sums of x and x² are summed across ranks by an
- * all-reduce that autograd sees (its backward all-reduces the gradient), so the gradient is the global
- * batch's too. Outside training, or without a process group, it is BatchNorm. convertSyncBatchnorm(model)
+ * would on the concatenated batch. Each rank's per-channel sums (of x, then of its squared deviations
+ * from the global mean) are summed across ranks by an all-reduce that autograd sees (its backward
+ * all-reduces the gradient), so the gradient is the global batch's too. Outside training, or without a process group, it is BatchNorm. convertSyncBatchnorm(model)
  * swaps every BatchNorm1d/2d for one, sharing its parameters and buffers (same state-dict keys).
  */
 import { needsGrad, record } from '../../autograd/functions';
@@ -88,10 +88,12 @@ export class SyncBatchNorm extends Module {
     dist.allReduce(count);
     const n = count.item();
     count.dispose();
+    // Two passes (the global mean, then the global sum of squared deviations): E[x²] - E[x]² in float32
+    // loses the variance of channels whose mean is large next to their spread.
     const mean = allReduceSum(x.sum(dims)).div(n);
-    const meanSq = allReduceSum(x.mul(x).sum(dims)).div(n);
-    const variance = meanSq.sub(mean.mul(mean));
-    let y = x.sub(mean.reshape(bshape)).mul(variance.add(this.eps).rsqrt().reshape(bshape));
+    const centred = x.sub(mean.reshape(bshape));
+    const variance = allReduceSum(centred.mul(centred).sum(dims)).div(n);
+    let y = centred.mul(variance.add(this.eps).rsqrt().reshape(bshape));
     if (this.weight) y = y.mul(this.weight.reshape(bshape));
     if (this.bias) y = y.add(this.bias.reshape(bshape));
     if (this.trackRunningStats && this.running_mean && this.running_var) {
