@@ -6,7 +6,13 @@
  * failed rank's exit code (128 + signal number for a signal), its message naming the rank.
  */
 import { ChildProcess, spawn } from 'child_process';
+import { AddressInfo, createServer } from 'net';
 import { constants } from 'os';
+import { Dataset } from '../data/dataset';
+import { DistributedSampler } from '../data/distributed_sampler';
+import { getRank, getWorldSize, initProcessGroup, isInitialized } from '../distributed/process_group';
+import { Module } from '../nn/module';
+import { DistributedDataParallel } from '../nn/parallel/distributed';
 import { CliError } from './errors';
 
 export interface LaunchOptions {
@@ -92,4 +98,57 @@ export function launch(o: LaunchOptions, script: string, args: string[], stderr:
       });
     }
   });
+}
+
+// ---- `convkit train --nproc-per-node N`: the launcher side and each rank's side ----
+
+const DDP_ENV = 'CONVKIT_DDP_TRAIN';
+
+/** True in a process that `convkit train --nproc-per-node` started as one of its ranks. */
+export function isTrainRank(): boolean {
+  return process.env[DDP_ENV] === '1';
+}
+
+/**
+ * Makes this process the launcher of `convkit train` in nproc ranks on this machine (a free loopback port
+ * for the store), each given the same command line without --nproc-per-node. Resolves with the exit code.
+ */
+export async function launchTrain(nproc: number, argv: string[], stderr: NodeJS.WritableStream): Promise<number> {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--nproc-per-node') i++;
+    else if (!argv[i].startsWith('--nproc-per-node=')) rest.push(argv[i]);
+  }
+  process.env[DDP_ENV] = '1';
+  const port = await new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+    srv.on('error', reject);
+  });
+  return launch({ nprocPerNode: nproc, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: port }, process.argv[1], rest, stderr);
+}
+
+/** In a train rank: joins the process group; returns this rank (0 writes the run folder, the others nothing). */
+export function joinTrainGroup(): number {
+  initProcessGroup({ backend: 'gloo' });
+  return getRank();
+}
+
+/**
+ * Data-parallel training setup for `convkit train`: with a process group, the model trains through
+ * DistributedDataParallel on this rank's DistributedSampler shard (seeded with the run's seed), and the
+ * batch size is the global one split across ranks, so the run follows one process's schedule. Without a
+ * process group, everything is as given.
+ */
+export function dataParallel<T>(model: Module, trainSet: Dataset<T>, batchSize: number, seed: number): { forward: Module; trainSet: Dataset<T>; batchSize: number } {
+  if (!isInitialized()) return { forward: model, trainSet, batchSize };
+  const ws = getWorldSize();
+  return {
+    forward: new DistributedDataParallel(model),
+    trainSet: new DistributedSampler(trainSet, { seed }).subset(),
+    batchSize: Math.max(1, Math.floor(batchSize / ws)),
+  };
 }

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 /** The `convkit` command: train, eval, info, summary, convert. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Writable } from 'stream';
 import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
 import { setNumThreads } from '../info';
 import { CliError, isDiskFull, isSystemError } from './errors';
-import { launch } from './launch';
+import { isTrainRank, joinTrainGroup, launch, launchTrain } from './launch';
 import { ZOO } from './models';
 import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
 
@@ -60,7 +64,22 @@ export function buildProgram(): Command {
     .option('--tensorboard <dir>', 'write TensorBoard event files to dir: loss, accuracy and learning rate per epoch, training loss every 10 batches')
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
+    .option('--nproc-per-node <n>', 'train data-parallel in n processes on this machine (Gloo, DistributedDataParallel; --batch-size is split across them)', int(1))
     .action(async (o, cmd: Command) => {
+      if (o.nprocPerNode > 1 && !isTrainRank()) {
+        if (o.resume) throw new CliError('--resume is not supported with --nproc-per-node');
+        process.exitCode = await launchTrain(o.nprocPerNode, process.argv.slice(2), process.stderr);
+        return;
+      }
+      // A rank of --nproc-per-node: rank 0 writes the run folder and prints; the others train silently.
+      const rank = isTrainRank() ? joinTrainGroup() : 0;
+      if (isTrainRank() && !o.threads) setNumThreads(Math.max(1, Math.floor(os.cpus().length / Number(process.env.LOCAL_WORLD_SIZE))));
+      if (rank > 0) {
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `convkit-rank${rank}-`));
+        process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+        Object.assign(o, { quiet: true, json: false, tensorboard: undefined, out: scratch });
+      }
+      const silent = new Writable({ write: (_c, _e, done) => done() }) as unknown as typeof process.stdout;
       const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
       if (o.threads) setNumThreads(o.threads);
       const settings: TrainSettings = {
@@ -76,7 +95,7 @@ export function buildProgram(): Command {
         const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
-      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr, tensorboard: o.tensorboard ?? null });
+      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: rank > 0 ? silent : process.stdout, stderr: rank > 0 ? silent : process.stderr, tensorboard: o.tensorboard ?? null });
       // As a shell reports a process killed by the signal: 130 after Ctrl-C, 143 after SIGTERM.
       if (r.interrupted) process.exitCode = SIGNAL_EXIT[r.signal ?? 'SIGINT'];
     });

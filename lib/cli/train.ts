@@ -19,6 +19,7 @@ import { Tensor } from '../tensor';
 import { SummaryWriter } from '../utils/tensorboard';
 import { openData, DataBundle } from './datasets';
 import { CliError, isDiskFull } from './errors';
+import { dataParallel } from './launch';
 import { RunLock } from './lock';
 import { zooEntry } from './models';
 import { Progress } from './progress';
@@ -163,6 +164,7 @@ interface Built {
   perBatch: boolean;
   trainLoader: DataLoader;
   testLoader: DataLoader;
+  forward: Module; // the model, or its DistributedDataParallel wrapper under --nproc-per-node
   summaryText: string;
   notes: string[];
 }
@@ -200,10 +202,11 @@ function build(s: TrainSettings): Built {
   }
   const params = model.parameters().filter((p) => p.requiresGrad);
   const optimizer = makeOptimizer(s.optimizer, params, s.lr, s.weightDecay);
-  const trainLoader = new DataLoader(bundle.train, { batchSize: s.batchSize, shuffle: true, numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
+  const dp = dataParallel(model, bundle.train, s.batchSize, s.seed);
+  const trainLoader = new DataLoader(dp.trainSet, { batchSize: dp.batchSize, shuffle: true, numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
   const testLoader = new DataLoader(bundle.test, { batchSize: Math.max(s.batchSize, 256), numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
   const { sched, perBatch } = makeScheduler(s.scheduler, optimizer, s, trainLoader.length);
-  return { bundle, model, optimizer, sched, perBatch, trainLoader, testLoader, summaryText, notes };
+  return { bundle, model, optimizer, sched, perBatch, trainLoader, testLoader, forward: dp.forward, summaryText, notes };
 }
 
 /** Mean loss and accuracy over a loader, in eval mode without gradients. */
@@ -396,7 +399,7 @@ async function trainLocked(
         }
         const [l, c] = tidy(() => {
           b.optimizer.zeroGrad();
-          const out = b.model.forward(x) as Tensor;
+          const out = b.forward.forward(x) as Tensor;
           const loss = criterion.forward(out, y);
           loss.backward();
           b.optimizer.step();

@@ -11,10 +11,13 @@ import { childEnv, compiledLib } from '../helpers/compiled_lib';
 
 const root = path.resolve(__dirname, '..', '..');
 
-/** The compiled library, with package.json beside it so its CLI (lib/cli/main.js) runs too. */
+/** The compiled library, with package.json and data/ beside it so its CLI (lib/cli/main.js) runs too. */
 export function lib(): { index: string; cli: string } {
   const c = compiledLib();
-  if (!fs.existsSync(path.join(c.dir, 'package.json'))) fs.copyFileSync(path.join(root, 'package.json'), path.join(c.dir, 'package.json'));
+  if (!fs.existsSync(path.join(c.dir, 'package.json'))) {
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(c.dir, 'package.json'));
+    fs.symlinkSync(path.join(root, 'data'), path.join(c.dir, 'data'));
+  }
   return { index: c.index, cli: path.join(c.dir, 'lib', 'cli', 'main.js') };
 }
 
