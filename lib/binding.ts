@@ -208,7 +208,7 @@ export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.
 
 /** ck.distributed's native entries (csrc/binding/dist_ops.cc): one default process group per process. */
 export interface NativeDist {
-  distInfo(): { gloo: boolean; nccl: boolean; initialized: boolean };
+  distInfo(): { gloo: boolean; glooError: string; nccl: boolean; initialized: boolean };
   distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; hostname: string; iface: string }): void;
   distDestroy(): void;
   /** kind: 0 allReduce, 1 broadcast, 2 allGather, 3 reduceScatter, 4 barrier; op: 0 sum, 1 avg, 2 max, 3 min, 4 product. */

@@ -1,10 +1,12 @@
 // N-API entry points of ck.distributed (lib/distributed/): one default process group per process, on
-// Gloo (csrc/dist/process_group.h). Tensors travel as (storage, element offset) of contiguous data;
+// Gloo (csrc/distributed/process_group.h; Gloo itself is in convkit_gloo.so, loaded at run time).
+// Tensors travel as (storage, element offset) of contiguous data;
 // submit copies the input into the work's own buffer and wait copies the result out, so nothing the
 // worker thread touches belongs to JS. lib/distributed checks arguments first; these checks are the last line.
 #include <napi.h>
 #include <memory>
 #include <string>
+#include "../distributed/gloo_loader.h"
 #include "../distributed/process_group.h"
 #include "args.h"
 #include "errors.h"
@@ -42,7 +44,10 @@ std::pair<Storage*, int64_t> span(const Napi::CallbackInfo& info, size_t i, int6
 
 Napi::Value DistInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("gloo", dist::gloo_compiled());
+  // Asking loads convkit_gloo.so (once): whether it loads is what availability means.
+  const dist::GlooLoad& gl = dist::gloo_load();
+  o.Set("gloo", gl.ok);
+  o.Set("glooError", gl.error);
   o.Set("nccl", false);
   o.Set("initialized", g_group != nullptr);
   return o;

@@ -1,5 +1,6 @@
-// The Gloo process group (see process_group.h). Built with Gloo only when CMake found libgloo-dev
-// (CK_HAVE_GLOO); otherwise creating a group is an ERR_DIST error that says how to get it.
+// The Gloo process group (see process_group.h). Gloo itself is in convkit_gloo.so, loaded on the first
+// group (gloo_loader.cc); when it cannot be loaded, creating a group is an ERR_DIST error saying why and
+// how to get it.
 #include "process_group.h"
 
 #include <arpa/inet.h>
@@ -7,19 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include "../core/error.h"
+#include "gloo_loader.h"
 
-#ifdef CK_HAVE_GLOO
-#include <gloo/allgather.h>
-#include <gloo/allreduce.h>
-#include <gloo/barrier.h>
-#include <gloo/broadcast.h>
-#include <gloo/math.h>
-#include <gloo/rendezvous/context.h>
-#include <gloo/rendezvous/store.h>
-#include <gloo/transport/tcp/device.h>
-#endif
 
 namespace ck {
 namespace dist {
@@ -46,7 +42,7 @@ const char* kind_name(CollKind k) {
 
 // The local address this host uses to reach MASTER_ADDR: what the peers can reach this rank on, also when
 // the host name resolves to a loopback address (Debian's 127.0.1.1).
-[[maybe_unused]] std::string local_address_towards(const std::string& host, int port) {
+std::string local_address_towards(const std::string& host, int port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
@@ -71,106 +67,76 @@ const char* kind_name(CollKind k) {
   return out;
 }
 
-#ifdef CK_HAVE_GLOO
-// Gloo's rendezvous store interface over our TCP store, under a key prefix.
-class GlooStore : public gloo::rendezvous::Store {
- public:
-  GlooStore(TcpStore& s, std::string prefix) : s_(s), prefix_(std::move(prefix)) {}
-  void set(const std::string& key, const std::vector<char>& data) override { s_.set(prefix_ + key, data); }
-  std::vector<char> get(const std::string& key) override { return s_.get(prefix_ + key, s_.timeout()); }
-  void wait(const std::vector<std::string>& keys) override { wait(keys, s_.timeout()); }
-  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
-    std::vector<std::string> full;
-    for (const auto& k : keys) full.push_back(prefix_ + k);
-    auto missing = s_.wait(full, timeout);
-    if (!missing.empty()) fail("timed out after " + std::to_string(timeout.count()) + " ms waiting for the peers' addresses (" + missing[0] + ")");
+// The C store of gloo_abi.h over our TCP store, under the key prefix "gloo/". No exception crosses it.
+struct StoreShim {
+  TcpStore* s;
+  static void put(char* err, size_t errlen, const std::string& m) {
+    if (err && errlen) std::snprintf(err, errlen, "%s", m.c_str());
   }
-
- private:
-  TcpStore& s_;
-  std::string prefix_;
+  static int set(void* self, const char* key, const void* data, size_t len, char* err, size_t errlen) {
+    try {
+      const char* d = static_cast<const char*>(data);
+      static_cast<StoreShim*>(self)->s->set(std::string("gloo/") + key, std::vector<char>(d, d + len));
+      return 0;
+    } catch (const std::exception& e) {
+      put(err, errlen, e.what());
+      return 1;
+    }
+  }
+  static int get(void* self, const char* key, void** data, size_t* len, char* err, size_t errlen) {
+    try {
+      TcpStore& s = *static_cast<StoreShim*>(self)->s;
+      std::vector<char> v = s.get(std::string("gloo/") + key, s.timeout());
+      *data = std::malloc(v.empty() ? 1 : v.size());  // freed by release, on this side
+      if (!*data) throw std::bad_alloc();
+      if (!v.empty()) std::memcpy(*data, v.data(), v.size());
+      *len = v.size();
+      return 0;
+    } catch (const std::exception& e) {
+      put(err, errlen, e.what());
+      return 1;
+    }
+  }
+  static void release(void*, void* data) { std::free(data); }
+  static int wait(void* self, const char* const* keys, size_t n, int64_t timeout_ms, char* err, size_t errlen) {
+    try {
+      TcpStore& s = *static_cast<StoreShim*>(self)->s;
+      std::chrono::milliseconds timeout = timeout_ms < 0 ? s.timeout() : std::chrono::milliseconds(timeout_ms);
+      std::vector<std::string> full;
+      for (size_t i = 0; i < n; ++i) full.push_back(std::string("gloo/") + keys[i]);
+      auto missing = s.wait(full, timeout);
+      if (!missing.empty()) {
+        put(err, errlen, "timed out after " + std::to_string(timeout.count()) + " ms waiting for the peers' addresses (" + missing[0] + ")");
+        return 1;
+      }
+      return 0;
+    } catch (const std::exception& e) {
+      put(err, errlen, e.what());
+      return 1;
+    }
+  }
 };
 
-using ReduceFn = void (*)(void*, const void*, const void*, size_t);
-template <class T>
-ReduceFn reduce_fn(RedOp op) {
+int gloo_dtype(DType d) { return d == DType::F32 ? CK_GLOO_F32 : CK_GLOO_I32; }
+int gloo_op(RedOp op) {
   switch (op) {
-    case RedOp::Max: return &gloo::max<T>;
-    case RedOp::Min: return &gloo::min<T>;
-    case RedOp::Product: return &gloo::product<T>;
-    default: return &gloo::sum<T>;
+    case RedOp::Max: return CK_GLOO_MAX;
+    case RedOp::Min: return CK_GLOO_MIN;
+    case RedOp::Product: return CK_GLOO_PRODUCT;
+    default: return CK_GLOO_SUM;  // Avg: the sum, divided here afterwards
   }
 }
-
 template <class T>
-void run_typed(const std::shared_ptr<gloo::Context>& ctx, Work& w, uint32_t tag, std::chrono::milliseconds timeout) {
-  T* buf = reinterpret_cast<T*>(w.buf.data());
-  switch (w.kind) {
-    case CollKind::AllReduce:
-    case CollKind::ReduceScatter: {
-      gloo::AllreduceOptions opts(ctx);
-      opts.setOutput(buf, (size_t)w.count);
-      opts.setReduceFunction(reduce_fn<T>(w.op));
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      if (w.count > 0) gloo::allreduce(opts);
-      if (w.op == RedOp::Avg)
-        for (int64_t i = 0; i < w.count; ++i) buf[i] = (T)(buf[i] / (T)ctx->size);
-      if (w.kind == CollKind::ReduceScatter) {
-        size_t chunk = w.out.size();
-        std::memcpy(w.out.data(), w.buf.data() + chunk * ctx->rank, chunk);
-      }
-      break;
-    }
-    case CollKind::Broadcast: {
-      gloo::BroadcastOptions opts(ctx);
-      opts.setOutput(buf, (size_t)w.count);
-      opts.setRoot(w.root);
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      if (w.count > 0) gloo::broadcast(opts);
-      break;
-    }
-    case CollKind::AllGather: {
-      gloo::AllgatherOptions opts(ctx);
-      opts.setInput(buf, (size_t)w.count);
-      opts.setOutput(reinterpret_cast<T*>(w.out.data()), (size_t)w.count * ctx->size);
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      if (w.count > 0) gloo::allgather(opts);
-      break;
-    }
-    case CollKind::Barrier: {
-      gloo::BarrierOptions opts(ctx);
-      opts.setTag(tag);
-      opts.setTimeout(timeout);
-      gloo::barrier(opts);
-      break;
-    }
-  }
+void divide(std::vector<char>& buf, int64_t count, int size) {
+  T* p = reinterpret_cast<T*>(buf.data());
+  for (int64_t i = 0; i < count; ++i) p[i] = (T)(p[i] / (T)size);
 }
-#endif
 
 }  // namespace
 
-#ifdef CK_HAVE_GLOO
-bool gloo_compiled() { return true; }
-struct ProcessGroup::Impl {
-  std::shared_ptr<gloo::transport::Device> device;
-  std::shared_ptr<gloo::rendezvous::Context> ctx;
-};
-#else
-bool gloo_compiled() { return false; }
-struct ProcessGroup::Impl {};
-#endif
-
 ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_size), timeout_(o.timeout) {
-#ifndef CK_HAVE_GLOO
-  (void)o;
-  fail("this convkit binary was built without Gloo, so backend 'gloo' is not available. Install Gloo's "
-       "headers (Debian/Ubuntu: apt-get install libgloo-dev) and rebuild convkit from source "
-       "(npm run build:native); the build links Gloo when it finds it");
-#else
+  const GlooLoad& gl = gloo_load();
+  if (!gl.ok) fail(gl.error);
   if (size_ < 1) throw Error("ERR_ARG", "worldSize must be at least 1, got " + std::to_string(size_), ErrorKind::Range);
   if (rank_ < 0 || rank_ >= size_)
     throw Error("ERR_ARG", "rank " + std::to_string(rank_) + " is outside the world of size " + std::to_string(size_) +
@@ -184,7 +150,6 @@ ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_
     throw;
   }
   worker_ = std::thread([this] { loop(); });
-#endif
 }
 
 ProcessGroup::~ProcessGroup() {
@@ -194,19 +159,15 @@ ProcessGroup::~ProcessGroup() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
-#ifdef CK_HAVE_GLOO
-  if (impl_ && impl_->ctx) {
-    try {
-      impl_->ctx->closeConnections();
-    } catch (...) {
-    }
+  if (ctx_) {
+    gloo_api().close(ctx_);
+    gloo_api().destroy(ctx_);
+    ctx_ = nullptr;
   }
-#endif
   store_.reset();
   server_.reset();
 }
 
-#ifdef CK_HAVE_GLOO
 void ProcessGroup::rendezvous(const InitOptions& o) {
   int port = o.master_port;
   if (rank_ == 0) {
@@ -239,25 +200,13 @@ void ProcessGroup::rendezvous(const InitOptions& o) {
     fail("rank " + me + " timed out after " + std::to_string(timeout_.count()) + " ms waiting for rank" +
          (absent.size() > 1 ? "s " : " ") + join_ints(absent) + " to join (world size " + ws + "; joined: " +
          join_ints(present) + ")");
-  impl_ = std::make_unique<Impl>();
-  try {
-    gloo::transport::tcp::attr attr;
-    if (!o.iface.empty()) attr.iface = o.iface;
-    else attr.hostname = o.hostname.empty() ? local_address_towards(o.master_addr, port) : o.hostname;
-    impl_->device = gloo::transport::tcp::CreateDevice(attr);
-    impl_->ctx = std::make_shared<gloo::rendezvous::Context>(rank_, size_);
-    impl_->ctx->setTimeout(timeout_);
-    GlooStore gs(*store_, "gloo/");
-    impl_->ctx->connectFullMesh(gs, impl_->device);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("rank " + me + ": Gloo could not connect to its peers: " + e.what());
-  }
+  std::string hostname = o.iface.empty() ? (o.hostname.empty() ? local_address_towards(o.master_addr, port) : o.hostname) : "";
+  StoreShim shim{store_.get()};
+  ck_gloo_store cs{&shim, &StoreShim::set, &StoreShim::get, &StoreShim::release, &StoreShim::wait};
+  char err[2048] = {0};
+  ctx_ = gloo_api().connect(rank_, size_, hostname.c_str(), o.iface.c_str(), timeout_.count(), &cs, err, sizeof err);
+  if (!ctx_) fail(err);
 }
-#else
-void ProcessGroup::rendezvous(const InitOptions&) {}
-#endif
 
 // Rank 0 only (the store's server): waits up to 3 s for the other ranks to leave the store (they do when
 // they exit), so that survivors of a failure can still ask it which rank was lost.
@@ -331,13 +280,8 @@ void ProcessGroup::loop() {
         err = std::string(kind_name(w->kind)) + " failed on rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
               " (timeout " + std::to_string(timeout_.count()) + " ms): " + e.what() + "; " + lost_message();
         broken_ = err;
-#ifdef CK_HAVE_GLOO
         // Close at once, so peers still blocked on this rank fail now instead of at their timeout.
-        try {
-          impl_->ctx->closeConnections();
-        } catch (...) {
-        }
-#endif
+        gloo_api().close(ctx_);
         linger();
       }
     }
@@ -351,13 +295,35 @@ void ProcessGroup::loop() {
 }
 
 void ProcessGroup::run(Work& w, uint32_t tag) {
-#ifdef CK_HAVE_GLOO
-  if (w.dtype == DType::F32) run_typed<float>(impl_->ctx, w, tag, timeout_);
-  else run_typed<int32_t>(impl_->ctx, w, tag, timeout_);
-#else
-  (void)w;
-  (void)tag;
-#endif
+  const GlooApi& g = gloo_api();
+  const int dt = gloo_dtype(w.dtype);
+  const int64_t ms = timeout_.count();
+  char err[2048] = {0};
+  int rc = 0;
+  switch (w.kind) {
+    case CollKind::AllReduce:
+    case CollKind::ReduceScatter:
+      rc = g.allreduce(ctx_, dt, gloo_op(w.op), w.buf.data(), (size_t)w.count, tag, ms, err, sizeof err);
+      if (rc == 0 && w.op == RedOp::Avg) {
+        if (w.dtype == DType::F32) divide<float>(w.buf, w.count, size_);
+        else divide<int32_t>(w.buf, w.count, size_);
+      }
+      if (rc == 0 && w.kind == CollKind::ReduceScatter) {
+        size_t chunk = w.out.size();
+        std::memcpy(w.out.data(), w.buf.data() + chunk * rank_, chunk);
+      }
+      break;
+    case CollKind::Broadcast:
+      rc = g.broadcast(ctx_, dt, w.root, w.buf.data(), (size_t)w.count, tag, ms, err, sizeof err);
+      break;
+    case CollKind::AllGather:
+      rc = g.allgather(ctx_, dt, w.buf.data(), w.out.data(), (size_t)w.count, tag, ms, err, sizeof err);
+      break;
+    case CollKind::Barrier:
+      rc = g.barrier(ctx_, tag, ms, err, sizeof err);
+      break;
+  }
+  if (rc != 0) throw std::runtime_error(err);
 }
 
 }  // namespace dist

@@ -1,4 +1,4 @@
-// One process group on Gloo (CPU tensors): rendezvous through the TCP store, then every collective runs
+// One process group on Gloo (CPU tensors), reached through convkit_gloo.so (gloo_loader.h), never linked: rendezvous through the TCP store, then every collective runs
 // on the group's own worker thread, in submission order (all ranks submit in the same order, so the
 // tags agree), on a staging buffer the work owns. The caller copies in at submit and out at wait, so a
 // tensor disposed while its work is in flight can never be written to. A failed collective (timeout or
@@ -21,7 +21,6 @@
 namespace ck {
 namespace dist {
 
-bool gloo_compiled();  // false: this binary was built without libgloo-dev
 
 struct InitOptions {
   int rank = 0;
@@ -64,8 +63,7 @@ class ProcessGroup {
   std::string lost_message();
   void linger();
   void rendezvous(const InitOptions& o);
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  void* ctx_ = nullptr;  // convkit_gloo.so's context (gloo_abi.h)
   int rank_, size_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<TcpStoreServer> server_;

@@ -1,8 +1,8 @@
 /**
  * ck.distributed in the shape of torch.distributed: one default process group per process, set up from
  * torchrun's environment (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) or from options, and
- * the collectives on it. Gloo does the work (csrc/dist/): the transport, the algorithms and the reduction
- * are its own; a rendezvous TCP store served by rank 0 brings the ranks together, as PyTorch's TCPStore.
+ * the collectives on it. Gloo does the work (csrc/distributed/, through convkit_gloo.so, which convkit.node
+ * loads at run time): the transport, the algorithms and the reduction are its own; a rendezvous TCP store served by rank 0 brings the ranks together, as PyTorch's TCPStore.
  * Collectives change their tensors in place, as PyTorch's; `{ async: true }` returns a Work whose wait()
  * finishes it. A collective that fails (a peer lost, or the timeout) is an ERR_DIST error naming the lost
  * ranks, on every surviving rank, and leaves the group broken: later calls fail the same way.
@@ -58,12 +58,8 @@ function intOpt(name: string, v: unknown, min: number): number {
 /** Whether this binary can run a backend; the message says how to get it when not. */
 export function backendSupport(backend: string, info = nd.distInfo()): { ok: boolean; why: string } {
   if (backend === 'gloo') {
-    return info.gloo ? { ok: true, why: '' } : {
-      ok: false,
-      why: "backend 'gloo' is not available: this convkit binary was built without Gloo. Install Gloo's headers " +
-        '(Debian/Ubuntu: apt-get install libgloo-dev) and rebuild convkit from source (npm run build:native); the build ' +
-        'links Gloo when it finds it',
-    };
+    // glooError: why convkit_gloo.so (Gloo, loaded at run time) is unavailable, and how to get it.
+    return info.gloo ? { ok: true, why: '' } : { ok: false, why: info.glooError };
   }
   if (backend === 'nccl') {
     return info.nccl ? { ok: true, why: '' } : {
