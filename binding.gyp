@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "ck_gloo%": "<!(node -p \"require('fs').existsSync('/usr/include/gloo/rendezvous/context.h') ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "convkit",
@@ -17,5 +20,24 @@
         ["target_arch=='x64'", { "cflags_cc": ["-mavx2", "-mfma"] }]
       ]
     }
+  ],
+  "conditions": [
+    ["ck_gloo==1", {
+      "targets": [
+        {
+          "target_name": "convkit_gloo",
+          "type": "shared_library",
+          "product_prefix": "",
+          "product_name": "convkit_gloo",
+          "product_extension": "so",
+          "product_dir": "<(PRODUCT_DIR)",
+          "sources": ["csrc/distributed/gloo/convkit_gloo.cc"],
+          "libraries": ["-lgloo"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-fvisibility=hidden"]
+        }
+      ]
+    }]
   ]
 }

@@ -14,10 +14,14 @@ namespace {
 
 const char* kLibName = "convkit_gloo.so";
 
-const char* kHowToGet =
-    "For a prebuilt convkit, install Gloo's runtime library (Debian/Ubuntu: apt-get install libgloo0); to build "
-    "convkit from source with Gloo, install its headers (apt-get install libgloo-dev) and run npm run build:native, "
-    "which then builds convkit_gloo.so next to convkit.node";
+#define CK_GLOO_BUILD_HINT                                                                                  \
+  "install Gloo's headers (Debian/Ubuntu: apt-get install libgloo-dev) and rebuild convkit from source (npm run " \
+  "build:native), which then builds convkit_gloo.so next to convkit.node"
+// The library is there but does not load: for the prebuilt, most likely Gloo's runtime library is missing.
+const char* kHowToGet = "For a prebuilt convkit, install Gloo's runtime library (Debian/Ubuntu: apt-get install libgloo0); "
+                        "to build convkit from source with Gloo, " CK_GLOO_BUILD_HINT;
+// No library at all: this binary was built where Gloo was not installed.
+const char* kHowToBuild = "To use it, " CK_GLOO_BUILD_HINT;
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -57,7 +61,7 @@ State load_now() {
     label = s.load.path;
     if (!exists(s.load.path)) {
       s.load.error = "backend 'gloo' is not available: this convkit binary was built without Gloo (no " +
-                     std::string(kLibName) + " beside it in " + dir + "). " + kHowToGet;
+                     std::string(kLibName) + " beside it in " + dir + "). " + kHowToBuild;
       return s;
     }
   }
