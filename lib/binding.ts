@@ -118,7 +118,7 @@ export interface CudnnInfo {
 export interface CudnnOptions { benchmark: boolean; allowTF32: boolean }
 
 /** Every entry point of the native addon (csrc/binding/*.cc), typed; nothing else is exported. */
-export interface Native {
+export interface Native extends NativeDist {
   Storage: new (...args: never[]) => NativeStorage;
   // tensor core (tensor_ops.cc)
   alloc(device: number, bytes: number): NativeStorage;
@@ -346,3 +346,14 @@ if (!isMainThread && (workerData as { convkitLoaderWorker?: unknown } | null)?.c
 }
 
 export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.env.CONVKIT_BINARY) : loadAuto();
+
+/** ck.distributed's native entries (csrc/binding/dist_ops.cc): one default process group per process. */
+export interface NativeDist {
+  distInfo(): { gloo: boolean; glooError: string; nccl: boolean; initialized: boolean };
+  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; hostname: string; iface: string }): void;
+  distDestroy(): void;
+  /** kind: 0 allReduce, 1 broadcast, 2 allGather, 3 reduceScatter, 4 barrier; op: 0 sum, 1 avg, 2 max, 3 min, 4 product. */
+  distSubmit(p: { kind: number; dtype: number; op: number; root: number; count: number }, o: { input: Operand | null }): number;
+  distWait(work: number, o: { output: Operand | null }): void;
+  distPoll(work: number): boolean;
+}

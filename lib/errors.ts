@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'ERR_OOM'
   | 'ERR_AUTOGRAD'
   | 'ERR_NATIVE'
-  | 'ERR_BINDING';
+  | 'ERR_BINDING'
+  | 'ERR_DIST';
 
 export interface ConvkitError extends Error {
   code: ErrorCode;

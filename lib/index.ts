@@ -27,3 +27,4 @@ export * as utils from './utils';
 export * as data from './data';
 export * as transforms from './transforms';
 export * as profiler from './profiler';
+export * as distributed from './distributed';

@@ -4,6 +4,8 @@
 //   cpu | cuda | emu: output build-<flavour>/Release/convkit.node, loadable with CONVKIT_BINARY=<flavour>
 //   emu-asan: the emu flavour with AddressSanitizer, output build-emu-asan/Release/convkit.node; load it with
 //     CONVKIT_BINARY=<that path> and LD_PRELOAD=$(g++ -print-file-name=libasan.so) (see scripts/run-tests.js)
+// Every flavour also builds convkit_gloo.so beside convkit.node when libgloo-dev is installed (ck.distributed's
+// Gloo half, loaded at run time); CONVKIT_GLOO=AUTO (default), ON (fail without Gloo) or OFF sets that.
 'use strict';
 const { spawnSync } = require('child_process');
 const os = require('os');
@@ -35,6 +37,7 @@ for (const f of flavours) {
   // Always explicit: cmake-js reuses the build folder's cache, which would keep an earlier run's values.
   if (f === 'cuda' || f === 'auto') extra.push(`--CDCONVKIT_CUDA_ARCHS=${process.env.CONVKIT_CUDA_ARCHS || '75;80;86;89;90'}`);
   extra.push(`--CDCONVKIT_WERROR=${werror ? 'ON' : 'OFF'}`);
+  extra.push(`--CDCONVKIT_GLOO=${process.env.CONVKIT_GLOO || 'AUTO'}`);
   console.log(`[convkit] building ${f} -> ${out}/Release/convkit.node`);
   const env = { ...process.env };
   if (f !== 'emu' && f !== 'emu-asan' && f !== 'auto') delete env.CONVKIT_CUDA_EMU;

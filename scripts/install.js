@@ -15,7 +15,8 @@ try {
 }
 console.error(
   `[convkit] no prebuilt binary for ${process.platform}-${process.arch} (Node-API 8); building the CPU backend from source.\n` +
-    '[convkit] This needs python3, make and a C++17 compiler (g++ >= 9 or clang >= 10). For the CUDA backend, build\n' +
+    '[convkit] This needs python3, make and a C++17 compiler (g++ >= 9 or clang >= 10); with libgloo-dev installed it\n' +
+    "[convkit] also builds convkit_gloo.so, ck.distributed's backend 'gloo'. For the CUDA backend, build\n" +
     '[convkit] from a clone with cmake and nvcc: `npm run build:native`.',
 );
 const bin = require.resolve('node-gyp-build/bin.js');

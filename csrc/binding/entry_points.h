@@ -64,6 +64,13 @@
   X(cudaSetMath, CudaSetMath)                              \
   X(cudaConvTuning, CudaConvTuning)                        \
   X(cudaDeviceProps, CudaDeviceProps)                      \
+  /* dist_ops.cc */                                        \
+  X(distInfo, DistInfo)                                    \
+  X(distInit, DistInit)                                    \
+  X(distDestroy, DistDestroy)                              \
+  X(distSubmit, DistSubmit)                                \
+  X(distWait, DistWait)                                    \
+  X(distPoll, DistPoll)                                    \
   /* addon.cc */                                           \
   X(buildInfo, BuildInfo)                                  \
   X(cudaInfo, CudaInfo)                                    \

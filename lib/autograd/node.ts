@@ -6,6 +6,7 @@
  */
 import { ckError } from '../errors';
 import { keep } from '../memory';
+import { runPostAccumulateGradHooks } from './hooks';
 import type { Tensor } from '../tensor';
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -42,6 +43,7 @@ export class AccumulateGrad extends Node {
   }
   override apply(grad: Tensor): (Tensor | null)[] {
     this.leaf.accumulateGrad(grad);
+    runPostAccumulateGradHooks(this.leaf);
     return [];
   }
   override release(): void {}

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 /** The `convkit` command: train, eval, info, summary, convert. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Writable } from 'stream';
 import { convertCommand, evalCommand, infoCommand, summaryCommand } from './commands';
 import { CliError, isDiskFull, isSystemError } from './errors';
+import { isTrainRank, joinTrainGroup, launch, launchTrain } from './launch';
 import { ZOO } from './models';
 import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
 
@@ -21,6 +26,7 @@ function float(v: string): number {
 
 export function buildProgram(): Command {
   const program = new Command('convkit');
+  program.enablePositionalOptions(); // `launch` hands everything after its script to the script
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const version = (require('../../package.json') as { version: string }).version;
   program.description('Train and inspect convolutional networks with convkit').version(version).showHelpAfterError();
@@ -58,7 +64,23 @@ export function buildProgram(): Command {
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
     .option('--profile', 'print where each epoch\'s time went (data, host-to-device, forward, backward, optimizer, metrics, the rest) and write a ck.profiler trace of 5 steps')
+    .option('--nproc-per-node <n>', 'train data-parallel in n processes on this machine (Gloo, DistributedDataParallel; --batch-size is split across them)', int(1))
     .action(async (o, cmd: Command) => {
+      if (o.nprocPerNode > 1 && !isTrainRank()) {
+        if (o.resume) throw new CliError('--resume is not supported with --nproc-per-node');
+        process.exitCode = await launchTrain(o.nprocPerNode, process.argv.slice(2), process.stderr);
+        return;
+      }
+      // A rank of --nproc-per-node: rank 0 writes the run folder and prints; the others train silently.
+      const rank = isTrainRank() ? joinTrainGroup() : 0;
+      // Each rank's kernels get an equal share of the cores (train()'s thread rule then applies within it).
+      if (isTrainRank() && !o.threads) o.threads = Math.max(1, Math.floor(os.cpus().length / Number(process.env.LOCAL_WORLD_SIZE)));
+      if (rank > 0) {
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `convkit-rank${rank}-`));
+        process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
+        Object.assign(o, { quiet: true, json: false, tensorboard: undefined, out: scratch });
+      }
+      const silent = new Writable({ write: (_c, _e, done) => done() }) as unknown as typeof process.stdout;
       const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
       const settings: TrainSettings = {
         model: o.model, data: o.data ?? null, epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, weightDecay: o.weightDecay ?? null,
@@ -73,7 +95,7 @@ export function buildProgram(): Command {
         const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
-      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: process.stdout, stderr: process.stderr, tensorboard: o.tensorboard ?? null, profile: !!o.profile, threads: o.threads ?? null });
+      const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: rank > 0 ? silent : process.stdout, stderr: rank > 0 ? silent : process.stderr, tensorboard: o.tensorboard ?? null, profile: !!o.profile && rank === 0, threads: o.threads ?? null });
       // As a shell reports a process killed by the signal: 130 after Ctrl-C, 143 after SIGTERM.
       if (r.interrupted) process.exitCode = SIGNAL_EXIT[r.signal ?? 'SIGINT'];
     });
@@ -113,6 +135,21 @@ export function buildProgram(): Command {
     .argument('<in>', 'PyTorch checkpoint or safetensors file (recognised by its contents)')
     .argument('<out>', 'file to write: .pth/.pt for torch.save\'s format, anything else safetensors')
     .action((input: string, output: string) => convertCommand(input, output, process.stdout));
+
+  program
+    .command('launch')
+    .description('run a script as --nproc-per-node ranks of a data-parallel job (torchrun\'s flags and environment)')
+    .requiredOption('--nproc-per-node <n>', 'processes (ranks) on this node', int(1))
+    .option('--nnodes <n>', 'nodes in the job', int(1), 1)
+    .option('--node-rank <n>', 'this node\'s index', int(0), 0)
+    .option('--master-addr <addr>', 'address of the node that runs rank 0', '127.0.0.1')
+    .option('--master-port <port>', 'port of the rendezvous store on that node', int(1), 29500)
+    .argument('<script>', 'the JavaScript file every rank runs')
+    .argument('[args...]', 'arguments for the script')
+    .passThroughOptions()
+    .action(async (script: string, args: string[], o) => {
+      process.exitCode = await launch({ nprocPerNode: o.nprocPerNode, nnodes: o.nnodes, nodeRank: o.nodeRank, masterAddr: o.masterAddr, masterPort: o.masterPort }, script, args, process.stderr);
+    });
 
   return program;
 }

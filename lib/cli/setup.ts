@@ -12,6 +12,7 @@ import { countParameters, freezeBackbone, summary } from '../utils';
 import { Tensor } from '../tensor';
 import { openData, DataBundle } from './datasets';
 import { CliError } from './errors';
+import { dataParallel } from './launch';
 import { zooEntry } from './models';
 import type { OptimizerName, TrainSettings } from './train';
 
@@ -71,6 +72,8 @@ export interface Built {
   perBatch: boolean;
   trainLoader: DataLoader;
   testLoader: DataLoader;
+  /** What the training step calls: the model, or its DistributedDataParallel wrapper under --nproc-per-node. */
+  forward: Module;
   summaryText: string;
   notes: string[];
 }
@@ -112,10 +115,12 @@ export function build(s: TrainSettings): Built {
   const params = model.parameters().filter((p) => p.requiresGrad);
   const optimizer = makeOptimizer(s.optimizer, params, s.lr, s.weightDecay);
   // Training batches stay on the host until the loop moves them, so the copy is timed as its own part.
-  const trainLoader = new DataLoader(bundle.train, { batchSize: s.batchSize, shuffle: true, numWorkers: s.workers, persistentWorkers: s.workers > 0 });
+  // Under --nproc-per-node: this rank's DistributedSampler shard, a per-rank share of the batch, the DDP wrapper.
+  const dp = dataParallel(model, bundle.train, s.batchSize, s.seed);
+  const trainLoader = new DataLoader(dp.trainSet, { batchSize: dp.batchSize, shuffle: true, numWorkers: s.workers, persistentWorkers: s.workers > 0 });
   const testLoader = new DataLoader(bundle.test, { batchSize: Math.max(s.batchSize, 256), numWorkers: s.workers, device: s.device as 'cpu', persistentWorkers: s.workers > 0 });
   const { sched, perBatch } = makeScheduler(optimizer, s, trainLoader.length);
-  return { bundle, model, optimizer, sched, perBatch, trainLoader, testLoader, summaryText, notes };
+  return { bundle, model, optimizer, sched, perBatch, trainLoader, testLoader, forward: dp.forward, summaryText, notes };
 }
 
 /** The settings as the report shows them: what a default (null) resolved to, instead of null. */

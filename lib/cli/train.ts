@@ -401,7 +401,7 @@ async function trainLocked(
       const base = skip > 0 ? pos.partial : { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: b.optimizer.paramGroups[0].lr };
       const t0 = Date.now();
       const r = await trainEpoch(
-        { model: b.model, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device },
+        { model: b.forward, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device },
         { skip, base, afterSkip: () => rngAfterSkip && restoreRng(rngAfterSkip) },
         {
           bar: new Progress(io.stderr, `epoch ${epoch}/${settings.epochs}`, progressOn), tb, tbEvery: TB_STEP_EVERY, stepBase: (epoch - 1) * b.trainLoader.length,

@@ -13,3 +13,4 @@ export { unpickle } from './pickle';
 export { DataLoader } from './loader';
 export type { Collated, DataLoaderOptions } from './loader';
 export type { DataError, DataErrorCode } from './errors';
+export { DistributedSampler } from './distributed_sampler';

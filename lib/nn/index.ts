@@ -9,3 +9,5 @@ export {
 export * as functional from './functional';
 export * as init from './init';
 export * as utils from './utils';
+export * as parallel from './parallel';
+export { SyncBatchNorm } from './parallel';

@@ -1,9 +1,9 @@
 /**
  * The package as users get it: `npm pack`, then `npm install <tarball>` into an empty project with only
  * node and npm on the PATH (no compiler, make, CMake or nvcc), so no build step can run; the installed
- * package must load its prebuilt CPU binary and train a few steps of the CIFAR-10 CNN. On a machine
- * without an NVIDIA driver, the prebuilt CUDA binary is passed over silently (ck.info().reason and the
- * error when a CUDA device is requested say why), and
+ * package must load its prebuilt CPU binary, train a few steps of the CIFAR-10 CNN and all-reduce through
+ * the shipped convkit_gloo.so. On a machine without an NVIDIA driver, the prebuilt CUDA binary is passed
+ * over silently (ck.info().reason and the error when a CUDA device is requested say why), and
  * CONVKIT_BINARY=cuda fails naming the missing driver. Needs `npm run prebuild` (npm test runs it).
  */
 import { spawnSync } from 'child_process';
@@ -66,6 +66,8 @@ test('npm pack + install into an empty project runs no build and trains on the C
   fs.writeFileSync(path.join(work, 'pack-report.txt'), `tarball ${(info.size / 2 ** 20).toFixed(1)} MiB, unpacked ${(info.unpackedSize / 2 ** 20).toFixed(1)} MiB\n${biggest.join('\n')}\n`);
   process.stdout.write(`[packed] ${fs.readFileSync(path.join(work, 'pack-report.txt'), 'utf8')}`);
   expect(info.files.some((f) => f.path === 'prebuilds/linux-x64/convkit.napi.cpu.node')).toBe(true);
+  // Gloo's half of ck.distributed ships beside the binaries (CI builds with libgloo-dev)
+  expect(info.files.some((f) => f.path === 'prebuilds/linux-x64/convkit_gloo.so')).toBe(true);
 
   const inst = run('npm', ['install', '--no-audit', '--no-fund', tarball], project);
   if (inst.status !== 0) throw new Error(`npm install failed:\n${inst.stdout}\n${inst.stderr}`);
@@ -89,14 +91,20 @@ test('npm pack + install into an empty project runs no build and trains on the C
     }));
     let cudaError = '';
     try { ck.zeros([1], { device: 'cuda' }); } catch (e) { cudaError = e.code + ' ' + e.message; }
-    console.log(JSON.stringify({ binary: ck.info().binary, flavour: ck.info().flavour, reason: ck.info().reason, cudaError, losses }));`;
+    // ck.distributed: the prebuilt convkit.node loads convkit_gloo.so from beside itself (CI has libgloo0)
+    ck.distributed.initProcessGroup({ backend: 'gloo', worldSize: 1, rank: 0, initMethod: 'tcp://127.0.0.1:0', timeoutMs: 10000 });
+    const g = ck.tensor([1, 2]);
+    ck.distributed.allReduce(g);
+    ck.distributed.destroyProcessGroup();
+    console.log(JSON.stringify({ binary: ck.info().binary, flavour: ck.info().flavour, reason: ck.info().reason, cudaError, losses, gloo: [...g.dataSync()] }));`;
   const r = run('node', ['-e', script], project);
   if (r.status !== 0) throw new Error(`training in the installed package failed:\n${r.stderr}`);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { binary: string; flavour: string; reason: string; cudaError: string; losses: number[] };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { binary: string; flavour: string; reason: string; cudaError: string; losses: number[]; gloo: number[] };
   expect(out.flavour).toBe('cpu');
   expect(out.binary.endsWith(path.join('prebuilds', 'linux-x64', 'convkit.napi.cpu.node'))).toBe(true);
   expect(out.losses.every(Number.isFinite)).toBe(true);
   expect(out.losses[2]).toBeLessThan(out.losses[0]);
+  expect(out.gloo).toEqual([1, 2]);
 
   const noDriver = !fs.existsSync('/proc/driver/nvidia/version');
   if (fs.existsSync(cudaPrebuilt) && noDriver) {
