@@ -16,6 +16,7 @@ export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export { backends } from './backends';
 export { cudaStats } from './cuda_stats';
+export type { CudaLaunchStats, KernelLaunchStats, ConvTuning } from './cuda_stats';
 export * as ops from './functional';
 export * as nn from './nn';
 export * as optim from './optim';

@@ -14,3 +14,4 @@ export { DataLoader } from './loader';
 export type { Collated, DataLoaderOptions } from './loader';
 export type { DataError, DataErrorCode } from './errors';
 export { DistributedSampler } from './distributed_sampler';
+export type { DistributedSamplerOptions } from './distributed_sampler';

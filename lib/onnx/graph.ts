@@ -3,7 +3,7 @@
  * outputs; plus the one rewrite the exporter makes (eval-mode BatchNormalization folded into the Conv
  * before it) and the protobuf encoding, done by protobufjs from the ONNX schema.
  */
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import { ONNX_PROTO } from './onnx_proto';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
@@ -153,7 +153,9 @@ function attribute(name: string, v: AttrValue): Record<string, unknown> {
 
 let cached: protobuf.Type | null = null;
 function modelProto(): protobuf.Type {
-  if (!cached) cached = protobuf.parse(ONNX_PROTO).root.lookupType('onnx.ModelProto');
+  // protobufjs is loaded on the first export only: importing convkit does not need it.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (!cached) cached = (require('protobufjs') as typeof protobuf).parse(ONNX_PROTO).root.lookupType('onnx.ModelProto');
   return cached;
 }
 

@@ -225,7 +225,7 @@ void test_adam() {
       {1e-2, 0.5, 0.9, 1e-8, 0.1, true, true, true},
   };
   for (const auto& h : cases) {
-    const std::string tag = std::string(h.decoupled ? "adamw" : "adam") + " wd=" + std::to_string(h.weight_decay) +
+    const std::string tag = std::string(h.adamw ? "adamw" : "adam") + " wd=" + std::to_string(h.weight_decay) +
                             " amsgrad=" + std::to_string(h.amsgrad);
     run_case(
         tag, h.amsgrad ? 3 : 2,

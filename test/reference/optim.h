@@ -1,6 +1,6 @@
 // Reference optimizer updates for one element, transcribed from PyTorch 1.13's single-tensor Python
 // (torch/optim/{sgd,adam,adamw,rmsprop}.py, _single_tensor_*): SGD (momentum, dampening, nesterov, weight decay,
-// maximize), Adam / AdamW (amsgrad, maximize; AdamW is `decoupled`), RMSprop (centered, momentum). Unlike the
+// maximize), Adam / AdamW (amsgrad, maximize; AdamW is `adamw`), RMSprop (centered, momentum). Unlike the
 // other references these are float, not double: each PyTorch op is computed in double and rounded once to
 // float (exact IEEE float arithmetic for + - * / sqrt), std::fmaf where PyTorch's kernels fuse, so the kernels
 // must match them bit for bit.
@@ -41,7 +41,7 @@ inline void sgd(float& p, float g, float& buf, bool fresh, const SgdParams& h) {
 inline void adam(float& p, float g, float& m, float& v, float& vmax, double step, const AdamParams& h) {
   using namespace fl;
   if (h.maximize) g = -g;
-  if (h.decoupled) p = mul(p, (float)(1 - h.lr * h.weight_decay));
+  if (h.adamw) p = mul(p, (float)(1 - h.lr * h.weight_decay));
   else if (h.weight_decay != 0) g = fused(p, (float)h.weight_decay, g);
   m = fused(g, (float)(1 - h.beta1), mul(m, (float)h.beta1));
   v = fused(mul((float)(1 - h.beta2), g), g, mul(v, (float)h.beta2));  // addcmul_(g, g, value=1-beta2)

@@ -47,8 +47,9 @@ interface Bucket {
 
 const FIRST_BUCKET_BYTES = 1024 * 1024;
 
-export class DistributedDataParallel extends Module {
-  module: Module;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown> extends Module<In, Out> {
+  module: Module<In, Out>;
   private readonly ddp: {
     buckets: Bucket[];
     where: Map<Tensor, { bucket: number; entry: Entry }>;
@@ -62,7 +63,7 @@ export class DistributedDataParallel extends Module {
     worldSize: number;
   };
 
-  constructor(module: Module, opts: DDPOptions = {}) {
+  constructor(module: Module<In, Out>, opts: DDPOptions = {}) {
     super();
     if (!(module instanceof Module)) throw ckError('ERR_ARG', 'DistributedDataParallel: expected an nn.Module', 'TypeError');
     if (!dist.isInitialized()) throw ckError('ERR_DIST', 'DistributedDataParallel: no process group; call distributed.initProcessGroup() first');
@@ -114,7 +115,8 @@ export class DistributedDataParallel extends Module {
     return this.ddp.buckets.map((b) => b.entries.map((e) => e.name));
   }
 
-  forward(...args: unknown[]): unknown {
+  /** The wrapped module's forward (same arguments and result), with the gradient all-reduce armed for its backward. */
+  forward(...args: In): Out {
     const s = this.ddp;
     if (s.pending && s.ready.size > 0) {
       const missing = [...s.where.values()].filter((w) => !s.ready.has(w.entry.param)).map((w) => w.entry.name);
