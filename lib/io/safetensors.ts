@@ -9,7 +9,7 @@ import { ckError } from '../errors';
 import { Tensor } from '../tensor';
 import { bfloat16ToFloat32, formatError, halfToFloat32, int64ToInt32, leBytes, leView, setOwn } from './binary';
 import { readWhole, writeAll, writeAtomically } from './read_file';
-import { WeightFile, weightFile } from './types';
+import { readWeightFile, WeightFile } from './types';
 
 /** A header bigger than this is not a weight file's header but an attempt to make us allocate. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -181,18 +181,7 @@ function toTensor(buf: Buffer, e: Entry, dataStart: number, source: string): Ten
 /** Parses safetensors bytes already in memory; `source` names them in errors. */
 export function parseSafetensors(buf: Buffer, source = '<buffer>'): WeightFile {
   const { entries, metadata, dataStart } = parseHeader(buf, source);
-  const tensors = new Map<string, Tensor>();
-  const dtypes = new Map<string, string>();
-  try {
-    for (const e of entries) {
-      tensors.set(e.name, toTensor(buf, e, dataStart, source));
-      dtypes.set(e.name, e.dtype);
-    }
-  } catch (err) {
-    for (const t of tensors.values()) t.dispose();
-    throw err;
-  }
-  return weightFile(tensors, metadata, dtypes);
+  return readWeightFile(entries, (e) => ({ name: e.name, tensor: toTensor(buf, e, dataStart, source), dtype: e.dtype }), metadata);
 }
 
 /** Reads a .safetensors file: tensors (float32, or int32 for integer types) by name, and the metadata. */

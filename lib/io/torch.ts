@@ -6,14 +6,13 @@
  * and made contiguous.
  */
 import { tensor } from '../creation';
-import { Tensor } from '../tensor';
 import {
   bfloat16ToFloat32, float64ToFloat32, formatError, halfToFloat32, int64ToInt32, leView, setOwn, widenToInt32,
 } from './binary';
 import { PyBytes, PyDict, PyGlobal, PyOpaque, PyTuple, PyValue, typeOf, unpickle } from './pickle';
 import { readWhole } from './read_file';
 import { isSafetensorsHeader } from './safetensors';
-import { WeightFile, weightFile } from './types';
+import { readWeightFile, WeightFile } from './types';
 import { ZipReader } from './zip';
 
 /** The pickle of a state dict is small (tens of KB for ResNet-50); a huge one is not a state dict. */
@@ -293,30 +292,21 @@ export function parseTorch(buf: Buffer, source = '<buffer>'): WeightFile {
   for (const spec of specs.values()) total += spec.size.reduce((a, b) => a * b, 1) * 4;
   spend(total, `${specs.size} tensors of ${total} bytes`);
   const arrays = new Map<string, Float32Array | Int32Array>();
-  const tensors = new Map<string, Tensor>();
-  const dtypes = new Map<string, string>();
-  try {
-    for (const [name, spec] of specs) {
-      const s = spec.storage;
-      let arr = arrays.get(s.key);
-      if (!arr) {
-        const entry = `${prefix}data/${s.key}`;
-        const e = zip.entries.get(entry);
-        if (!e) throw formatError(source, `tensor '${name}' refers to storage '${s.key}', but the archive has no ${entry}`);
-        if (e.method !== 0) spend(e.size, `storage '${s.key}'`);
-        if (s.kind.size !== 4) spend(s.numel * 4, `storage '${s.key}'`); // widened or narrowed into a new array
-        arr = storageArray(zip.read(entry), s, source);
-        arrays.set(s.key, arr);
-      }
-      const data = gather(arr, spec);
-      tensors.set(name, tensor(data, { shape: spec.size, dtype: s.kind.float ? 'float32' : 'int32' }));
-      dtypes.set(name, s.kind.dtype);
+  return readWeightFile(specs, ([name, spec]) => {
+    const s = spec.storage;
+    let arr = arrays.get(s.key);
+    if (!arr) {
+      const entry = `${prefix}data/${s.key}`;
+      const e = zip.entries.get(entry);
+      if (!e) throw formatError(source, `tensor '${name}' refers to storage '${s.key}', but the archive has no ${entry}`);
+      if (e.method !== 0) spend(e.size, `storage '${s.key}'`);
+      if (s.kind.size !== 4) spend(s.numel * 4, `storage '${s.key}'`); // widened or narrowed into a new array
+      arr = storageArray(zip.read(entry), s, source);
+      arrays.set(s.key, arr);
     }
-  } catch (e) {
-    for (const t of tensors.values()) t.dispose();
-    throw e;
-  }
-  return weightFile(tensors, metadata, dtypes);
+    const data = gather(arr, spec);
+    return { name, tensor: tensor(data, { shape: spec.size, dtype: s.kind.float ? 'float32' : 'int32' }), dtype: s.kind.dtype };
+  }, metadata);
 }
 
 /** Reads a PyTorch .pth/.pt zip checkpoint (a state dict, or a checkpoint dict holding one). */
