@@ -1,5 +1,4 @@
 /** optim.Adam and optim.AdamW (torch.optim.Adam / AdamW, the single-tensor implementation of PyTorch 1.13). */
-import { zeros } from '../creation';
 import { ckError } from '../errors';
 import { Tensor } from '../tensor';
 import { FusedSlot, runFused } from './fused';
@@ -40,13 +39,12 @@ export class Adam extends Optimizer<AdamOptions> {
 
   protected validateGroup(g: ParamGroup): void {
     const name = this.constructor.name;
-    if (!(g.lr >= 0)) throw ckError('ERR_ARG', `${name}: invalid learning rate ${g.lr}`, 'RangeError');
-    if (!(g.eps >= 0)) throw ckError('ERR_ARG', `${name}: invalid epsilon ${g.eps}`, 'RangeError');
+    this.requireNonNegative(g, { lr: 'learning rate', eps: 'epsilon' });
     if (!Array.isArray(g.betas) || g.betas.length !== 2) throw ckError('ERR_ARG', `${name}: betas must be [beta1, beta2]`, 'TypeError');
     g.betas.forEach((b: number, i: number) => {
       if (!(b >= 0 && b < 1)) throw ckError('ERR_ARG', `${name}: invalid beta parameter at index ${i}: ${b}`, 'RangeError');
     });
-    if (!(g.weightDecay >= 0)) throw ckError('ERR_ARG', `${name}: invalid weightDecay ${g.weightDecay}`, 'RangeError');
+    this.requireNonNegative(g, { weightDecay: 'weightDecay' });
   }
 
   protected updateGroup(group: ParamGroup): void {
@@ -54,13 +52,11 @@ export class Adam extends Optimizer<AdamOptions> {
     if (!params.length) return;
     const amsgrad = !!group.amsgrad;
     const slots: FusedSlot[] = params.map((p) => {
-      const st = this.stateOf(p);
-      if (typeof st.step !== 'number') st.step = 0;
-      const zero = () => zeros([...p.shape], { device: p.device });
-      const m = this.stateTensor(p, 'exp_avg', zero);
-      const v = this.stateTensor(p, 'exp_avg_sq', zero);
-      const vmax = amsgrad ? this.stateTensor(p, 'max_exp_avg_sq', zero) : null;
-      return { param: p, grad: p.grad!, states: [m, v, vmax], scalar: (st.step as number) + 1 };
+      const st = this.stepState(p);
+      const m = this.zeroState(p, 'exp_avg');
+      const v = this.zeroState(p, 'exp_avg_sq');
+      const vmax = amsgrad ? this.zeroState(p, 'max_exp_avg_sq') : null;
+      return { param: p, grad: p.grad!, states: [m, v, vmax], scalar: st.step + 1 };
     });
     const [beta1, beta2] = group.betas as [number, number];
     runFused({ kernel: 'adamStep', hyper: { lr: group.lr, beta1, beta2, eps: group.eps, weightDecay: group.weightDecay, amsgrad, maximize: !!group.maximize, adamw: this.adamw } }, slots);

@@ -85,11 +85,8 @@ export interface Scheduler {
   loadStateDict(sd: SchedulerStateDict): void;
 }
 
-/**
- * The base of the epoch-driven schedules (PyTorch's _LRScheduler). A subclass sets its own fields, then calls
- * start(lastEpoch), which records the base lrs and takes the initial step (epoch 0).
- */
-export abstract class LRScheduler implements Scheduler {
+/** What every schedule class shares: the optimizer it drives (checked) and its one-line repr. */
+abstract class BaseScheduler implements Scheduler {
   readonly optimizer: AnyOptimizer;
   /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
   toString(): string {
@@ -98,14 +95,26 @@ export abstract class LRScheduler implements Scheduler {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return schedulerRepr(this);
   }
-  baseLrs: number[] = [];
-  lastEpoch = -1;
-  protected stepCount = 0;
-  protected lastLr: number[] = [];
 
   constructor(optimizer: AnyOptimizer) {
     this.optimizer = checkOptimizer(optimizer, this.constructor.name);
   }
+
+  abstract step(...args: unknown[]): void;
+  abstract getLastLr(): number[];
+  abstract stateDict(): SchedulerStateDict;
+  abstract loadStateDict(sd: SchedulerStateDict): void;
+}
+
+/**
+ * The base of the epoch-driven schedules (PyTorch's _LRScheduler). A subclass sets its own fields, then calls
+ * start(lastEpoch), which records the base lrs and takes the initial step (epoch 0).
+ */
+export abstract class LRScheduler extends BaseScheduler {
+  baseLrs: number[] = [];
+  lastEpoch = -1;
+  protected stepCount = 0;
+  protected lastLr: number[] = [];
 
   protected get groups(): ParamGroup[] {
     return this.optimizer.paramGroups;
@@ -479,22 +488,14 @@ export class OneCycleLR extends LRScheduler {
 }
 
 /** Runs schedulers one after another: schedulers[i + 1] takes over at milestones[i] (restarting from its epoch 0). */
-export class SequentialLR implements Scheduler {
-  readonly optimizer: AnyOptimizer;
-  /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
-  toString(): string {
-    return schedulerRepr(this);
-  }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return schedulerRepr(this);
-  }
+export class SequentialLR extends BaseScheduler {
   readonly schedulers: LRScheduler[];
   milestones: number[];
   lastEpoch: number;
   private lastLr: number[];
 
   constructor(optimizer: AnyOptimizer, schedulers: LRScheduler[], milestones: number[], opts: { lastEpoch?: number } = {}) {
-    this.optimizer = checkOptimizer(optimizer, 'SequentialLR');
+    super(optimizer);
     schedulers.forEach((s, i) => {
       if (s.optimizer !== optimizer)
         throw ckError('ERR_ARG', `SequentialLR: the scheduler at index ${i} belongs to another optimizer than the one passed in`);
@@ -559,15 +560,7 @@ export interface ReduceLROnPlateauOptions {
 }
 
 /** Multiplies the lr by factor once a metric has stopped improving for more than patience steps. */
-export class ReduceLROnPlateau implements Scheduler {
-  readonly optimizer: AnyOptimizer;
-  /** One line: the class, its settings, lastEpoch and the last rates (see schedulerRepr). */
-  toString(): string {
-    return schedulerRepr(this);
-  }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return schedulerRepr(this);
-  }
+export class ReduceLROnPlateau extends BaseScheduler {
   factor: number;
   minLrs: number[];
   patience: number;
@@ -584,7 +577,7 @@ export class ReduceLROnPlateau implements Scheduler {
   private lastLr: number[] | null = null;
 
   constructor(optimizer: AnyOptimizer, opts: ReduceLROnPlateauOptions = {}) {
-    this.optimizer = checkOptimizer(optimizer, 'ReduceLROnPlateau');
+    super(optimizer);
     this.factor = opts.factor ?? 0.1;
     if (this.factor >= 1) throw ckError('ERR_ARG', 'ReduceLROnPlateau: factor should be < 1.0', 'RangeError');
     const groups = optimizer.paramGroups;

@@ -13,6 +13,7 @@
  * also accepts PyTorch's snake_case option keys (`weight_decay`, `initial_lr`).
  */
 import { enableGrad, noGrad } from '../autograd/grad_mode';
+import { zeros } from '../creation';
 import { ckError, fmtShape } from '../errors';
 import { keep } from '../memory';
 import { pyRepr } from '../format';
@@ -185,6 +186,27 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
       s[key] = t;
     }
     return t;
+  }
+
+  /** State tensor `key` of p, zeros of p's shape on p's device when first made (see stateTensor). */
+  protected zeroState(p: Tensor, key: string): Tensor {
+    return this.stateTensor(p, key, () => zeros([...p.shape], { device: p.device }));
+  }
+
+  /** p's state with its `step` count started at 0 when missing. */
+  protected stepState(p: Tensor): ParamState & { step: number } {
+    const st = this.stateOf(p);
+    if (typeof st.step !== 'number') st.step = 0;
+    return st as ParamState & { step: number };
+  }
+
+  /**
+   * PyTorch's "Invalid ..." constructor checks: a RangeError naming the option when g[key] is not >= 0 (NaN
+   * included), for each key of `options` in order; the values are the names the messages use.
+   */
+  protected requireNonNegative(g: ParamGroup, options: Record<string, string>): void {
+    for (const [key, label] of Object.entries(options))
+      if (!(g[key] >= 0)) throw ckError('ERR_ARG', `${this.constructor.name}: invalid ${label} ${g[key]}`, 'RangeError');
   }
 
   private indexedParams(): Tensor[] {

@@ -1,6 +1,4 @@
 /** optim.RMSprop (torch.optim.RMSprop, the single-tensor implementation of PyTorch 1.13). */
-import { zeros } from '../creation';
-import { ckError } from '../errors';
 import { FusedSlot, runFused } from './fused';
 import { Optimizer, ParamGroup, ParamsInput } from './optimizer';
 
@@ -34,11 +32,7 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
   }
 
   protected validateGroup(g: ParamGroup): void {
-    if (!(g.lr >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid learning rate ${g.lr}`, 'RangeError');
-    if (!(g.eps >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid epsilon ${g.eps}`, 'RangeError');
-    if (!(g.momentum >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid momentum ${g.momentum}`, 'RangeError');
-    if (!(g.weightDecay >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid weightDecay ${g.weightDecay}`, 'RangeError');
-    if (!(g.alpha >= 0)) throw ckError('ERR_ARG', `RMSprop: invalid alpha ${g.alpha}`, 'RangeError');
+    this.requireNonNegative(g, { lr: 'learning rate', eps: 'epsilon', momentum: 'momentum', weightDecay: 'weightDecay', alpha: 'alpha' });
   }
 
   protected updateGroup(group: ParamGroup): void {
@@ -47,18 +41,13 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
     const useBuf = group.momentum > 0;
     const centered = !!group.centered;
     const slots: FusedSlot[] = params.map((p) => {
-      const st = this.stateOf(p);
-      if (typeof st.step !== 'number') st.step = 0;
-      const zero = () => zeros([...p.shape], { device: p.device });
-      const sq = this.stateTensor(p, 'square_avg', zero);
-      const buf = useBuf ? this.stateTensor(p, 'momentum_buffer', zero) : null;
-      const ga = centered ? this.stateTensor(p, 'grad_avg', zero) : null;
+      this.stepState(p);
+      const sq = this.zeroState(p, 'square_avg');
+      const buf = useBuf ? this.zeroState(p, 'momentum_buffer') : null;
+      const ga = centered ? this.zeroState(p, 'grad_avg') : null;
       return { param: p, grad: p.grad!, states: [sq, buf, ga], scalar: 0 };
     });
     runFused({ kernel: 'rmspropStep', hyper: { lr: group.lr, alpha: group.alpha, eps: group.eps, weightDecay: group.weightDecay, momentum: group.momentum, centered, maximize: !!group.maximize } }, slots);
-    for (const s of slots) {
-      const st = this.stateOf(s.param);
-      st.step = (st.step as number) + 1;
-    }
+    for (const s of slots) this.stepState(s.param).step += 1;
   }
 }

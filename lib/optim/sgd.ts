@@ -33,9 +33,7 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 
   protected validateGroup(g: ParamGroup): void {
-    if (!(g.lr >= 0)) throw ckError('ERR_ARG', `SGD: invalid learning rate ${g.lr}`, 'RangeError');
-    if (!(g.momentum >= 0)) throw ckError('ERR_ARG', `SGD: invalid momentum ${g.momentum}`, 'RangeError');
-    if (!(g.weightDecay >= 0)) throw ckError('ERR_ARG', `SGD: invalid weightDecay ${g.weightDecay}`, 'RangeError');
+    this.requireNonNegative(g, { lr: 'learning rate', momentum: 'momentum', weightDecay: 'weightDecay' });
     if (typeof g.dampening !== 'number') throw ckError('ERR_ARG', `SGD: invalid dampening ${g.dampening}`, 'TypeError');
     if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
       throw ckError('ERR_ARG', 'SGD: Nesterov momentum requires a momentum and zero dampening');
