@@ -1,7 +1,7 @@
 /** RandomErasing (Zhong et al.): erases a random rectangle of a tensor image, torchvision's algorithm. */
 import { ckError } from '../errors';
 import * as F from './functional';
-import { getDimensions, roundHalfEven, TensorLike } from './image';
+import { getDimensions, TensorLike } from './image';
 import * as R from './random';
 import { Transform, TransformSpec } from './transform';
 
@@ -41,14 +41,7 @@ export class RandomErasing extends Transform<TensorLike, TensorLike> {
    */
   static getParams(img: TensorLike, scale: [number, number], ratio: [number, number], value: number[] | null = null): ErasingParams {
     const [c, imgH, imgW] = getDimensions(img);
-    const area = imgH * imgW;
-    const f = Math.fround;
-    const logRatio = [f(Math.log(f(ratio[0]))), f(Math.log(f(ratio[1])))];
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const eraseArea = area * R.uniform(scale[0], scale[1]);
-      const aspectRatio = f(Math.exp(R.uniform(logRatio[0], logRatio[1])));
-      const h = roundHalfEven(Math.sqrt(eraseArea * aspectRatio));
-      const w = roundHalfEven(Math.sqrt(eraseArea / aspectRatio));
+    for (const [h, w] of R.areaAspectTries(imgH * imgW, scale, ratio)) {
       if (!(h < imgH && w < imgW)) continue;
       const v = value === null ? R.normal(c * h * w) : value;
       const i = R.randint(0, imgH - h + 1);

@@ -18,36 +18,41 @@ function checkProb(p: number, what: string): number {
   return p;
 }
 
-export class RandomHorizontalFlip extends Transform<ImageLike, ImageLike> {
-  constructor(readonly p = 0.5) {
+/** RandomHorizontalFlip and RandomVerticalFlip: flip with probability p. */
+abstract class RandomFlip extends Transform<ImageLike, ImageLike> {
+  /** `kind`: the registry name, also used in errors. */
+  constructor(readonly p: number, private readonly kind: string) {
     super();
-    checkProb(p, 'RandomHorizontalFlip');
+    checkProb(p, kind);
   }
   /** Whether to flip: one draw, torch.rand(1) < p. */
   static getParams(p: number): boolean {
     return R.rand() < p;
   }
+  protected abstract flip(x: ImageLike): ImageLike;
   forward(x: ImageLike): ImageLike {
-    return RandomHorizontalFlip.getParams(this.p) ? F.hflip(x) : x;
+    return RandomFlip.getParams(this.p) ? this.flip(x) : x;
   }
   spec(): TransformSpec {
-    return { kind: 'RandomHorizontalFlip', args: [this.p] };
+    return { kind: this.kind, args: [this.p] };
   }
 }
 
-export class RandomVerticalFlip extends Transform<ImageLike, ImageLike> {
-  constructor(readonly p = 0.5) {
-    super();
-    checkProb(p, 'RandomVerticalFlip');
+export class RandomHorizontalFlip extends RandomFlip {
+  constructor(p = 0.5) {
+    super(p, 'RandomHorizontalFlip');
   }
-  static getParams(p: number): boolean {
-    return R.rand() < p;
+  protected flip(x: ImageLike): ImageLike {
+    return F.hflip(x);
   }
-  forward(x: ImageLike): ImageLike {
-    return RandomVerticalFlip.getParams(this.p) ? F.vflip(x) : x;
+}
+
+export class RandomVerticalFlip extends RandomFlip {
+  constructor(p = 0.5) {
+    super(p, 'RandomVerticalFlip');
   }
-  spec(): TransformSpec {
-    return { kind: 'RandomVerticalFlip', args: [this.p] };
+  protected flip(x: ImageLike): ImageLike {
+    return F.vflip(x);
   }
 }
 
@@ -184,14 +189,7 @@ export class RandomResizedCrop extends Transform<ImageLike, ImageLike> {
    */
   static getParams(img: ImageLike, scale: [number, number], ratio: [number, number]): [number, number, number, number] {
     const [, height, width] = getDimensions(img);
-    const area = height * width;
-    const f = Math.fround;
-    const logRatio = [f(Math.log(f(ratio[0]))), f(Math.log(f(ratio[1])))];
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const targetArea = area * R.uniform(scale[0], scale[1]);
-      const aspectRatio = f(Math.exp(R.uniform(logRatio[0], logRatio[1])));
-      const w = roundHalfEven(Math.sqrt(targetArea * aspectRatio));
-      const h = roundHalfEven(Math.sqrt(targetArea / aspectRatio));
+    for (const [w, h] of R.areaAspectTries(height * width, scale, ratio)) {
       if (w > 0 && w <= width && h > 0 && h <= height) {
         const i = R.randint(0, height - h + 1);
         const j = R.randint(0, width - w + 1);

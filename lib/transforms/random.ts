@@ -4,6 +4,7 @@
  * draws one number.
  */
 import { randomUniformHost } from '../random';
+import { roundHalfEven } from './image';
 
 const f = Math.fround;
 
@@ -43,4 +44,19 @@ export function normal(n: number): Float32Array {
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
   }
   return out;
+}
+
+/**
+ * The 10 tries of torchvision's random-area crop (RandomResizedCrop, RandomErasing), drawn lazily in its
+ * order: a target area `area * U(scale)` and a log-uniform aspect ratio r in `ratio`, yielded as
+ * `[round(sqrt(target * r)), round(sqrt(target / r))]` (width and height for the crop, height and width
+ * for erasing, as torchvision pairs them). The caller stops at the first try that fits.
+ */
+export function* areaAspectTries(area: number, scale: [number, number], ratio: [number, number]): Generator<[number, number]> {
+  const logRatio = [f(Math.log(f(ratio[0]))), f(Math.log(f(ratio[1])))];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = area * uniform(scale[0], scale[1]);
+    const aspectRatio = f(Math.exp(uniform(logRatio[0], logRatio[1])));
+    yield [roundHalfEven(Math.sqrt(target * aspectRatio)), roundHalfEven(Math.sqrt(target / aspectRatio))];
+  }
 }
