@@ -236,21 +236,16 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
   return record(out, 'ClampBackward', [x], (save) => {
     const sx = save(x);
     return (g) => {
-      let mask = ew.binary(sx, sx, ew.B.Eq); // 1 where not NaN
-      if (min !== undefined && min !== null) {
-        const m = ew.binary(sx, min, ew.B.Ge);
+      // mask AND (sx op bound), when the bound is given
+      const within = (mask: Tensor, bound: number | null | undefined, op: number): Tensor => {
+        if (bound === undefined || bound === null) return mask;
+        const m = ew.binary(sx, bound, op);
         const n = mask.mul(m);
         mask.dispose();
         m.dispose();
-        mask = n;
-      }
-      if (max !== undefined && max !== null) {
-        const m = ew.binary(sx, max, ew.B.Le);
-        const n = mask.mul(m);
-        mask.dispose();
-        m.dispose();
-        mask = n;
-      }
+        return n;
+      };
+      const mask = within(within(ew.binary(sx, sx, ew.B.Eq), min, ew.B.Ge), max, ew.B.Le); // Eq: 1 where not NaN
       const r = g.mul(mask);
       mask.dispose();
       return [r];

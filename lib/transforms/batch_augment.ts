@@ -9,6 +9,7 @@ import { native } from '../binding';
 import { tensor } from '../creation';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { noGrad } from '../autograd/grad_mode';
+import { callNative } from '../ops/native_call';
 import { Tensor } from '../tensor';
 import { pair, Size } from './functional';
 import * as R from './random';
@@ -96,25 +97,16 @@ export function batchAugment(x: Tensor, opts: BatchAugmentOptions = {}, params?:
       throw ckError('ERR_ARG', `batchAugment: sample ${n} has crop offset (${t}, ${l}) outside the padded image`, 'RangeError');
   }
   return noGrad(() => {
-    const xc = x.contiguous();
     const p = tensor(host, { shape: [g.N, 3], dtype: 'int32', device: x.device });
     const nt = norm ? tensor(norm, { shape: [2, g.C], device: x.device }) : null;
-    const y = Tensor.empty([g.N, g.C, g.OH, g.OW], 'float32', x.device);
     try {
-      native.batchAugment({ N: g.N, C: g.C, H: g.H, W: g.W, OH: g.OH, OW: g.OW, pad: g.pad, fill: opts.fill ?? 0 }, {
-        input: { storage: xc.storage, offset: xc.offset },
-        params: { storage: p.storage, offset: p.offset },
-        norm: nt ? { storage: nt.storage, offset: nt.offset } : null,
-        output: { storage: y.storage, offset: 0 },
-      });
-    } catch (e) {
-      y.dispose();
-      throw e;
+      const y = Tensor.empty([g.N, g.C, g.OH, g.OW], 'float32', x.device);
+      const params = { N: g.N, C: g.C, H: g.H, W: g.W, OH: g.OH, OW: g.OW, pad: g.pad, fill: opts.fill ?? 0 };
+      callNative({ input: x, params: p, norm: nt }, { output: y }, (o) => native.batchAugment(params, o));
+      return y;
     } finally {
-      xc.dispose();
       p.dispose();
       nt?.dispose();
     }
-    return y;
   });
 }

@@ -39,17 +39,18 @@ export class ProtoWriter {
   }
 
   double(field: number, value: number): this {
-    this.tag(field, FIXED64);
-    const b = Buffer.alloc(8);
-    b.writeDoubleLE(value);
-    this.parts.push(b);
-    return this;
+    return this.fixed(field, FIXED64, 8, (b) => b.writeDoubleLE(value));
   }
 
   float(field: number, value: number): this {
-    this.tag(field, FIXED32);
-    const b = Buffer.alloc(4);
-    b.writeFloatLE(value);
+    return this.fixed(field, FIXED32, 4, (b) => b.writeFloatLE(value));
+  }
+
+  /** A fixed-width field of `size` bytes, written little-endian by `write`. */
+  private fixed(field: number, wire: number, size: number, write: (b: Buffer) => void): this {
+    this.tag(field, wire);
+    const b = Buffer.alloc(size);
+    write(b);
     this.parts.push(b);
     return this;
   }
