@@ -423,56 +423,51 @@ function checkFactor(v: number, what: string): void {
   if (!(v >= 0)) throw argError(`${what} (${v}) is not non-negative.`);
 }
 
+/**
+ * _blend of every image with its degenerate one, torchvision's adjust_brightness/contrast/saturation:
+ * `degenerate(img, d)` fills d (one plane, zeros on entry, shared by the channels) for image img.
+ */
+function blendDegenerate(x: ImageLike, p: Planes, factor: number, degenerate: (img: number, d: Float32Array) => void): ImageLike {
+  const r = f(factor);
+  const r1 = f(1 - factor);
+  const bound = p.uint8 ? 255 : 1;
+  const plane = p.h * p.w;
+  const out = new Float32Array(p.data.length);
+  const d = new Float32Array(plane);
+  for (let img = 0; img < p.images; img++) {
+    degenerate(img, d);
+    for (let ch = 0, base = img * p.c * plane; ch < p.c; ch++, base += plane)
+      for (let k = 0; k < plane; k++) out[base + k] = blend(p.data[base + k], d[k], r, r1, bound);
+  }
+  return fromPlanes(x, p, out, p.h, p.w, 'trunc');
+}
+
 export function adjustBrightness(x: ImageLike, brightnessFactor: number): ImageLike {
   checkFactor(brightnessFactor, 'brightness_factor');
-  const p = colorPlanes(x, 'adjustBrightness');
-  const r = f(brightnessFactor);
-  const r1 = f(1 - brightnessFactor);
-  const bound = p.uint8 ? 255 : 1;
-  const out = new Float32Array(p.data.length);
-  for (let k = 0; k < out.length; k++) out[k] = blend(p.data[k], 0, r, r1, bound);
-  return fromPlanes(x, p, out, p.h, p.w, 'trunc');
+  return blendDegenerate(x, colorPlanes(x, 'adjustBrightness'), brightnessFactor, () => {}); // blended with black
 }
 
 export function adjustContrast(x: ImageLike, contrastFactor: number): ImageLike {
   checkFactor(contrastFactor, 'contrast_factor');
   const p = colorPlanes(x, 'adjustContrast');
-  const r = f(contrastFactor);
-  const r1 = f(1 - contrastFactor);
-  const bound = p.uint8 ? 255 : 1;
   const plane = p.h * p.w;
-  const out = new Float32Array(p.data.length);
-  const gray = new Float32Array(plane);
-  for (let img = 0; img < p.images; img++) {
+  return blendDegenerate(x, p, contrastFactor, (img, d) => {
+    // blended with the mean of the grayscale image
     const base = img * p.c * plane;
     let sum = 0;
     if (p.c === 3) {
-      grayOf(p, img, gray);
-      for (let k = 0; k < plane; k++) sum += gray[k];
+      grayOf(p, img, d);
+      for (let k = 0; k < plane; k++) sum += d[k];
     } else for (let k = base; k < base + plane; k++) sum += p.data[k];
-    const mean = f(f(sum) / plane);
-    for (let k = base; k < base + p.c * plane; k++) out[k] = blend(p.data[k], mean, r, r1, bound);
-  }
-  return fromPlanes(x, p, out, p.h, p.w, 'trunc');
+    d.fill(f(f(sum) / plane));
+  });
 }
 
 export function adjustSaturation(x: ImageLike, saturationFactor: number): ImageLike {
   checkFactor(saturationFactor, 'saturation_factor');
   const p = colorPlanes(x, 'adjustSaturation');
   if (p.c === 1) return x; // torchvision matches PIL: a grayscale image has no saturation to change
-  const r = f(saturationFactor);
-  const r1 = f(1 - saturationFactor);
-  const bound = p.uint8 ? 255 : 1;
-  const plane = p.h * p.w;
-  const out = new Float32Array(p.data.length);
-  const gray = new Float32Array(plane);
-  for (let img = 0; img < p.images; img++) {
-    grayOf(p, img, gray);
-    const base = img * 3 * plane;
-    for (let ch = 0; ch < 3; ch++)
-      for (let k = 0; k < plane; k++) out[base + ch * plane + k] = blend(p.data[base + ch * plane + k], gray[k], r, r1, bound);
-  }
-  return fromPlanes(x, p, out, p.h, p.w, 'trunc');
+  return blendDegenerate(x, p, saturationFactor, (img, d) => grayOf(p, img, d)); // blended with the grayscale image
 }
 
 /** Shifts the hue by hueFactor (in [-0.5, 0.5]) through HSV, torchvision's _rgb2hsv/_hsv2rgb in float32. */
