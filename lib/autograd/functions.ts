@@ -301,32 +301,26 @@ function opts(o: { keepdim?: boolean } | boolean | undefined): boolean {
 }
 
 export function sum(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean } | boolean): Tensor {
-  const out = red.reduce(x, red.R.Sum, dim, o ?? {});
-  if (!needsGrad(x)) return out;
-  const dims = reducedDims(x, dim);
-  const kd = opts(o);
-  const xs = [...x.shape];
-  return record(out, 'SumBackward', [x], () => (g) => {
-    const u = unreduce(g, x, dims, kd);
-    const e = u.expand(xs);
-    u.dispose();
-    return [e];
-  });
+  return recordReduction(red.reduce(x, red.R.Sum, dim, o ?? {}), x, dim, o, 'SumBackward');
 }
 
 export function mean(x: Tensor, dim?: number | number[], o?: { keepdim?: boolean } | boolean): Tensor {
-  const out = red.reduce(x, red.R.Mean, dim, o ?? {});
+  return recordReduction(red.reduce(x, red.R.Mean, dim, o ?? {}), x, dim, o, 'MeanBackward');
+}
+
+/** Sum's and mean's backward: g spread back over x's shape, divided by the reduced count for the mean. */
+function recordReduction(out: Tensor, x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean } | boolean | undefined, name: 'SumBackward' | 'MeanBackward'): Tensor {
   if (!needsGrad(x)) return out;
   const dims = reducedDims(x, dim);
   const kd = opts(o);
   const xs = [...x.shape];
-  const count = dims.reduce((n, d) => n * x.shape[d], 1);
-  return record(out, 'MeanBackward', [x], () => (g) => {
+  const count = name === 'MeanBackward' ? dims.reduce((n, d) => n * x.shape[d], 1) : 1;
+  return record(out, name, [x], () => (g) => {
     const u = unreduce(g, x, dims, kd);
-    const s = u.div(count);
+    const s = count === 1 ? u : u.div(count);
     const e = s.expand(xs);
+    if (s !== u) s.dispose();
     u.dispose();
-    s.dispose();
     return [e];
   });
 }
