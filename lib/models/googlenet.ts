@@ -40,6 +40,57 @@ export function transformImagenetInput(x: Tensor, what: string): Tensor {
   return y;
 }
 
+/** Concatenates along channels and frees the parts (an Inception block's branches). */
+export function catFree(parts: Tensor[]): Tensor {
+  const y = cat(parts, 1);
+  for (const p of parts) p.dispose();
+  return y;
+}
+
+/**
+ * torchvision's GoogLeNet and Inception3 init: conv and linear weights trunc_normal(0, std(m), [-2, 2]),
+ * BN weight 1 / bias 0 (linear biases keep PyTorch's default).
+ */
+export function truncNormalInit(model: Module, std: (m: Conv2d | Linear) => number): void {
+  for (const m of model.modules()) {
+    if (m instanceof Conv2d || m instanceof Linear) {
+      // With std 0.1 or less, the [-2, 2] truncation lies 20 or more standard deviations out: a normal
+      // draw clamped there is the same law.
+      init.normal_(m.weight, 0, std(m));
+      const w = m.weight.detach();
+      w.clamp_(-2, 2);
+      w.dispose();
+    } else if (m instanceof BatchNorm2d) {
+      if (m.weight) init.ones_(m.weight);
+      if (m.bias) init.zeros_(m.bias);
+    }
+  }
+}
+
+/**
+ * buildWithWeights for a model with auxiliary classifiers: when `opts.auxLogits` is false, the checkpoint's
+ * tensors for which `isAux(key)` holds (key without a DataParallel `module.` prefix) are left out.
+ */
+export function buildDroppingAux<M extends ZooModel>(
+  opts: WeightsOptions & { numClasses?: number; auxLogits?: boolean },
+  isAux: (key: string) => boolean,
+  spec: Parameters<typeof buildWithWeights<M>>[1],
+  make: (numClasses: number, init: boolean) => M,
+): M {
+  let weights = opts.weights;
+  let owned: WeightFile | null = null;
+  if (weights && opts.auxLogits === false) {
+    owned = typeof weights === 'string' ? openWeights(weights) : null;
+    const w = owned ?? (weights as WeightFile);
+    weights = { ...w, tensors: new Map([...w.tensors].filter(([k]) => !isAux(k.replace(/^module\./, '')))) };
+  }
+  try {
+    return buildWithWeights({ ...opts, weights }, spec, make);
+  } finally {
+    owned?.dispose();
+  }
+}
+
 export class BasicConv2d extends Module {
   conv: Conv2d;
   bn: BatchNorm2d;
@@ -68,10 +119,7 @@ export class Inception extends Module {
     this.branch4 = new Sequential(new MaxPool2d(3, { stride: 1, padding: 1, ceilMode: true }), new BasicConv2d(inC, poolProj, 1));
   }
   forward(x: Tensor): Tensor {
-    const outs = [this.branch1, this.branch2, this.branch3, this.branch4].map((b) => chain(x, b));
-    const y = cat(outs, 1);
-    for (const o of outs) o.dispose();
-    return y;
+    return catFree([this.branch1, this.branch2, this.branch3, this.branch4].map((b) => chain(x, b)));
   }
 }
 
@@ -182,20 +230,9 @@ export class GoogLeNet extends ZooModel {
   }
 }
 
-/** torchvision's GoogLeNet init: conv and linear weights trunc_normal(0, 0.01, [-2, 2]), BN 1/0 (linear biases keep PyTorch's default). */
+/** torchvision's GoogLeNet init: std 0.01 throughout. */
 function googlenetInit(model: Module): void {
-  for (const m of model.modules()) {
-    if (m instanceof Conv2d || m instanceof Linear) {
-      // With std 0.01, the [-2, 2] truncation lies 200 standard deviations out: a normal draw clamped there is the same law.
-      init.normal_(m.weight, 0, 0.01);
-      const w = m.weight.detach();
-      w.clamp_(-2, 2);
-      w.dispose();
-    } else if (m instanceof BatchNorm2d) {
-      if (m.weight) init.ones_(m.weight);
-      if (m.bias) init.zeros_(m.bias);
-    }
-  }
+  truncNormalInit(model, () => 0.01);
 }
 
 const isAuxKey = (k: string) => k.startsWith('aux1.') || k.startsWith('aux2.');
@@ -206,21 +243,10 @@ const isAuxKey = (k: string) => k.startsWith('aux1.') || k.startsWith('aux2.');
  * which are dropped when auxLogits is false.
  */
 export function googlenet(opts: GoogLeNetOptions = {}): GoogLeNet {
-  let weights = opts.weights;
-  let owned: WeightFile | null = null;
-  if (weights && opts.auxLogits === false) {
-    owned = typeof weights === 'string' ? openWeights(weights) : null;
-    const w = owned ?? (weights as WeightFile);
-    const kept = new Map([...w.tensors].filter(([k]) => !isAuxKey(k.replace(/^module\./, ''))));
-    weights = { ...w, tensors: kept } as WeightFile;
-  }
-  try {
-    return buildWithWeights(
-      { ...opts, weights },
-      { head: 'fc', stem: 'conv1.conv.weight', defaultClasses: 1000, initHead: (m) => googlenetInit(m.fc) },
-      (numClasses, init) => new GoogLeNet({ ...opts, numClasses, init }),
-    );
-  } finally {
-    owned?.dispose();
-  }
+  return buildDroppingAux(
+    opts,
+    isAuxKey,
+    { head: 'fc', stem: 'conv1.conv.weight', defaultClasses: 1000, initHead: (m) => googlenetInit(m.fc) },
+    (numClasses, init) => new GoogLeNet({ ...opts, numClasses, init }),
+  );
 }

@@ -5,22 +5,12 @@
  * and up), transform_input, and torchvision's attribute names (`Mixed_6e.branch7x7dbl_5.bn.running_var`)
  * so its checkpoints load by name.
  */
-import { cat } from '../nn/functional';
-import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d } from '../nn/layers';
-import * as init from '../nn/init';
+import { AdaptiveAvgPool2d, AvgPool2d, Dropout, Linear, MaxPool2d } from '../nn/layers';
 import { Module } from '../nn/module';
 import { Tensor } from '../tensor';
 import { chain, chainFree, flattenFree, ZooModel } from './common';
-import { BasicConv2d, transformImagenetInput } from './googlenet';
-import { buildWithWeights, openWeights, WeightsOptions } from './weights';
-import type { WeightFile } from '../io/types';
-
-/** Concatenates along channels and frees the parts. */
-function catFree(parts: Tensor[]): Tensor {
-  const y = cat(parts, 1);
-  for (const p of parts) p.dispose();
-  return y;
-}
+import { BasicConv2d, buildDroppingAux, catFree, transformImagenetInput, truncNormalInit } from './googlenet';
+import type { WeightsOptions } from './weights';
 
 const avg3 = () => new AvgPool2d(3, { stride: 1, padding: 1 });
 const max3s2 = () => new MaxPool2d(3, { stride: 2 });
@@ -284,18 +274,7 @@ function inceptionInit(model: Module): void {
       special.set(m.fc, 0.001);
     }
   }
-  for (const m of model.modules()) {
-    if (m instanceof Conv2d || m instanceof Linear) {
-      // [-2, 2] lies 20 or more standard deviations out: a normal draw clamped there has the same law.
-      init.normal_(m.weight, 0, special.get(m) ?? 0.1);
-      const w = m.weight.detach();
-      w.clamp_(-2, 2);
-      w.dispose();
-    } else if (m instanceof BatchNorm2d) {
-      if (m.weight) init.ones_(m.weight);
-      if (m.bias) init.zeros_(m.bias);
-    }
-  }
+  truncNormalInit(model, (m) => special.get(m) ?? 0.1);
 }
 
 /**
@@ -304,20 +283,10 @@ function inceptionInit(model: Module): void {
  * auxLogits is false.
  */
 export function inceptionV3(opts: InceptionV3Options = {}): Inception3 {
-  let weights = opts.weights;
-  let owned: WeightFile | null = null;
-  if (weights && opts.auxLogits === false) {
-    owned = typeof weights === 'string' ? openWeights(weights) : null;
-    const w = owned ?? (weights as WeightFile);
-    weights = { ...w, tensors: new Map([...w.tensors].filter(([k]) => !k.replace(/^module\./, '').startsWith('AuxLogits.'))) };
-  }
-  try {
-    return buildWithWeights(
-      { ...opts, weights },
-      { head: 'fc', stem: 'Conv2d_1a_3x3.conv.weight', defaultClasses: 1000, initHead: (m) => inceptionInit(m.fc) },
-      (numClasses, init) => new Inception3({ ...opts, numClasses, init }),
-    );
-  } finally {
-    owned?.dispose();
-  }
+  return buildDroppingAux(
+    opts,
+    (k) => k.startsWith('AuxLogits.'),
+    { head: 'fc', stem: 'Conv2d_1a_3x3.conv.weight', defaultClasses: 1000, initHead: (m) => inceptionInit(m.fc) },
+    (numClasses, init) => new Inception3({ ...opts, numClasses, init }),
+  );
 }
