@@ -494,22 +494,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const sa = b.requiresGrad ? save(a) : null;
     const sb = a.requiresGrad ? save(b) : null;
     return (g) => {
-      let ga: Tensor | null = null;
-      let gb: Tensor | null = null;
-      if (sb) {
-        const bt = sb.transpose(-1, -2);
-        const p = rawMatmul(g, bt);
-        ga = sumTo(p, a.shape);
-        bt.dispose();
+      // ga = g @ b^T, gb = a^T @ g, each summed back over the batch dims broadcasting gave its operand
+      const withTransposed = (saved: Tensor, gFirst: boolean, shape: readonly number[]): Tensor => {
+        const t = saved.transpose(-1, -2);
+        const p = gFirst ? rawMatmul(g, t) : rawMatmul(t, g);
+        const r = sumTo(p, shape);
+        t.dispose();
         p.dispose();
-      }
-      if (sa) {
-        const at = sa.transpose(-1, -2);
-        const p = rawMatmul(at, g);
-        gb = sumTo(p, b.shape);
-        at.dispose();
-        p.dispose();
-      }
+        return r;
+      };
+      const ga = sb ? withTransposed(sb, true, a.shape) : null;
+      const gb = sa ? withTransposed(sa, false, b.shape) : null;
       return [ga, gb];
     };
   });
