@@ -73,13 +73,13 @@ struct SgdElem {
 
 struct AdamElem {
   float wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
-  bool has_wd, decoupled, maximize, amsgrad;
+  bool has_wd, adamw, maximize, amsgrad;
 
   __device__ __forceinline__ bool uses(int k) const { return k < 2 || amsgrad; }
   __device__ __forceinline__ void operator()(float& p, float g, float& m, float& v, float& vmax,
                                              const OptimTensor& t) const {
     if (maximize) g = -g;
-    if (decoupled) p = rounded(__fmul_rn(p, decay));  // param.mul_(1 - lr * wd)
+    if (adamw) p = rounded(__fmul_rn(p, decay));  // param.mul_(1 - lr * wd)
     else if (has_wd) g = __fmaf_rn(p, wd, g);         // grad.add(param, alpha=wd)
     m = __fmaf_rn(g, one_minus_beta1, __fmul_rn(m, beta1));
     v = __fmaf_rn(__fmul_rn(one_minus_beta2, g), g, __fmul_rn(v, beta2));

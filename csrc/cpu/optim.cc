@@ -156,14 +156,14 @@ struct AdamOp {
   float* __restrict__ v;
   float* __restrict__ vmax;  // null unless amsgrad
   float wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, neg_step_size, bc2_sqrt;
-  bool has_wd, decoupled, maximize;
+  bool has_wd, adamw, maximize;
 
   template <class V>
   void at(int64_t i) const {
     V gv = load<V>(g + i);
     V pv = load<V>(p + i);
     if (maximize) gv = neg(gv);
-    if (decoupled) pv = rounded(mul(pv, splat<V>(decay)));  // param.mul_(1 - lr * wd)
+    if (adamw) pv = rounded(mul(pv, splat<V>(decay)));  // param.mul_(1 - lr * wd)
     else if (has_wd) gv = fma(pv, splat<V>(wd), gv);        // grad.add(param, alpha=wd)
     const V mv = fma(gv, splat<V>(one_minus_beta1), mul(load<V>(m + i), splat<V>(beta1)));
     const V vv = fma(mul(splat<V>(one_minus_beta2), gv), gv, mul(load<V>(v + i), splat<V>(beta2)));
