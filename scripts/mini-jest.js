@@ -98,6 +98,7 @@ function expect(actual) {
 }
 expect.objectContaining = objectContaining;
 expect.any = (c) => ({ __matcher: true, match: (v) => v != null && (v instanceof c || Object(v).constructor === c), toString: () => `any(${c.name})` });
+expect.stringMatching = (re) => ({ __matcher: true, match: (v) => typeof v === 'string' && new RegExp(re).test(v), toString: () => `stringMatching(${String(re)})` });
 expect.stringContaining = (t) => ({ __matcher: true, match: (v) => typeof v === 'string' && v.includes(t), toString: () => `stringContaining(${fmt(t)})` });
 
 const root = { name: '', tests: [], children: [], before: [], after: [], beforeEach: [], afterEach: [] };
