@@ -13,6 +13,7 @@ import * as path from 'path';
 import * as ck from '../../lib';
 import { Arr, PYTHON, runTorch, stopTorch } from '../helpers/torch';
 import { expectClose } from '../helpers/compare';
+import { disposeModel } from '../helpers/models';
 
 const SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'convert-torchvision.py');
 let tmp: string;
@@ -24,10 +25,6 @@ afterAll(() => {
   stopTorch();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function disposeModel(m: ck.nn.Module): void {
-  for (const t of [...m.parameters(), ...m.buffers()]) t.dispose();
-}
 
 function convert(src: string, dst: string, env: NodeJS.ProcessEnv = {}): string {
   return execFileSync(PYTHON, [SCRIPT, src, '-o', dst], { encoding: 'utf8', env: { ...process.env, ...env } });

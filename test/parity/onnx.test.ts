@@ -16,6 +16,7 @@ import * as path from 'path';
 import * as ck from '../../lib';
 import { PYTHON } from '../helpers/torch';
 import { expectClose } from '../helpers/compare';
+import { disposeModel } from '../helpers/models';
 
 jest.setTimeout(240_000);
 let tmp: string;
@@ -25,10 +26,6 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const { nn } = ck;
-
-function disposeModel(m: ck.nn.Module): void {
-  for (const t of [...m.parameters(), ...m.buffers()]) t.dispose();
-}
 
 /** Batch norms get random affine parameters and running statistics, so folding them changes the weights. */
 function randomiseBatchNorms(m: ck.nn.Module): void {

@@ -15,6 +15,7 @@ import * as path from 'path';
 import * as ck from '../../lib';
 import { Arr, runTorch, stopTorch } from '../helpers/torch';
 import { expectClose } from '../helpers/compare';
+import { disposeModel } from '../helpers/models';
 
 jest.setTimeout(120_000);
 let tmp: string;
@@ -26,10 +27,6 @@ afterAll(() => {
   stopTorch();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function disposeModel(m: ck.nn.Module): void {
-  for (const t of [...m.parameters(), ...m.buffers()]) t.dispose();
-}
 
 const maxAbs = (a: Arr) => a.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
