@@ -7,21 +7,24 @@
 // relu(v) = v < 0 ? 0 : v, NaN propagated, relu(-0) = -0; the gradient is a select, dx = y <= 0 ? 0 : dy).
 //
 // Algorithm:
-//   elementwise (bias_relu forward, add_relu, relu_backward): grid-stride loops. _kernel1 one element per
-//     thread per step; _kernel2 one float4 per step (LDG.128/STG.128) when every base is 16-byte aligned, the
-//     n % 4 tail taken by the first threads. bias_relu forward needs the channel (i / L) % C of each element:
-//     32-bit division whenever the element count allows (several times cheaper than 64-bit), and in the
-//     float4 path only when L % 4 == 0 so that a vector never straddles two planes.
+//   elementwise (bias_relu forward, add_relu, relu_backward): grid-stride loops. bias_relu_forward_kernel one
+//     element per thread per step, its _vec4 twin one float4 (LDG.128/STG.128) when every base is 16-byte
+//     aligned; binary_map_kernel either way (common.cuh contiguous_for). bias_relu forward needs
+//     the channel (i / L) % C of each element: 32-bit division whenever the element count allows (several
+//     times cheaper than 64-bit), and in the float4 path only when L % 4 == 0 so that a vector never
+//     straddles two planes.
 //   bias_relu backward with db, deterministic (no float atomics), two stages:
-//     _kernel1 (L >= 64, long contiguous runs): one 256-thread block per (channel c, split s); the block walks
-//       the (n, l) pairs of its share of channel c's N planes flat (float4 when L % 4 == 0), writing dx and
-//       summing it; the (n, l) index advances incrementally (one division per thread, not per element).
-//       A fixed shuffle/shared-memory tree gives the block's sum -> part (splits, C).
-//     _kernel2 (L < 64, e.g. Linear layers with L = 1: runs too short to coalesce per channel): the tensor is
-//       viewed as a (N, Q = C*L) matrix; one thread per column (4 columns with float4) sums a chunk of rows,
-//       reading whole rows coalesced -> part (row_chunks, Q).
-//     _kernel3: one block per channel adds its partials (part viewed as (chunks, C, L')) in a fixed tree
-//       -> db (C). Every sum has a fixed order for given shapes, so results repeat bit for bit.
+//     bias_relu_backward_planes_kernel (L >= 64, long contiguous runs): one 256-thread block per
+//       (channel c, split s); the block walks the (n, l) pairs of its share of channel c's N planes flat
+//       (float4 when L % 4 == 0), writing dx and summing it; the (n, l) index advances incrementally (one
+//       division per thread, not per element). A fixed shuffle/shared-memory tree gives the block's sum
+//       -> part (splits, C).
+//     bias_relu_backward_columns_kernel (L < 64, e.g. Linear layers with L = 1: runs too short to coalesce
+//       per channel): the tensor is viewed as a (N, Q = C*L) matrix; one thread per column (4 columns with
+//       float4) sums a chunk of rows, reading whole rows coalesced -> part (row_chunks, Q).
+//     bias_relu_backward_db_kernel: one block per channel adds its partials (part viewed as
+//       (chunks, C, L')) in a fixed tree -> db (C). Every sum has a fixed order for given shapes, so results
+//       repeat bit for bit.
 //   Splits/chunks are picked so that about kTargetBlocks blocks run, with a floor on the work per block.
 #include <cstdint>
 #include <string>
@@ -57,7 +60,7 @@ __device__ __forceinline__ float block_sum(float v) { return block_reduce(v, Sum
 // ---- elementwise --------------------------------------------------------------------------------
 
 template <typename I>
-__global__ void bias_relu_forward_kernel1(const float* __restrict__ x,  // (N, C, L)
+__global__ void bias_relu_forward_kernel(const float* __restrict__ x,  // (N, C, L)
                                           const float* __restrict__ b,  // (C)
                                           float* __restrict__ y,        // (N, C, L)
                                           I n, I L, I C) {
@@ -68,7 +71,7 @@ __global__ void bias_relu_forward_kernel1(const float* __restrict__ x,  // (N, C
 
 // L % 4 == 0, x and y 16-byte aligned: n4 = N*C*L/4 vectors, L4 = L/4.
 template <typename I>
-__global__ void bias_relu_forward_kernel2(const float4* __restrict__ x,  // (N, C, L/4)
+__global__ void bias_relu_forward_vec4_kernel(const float4* __restrict__ x,  // (N, C, L/4)
                                           const float* __restrict__ b,   // (C)
                                           float4* __restrict__ y,        // (N, C, L/4)
                                           I n4, I L4, I C) {
@@ -80,56 +83,30 @@ __global__ void bias_relu_forward_kernel2(const float4* __restrict__ x,  // (N, 
   }
 }
 
-__global__ void add_relu_forward_kernel1(const float* __restrict__ a,  // (n)
-                                         const float* __restrict__ b,  // (n)
-                                         float* __restrict__ y,        // (n)
-                                         int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    y[i] = scalar::add_relu(a[i], b[i]);
-}
+// The two binary maps of this file, each as a functor over one float and over a float4.
+struct AddRelu {
+  __device__ __forceinline__ float operator()(float a, float b) const { return scalar::add_relu(a, b); }
+  __device__ __forceinline__ float4 operator()(float4 u, float4 v) const {
+    return make_float4(scalar::add_relu(u.x, v.x), scalar::add_relu(u.y, v.y), scalar::add_relu(u.z, v.z),
+                       scalar::add_relu(u.w, v.w));
+  }
+};
+struct ReluGrad {  // (dy, y) -> dx
+  __device__ __forceinline__ float operator()(float g, float y) const { return relu_grad(g, y); }
+  __device__ __forceinline__ float4 operator()(float4 g, float4 y) const { return relu_grad4(g, y); }
+};
 
-// a, b, y 16-byte aligned: n / 4 vectors, then the n % 4 tail.
-__global__ void add_relu_forward_kernel2(const float* __restrict__ a,  // (n)
-                                         const float* __restrict__ b,  // (n)
-                                         float* __restrict__ y,        // (n)
-                                         int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t n4 = n / 4;
+// out[i] = op(a[i], b[i]); in float4 units when vec (a, b, out 16-byte aligned), the n % 4 tail element-wise.
+template <class Op>
+__global__ void binary_map_kernel(const float* __restrict__ a,  // (n)
+                                  const float* __restrict__ b,  // (n)
+                                  float* __restrict__ out,      // (n)
+                                  int64_t n, bool vec, Op op) {
   const float4* a4 = reinterpret_cast<const float4*>(a);
   const float4* b4 = reinterpret_cast<const float4*>(b);
-  float4* y4 = reinterpret_cast<float4*>(y);
-  for (int64_t i = tid; i < n4; i += stride) {
-    const float4 u = a4[i], v = b4[i];
-    y4[i] = make_float4(scalar::add_relu(u.x, v.x), scalar::add_relu(u.y, v.y), scalar::add_relu(u.z, v.z),
-                        scalar::add_relu(u.w, v.w));
-  }
-  if (tid < n - n4 * 4) y[n4 * 4 + tid] = scalar::add_relu(a[n4 * 4 + tid], b[n4 * 4 + tid]);
-}
-
-__global__ void relu_backward_kernel1(const float* __restrict__ dy,  // (n)
-                                      const float* __restrict__ y,   // (n)
-                                      float* __restrict__ dx,        // (n)
-                                      int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dx[i] = relu_grad(dy[i], y[i]);
-}
-
-// dy, y, dx 16-byte aligned: n / 4 vectors, then the n % 4 tail.
-__global__ void relu_backward_kernel2(const float* __restrict__ dy,  // (n)
-                                      const float* __restrict__ y,   // (n)
-                                      float* __restrict__ dx,        // (n)
-                                      int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t n4 = n / 4;
-  const float4* g4 = reinterpret_cast<const float4*>(dy);
-  const float4* y4 = reinterpret_cast<const float4*>(y);
-  float4* d4 = reinterpret_cast<float4*>(dx);
-  for (int64_t i = tid; i < n4; i += stride) d4[i] = relu_grad4(g4[i], y4[i]);
-  if (tid < n - n4 * 4) dx[n4 * 4 + tid] = relu_grad(dy[n4 * 4 + tid], y[n4 * 4 + tid]);
+  float4* o4 = reinterpret_cast<float4*>(out);
+  contiguous_for(
+      n, vec, [&](int64_t i) { o4[i] = op(a4[i], b4[i]); }, [&](int64_t i) { out[i] = op(a[i], b[i]); });
 }
 
 // ---- bias_relu backward with db -----------------------------------------------------------------
@@ -137,7 +114,7 @@ __global__ void relu_backward_kernel2(const float* __restrict__ dy,  // (n)
 // One block per work item w = s * C + c: planes [s * pps, min(N, (s + 1) * pps)) of channel c.
 // kVec: L % 4 == 0 and dy, y, dx 16-byte aligned; the walk is then in float4 units.
 template <bool kVec>
-__global__ void bias_relu_backward_kernel1(const float* __restrict__ dy,  // (N, C, L)
+__global__ void bias_relu_backward_planes_kernel(const float* __restrict__ dy,  // (N, C, L)
                                            const float* __restrict__ y,   // (N, C, L)
                                            float* __restrict__ dx,        // (N, C, L)
                                            float* __restrict__ part,      // (splits, C)
@@ -178,7 +155,7 @@ __global__ void bias_relu_backward_kernel1(const float* __restrict__ dy,  // (N,
 // The tensor as a (N, Q) matrix, Q = C * L. Thread -> column q (4 columns q..q+3 when kVec: Q % 4 == 0 and
 // dy, y, dx 16-byte aligned), blockIdx.y -> rows [rc * rpc, min(N, (rc + 1) * rpc)).
 template <bool kVec>
-__global__ void bias_relu_backward_kernel2(const float* __restrict__ dy,  // (N, Q)
+__global__ void bias_relu_backward_columns_kernel(const float* __restrict__ dy,  // (N, Q)
                                            const float* __restrict__ y,   // (N, Q)
                                            float* __restrict__ dx,        // (N, Q)
                                            float* __restrict__ part,      // (row_chunks, Q)
@@ -212,7 +189,7 @@ __global__ void bias_relu_backward_kernel2(const float* __restrict__ dy,  // (N,
 }
 
 // db[c] = sum over k < chunks * Lp of part[k / Lp][c][k % Lp], one block per channel.
-__global__ void bias_relu_backward_kernel3(const float* __restrict__ part,  // (chunks, C, Lp)
+__global__ void bias_relu_backward_db_kernel(const float* __restrict__ part,  // (chunks, C, Lp)
                                            float* __restrict__ db,          // (C)
                                            int64_t C, int64_t Lp, int64_t chunks) {
   const int64_t t = threadIdx.x, nt = blockDim.x;
@@ -236,6 +213,12 @@ void check_extents(const char* op, int64_t N, int64_t C, int64_t L) {
   if (N < 0 || C < 0 || L < 0) throw Error("ERR_ARG", std::string(op) + ": negative extent", ErrorKind::Range);
 }
 
+template <class Op>
+void launch_binary_map(int64_t n, const float* a, const float* b, float* out, Op op, Stream s) {
+  const bool vec = aligned16(a) && aligned16(b) && aligned16(out);
+  launch(binary_map_kernel<Op>, grid_for(vec ? cdiv(n, 4) : n), dim3(kThreads), 0, s, a, b, out, n, vec, op);
+}
+
 }  // namespace
 
 void bias_relu_forward_cuda(int64_t N, int64_t C, int64_t L, const float* x, const float* b, float* y, Stream s) {
@@ -245,30 +228,27 @@ void bias_relu_forward_cuda(int64_t N, int64_t C, int64_t L, const float* x, con
   if (L % 4 == 0 && aligned16(x) && aligned16(y)) {
     const int64_t n4 = n / 4;
     if (n4 < kSmallIndex)
-      launch(bias_relu_forward_kernel2<uint32_t>, grid_for(n4), dim3(kThreads), 0, s, reinterpret_cast<const float4*>(x),
-             b, reinterpret_cast<float4*>(y), static_cast<uint32_t>(n4), static_cast<uint32_t>(L / 4),
-             static_cast<uint32_t>(C));
+      launch(bias_relu_forward_vec4_kernel<uint32_t>, grid_for(n4), dim3(kThreads), 0, s,
+             reinterpret_cast<const float4*>(x), b, reinterpret_cast<float4*>(y), static_cast<uint32_t>(n4),
+             static_cast<uint32_t>(L / 4), static_cast<uint32_t>(C));
     else
-      launch(bias_relu_forward_kernel2<uint64_t>, grid_for(n4), dim3(kThreads), 0, s, reinterpret_cast<const float4*>(x),
-             b, reinterpret_cast<float4*>(y), static_cast<uint64_t>(n4), static_cast<uint64_t>(L / 4),
-             static_cast<uint64_t>(C));
+      launch(bias_relu_forward_vec4_kernel<uint64_t>, grid_for(n4), dim3(kThreads), 0, s,
+             reinterpret_cast<const float4*>(x), b, reinterpret_cast<float4*>(y), static_cast<uint64_t>(n4),
+             static_cast<uint64_t>(L / 4), static_cast<uint64_t>(C));
     return;
   }
   if (n < kSmallIndex)
-    launch(bias_relu_forward_kernel1<uint32_t>, grid_for(n), dim3(kThreads), 0, s, x, b, y, static_cast<uint32_t>(n),
+    launch(bias_relu_forward_kernel<uint32_t>, grid_for(n), dim3(kThreads), 0, s, x, b, y, static_cast<uint32_t>(n),
            static_cast<uint32_t>(L), static_cast<uint32_t>(C));
   else
-    launch(bias_relu_forward_kernel1<uint64_t>, grid_for(n), dim3(kThreads), 0, s, x, b, y, static_cast<uint64_t>(n),
+    launch(bias_relu_forward_kernel<uint64_t>, grid_for(n), dim3(kThreads), 0, s, x, b, y, static_cast<uint64_t>(n),
            static_cast<uint64_t>(L), static_cast<uint64_t>(C));
 }
 
 void relu_backward_cuda(int64_t n, const float* dy, const float* y, float* dx, Stream s) {
   if (n < 0) throw Error("ERR_ARG", "relu_backward: negative count", ErrorKind::Range);
   if (n == 0) return;
-  if (aligned16(dy) && aligned16(y) && aligned16(dx))
-    launch(relu_backward_kernel2, grid_for(n / 4 > 0 ? n / 4 : 1), dim3(kThreads), 0, s, dy, y, dx, n);
-  else
-    launch(relu_backward_kernel1, grid_for(n), dim3(kThreads), 0, s, dy, y, dx, n);
+  launch_binary_map(n, dy, y, dx, ReluGrad{}, s);
 }
 
 void bias_relu_backward_cuda(int64_t N, int64_t C, int64_t L, const float* dy, const float* y, float* dx, float* db,
@@ -294,10 +274,10 @@ void bias_relu_backward_cuda(int64_t N, int64_t C, int64_t L, const float* dy, c
     float* pp = static_cast<float*>(part.p);
     const dim3 grid(static_cast<unsigned>(clamp64(splits * C, 1, int64_t(1) << 20)));
     if (L % 4 == 0 && vec_base)
-      launch(bias_relu_backward_kernel1<true>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, C, L, splits, pps);
+      launch(bias_relu_backward_planes_kernel<true>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, C, L, splits, pps);
     else
-      launch(bias_relu_backward_kernel1<false>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, C, L, splits, pps);
-    launch(bias_relu_backward_kernel3, dim3(static_cast<unsigned>(clamp64(C, 1, 65535))), dim3(128), 0, s,
+      launch(bias_relu_backward_planes_kernel<false>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, C, L, splits, pps);
+    launch(bias_relu_backward_db_kernel, dim3(static_cast<unsigned>(clamp64(C, 1, 65535))), dim3(128), 0, s,
            static_cast<const float*>(pp), db, C, int64_t(1), splits);
     return;
   }
@@ -312,20 +292,17 @@ void bias_relu_backward_cuda(int64_t N, int64_t C, int64_t L, const float* dy, c
   float* pp = static_cast<float*>(part.p);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(chunks));
   if (vec)
-    launch(bias_relu_backward_kernel2<true>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, Q, rpc);
+    launch(bias_relu_backward_columns_kernel<true>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, Q, rpc);
   else
-    launch(bias_relu_backward_kernel2<false>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, Q, rpc);
-  launch(bias_relu_backward_kernel3, dim3(static_cast<unsigned>(clamp64(C, 1, 65535))), dim3(128), 0, s,
+    launch(bias_relu_backward_columns_kernel<false>, grid, dim3(kThreads), 0, s, dy, y, dx, pp, N, Q, rpc);
+  launch(bias_relu_backward_db_kernel, dim3(static_cast<unsigned>(clamp64(C, 1, 65535))), dim3(128), 0, s,
          static_cast<const float*>(pp), db, C, L, chunks);
 }
 
 void add_relu_forward_cuda(int64_t n, const float* a, const float* b, float* y, Stream s) {
   if (n < 0) throw Error("ERR_ARG", "add_relu_forward: negative count", ErrorKind::Range);
   if (n == 0) return;
-  if (aligned16(a) && aligned16(b) && aligned16(y))
-    launch(add_relu_forward_kernel2, grid_for(n / 4 > 0 ? n / 4 : 1), dim3(kThreads), 0, s, a, b, y, n);
-  else
-    launch(add_relu_forward_kernel1, grid_for(n), dim3(kThreads), 0, s, a, b, y, n);
+  launch_binary_map(n, a, b, y, AddRelu{}, s);
 }
 
 }  // namespace cuda

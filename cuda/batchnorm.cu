@@ -202,6 +202,13 @@ __global__ void batchnorm_eval_coef_kernel(const float* __restrict__ gamma,     
   }
 }
 
+// The channel of unit u of a (N, C, L / V) tensor read in units of V floats: (u / (L / V)) % C.
+template <typename I>
+__device__ __forceinline__ I channel_of(I u, const Divider<I>& divC, const Divider<I>& divL) {
+  const I q = divL.div(u);
+  return q - divC.div(q) * divC.d;
+}
+
 // y = (x - mean[c]) * scale[c] + shift[c], one unit per thread per iteration.
 template <int V, typename I>
 __global__ void batchnorm_apply_kernel(const float* __restrict__ x,     // (N, C, L)
@@ -211,8 +218,7 @@ __global__ void batchnorm_apply_kernel(const float* __restrict__ x,     // (N, C
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
   for (I u = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); u < units;
        u += stride) {
-    const I q = divL.div(u);
-    const I c = q - divC.div(q) * divC.d;
+    const I c = channel_of(u, divC, divL);
     const float m = coef[c * 3 + 0], k = coef[c * 3 + 1], b = coef[c * 3 + 2];
     if constexpr (V == 4) {
       float4 v = reinterpret_cast<const float4*>(x)[u];
@@ -304,8 +310,7 @@ __global__ void batchnorm_backward_dx_kernel(const float* __restrict__ dy,    //
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
   for (I u = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); u < units;
        u += stride) {
-    const I q = divL.div(u);
-    const I c = q - divC.div(q) * divC.d;
+    const I c = channel_of(u, divC, divL);
     const float m = coef[c * 4 + 0], g = coef[c * 4 + 1], p = coef[c * 4 + 2], k = coef[c * 4 + 3];
     if constexpr (V == 4) {
       const float4 d = reinterpret_cast<const float4*>(dy)[u];

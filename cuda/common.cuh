@@ -6,6 +6,8 @@
 //   grid_for(work[, threads])           blocks for a grid-stride loop over `work` items: ceil(work/threads),
 //                                       at least 1 and at most kMaxGridBlocks
 //   aligned(p, bytes) / aligned16(p)    p is a multiple of `bytes` (a power of two) / of 16 bytes
+//   contiguous_for(n, vec, f4, f1)      grid-stride loop over a dense run, in four-element vectors when
+//                                       vec, the tail element-wise
 //   Scratch                             stream-ordered device scratch (ck::cuda::malloc), freed on every path
 //   warp_reduce(v, op)                  butterfly (__shfl_xor_sync) fold of the warp: every lane gets the
 //                                       result; lane 0's bits equal a __shfl_down_sync tree's, for any op
@@ -68,6 +70,23 @@ struct Scratch {
   template <class T>
   T* as() const { return static_cast<T*>(p); }
 };
+
+// Grid-stride loop over n contiguous elements. With vec (every base 16-byte aligned), vector_body(i) runs for
+// each of the n / 4 four-element vectors, then element_body(i) for the n % 4 tail; without, element_body(i)
+// for every element.
+template <class VectorBody, class ElementBody>
+__device__ __forceinline__ void contiguous_for(int64_t n, bool vec, VectorBody vector_body,
+                                               ElementBody element_body) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t start = 0;
+  if (vec) {
+    const int64_t n4 = n / 4;
+    for (int64_t i = tid; i < n4; i += stride) vector_body(i);
+    start = n4 * 4;
+  }
+  for (int64_t i = start + tid; i < n; i += stride) element_body(i);
+}
 
 // ---- warp and block reductions ------------------------------------------------------------------------
 

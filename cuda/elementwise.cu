@@ -6,11 +6,11 @@
 // A 0-d layout is one element.
 //
 // Algorithm: grid-stride loops, one element (or one 16-byte vector of four) per thread per iteration.
-//   _kernel1  contiguous fast path: every operand is one dense run; when every base is 16-byte aligned
-//             the body moves 4 elements per load/store (LDG.128 / STG.128), the tail goes element-wise.
-//   _kernel2  general strided path: i is decomposed into a multi-index (dims unrolled up to kMaxDims so the
-//             Layout, passed by value, stays in the constant bank) in 32-bit arithmetic whenever the element
-//             count allows it (64-bit division is several times slower).
+//   *_contiguous_kernel  every operand is one dense run; when every base is 16-byte aligned the body moves
+//     4 elements per load/store (LDG.128 / STG.128), the tail goes element-wise (common.cuh contiguous_for).
+//   *_strided_kernel  general strided path: i is decomposed into a multi-index (dims unrolled up to kMaxDims
+//     so the Layout, passed by value, stays in the constant bank) in 32-bit arithmetic whenever the element
+//     count allows it (64-bit division is several times slower).
 // Tricks: before launching, the host drops size-1 dims and merges adjacent dims that are contiguous with
 // each other in every operand (collapse()), so transposes of dense blocks, channel slices and most
 // broadcasts reach 1-3 dims, and dense views (including offset slices) reach the contiguous path.
@@ -195,31 +195,26 @@ __device__ __forceinline__ int64_t strided_offset(Index i, const Layout& l) {
 
 // Contiguous path. vec != 0 promises x, y 16-byte aligned.
 template <UnaryOp OP, typename Tin, typename Tout>
-__global__ void unary_kernel1(const Tin* __restrict__ x,  // (n,) contiguous, base already offset
+__global__ void unary_contiguous_kernel(const Tin* __restrict__ x,  // (n,) contiguous, base already offset
                               Tout* __restrict__ y,       // (n,) contiguous
                               int64_t n, UParams p, int vec) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t start = 0;
-  if (vec) {
-    const int64_t n4 = n / 4;
-    const Vec4<Tin>* x4 = reinterpret_cast<const Vec4<Tin>*>(x);
-    Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
-    for (int64_t i = tid; i < n4; i += stride) {
-      const Vec4<Tin> a = x4[i];
-      Vec4<Tout> r;
-      CK_EW_UNROLL
-      for (int j = 0; j < 4; ++j) r.v[j] = unary_apply<OP, Tin, Tout>(a.v[j], p);
-      y4[i] = r;
-    }
-    start = n4 * 4;
-  }
-  for (int64_t i = start + tid; i < n; i += stride) y[i] = unary_apply<OP, Tin, Tout>(x[i], p);
+  const Vec4<Tin>* x4 = reinterpret_cast<const Vec4<Tin>*>(x);
+  Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
+  contiguous_for(
+      n, vec,
+      [&](int64_t i) {
+        const Vec4<Tin> a = x4[i];
+        Vec4<Tout> r;
+        CK_EW_UNROLL
+        for (int j = 0; j < 4; ++j) r.v[j] = unary_apply<OP, Tin, Tout>(a.v[j], p);
+        y4[i] = r;
+      },
+      [&](int64_t i) { y[i] = unary_apply<OP, Tin, Tout>(x[i], p); });
 }
 
 // General strided path.
 template <UnaryOp OP, typename Tin, typename Tout, typename Index>
-__global__ void unary_kernel2(const Tin* __restrict__ x,  // buffer base; view described by xl
+__global__ void unary_strided_kernel(const Tin* __restrict__ x,  // buffer base; view described by xl
                               Layout xl,                  // shape (d0..dn) = output shape
                               Tout* __restrict__ y,       // (d0..dn) contiguous
                               Index n, UParams p) {
@@ -298,34 +293,29 @@ __device__ __forceinline__ Tout binary_apply(Tin a, Tin b) {
 
 // Contiguous path. vec != 0 promises a, b, y 16-byte aligned.
 template <BinaryOp OP, typename Tin, typename Tout>
-__global__ void binary_kernel1(const Tin* __restrict__ a,  // (n,) contiguous, base already offset
+__global__ void binary_contiguous_kernel(const Tin* __restrict__ a,  // (n,) contiguous, base already offset
                                const Tin* __restrict__ b,  // (n,) contiguous, base already offset
                                Tout* __restrict__ y,       // (n,) contiguous
                                int64_t n, int vec) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t start = 0;
-  if (vec) {
-    const int64_t n4 = n / 4;
-    const Vec4<Tin>* a4 = reinterpret_cast<const Vec4<Tin>*>(a);
-    const Vec4<Tin>* b4 = reinterpret_cast<const Vec4<Tin>*>(b);
-    Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
-    for (int64_t i = tid; i < n4; i += stride) {
-      const Vec4<Tin> u = a4[i];
-      const Vec4<Tin> v = b4[i];
-      Vec4<Tout> r;
-      CK_EW_UNROLL
-      for (int j = 0; j < 4; ++j) r.v[j] = binary_apply<OP, Tin, Tout>(u.v[j], v.v[j]);
-      y4[i] = r;
-    }
-    start = n4 * 4;
-  }
-  for (int64_t i = start + tid; i < n; i += stride) y[i] = binary_apply<OP, Tin, Tout>(a[i], b[i]);
+  const Vec4<Tin>* a4 = reinterpret_cast<const Vec4<Tin>*>(a);
+  const Vec4<Tin>* b4 = reinterpret_cast<const Vec4<Tin>*>(b);
+  Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
+  contiguous_for(
+      n, vec,
+      [&](int64_t i) {
+        const Vec4<Tin> u = a4[i];
+        const Vec4<Tin> v = b4[i];
+        Vec4<Tout> r;
+        CK_EW_UNROLL
+        for (int j = 0; j < 4; ++j) r.v[j] = binary_apply<OP, Tin, Tout>(u.v[j], v.v[j]);
+        y4[i] = r;
+      },
+      [&](int64_t i) { y[i] = binary_apply<OP, Tin, Tout>(a[i], b[i]); });
 }
 
 // General strided path (broadcast = stride 0).
 template <BinaryOp OP, typename Tin, typename Tout, typename Index>
-__global__ void binary_kernel2(const Tin* __restrict__ a,  // buffer base; view described by al
+__global__ void binary_strided_kernel(const Tin* __restrict__ a,  // buffer base; view described by al
                                Layout al,                  // shape (d0..dn) = output shape
                                const Tin* __restrict__ b,  // buffer base; view described by bl
                                Layout bl,                  // shape (d0..dn) = output shape
@@ -367,18 +357,10 @@ __global__ void binary_kernel2(const Tin* __restrict__ a,  // buffer base; view 
 template <typename T>
 __global__ void fill_kernel(T* __restrict__ p,  // (n,) contiguous
                             int64_t n, T value, int vec) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t start = 0;
-  if (vec) {
-    const int64_t n4 = n / 4;
-    Vec4<T> v;
-    for (int j = 0; j < 4; ++j) v.v[j] = value;
-    Vec4<T>* p4 = reinterpret_cast<Vec4<T>*>(p);
-    for (int64_t i = tid; i < n4; i += stride) p4[i] = v;
-    start = n4 * 4;
-  }
-  for (int64_t i = start + tid; i < n; i += stride) p[i] = value;
+  Vec4<T> v;
+  for (int j = 0; j < 4; ++j) v.v[j] = value;
+  Vec4<T>* p4 = reinterpret_cast<Vec4<T>*>(p);
+  contiguous_for(n, vec, [&](int64_t i) { p4[i] = v; }, [&](int64_t i) { p[i] = value; });
 }
 
 // ---- host side ------------------------------------------------------------------------------------
@@ -448,13 +430,13 @@ void run_unary(const void* x, const Layout& xl, void* y, int64_t n, const UParam
   if (xl.ndim == 1 && xl.strides[0] == 1) {
     const Tin* xb = xt + xl.offset;
     const int vec = aligned16(xb) && aligned16(yt) && n >= 4;
-    launch(unary_kernel1<OP, Tin, Tout>, dim3(grid_for(vec ? (n + 3) / 4 : n)), dim3(kThreads), 0, st, xb, yt, n,
+    launch(unary_contiguous_kernel<OP, Tin, Tout>, dim3(grid_for(vec ? (n + 3) / 4 : n)), dim3(kThreads), 0, st, xb, yt, n,
            p, vec);
   } else if (n <= kIndex32Limit) {
-    launch(unary_kernel2<OP, Tin, Tout, uint32_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, xt, xl, yt,
+    launch(unary_strided_kernel<OP, Tin, Tout, uint32_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, xt, xl, yt,
            static_cast<uint32_t>(n), p);
   } else {
-    launch(unary_kernel2<OP, Tin, Tout, int64_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, xt, xl, yt, n, p);
+    launch(unary_strided_kernel<OP, Tin, Tout, int64_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, xt, xl, yt, n, p);
   }
 }
 
@@ -488,13 +470,13 @@ void run_binary(const void* a, const Layout& al, const void* b, const Layout& bl
     const Tin* ab = at + al.offset;
     const Tin* bb = bt + bl.offset;
     const int vec = aligned16(ab) && aligned16(bb) && aligned16(yt) && n >= 4;
-    launch(binary_kernel1<OP, Tin, Tout>, dim3(grid_for(vec ? (n + 3) / 4 : n)), dim3(kThreads), 0, st, ab, bb,
+    launch(binary_contiguous_kernel<OP, Tin, Tout>, dim3(grid_for(vec ? (n + 3) / 4 : n)), dim3(kThreads), 0, st, ab, bb,
            yt, n, vec);
   } else if (n <= kIndex32Limit) {
-    launch(binary_kernel2<OP, Tin, Tout, uint32_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, at, al, bt, bl, yt,
+    launch(binary_strided_kernel<OP, Tin, Tout, uint32_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, at, al, bt, bl, yt,
            static_cast<uint32_t>(n));
   } else {
-    launch(binary_kernel2<OP, Tin, Tout, int64_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, at, al, bt, bl, yt,
+    launch(binary_strided_kernel<OP, Tin, Tout, int64_t>, dim3(grid_for(n)), dim3(kThreads), 0, st, at, al, bt, bl, yt,
            n);
   }
 }

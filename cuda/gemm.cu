@@ -49,6 +49,31 @@ struct alignas(4 * N) VecF {
   float v[N];
 };
 
+// L consecutive elements of an (R, C) operand with strides (rs, cs), from (r, c) along the rows (kAlongRows)
+// or along the columns, zero outside. vec: the host proved unit stride along the run, an aligned run start and
+// an extent that is a multiple of L, so one vector load (or all zeros) serves.
+template <int L, bool kAlongRows>
+__device__ __forceinline__ void load_run(const float* __restrict__ P, int R, int C, int64_t rs, int64_t cs, int r,
+                                         int c, int vec, float (&out)[L]) {
+  if (vec) {
+    if (r < R && c < C) {
+      const VecF<L> v = *reinterpret_cast<const VecF<L>*>(P + r * rs + c * cs);
+      CK_GEMM_UNROLL
+      for (int j = 0; j < L; ++j) out[j] = v.v[j];
+    } else {
+      CK_GEMM_UNROLL
+      for (int j = 0; j < L; ++j) out[j] = 0.0f;
+    }
+    return;
+  }
+  CK_GEMM_UNROLL
+  for (int j = 0; j < L; ++j) {
+    const int rr = kAlongRows ? r + j : r;
+    const int cc = kAlongRows ? c : c + j;
+    out[j] = (rr < R && cc < C) ? P[rr * rs + cc * cs] : 0.0f;
+  }
+}
+
 template <int BM, int BN, int BK, int TM, int TN, bool A_MC, bool B_NC>
 __global__ void __launch_bounds__(kGemmThreads, 2)  // <= 128 registers: two blocks per SM
 sgemm_kernel(int M, int N, int K, float alpha,
@@ -88,46 +113,9 @@ sgemm_kernel(int M, int N, int K, float alpha,
 
   float ra[LA], rb[LB];
 
-  auto load_a = [&](int k0) {
-    const int gm = m0 + am, gk = k0 + ak;
-    if (vecA) {  // host proved: unit stride along the run, run start aligned, extent multiple of LA
-      if (gm < M && gk < K) {
-        const VecF<LA> v = *reinterpret_cast<const VecF<LA>*>(A + gm * rsA + gk * csA);
-        CK_GEMM_UNROLL
-        for (int j = 0; j < LA; ++j) ra[j] = v.v[j];
-      } else {
-        CK_GEMM_UNROLL
-        for (int j = 0; j < LA; ++j) ra[j] = 0.0f;
-      }
-      return;
-    }
-    CK_GEMM_UNROLL
-    for (int j = 0; j < LA; ++j) {
-      const int m = A_MC ? gm + j : gm;
-      const int k = A_MC ? gk : gk + j;
-      ra[j] = (m < M && k < K) ? A[m * rsA + k * csA] : 0.0f;
-    }
-  };
-  auto load_b = [&](int k0) {
-    const int gk = k0 + bk, gn = n0 + bn;
-    if (vecB) {
-      if (gk < K && gn < N) {
-        const VecF<LB> v = *reinterpret_cast<const VecF<LB>*>(B + gk * rsB + gn * csB);
-        CK_GEMM_UNROLL
-        for (int j = 0; j < LB; ++j) rb[j] = v.v[j];
-      } else {
-        CK_GEMM_UNROLL
-        for (int j = 0; j < LB; ++j) rb[j] = 0.0f;
-      }
-      return;
-    }
-    CK_GEMM_UNROLL
-    for (int j = 0; j < LB; ++j) {
-      const int k = B_NC ? gk : gk + j;
-      const int n = B_NC ? gn + j : gn;
-      rb[j] = (k < K && n < N) ? B[k * rsB + n * csB] : 0.0f;
-    }
-  };
+  auto load_a = [&](int k0) { load_run<LA, A_MC>(A, M, K, rsA, csA, m0 + am, k0 + ak, vecA, ra); };
+  auto load_b = [&](int k0) { load_run<LB, !B_NC>(B, K, N, rsB, csB, k0 + bk, n0 + bn, vecB, rb); };
+
   auto store_tiles = [&](int buf) {
     if (A_MC) {
       VecF<LA> v;

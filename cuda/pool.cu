@@ -18,14 +18,14 @@
 //                                       in the same order as the CPU scatter, so the results are identical.
 //   avgpool2d_forward_kernel            one thread per output.
 //   avgpool2d_backward_kernel           one thread per input, gathering dy/divisor over the covering outputs.
-//   adaptive_avgpool2d_forward_kernel1  one thread per output.
-//   adaptive_avgpool2d_backward_kernel1 one thread per input, gathering over the outputs that cover it:
+//   adaptive_avgpool2d_forward_windowed  one thread per output.
+//   adaptive_avgpool2d_backward_windowed one thread per input, gathering over the outputs that cover it:
 //                                       oh in [floor(h*OH/H), ceil((h+1)*OH/H)) (no atomics).
 // Global pooling (OH = OW = 1: ResNet's head; also AvgPool2d whose unpadded window covers the plane):
-//   adaptive_avgpool2d_forward_kernel2  one warp per plane: lanes stride the plane (float4 loads when the plane
+//   adaptive_avgpool2d_forward_global_warp  one warp per plane: lanes stride the plane (float4 loads when the plane
 //                                       is a multiple of 4 floats), __shfl_xor_sync tree, lane 0 writes.
-//   adaptive_avgpool2d_forward_kernel3  one 256-thread block per plane when planes are few and large.
-//   adaptive_avgpool2d_backward_kernel2 dx = dy[plane] / divisor, a broadcast (float4 stores when possible).
+//   adaptive_avgpool2d_forward_global_block  one 256-thread block per plane when planes are few and large.
+//   adaptive_avgpool2d_backward_global dx = dy[plane] / divisor, a broadcast (float4 stores when possible).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -190,7 +190,7 @@ __device__ __forceinline__ int end_index(int o, int O, int I_) {
 }
 
 template <typename I>
-__global__ void adaptive_avgpool2d_forward_kernel1(const float* __restrict__ x,  // (N, C, H, W)
+__global__ void adaptive_avgpool2d_forward_windowed(const float* __restrict__ x,  // (N, C, H, W)
                                                    float* __restrict__ y,        // (N, C, OH, OW)
                                                    int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
@@ -210,28 +210,35 @@ __global__ void adaptive_avgpool2d_forward_kernel1(const float* __restrict__ x, 
   }
 }
 
+// The part of plane p's sum that one thread adds: units first, first + step, ... (float4 units when V == 4).
+template <int V>
+__device__ __forceinline__ float plane_partial_sum(const float* __restrict__ x, int64_t p, int64_t units,
+                                                   int64_t first, int64_t step) {
+  float s = 0.0f;
+  if constexpr (V == 4) {
+    const float4* xp = reinterpret_cast<const float4*>(x) + p * units;
+    for (int64_t u = first; u < units; u += step) {
+      const float4 v = xp[u];
+      s += (v.x + v.y) + (v.z + v.w);
+    }
+  } else {
+    const float* xp = x + p * units;
+    for (int64_t u = first; u < units; u += step) s += xp[u];
+  }
+  return s;
+}
+
 // Global pooling, one warp per plane: y[p] = sum(plane p) / d1 / d2.
 template <int V>
-__global__ void adaptive_avgpool2d_forward_kernel2(const float* __restrict__ x,  // (planes, HW); read as HW/V units
-                                                   float* __restrict__ y,        // (planes)
-                                                   int64_t planes, int64_t units, float d1, float d2) {
+__global__ void adaptive_avgpool2d_forward_global_warp(const float* __restrict__ x,  // (planes, HW); read as HW/V units
+                                                       float* __restrict__ y,        // (planes)
+                                                       int64_t planes, int64_t units, float d1, float d2) {
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
   const int64_t warps_per_block = blockDim.x / kWarp;
   const int64_t nwarps = static_cast<int64_t>(gridDim.x) * warps_per_block;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * warps_per_block + threadIdx.x / kWarp; p < planes;
        p += nwarps) {  // uniform across the warp
-    float s = 0.0f;
-    if constexpr (V == 4) {
-      const float4* xp = reinterpret_cast<const float4*>(x) + p * units;
-      for (int64_t u = lane; u < units; u += kWarp) {
-        const float4 v = xp[u];
-        s += (v.x + v.y) + (v.z + v.w);
-      }
-    } else {
-      const float* xp = x + p * units;
-      for (int64_t u = lane; u < units; u += kWarp) s += xp[u];
-    }
-    s = warp_sum(s);
+    const float s = warp_sum(plane_partial_sum<V>(x, p, units, lane, kWarp));
     if (lane == 0) y[p] = s / d1 / d2;
   }
 }
@@ -239,28 +246,18 @@ __global__ void adaptive_avgpool2d_forward_kernel2(const float* __restrict__ x, 
 // Global pooling, one block per plane (few, large planes).
 template <int V>
 __global__ void __launch_bounds__(kThreads)
-    adaptive_avgpool2d_forward_kernel3(const float* __restrict__ x,  // (planes, HW); read as HW/V units
-                                       float* __restrict__ y,        // (planes)
-                                       int64_t planes, int64_t units, float d1, float d2) {
+    adaptive_avgpool2d_forward_global_block(const float* __restrict__ x,  // (planes, HW); read as HW/V units
+                                            float* __restrict__ y,        // (planes)
+                                            int64_t planes, int64_t units, float d1, float d2) {
   for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
-    float s = 0.0f;
-    if constexpr (V == 4) {
-      const float4* xp = reinterpret_cast<const float4*>(x) + p * units;
-      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-        const float4 v = xp[u];
-        s += (v.x + v.y) + (v.z + v.w);
-      }
-    } else {
-      const float* xp = x + p * units;
-      for (int64_t u = threadIdx.x; u < units; u += blockDim.x) s += xp[u];
-    }
-    s = block_reduce(s, SumOp{}, 0.0f);  // ends with a __syncthreads: its shared memory is reused by the next plane
+    // block_reduce ends with a __syncthreads: its shared memory is reused by the next plane.
+    const float s = block_reduce(plane_partial_sum<V>(x, p, units, threadIdx.x, blockDim.x), SumOp{}, 0.0f);
     if (threadIdx.x == 0) y[p] = s / d1 / d2;
   }
 }
 
 template <typename I>
-__global__ void adaptive_avgpool2d_backward_kernel1(const float* __restrict__ dy,  // (N, C, OH, OW)
+__global__ void adaptive_avgpool2d_backward_windowed(const float* __restrict__ dy,  // (N, C, OH, OW)
                                                     float* __restrict__ dx,        // (N, C, H, W)
                                                     int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
@@ -286,7 +283,7 @@ __global__ void adaptive_avgpool2d_backward_kernel1(const float* __restrict__ dy
 
 // Global pooling backward: dx[p, :] = dy[p] / d1 / d2.
 template <int V, typename I>
-__global__ void adaptive_avgpool2d_backward_kernel2(const float* __restrict__ dy,  // (planes)
+__global__ void adaptive_avgpool2d_backward_global(const float* __restrict__ dy,  // (planes)
                                                     float* __restrict__ dx,        // (planes, HW); written as HW/V units
                                                     Divider<I> units_per_plane, I total_units, float d1, float d2) {
   const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
@@ -371,15 +368,15 @@ void global_avg_forward(const float* x, float* y, int64_t planes, int64_t HW, fl
   if (block_per_plane) {
     const unsigned blocks = static_cast<unsigned>(planes < kMaxGrid ? planes : kMaxGrid);
     if (V == 4)
-      launch(adaptive_avgpool2d_forward_kernel3<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+      launch(adaptive_avgpool2d_forward_global_block<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
     else
-      launch(adaptive_avgpool2d_forward_kernel3<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+      launch(adaptive_avgpool2d_forward_global_block<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
   } else {
     const unsigned blocks = grid_for(planes, kWarps);
     if (V == 4)
-      launch(adaptive_avgpool2d_forward_kernel2<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+      launch(adaptive_avgpool2d_forward_global_warp<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
     else
-      launch(adaptive_avgpool2d_forward_kernel2<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+      launch(adaptive_avgpool2d_forward_global_warp<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
   }
 }
 
@@ -390,10 +387,10 @@ void global_avg_backward(const float* dy, float* dx, int64_t planes, int64_t HW,
   with_index(total, extent, [&](auto tag) {
     using I = decltype(tag);
     if (V == 4)
-      launch(adaptive_avgpool2d_backward_kernel2<4, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+      launch(adaptive_avgpool2d_backward_global<4, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
              Divider<I>(upp), static_cast<I>(total), d1, d2);
     else
-      launch(adaptive_avgpool2d_backward_kernel2<1, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+      launch(adaptive_avgpool2d_backward_global<1, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
              Divider<I>(upp), static_cast<I>(total), d1, d2);
   });
 }
@@ -481,7 +478,7 @@ void adaptive_avgpool2d_forward_cuda(int64_t N, int64_t C, int64_t H, int64_t W,
   }
   with_index(total, extent, [&](auto tag) {
     using I = decltype(tag);
-    launch(adaptive_avgpool2d_forward_kernel1<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y,
+    launch(adaptive_avgpool2d_forward_windowed<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y,
            static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(OW),
            Divider<I>(OH), static_cast<I>(total));
   });
@@ -499,7 +496,7 @@ void adaptive_avgpool2d_backward_cuda(int64_t N, int64_t C, int64_t H, int64_t W
   }
   with_index(total, extent, [&](auto tag) {
     using I = decltype(tag);
-    launch(adaptive_avgpool2d_backward_kernel1<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
+    launch(adaptive_avgpool2d_backward_windowed<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
            static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(W),
            Divider<I>(H), static_cast<I>(total));
   });

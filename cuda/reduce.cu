@@ -7,13 +7,13 @@
 // rows give Sum 0, Prod 1, Mean/Var NaN; Max/Min/ArgMax/ArgMin of empty rows throw ERR_SHAPE.
 //
 // Algorithm:
-//   _kernel1  short rows (inner <= 1024): one warp per row. Lanes stride through the row (coalesced), keep a
-//             private accumulator, then a warp fold (common.cuh) folds the 32 partials.
-//   _kernel2  long rows: one 256-thread block per (row, chunk). Threads stride through the chunk, with 16-byte
-//             vector loads when rows are 16-byte aligned; warp shuffles fold each warp, shared memory holds
-//             the 8 warp results, warp 0 folds those. When there are too few rows to fill the GPU the row is
-//             split into chunks whose partial states go to a scratch buffer (stream-ordered malloc/free)...
-//   _kernel3  ...and one thread per row merges that row's chunk partials in order.
+//   reduce_rows_warp_kernel: short rows (inner <= 1024), one warp per row. Lanes stride through the row
+//     (coalesced), keep a private accumulator, then a warp fold (common.cuh) folds the 32 partials.
+//   reduce_rows_block_kernel: long rows, one 256-thread block per (row, chunk). Threads stride through the
+//     chunk, with 16-byte vector loads when rows are 16-byte aligned; warp shuffles fold each warp, shared
+//     memory holds the 8 warp results, warp 0 folds those. When there are too few rows to fill the GPU the
+//     row is split into chunks whose partial states go to a scratch buffer (stream-ordered malloc/free)...
+//   reduce_merge_kernel: ...and one thread per row merges that row's chunk partials in order.
 // Var is two-pass per row (or per chunk): a block/warp sum gives the mean, a second pass over the same
 // (cache-resident) data sums squared deviations; chunk partials (count, mean, M2) merge with Chan's formula
 // in double. This matches a double-precision reference to ~1e-6 relative, unlike the one-pass sum-of-squares.
@@ -49,36 +49,34 @@ struct alignas(16) Vec4 {
 
 // ---- reducers: identity, element -> state, associative combine, shuffle, state -> output ----------
 
-template <typename T_>
-struct SumR {
+struct ProdOp {
+  template <class T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a * b; }
+};
+
+// Sum and product: a fold of `Op` from `kIdentity`, in float for float input and in uint32 (wrapping, then
+// cast back) for int32 input.
+template <typename T_, int kIdentity, class Op>
+struct ArithR {
   using T = T_;
   using Acc = typename std::conditional<std::is_same<T, float>::value, float, uint32_t>::type;
   struct S { Acc v; };
   using Out = T;
   static constexpr bool kVar = false;
-  static __device__ __forceinline__ S identity() { return S{Acc(0)}; }
+  static __device__ __forceinline__ S identity() { return S{Acc(kIdentity)}; }
   static __device__ __forceinline__ S from(T x, int64_t) { return S{static_cast<Acc>(x)}; }
-  static __device__ __forceinline__ S combine(S a, S b) { return S{a.v + b.v}; }
+  static __device__ __forceinline__ S combine(S a, S b) { return S{Op{}(a.v, b.v)}; }
   static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return static_cast<Out>(a.v); }
 };
+template <typename T>
+using SumR = ArithR<T, 0, SumOp>;
+template <typename T>
+using ProdR = ArithR<T, 1, ProdOp>;
 
 struct MeanR : SumR<float> {
   static __device__ __forceinline__ float finish(S a, int64_t inner, int64_t) {
     return a.v / static_cast<float>(inner);  // empty row: 0/0 = NaN
   }
-};
-
-template <typename T_>
-struct ProdR {
-  using T = T_;
-  using Acc = typename std::conditional<std::is_same<T, float>::value, float, uint32_t>::type;
-  struct S { Acc v; };
-  using Out = T;
-  static constexpr bool kVar = false;
-  static __device__ __forceinline__ S identity() { return S{Acc(1)}; }
-  static __device__ __forceinline__ S from(T x, int64_t) { return S{static_cast<Acc>(x)}; }
-  static __device__ __forceinline__ S combine(S a, S b) { return S{a.v * b.v}; }
-  static __device__ __forceinline__ Out finish(S a, int64_t, int64_t) { return static_cast<Out>(a.v); }
 };
 
 template <typename T>
@@ -224,7 +222,7 @@ __device__ __forceinline__ float sqdev_range(const float* __restrict__ r, int64_
 // One warp per row. Every warp runs the same number of iterations (inactive rows reduce nothing), so
 // the shuffles always see the full warp.
 template <class R>
-__global__ void reduce_kernel1(const typename R::T* __restrict__ x,  // (outer, inner) contiguous
+__global__ void reduce_rows_warp_kernel(const typename R::T* __restrict__ x,  // (outer, inner) contiguous
                                typename R::Out* __restrict__ y,     // (outer,)
                                int64_t outer, int64_t inner, int64_t correction) {
   const int lane = static_cast<int>(threadIdx.x) & (kWarp - 1);
@@ -250,7 +248,7 @@ __global__ void reduce_kernel1(const typename R::T* __restrict__ x,  // (outer, 
 
 // One block per (row, chunk). splits == 1: writes y; otherwise writes the chunk's partial state.
 template <class R>
-__global__ void reduce_kernel2(const typename R::T* __restrict__ x,  // (outer, inner) contiguous
+__global__ void reduce_rows_block_kernel(const typename R::T* __restrict__ x,  // (outer, inner) contiguous
                                typename R::Out* __restrict__ y,     // (outer,)          when splits == 1
                                typename R::S* __restrict__ part,    // (outer, splits)   when splits > 1
                                int64_t outer, int64_t inner, int64_t chunk, int64_t splits, int64_t correction,
@@ -282,7 +280,7 @@ __global__ void reduce_kernel2(const typename R::T* __restrict__ x,  // (outer, 
 
 // One thread per row: merges that row's chunk partials in chunk order.
 template <class R>
-__global__ void reduce_kernel3(const typename R::S* __restrict__ part,  // (outer, splits)
+__global__ void reduce_merge_kernel(const typename R::S* __restrict__ part,  // (outer, splits)
                                typename R::Out* __restrict__ y,         // (outer,)
                                int64_t outer, int64_t splits, int64_t inner, int64_t correction) {
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; row < outer;
@@ -321,7 +319,7 @@ void run_reduce(const void* xv, void* yv, int64_t outer, int64_t inner, int64_t 
     const int64_t wpb = kThreads / kWarp;
     int64_t blocks = (outer + wpb - 1) / wpb;
     if (blocks > 65535) blocks = 65535;
-    launch(reduce_kernel1<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y, outer, inner,
+    launch(reduce_rows_warp_kernel<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y, outer, inner,
            correction);
     return;
   }
@@ -338,15 +336,15 @@ void run_reduce(const void* xv, void* yv, int64_t outer, int64_t inner, int64_t 
   int64_t blocks = outer * splits;
   if (blocks > (int64_t(1) << 20)) blocks = int64_t(1) << 20;
   if (splits == 1) {
-    launch(reduce_kernel2<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y,
+    launch(reduce_rows_block_kernel<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y,
            static_cast<typename R::S*>(nullptr), outer, inner, chunk, splits, correction, vec);
     return;
   }
   Scratch part(static_cast<size_t>(outer * splits) * sizeof(typename R::S), s);
   typename R::S* pp = static_cast<typename R::S*>(part.p);
-  launch(reduce_kernel2<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y, pp, outer, inner,
+  launch(reduce_rows_block_kernel<R>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, st, x, y, pp, outer, inner,
          chunk, splits, correction, vec);
-  launch(reduce_kernel3<R>, dim3(static_cast<unsigned>((outer + kThreads - 1) / kThreads)), dim3(kThreads), 0, st,
+  launch(reduce_merge_kernel<R>, dim3(static_cast<unsigned>((outer + kThreads - 1) / kThreads)), dim3(kThreads), 0, st,
          static_cast<const typename R::S*>(pp), y, outer, splits, inner, correction);
 }
 

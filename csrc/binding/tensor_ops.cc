@@ -12,6 +12,14 @@
 
 namespace ck {
 
+// The "op" field of an op family whose codes are 0 .. E::Count - 1.
+template <class E>
+E op_of(const Fields& f, const char* family) {
+  const int64_t v = f.i64("op");
+  if (v < 0 || v >= static_cast<int64_t>(E::Count))
+    throw Error("ERR_ARG", std::string("unknown ") + family + " op " + std::to_string(v), ErrorKind::Range);
+  return static_cast<E>(v);
+}
 DType dtype_of(const Fields& f, const char* key) {
   const int64_t d = f.i64(key);
   if (d != 0 && d != 1) throw Error("ERR_ARG", f.at(key) + ": unknown dtype code " + std::to_string(d), ErrorKind::Range);
@@ -74,8 +82,7 @@ Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
 // unary({op, inDtype, outDtype, a, b}, {input: view, output: run}): output (contiguous) = op(input)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Fields f(info, 0, "unary params");
-  auto op = (UnaryOp)f.i64("op");
-  if ((int)op < 0 || op >= UnaryOp::Count) throw Error("ERR_ARG", "unknown unary op", ErrorKind::Range);
+  const auto op = op_of<UnaryOp>(f, "unary");
   const DType in = dtype_of(f, "inDtype"), out = dtype_of(f, "outDtype");
   const double a = f.num("a"), b = f.num("b");
   NamedOperands o(info, 1, "unary");
@@ -91,8 +98,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
 // binary({op, inDtype, outDtype}, {a: view, b: view, output: run}): views share one shape (broadcast = stride 0)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Fields f(info, 0, "binary params");
-  auto op = (BinaryOp)f.i64("op");
-  if ((int)op < 0 || op >= BinaryOp::Count) throw Error("ERR_ARG", "unknown binary op", ErrorKind::Range);
+  const auto op = op_of<BinaryOp>(f, "binary");
   const DType in = dtype_of(f, "inDtype"), out = dtype_of(f, "outDtype");
   NamedOperands o(info, 1, "binary");
   Layout al, bl;
@@ -111,8 +117,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 // reduce({op, dtype, outer, inner, correction}, {input: run, output: run}): input (outer, inner) contiguous
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   Fields f(info, 0, "reduce params");
-  auto op = (ReduceOp)f.i64("op");
-  if ((int)op < 0 || op >= ReduceOp::Count) throw Error("ERR_ARG", "unknown reduce op", ErrorKind::Range);
+  const auto op = op_of<ReduceOp>(f, "reduce");
   const DType dt = dtype_of(f, "dtype");
   const int64_t outer = f.i64("outer"), inner = f.i64("inner"), corr = f.i64("correction");
   if (outer < 0 || inner < 0) throw Error("ERR_SHAPE", "reduce: negative extent", ErrorKind::Range);

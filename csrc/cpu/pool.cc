@@ -171,74 +171,74 @@ inline int64_t avg_divisor(const Pool2dParams& p, const AvgAxis& ah, const AvgAx
   if (p.count_include_pad) return ah.padded[oh] * aw.padded[ow];
   return (ah.hi[oh] - ah.lo[oh]) * (aw.hi[ow] - aw.lo[ow]);
 }
+
+// The average pools' frame: body(plane, ah, aw, buffer of W floats) for each of the N*C planes, in parallel
+// (nothing when `empty`).
+template <class Body>
+void avg_pool_planes(const Pool2dParams& p, const char* op, bool empty, Body&& body) {
+  check_pool2d(p, false, op);
+  const int64_t planes = p.N * p.C;
+  if (planes == 0 || empty) return;
+  const AvgAxis ah = avg_axis(p.OH, p.H, p.kh, p.sh, p.ph), aw = avg_axis(p.OW, p.W, p.kw, p.sw, p.pw);
+  parallel_for(planes, plane_grain(p.H * p.W + p.OH * p.OW * p.kw), [&](int64_t pb, int64_t pe) {
+    std::vector<float> buf(static_cast<size_t>(p.W));
+    for (int64_t pl = pb; pl < pe; ++pl) body(pl, ah, aw, buf.data());
+  });
+}
 }  // namespace
 
 void avgpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y) {
-  check_pool2d(p, false, "avgpool2d_forward");
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
-  const int64_t planes = p.N * p.C;
-  if (planes == 0 || OH * OW == 0) return;
-  const AvgAxis ah = avg_axis(OH, H, p.kh, p.sh, p.ph), aw = avg_axis(OW, W, p.kw, p.sw, p.pw);
-  parallel_for(planes, plane_grain(H * W + OH * OW * p.kw), [&](int64_t pb, int64_t pe) {
-    std::vector<float> colbuf(static_cast<size_t>(W));
-    float* __restrict__ col = colbuf.data();
-    for (int64_t pl = pb; pl < pe; ++pl) {
-      const float* xp = x + pl * H * W;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        float* yr = y + (pl * OH + oh) * OW;
-        const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
-        if (h0 >= h1) {
-          for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = 0.0f;
+  avg_pool_planes(p, "avgpool2d_forward", OH * OW == 0,
+                  [&](int64_t pl, const AvgAxis& ah, const AvgAxis& aw, float* __restrict__ col) {
+    const float* xp = x + pl * H * W;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* yr = y + (pl * OH + oh) * OW;
+      const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
+      if (h0 >= h1) {
+        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = 0.0f;
+        continue;
+      }
+      const float* __restrict__ r0 = xp + h0 * W;
+      for (int64_t w = 0; w < W; ++w) col[w] = r0[w];
+      for (int64_t h = h0 + 1; h < h1; ++h) {
+        const float* __restrict__ r = xp + h * W;
+        for (int64_t w = 0; w < W; ++w) col[w] += r[w];
+      }
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
+        if (w0 >= w1) {
+          yr[ow] = 0.0f;
           continue;
         }
-        const float* __restrict__ r0 = xp + h0 * W;
-        for (int64_t w = 0; w < W; ++w) col[w] = r0[w];
-        for (int64_t h = h0 + 1; h < h1; ++h) {
-          const float* __restrict__ r = xp + h * W;
-          for (int64_t w = 0; w < W; ++w) col[w] += r[w];
-        }
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
-          if (w0 >= w1) {
-            yr[ow] = 0.0f;
-            continue;
-          }
-          float sum = 0.0f;
-          for (int64_t w = w0; w < w1; ++w) sum += col[w];
-          yr[ow] = sum / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
-        }
+        float sum = 0.0f;
+        for (int64_t w = w0; w < w1; ++w) sum += col[w];
+        yr[ow] = sum / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
       }
     }
   });
 }
 
 void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx) {
-  check_pool2d(p, false, "avgpool2d_backward");
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
-  const int64_t planes = p.N * p.C;
-  if (planes == 0 || H * W == 0) return;
-  const AvgAxis ah = avg_axis(OH, H, p.kh, p.sh, p.ph), aw = avg_axis(OW, W, p.kw, p.sw, p.pw);
-  parallel_for(planes, plane_grain(H * W + OH * OW * p.kw), [&](int64_t pb, int64_t pe) {
-    std::vector<float> rowbuf(static_cast<size_t>(W));
-    float* __restrict__ rg = rowbuf.data();
-    for (int64_t pl = pb; pl < pe; ++pl) {
-      float* dxp = dx + pl * H * W;
-      const float* dyr = dy + pl * OH * OW;
-      std::memset(dxp, 0, static_cast<size_t>(H * W) * sizeof(float));
-      for (int64_t oh = 0; oh < OH; ++oh, dyr += OW) {
-        const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
-        if (h0 >= h1) continue;
-        for (int64_t w = 0; w < W; ++w) rg[w] = 0.0f;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
-          if (w0 >= w1) continue;
-          const float g = dyr[ow] / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
-          for (int64_t w = w0; w < w1; ++w) rg[w] += g;
-        }
-        for (int64_t h = h0; h < h1; ++h) {
-          float* __restrict__ r = dxp + h * W;
-          for (int64_t w = 0; w < W; ++w) r[w] += rg[w];
-        }
+  avg_pool_planes(p, "avgpool2d_backward", H * W == 0,
+                  [&](int64_t pl, const AvgAxis& ah, const AvgAxis& aw, float* __restrict__ rg) {
+    float* dxp = dx + pl * H * W;
+    const float* dyr = dy + pl * OH * OW;
+    std::memset(dxp, 0, static_cast<size_t>(H * W) * sizeof(float));
+    for (int64_t oh = 0; oh < OH; ++oh, dyr += OW) {
+      const int64_t h0 = ah.lo[oh], h1 = ah.hi[oh];
+      if (h0 >= h1) continue;
+      for (int64_t w = 0; w < W; ++w) rg[w] = 0.0f;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = aw.lo[ow], w1 = aw.hi[ow];
+        if (w0 >= w1) continue;
+        const float g = dyr[ow] / static_cast<float>(avg_divisor(p, ah, aw, oh, ow));
+        for (int64_t w = w0; w < w1; ++w) rg[w] += g;
+      }
+      for (int64_t h = h0; h < h1; ++h) {
+        float* __restrict__ r = dxp + h * W;
+        for (int64_t w = 0; w < W; ++w) r[w] += rg[w];
       }
     }
   });

@@ -242,75 +242,87 @@ struct Setup {
         x(api_, p.N, p.C, p.H, p.W), y(api_, p.N, p.O, p.OH, p.OW), w(api_, p), conv(api_, p, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH) {}
 };
 
+// A direction's types, algorithm count and Api members (see run_direction).
+#define CK_CUDNN_DIRECTION(Name, Kind, KIND)                                                                \
+  struct Name {                                                                                           \
+    using Algo = cudnnConvolution##Kind##Algo_t;                                                          \
+    using Perf = cudnnConvolution##Kind##AlgoPerf_t;                                                      \
+    static constexpr int kCount = CUDNN_CONVOLUTION_##KIND##_ALGO_COUNT;                                   \
+    static constexpr auto size = &Api::cudnnGetConvolution##Name##WorkspaceSize;                          \
+    static constexpr auto find = &Api::cudnnFindConvolution##Name##AlgorithmEx;                           \
+    static constexpr auto suggest = &Api::cudnnGetConvolution##Name##Algorithm_v7;                        \
+    static constexpr auto run = &Api::cudnnConvolution##Name;                                             \
+  };
+CK_CUDNN_DIRECTION(Forward, Fwd, FWD)
+CK_CUDNN_DIRECTION(BackwardData, BwdData, BWD_DATA)
+CK_CUDNN_DIRECTION(BackwardFilter, BwdFilter, BWD_FILTER)
+#undef CK_CUDNN_DIRECTION
+
+// One direction of a convolution. cuDNN's three directions share one call shape, with descriptors d1, d2, d3
+// (and their pointers) in the direction's own order: forward (x, w, y), backward-data (w, dy, dx),
+// backward-filter (x, dy, dw). A direction (Forward, BackwardData, BackwardFilter below) names its types and
+// its Api members:
+//   size(h, d1, d2, conv, d3, algo, &bytes)                     its workspace for an algorithm
+//   find(h, d1, p1, d2, p2, conv, d3, p3, count, &n, perf, ws, bytes)  timed (benchmark mode)
+//   suggest(h, d1, d2, conv, d3, count, &n, perf)                 heuristic order
+//   run(h, &one, d1, p1, d2, p2, conv, algo, ws, bytes, &zero, d3, p3)
+// The algorithm comes from the cache, else from find (in the largest workspace that can be allocated) or
+// suggest; then it runs in its workspace.
+template <class Dir, class D1, class D2, class D3>
+void run_direction(Setup& s, const Key& key, const char* what, const Conv2dParams& p, D1 d1, const void* p1, D2 d2,
+                   const void* p2, D3 d3, void* p3) {
+  using Algo = typename Dir::Algo;
+  using Perf = typename Dir::Perf;
+  constexpr int kCount = Dir::kCount;
+  constexpr auto size = Dir::size;
+  constexpr auto find = Dir::find;
+  constexpr auto suggest = Dir::suggest;
+  constexpr auto run = Dir::run;
+  const Api& a = s.a;
+  auto workspace_of = [&](int algo, size_t* bytes) {
+    return (a.*size)(s.h, d1, d2, s.conv.d, d3, static_cast<Algo>(algo), bytes);
+  };
+  Choice c{};
+  if (cached(key, c)) {
+    s.conv.set_math(c.math);
+  } else {
+    Perf perf[kCount];
+    int n = 0;
+    if (s.bm) {
+      Workspace ws;
+      const size_t got = Workspace::try_alloc(ws, max_workspace(kCount, workspace_of));
+      CK_CUDNN_CHECK((a.*find)(s.h, d1, p1, d2, p2, s.conv.d, d3, p3, kCount, &n, perf, ws.p, got));
+    } else {
+      CK_CUDNN_CHECK((a.*suggest)(s.h, d1, d2, s.conv.d, d3, kCount, &n, perf));
+    }
+    if (!pick(perf, n, s.tf32, c)) no_algorithm(what, p);
+    s.conv.set_math(c.math);
+    CK_CUDNN_CHECK(workspace_of(c.algo, &c.workspace));
+    remember(key, c);
+  }
+  Workspace ws(c.workspace);
+  const float one = 1.f, zero = 0.f;
+  CK_CUDNN_CHECK((a.*run)(s.h, &one, d1, p1, d2, p2, s.conv.d, static_cast<Algo>(c.algo), ws.p, ws.bytes, &zero, d3,
+                          p3));
+}
+
 }  // namespace
 
 void conv2d_forward(int device, const Conv2dParams& p, const float* x, const float* w, const float* b, float* y) {
   const Api& a = api();
   Setup s(a, device, p);
-  const Key key = make_key(device, kForward, p, s.bm, s.tf32);
-  Choice c{};
-  if (!cached(key, c)) {
-    constexpr int kN = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-    cudnnConvolutionFwdAlgoPerf_t perf[kN];
-    int n = 0;
-    if (s.bm) {
-      size_t want = max_workspace(kN, [&](int i, size_t* sz) {
-        return a.cudnnGetConvolutionForwardWorkspaceSize(s.h, s.x.d, s.w.d, s.conv.d, s.y.d, (cudnnConvolutionFwdAlgo_t)i, sz);
-      });
-      Workspace ws;
-      size_t got = Workspace::try_alloc(ws, want);
-      CK_CUDNN_CHECK(a.cudnnFindConvolutionForwardAlgorithmEx(s.h, s.x.d, x, s.w.d, w, s.conv.d, s.y.d, y, kN, &n, perf, ws.p, got));
-      if (!pick(perf, n, s.tf32, c)) no_algorithm("forward", p);
-    } else {
-      CK_CUDNN_CHECK(a.cudnnGetConvolutionForwardAlgorithm_v7(s.h, s.x.d, s.w.d, s.conv.d, s.y.d, kN, &n, perf));
-      if (!pick(perf, n, s.tf32, c)) no_algorithm("forward", p);
-    }
-    s.conv.set_math(c.math);
-    CK_CUDNN_CHECK(a.cudnnGetConvolutionForwardWorkspaceSize(s.h, s.x.d, s.w.d, s.conv.d, s.y.d, (cudnnConvolutionFwdAlgo_t)c.algo, &c.workspace));
-    remember(key, c);
-  } else {
-    s.conv.set_math(c.math);
-  }
-  Workspace ws(c.workspace);
-  const float one = 1.f, zero = 0.f;
-  CK_CUDNN_CHECK(a.cudnnConvolutionForward(s.h, &one, s.x.d, x, s.w.d, w, s.conv.d, (cudnnConvolutionFwdAlgo_t)c.algo,
-                                           ws.p, ws.bytes, &zero, s.y.d, y));
+  run_direction<Forward>(s, make_key(device, kForward, p, s.bm, s.tf32), "forward", p, s.x.d, x, s.w.d, w, s.y.d, y);
   if (b) {
+    const float one = 1.f;
     TensorDesc bd(a, 1, p.O, 1, 1);
     CK_CUDNN_CHECK(a.cudnnAddTensor(s.h, &one, bd.d, b, &one, s.y.d, y));
   }
 }
 
 void conv2d_backward_data(int device, const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  const Api& a = api();
-  Setup s(a, device, p);  // s.x describes dx, s.y describes dy
-  const Key key = make_key(device, kBackwardData, p, s.bm, s.tf32);
-  Choice c{};
-  if (!cached(key, c)) {
-    constexpr int kN = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-    cudnnConvolutionBwdDataAlgoPerf_t perf[kN];
-    int n = 0;
-    if (s.bm) {
-      size_t want = max_workspace(kN, [&](int i, size_t* sz) {
-        return a.cudnnGetConvolutionBackwardDataWorkspaceSize(s.h, s.w.d, s.y.d, s.conv.d, s.x.d, (cudnnConvolutionBwdDataAlgo_t)i, sz);
-      });
-      Workspace ws;
-      size_t got = Workspace::try_alloc(ws, want);
-      CK_CUDNN_CHECK(a.cudnnFindConvolutionBackwardDataAlgorithmEx(s.h, s.w.d, w, s.y.d, dy, s.conv.d, s.x.d, dx, kN, &n, perf, ws.p, got));
-    } else {
-      CK_CUDNN_CHECK(a.cudnnGetConvolutionBackwardDataAlgorithm_v7(s.h, s.w.d, s.y.d, s.conv.d, s.x.d, kN, &n, perf));
-    }
-    if (!pick(perf, n, s.tf32, c)) no_algorithm("backward-data", p);
-    s.conv.set_math(c.math);
-    CK_CUDNN_CHECK(a.cudnnGetConvolutionBackwardDataWorkspaceSize(s.h, s.w.d, s.y.d, s.conv.d, s.x.d, (cudnnConvolutionBwdDataAlgo_t)c.algo, &c.workspace));
-    remember(key, c);
-  } else {
-    s.conv.set_math(c.math);
-  }
-  Workspace ws(c.workspace);
-  const float one = 1.f, zero = 0.f;
-  CK_CUDNN_CHECK(a.cudnnConvolutionBackwardData(s.h, &one, s.w.d, w, s.y.d, dy, s.conv.d, (cudnnConvolutionBwdDataAlgo_t)c.algo,
-                                                ws.p, ws.bytes, &zero, s.x.d, dx));
+  Setup s(api(), device, p);  // s.x describes dx, s.y describes dy
+  run_direction<BackwardData>(s, make_key(device, kBackwardData, p, s.bm, s.tf32), "backward-data", p, s.w.d, w,
+                              s.y.d, dy, s.x.d, dx);
 }
 
 void conv2d_backward_weight(int device, const Conv2dParams& p, const float* x, const float* dy, float* dw, float* db) {
@@ -318,34 +330,10 @@ void conv2d_backward_weight(int device, const Conv2dParams& p, const float* x, c
   if (db && !a.cudnnConvolutionBackwardBias)
     throw Error("ERR_CUDNN", "this cuDNN has no cudnnConvolutionBackwardBias; use backend 'native' for a conv with a bias gradient");
   Setup s(a, device, p);
-  const Key key = make_key(device, kBackwardFilter, p, s.bm, s.tf32);
-  Choice c{};
-  if (!cached(key, c)) {
-    constexpr int kN = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[kN];
-    int n = 0;
-    if (s.bm) {
-      size_t want = max_workspace(kN, [&](int i, size_t* sz) {
-        return a.cudnnGetConvolutionBackwardFilterWorkspaceSize(s.h, s.x.d, s.y.d, s.conv.d, s.w.d, (cudnnConvolutionBwdFilterAlgo_t)i, sz);
-      });
-      Workspace ws;
-      size_t got = Workspace::try_alloc(ws, want);
-      CK_CUDNN_CHECK(a.cudnnFindConvolutionBackwardFilterAlgorithmEx(s.h, s.x.d, x, s.y.d, dy, s.conv.d, s.w.d, dw, kN, &n, perf, ws.p, got));
-    } else {
-      CK_CUDNN_CHECK(a.cudnnGetConvolutionBackwardFilterAlgorithm_v7(s.h, s.x.d, s.y.d, s.conv.d, s.w.d, kN, &n, perf));
-    }
-    if (!pick(perf, n, s.tf32, c)) no_algorithm("backward-filter", p);
-    s.conv.set_math(c.math);
-    CK_CUDNN_CHECK(a.cudnnGetConvolutionBackwardFilterWorkspaceSize(s.h, s.x.d, s.y.d, s.conv.d, s.w.d, (cudnnConvolutionBwdFilterAlgo_t)c.algo, &c.workspace));
-    remember(key, c);
-  } else {
-    s.conv.set_math(c.math);
-  }
-  Workspace ws(c.workspace);
-  const float one = 1.f, zero = 0.f;
-  CK_CUDNN_CHECK(a.cudnnConvolutionBackwardFilter(s.h, &one, s.x.d, x, s.y.d, dy, s.conv.d, (cudnnConvolutionBwdFilterAlgo_t)c.algo,
-                                                  ws.p, ws.bytes, &zero, s.w.d, dw));
+  run_direction<BackwardFilter>(s, make_key(device, kBackwardFilter, p, s.bm, s.tf32), "backward-filter", p, s.x.d,
+                                x, s.y.d, dy, s.w.d, dw);
   if (db) {
+    const float one = 1.f, zero = 0.f;
     TensorDesc bd(a, 1, p.O, 1, 1);
     CK_CUDNN_CHECK(a.cudnnConvolutionBackwardBias(s.h, &one, s.y.d, dy, &zero, bd.d, db));
   }
