@@ -5,7 +5,7 @@
 // Layout: x (N, C, H, W) and y (N, C, OH, OW) contiguous NCHW; params (N, 3) int32 [top, left, flip] drawn
 // on the host; norm (2, C) [mean; std] or null.
 //
-// Algorithm: _kernel1, a pure gather. grid.x covers the OH*OW pixels of one output plane (one thread
+// Algorithm: batch_augment_kernel, a pure gather. grid.x covers the OH*OW pixels of one output plane (one thread
 // each), grid.y walks the N*C planes (a stride loop past 65535 planes). A thread's (oy, ox) is fixed, so
 // it divides once; per plane it reads its sample's three params (uniform across the block, cached by
 // __ldg), computes the source pixel and either loads it or takes the fill. Consecutive threads read
@@ -26,7 +26,7 @@ namespace {
 
 constexpr int64_t kMaxGridY = 65535;
 
-__global__ void batch_augment_kernel1(const float* __restrict__ x,         // (N, C, H, W)
+__global__ void batch_augment_kernel(const float* __restrict__ x,         // (N, C, H, W)
                                       const int32_t* __restrict__ params,  // (N, 3)
                                       const float* __restrict__ norm,      // (2, C) | null
                                       float* __restrict__ y,               // (N, C, OH, OW)
@@ -66,7 +66,7 @@ void batch_augment_cuda(const BatchAugmentParams& p, const float* x, const int32
                 ErrorKind::Range);
   const dim3 grid(static_cast<unsigned>((out_plane + kThreads - 1) / kThreads),
                   static_cast<unsigned>(planes < kMaxGridY ? planes : kMaxGridY));
-  launch(batch_augment_kernel1, grid, dim3(kThreads), 0, s, x, params, norm, y, p);
+  launch(batch_augment_kernel, grid, dim3(kThreads), 0, s, x, params, norm, y, p);
 }
 
 }  // namespace cuda

@@ -9,7 +9,7 @@
 // computes them, and passed in; the kernel only compares and does one float multiply. p == 1: q = 0, nothing
 // is kept, scale 0 (no division by zero). p == 0: q = 1 > every unit, everything kept with scale 1.
 //
-// Algorithm: grid-stride loops. _kernel1 one element per thread per step. _kernel2 one float4 of x, y (and
+// Algorithm: grid-stride loops (contiguous_for). One element per thread per step, or one float4 of x, y (and
 // mask) per step when every base is 16-byte aligned: four Philox evaluations (10 rounds of two 32x32->64
 // multiplies each) per vector, then one 16-byte load and one or two 16-byte stores; the n % 4 tail is taken
 // by the first threads. Philox dominates the arithmetic; at 8 bytes of traffic per element (12 with mask)
@@ -33,43 +33,29 @@ __device__ __forceinline__ float keep_scale(uint64_t counter, uint64_t seed, flo
   return philox_unit(philox(counter, seed).v[0]) < q ? scale : 0.0f;
 }
 
-__global__ void dropout_forward_kernel1(const float* __restrict__ x,  // (n)
-                                        float* __restrict__ y,        // (n)
-                                        float* __restrict__ mask,     // (n) | null
-                                        int64_t n, float q, float scale, uint64_t seed, uint64_t offset) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float m = keep_scale(offset + static_cast<uint64_t>(i), seed, q, scale);
-    if (mask) mask[i] = m;
-    y[i] = x[i] * m;
-  }
-}
-
-// x, y, mask 16-byte aligned: n / 4 vectors, then the n % 4 tail.
-__global__ void dropout_forward_kernel2(const float* __restrict__ x,  // (n)
-                                        float* __restrict__ y,        // (n)
-                                        float* __restrict__ mask,     // (n) | null
-                                        int64_t n, float q, float scale, uint64_t seed, uint64_t offset) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t n4 = n / 4;
+// y = x * keep_scale, per element or (vec: x, y, mask 16-byte aligned) per float4 with the tail per element.
+__global__ void dropout_forward_kernel(const float* __restrict__ x,  // (n)
+                                       float* __restrict__ y,        // (n)
+                                       float* __restrict__ mask,     // (n) | null
+                                       int64_t n, bool vec, float q, float scale, uint64_t seed, uint64_t offset) {
   const float4* x4 = reinterpret_cast<const float4*>(x);
   float4* y4 = reinterpret_cast<float4*>(y);
   float4* m4 = reinterpret_cast<float4*>(mask);
-  for (int64_t i = tid; i < n4; i += stride) {
-    const uint64_t c = offset + static_cast<uint64_t>(i) * 4;
-    const float4 m = make_float4(keep_scale(c, seed, q, scale), keep_scale(c + 1, seed, q, scale),
-                                 keep_scale(c + 2, seed, q, scale), keep_scale(c + 3, seed, q, scale));
-    const float4 v = x4[i];
-    if (mask) m4[i] = m;
-    y4[i] = make_float4(v.x * m.x, v.y * m.y, v.z * m.z, v.w * m.w);
-  }
-  if (tid < n - n4 * 4) {
-    const int64_t i = n4 * 4 + tid;
-    const float m = keep_scale(offset + static_cast<uint64_t>(i), seed, q, scale);
-    if (mask) mask[i] = m;
-    y[i] = x[i] * m;
-  }
+  contiguous_for(
+      n, vec,
+      [&](int64_t i) {
+        const uint64_t c = offset + static_cast<uint64_t>(i) * 4;
+        const float4 m = make_float4(keep_scale(c, seed, q, scale), keep_scale(c + 1, seed, q, scale),
+                                     keep_scale(c + 2, seed, q, scale), keep_scale(c + 3, seed, q, scale));
+        const float4 v = x4[i];
+        if (mask) m4[i] = m;
+        y4[i] = make_float4(v.x * m.x, v.y * m.y, v.z * m.z, v.w * m.w);
+      },
+      [&](int64_t i) {
+        const float m = keep_scale(offset + static_cast<uint64_t>(i), seed, q, scale);
+        if (mask) mask[i] = m;
+        y[i] = x[i] * m;
+      });
 }
 
 
@@ -87,8 +73,7 @@ void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uin
   const bool vec = aligned16(x) && aligned16(y) && (!mask || aligned16(mask));
   const int64_t work = vec ? (n / 4 > 0 ? n / 4 : 1) : n;
   const dim3 grid(grid_for(work)), block(kThreads);
-  if (vec) launch(dropout_forward_kernel2, grid, block, 0, s, x, y, mask, n, q, scale, seed, offset);
-  else launch(dropout_forward_kernel1, grid, block, 0, s, x, y, mask, n, q, scale, seed, offset);
+  launch(dropout_forward_kernel, grid, block, 0, s, x, y, mask, n, vec, q, scale, seed, offset);
 }
 
 }  // namespace cuda
