@@ -1,10 +1,10 @@
 /**
  * The cuDNN convolution path against the hand-written CUDA kernels and the CPU reference, on the conv
- * shapes of test/cuda/nn.test.ts, forward and every gradient (backward-data, backward-filter, bias), FP32
+ * shapes of test/cuda/conv.test.ts, forward and every gradient (backward-data, backward-filter, bias), FP32
  * with TF32 off, with cuDNN's heuristics and with benchmark mode (search once per shape, cached).
  * Where cuDNN cannot run (CI: the emulated build, no libcudnn), the '[cuDNN absent]' suite runs instead
  * and asserts exactly that: unavailable, with the loader's reason, and 'cudnn' refused with ERR_CUDNN.
- * Tolerance |a - b| <= atol + rtol*|b|, as nn.test.ts. Runs under jest and under scripts/mini-jest.js.
+ * Tolerance |a - b| <= atol + rtol*|b|, as conv.test.ts. Runs under jest and under scripts/mini-jest.js.
  */
 import * as ck from '../../lib';
 import { expectClose } from '../helpers/compare';

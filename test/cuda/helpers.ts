@@ -1,7 +1,8 @@
 /**
  * Shared by the test/cuda suites: the CUDA device must exist (these suites only run against a CUDA
  * build: the emulated one in CI, the real one on a GPU box), `both` runs an op on the CPU and on the
- * device from the same inputs and compares |cuda - cpu| <= atol + rtol * |cpu|, and `pinNativeConv` makes a
+ * device from the same inputs and compares |cuda - cpu| <= atol + rtol * |cpu|, `gradBoth` does the same
+ * for an output and the gradient of every input, and `pinNativeConv` makes a
  * suite's convolutions run the hand-written kernels (cuda/conv.cu) in FP32 whatever the box has.
  */
 import * as ck from '../../lib';
@@ -46,3 +47,25 @@ export function expectNativeConv(): void {
   if (ck.backends.conv !== 'native' || ck.backends.cudnn.allowTF32)
     throw new Error(`convolution is not pinned: backends.conv '${ck.backends.conv}', allowTF32 ${ck.backends.cudnn.allowTF32}`);
 }
+
+/** Runs fn on CPU leaves and on CUDA copies; compares the output and the gradient of every leaf. */
+export function gradBoth(shapes: number[][], fn: (...xs: ck.Tensor[]) => ck.Tensor, tol: Tol, what: string, scale: number[] = []): void {
+  ck.tidy(() => {
+    const base = shapes.map((s, i) => ck.noGrad(() => ck.randn(s).mul(scale[i] ?? 1)));
+    const run = (device: 'cpu' | 'cuda') => {
+      const xs = base.map((b) => ck.noGrad(() => b.to(device)).requiresGrad_());
+      const out = fn(...xs);
+      const w = ck.noGrad(() => ck.ones([...out.shape], { device }).mul(0.5).add(ck.arange(0, out.numel(), 1, { dtype: 'float32', device }).reshape([...out.shape]).mul(0.01).sin()));
+      out.mul(w).sum().backward();
+      return { out: out.cpu(), grads: xs.map((x) => x.grad!.cpu()) };
+    };
+    const a = run('cpu');
+    const b = run('cuda');
+    expectClose(b.out, a.out, tol, `${what}: output`);
+    a.grads.forEach((g, i) => expectClose(b.grads[i], g, tol, `${what}: grad ${i}`));
+    return undefined;
+  });
+}
+
+/** The nn suites' tolerance, |cuda - cpu| <= atol + rtol * |cpu|, unless a case states its own. */
+export const TOL = { atol: 1e-5, rtol: 1e-4 };

@@ -1,0 +1,51 @@
+/**
+ * Fused bias+ReLU and add+ReLU, softmax/log-softmax, NLL/cross-entropy and dropout (masks bit-identical)
+ * on the CUDA device against the CPU kernels, forward and every gradient.
+ * Tolerance |cuda - cpu| <= atol + rtol*|cpu|, stated per case. Each kernel is also checked against the naive
+ * double-precision references (test/reference/) by the native self-tests (scripts/native-selftests.js).
+ */
+import * as ck from '../../lib';
+import { TOL, gradBoth, requireCuda } from './helpers';
+
+const F = ck.nn.functional;
+beforeAll(() => requireCuda());
+
+describe('activations, softmax, losses, dropout on cuda = cpu', () => {
+  test('fused bias+relu and add+relu', () => {
+    ck.manualSeed(6);
+    gradBoth([[2, 3, 4, 5], [3]], (x, b) => F.biasRelu(x, b), TOL, 'bias_relu');
+    gradBoth([[5, 7], [7]], (x, b) => F.biasRelu(x, b), TOL, 'bias_relu 2d');
+    gradBoth([[2, 3, 4, 4], [2, 3, 4, 4]], (a, b) => F.addRelu(a, b), TOL, 'add_relu');
+  });
+  test('softmax and log_softmax over dims', () => {
+    ck.manualSeed(7);
+    for (const dim of [0, 1, -1]) {
+      gradBoth([[3, 4, 5]], (x) => F.softmax(x, dim), TOL, `softmax ${dim}`, [3]);
+      gradBoth([[3, 4, 5]], (x) => F.logSoftmax(x, dim), TOL, `log_softmax ${dim}`, [3]);
+    }
+    gradBoth([[2, 1500]], (x) => F.logSoftmax(x, 1), TOL, 'long rows', [3]);
+  });
+  test('cross entropy: smoothing, reductions, ignore index; nll; mse', () => {
+    ck.manualSeed(8);
+    const t = ck.tensor([1, 0, 4, -100, 4, 3], { dtype: 'int32' });
+    for (const reduction of ['mean', 'sum', 'none'] as const) {
+      let call = 0;
+      const tc = t.cuda();
+      gradBoth([[6, 5]], (x) => F.crossEntropy(x, call++ === 0 ? t : tc, { reduction, labelSmoothing: 0.1 }), TOL, `ce ${reduction}`, [2]);
+    }
+    let call = 0;
+    const tc = t.cuda();
+    gradBoth([[6, 5]], (x) => F.nllLoss(x, call++ === 0 ? t : tc), TOL, 'nll');
+    gradBoth([[3, 4], [3, 4]], (a, b) => F.mseLoss(a, b), TOL, 'mse');
+    expect(() => F.crossEntropy(ck.zeros([2, 3], { device: 'cuda' }), ck.tensor([0, 7], { dtype: 'int32', device: 'cuda' }))).toThrow(/out of range/);
+  });
+  test('dropout masks are bit-identical on both devices', () => {
+    ck.manualSeed(9);
+    const x = ck.randn([4, 1000]);
+    ck.manualSeed(10);
+    const a = F.dropout(x, 0.4, true).dataSync();
+    ck.manualSeed(10);
+    const b = F.dropout(x.cuda(), 0.4, true).cpu().dataSync();
+    expect(Array.from(b)).toEqual(Array.from(a));
+  });
+});
