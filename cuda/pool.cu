@@ -54,6 +54,19 @@ struct Geom {
 
 // Divider<I>: division by a run-time constant (cuda/divider.cuh).
 
+// Grid-stride loop over the elements i < total of a (planes, rows, cols) tensor: body(i, plane, row, col),
+// the position from two fast divisions (d_inner divides by cols, d_outer by rows).
+template <typename I, class Body>
+__device__ __forceinline__ void for_each_pixel(I total, const Divider<I>& d_inner, const Divider<I>& d_outer,
+                                               Body body) {
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
+       i += stride) {
+    const I t = d_inner.div(i), plane = d_outer.div(t);
+    body(i, plane, static_cast<int>(t - plane * d_outer.d), static_cast<int>(i - t * d_inner.d));
+  }
+}
+
 // ---- kernels ----------------------------------------------------------------------------------------
 
 template <typename I>
@@ -61,11 +74,7 @@ __global__ void maxpool2d_forward_kernel(const float* __restrict__ x,  // (N, C,
                                          float* __restrict__ y,        // (N, C, OH, OW)
                                          int32_t* __restrict__ ind,    // (N, C, OH, OW) | null
                                          Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int oh, int ow) {
     const float* xp = x + plane * static_cast<I>(g.H) * static_cast<I>(g.W);
     int h0 = oh * g.sh - g.ph;
     const int h1 = min(h0 + (g.kh - 1) * g.dh + 1, g.H);
@@ -87,7 +96,7 @@ __global__ void maxpool2d_forward_kernel(const float* __restrict__ x,  // (N, C,
     }
     y[i] = m;
     if (ind) ind[i] = best;
-  }
+  });
 }
 
 template <typename I>
@@ -95,12 +104,8 @@ __global__ void maxpool2d_backward_kernel(const float* __restrict__ dy,     // (
                                           const int32_t* __restrict__ ind,  // (N, C, OH, OW)
                                           float* __restrict__ dx,           // (N, C, H, W)
                                           Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
   const int ekh = (g.kh - 1) * g.dh + 1, ekw = (g.kw - 1) * g.dw + 1;  // dilated window extents
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int h, int w) {
     const int hp = h + g.ph, wp = w + g.pw;
     const int oh0 = hp < ekh ? 0 : (hp - ekh) / g.sh + 1, oh1 = min(hp / g.sh + 1, g.OH);
     const int ow0 = wp < ekw ? 0 : (wp - ekw) / g.sw + 1, ow1 = min(wp / g.sw + 1, g.OW);
@@ -115,7 +120,7 @@ __global__ void maxpool2d_backward_kernel(const float* __restrict__ dy,     // (
         if (ip[o] == target) acc += dyp[o];
       }
     dx[i] = acc;
-  }
+  });
 }
 
 // The clipped window and divisor of average-pool output (oh, ow), as PyTorch's AvgPool2d.
@@ -139,15 +144,11 @@ template <typename I>
 __global__ void avgpool2d_forward_kernel(const float* __restrict__ x,  // (N, C, H, W)
                                          float* __restrict__ y,        // (N, C, OH, OW)
                                          Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int oh, int ow) {
     const AvgWin win = avg_window(g, oh, ow);
     if (win.h0 >= win.h1 || win.w0 >= win.w1) {
       y[i] = 0.0f;
-      continue;
+      return;
     }
     const float* xp = x + plane * static_cast<I>(g.H) * static_cast<I>(g.W);
     float s = 0.0f;
@@ -156,18 +157,14 @@ __global__ void avgpool2d_forward_kernel(const float* __restrict__ x,  // (N, C,
       for (int w = win.w0; w < win.w1; ++w) s += row[w];
     }
     y[i] = s / static_cast<float>(win.div);
-  }
+  });
 }
 
 template <typename I>
 __global__ void avgpool2d_backward_kernel(const float* __restrict__ dy,  // (N, C, OH, OW)
                                           float* __restrict__ dx,        // (N, C, H, W)
                                           Geom g, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int h, int w) {
     const int hp = h + g.ph, wp = w + g.pw;
     const int oh0 = hp < g.kh ? 0 : (hp - g.kh) / g.sh + 1, oh1 = min(hp / g.sh + 1, g.OH);
     const int ow0 = wp < g.kw ? 0 : (wp - g.kw) / g.sw + 1, ow1 = min(wp / g.sw + 1, g.OW);
@@ -179,7 +176,7 @@ __global__ void avgpool2d_backward_kernel(const float* __restrict__ dy,  // (N, 
         acc += dyp[oh * g.OW + ow] / static_cast<float>(win.div);
       }
     dx[i] = acc;
-  }
+  });
 }
 
 __device__ __forceinline__ int start_index(int o, int O, int I_) {
@@ -193,11 +190,7 @@ template <typename I>
 __global__ void adaptive_avgpool2d_forward_windowed(const float* __restrict__ x,  // (N, C, H, W)
                                                    float* __restrict__ y,        // (N, C, OH, OW)
                                                    int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int ow = static_cast<int>(i - t * d_inner.d), oh = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int oh, int ow) {
     const int h0 = start_index(oh, OH, H), h1 = end_index(oh, OH, H);
     const int w0 = start_index(ow, OW, W), w1 = end_index(ow, OW, W);
     const float* xp = x + plane * static_cast<I>(H) * static_cast<I>(W);
@@ -207,7 +200,7 @@ __global__ void adaptive_avgpool2d_forward_windowed(const float* __restrict__ x,
       for (int w = w0; w < w1; ++w) s += row[w];
     }
     y[i] = s / static_cast<float>(h1 - h0) / static_cast<float>(w1 - w0);
-  }
+  });
 }
 
 // The part of plane p's sum that one thread adds: units first, first + step, ... (float4 units when V == 4).
@@ -260,11 +253,7 @@ template <typename I>
 __global__ void adaptive_avgpool2d_backward_windowed(const float* __restrict__ dy,  // (N, C, OH, OW)
                                                     float* __restrict__ dx,        // (N, C, H, W)
                                                     int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
-  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
-  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); i < total;
-       i += stride) {
-    const I t = d_inner.div(i), plane = d_outer.div(t);
-    const int w = static_cast<int>(i - t * d_inner.d), h = static_cast<int>(t - plane * d_outer.d);
+  for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int h, int w) {
     // Outputs whose window covers h: oh in [floor(h*OH/H), ceil((h+1)*OH/H)).
     const int oh0 = start_index(h, H, OH), oh1 = end_index(h, H, OH);
     const int ow0 = start_index(w, W, OW), ow1 = end_index(w, W, OW);
@@ -278,7 +267,7 @@ __global__ void adaptive_avgpool2d_backward_windowed(const float* __restrict__ d
       }
     }
     dx[i] = acc;
-  }
+  });
 }
 
 // Global pooling backward: dx[p, :] = dy[p] / d1 / d2.
