@@ -80,6 +80,21 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// (params, { <src>, <dst> }) of an op that maps one float operand to another: both pointers and the device.
+struct SrcDst {
+  const float* src;
+  float* dst;
+  int device;
+};
+SrcDst read_src_dst(const Napi::CallbackInfo& info, const char* op, const char* src, int64_t src_numel,
+                    const char* dst, int64_t dst_numel) {
+  NamedOperands o(info, 1, op);
+  const float* in = o.f32(src, src_numel);
+  return {in, o.f32(dst, dst_numel), o.device()};
+}
+}  // namespace
+
 // ---- pool ----
 Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
   const Pool2dParams p = read_pool2d(info, 0, "max_pool2d", true);
@@ -101,36 +116,33 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
 }
 Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
   const Pool2dParams p = read_pool2d(info, 0, "avg_pool2d", false);
-  NamedOperands o(info, 1, "avg_pool2d");
-  const float* x = o.f32("input", pool2d_input_numel(p));
-  float* y = o.f32("output", pool2d_output_numel(p));
-  CK_DISPATCH(o.device(), avgpool2d_forward_cpu(p, x, y), cuda::avgpool2d_forward_cuda(p, x, y, stream));
+  const SrcDst a = read_src_dst(info, "avg_pool2d", "input", pool2d_input_numel(p), "output", pool2d_output_numel(p));
+  CK_DISPATCH(a.device, avgpool2d_forward_cpu(p, a.src, a.dst),
+              cuda::avgpool2d_forward_cuda(p, a.src, a.dst, stream));
   return info.Env().Undefined();
 }
 Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info) {
   const Pool2dParams p = read_pool2d(info, 0, "avg_pool2d backward", false);
-  NamedOperands o(info, 1, "avg_pool2d backward");
-  const float* dy = o.f32("gradOutput", pool2d_output_numel(p));
-  float* dx = o.f32("gradInput", pool2d_input_numel(p));
-  CK_DISPATCH(o.device(), avgpool2d_backward_cpu(p, dy, dx), cuda::avgpool2d_backward_cuda(p, dy, dx, stream));
+  const SrcDst a = read_src_dst(info, "avg_pool2d backward", "gradOutput", pool2d_output_numel(p), "gradInput",
+                                pool2d_input_numel(p));
+  CK_DISPATCH(a.device, avgpool2d_backward_cpu(p, a.src, a.dst),
+              cuda::avgpool2d_backward_cuda(p, a.src, a.dst, stream));
   return info.Env().Undefined();
 }
 Napi::Value AdaptiveAvgPoolForward(const Napi::CallbackInfo& info) {
   const AdaptivePool2dParams p = read_adaptive_pool2d(info, 0, "adaptive_avg_pool2d");
-  NamedOperands o(info, 1, "adaptive_avg_pool2d");
-  const float* x = o.f32("input", p.N * p.C * p.H * p.W);
-  float* y = o.f32("output", p.N * p.C * p.OH * p.OW);
-  CK_DISPATCH(o.device(), adaptive_avgpool2d_forward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, x, y),
-              cuda::adaptive_avgpool2d_forward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, x, y, stream));
+  const SrcDst a = read_src_dst(info, "adaptive_avg_pool2d", "input", p.N * p.C * p.H * p.W, "output",
+                                p.N * p.C * p.OH * p.OW);
+  CK_DISPATCH(a.device, adaptive_avgpool2d_forward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst),
+              cuda::adaptive_avgpool2d_forward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst, stream));
   return info.Env().Undefined();
 }
 Napi::Value AdaptiveAvgPoolBackward(const Napi::CallbackInfo& info) {
   const AdaptivePool2dParams p = read_adaptive_pool2d(info, 0, "adaptive_avg_pool2d backward");
-  NamedOperands o(info, 1, "adaptive_avg_pool2d backward");
-  const float* dy = o.f32("gradOutput", p.N * p.C * p.OH * p.OW);
-  float* dx = o.f32("gradInput", p.N * p.C * p.H * p.W);
-  CK_DISPATCH(o.device(), adaptive_avgpool2d_backward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, dy, dx),
-              cuda::adaptive_avgpool2d_backward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, dy, dx, stream));
+  const SrcDst a = read_src_dst(info, "adaptive_avg_pool2d backward", "gradOutput", p.N * p.C * p.OH * p.OW,
+                                "gradInput", p.N * p.C * p.H * p.W);
+  CK_DISPATCH(a.device, adaptive_avgpool2d_backward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst),
+              cuda::adaptive_avgpool2d_backward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst, stream));
   return info.Env().Undefined();
 }
 

@@ -81,6 +81,20 @@ inline int32_t unary_i32(UnaryOp op, int32_t x, double a, double b) {
   }
 }
 
+// The comparisons, 0/1 in T, for both dtypes (any other op: 0).
+template <class T>
+inline T compare_val(BinaryOp op, T x, T y) {
+  switch (op) {
+    case BinaryOp::Eq: return x == y;
+    case BinaryOp::Ne: return x != y;
+    case BinaryOp::Lt: return x < y;
+    case BinaryOp::Le: return x <= y;
+    case BinaryOp::Gt: return x > y;
+    case BinaryOp::Ge: return x >= y;
+    default: return T(0);
+  }
+}
+
 template <class T> inline T binary_val(BinaryOp op, T x, T y);
 
 template <> inline float binary_val<float>(BinaryOp op, float x, float y) {
@@ -92,13 +106,7 @@ template <> inline float binary_val<float>(BinaryOp op, float x, float y) {
     case BinaryOp::Pow: return std::pow(x, y);
     case BinaryOp::Maximum: return scalar::maximum(x, y);
     case BinaryOp::Minimum: return scalar::minimum(x, y);
-    case BinaryOp::Eq: return x == y;
-    case BinaryOp::Ne: return x != y;
-    case BinaryOp::Lt: return x < y;
-    case BinaryOp::Le: return x <= y;
-    case BinaryOp::Gt: return x > y;
-    case BinaryOp::Ge: return x >= y;
-    default: return 0.f;
+    default: return compare_val(op, x, y);
   }
 }
 template <> inline int32_t binary_val<int32_t>(BinaryOp op, int32_t x, int32_t y) {
@@ -119,13 +127,7 @@ template <> inline int32_t binary_val<int32_t>(BinaryOp op, int32_t x, int32_t y
     }
     case BinaryOp::Maximum: return x > y ? x : y;
     case BinaryOp::Minimum: return x < y ? x : y;
-    case BinaryOp::Eq: return x == y;
-    case BinaryOp::Ne: return x != y;
-    case BinaryOp::Lt: return x < y;
-    case BinaryOp::Le: return x <= y;
-    case BinaryOp::Gt: return x > y;
-    case BinaryOp::Ge: return x >= y;
-    default: return 0;
+    default: return compare_val(op, x, y);
   }
 }
 
