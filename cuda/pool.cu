@@ -384,6 +384,21 @@ void global_avg_backward(const float* dy, float* dx, int64_t planes, int64_t HW,
   });
 }
 
+// One thread per element of the (planes, rows, cols) tensor a per-pixel kernel walks, with 32-bit indices
+// when the larger of it and the other tensor (planes, other_plane) allows: kernel_for(I{}) is the kernel for
+// index type I, launched with (args..., Divider(cols), Divider(rows), total).
+template <class KernelFor, class... Args>
+void launch_per_pixel(int64_t planes, int64_t rows, int64_t cols, int64_t other_plane, Stream s,
+                      KernelFor kernel_for, Args... args) {
+  const int64_t total = planes * rows * cols;
+  if (total == 0) return;
+  with_index(total, std::max(total, planes * other_plane), [&](auto tag) {
+    using I = decltype(tag);
+    launch(kernel_for(tag), dim3(grid_for(total)), dim3(kThreads), 0, s, args..., Divider<I>(cols),
+           Divider<I>(rows), static_cast<I>(total));
+  });
+}
+
 // AvgPool2d whose single, unpadded window covers the whole plane: pool size H*W whatever the options.
 bool avg_is_global(const Pool2dParams& p) {
   return p.OH == 1 && p.OW == 1 && p.ph == 0 && p.pw == 0 && p.kh >= p.H && p.kw >= p.W && p.H > 0 && p.W > 0;
@@ -395,62 +410,40 @@ bool avg_is_global(const Pool2dParams& p) {
 
 void maxpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, int32_t* indices, Stream s) {
   const Geom g = make_geom(p, true, "maxpool2d_forward");
-  const int64_t total = p.N * p.C * p.OH * p.OW;
-  const int64_t extent = std::max(total, p.N * p.C * p.H * p.W);
-  if (total == 0) return;
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(maxpool2d_forward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y, indices, g,
-           Divider<I>(p.OW), Divider<I>(p.OH), static_cast<I>(total));
-  });
+  launch_per_pixel(p.N * p.C, p.OH, p.OW, p.H * p.W, s,
+                   [](auto tag) { return maxpool2d_forward_kernel<decltype(tag)>; }, x, y, indices, g);
 }
 
 void maxpool2d_backward_cuda(const Pool2dParams& p, const float* dy, const int32_t* indices, float* dx, Stream s) {
   const Geom g = make_geom(p, true, "maxpool2d_backward");
-  const int64_t total = p.N * p.C * p.H * p.W;
-  const int64_t extent = std::max(total, p.N * p.C * p.OH * p.OW);
-  if (total == 0) return;
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(maxpool2d_backward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, indices, dx, g,
-           Divider<I>(p.W), Divider<I>(p.H), static_cast<I>(total));
-  });
+  launch_per_pixel(p.N * p.C, p.H, p.W, p.OH * p.OW, s,
+                   [](auto tag) { return maxpool2d_backward_kernel<decltype(tag)>; }, dy, indices, dx, g);
 }
 
 // ---- average pool -----------------------------------------------------------------------------------
 
 void avgpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, Stream s) {
   const Geom g = make_geom(p, false, "avgpool2d_forward");
-  const int64_t total = p.N * p.C * p.OH * p.OW;
-  const int64_t extent = std::max(total, p.N * p.C * p.H * p.W);
-  if (total == 0) return;
+  if (p.N * p.C * p.OH * p.OW == 0) return;
   if (avg_is_global(p)) {
     const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
     global_avg_forward(x, y, p.N * p.C, p.H * p.W, div, 1.0f, s);
     return;
   }
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(avgpool2d_forward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y, g, Divider<I>(p.OW),
-           Divider<I>(p.OH), static_cast<I>(total));
-  });
+  launch_per_pixel(p.N * p.C, p.OH, p.OW, p.H * p.W, s,
+                   [](auto tag) { return avgpool2d_forward_kernel<decltype(tag)>; }, x, y, g);
 }
 
 void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, Stream s) {
   const Geom g = make_geom(p, false, "avgpool2d_backward");
-  const int64_t total = p.N * p.C * p.H * p.W;
-  const int64_t extent = std::max(total, p.N * p.C * p.OH * p.OW);
-  if (total == 0) return;
+  if (p.N * p.C * p.H * p.W == 0) return;
   if (avg_is_global(p)) {
     const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
     global_avg_backward(dy, dx, p.N * p.C, p.H * p.W, div, 1.0f, s);
     return;
   }
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(avgpool2d_backward_kernel<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx, g, Divider<I>(p.W),
-           Divider<I>(p.H), static_cast<I>(total));
-  });
+  launch_per_pixel(p.N * p.C, p.H, p.W, p.OH * p.OW, s,
+                   [](auto tag) { return avgpool2d_backward_kernel<decltype(tag)>; }, dy, dx, g);
 }
 
 // ---- adaptive average pool --------------------------------------------------------------------------
@@ -458,37 +451,27 @@ void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, 
 void adaptive_avgpool2d_forward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
                                      float* y, Stream s) {
   check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_forward");
-  const int64_t total = N * C * OH * OW;
-  const int64_t extent = std::max(total, N * C * H * W);
-  if (total == 0) return;
+  if (N * C * OH * OW == 0) return;
   if (OH == 1 && OW == 1) {
     global_avg_forward(x, y, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
     return;
   }
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(adaptive_avgpool2d_forward_windowed<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, x, y,
-           static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(OW),
-           Divider<I>(OH), static_cast<I>(total));
-  });
+  launch_per_pixel(N * C, OH, OW, H * W, s,
+                   [](auto tag) { return adaptive_avgpool2d_forward_windowed<decltype(tag)>; }, x, y,
+                   static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW));
 }
 
 void adaptive_avgpool2d_backward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                       const float* dy, float* dx, Stream s) {
   check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_backward");
-  const int64_t total = N * C * H * W;
-  const int64_t extent = std::max(total, N * C * OH * OW);
-  if (total == 0) return;
+  if (N * C * H * W == 0) return;
   if (OH == 1 && OW == 1) {
     global_avg_backward(dy, dx, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
     return;
   }
-  with_index(total, extent, [&](auto tag) {
-    using I = decltype(tag);
-    launch(adaptive_avgpool2d_backward_windowed<I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
-           static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW), Divider<I>(W),
-           Divider<I>(H), static_cast<I>(total));
-  });
+  launch_per_pixel(N * C, H, W, OH * OW, s,
+                   [](auto tag) { return adaptive_avgpool2d_backward_windowed<decltype(tag)>; }, dy, dx,
+                   static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW));
 }
 
 }  // namespace cuda
