@@ -80,63 +80,61 @@ cudnnHandle_t handle(const Api& a, int device) {
   return h;
 }
 
-struct TensorDesc {
+// A cuDNN descriptor owned for a scope: created, then set by set(d) (destroyed again if that throws), and
+// destroyed at the end of the scope.
+template <class D, auto Create, auto Destroy>
+struct Desc {
   const Api& a;
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(const Api& api_, int64_t n, int64_t c, int64_t h, int64_t w) : a(api_) {
-    CK_CUDNN_CHECK(a.cudnnCreateTensorDescriptor(&d));
+  D d = nullptr;
+  template <class Set>
+  Desc(const Api& api_, Set&& set) : a(api_) {
+    CK_CUDNN_CHECK((a.*Create)(&d));
     try {
-      CK_CUDNN_CHECK(a.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(n, "N"), to_int(c, "C"),
-                                                  to_int(h, "H"), to_int(w, "W")));
+      set(d);
     } catch (...) {
-      a.cudnnDestroyTensorDescriptor(d);
+      (a.*Destroy)(d);
       throw;
     }
   }
-  ~TensorDesc() { a.cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
+  ~Desc() { (a.*Destroy)(d); }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
 };
 
-struct FilterDesc {
-  const Api& a;
-  cudnnFilterDescriptor_t d = nullptr;
-  FilterDesc(const Api& api_, const Conv2dParams& p) : a(api_) {
-    CK_CUDNN_CHECK(a.cudnnCreateFilterDescriptor(&d));
-    try {
-      CK_CUDNN_CHECK(a.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(p.O, "O"),
-                                                  to_int(p.C / p.groups, "C/groups"), to_int(p.KH, "KH"), to_int(p.KW, "KW")));
-    } catch (...) {
-      a.cudnnDestroyFilterDescriptor(d);
-      throw;
-    }
-  }
-  ~FilterDesc() { a.cudnnDestroyFilterDescriptor(d); }
-  FilterDesc(const FilterDesc&) = delete;
-  FilterDesc& operator=(const FilterDesc&) = delete;
+using TensorDescBase =
+    Desc<cudnnTensorDescriptor_t, &Api::cudnnCreateTensorDescriptor, &Api::cudnnDestroyTensorDescriptor>;
+struct TensorDesc : TensorDescBase {
+  TensorDesc(const Api& api_, int64_t n, int64_t c, int64_t h, int64_t w)
+      : TensorDescBase(api_, [&](cudnnTensorDescriptor_t d) {
+          CK_CUDNN_CHECK(api_.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(n, "N"),
+                                                         to_int(c, "C"), to_int(h, "H"), to_int(w, "W")));
+        }) {}
 };
 
-struct ConvDesc {
-  const Api& a;
-  cudnnConvolutionDescriptor_t d = nullptr;
-  ConvDesc(const Api& api_, const Conv2dParams& p, cudnnMathType_t math) : a(api_) {
-    CK_CUDNN_CHECK(a.cudnnCreateConvolutionDescriptor(&d));
-    try {
-      CK_CUDNN_CHECK(a.cudnnSetConvolution2dDescriptor(d, to_int(p.ph, "padding"), to_int(p.pw, "padding"),
-                                                       to_int(p.sh, "stride"), to_int(p.sw, "stride"),
-                                                       to_int(p.dh, "dilation"), to_int(p.dw, "dilation"),
-                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-      CK_CUDNN_CHECK(a.cudnnSetConvolutionGroupCount(d, to_int(p.groups, "groups")));
-      CK_CUDNN_CHECK(a.cudnnSetConvolutionMathType(d, math));
-    } catch (...) {
-      a.cudnnDestroyConvolutionDescriptor(d);
-      throw;
-    }
-  }
+using FilterDescBase =
+    Desc<cudnnFilterDescriptor_t, &Api::cudnnCreateFilterDescriptor, &Api::cudnnDestroyFilterDescriptor>;
+struct FilterDesc : FilterDescBase {
+  FilterDesc(const Api& api_, const Conv2dParams& p)
+      : FilterDescBase(api_, [&](cudnnFilterDescriptor_t d) {
+          CK_CUDNN_CHECK(api_.cudnnSetFilter4dDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(p.O, "O"),
+                                                         to_int(p.C / p.groups, "C/groups"), to_int(p.KH, "KH"),
+                                                         to_int(p.KW, "KW")));
+        }) {}
+};
+
+using ConvDescBase =
+    Desc<cudnnConvolutionDescriptor_t, &Api::cudnnCreateConvolutionDescriptor, &Api::cudnnDestroyConvolutionDescriptor>;
+struct ConvDesc : ConvDescBase {
+  ConvDesc(const Api& api_, const Conv2dParams& p, cudnnMathType_t math)
+      : ConvDescBase(api_, [&](cudnnConvolutionDescriptor_t d) {
+          CK_CUDNN_CHECK(api_.cudnnSetConvolution2dDescriptor(d, to_int(p.ph, "padding"), to_int(p.pw, "padding"),
+                                                              to_int(p.sh, "stride"), to_int(p.sw, "stride"),
+                                                              to_int(p.dh, "dilation"), to_int(p.dw, "dilation"),
+                                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+          CK_CUDNN_CHECK(api_.cudnnSetConvolutionGroupCount(d, to_int(p.groups, "groups")));
+          CK_CUDNN_CHECK(api_.cudnnSetConvolutionMathType(d, math));
+        }) {}
   void set_math(cudnnMathType_t m) { CK_CUDNN_CHECK(a.cudnnSetConvolutionMathType(d, m)); }
-  ~ConvDesc() { a.cudnnDestroyConvolutionDescriptor(d); }
-  ConvDesc(const ConvDesc&) = delete;
-  ConvDesc& operator=(const ConvDesc&) = delete;
 };
 
 // Workspace from the stream-ordered pool, returned in stream order.
