@@ -202,7 +202,7 @@ function submit(kind: number, what: string, t: Tensor | null, op: ReduceOpName, 
   const o = out();
   const operand = (x: Tensor | null) => (x ? { storage: x.storage, offset: x.offset } : null);
   // A barrier has no tensor: on NCCL it runs on this process's device (LOCAL_RANK's, as PyTorch guesses it).
-  const device = st.backend === 'nccl' ? st.localRank % Math.max(1, nd.cudaInfo().deviceCount) : -1;
+  const device = st.backend === 'nccl' && kind === KIND.barrier ? st.localRank % Math.max(1, nd.cudaInfo().deviceCount) : -1;
   let id: number;
   try {
     id = nd.distSubmit({ kind, dtype: t ? t.dtypeCode : 0, op: OP_CODE[op], root, count, device }, { input: operand(t), output: operand(o.t) });
@@ -211,7 +211,12 @@ function submit(kind: number, what: string, t: Tensor | null, op: ReduceOpName, 
     throw e;
   }
   const finish = () => {
-    nd.distWait(id, { output: operand(o.t) });
+    try {
+      nd.distWait(id, { output: operand(o.t) });
+    } catch (e) {
+      if (o.staging) o.t?.dispose();
+      throw e;
+    }
     o.after?.();
   };
   const w = new Work(id, finish);
