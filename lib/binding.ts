@@ -349,7 +349,7 @@ export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.
 
 /** ck.distributed's native entries (csrc/binding/dist_ops.cc): one default process group per process. */
 export interface NativeDist {
-  distInfo(): {
+  distInfo(backend: 'gloo' | 'nccl'): {
     gloo: boolean; glooError: string; nccl: boolean; ncclError: string; ncclPath: string; ncclVersion: number; ncclEmulated: boolean;
     ncclAttempts: string[]; initialized: boolean;
   };

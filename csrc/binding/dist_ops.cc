@@ -78,22 +78,36 @@ Napi::Value NcclSubmit(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// distInfo(backend): what the process sees of that backend ('gloo' or 'nccl'); the other's fields stay empty,
+// so asking about Gloo never loads NCCL (a real libnccl.so.2 is large) and the other way round.
 Napi::Value DistInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  // Asking loads convkit_gloo.so (once): whether it loads is what availability means.
-  const dist::GlooLoad& gl = dist::gloo_load();
-  o.Set("gloo", gl.ok);
-  o.Set("glooError", gl.error);
-  const dist::NcclLoad& nl = dist::nccl_load();
-  o.Set("nccl", nl.ok && kCudaBuild);
-  o.Set("ncclError", !kCudaBuild ? std::string("this convkit binary was built without CUDA (NCCL works on CUDA tensors); "
-                                               "use backend 'gloo' for CPU tensors")
-                                 : nl.error);
-  o.Set("ncclPath", nl.path);
-  o.Set("ncclVersion", nl.version);
-  o.Set("ncclEmulated", nl.emulated);
+  const std::string which = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (which != "gloo" && which != "nccl") throw Error("ERR_ARG", "distInfo: expected 'gloo' or 'nccl'", ErrorKind::Type);
+  o.Set("gloo", false);
+  o.Set("glooError", "");
+  o.Set("nccl", false);
+  o.Set("ncclError", "");
+  o.Set("ncclPath", "");
+  o.Set("ncclVersion", 0);
+  o.Set("ncclEmulated", false);
   Napi::Array attempts = Napi::Array::New(info.Env());
-  for (size_t i = 0; i < nl.attempts.size(); ++i) attempts.Set((uint32_t)i, nl.attempts[i]);
+  if (which == "gloo") {
+    // Asking loads convkit_gloo.so (once): whether it loads is what availability means.
+    const dist::GlooLoad& gl = dist::gloo_load();
+    o.Set("gloo", gl.ok);
+    o.Set("glooError", gl.error);
+  } else {
+    const dist::NcclLoad& nl = dist::nccl_load();  // the search runs once per process
+    o.Set("nccl", nl.ok && kCudaBuild);
+    o.Set("ncclError", !kCudaBuild ? std::string("this convkit binary was built without CUDA (NCCL works on CUDA "
+                                                 "tensors); use backend 'gloo' for CPU tensors")
+                                   : nl.error);
+    o.Set("ncclPath", nl.path);
+    o.Set("ncclVersion", nl.version);
+    o.Set("ncclEmulated", nl.emulated);
+    for (size_t i = 0; i < nl.attempts.size(); ++i) attempts.Set((uint32_t)i, nl.attempts[i]);
+  }
   o.Set("ncclAttempts", attempts);
   o.Set("initialized", g_group != nullptr || g_nccl != nullptr);
   return o;

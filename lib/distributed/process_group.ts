@@ -59,12 +59,14 @@ function intOpt(name: string, v: unknown, min: number): number {
 }
 
 /** Whether this binary can run a backend; the message says how to get it when not. */
-export function backendSupport(backend: string, info = nd.distInfo()): { ok: boolean; why: string } {
+export function backendSupport(backend: string): { ok: boolean; why: string } {
   if (backend === 'gloo') {
+    const info = nd.distInfo('gloo');
     // glooError: why convkit_gloo.so (Gloo, loaded at run time) is unavailable, and how to get it.
     return info.gloo ? { ok: true, why: '' } : { ok: false, why: info.glooError };
   }
   if (backend === 'nccl') {
+    const info = nd.distInfo('nccl');
     // ncclError: what the search for libnccl.so.2 tried, and how to get it (or why this binary cannot use it).
     return info.nccl ? { ok: true, why: '' } : { ok: false, why: `backend 'nccl' is not available: ${info.ncclError}` };
   }
@@ -75,15 +77,15 @@ export function isAvailable(): boolean {
   return true;
 }
 export function isGlooAvailable(): boolean {
-  return nd.distInfo().gloo;
+  return nd.distInfo('gloo').gloo;
 }
 export function isNcclAvailable(): boolean {
-  return nd.distInfo().nccl;
+  return nd.distInfo('nccl').nccl;
 }
 /** Where backend 'nccl' found NCCL (the search of CONVKIT_NCCL_PATH, the loader path, pip's nvidia-nccl wheels,
  * PyTorch's bundled copy), which version, whether it is the emulated stand-in, and what was tried. */
 export function ncclInfo(): { available: boolean; path: string; version: string; emulated: boolean; attempts: string[]; error: string } {
-  const i = nd.distInfo();
+  const i = nd.distInfo('nccl');
   const v = i.ncclVersion;
   return {
     available: i.nccl, path: i.ncclPath, version: v ? `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}` : '',
