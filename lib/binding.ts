@@ -349,11 +349,14 @@ export const native: Native = process.env.CONVKIT_BINARY ? loadExplicit(process.
 
 /** ck.distributed's native entries (csrc/binding/dist_ops.cc): one default process group per process. */
 export interface NativeDist {
-  distInfo(): { gloo: boolean; glooError: string; nccl: boolean; initialized: boolean };
-  distInit(o: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; hostname: string; iface: string }): void;
+  distInfo(backend: 'gloo' | 'nccl'): {
+    gloo: boolean; glooError: string; nccl: boolean; ncclError: string; ncclPath: string; ncclVersion: number; ncclEmulated: boolean;
+    ncclAttempts: string[]; initialized: boolean;
+  };
+  distInit(o: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; hostname: string; iface: string }): void;
   distDestroy(): void;
   /** kind: 0 allReduce, 1 broadcast, 2 allGather, 3 reduceScatter, 4 barrier; op: 0 sum, 1 avg, 2 max, 3 min, 4 product. */
-  distSubmit(p: { kind: number; dtype: number; op: number; root: number; count: number }, o: { input: Operand | null }): number;
+  distSubmit(p: { kind: number; dtype: number; op: number; root: number; count: number; device: number }, o: { input: Operand | null; output: Operand | null }): number;
   distWait(work: number, o: { output: Operand | null }): void;
   distPoll(work: number): boolean;
 }

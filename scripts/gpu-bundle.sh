@@ -28,10 +28,13 @@ npx tsc -p tsconfig.gpu.json --outDir "$OUT/js"
 cp package.json "$OUT/js/package.json"            # lib/info.ts reads the version from ../package.json
 cp "$BIN" "$OUT/convkit.node"
 strip --strip-unneeded "$OUT/convkit.node"
+# The emulated build's NCCL stand-in is found beside convkit.node (the dry run's nccl phase).
+[ "$FLAVOUR" = emu ] && [ -f "build-emu/Release/convkit_nccl_emu.so" ] && cp build-emu/Release/convkit_nccl_emu.so "$OUT/"
 mkdir -p "$OUT/benchmarks"
 cp -r benchmarks/run.js benchmarks/harness.js benchmarks/conv_variants.js benchmarks/suites benchmarks/torch "$OUT/benchmarks/"
 cp scripts/mini-jest.js scripts/gpu-check.sh "$OUT/"
 cp scripts/two-gpu-smoke.js "$OUT/two-gpu.js"
+cp scripts/nccl-check.js "$OUT/nccl-check.js"
 # The dry run only needs the unpacking to work: a fast xz level saves CI half a minute.
 xz -T0 "$([ "$FLAVOUR" = cuda ] && echo -6 || echo -0)" -c "$(node -p process.execPath)" > "$OUT/node.xz"
 {

@@ -165,6 +165,34 @@ else
   record two-gpu skipped 0 "$NGPU GPU(s)"
 fi
 
+# ---- NCCL (issue 20, must-show 5): backend 'nccl' on the box's own NCCL, found by convkit's search (the
+# loader path, pip's nvidia-nccl wheel under site-packages/nvidia/nccl/lib, PyTorch's torch/lib). When the
+# search finds none but the PyTorch Python has one, CONVKIT_NCCL_PATH points at it (said in the log). World
+# size 1 (collectives, DDP = plain training); with two or more GPUs also 2 ranks = single GPU. The dry run
+# uses the emulated NCCL beside the emulated convkit.node, and rehearses the 2-rank run on its one device.
+t0=$(date +%s)
+nccl_env=()
+if [ "$FLAVOUR" = cuda ] && ! "$NODE" -e "process.exit(require('$HERE/js/lib').distributed.ncclInfo().available ? 0 : 1)" 2> /dev/null; then
+  nccl_dir=$("$CONVKIT_TORCH_PYTHON" -c '
+import glob, os, site, sys
+roots = site.getsitepackages() + [site.getusersitepackages()]
+for r in roots:
+    for sub in ("nvidia/nccl/lib", "nvidia/cu13/lib", "torch/lib"):
+        if os.path.exists(os.path.join(r, sub, "libnccl.so.2")):
+            print(os.path.join(r, sub)); sys.exit(0)' 2> /dev/null)
+  [ -n "$nccl_dir" ] && nccl_env=(CONVKIT_NCCL_PATH="$nccl_dir")
+fi
+{ [ ${#nccl_env[@]} -gt 0 ] && echo "convkit's search found no NCCL; using ${nccl_env[0]} (from $CONVKIT_TORCH_PYTHON)"; } > "$OUTDIR/nccl.log"
+nccl_ranks=1
+{ [ "$NGPU" -ge 2 ] || [ "$FLAVOUR" = emu ]; } && nccl_ranks=2
+run_capped "$(cap 120)" "$OUTDIR/nccl.tmp" env "${nccl_env[@]}" CONVKIT_NCCL_RANKS=$nccl_ranks "$NODE" "$HERE/nccl-check.js"
+rc=$?
+cat "$OUTDIR/nccl.tmp" >> "$OUTDIR/nccl.log"
+rm -f "$OUTDIR/nccl.tmp"
+cat "$OUTDIR/nccl.log"
+case $rc in 0) st=passed ;; 124 | 137) st=timeout ;; *) st=failed ;; esac
+record nccl "$st" "$(since "$t0")" "$(grep '^nccl: ' "$OUTDIR/nccl.log" | head -n 1); $nccl_ranks rank(s)"
+
 # ---- TF32 convolution: the hand-written TF32 kernels against cuDNN TF32 (convkit's and PyTorch's) on
 # ResNet-18's 3x3 shapes at batch 128 (forward + backward), and the ResNet-18 224x224 batch-32 training
 # step with the native TF32 kernels against PyTorch's (cuDNN, TF32). Before the sanitizers so that a

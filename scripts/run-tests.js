@@ -156,14 +156,14 @@ function gpuDryRun() {
   st = run('bash', [path.join(bundle, 'gpu-check.sh'), report], { ...clean, CONVKIT_GPU_BENCH: 'dry', CONVKIT_GPU_CAP_SCALE: '5' });
   const problems = [];
   if (st !== 0) problems.push(`gpu-check.sh exited ${st}`);
-  const files = ['environment.txt', 'cuda-tests.json', 'cuda-tests.log', 'two-gpu.log', 'bench.log', 'sanitizer-summary.txt', 'summary.json',
+  const files = ['environment.txt', 'cuda-tests.json', 'cuda-tests.log', 'two-gpu.log', 'nccl.log', 'bench.log', 'sanitizer-summary.txt', 'summary.json',
     ...['memcheck', 'racecheck', 'synccheck', 'initcheck'].map((t) => `sanitizer-${t}.log`)];
   for (const f of files) if (!fs.existsSync(path.join(report, f))) problems.push(`no ${f}`);
   if (!fs.readdirSync(report).some((f) => /-cuda-dry-matmul\.json$/.test(f))) problems.push('no benchmark report');
   try {
     const sum = JSON.parse(fs.readFileSync(path.join(report, 'summary.json'), 'utf8'));
     const phase = (n) => sum.phases.find((p) => p.name === n) || { status: 'missing' };
-    const want = { environment: 'passed', 'cuda-tests': 'passed', 'two-gpu': 'passed', bench: 'passed',
+    const want = { environment: 'passed', 'cuda-tests': 'passed', 'two-gpu': 'passed', nccl: 'passed', bench: 'passed',
       'sanitizer-memcheck': 'absent', 'sanitizer-racecheck': 'absent', 'sanitizer-synccheck': 'absent', 'sanitizer-initcheck': 'absent' };
     for (const [n, s] of Object.entries(want)) if (phase(n).status !== s) problems.push(`summary: ${n} is ${phase(n).status}, expected ${s}`);
     if (sum.flavour !== 'emu' || sum.ok !== true) problems.push(`summary: flavour ${sum.flavour}, ok ${sum.ok}`);

@@ -19,14 +19,32 @@
 #include "../core/error.h"
 
 namespace ck {
-namespace cudnn {
+namespace dynlib {
 namespace {
 
-const char* kLib = "libcudnn.so.9";
-// Dependency order: graph first, engines next, then the legacy API libraries built on them.
-const char* kSubLibs[] = {"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
-                          "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9",
-                          "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"};
+std::vector<std::string> glob_dirs(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (glob(pattern.c_str(), GLOB_ONLYDIR, nullptr, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
+  globfree(&g);
+  return out;
+}
+
+// Python's site-packages roots, as patterns: virtual environments and conda first, then the user's, then the system's.
+std::vector<std::string> site_roots() {
+  std::vector<std::string> roots;
+  for (const char* env : {"VIRTUAL_ENV", "CONDA_PREFIX"})
+    if (const char* v = std::getenv(env)) if (*v) roots.push_back(std::string(v) + "/lib/python3*/site-packages");
+  if (const char* home = std::getenv("HOME")) if (*home) roots.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+  for (const char* r : {"/usr/lib/python3*/dist-packages", "/usr/local/lib/python3*/dist-packages",
+                        "/usr/lib/python3*/site-packages", "/usr/local/lib/python3*/site-packages",
+                        "/usr/lib64/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"})
+    roots.push_back(r);
+  return roots;
+}
+
+}  // namespace
 
 bool is_dir(const std::string& p) {
   struct stat st;
@@ -45,66 +63,100 @@ std::string dl_error() {
   return e ? e : "unknown dlopen error";
 }
 
-std::vector<std::string> glob_dirs(const std::string& pattern) {
-  std::vector<std::string> out;
-  glob_t g{};
-  if (glob(pattern.c_str(), GLOB_ONLYDIR | GLOB_NOSORT, nullptr, &g) == 0)
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
-  globfree(&g);
-  return out;
+std::vector<std::string> system_lib_dirs() {
+  return {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/local/cuda/lib64"};
 }
 
-struct Candidate {
-  std::string label;  // how it is shown in the attempts
-  std::string file;   // what dlopen gets: an absolute path, or the bare soname for the loader's search
-  bool search;        // the bare soname: no existence check, no sub-library preload
-};
-
-std::vector<Candidate> candidates() {
+std::vector<Candidate> candidates(const SearchSpec& spec) {
   std::vector<Candidate> c;
   std::set<std::string> seen;
+  const std::string lib = spec.soname;
   auto add_dir = [&](const std::string& d) {
-    std::string f = d + "/" + kLib;
+    std::string f = d + "/" + lib;
     if (seen.insert(f).second) c.push_back({f, f, false});
   };
-  if (const char* env = std::getenv("CONVKIT_CUDNN_PATH")) {
+  if (const char* env = std::getenv(spec.env)) {
     std::string p = env;
     if (!p.empty()) {
-      std::string f = is_dir(p) ? p + "/" + kLib : p;
+      std::string f = is_dir(p) ? p + "/" + lib : p;
       seen.insert(f);
-      c.push_back({"CONVKIT_CUDNN_PATH=" + p + (f != p ? " (" + f + ")" : ""), f, false});
+      c.push_back({std::string(spec.env) + "=" + p + (f != p ? " (" + f + ")" : ""), f, false});
     }
   }
-  c.push_back({std::string(kLib) + " (the dynamic loader's search path: LD_LIBRARY_PATH, ldconfig)", kLib, true});
-  for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/local/cuda/lib64",
-                        "/usr/local/cudnn/lib", "/usr/local/cudnn/lib64"})
-    add_dir(d);
-  std::vector<std::string> roots;
-  for (const char* env : {"VIRTUAL_ENV", "CONDA_PREFIX"})
-    if (const char* v = std::getenv(env)) if (*v) roots.push_back(std::string(v) + "/lib/python3*/site-packages");
-  if (const char* home = std::getenv("HOME")) if (*home) roots.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
-  for (const char* r : {"/usr/lib/python3*/dist-packages", "/usr/local/lib/python3*/dist-packages",
-                        "/usr/lib/python3*/site-packages", "/usr/local/lib/python3*/site-packages",
-                        "/usr/lib64/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"})
-    roots.push_back(r);
-  bool any_wheel_root = false;
-  for (const std::string& r : roots)
-    for (const std::string& d : glob_dirs(r + "/nvidia/cudnn/lib")) {
-      add_dir(d);
-      any_wheel_root = true;
-    }
-  if (!any_wheel_root)
-    c.push_back({"site-packages/nvidia/cudnn/lib (the nvidia-cudnn wheel) under /usr/lib/python3*/dist-packages, "
-                 "/usr/local/lib/python3*/dist-packages, */site-packages, $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local",
-                 "", false});
+  c.push_back({lib + " (the dynamic loader's search path: LD_LIBRARY_PATH, ldconfig)", lib, true});
+  for (const std::string& d : spec.system_dirs) add_dir(d);
+  // The active environment first ($VIRTUAL_ENV, $CONDA_PREFIX), then the user's and the system's; in each,
+  // the wheel directories in the order given.
+  std::vector<bool> found(spec.wheel_dirs.size(), false);
+  for (const std::string& r : site_roots())
+    for (size_t i = 0; i < spec.wheel_dirs.size(); ++i)
+      for (const std::string& d : glob_dirs(r + "/" + spec.wheel_dirs[i])) {
+        add_dir(d);
+        found[i] = true;
+      }
+  for (size_t i = 0; i < spec.wheel_dirs.size(); ++i)
+    if (!found[i])
+      c.push_back({"site-packages/" + spec.wheel_dirs[i] + " under /usr/lib/python3*/dist-packages, "
+                   "/usr/local/lib/python3*/dist-packages, */site-packages, $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local",
+                   "", false});
   return c;
 }
 
-// The directory a loaded library came from, for the bare-soname candidate.
+std::string precheck(const Candidate& c) {
+  if (c.file.empty()) return "no such directory";
+  if (c.search) return "";
+  if (!exists(c.file)) return "not found";
+  if (is_dir(c.file)) return "is a directory";
+  return "";
+}
+
 std::string loaded_path(void* h, const std::string& fallback) {
   struct link_map* lm = nullptr;
   if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && *lm->l_name) return lm->l_name;
   return fallback;
+}
+
+std::string load_first(const std::vector<Candidate>& cs, const std::function<std::string(const Candidate&)>& attempt,
+                       std::vector<std::string>* attempts, const std::string& what, const std::string& how) {
+  for (const Candidate& c : cs) {
+    std::string why = attempt(c);
+    if (why.empty()) return "";
+    attempts->push_back(c.label + ": " + why);
+  }
+  std::string e = what + " could not be loaded. Tried:";
+  for (const std::string& a : *attempts) e += "\n  - " + a;
+  return e + "\n" + how;
+}
+
+void* sym(void* h, const char* name, std::string* missing) {
+  void* p = dlsym(h, name);
+  if (!p) *missing += std::string(missing->empty() ? "" : ", ") + name;
+  return p;
+}
+
+std::string self_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&self_dir), &info) == 0 || !info.dli_fname || !*info.dli_fname) return "";
+  return dir_of(info.dli_fname);
+}
+
+}  // namespace dynlib
+
+namespace cudnn {
+namespace {
+
+using namespace ::ck::dynlib;
+
+const char* kLib = "libcudnn.so.9";
+// Dependency order: graph first, engines next, then the legacy API libraries built on them.
+const char* kSubLibs[] = {"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
+                          "libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9",
+                          "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"};
+
+SearchSpec spec() {
+  std::vector<std::string> dirs = system_lib_dirs();
+  for (const char* d : {"/usr/local/cudnn/lib", "/usr/local/cudnn/lib64"}) dirs.push_back(d);
+  return {"CONVKIT_CUDNN_PATH", kLib, dirs, {"nvidia/cudnn/lib"}};
 }
 
 struct State {
@@ -121,9 +173,7 @@ State& state() {
 
 // Tries one candidate; on success fills s and returns "", else the reason.
 std::string try_candidate(const Candidate& c, State& s) {
-  if (c.file.empty()) return "no such directory";
-  if (!c.search && !exists(c.file)) return "not found";
-  if (!c.search && is_dir(c.file)) return "is a directory";
+  if (std::string why = precheck(c); !why.empty()) return why;
   std::vector<void*> subs;
   std::vector<std::string> sub_notes;
   if (!c.search) {
@@ -148,22 +198,18 @@ std::string try_candidate(const Candidate& c, State& s) {
   }
   Api api;
   std::string missing;
-#define CK_CUDNN_RESOLVE(name, ret, params)                                 \
-  api.name = reinterpret_cast<ret(*) params>(dlsym(h, #name));             \
-  if (!api.name) missing += std::string(missing.empty() ? "" : ", ") + #name;
+#define CK_CUDNN_RESOLVE(name, ret, params) api.name = reinterpret_cast<ret(*) params>(sym(h, #name, &missing));
   CK_CUDNN_REQUIRED(CK_CUDNN_RESOLVE)
-#undef CK_CUDNN_RESOLVE
   if (!missing.empty()) {
     dlclose(h);
     undo();
     return "loaded, but these functions are missing: " + missing;
   }
   std::string optional_missing;
-#define CK_CUDNN_RESOLVE_OPT(name, ret, params)                             \
-  api.name = reinterpret_cast<ret(*) params>(dlsym(h, #name));             \
-  if (!api.name) optional_missing += std::string(optional_missing.empty() ? "" : ", ") + #name;
+#define CK_CUDNN_RESOLVE_OPT(name, ret, params) api.name = reinterpret_cast<ret(*) params>(sym(h, #name, &optional_missing));
   CK_CUDNN_OPTIONAL(CK_CUDNN_RESOLVE_OPT)
 #undef CK_CUDNN_RESOLVE_OPT
+#undef CK_CUDNN_RESOLVE
   size_t v = api.cudnnGetVersion();
   if (v < 90000 || v >= 100000) {
     dlclose(h);
@@ -183,17 +229,11 @@ std::string try_candidate(const Candidate& c, State& s) {
 
 void do_load() {
   State& s = state();
-  std::vector<Candidate> cs = candidates();
-  for (const Candidate& c : cs) {
-    std::string why = try_candidate(c, s);
-    if (why.empty()) return;
-    s.result.attempts.push_back(c.label + ": " + why);
-  }
-  std::string e = "cuDNN 9 (libcudnn.so.9) could not be loaded. Tried:";
-  for (const std::string& a : s.result.attempts) e += "\n  - " + a;
-  e += "\nInstall cuDNN 9 (a system package, or `pip install nvidia-cudnn-cu12`), or set CONVKIT_CUDNN_PATH to "
-       "libcudnn.so.9 or the directory that holds it.";
-  s.result.error = e;
+  s.result.error = load_first(
+      candidates(spec()), [&](const Candidate& c) { return try_candidate(c, s); }, &s.result.attempts,
+      "cuDNN 9 (libcudnn.so.9)",
+      "Install cuDNN 9 (a system package, or `pip install nvidia-cudnn-cu12`), or set CONVKIT_CUDNN_PATH to "
+      "libcudnn.so.9 or the directory that holds it.");
 }
 
 }  // namespace
@@ -210,34 +250,11 @@ const Api& api() {
   return state().api;
 }
 
+// cuDNN names its own statuses (cudnnGetErrorString gives "CUDNN_STATUS_BAD_PARAM"); a status only ever
+// comes from a loaded library, so no second list of the names lives here.
 std::string status_name(int st) {
-  switch (st) {
-#define CK_S(n) case n: return #n;
-    CK_S(CUDNN_STATUS_SUCCESS) CK_S(CUDNN_STATUS_NOT_INITIALIZED) CK_S(CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH)
-    CK_S(CUDNN_STATUS_SERIALIZATION_VERSION_MISMATCH) CK_S(CUDNN_STATUS_DEPRECATED) CK_S(CUDNN_STATUS_LICENSE_ERROR)
-    CK_S(CUDNN_STATUS_RUNTIME_IN_PROGRESS) CK_S(CUDNN_STATUS_RUNTIME_FP_OVERFLOW)
-    CK_S(CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED) CK_S(CUDNN_STATUS_BAD_PARAM) CK_S(CUDNN_STATUS_BAD_PARAM_NULL_POINTER)
-    CK_S(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER) CK_S(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED)
-    CK_S(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND) CK_S(CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT)
-    CK_S(CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH) CK_S(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH)
-    CK_S(CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES) CK_S(CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE)
-    CK_S(CUDNN_STATUS_BAD_PARAM_CUDA_GRAPH_MISMATCH) CK_S(CUDNN_STATUS_BAD_PARAM_DESCRIPTOR_TYPE)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED) CK_S(CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN) CK_S(CUDNN_STATUS_NOT_SUPPORTED_SHAPE)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE) CK_S(CUDNN_STATUS_NOT_SUPPORTED_LAYOUT)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER) CK_S(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH) CK_S(CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE) CK_S(CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_PADDING) CK_S(CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM)
-    CK_S(CUDNN_STATUS_NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API) CK_S(CUDNN_STATUS_INTERNAL_ERROR)
-    CK_S(CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED) CK_S(CUDNN_STATUS_INTERNAL_ERROR_UNEXPECTED_VALUE)
-    CK_S(CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED) CK_S(CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
-    CK_S(CUDNN_STATUS_INTERNAL_ERROR_BAD_LAUNCH_PARAM) CK_S(CUDNN_STATUS_INTERNAL_ERROR_TEXTURE_CREATION_FAILED)
-    CK_S(CUDNN_STATUS_EXECUTION_FAILED) CK_S(CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER)
-    CK_S(CUDNN_STATUS_EXECUTION_FAILED_CUBLAS) CK_S(CUDNN_STATUS_EXECUTION_FAILED_CUDART)
-    CK_S(CUDNN_STATUS_EXECUTION_FAILED_CURAND)
-#undef CK_S
-    default: return "CUDNN_STATUS_" + std::to_string(st);
-  }
+  if (load().ok) if (const char* n = state().api.cudnnGetErrorString((cudnnStatus_t)st)) if (*n) return n;
+  return "CUDNN_STATUS_" + std::to_string(st);
 }
 
 }  // namespace cudnn

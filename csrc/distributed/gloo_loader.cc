@@ -3,10 +3,11 @@
 #include "gloo_loader.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <mutex>
+
+#include "../cudnn/loader.h"
 
 namespace ck {
 namespace dist {
@@ -23,19 +24,6 @@ const char* kHowToGet = "For a prebuilt convkit, install Gloo's runtime library 
 // No library at all: this binary was built where Gloo was not installed.
 const char* kHowToBuild = "To use it, " CK_GLOO_BUILD_HINT;
 
-bool exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
-
-// The directory of the file this code was loaded from (convkit.node, wherever node-gyp-build found it).
-std::string self_dir() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&self_dir), &info) == 0 || !info.dli_fname || !*info.dli_fname) return "";
-  std::string f = info.dli_fname;
-  size_t k = f.rfind('/');
-  return k == std::string::npos ? std::string(".") : f.substr(0, k);
-}
 
 template <class F>
 bool sym(void* h, const char* name, F* out, std::string* missing) {
@@ -56,10 +44,10 @@ State load_now() {
     s.load.path = env;
     label = std::string("CONVKIT_GLOO_LIB=") + env;
   } else {
-    std::string dir = self_dir();
+    std::string dir = dynlib::self_dir();
     s.load.path = (dir.empty() ? std::string(".") : dir) + "/" + kLibName;
     label = s.load.path;
-    if (!exists(s.load.path)) {
+    if (!dynlib::exists(s.load.path)) {
       s.load.error = "backend 'gloo' is not available: this convkit binary was built without Gloo (no " +
                      std::string(kLibName) + " beside it in " + dir + "). " + kHowToBuild;
       return s;

@@ -21,24 +21,6 @@ namespace ck {
 namespace dist {
 namespace {
 
-[[noreturn]] void fail(const std::string& msg) { throw Error("ERR_DIST", msg); }
-
-std::string join_ints(const std::vector<int>& v) {
-  std::string s;
-  for (int x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
-  return s;
-}
-
-const char* kind_name(CollKind k) {
-  switch (k) {
-    case CollKind::AllReduce: return "allReduce";
-    case CollKind::Broadcast: return "broadcast";
-    case CollKind::AllGather: return "allGather";
-    case CollKind::ReduceScatter: return "reduceScatter";
-    case CollKind::Barrier: return "barrier";
-  }
-  return "collective";
-}
 
 // The local address this host uses to reach MASTER_ADDR: what the peers can reach this rank on, also when
 // the host name resolves to a loopback address (Debian's 127.0.1.1).
@@ -134,19 +116,25 @@ void divide(std::vector<char>& buf, int64_t count, int size) {
 
 }  // namespace
 
+const char* kind_name(CollKind k) {
+  switch (k) {
+    case CollKind::AllReduce: return "allReduce";
+    case CollKind::Broadcast: return "broadcast";
+    case CollKind::AllGather: return "allGather";
+    case CollKind::ReduceScatter: return "reduceScatter";
+    case CollKind::Barrier: return "barrier";
+  }
+  return "collective";
+}
+
 ProcessGroup::ProcessGroup(const InitOptions& o) : rank_(o.rank), size_(o.world_size), timeout_(o.timeout) {
   const GlooLoad& gl = gloo_load();
   if (!gl.ok) fail(gl.error);
-  if (size_ < 1) throw Error("ERR_ARG", "worldSize must be at least 1, got " + std::to_string(size_), ErrorKind::Range);
-  if (rank_ < 0 || rank_ >= size_)
-    throw Error("ERR_ARG", "rank " + std::to_string(rank_) + " is outside the world of size " + std::to_string(size_) +
-                               " (ranks are 0.." + std::to_string(size_ - 1) + ")", ErrorKind::Range);
+  rdv_ = std::make_unique<Rendezvous>(o);
   try {
-    rendezvous(o);
+    connect(o);
   } catch (...) {
-    // Rank 0 serves the store: keep it up a moment, so the other ranks read why instead of "rank 0 is lost".
-    store_.reset();
-    linger();
+    rdv_->leave_and_linger();
     throw;
   }
   worker_ = std::thread([this] { loop(); });
@@ -164,57 +152,16 @@ ProcessGroup::~ProcessGroup() {
     gloo_api().destroy(ctx_);
     ctx_ = nullptr;
   }
-  store_.reset();
-  server_.reset();
+  rdv_.reset();
 }
 
-void ProcessGroup::rendezvous(const InitOptions& o) {
-  int port = o.master_port;
-  if (rank_ == 0) {
-    server_ = std::make_unique<TcpStoreServer>(port);
-    port = server_->port();
-  }
-  store_ = std::make_unique<TcpStore>(o.master_addr, port, rank_, timeout_);
-  const std::string me = std::to_string(rank_);
-  if (store_->add("ck/joins/" + me, 1) > 1)
-    fail("rank " + me + " joined the process group twice: two processes were started with RANK=" + me);
-  std::string ws = std::to_string(size_);
-  store_->set("ck/world/" + me, std::vector<char>(ws.begin(), ws.end()));
-  std::vector<std::string> keys;
-  for (int r = 0; r < size_; ++r) keys.push_back("ck/world/" + std::to_string(r));
-  store_->wait(keys, timeout_);  // then read who came, and what world size each was given
-  std::vector<int> absent, present;
-  for (int r = 0; r < size_; ++r) {
-    std::vector<char> v;
-    if (!store_->try_get(keys[r], &v)) {
-      absent.push_back(r);
-      continue;
-    }
-    present.push_back(r);
-    std::string theirs(v.begin(), v.end());
-    if (theirs != ws)
-      fail("world size mismatch: rank " + std::to_string(r) + " was started with WORLD_SIZE=" + theirs + ", rank " + me +
-           " with WORLD_SIZE=" + ws + "; every rank must be given the same world size");
-  }
-  if (!absent.empty())
-    fail("rank " + me + " timed out after " + std::to_string(timeout_.count()) + " ms waiting for rank" +
-         (absent.size() > 1 ? "s " : " ") + join_ints(absent) + " to join (world size " + ws + "; joined: " +
-         join_ints(present) + ")");
-  std::string hostname = o.iface.empty() ? (o.hostname.empty() ? local_address_towards(o.master_addr, port) : o.hostname) : "";
-  StoreShim shim{store_.get()};
+void ProcessGroup::connect(const InitOptions& o) {
+  std::string hostname = o.iface.empty() ? (o.hostname.empty() ? local_address_towards(o.master_addr, rdv_->port()) : o.hostname) : "";
+  StoreShim shim{&rdv_->store()};
   ck_gloo_store cs{&shim, &StoreShim::set, &StoreShim::get, &StoreShim::release, &StoreShim::wait};
   char err[2048] = {0};
   ctx_ = gloo_api().connect(rank_, size_, hostname.c_str(), o.iface.c_str(), timeout_.count(), &cs, err, sizeof err);
   if (!ctx_) fail(err);
-}
-
-// Rank 0 only (the store's server): waits up to 3 s for the other ranks to leave the store (they do when
-// they exit), so that survivors of a failure can still ask it which rank was lost.
-void ProcessGroup::linger() {
-  if (!server_) return;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(3000);
-  while (server_->clients() > (store_ ? 1 : 0) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 int64_t ProcessGroup::submit(std::shared_ptr<Work> w) {
@@ -242,25 +189,6 @@ bool ProcessGroup::poll(int64_t id) {
   return it == works_.end() || it->second->done;
 }
 
-// Which ranks went away: the store marks a rank whose connection dropped without a goodbye. A killed
-// process's sockets all close at once, so its mark may lag the collective's failure by a moment.
-std::string ProcessGroup::lost_message() {
-  try {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
-    for (;;) {
-      std::vector<int> lost = store_->lost_ranks();
-      if (!lost.empty())
-        return std::string("lost rank") + (lost.size() > 1 ? "s " : " ") + join_ints(lost) +
-               " (its process exited or was killed)";
-      if (std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return "no rank has disconnected from the store: a peer may be stuck, or failed in an earlier collective";
-  } catch (const std::exception&) {
-    return "lost rank 0 (the rendezvous store it served is unreachable: its process exited or was killed)";
-  }
-}
-
 void ProcessGroup::loop() {
   uint32_t tag = 0;
   for (;;) {
@@ -278,11 +206,11 @@ void ProcessGroup::loop() {
         run(*w, tag++);
       } catch (const std::exception& e) {
         err = std::string(kind_name(w->kind)) + " failed on rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-              " (timeout " + std::to_string(timeout_.count()) + " ms): " + e.what() + "; " + lost_message();
+              " (timeout " + std::to_string(timeout_.count()) + " ms): " + e.what() + "; " + rdv_->lost_message();
         broken_ = err;
         // Close at once, so peers still blocked on this rank fail now instead of at their timeout.
         gloo_api().close(ctx_);
-        linger();
+        rdv_->linger();
       }
     }
     {

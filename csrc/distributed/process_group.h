@@ -16,24 +16,15 @@
 #include <thread>
 #include <vector>
 #include "../core/types.h"
-#include "tcp_store.h"
+#include "rendezvous.h"
 
 namespace ck {
 namespace dist {
 
 
-struct InitOptions {
-  int rank = 0;
-  int world_size = 1;
-  std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
-  std::chrono::milliseconds timeout{300000};
-  std::string hostname;  // the address peers reach this rank on (default: derived from MASTER_ADDR)
-  std::string iface;     // or a network interface (GLOO_SOCKET_IFNAME)
-};
-
 enum class CollKind { AllReduce = 0, Broadcast = 1, AllGather = 2, ReduceScatter = 3, Barrier = 4 };
 enum class RedOp { Sum = 0, Avg = 1, Max = 2, Min = 3, Product = 4 };
+const char* kind_name(CollKind k);  // "allReduce" ...
 
 struct Work {
   CollKind kind = CollKind::Barrier;
@@ -60,14 +51,11 @@ class ProcessGroup {
  private:
   void loop();
   void run(Work& w, uint32_t tag);
-  std::string lost_message();
-  void linger();
-  void rendezvous(const InitOptions& o);
+  void connect(const InitOptions& o);
   void* ctx_ = nullptr;  // convkit_gloo.so's context (gloo_abi.h)
   int rank_, size_;
   std::chrono::milliseconds timeout_;
-  std::unique_ptr<TcpStoreServer> server_;
-  std::unique_ptr<TcpStore> store_;
+  std::unique_ptr<Rendezvous> rdv_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<int64_t, std::shared_ptr<Work>>> queue_;

@@ -39,6 +39,8 @@ export interface DataLoaderOptions<T = unknown, B = Collated<T>> {
   batchSize?: number;
   /** A new random order every epoch (from the seeded stream). */
   shuffle?: boolean;
+  /** The dataset indices of each epoch, in order (e.g. a DistributedSampler); mutually exclusive with shuffle. */
+  sampler?: Sampler;
   /** Drop the last batch when it would be short. */
   dropLast?: boolean;
   /** Worker threads for reading and transforming (0: in this thread). */
@@ -51,6 +53,12 @@ export interface DataLoaderOptions<T = unknown, B = Collated<T>> {
   prefetchFactor?: number;
   /** Keep the workers between epochs (until close()). */
   persistentWorkers?: boolean;
+}
+
+/** PyTorch's Sampler: iterated once per epoch for the indices; `length` (when given) is how many it yields. */
+export interface Sampler {
+  [Symbol.iterator](): Iterator<number>;
+  readonly length?: number;
 }
 
 function posInt(v: number, what: string, min: number): number {
@@ -71,6 +79,7 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
   readonly prefetchFactor: number;
   readonly persistentWorkers: boolean;
   readonly device: DeviceLike;
+  readonly sampler: Sampler | null;
   // Held as taking unknown items, so a DataLoader of specific items still passes where any DataLoader is expected.
   private readonly collate: ((items: unknown[]) => B) | null;
   private readonly spec: DatasetSpec | null = null;
@@ -83,6 +92,9 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
     this.dataset = dataset;
     this.batchSize = posInt(opts.batchSize ?? 1, 'batchSize', 1);
     this.shuffle = !!opts.shuffle;
+    this.sampler = opts.sampler ?? null;
+    if (this.sampler && this.shuffle) throw ckError('ERR_ARG', 'DataLoader: sampler option is mutually exclusive with shuffle', 'TypeError');
+    if (this.sampler && typeof this.sampler[Symbol.iterator] !== 'function') throw ckError('ERR_ARG', 'DataLoader: sampler must be an iterable of dataset indices', 'TypeError');
     this.dropLast = !!opts.dropLast;
     this.numWorkers = posInt(opts.numWorkers ?? 0, 'numWorkers', 0);
     this.prefetchFactor = posInt(opts.prefetchFactor ?? 2, 'prefetchFactor', 1);
@@ -100,16 +112,25 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
 
   /** Batches per epoch: ceil(n / batchSize), or floor with dropLast. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.sampler ? this.sampler.length ?? [...this.sampler].length : this.dataset.length;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
   private batches(): Int32Array[] {
-    const n = this.dataset.length;
-    const order = this.shuffle ? Int32Array.from(R.randperm(n)) : Int32Array.from({ length: n }, (_, i) => i);
+    const order = this.sampler ? this.samplerOrder() : this.shuffle ? Int32Array.from(R.randperm(this.dataset.length)) : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    const n = order.length;
     const out: Int32Array[] = [];
-    for (let b = 0; b < this.length; b++) out.push(order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize)));
+    const count = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+    for (let b = 0; b < count; b++) out.push(order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize)));
     return out;
+  }
+
+  private samplerOrder(): Int32Array {
+    const raw = Array.from(this.sampler!);
+    const n = this.dataset.length;
+    const bad = raw.find((i) => !Number.isInteger(i) || i < 0 || i >= n);
+    if (bad !== undefined) throw ckError('ERR_ARG', `DataLoader: the sampler gave index ${bad}, not an index of the dataset of ${n} items`, 'RangeError');
+    return Int32Array.from(raw);
   }
 
   private toBatch(fields: HostField[]): B {

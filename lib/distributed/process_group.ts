@@ -1,8 +1,11 @@
 /**
  * ck.distributed in the shape of torch.distributed: one default process group per process, set up from
  * torchrun's environment (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) or from options, and
- * the collectives on it. Gloo does the work (csrc/distributed/, through convkit_gloo.so, which convkit.node
- * loads at run time): the transport, the algorithms and the reduction are its own; a rendezvous TCP store served by rank 0 brings the ranks together, as PyTorch's TCPStore.
+ * the collectives on it. The engines do the work: Gloo for CPU tensors (csrc/distributed/, through
+ * convkit_gloo.so, which convkit.node loads at run time) and NCCL for CUDA tensors (libnccl.so.2, found at run
+ * time as cuDNN is); the transport, the algorithms and the reduction are theirs. A rendezvous TCP store served
+ * by rank 0 brings the ranks together, as PyTorch's TCPStore, and carries NCCL's unique id. On NCCL a
+ * collective runs in place on the tensors' device, in stream order with the kernels around it.
  * Collectives change their tensors in place, as PyTorch's; `{ async: true }` returns a Work whose wait()
  * finishes it. A collective that fails (a peer lost, or the timeout) is an ERR_DIST error naming the lost
  * ranks, on every surviving rank, and leaves the group broken: later calls fail the same way.
@@ -56,17 +59,16 @@ function intOpt(name: string, v: unknown, min: number): number {
 }
 
 /** Whether this binary can run a backend; the message says how to get it when not. */
-export function backendSupport(backend: string, info = nd.distInfo()): { ok: boolean; why: string } {
+export function backendSupport(backend: string): { ok: boolean; why: string } {
   if (backend === 'gloo') {
+    const info = nd.distInfo('gloo');
     // glooError: why convkit_gloo.so (Gloo, loaded at run time) is unavailable, and how to get it.
     return info.gloo ? { ok: true, why: '' } : { ok: false, why: info.glooError };
   }
   if (backend === 'nccl') {
-    return info.nccl ? { ok: true, why: '' } : {
-      ok: false,
-      why: "backend 'nccl' is not available in this convkit build (NCCL for CUDA tensors is not implemented yet); " +
-        "use backend 'gloo', which also takes CUDA tensors through host staging",
-    };
+    const info = nd.distInfo('nccl');
+    // ncclError: what the search for libnccl.so.2 tried, and how to get it (or why this binary cannot use it).
+    return info.nccl ? { ok: true, why: '' } : { ok: false, why: `backend 'nccl' is not available: ${info.ncclError}` };
   }
   return { ok: false, why: `unknown backend '${backend}' (expected 'gloo' or 'nccl')` };
 }
@@ -75,10 +77,20 @@ export function isAvailable(): boolean {
   return true;
 }
 export function isGlooAvailable(): boolean {
-  return nd.distInfo().gloo;
+  return nd.distInfo('gloo').gloo;
 }
 export function isNcclAvailable(): boolean {
-  return nd.distInfo().nccl;
+  return nd.distInfo('nccl').nccl;
+}
+/** Where backend 'nccl' found NCCL (the search of CONVKIT_NCCL_PATH, the loader path, pip's nvidia-nccl wheels,
+ * PyTorch's bundled copy), which version, whether it is the emulated stand-in, and what was tried. */
+export function ncclInfo(): { available: boolean; path: string; version: string; emulated: boolean; attempts: string[]; error: string } {
+  const i = nd.distInfo('nccl');
+  const v = i.ncclVersion;
+  return {
+    available: i.nccl, path: i.ncclPath, version: v ? `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}` : '',
+    emulated: i.ncclEmulated, attempts: i.ncclAttempts, error: i.nccl ? '' : i.ncclError,
+  };
 }
 export function isInitialized(): boolean {
   return state !== null;
@@ -113,7 +125,7 @@ export function initProcessGroup(opts: InitOptions = {}): void {
     throw ckError('ERR_ARG', `initProcessGroup: ${masterAddr === undefined ? 'MASTER_ADDR' : 'MASTER_PORT'} is not set; set it (convkit launch and torchrun do) or pass initMethod 'tcp://host:port'`);
   const timeoutMs = intOpt('timeoutMs', opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1);
   nd.distInit({
-    rank, worldSize, masterAddr, masterPort: port, timeoutMs,
+    backend, rank, worldSize, masterAddr, masterPort: port, timeoutMs,
     hostname: process.env.CONVKIT_DIST_HOSTNAME ?? '', iface: process.env.GLOO_SOCKET_IFNAME ?? '',
   });
   state = { backend, rank, worldSize, localRank: envInt('LOCAL_RANK') ?? rank, timeoutMs };
@@ -181,15 +193,32 @@ function checkTensor(what: string, t: Tensor): void {
   if (!t.isContiguous()) throw ckError('ERR_ARG', `${what}: the tensor must be contiguous (call .contiguous() first)`);
 }
 
+// out: where the result lands (given at submit: NCCL writes it in place, in stream order; Gloo at wait).
 function submit(kind: number, what: string, t: Tensor | null, op: ReduceOpName, root: number, count: number,
-  out: () => { t: Tensor | null; after?: () => void }, opts: CollectiveOptions): Work | null {
-  need(what);
+  out: () => { t: Tensor | null; after?: () => void; staging?: boolean }, opts: CollectiveOptions): Work | null {
+  const st = need(what);
   if (op !== undefined && !(op in OP_CODE)) throw ckError('ERR_ARG', `${what}: unknown reduce op '${String(op)}' (expected ${Object.keys(OP_CODE).join(', ')})`);
   if (t && op === 'avg' && t.dtype !== 'float32') throw ckError('ERR_DTYPE', `${what}: op 'avg' needs a float32 tensor, got ${t.dtype}`, 'TypeError');
-  const id = nd.distSubmit({ kind, dtype: t ? t.dtypeCode : 0, op: OP_CODE[op], root, count }, { input: t ? { storage: t.storage, offset: t.offset } : null });
+  if (t && st.backend === 'nccl' && t.device.type !== 'cuda')
+    throw ckError('ERR_DEVICE', `${what}: backend 'nccl' takes CUDA tensors, got a tensor on ${t.device}; move it with .cuda() or use backend 'gloo' for CPU tensors`);
+  const o = out();
+  const operand = (x: Tensor | null) => (x ? { storage: x.storage, offset: x.offset } : null);
+  // A barrier has no tensor: on NCCL it runs on this process's device (LOCAL_RANK's, as PyTorch guesses it).
+  const device = st.backend === 'nccl' && kind === KIND.barrier ? st.localRank % Math.max(1, nd.cudaInfo().deviceCount) : -1;
+  let id: number;
+  try {
+    id = nd.distSubmit({ kind, dtype: t ? t.dtypeCode : 0, op: OP_CODE[op], root, count, device }, { input: operand(t), output: operand(o.t) });
+  } catch (e) {
+    if (o.staging) o.t?.dispose();
+    throw e;
+  }
   const finish = () => {
-    const o = out();
-    nd.distWait(id, { output: o.t ? { storage: o.t.storage, offset: o.t.offset } : null });
+    try {
+      nd.distWait(id, { output: operand(o.t) });
+    } catch (e) {
+      if (o.staging) o.t?.dispose();
+      throw e;
+    }
     o.after?.();
   };
   const w = new Work(id, finish);
@@ -233,10 +262,11 @@ export function allGather(outputs: Tensor[], tensor: Tensor, opts: CollectiveOpt
 }
 
 // The collective's result lands in one staging tensor, then in each output.
-function gatherInto(outputs: Tensor[], n: number): { t: Tensor; after: () => void } {
+function gatherInto(outputs: Tensor[], n: number): { t: Tensor; after: () => void; staging: true } {
   const flat = Tensor.empty([n * outputs.length], outputs[0].dtype, outputs[0].device);
   return {
     t: flat,
+    staging: true,
     after: () => {
       try {
         outputs.forEach((o, i) => {

@@ -3,11 +3,14 @@
  * At wrap time rank 0's parameters and buffers are broadcast to every rank. Gradients are averaged across
  * ranks during backward: parameters are grouped into buckets (in reverse registration order, the order
  * their gradients tend to arrive; the first bucket capped at 1 MiB and the rest at bucketCapMb, as
- * PyTorch; a cap under 1 MiB applies to the first bucket too), and a post-accumulate-grad hook starts a bucket's all-reduce (asynchronous, on the process
- * group's worker thread) as soon as all its gradients are ready, in bucket order on every rank. When the
+ * PyTorch; a cap under 1 MiB applies to the first bucket too), and a post-accumulate-grad hook starts a bucket's
+ * all-reduce (asynchronous: on Gloo on the process group's worker thread, on NCCL on the device's stream behind
+ * the backward kernels) as soon as all its gradients are ready, in bucket order on every rank. When the
  * last bucket has started, backward waits for all of them and writes the averages back into .grad. Each
  * gradient is scaled by 1/worldSize as it is copied into its bucket, then summed: PyTorch's averaging.
  * noSync() accumulates gradients locally; the next synchronised backward reduces the sum.
+ * deviceIds, as PyTorch's device_ids: one CUDA device per process, the module's; forward moves tensor
+ * arguments there. A CPU module takes none.
  */
 import { byteRange } from '../../ops/native_call';
 import { AccumulateGrad, Node } from '../../autograd/node';
@@ -16,12 +19,14 @@ import { registerPostAccumulateGradHook } from '../../autograd/hooks';
 import { native } from '../../binding';
 import * as dist from '../../distributed/process_group';
 import { ckError } from '../../errors';
+import { Device } from '../../device';
 import { keep } from '../../memory';
 import { Tensor } from '../../tensor';
 import { Module } from '../module';
 
 export interface DDPOptions {
-  /** Accepted for PyTorch's shape; a CPU module needs none (CUDA modules stay on their device). */
+  /** The one CUDA device of this process's replica (PyTorch's device_ids=[localRank]): the module's parameters
+   * must be there, and forward moves tensor arguments there. Omit it for a CPU module. */
   deviceIds?: number[];
   /** Bucket size in MiB (default 25). */
   bucketCapMb?: number;
@@ -61,6 +66,7 @@ export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown
     unused: Set<Tensor>;
     opts: Required<Omit<DDPOptions, 'deviceIds'>>;
     worldSize: number;
+    device: Device | null; // deviceIds[0], when given
   };
 
   constructor(module: Module<In, Out>, opts: DDPOptions = {}) {
@@ -74,6 +80,7 @@ export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown
       buckets: [], where: new Map(), ready: new Set(), nextBucket: 0, requireSync: true, pending: false, forwardSync: true, unused: new Set(),
       opts: { bucketCapMb, findUnusedParameters: !!opts.findUnusedParameters, broadcastBuffers: opts.broadcastBuffers ?? true },
       worldSize: dist.getWorldSize(),
+      device: checkDeviceIds(module, opts.deviceIds),
     };
     noGrad(() => {
       for (const t of [...module.parameters(), ...module.buffers()]) dist.broadcast(t, 0);
@@ -126,7 +133,9 @@ export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown
     const sync = s.requireSync && isGradEnabled();
     // As PyTorch: the forward after a noSync() one does not broadcast buffers (the noSync one did).
     if (s.forwardSync && s.opts.broadcastBuffers && s.worldSize > 1) noGrad(() => this.module.buffers().forEach((b) => dist.broadcast(b, 0)));
-    const out = this.module.forward(...args);
+    const dev = s.device;
+    const moved = dev ? (args.map((a) => (a instanceof Tensor && !a.device.equals(dev) ? a.to(dev) : a)) as In) : args;
+    const out = this.module.forward(...moved);
     s.forwardSync = sync;
     s.pending = false;
     s.ready.clear();
@@ -244,7 +253,7 @@ export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown
   private usedAcrossRanks(): Float32Array {
     const flags: number[] = [];
     for (const b of this.ddp.buckets) for (const e of b.entries) flags.push(this.ddp.unused.has(e.param) ? 0 : 1);
-    const used = keep(Tensor.empty([flags.length], 'float32'));
+    const used = keep(Tensor.empty([flags.length], 'float32', param0(this.ddp.buckets[0]).device));
     try {
       native.upload(byteRange(used), new Float32Array(flags));
       dist.allReduce(used);
@@ -256,6 +265,19 @@ export class DistributedDataParallel<In extends unknown[] = any[], Out = unknown
 }
 
 const param0 = (b: Bucket) => b.entries[0].param;
+
+// PyTorch's rule: device_ids names the single device of a single-device CUDA module, and nothing for a CPU module.
+function checkDeviceIds(module: Module, ids: number[] | undefined): Device | null {
+  const devices = [...new Set([...module.parameters(), ...module.buffers()].map((t) => t.device.toString()))];
+  if (ids === undefined || ids === null) return null;
+  if (!Array.isArray(ids) || ids.length !== 1 || !Number.isInteger(ids[0]) || ids[0] < 0)
+    throw ckError('ERR_ARG', `DistributedDataParallel: deviceIds must list exactly one CUDA device index (one device per process, as PyTorch's DDP), got ${JSON.stringify(ids)}`, 'RangeError');
+  const want = new Device(ids[0]);
+  if (devices.length !== 1 || devices[0] !== want.toString())
+    throw ckError('ERR_DEVICE', `DistributedDataParallel: deviceIds [${ids[0]}] names ${want}, but the module's parameters and buffers are on ${devices.join(', ') || 'no device'}; ` +
+      (devices.includes('cpu') ? 'a CPU module takes no deviceIds' : `move the module there (module.to('${want}')) or pass deviceIds: [${devices[0].replace('cuda:', '')}]`));
+  return want;
+}
 
 // Every leaf whose AccumulateGrad the outputs' graph reaches.
 function reachableLeaves(out: unknown): Set<Tensor> {
