@@ -1,5 +1,8 @@
 /** Free-function spellings of the tensor ops (torch.add, torch.matmul, ...). */
 import { Tensor, TensorOrScalar, ReduceOptions, VarOptions } from './tensor';
+import * as concat from './nn/functional/concat';
+import * as IX from './ops/indexing';
+export type { SortOptions, SortResult, TopkOptions } from './ops/indexing';
 
 export const add = (a: Tensor, b: TensorOrScalar, alpha = 1): Tensor => a.add(b, alpha);
 export const sub = (a: Tensor, b: TensorOrScalar, alpha = 1): Tensor => a.sub(b, alpha);
@@ -16,7 +19,7 @@ export const abs = (a: Tensor): Tensor => a.abs();
 export const relu = (a: Tensor): Tensor => a.relu();
 export const sigmoid = (a: Tensor): Tensor => a.sigmoid();
 export const tanh = (a: Tensor): Tensor => a.tanh();
-export const clamp = (a: Tensor, min?: number | null, max?: number | null): Tensor => a.clamp(min, max);
+export const clamp = (a: Tensor, min?: TensorOrScalar | null, max?: TensorOrScalar | null): Tensor => a.clamp(min, max);
 export const eq = (a: Tensor, b: TensorOrScalar): Tensor => a.eq(b);
 export const ne = (a: Tensor, b: TensorOrScalar): Tensor => a.ne(b);
 export const lt = (a: Tensor, b: TensorOrScalar): Tensor => a.lt(b);
@@ -28,3 +31,15 @@ export const mean = (a: Tensor, dim?: number | number[], opts?: ReduceOptions | 
 export const variance = (a: Tensor, dim?: number | number[], opts?: VarOptions): Tensor => a.var(dim, opts);
 export const argmax = (a: Tensor, dim?: number, keepdim = false): Tensor => a.argmax(dim, keepdim);
 export const matmul = (a: Tensor, b: Tensor): Tensor => a.matmul(b);
+// The index family (lib/ops/indexing.ts); cat goes through nn.functional's, which onnx.export traces.
+export const cat = (tensors: Tensor[], dim = 0): Tensor => concat.cat(tensors, dim);
+export const stack = (tensors: Tensor[], dim = 0): Tensor => IX.stack(tensors, dim);
+export const where = (condition: Tensor, input: TensorOrScalar, other: TensorOrScalar): Tensor => IX.where(condition, input, other);
+export const maskedFill = (a: Tensor, mask: Tensor, value: TensorOrScalar): Tensor => IX.maskedFill(a, mask, value);
+export const gather = (a: Tensor, dim: number, index: Tensor): Tensor => IX.gather(a, dim, index);
+export const scatter = (a: Tensor, dim: number, index: Tensor, src: TensorOrScalar): Tensor => IX.scatter(a, dim, index, src);
+export const scatterAdd = (a: Tensor, dim: number, index: Tensor, src: Tensor): Tensor => IX.scatterAdd(a, dim, index, src);
+export const indexSelect = (a: Tensor, dim: number, index: Tensor): Tensor => IX.indexSelect(a, dim, index);
+export const sort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): IX.SortResult => IX.sort(a, dim, opts);
+export const argsort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): Tensor => IX.argsort(a, dim, opts);
+export const topk = (a: Tensor, k: number, opts: IX.TopkOptions = {}): IX.SortResult => IX.topk(a, k, opts);
