@@ -54,16 +54,24 @@ __global__ void where_kernel1(WhereArgs w, const void* __restrict__ cond,  // vi
                               const uint32_t* __restrict__ b,               // view or null
                               uint32_t* __restrict__ out, int64_t n) {      // (out shape)
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = idx::where_at(w, cond, a, b, i);
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Layout* l[3] = {&w.cond, &w.a, &w.b};
+    int64_t o[3];
+    idx::offsets<3>(l, i, o);
+    out[i] = idx::where_at(w, cond, a, b, o);
+  }
 }
 
 template <class T>
 __global__ void clamp_kernel1(ClampArgs c, const T* __restrict__ x, const T* __restrict__ lo,  // views; lo/hi may be null
                               const T* __restrict__ hi, T* __restrict__ out, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = idx::clamp_at<T>(c, x, lo, hi, i);
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Layout* l[3] = {&c.x, &c.lo, &c.hi};
+    int64_t o[3];
+    idx::offsets<3>(l, i, o);
+    out[i] = idx::clamp_at<T>(x, lo, hi, o);
+  }
 }
 
 __global__ void clamp_backward_kernel1(ClampArgs c, const float* __restrict__ x, const float* __restrict__ lo,
@@ -71,8 +79,12 @@ __global__ void clamp_backward_kernel1(ClampArgs c, const float* __restrict__ x,
                                        float* __restrict__ gx, float* __restrict__ glo, float* __restrict__ ghi,
                                        int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    idx::clamp_backward_at(c, x, lo, hi, g, gx, glo, ghi, i);
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const Layout* l[3] = {&c.x, &c.lo, &c.hi};
+    int64_t o[3];
+    idx::offsets<3>(l, i, o);
+    idx::clamp_backward_at(x, lo, hi, g, gx, glo, ghi, i, o);
+  }
 }
 
 // kMode 0 gather (other <- data), 1 scatter (data <- other), 2 scatter_add float, 3 scatter_add int32.
@@ -83,13 +95,13 @@ __global__ void index_kernel1(IndexArgs a, const int32_t* __restrict__ index,  /
                               unsigned long long* __restrict__ bad, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t off[3];
-    const int32_t v = idx::index_at(a, index, i, off);
-    if (v < 0 || v >= a.dim_size) {
+    const Layout* l[3] = {&a.index, &a.data, &a.other};
+    int64_t off[3], d = 0;
+    idx::offsets<3>(l, i, off);
+    if (idx::index_at(a, index, off, &d) < 0) {
       atomicMax(bad, static_cast<unsigned long long>(n - i));
       continue;
     }
-    const int64_t d = off[1];
     if (kMode == 0) other[off[2]] = data[d];
     else if (kMode == 1) data[d] = other[off[2]];
     else if (kMode == 2) atomicAdd(reinterpret_cast<float*>(data) + d, __int_as_float(static_cast<int>(other[off[2]])));

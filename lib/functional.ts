@@ -31,15 +31,17 @@ export const mean = (a: Tensor, dim?: number | number[], opts?: ReduceOptions | 
 export const variance = (a: Tensor, dim?: number | number[], opts?: VarOptions): Tensor => a.var(dim, opts);
 export const argmax = (a: Tensor, dim?: number, keepdim = false): Tensor => a.argmax(dim, keepdim);
 export const matmul = (a: Tensor, b: Tensor): Tensor => a.matmul(b);
-// The index family (lib/ops/indexing.ts); cat goes through nn.functional's, which onnx.export traces.
+// The index family (lib/ops/indexing.ts), through the Tensor methods where one exists (what onnx.export
+// traces); cat goes through nn.functional's, which it traces too.
 export const cat = (tensors: Tensor[], dim = 0): Tensor => concat.cat(tensors, dim);
 export const stack = (tensors: Tensor[], dim = 0): Tensor => IX.stack(tensors, dim);
-export const where = (condition: Tensor, input: TensorOrScalar, other: TensorOrScalar): Tensor => IX.where(condition, input, other);
-export const maskedFill = (a: Tensor, mask: Tensor, value: TensorOrScalar): Tensor => IX.maskedFill(a, mask, value);
-export const gather = (a: Tensor, dim: number, index: Tensor): Tensor => IX.gather(a, dim, index);
-export const scatter = (a: Tensor, dim: number, index: Tensor, src: TensorOrScalar): Tensor => IX.scatter(a, dim, index, src);
-export const scatterAdd = (a: Tensor, dim: number, index: Tensor, src: Tensor): Tensor => IX.scatterAdd(a, dim, index, src);
-export const indexSelect = (a: Tensor, dim: number, index: Tensor): Tensor => IX.indexSelect(a, dim, index);
-export const sort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): IX.SortResult => IX.sort(a, dim, opts);
-export const argsort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): Tensor => IX.argsort(a, dim, opts);
-export const topk = (a: Tensor, k: number, opts: IX.TopkOptions = {}): IX.SortResult => IX.topk(a, k, opts);
+export const where = (condition: Tensor, input: TensorOrScalar, other: TensorOrScalar): Tensor =>
+  input instanceof Tensor ? input.where(condition, other) : IX.where(condition, input, other);
+export const maskedFill = (a: Tensor, mask: Tensor, value: TensorOrScalar): Tensor => a.maskedFill(mask, value);
+export const gather = (a: Tensor, dim: number, index: Tensor): Tensor => a.gather(dim, index);
+export const scatter = (a: Tensor, dim: number, index: Tensor, src: TensorOrScalar): Tensor => a.scatter(dim, index, src);
+export const scatterAdd = (a: Tensor, dim: number, index: Tensor, src: Tensor): Tensor => a.scatterAdd(dim, index, src);
+export const indexSelect = (a: Tensor, dim: number, index: Tensor): Tensor => a.indexSelect(dim, index);
+export const sort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): IX.SortResult => a.sort(dim, opts);
+export const argsort = (a: Tensor, dim = -1, opts: IX.SortOptions | boolean = {}): Tensor => a.argsort(dim, opts);
+export const topk = (a: Tensor, k: number, opts: IX.TopkOptions = {}): IX.SortResult => a.topk(k, opts);

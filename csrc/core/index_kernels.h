@@ -130,46 +130,38 @@ struct SortArgs {
 };
 void sort_cpu(const SortArgs& s, const void* x, void* values, int32_t* indices);
 
-// ---- one element of each elementwise op of the family, as both backends compute it ----
+// ---- one element of each op of the family, as both backends compute it, given the element's offsets
+// o[] in the op's views (the CPU walks them row by row, a GPU thread computes them with offsets<>) ----
 namespace idx {
 
-// where: the 4-byte result for flat output index i.
-CK_SCALAR_FN uint32_t where_at(const WhereArgs& w, const void* cond, const uint32_t* a, const uint32_t* b, int64_t i) {
-  const Layout* l[3] = {&w.cond, &w.a, &w.b};
-  int64_t off[3];
-  offsets<3>(l, i, off);
-  const bool c = w.cond_dtype == DType::F32 ? static_cast<const float*>(cond)[off[0]] != 0.0f
-                                            : static_cast<const int32_t*>(cond)[off[0]] != 0;
-  return c ? (a ? a[off[1]] : w.a_bits) : (b ? b[off[2]] : w.b_bits);
+// where at output element i: o = offsets in cond, a, b.
+CK_SCALAR_FN uint32_t where_at(const WhereArgs& w, const void* cond, const uint32_t* a, const uint32_t* b, const int64_t* o) {
+  const bool c = w.cond_dtype == DType::F32 ? static_cast<const float*>(cond)[o[0]] != 0.0f
+                                            : static_cast<const int32_t*>(cond)[o[0]] != 0;
+  return c ? (a ? a[o[1]] : w.a_bits) : (b ? b[o[2]] : w.b_bits);
 }
 
-// clamp.Tensor: the result for flat output index i.
+// clamp.Tensor: o = offsets in x, lo, hi.
 template <class T>
-CK_SCALAR_FN T clamp_at(const ClampArgs& c, const T* x, const T* lo, const T* hi, int64_t i) {
-  const Layout* l[3] = {&c.x, &c.lo, &c.hi};
-  int64_t o[3];
-  offsets<3>(l, i, o);
+CK_SCALAR_FN T clamp_at(const T* x, const T* lo, const T* hi, const int64_t* o) {
   return clamp<T>(x[o[0]], lo ? lo + o[1] : nullptr, hi ? hi + o[2] : nullptr);
 }
 
-// clamp.Tensor's backward at flat output index i: writes gx / glo / ghi[i] (those not null).
-CK_SCALAR_FN void clamp_backward_at(const ClampArgs& c, const float* x, const float* lo, const float* hi, const float* g,
-                                    float* gx, float* glo, float* ghi, int64_t i) {
-  const Layout* l[3] = {&c.x, &c.lo, &c.hi};
-  int64_t o[3];
-  offsets<3>(l, i, o);
+// clamp.Tensor's backward at output element i (o = offsets in x, lo, hi): writes gx / glo / ghi[i] (those not null).
+CK_SCALAR_FN void clamp_backward_at(const float* x, const float* lo, const float* hi, const float* g, float* gx, float* glo,
+                                    float* ghi, int64_t i, const int64_t* o) {
   const ClampGrad m = clamp_grad(x[o[0]], lo ? lo + o[1] : nullptr, hi ? hi + o[2] : nullptr);
   if (gx) gx[i] = m.x ? g[i] : 0.0f;
   if (glo) glo[i] = m.lo ? g[i] : 0.0f;
   if (ghi) ghi[i] = m.hi ? g[i] : 0.0f;
 }
 
-// gather / scatter: the offsets of flat index i in index, data (at the index value v, returned) and other.
-CK_SCALAR_FN int32_t index_at(const IndexArgs& a, const int32_t* index, int64_t i, int64_t* off) {
-  const Layout* l[3] = {&a.index, &a.data, &a.other};
-  offsets<3>(l, i, off);
-  const int32_t v = index[off[0]];
-  off[1] += static_cast<int64_t>(v) * a.dim_stride;
+// gather / scatter, o = offsets in index, data (its dim excluded) and other: the index value, or -1 when it is
+// outside [0, dim_size); *d receives the data offset of a valid one.
+CK_SCALAR_FN int64_t index_at(const IndexArgs& a, const int32_t* index, const int64_t* o, int64_t* d) {
+  const int32_t v = index[o[0]];
+  if (v < 0 || v >= a.dim_size) return -1;
+  *d = o[1] + static_cast<int64_t>(v) * a.dim_stride;
   return v;
 }
 

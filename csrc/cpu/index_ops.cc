@@ -1,8 +1,9 @@
 // The index family on the CPU (csrc/core/index_kernels.h): cat, where, clamp with tensor bounds,
-// gather / scatter, sort / topk. Each walks its output once, computing each element's offsets in every
-// view from its flat index (idx::offsets), chunked over the thread pool; scatter runs serially so that
-// duplicate indices add (or overwrite, last one winning) in a fixed order. Indices are checked before
-// anything is written: a bad one is ERR_INDEX naming the op, the value, the dim and its size.
+// gather / scatter, sort / topk. The elementwise ones walk their views row by row over coalesced dims
+// (strided.h: no division per element), chunked over the thread pool, and apply the per-element rule
+// shared with CUDA (idx::); scatter runs serially so that duplicate indices add (or overwrite, last one
+// winning) in a fixed order. Indices are checked before anything is written: a bad one is ERR_INDEX
+// naming the op, the value, the dim and its size.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "../core/error.h"
 #include "../core/index_kernels.h"
+#include "strided.h"
 #include "threadpool.h"
 
 namespace ck {
@@ -26,16 +28,47 @@ int64_t numel_of(const Layout& l) {
   return n;
 }
 
-// Throws ERR_INDEX for the first index outside [0, a.data.shape[dim]).
-void check_indices(const char* op, const IndexArgs& a, const int32_t* index) {
-  const int64_t n = numel_of(a.index), size = a.dim_size;
-  const Layout* l[1] = {&a.index};
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t o;
-    idx::offsets<1>(l, i, &o);
-    const int32_t v = index[o];
-    if (v < 0 || v >= size) throw Error("ERR_INDEX", index_error_message(op, v, a.dim, size), ErrorKind::Range);
+// Calls fn(i, o, run, step) for each run of `run` consecutive elements i.. of NL views of one shape,
+// whose offsets start at o[k] and advance by step[k], in row-major order (dims coalesced first); over
+// the pool's threads when `parallel`, else serially in order.
+template <int NL, class Fn>
+void walk_runs(const Layout* const (&l)[NL], bool parallel, Fn&& fn) {
+  int64_t shape[kMaxDims], strides[NL][kMaxDims], base[NL];
+  for (int d = 0; d < l[0]->ndim; ++d) {
+    shape[d] = l[0]->shape[d];
+    for (int k = 0; k < NL; ++k) strides[k][d] = l[k]->strides[d];
   }
+  for (int k = 0; k < NL; ++k) base[k] = l[k]->offset;
+  const int nd = cpu::coalesce<NL>(l[0]->ndim, shape, strides);
+  int64_t step[NL];
+  for (int k = 0; k < NL; ++k) step[k] = strides[k][nd - 1];
+  auto chunk = [&](int64_t b, int64_t e) {
+    cpu::walk_rows<NL>(nd, shape, strides, base, b, e, [&](int64_t i, const int64_t* o, int64_t run) { fn(i, o, run, step); });
+  };
+  const int64_t n = numel_of(*l[0]);
+  if (parallel) parallel_for(n, kGrain, chunk);
+  else chunk(0, n);
+}
+
+// Calls fn(i, o) for every element i (o: its offsets in each view), as walk_runs.
+template <int NL, class Fn>
+void walk(const Layout* const (&l)[NL], bool parallel, Fn&& fn) {
+  walk_runs<NL>(l, parallel, [&](int64_t i, const int64_t* o0, int64_t run, const int64_t* step) {
+    int64_t o[NL];
+    for (int64_t r = 0; r < run; ++r) {
+      for (int k = 0; k < NL; ++k) o[k] = o0[k] + r * step[k];
+      fn(i + r, o);
+    }
+  });
+}
+
+// Throws ERR_INDEX for the first index outside [0, dim_size).
+void check_indices(const char* op, const IndexArgs& a, const int32_t* index) {
+  const Layout* l[1] = {&a.index};
+  walk<1>(l, false, [&](int64_t, const int64_t* o) {
+    const int32_t v = index[o[0]];
+    if (v < 0 || v >= a.dim_size) throw Error("ERR_INDEX", index_error_message(op, v, a.dim, a.dim_size), ErrorKind::Range);
+  });
 }
 
 template <class T>
@@ -87,9 +120,8 @@ void sort_rows(const SortArgs& s, const T* x, T* values, int32_t* indices) {
 
 template <class T>
 void clamp_rows(const ClampArgs& c, const T* x, const T* lo, const T* hi, T* out) {
-  parallel_for(numel_of(c.x), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = idx::clamp_at<T>(c, x, lo, hi, i);
-  });
+  const Layout* l[3] = {&c.x, &c.lo, &c.hi};
+  walk<3>(l, true, [&](int64_t i, const int64_t* o) { out[i] = idx::clamp_at<T>(x, lo, hi, o); });
 }
 
 }  // namespace
@@ -116,9 +148,8 @@ void where_cpu(const WhereArgs& w, const void* cond, const void* a, const void* 
   const auto* ca = static_cast<const uint32_t*>(a);
   const auto* cb = static_cast<const uint32_t*>(b);
   auto* o = static_cast<uint32_t*>(out);
-  parallel_for(numel_of(w.cond), kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) o[i] = idx::where_at(w, cond, ca, cb, i);
-  });
+  const Layout* l[3] = {&w.cond, &w.a, &w.b};
+  walk<3>(l, true, [&](int64_t i, const int64_t* off) { o[i] = idx::where_at(w, cond, ca, cb, off); });
 }
 
 void clamp_tensor_cpu(const ClampArgs& c, const void* x, const void* lo, const void* hi, void* out) {
@@ -131,39 +162,44 @@ void clamp_tensor_cpu(const ClampArgs& c, const void* x, const void* lo, const v
 
 void clamp_tensor_backward_cpu(const ClampArgs& c, const float* x, const float* lo, const float* hi, const float* g,
                                float* gx, float* glo, float* ghi) {
-  parallel_for(numel_of(c.x), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) idx::clamp_backward_at(c, x, lo, hi, g, gx, glo, ghi, i);
-  });
+  const Layout* l[3] = {&c.x, &c.lo, &c.hi};
+  walk<3>(l, true, [&](int64_t i, const int64_t* o) { idx::clamp_backward_at(x, lo, hi, g, gx, glo, ghi, i, o); });
 }
 
 void gather_cpu(const IndexArgs& a, const int32_t* index, const void* data, void* other) {
   check_indices("gather", a, index);
   const auto* d = static_cast<const uint32_t*>(data);
-  auto* o = static_cast<uint32_t*>(other);
-  parallel_for(numel_of(a.index), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      int64_t off[3];
-      idx::index_at(a, index, i, off);
-      o[off[2]] = d[off[1]];
+  auto* out = static_cast<uint32_t*>(other);
+  const Layout* l[3] = {&a.index, &a.data, &a.other};
+  walk_runs<3>(l, true, [&](int64_t, const int64_t* o0, int64_t run, const int64_t* step) {
+    int64_t at = 0;
+    if (step[0] == 0 && step[1] == 1 && step[2] == 1) {  // one index for a contiguous run (index_select): a row copy
+      idx::index_at(a, index, o0, &at);
+      std::memcpy(out + o0[2], d + at, static_cast<size_t>(run) * 4);
+      return;
+    }
+    for (int64_t r = 0; r < run; ++r) {
+      const int64_t o[3] = {o0[0] + r * step[0], o0[1] + r * step[1], o0[2] + r * step[2]};
+      idx::index_at(a, index, o, &at);
+      out[o[2]] = d[at];
     }
   });
 }
 
 void scatter_cpu(const IndexArgs& a, bool add, const int32_t* index, void* data, const void* other) {
   check_indices(add ? "scatter_add" : "scatter", a, index);
-  const int64_t n = numel_of(a.index);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off[3];
-    idx::index_at(a, index, i, off);
+  const Layout* l[3] = {&a.index, &a.data, &a.other};
+  walk<3>(l, false, [&](int64_t, const int64_t* o) {
+    int64_t at = 0;
+    idx::index_at(a, index, o, &at);
     if (!add) {
-      static_cast<uint32_t*>(data)[off[1]] = static_cast<const uint32_t*>(other)[off[2]];
+      static_cast<uint32_t*>(data)[at] = static_cast<const uint32_t*>(other)[o[2]];
     } else if (a.dtype == DType::F32) {
-      static_cast<float*>(data)[off[1]] += static_cast<const float*>(other)[off[2]];
+      static_cast<float*>(data)[at] += static_cast<const float*>(other)[o[2]];
     } else {  // int32 wraps modulo 2^32, as the other integer kernels
-      auto* p = static_cast<uint32_t*>(data) + off[1];
-      *p += static_cast<const uint32_t*>(other)[off[2]];
+      static_cast<uint32_t*>(data)[at] += static_cast<const uint32_t*>(other)[o[2]];
     }
-  }
+  });
 }
 
 void sort_cpu(const SortArgs& s, const void* x, void* values, int32_t* indices) {

@@ -395,14 +395,19 @@ function gatherRaw(src: Tensor, d: number, index: ViewOperand, indexShape: numbe
   return out;
 }
 
+/** Writes (add: adds) source[i] at index[i] along d into `target` (contiguous, owned by the caller). */
+function scatterInto(target: Tensor, d: number, index: ViewOperand, indexShape: number[], source: ViewOperand, add: boolean): void {
+  const shape = [...indexShape];
+  shape[d] = target.shape[d];
+  native.scatter({ dim: d, dtype: DTYPE_CODE[target.dtype], add }, { index, output: viewAs(target, shape, target.strides), source });
+}
+
 /** A contiguous copy of base with source[i] written (add: added) at index[i] along d. Not recorded. */
 function scatterRaw(base: Tensor, d: number, index: ViewOperand, indexShape: number[], source: ViewOperand, add: boolean): Tensor {
   const out = Tensor.empty(base.shape, base.dtype, base.device);
-  const shape = [...indexShape];
-  shape[d] = base.shape[d];
   try {
     out.copyFrom(base);
-    native.scatter({ dim: d, dtype: DTYPE_CODE[base.dtype], add }, { index, output: viewAs(out, shape, out.strides), source });
+    scatterInto(out, d, index, indexShape, source, add);
   } catch (e) {
     out.dispose();
     throw e;
@@ -429,9 +434,14 @@ function scatterZeros(shape: readonly number[], d: number, index: Tensor, g: Ten
   const li = lift(index);
   const lg = lift(g);
   try {
-    return lower(scatterRaw(z, d, viewOperand(li), [...li.shape], viewAs(lg, [...li.shape], lg.strides), add), shape);
+    scatterInto(z, d, viewOperand(li), [...li.shape], viewAs(lg, [...li.shape], lg.strides), add);
+    return lower(z, shape);
+  } catch (e) {
+    z.dispose();
+    throw e;
   } finally {
-    for (const t of [z, li, lg]) t.dispose();
+    li.dispose();
+    lg.dispose();
   }
 }
 
@@ -570,9 +580,12 @@ export function indexSelect(input: Tensor, dim: number, index: Tensor): Tensor {
       const z = zerosOf(xs, 'float32', g);
       const gv = lift(g);
       try {
-        return [lower(scatterRaw(z, d, siv, outShape, viewAs(gv, outShape, gv.strides), true), x.shape), null];
-      } finally {
+        scatterInto(z, d, siv, outShape, viewAs(gv, outShape, gv.strides), true);
+        return [lower(z, x.shape), null];
+      } catch (e) {
         z.dispose();
+        throw e;
+      } finally {
         gv.dispose();
       }
     };
