@@ -445,6 +445,19 @@ function scatterZeros(shape: readonly number[], d: number, index: Tensor, g: Ten
   }
 }
 
+/** The backward of max/min along dim: g at the chosen indices in zeros of `shape` (one scatter kernel). */
+export function scatterAlong(g: Tensor, index: Tensor, shape: readonly number[], dim: number, keepdim: boolean): Tensor {
+  if (keepdim || shape.length === 0) return scatterZeros(shape, dim, index, g, false);
+  const gi = g.unsqueeze(dim);
+  const ii = index.unsqueeze(dim);
+  try {
+    return scatterZeros(shape, dim, ii, gi, false);
+  } finally {
+    gi.dispose();
+    ii.dispose();
+  }
+}
+
 /** torch.gather(input, dim, index): out[i][j] = input[index[i][j]][j] (dim 0), of index's shape. */
 export function gather(input: Tensor, dim: number, index: Tensor): Tensor {
   const x = tensorArg('gather', 'input', input);

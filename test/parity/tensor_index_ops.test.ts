@@ -1,8 +1,9 @@
 /**
  * The index family against live PyTorch 1.13, values and every gradient, on the device the suite runs on
  * (the CPU here; test/cuda/index_ops.test.ts holds CUDA to the CPU): cat, stack, where, maskedFill, clamp with
- * tensor bounds, gather, scatter / scatterAdd, indexSelect, sort / argsort, topk. Each case runs the op,
- * backpropagates the same random upstream gradient on both sides and compares output and input gradients.
+ * tensor bounds, gather, scatter / scatterAdd, indexSelect, sort / argsort, topk, max / min along a dim. Each
+ * case runs the op, backpropagates the same random upstream gradient on both sides and compares output and
+ * input gradients.
  * Sort is stable (compared with torch.sort(stable=True)); topk's ties come out in PyTorch's CPU order, which
  * the cases with many ties check index for index. Indices are int32 here, int64 in PyTorch. Selections are
  * exact; clamp's values too; summed gradients (duplicate indices, broadcast) to 1e-6.
@@ -187,6 +188,18 @@ describe('sort, argsort and topk match torch', () => {
     await parity('topk special', { special }, ['special'], (t) => { const r = t.special.topk(4); return [r.values, r.indices]; }, 'torch.topk(special, 4)');
     await parity('topk unsorted', { x }, [], (t) => { const r = t.x.topk(6, { sorted: false }); return [r.values, r.indices]; }, 'torch.topk(x, 6, sorted=False)');
     await parity('topk ints', { n: int([4, 9], 5, 93) }, [], (t) => { const r = t.n.topk(3); return [r.values, r.indices]; }, 'torch.topk(n, 3)');
+  });
+});
+
+describe('max / min along a dim (values and indices) match torch, gradients through the native scatter', () => {
+  test('max and min, keepdim or not, NaN rows', async () => {
+    const x = randn([4, 6, 3], 95);
+    const n = ck.tensor([[1, NaN, 3], [2, 2, 0.5]]);
+    for (const [d, keep] of [[1, false], [0, true], [-1, false]] as const) {
+      await parity(`max dim ${d} keepdim ${keep}`, { x }, ['x'], (t) => { const r = t.x.max(d, keep); return [r.values, r.indices]; }, `x.max(${d}, keepdim=${keep ? 'True' : 'False'})`);
+      await parity(`min dim ${d} keepdim ${keep}`, { x }, ['x'], (t) => { const r = t.x.min(d, keep); return [r.values, r.indices]; }, `x.min(${d}, keepdim=${keep ? 'True' : 'False'})`);
+    }
+    await parity('max with NaN', { n }, ['n'], (t) => { const r = t.n.max(1); return [r.values, r.indices]; }, 'n.max(1)');
   });
 });
 
