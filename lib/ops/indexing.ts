@@ -8,7 +8,7 @@
  */
 import { native, ViewOperand } from '../binding';
 import { needsGrad, record, sumTo } from '../autograd/functions';
-import { rawModule } from '../autograd/grad_mode';
+import { noGrad, rawModule } from '../autograd/grad_mode';
 import { DType, DTYPE_CODE, promote } from '../dtype';
 import { ckError, ConvkitError, fmtShape, shapeError } from '../errors';
 import { broadcastShapes } from '../shape';
@@ -676,7 +676,7 @@ export function sort(input: Tensor, dim = -1, opts: SortOptions | boolean = {}):
 
 /** torch.argsort(input, dim=-1, descending=False): the indices of sort (int32). */
 export function argsort(input: Tensor, dim = -1, opts: SortOptions | boolean = {}): Tensor {
-  const r = sort(input, dim, opts);
+  const r = noGrad(() => sort(input, dim, opts)); // integer result: nothing to record
   r.values.dispose();
   return r.indices;
 }

@@ -121,3 +121,21 @@ test('bad indices are ERR_INDEX on the device, and it stays usable', () => {
   expect(() => x.gather(0, ck.zeros([1, 1], { dtype: 'int32' }))).toThrow(expect.objectContaining({ code: 'ERR_DEVICE' }));
   expect(x.add(1).gather(1, i([[2, 0]])).toArray()).toEqual([[1, 1]]);
 });
+
+test('forward and backward leave no device buffer behind', () => {
+  const x = randn([3, 4], 61).cuda().requiresGrad_();
+  const i = int([3, 4], 3, 62).cuda();
+  const before = ck.memory();
+  ck.tidy(() => {
+    const outs = [
+      ck.ops.cat([x, x], 1), ck.ops.where(x.gt(0), x, 0), x.clamp(x.detach().mul(0.5), 1), x.gather(1, i),
+      x.scatterAdd(0, i, x), x.indexSelect(0, i.select(1, 0)), x.sort(0).values, x.topk(3).values,
+    ];
+    outs.reduce((a, o) => a.add(o.sum()), ck.tensor(0, { device: 'cuda' })).backward();
+  });
+  x.grad?.dispose();
+  x.grad = null;
+  const after = ck.memory();
+  expect(after.liveTensors).toBe(before.liveTensors);
+  expect(after.devices.map((d) => d.buffers)).toEqual(before.devices.map((d) => d.buffers));
+});

@@ -203,6 +203,28 @@ describe('max / min along a dim (values and indices) match torch, gradients thro
   });
 });
 
+test('forward and backward of every op leave no live tensor or buffer behind', () => {
+  const x = randn([3, 4], 97).requiresGrad_();
+  const lo = randn([4], 98).requiresGrad_();
+  const i = int([3, 4], 3, 99);
+  const before = ck.memory();
+  ck.tidy(() => {
+    const outs = [
+      ck.ops.cat([x, x.t().reshape([3, 4])], 0), ck.ops.stack([x, x], 1), ck.ops.where(x.gt(0), x, lo), x.maskedFill(i, 1),
+      x.clamp(lo, 0.5), x.gather(1, i), x.scatter(0, i.narrow(0, 0, 1), x.narrow(0, 0, 1)), x.scatterAdd(0, i, x), x.indexSelect(1, i.select(0, 0)),
+      x.sort(1).values, x.topk(2).values, x.max(1).values, x.argsort(0),
+    ];
+    outs.filter((o) => o.dtype === 'float32').reduce((a, o) => a.add(o.sum()), ck.tensor(0)).backward();
+  });
+  for (const t of [x, lo]) {
+    t.grad?.dispose();
+    t.grad = null;
+  }
+  const after = ck.memory();
+  expect(after.liveTensors).toBe(before.liveTensors);
+  expect(after.devices.map((d) => d.buffers)).toEqual(before.devices.map((d) => d.buffers));
+});
+
 describe('bad arguments are coded errors naming the op', () => {
   const x = ck.zeros([2, 3]);
   const idx = (v: number[][]) => ck.tensor(v, { dtype: 'int32' });
