@@ -65,9 +65,11 @@ void walk(const Layout* const (&l)[NL], bool parallel, Fn&& fn) {
 // Throws ERR_INDEX for the first index outside [0, dim_size).
 void check_indices(const char* op, const IndexArgs& a, const int32_t* index) {
   const Layout* l[1] = {&a.index};
-  walk<1>(l, false, [&](int64_t, const int64_t* o) {
-    const int32_t v = index[o[0]];
-    if (v < 0 || v >= a.dim_size) throw Error("ERR_INDEX", index_error_message(op, v, a.dim, a.dim_size), ErrorKind::Range);
+  walk_runs<1>(l, false, [&](int64_t, const int64_t* o, int64_t run, const int64_t* step) {
+    for (int64_t r = 0; r < (step[0] == 0 ? 1 : run); ++r) {  // a broadcast index (index_select) once per run
+      const int32_t v = index[o[0] + r * step[0]];
+      if (v < 0 || v >= a.dim_size) throw Error("ERR_INDEX", index_error_message(op, v, a.dim, a.dim_size), ErrorKind::Range);
+    }
   });
 }
 
