@@ -99,6 +99,13 @@ export interface SgdHyper { lr: number; momentum: number; dampening: number; wei
 export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean }
 export interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
 
+// index family (index_ops.cc)
+export interface CatParams { outer: number; inner: number; total: number; sizes: number[] }
+/** aScalar / bScalar: the value of a (b) where that operand is null, in `dtype`. */
+export interface WhereParams { condDtype: number; dtype: number; aScalar: number; bScalar: number }
+export interface IndexParams { dim: number; dtype: number }
+export interface SortParams { rows: number; n: number; k: number; descending: boolean; topkOrder: boolean; sorted: boolean; dtype: number }
+
 export interface BuildInfo { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean }
 export interface CudaInfo { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string }
 export interface DeviceMemoryStats { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }
@@ -162,6 +169,17 @@ export interface Native extends NativeDist {
   nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
   nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
   dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand }): void;
+  // index family (index_ops.cc): cat, where / maskedFill, clamp with tensor bounds, gather / scatter, sort / topk
+  cat(p: CatParams, o: { inputs: Operand[]; output: Operand }): void;
+  where(p: WhereParams, o: { condition: ViewOperand; a: ViewOperand | null; b: ViewOperand | null; output: Operand }): void;
+  clampTensor(p: { dtype: number }, o: { input: ViewOperand; min: ViewOperand | null; max: ViewOperand | null; output: Operand }): void;
+  clampTensorBackward(o: {
+    input: ViewOperand; min: ViewOperand | null; max: ViewOperand | null; gradOutput: Operand;
+    gradInput: Operand | null; gradMin: Operand | null; gradMax: Operand | null;
+  }): void;
+  gather(p: IndexParams, o: { index: ViewOperand; input: ViewOperand; output: ViewOperand }): void;
+  scatter(p: IndexParams & { add: boolean }, o: { index: ViewOperand; output: ViewOperand; source: ViewOperand }): void;
+  sort(p: SortParams, o: { input: Operand; values: Operand; indices: Operand }): void;
   // cuDNN (cudnn_ops.cc): the conv entry points' arguments, on a CUDA device
   cudnnInfo(): CudnnInfo;
   cudnnSetOptions(o?: Partial<CudnnOptions>): CudnnOptions;

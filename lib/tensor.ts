@@ -13,10 +13,12 @@ import { keep, retarget, StorageRef, trackDispose, trackNew } from './memory';
 import { checkShape, contiguousStrides, normDim, numelOf } from './shape';
 import * as ewRaw from './ops/elementwise';
 import * as F from './autograd/functions';
+// Also used at call time only (ops/indexing imports Tensor).
+import * as IX from './ops/indexing';
 // Used at call time only (nn/functional imports Tensor): the cycle is safe under CommonJS.
 import * as NNF from './nn/functional';
 import { runBackward } from './autograd/engine';
-import { isGradEnabled, rawModule } from './autograd/grad_mode';
+import { isGradEnabled, noGrad, rawModule } from './autograd/grad_mode';
 import { AccumulateGrad, Node } from './autograd/node';
 
 const ew = rawModule(ewRaw);
@@ -367,8 +369,13 @@ export class Tensor {
   div_(o: TensorOrScalar): this {
     return this.inPlace('div_', () => ew.div(this, o));
   }
-  clamp_(min?: number | null, max?: number | null): this {
+  clamp_(min?: TensorOrScalar | null, max?: TensorOrScalar | null): this {
+    if (min instanceof Tensor || max instanceof Tensor) return this.inPlace('clamp_', () => noGrad(() => IX.clampTensor(this, min, max)));
     return this.inPlace('clamp_', () => ew.clamp(this, min, max));
+  }
+  /** In-place maskedFill: value where mask (broadcast to this shape) is non-zero. */
+  maskedFill_(mask: Tensor, value: TensorOrScalar): this {
+    return this.inPlace('masked_fill_', () => noGrad(() => IX.maskedFill(this, mask, value)));
   }
 
   // ---- views ----------------------------------------------------------------------------------
@@ -759,11 +766,15 @@ export class Tensor {
   cos(): Tensor {
     return F.cos(this);
   }
-  /** Clamps to [min, max]; either bound may be omitted (null/undefined). */
-  clamp(min?: number | null, max?: number | null): Tensor {
+  /**
+   * Clamps to [min, max]; either bound may be omitted (null/undefined). A bound may be a tensor that
+   * broadcasts with this one (torch.clamp(x, min=t)).
+   */
+  clamp(min?: TensorOrScalar | null, max?: TensorOrScalar | null): Tensor {
+    if (min instanceof Tensor || max instanceof Tensor) return IX.clampTensor(this, min, max);
     return F.clamp(this, min, max);
   }
-  clip(min?: number | null, max?: number | null): Tensor {
+  clip(min?: TensorOrScalar | null, max?: TensorOrScalar | null): Tensor {
     return this.clamp(min, max);
   }
   eq(o: TensorOrScalar): Tensor {
@@ -829,6 +840,44 @@ export class Tensor {
     const s = v.sqrt();
     v.dispose();
     return s;
+  }
+
+  // ---- indexing (ops/indexing.ts) ------------------------------------------------------------------
+  /** torch.where(condition, this, other): this where condition is non-zero, else other (broadcast together). */
+  where(condition: Tensor, other: TensorOrScalar): Tensor {
+    return IX.where(condition, this, other);
+  }
+  /** value where mask (broadcast to this shape) is non-zero; keeps this shape and dtype. */
+  maskedFill(mask: Tensor, value: TensorOrScalar): Tensor {
+    return IX.maskedFill(this, mask, value);
+  }
+  /** out[i][j] = this[index[i][j]][j] along dim (index: int32, as many dims as this). */
+  gather(dim: number, index: Tensor): Tensor {
+    return IX.gather(this, dim, index);
+  }
+  /** A copy with src written at index along dim (src: a tensor or a number). */
+  scatter(dim: number, index: Tensor, src: TensorOrScalar): Tensor {
+    return IX.scatter(this, dim, index, src);
+  }
+  /** A copy with src added at index along dim (duplicate indices add up). */
+  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor {
+    return IX.scatterAdd(this, dim, index, src);
+  }
+  /** The entries at the 1-d index along dim. */
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return IX.indexSelect(this, dim, index);
+  }
+  /** Sorted along dim (default -1), stably; NaN above every number. Indices are int32. */
+  sort(dim = -1, opts: IX.SortOptions | boolean = {}): { values: Tensor; indices: Tensor } {
+    return IX.sort(this, dim, opts);
+  }
+  /** The indices that sort this along dim (int32). */
+  argsort(dim = -1, opts: IX.SortOptions | boolean = {}): Tensor {
+    return IX.argsort(this, dim, opts);
+  }
+  /** The k largest (or smallest) along opts.dim (default -1), as torch.topk. */
+  topk(k: number, opts: IX.TopkOptions = {}): { values: Tensor; indices: Tensor } {
+    return IX.topk(this, k, opts);
   }
 
   // ---- linear algebra -------------------------------------------------------------------------

@@ -144,6 +144,50 @@ def cross_entropy(p, dev):
     return run
 
 
+
+# ---- the index family (benchmarks/suites/index_ops.js) ----
+@case("cat")
+def cat(p, dev):
+    xs = [_randn(p["shape"], dev) for _ in range(p["n"])]
+    return lambda: torch.cat(xs, 1)
+
+
+@case("where")
+def where(p, dev):
+    a, b = _randn(p["shape"], dev), _randn(p["shape"], dev)
+    c = _randn(p["shape"][1:], dev) > 0
+    return lambda: torch.where(c, a, b)
+
+
+@case("gather_fwd_bwd")
+def gather_fwd_bwd(p, dev):
+    x = _randn(p["shape"], dev, True)
+    i = torch.randint(0, p["shape"][1], (p["shape"][0], p["k"])).to(dev)
+
+    def run():
+        x.gather(1, i).sum().backward()
+        x.grad = None
+    return run
+
+
+@case("index_select")
+def index_select(p, dev):
+    x = _randn(p["shape"], dev)
+    i = torch.randint(0, p["shape"][0], (p["k"],)).to(dev)
+    return lambda: torch.index_select(x, 0, i)
+
+
+@case("sort")
+def sort(p, dev):
+    x = _randn(p["shape"], dev)
+    return lambda: torch.sort(x, 1)
+
+
+@case("topk")
+def topk(p, dev):
+    x = _randn(p["shape"], dev)
+    return lambda: torch.topk(x, p["k"])
+
 _LOADERS = {}
 
 

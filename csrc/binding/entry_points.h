@@ -71,6 +71,14 @@
   X(distSubmit, DistSubmit)                                \
   X(distWait, DistWait)                                    \
   X(distPoll, DistPoll)                                    \
+  /* index_ops.cc */                                      \
+  X(cat, Cat)                                              \
+  X(where, Where)                                          \
+  X(clampTensor, ClampTensor)                              \
+  X(clampTensorBackward, ClampTensorBackward)              \
+  X(gather, Gather)                                        \
+  X(scatter, Scatter)                                      \
+  X(sort, Sort)                                            \
   /* addon.cc */                                           \
   X(buildInfo, BuildInfo)                                  \
   X(cudaInfo, CudaInfo)                                    \

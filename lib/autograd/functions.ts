@@ -3,14 +3,15 @@
  * on and an input requires grad, records a Node whose backward reduces broadcast dims correctly. Backward
  * functions run with grad mode off and must return fresh tensor handles (the engine disposes what it's given).
  */
-import { native } from '../binding';
 import { shapeError, fmtShape } from '../errors';
 import { sameShape } from '../shape';
 import { Tensor, TensorOrScalar } from '../tensor';
 import * as ewRaw from '../ops/elementwise';
 import * as redRaw from '../ops/reduce';
 import * as mmRaw from '../ops/matmul';
-import { byteRange, fillRun } from '../ops/native_call';
+import { fillRun } from '../ops/native_call';
+// Used at call time only (ops/indexing imports this module).
+import * as IX from '../ops/indexing';
 import { reluGrad } from '../nn/functional/activation';
 import { isGradEnabled, rawModule } from './grad_mode';
 import { BackwardFn, Node } from './node';
@@ -415,36 +416,9 @@ export function maxDim(x: Tensor, dim: number, keepdim: boolean, isMax: boolean)
   const d = dim < 0 ? dim + x.ndim : dim;
   record(r.values, isMax ? 'MaxBackward' : 'MinBackward', [x], (save) => {
     const si = save(r.indices);
-    return (g) => [scatterAlong(g, si, x.shape, d, keepdim)];
+    return (g) => [IX.scatterAlong(g, si, x.shape, d, keepdim)];
   });
   return { values: r.values, indices: r.indices };
-}
-
-// A zeros tensor of `shape` with g placed at index[.] along dim (one-hot by comparison).
-export function scatterAlong(g: Tensor, index: Tensor, shape: readonly number[], dim: number, keepdim: boolean): Tensor {
-  const gi = keepdim ? g.detach() : g.unsqueeze(dim);
-  const ii = keepdim ? index.detach() : index.unsqueeze(dim);
-  const view = shape.map((_, k) => (k === dim ? shape[dim] : 1));
-  const ar = rangeTensor(shape[dim], g);
-  const arv = ar.reshape(view);
-  const hit = ew.binary(arv, ii, ew.B.Eq);
-  const hitF = hit.float();
-  const r = hitF.mul(gi);
-  for (const t of [gi, ii, ar, arv, hit, hitF]) t.dispose();
-  if (!sameShape(r.shape, shape)) {
-    const e = r.expand([...shape]).contiguous();
-    r.dispose();
-    return e;
-  }
-  return r;
-}
-
-function rangeTensor(n: number, like: Tensor): Tensor {
-  const host = new Int32Array(n);
-  for (let i = 0; i < n; i++) host[i] = i;
-  const t = Tensor.empty([n], 'int32', like.device);
-  native.upload(byteRange(t), host);
-  return t;
 }
 
 export function variance(x: Tensor, dim: number | number[] | undefined, o: { keepdim?: boolean; correction?: number; unbiased?: boolean }): Tensor {

@@ -247,6 +247,7 @@ const addSub = (opType: string): Handler => (tr, out, self, [o, alpha]) => {
   tr.node(opType, [tr.val(self), b], {}, out);
 };
 const clip = (tr: Tracer, out: Tensor, x: Tensor, min: number | null | undefined, max: number | null | undefined) => {
+  if ((min as unknown) instanceof Tensor || (max as unknown) instanceof Tensor) throw tr.unsupportedOp('clamp with tensor bounds', "ONNX's Clip takes scalar bounds");
   const ins = [tr.val(x), min === null || min === undefined ? '' : tr.val(min, 'min')];
   if (max !== null && max !== undefined) ins.push(tr.val(max, 'max'));
   tr.node('Clip', ins, {}, out);
