@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_AUTOGRAD'
   | 'ERR_NATIVE'
   | 'ERR_BINDING'
-  | 'ERR_DIST';
+  | 'ERR_DIST'
+  | 'ERR_INDEX';
 
 export interface ConvkitError extends Error {
   code: ErrorCode;
