@@ -15,14 +15,25 @@
 // set_memory_fraction) caps what one device's pool may hold. Each device gets its own non-blocking stream.
 //
 // Emulated build: CONVKIT_EMU_DEVICES (1..16, default 1) devices of host memory (64-byte aligned, and
-// CONVKIT_EMU_MEMORY_MB, default 81920, each), each with a stream, a caching pool (none under
-// AddressSanitizer, so it still sees use-after-free) and an error slot. Kernels run when launched, after
-// the copies queued on their stream; host-to-device copies are queued and run at the stream's next
+// CONVKIT_EMU_MEMORY_MB, default 81920, each), each with a stream, a caching pool (whose cached blocks
+// AddressSanitizer builds poison, so use-after-free is still seen) and an error slot. Kernels run when
+// launched, after the copies queued on their stream; host-to-device copies are queued and run at the stream's next
 // kernel, copy or synchronisation, so an upload whose pinned source is reused too early reads the wrong
 // bytes, as on a GPU. New and reused blocks are filled with 0xFF bytes (NaN as float, -1 as int32) so a
 // kernel that reads memory nobody wrote shows it. CONVKIT_CUDA_EMU_DISABLE=1 makes no device available.
 #include "runtime.cuh"
 #include "core/runtime_cuda.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CK_RUNTIME_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CK_RUNTIME_ASAN 1
+#endif
+#endif
+#if defined(CK_RUNTIME_ASAN) && !CK_CUDA_REAL
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -536,16 +547,14 @@ void memcpy_d2h(void* dst, const void* src, size_t bytes, Stream s) {
 namespace {
 constexpr size_t kAlign = 64;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kCachePool = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kCachePool = false;
+// Under AddressSanitizer a cached block is poisoned until it is handed out again, so a kernel that touches
+// freed device memory is still reported.
+#ifdef CK_RUNTIME_ASAN
+void poison_cached(void* p, size_t n) { __asan_poison_memory_region(p, n); }
+void unpoison_cached(void* p, size_t n) { __asan_unpoison_memory_region(p, n); }
 #else
-constexpr bool kCachePool = true;
-#endif
-#else
-constexpr bool kCachePool = true;
+void poison_cached(void*, size_t) {}
+void unpoison_cached(void*, size_t) {}
 #endif
 
 bool disabled() {
@@ -625,6 +634,7 @@ void trim(EmuPool& pool, size_t keep) {
   while (pool.reserved > keep && !pool.cached.empty()) {
     auto it = pool.cached.begin();
     pool.reserved -= it->first;
+    unpoison_cached(it->second, it->first);
     raw_free(it->second);
     pool.cached.erase(it);
   }
@@ -638,12 +648,8 @@ void pool_free(void* p, Stream s) {
     const size_t n = it->second;
     pool.live.erase(it);
     pool.used -= n;
-    if (kCachePool) {
-      pool.cached.emplace(n, p);
-    } else {
-      pool.reserved -= n;
-      raw_free(p);
-    }
+    poison_cached(p, n);
+    pool.cached.emplace(n, p);
     return;
   }
   throw ::ck::Error("ERR_CUDA", "emulated cudaFree of a pointer no device pool handed out");
@@ -773,6 +779,7 @@ void* malloc(size_t bytes, Stream) {
   if (it != pool.cached.end()) {
     p = it->second;
     pool.cached.erase(it);
+    unpoison_cached(p, bytes);
     std::memset(p, 0xFF, bytes);
   } else {
     if (limit && pool.reserved + bytes > limit) trim(pool, limit - bytes);
