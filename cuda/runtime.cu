@@ -92,6 +92,8 @@ struct GraphRec {
   std::unordered_set<void*> blocks;      // device memory of the private pool
   std::unordered_set<void*> released;    // of those, freed by their owners (given back at destroy)
   std::vector<void*> pinned;             // staging blocks the recorded copies read at every replay
+  std::vector<void*> deferred;           // pool blocks freed during the capture: freed after it (a free
+                                         // recorded in the graph would run again at every replay)
   int64_t nodes = 0;
 #if CK_CUDA_REAL
   cudaGraph_t graph = nullptr;
@@ -896,6 +898,10 @@ void free(void* p, Stream s) {
     raw_device_free(p);
     return;
   }
+  if (GraphRec* g = g_capture[current_device()]) {
+    g->deferred.push_back(p);
+    return;
+  }
   pool_free(p, s);
 }
 
@@ -1066,6 +1072,15 @@ void empty_cache() {
 }
 
 // ---- graphs ----------------------------------------------------------------------------------------------
+namespace {
+void release_deferred(GraphRec* g) {
+  set_device(g->device);
+  const Stream s = default_stream();
+  for (void* p : g->deferred) pool_free(p, s);
+  g->deferred.clear();
+}
+}  // namespace
+
 Graph graph_capture_begin() {
   Lock lock(g_mu);
   const int device = current_device();
@@ -1086,6 +1101,7 @@ void graph_capture_end(Graph handle) {
   g_capture[g->device] = nullptr;
   g->capturing = false;
   capture_end(g);
+  release_deferred(g);
   if (!g->invalid.empty())
     throw ::ck::Error("ERR_CUDA", "the CUDA graph capture failed: " + g->invalid);
 }
@@ -1108,6 +1124,7 @@ void graph_destroy(Graph handle) {
     g_capture[g->device] = nullptr;
     g->invalid = "destroyed during capture";
     capture_end(g);
+    release_deferred(g);
   }
 #if CK_CUDA_REAL
   if (g->exec) on_device(g->device, [&] { stream_sync(stream_of(g->device)); });
