@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "runtime.cuh"
+#include "core/runtime_cuda.h"
 #include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
@@ -205,14 +206,22 @@ void apply_group(const char* name, const OptimTensor* tensors, int64_t count, co
   if (live.empty()) return;
   if (chunks > kMaxChunks || live.size() > static_cast<size_t>(INT32_MAX))
     throw Error("ERR_ARG", std::string(name) + ": parameter group too large for one launch", ErrorKind::Range);
-  // One upload: the table, then first_chunk (OptimTensor is 64 bytes, so the int64s stay aligned).
+  // One upload: the table, then first_chunk (OptimTensor is 64 bytes, so the int64s stay aligned). The table
+  // is written straight into a pinned block, so the copy is asynchronous and nothing waits for it; the
+  // block returns to the pinned pool with an event and is reused only once the copy has run.
   const size_t table_bytes = live.size() * sizeof(OptimTensor);
   const size_t bytes = table_bytes + first.size() * sizeof(int64_t);
-  std::vector<unsigned char> host(bytes);
-  std::memcpy(host.data(), live.data(), table_bytes);
-  std::memcpy(host.data() + table_bytes, first.data(), first.size() * sizeof(int64_t));
+  unsigned char* host = static_cast<unsigned char*>(pinned_alloc(bytes));
+  std::memcpy(host, live.data(), table_bytes);
+  std::memcpy(host + table_bytes, first.data(), first.size() * sizeof(int64_t));
   Scratch buf(bytes, s);
-  memcpy_h2d(buf.p, host.data(), bytes, s);
+  try {
+    memcpy_h2d_async(buf.p, host, bytes, s);
+  } catch (...) {
+    pinned_free(host);
+    throw;
+  }
+  pinned_free(host);  // while a graph is captured, the graph keeps it: every replay reads it again
   const auto* table = static_cast<const OptimTensor*>(buf.p);
   const auto* first_dev = reinterpret_cast<const int64_t*>(static_cast<const unsigned char*>(buf.p) + table_bytes);
   launch(multi_tensor_kernel1<Elem>, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, s, table, first_dev,

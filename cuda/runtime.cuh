@@ -44,6 +44,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -162,6 +164,10 @@ template <class T>
 inline T implicit_cast(typename type_identity<T>::type v) { return v; }
 
 #if !CK_CUDA_REAL
+// Emulation (cuda/runtime.cu): runs `work` on the stream now, after the copies queued on it, or records it
+// in the graph the stream is capturing.
+void emu_submit(Stream s, std::function<void()> work);
+
 template <class... P>
 struct Closure {
   void (*kernel)(P...);
@@ -178,7 +184,7 @@ struct Closure {
 // Launches `kernel` over `grid` x `block` threads with `smem` bytes of dynamic shared memory on
 // `stream`; `args` convert to the kernel's parameter types as in a call. An empty grid is a no-op.
 // Real: asynchronous on the stream, launch errors thrown as ck::Error. Emulated: runs to completion
-// before returning.
+// before returning (after the copies queued on the stream), or is recorded while the stream captures a graph.
 template <class... KArgs, class... Args>
 void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Stream stream, Args&&... args) {
   static_assert(sizeof...(KArgs) == sizeof...(Args), "ck::cuda::launch: wrong number of kernel arguments");
@@ -196,10 +202,11 @@ void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Stream
       detail::implicit_cast<std::decay_t<KArgs>>(std::forward<Args>(args))...);
   CK_CUDA_CHECK(cudaGetLastError());
 #else
-  (void)stream;
-  detail::Closure<KArgs...> closure{
-      kernel, std::tuple<std::decay_t<KArgs>...>(detail::implicit_cast<std::decay_t<KArgs>>(std::forward<Args>(args))...)};
-  ::ck::emu::launch(grid, block, smem, &detail::Closure<KArgs...>::invoke, &closure);
+  auto closure = std::make_shared<detail::Closure<KArgs...>>(detail::Closure<KArgs...>{
+      kernel, std::tuple<std::decay_t<KArgs>...>(detail::implicit_cast<std::decay_t<KArgs>>(std::forward<Args>(args))...)});
+  detail::emu_submit(stream, [closure, grid, block, smem] {
+    ::ck::emu::launch(grid, block, smem, &detail::Closure<KArgs...>::invoke, closure.get());
+  });
 #endif
 }
 

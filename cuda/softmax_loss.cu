@@ -20,10 +20,9 @@
 //   nll       _kernel1 forward: one thread per row (a gather of one element per row). _kernel1 backward: flat
 //             grid-stride over the R*K gradient (coalesced writes), 32-bit index math when it fits.
 //             A target outside [0, K) that is not ignore_index: the row gets 0 (nothing is read out of
-//             bounds) and the kernel records it in a device flag (atomicMax of R - row, i.e. the first bad
-//             row whatever the thread order); the host copies the flag back after the launch (this
-//             synchronises the stream) and throws ck::Error ERR_ARG "target T out of range for K classes"
-//             naming the first bad row's target, exactly the CPU's message.
+//             bounds) and the kernel reports it into the device's error slot (core/runtime_cuda.h); nothing
+//             waits for it: the host raises ck::Error ERR_INDEX naming the op, the target and the row at its
+//             next synchronisation (item(), dataSync(), synchronize()), as PyTorch's device-side assert does.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -34,6 +33,7 @@
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/nn_kernels_cuda.h"
+#include "core/runtime_cuda.h"
 #include "core/types.h"
 
 namespace ck {
@@ -288,10 +288,21 @@ __global__ void softmax_backward_kernel2(const float* __restrict__ y,   // (R, K
 
 // ---- nll ----------------------------------------------------------------------------------------
 
+// An out-of-range target is reported into the device's error slot (core/runtime_cuda.h; the first report
+// wins), which the host reads at its next synchronisation: the step itself never waits for the check.
+__device__ __forceinline__ void report_bad_target(DeviceError* err, int op, int32_t target, int64_t K, int64_t row) {
+  if (atomicCAS(&err->code, 0u, 1u) == 0u) {
+    err->op = op;
+    err->value = target;
+    err->bound = K;
+    err->index = row;
+  }
+}
+
 __global__ void nll_forward_kernel1(const float* __restrict__ logp,   // (R, K)
                                     const int32_t* __restrict__ t,    // (R)
                                     float* __restrict__ loss,         // (R)
-                                    unsigned long long* __restrict__ bad,  // (1): max of R - row over bad rows
+                                    DeviceError* __restrict__ err,    // (1): the device's error slot
                                     int64_t R, int64_t K, int32_t ignore_index) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < R; r += stride) {
@@ -299,7 +310,7 @@ __global__ void nll_forward_kernel1(const float* __restrict__ logp,   // (R, K)
     float l = 0.0f;
     if (tr != ignore_index) {
       if (tr >= 0 && tr < K) l = -logp[r * K + tr];
-      else atomicMax(bad, static_cast<unsigned long long>(R - r));
+      else report_bad_target(err, kDevErrNllForward, tr, K, r);
     }
     loss[r] = l;
   }
@@ -309,7 +320,7 @@ template <typename I>
 __global__ void nll_backward_kernel1(const int32_t* __restrict__ t,   // (R)
                                      const float* __restrict__ g,     // (R)
                                      float* __restrict__ dlogp,       // (R, K)
-                                     unsigned long long* __restrict__ bad,  // (1): max of R - row over bad rows
+                                     DeviceError* __restrict__ err,   // (1): the device's error slot
                                      I R, I K, int32_t ignore_index) {
   const I stride = static_cast<I>(gridDim.x) * blockDim.x;
   const I n = R * K;
@@ -320,7 +331,7 @@ __global__ void nll_backward_kernel1(const int32_t* __restrict__ t,   // (R)
     const bool hit = tr != ignore_index && tr >= 0 && static_cast<I>(tr) == k;
     dlogp[i] = hit ? -__ldg(g + r) : 0.0f;
     if (k == 0 && tr != ignore_index && (tr < 0 || static_cast<I>(tr) >= K))
-      atomicMax(bad, static_cast<unsigned long long>(R - r));
+      report_bad_target(err, kDevErrNllBackward, tr, static_cast<int64_t>(K), static_cast<int64_t>(r));
   }
 }
 
@@ -334,16 +345,6 @@ void check_extents(const char* op, int64_t R, int64_t K) {
 [[noreturn]] void throw_bad_target(int32_t target, int64_t K) {
   throw Error("ERR_ARG", "target " + std::to_string(target) + " out of range for " + std::to_string(K) + " classes",
               ErrorKind::Range);
-}
-
-// After a kernel that wrote the flag: throws for the first bad row, if any (synchronises the stream).
-void check_bad_flag(const unsigned long long* bad_dev, const int32_t* t, int64_t R, int64_t K, Stream s) {
-  unsigned long long bad = 0;
-  memcpy_d2h(&bad, bad_dev, sizeof bad, s);
-  if (bad == 0) return;
-  int32_t target = 0;
-  memcpy_d2h(&target, t + (R - static_cast<int64_t>(bad)), sizeof target, s);
-  throw_bad_target(target, K);
 }
 
 // K == 0: no kernel runs, every target not equal to ignore_index is out of range.
@@ -419,11 +420,8 @@ void nll_forward_cuda(int64_t R, int64_t K, const float* logp, const int32_t* t,
     fill_cuda(DType::F32, loss, R, 0.0, s);
     return;
   }
-  Scratch flag(sizeof(unsigned long long), s);
-  unsigned long long* bad = static_cast<unsigned long long*>(flag.p);
-  fill_cuda(DType::I32, bad, 2, 0.0, s);
-  launch(nll_forward_kernel1, dim3(grid_for(R, 256)), dim3(256), 0, s, logp, t, loss, bad, R, K, ignore_index);
-  check_bad_flag(bad, t, R, K, s);
+  launch(nll_forward_kernel1, dim3(grid_for(R, 256)), dim3(256), 0, s, logp, t, loss, device_error_slot(), R, K,
+         ignore_index);
 }
 
 void nll_backward_cuda(int64_t R, int64_t K, const int32_t* t, int32_t ignore_index, const float* g, float* dlogp,
@@ -434,9 +432,7 @@ void nll_backward_cuda(int64_t R, int64_t K, const int32_t* t, int32_t ignore_in
     check_targets_no_classes(R, t, ignore_index, s);
     return;
   }
-  Scratch flag(sizeof(unsigned long long), s);
-  unsigned long long* bad = static_cast<unsigned long long*>(flag.p);
-  fill_cuda(DType::I32, bad, 2, 0.0, s);
+  DeviceError* bad = device_error_slot();
   const int64_t n = R * K;
   const dim3 grid(grid_for(n, 256)), block(256);
   if (n < (int64_t(1) << 31))
@@ -445,7 +441,6 @@ void nll_backward_cuda(int64_t R, int64_t K, const int32_t* t, int32_t ignore_in
   else
     launch(nll_backward_kernel1<uint64_t>, grid, block, 0, s, t, g, dlogp, bad, static_cast<uint64_t>(R),
            static_cast<uint64_t>(K), ignore_index);
-  check_bad_flag(bad, t, R, K, s);
 }
 
 }  // namespace cuda

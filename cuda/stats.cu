@@ -80,6 +80,23 @@ void stats_note_macs(double useful, double issued) {
   g_stats.kernels[static_cast<size_t>(t_last)].issued_macs += issued;
 }
 
+void stats_note(Traffic what, size_t bytes) {
+  if (!stats_on()) return;
+  std::lock_guard<std::mutex> lock(g_mu);
+  const int64_t b = static_cast<int64_t>(bytes);
+  switch (what) {
+    case Traffic::Sync: ++g_stats.host_syncs; break;
+    case Traffic::Alloc: ++g_stats.allocs; break;
+    case Traffic::Free: ++g_stats.frees; break;
+    case Traffic::H2dPinned: ++g_stats.uploads_pinned; g_stats.h2d_bytes += b; break;
+    case Traffic::H2dPageable: ++g_stats.uploads_pageable; g_stats.h2d_bytes += b; break;
+    case Traffic::D2h: g_stats.d2h_bytes += b; break;
+    case Traffic::D2d: g_stats.d2d_bytes += b; break;
+    case Traffic::PinnedAlloc: ++g_stats.pinned_allocs; ++g_stats.allocs; break;
+    case Traffic::GraphReplay: ++g_stats.graph_replays; break;
+  }
+}
+
 StatsLabel::StatsLabel(const char* name) : prev_(t_label) { t_label = name; }
 StatsLabel::~StatsLabel() { t_label = prev_; }
 

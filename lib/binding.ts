@@ -18,6 +18,8 @@ export interface NativeStorage {
   readonly disposed: boolean;
   readonly bytes: number;
   readonly device: number;
+  /** CPU storage in page-locked (pinned) host memory: uploads from it need no staging. */
+  readonly pinned: boolean;
 }
 
 /** A strided view's geometry: [ndim, offset, ...shape, ...strides], in elements (Tensor.layout()). */
@@ -216,12 +218,31 @@ export interface Native extends NativeDist {
   emuSetSchedule(spec: string): string;
   /** Emulated builds only (else ERR_DEVICE): the shared-memory poison/race/initialisation checks; returns the previous setting. */
   emuSetChecks(on: boolean): boolean;
+  /** Emulated builds only (else ERR_DEVICE): the number of emulated devices (0: CONVKIT_EMU_DEVICES again); returns the previous count. */
+  emuSetDevices(count: number): number;
   // cuda_stats.cc (lib/cuda_stats.ts, lib/backends.ts); binaries without CUDA refuse all but cudaStats/cudaSetMath
   cudaStatsSet(o: { enabled: boolean; dryRun?: boolean }): void;
   cudaStats(): Omit<CudaLaunchStats, 'kernels'> & { kernels: Omit<KernelLaunchStats, 'utilisation'>[] };
   cudaSetMath(o: { convTF32: boolean; matmulTF32: boolean }): void;
   cudaConvTuning(o: ConvTuning): void;
   cudaDeviceProps(): { smCount: number; computeCapability: number };
+  // cuda_runtime_ops.cc (lib/memory.ts, lib/cuda/graph.ts); binaries without CUDA refuse them (ERR_DEVICE)
+  allocPinned(bytes: number): NativeStorage;
+  cudaMemory(device: number): { reserved: number; used: number; cached: number; limit: number; total: number };
+  cudaEmptyCache(): void;
+  cudaSetMemoryFraction(fraction: number, device: number): void;
+  cudaGraphBegin(device: number): NativeGraph;
+  /** Returns the recorded node count. */
+  cudaGraphEnd(g: NativeGraph): number;
+  cudaGraphReplay(g: NativeGraph): void;
+  cudaGraphDestroy(g: NativeGraph): void;
+  /** The loader's child-process test: a context, an allocation, one kernel and a synchronisation on every device. */
+  cudaProbe(): { ok: boolean; why: string };
+}
+
+/** An opaque CUDA graph handle (csrc/binding/cuda_runtime_ops.cc). */
+export interface NativeGraph {
+  readonly __nativeGraph: unique symbol;
 }
 
 const root = path.resolve(__dirname, '..');
@@ -250,15 +271,21 @@ function nvidiaDriver(): { ok: boolean; why: string } {
 function testLoadCuda(p: string): { ok: boolean; why: string } {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { spawnSync } = require('child_process') as typeof import('child_process');
-  const r = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(p)}).cudaInfo()))`], {
+  // Listing the devices is not enough: a GPU without code for its architecture in this binary lists fine and
+  // fails at the first kernel. So the child also runs the probe (csrc/binding/cuda_runtime_ops.cc).
+  const script = `const m = require(${JSON.stringify(p)}); const info = m.cudaInfo();
+process.stdout.write(JSON.stringify({ ...info, probe: info.available ? m.cudaProbe() : null }))`;
+  const r = spawnSync(process.execPath, ['-e', script], {
     timeout: 30000,
     encoding: 'utf8',
   });
   if (r.error) return { ok: false, why: `test load failed: ${r.error.message}` };
   if (r.status !== 0) return { ok: false, why: `test load ${r.signal ? `was killed by ${r.signal}` : `exited with ${r.status}`}: ${(r.stderr || '').trim().split('\n').pop()}` };
   try {
-    const info = JSON.parse(r.stdout) as { available: boolean; runtime: string };
-    return info.available ? { ok: true, why: '' } : { ok: false, why: `no usable GPU: ${info.runtime}` };
+    const info = JSON.parse(r.stdout) as { available: boolean; runtime: string; probe: { ok: boolean; why: string } | null };
+    if (!info.available) return { ok: false, why: `no usable GPU: ${info.runtime}` };
+    if (info.probe && !info.probe.ok) return { ok: false, why: `the CUDA probe (allocate, launch one kernel, synchronise) failed: ${info.probe.why}` };
+    return { ok: true, why: '' };
   } catch {
     return { ok: false, why: 'test load printed nothing' };
   }

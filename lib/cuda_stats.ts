@@ -8,7 +8,9 @@
  *   ck.cudaStats.enable({ dryRun: true })  emulated device only: record launches without running the
  *                                          kernels (their outputs stay unwritten), for shapes too large to
  *                                          emulate; the statistics come from the same dispatcher code
- *   ck.cudaStats.get()                     the counts so far
+ *   ck.cudaStats.get()                     the counts so far: launches, host synchronisations, allocations,
+ *                                          host<->device bytes, pinned and pageable uploads, graph replays
+ *                                          (also ck.cuda.stats())
  *   ck.cudaStats.disable()
  */
 import { native } from './binding';
@@ -35,6 +37,21 @@ export interface CudaLaunchStats {
   scratchBytes: number;
   scratchAllocs: number;
   im2colBytes: number;
+  /** Waits of the host for a device: item()/dataSync() downloads, synchronize(), emptyCache(), timers. */
+  hostSyncs: number;
+  /** Device allocations (stream-ordered pool, or a CUDA graph's private pool) and new pinned host blocks. */
+  allocs: number;
+  frees: number;
+  h2dBytes: number;
+  d2hBytes: number;
+  d2dBytes: number;
+  /** Host-to-device copies from pinned memory (pinMemory() tensors, DataLoader pinMemory, runtime tables). */
+  uploadsPinned: number;
+  /** Host-to-device copies from pageable memory: staged through a pinned block, asynchronous all the same. */
+  uploadsPageable: number;
+  /** New pinned host blocks (the pinned pool's misses). */
+  pinnedAllocs: number;
+  graphReplays: number;
   kernels: KernelLaunchStats[];
 }
 

@@ -1,5 +1,7 @@
 import { loadReason, native } from './binding';
 import { ckError } from './errors';
+import { CudaLaunchStats, cudaStats } from './cuda_stats';
+import { CUDAGraph, graph } from './cuda/graph';
 
 /** 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N'. Internally a device is -1 (cpu) or the CUDA index. */
 export type DeviceLike = 'cpu' | 'cuda' | `cuda:${number}` | Device;
@@ -63,7 +65,22 @@ export const cuda = {
     if (i < 0 || i >= info.deviceCount) throw ckError('ERR_DEVICE', `no CUDA device ${i}`, 'RangeError');
     return info.devices[i];
   },
+  /** Waits for every device; device-side errors (an out-of-range class index) are raised here as ERR_INDEX. */
   synchronize(): void {
     native.synchronize();
   },
+  /** The runtime's counters (ck.cudaStats.get(): launches, host syncs, allocations, uploads ...); counting starts with ck.cudaStats.enable(). */
+  stats(): CudaLaunchStats {
+    return cudaStats.get();
+  },
+  /** The device's stream-ordered pool in bytes: reserved (from the driver), used (handed out), cached, its cap and the device's memory. */
+  memory(device = 0): { reserved: number; used: number; cached: number; limit: number; total: number } {
+    return native.cudaMemory(device);
+  },
+  /** Caps the device's pool at fraction x its memory (torch.cuda.set_per_process_memory_fraction); CONVKIT_CUDA_MEMORY_FRACTION sets the default. */
+  setMemoryFraction(fraction: number, device = 0): void {
+    native.cudaSetMemoryFraction(fraction, device);
+  },
+  CUDAGraph,
+  graph,
 };

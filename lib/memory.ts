@@ -200,9 +200,15 @@ export interface DeviceMemory {
   /**
    * CPU: freed buffers convkit keeps for reuse by the next tensor of their size class (not counted in
    * `bytes`; large ones mapped one by one, small ones in 2 MiB slabs, never glibc's heap); at most
-   * CONVKIT_HOST_CACHE_MB (default 1024) MiB, given back by emptyCache(). 0 on CUDA devices.
+   * CONVKIT_HOST_CACHE_MB (default 1024) MiB, given back by emptyCache().
+   * CUDA: freed blocks the device's stream-ordered pool keeps (reservedBytes minus what is in use), given
+   * back by emptyCache().
    */
   cachedBytes: number;
+  /** What the device's allocator holds from the system or the driver: in use (tensors and scratch) plus cached. */
+  reservedBytes: number;
+  /** CUDA: the pool's cap (CONVKIT_CUDA_MEMORY_FRACTION or cuda.setMemoryFraction x the device's memory); 0: none. */
+  limitBytes: number;
 }
 
 export interface MemoryInfo {
@@ -211,25 +217,29 @@ export interface MemoryInfo {
   devices: DeviceMemory[];
 }
 
-/** Live tensors, and native buffers and bytes per device. */
+/** Live tensors, and native buffers and bytes per device (every CUDA device that ever held memory). */
 export function memory(): MemoryInfo {
   return {
     liveTensors,
-    devices: native.memoryStats().map((s) => ({
-      device: s.device < 0 ? 'cpu' : `cuda:${s.device}`,
-      buffers: s.live,
-      bytes: s.bytes,
-      peakBytes: s.peakBytes,
-      cachedBytes: s.cachedBytes,
-    })),
+    devices: native.memoryStats().map((s) => {
+      if (s.device < 0) {
+        return { device: 'cpu', buffers: s.live, bytes: s.bytes, peakBytes: s.peakBytes, cachedBytes: s.cachedBytes,
+          reservedBytes: s.bytes + s.cachedBytes, limitBytes: 0 };
+      }
+      const pool = native.cudaMemory(s.device);
+      return { device: `cuda:${s.device}`, buffers: s.live, bytes: s.bytes, peakBytes: s.peakBytes, cachedBytes: pool.cached,
+        reservedBytes: pool.reserved, limitBytes: pool.limit };
+    }),
   };
 }
 
 /**
- * Gives the CPU's cached free buffers back to the system (as torch.cuda.empty_cache does for PyTorch's
- * CUDA cache): large blocks and slabs with no live tensor are unmapped, the whole pages of other free small
- * blocks are released. Live tensors are untouched; the next allocations map fresh memory.
+ * Gives cached free memory back (as torch.cuda.empty_cache does): on the CPU, large blocks and slabs with no
+ * live tensor are unmapped and the whole pages of other free small blocks released; on every CUDA device, the
+ * host waits for the device (one counted synchronisation) and the stream-ordered pool gives its cached blocks
+ * back to the driver, and idle pinned host blocks are freed. Live tensors are untouched.
  */
 export function emptyCache(): void {
   native.emptyCache();
+  native.cudaEmptyCache();
 }

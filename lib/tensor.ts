@@ -600,7 +600,13 @@ export class Tensor {
 
   // ---- devices and dtypes ---------------------------------------------------------------------
   /** A copy on another device and/or with another dtype; this tensor itself if nothing changes. */
-  to(target: DeviceLike | DTypeLike, dtype?: DTypeLike): Tensor {
+  /**
+   * Host-to-device copies never make the host wait: from pinned memory (pinMemory()) they are queued
+   * directly, from pageable memory through a pinned staging block. `{ nonBlocking: true }` (PyTorch's
+   * non_blocking=True) is therefore accepted and changes nothing; device-to-host copies always wait.
+   */
+  to(target: DeviceLike | DTypeLike, dtype?: DTypeLike | { nonBlocking?: boolean; dtype?: DTypeLike }): Tensor {
+    if (typeof dtype === 'object' && dtype !== null) dtype = dtype.dtype;
     let dev = this.device;
     let dt = this.dtype;
     if (target === 'float32' || target === 'int32' || target === 'int64') dt = normalizeDType(target, dt);
@@ -624,6 +630,20 @@ export class Tensor {
   }
   cpu(): Tensor {
     return this.to('cpu');
+  }
+  /** A copy of this CPU tensor in page-locked (pinned) host memory, or this tensor if it already is (needs CUDA). */
+  pinMemory(): Tensor {
+    if (this.device.type !== 'cpu') throw ckError('ERR_DEVICE', `pinMemory(): only CPU tensors can be pinned, this one is on ${this.device}`);
+    if (this.isPinned()) return this;
+    const src = this.contiguous();
+    const out = new Tensor(new StorageRef(native.allocPinned(src.numel() * 4)), this.shape, contiguousStrides(this.shape), 0, this.dtype, CPU);
+    native.copyBytes({ storage: out.storage, byteOffset: 0 }, { storage: src.storage, byteOffset: src.offset * 4 }, src.numel() * 4);
+    if (src !== this) src.dispose();
+    return out;
+  }
+  /** Whether this tensor's storage is pinned host memory. */
+  isPinned(): boolean {
+    return this.storage.pinned;
   }
   cuda(index = 0): Tensor {
     return this.to(`cuda:${index}`);

@@ -9,6 +9,8 @@
 #   sanitizer-summary.txt one line per tool
 #   tf32/                native TF32 conv vs cuDNN TF32 (ResNet-18 3x3, batch 128) and the ResNet-18 224
 #                        step native TF32 vs PyTorch; tf32/tf32-summary.txt has the ratios
+#   graph-step/          CIFAR-10 CNN and ResNet-18 32x32 training steps (batch 128): eager vs CUDA graph vs
+#                        PyTorch eager and PyTorch CUDA graphs; graph-step/graph-step-summary.txt
 #   bench.log, *.json/svg the benchmarks against the box's PyTorch, one report per suite
 #   summary.json         every phase: status (passed, failed, errors, timeout, skipped, absent), seconds
 # Every phase has its own time cap and the whole run a budget (CONVKIT_GPU_BUDGET_S, default 570 s), so it
@@ -232,6 +234,36 @@ else
   record tf32 "$st" "$(since "$t0")" "see tf32/tf32-summary.txt"
 fi
 
+# ---- the asynchronous step (issue 17): a whole training step (forward, backward, SGD) of the CIFAR-10 CNN and of
+# ResNet-18 at 32x32, batch 128, eager and as a replayed CUDA graph, each against PyTorch (eager, and
+# torch.cuda.CUDAGraph where the box's PyTorch has it): graph-step/graph-step-summary.txt. Before the sanitizers so
+# a short lease measures it; the dry run (CONVKIT_GPU_BENCH=dry) runs its first case at batch 2, 8x8.
+t0=$(date +%s)
+if [ "$BENCH" = 0 ] || [ "${CONVKIT_GPU_GRAPH_STEP:-1}" = 0 ]; then
+  record graph-step skipped 0 "CONVKIT_GPU_BENCH=$BENCH, CONVKIT_GPU_GRAPH_STEP=${CONVKIT_GPU_GRAPH_STEP:-1}"
+else
+  mkdir -p "$OUTDIR/graph-step"
+  gmode=(--quick)
+  [ "$BENCH" = dry ] && gmode=(--dry)
+  run_capped "$(cap 150)" "$OUTDIR/graph-step/graph-step.log" env CONVKIT_LIB="$HERE/js/lib" \
+    "$NODE" "$HERE/benchmarks/run.js" graph_step --device cuda "${gmode[@]}" --out "$OUTDIR/graph-step"
+  rc=$?
+  case $rc in 0) st=passed ;; 124 | 137) st=timeout ;; *) st=failed ;; esac
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const dir = process.argv[1];
+    const rows = [];
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json"))) rows.push(...JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")).rows);
+    if (!rows.length) { console.error("no graph_step report"); process.exit(1); }
+    const ms = (s) => (s ? s.median.toFixed(3) + " ms" : "n/a");
+    const out = rows.map((r) => `${r.name.padEnd(16)} ${r.shape.padEnd(18)} convkit ${ms(r.convkit)}; PyTorch ${r.error ? "failed: " + r.error : ms(r.torch)}` +
+      (r.convkit && r.torch ? `; PyTorch / convkit ${(r.torch.median / r.convkit.median).toFixed(2)}x` : ""));
+    fs.writeFileSync(path.join(dir, "graph-step-summary.txt"), out.join("\n") + "\n");
+    console.log(out.join("\n"));
+  ' "$OUTDIR/graph-step" || st=failed
+  record graph-step "$st" "$(since "$t0")" "see graph-step/graph-step-summary.txt"
+fi
+
 # ---- compute-sanitizer over test/cuda (cuDNN's suite left out: its kernels are not ours)
 SAN_TESTS=()
 for f in "${TESTS[@]}"; do [[ $(basename "$f") == cudnn.test.js ]] || SAN_TESTS+=("$f"); done
@@ -273,7 +305,7 @@ if [ "$BENCH" = 0 ]; then
   echo "not run: CONVKIT_GPU_BENCH=0" > "$OUTDIR/bench.log"
   record bench skipped 0 "CONVKIT_GPU_BENCH=0"
 else
-  if [ "$BENCH" = dry ]; then suites=(matmul); mode=(--dry); else suites=($(ls "$HERE/benchmarks/suites" | sed 's/\.js$//')); mode=(--quick); fi
+  if [ "$BENCH" = dry ]; then suites=(matmul); mode=(--dry); else suites=($(ls "$HERE/benchmarks/suites" | sed 's/\.js$//' | grep -v '^graph_step$')); mode=(--quick); fi
   : > "$OUTDIR/bench.log"
   st=passed
   done_suites=()

@@ -261,6 +261,38 @@ def resnet18_step(p, dev):
     return run
 
 
+@case("train_step")
+def train_step(p, dev):
+    # benchmarks/suites/graph_step.js: a whole SGD step, eagerly or replayed from a CUDA graph (PyTorch's recipe:
+    # warm-up on a side stream, grads set to None before the capture so backward allocates them in the graph).
+    torch.manual_seed(0)
+    model = (cifar_cnn() if p["model"] == "cnn" else _resnet18(10)).to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(p["N"], 3, p.get("size", 32), p.get("size", 32)).to(dev)
+    y = torch.randint(0, 10, (p["N"],)).to(dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    if not p.get("graph"):
+        return step
+    if dev != "cuda" or not hasattr(torch.cuda, "CUDAGraph"):
+        raise RuntimeError("CUDA graphs need a CUDA device and torch.cuda.CUDAGraph")
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(g):
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return g.replay
+
+
 @case("resnet18_infer")
 def resnet18_infer(p, dev):
     model = _resnet18().to(dev).eval()

@@ -2,7 +2,8 @@
 // hand-written kernels (PyTorch's allow_tf32 pair) and the convolution dispatcher's testing overrides:
 //   cudaStatsSet({ enabled, dryRun })   turns statistics on (resetting them) or off; dryRun (emulated
 //                                       device only) records launches without running them
-//   cudaStats() -> { enabled, dryRun, launches, scratchBytes, scratchAllocs, im2colBytes,
+//   cudaStats() -> { enabled, dryRun, launches, scratchBytes, scratchAllocs, im2colBytes, hostSyncs, allocs,
+//                    frees, h2dBytes, d2hBytes, d2dBytes, uploadsPinned, uploadsPageable, pinnedAllocs, graphReplays,
 //                    kernels: [{ name, launches, blocks, threads, minBlocks, maxBlocks, usefulMacs, issuedMacs }] }
 //   cudaSetMath({ convTF32, matmulTF32 })   backends.cudnn.allowTF32 / backends.cuda.matmul.allowTF32
 //   cudaConvTuning({ tile, splits, math })  tile 'auto' | '64x64' | '64x128' | '128x64' | '128x128';
@@ -68,6 +69,16 @@ Napi::Value CudaStats(const Napi::CallbackInfo& info) {
   o.Set("scratchBytes", static_cast<double>(s.scratch_bytes));
   o.Set("scratchAllocs", static_cast<double>(s.scratch_allocs));
   o.Set("im2colBytes", static_cast<double>(s.im2col_bytes));
+  o.Set("hostSyncs", static_cast<double>(s.host_syncs));
+  o.Set("allocs", static_cast<double>(s.allocs));
+  o.Set("frees", static_cast<double>(s.frees));
+  o.Set("h2dBytes", static_cast<double>(s.h2d_bytes));
+  o.Set("d2hBytes", static_cast<double>(s.d2h_bytes));
+  o.Set("d2dBytes", static_cast<double>(s.d2d_bytes));
+  o.Set("uploadsPinned", static_cast<double>(s.uploads_pinned));
+  o.Set("uploadsPageable", static_cast<double>(s.uploads_pageable));
+  o.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
+  o.Set("graphReplays", static_cast<double>(s.graph_replays));
   Napi::Array ks = Napi::Array::New(env, s.kernels.size());
   for (size_t i = 0; i < s.kernels.size(); ++i) {
     const cuda::KernelStats& k = s.kernels[i];
@@ -90,6 +101,9 @@ Napi::Value CudaStats(const Napi::CallbackInfo& info) {
   o.Set("scratchBytes", 0.0);
   o.Set("scratchAllocs", 0.0);
   o.Set("im2colBytes", 0.0);
+  for (const char* k : {"hostSyncs", "allocs", "frees", "h2dBytes", "d2hBytes", "d2dBytes", "uploadsPinned",
+                        "uploadsPageable", "pinnedAllocs", "graphReplays"})
+    o.Set(k, 0.0);
   o.Set("kernels", Napi::Array::New(env, 0));
 #endif
   return o;

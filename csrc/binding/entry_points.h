@@ -58,6 +58,7 @@
   /* emu_ops.cc */                                         \
   X(emuSetSchedule, EmuSetSchedule)                        \
   X(emuSetChecks, EmuSetChecks)                            \
+  X(emuSetDevices, EmuSetDevices)                            \
   /* cuda_stats.cc */                                      \
   X(cudaStatsSet, CudaStatsSet)                            \
   X(cudaStats, CudaStats)                                  \
@@ -87,7 +88,17 @@
   X(emptyCache, EmptyCache)                                \
   X(externalMemory, ExternalMemory)                        \
   X(setNumThreads, SetNumThreads)                          \
-  X(getNumThreads, GetNumThreads)
+  X(getNumThreads, GetNumThreads)                          \
+  /* cuda_runtime_ops.cc */                                \
+  X(allocPinned, AllocPinned)                              \
+  X(cudaMemory, CudaMemory)                                \
+  X(cudaEmptyCache, CudaEmptyCache)                        \
+  X(cudaSetMemoryFraction, CudaSetMemoryFraction)          \
+  X(cudaGraphBegin, CudaGraphBegin)                        \
+  X(cudaGraphEnd, CudaGraphEnd)                            \
+  X(cudaGraphReplay, CudaGraphReplay)                      \
+  X(cudaGraphDestroy, CudaGraphDestroy)                    \
+  X(cudaProbe, CudaProbe)
 
 namespace ck {
 #define CK_DECLARE_ENTRY(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

@@ -6,6 +6,7 @@
 #include "../core/host_alloc.h"
 #ifdef CK_HAVE_CUDA
 #include "../core/kernels_cuda.h"
+#include "../core/runtime_cuda.h"
 #endif
 
 namespace ck {
@@ -31,8 +32,20 @@ static void check_cuda_device(int device) {
 #endif
 }
 
-void* device_alloc(int device, int64_t bytes) {
+void* device_alloc(int device, int64_t bytes, bool pinned) {
   if (bytes < 0) throw Error("ERR_ARG", "negative allocation size", ErrorKind::Range);
+  if (device < 0 && pinned) {
+#ifdef CK_HAVE_CUDA
+    if (cuda::is_available()) return cuda::pinned_alloc(bytes == 0 ? 64 : (size_t)bytes);
+#endif
+    throw Error("ERR_DEVICE", "pinned memory needs a CUDA device (" +
+#ifdef CK_HAVE_CUDA
+                                  cuda::runtime_info() +
+#else
+                                  std::string("this convkit binary was built without CUDA") +
+#endif
+                                  ")");
+  }
   if (device < 0) return host_alloc((size_t)bytes);  // host_alloc rounds and aligns
   check_cuda_device(device);
 #ifdef CK_HAVE_CUDA
@@ -43,8 +56,13 @@ void* device_alloc(int device, int64_t bytes) {
 #endif
 }
 
-void device_free(int device, void* p, int64_t bytes) {
+void device_free(int device, void* p, int64_t bytes, bool pinned) {
   if (!p) return;
+#ifdef CK_HAVE_CUDA
+  if (device < 0 && pinned) { cuda::pinned_free(p); return; }
+#else
+  (void)pinned;
+#endif
   if (device < 0) { host_free(p, (size_t)bytes); return; }
 #ifdef CK_HAVE_CUDA
   cuda::set_device(device);
@@ -56,10 +74,18 @@ void device_copy(int dst_dev, void* dst, int src_dev, const void* src, int64_t b
   if (bytes <= 0) return;
   if (dst_dev < 0 && src_dev < 0) { std::memcpy(dst, src, (size_t)bytes); return; }
 #ifdef CK_HAVE_CUDA
-  auto s = cuda::default_stream();
-  if (dst_dev < 0) cuda::memcpy_d2h(dst, src, (size_t)bytes, s);
-  else if (src_dev < 0) cuda::memcpy_h2d(dst, src, (size_t)bytes, s);
-  else cuda::memcpy_d2d(dst, src, (size_t)bytes, s);
+  if (dst_dev < 0) {
+    cuda::set_device(src_dev);
+    cuda::memcpy_d2h(dst, src, (size_t)bytes, cuda::default_stream());
+  } else if (src_dev < 0) {
+    cuda::set_device(dst_dev);
+    cuda::memcpy_h2d(dst, src, (size_t)bytes, cuda::default_stream());
+  } else if (src_dev == dst_dev) {
+    cuda::set_device(dst_dev);
+    cuda::memcpy_d2d(dst, src, (size_t)bytes, cuda::default_stream());
+  } else {
+    cuda::memcpy_peer(dst, dst_dev, src, src_dev, (size_t)bytes);
+  }
 #else
   throw Error("ERR_DEVICE", "this convkit binary was built without CUDA");
 #endif
@@ -71,6 +97,7 @@ Napi::Function Storage::Init(Napi::Env env) {
     InstanceAccessor<&Storage::GetDisposed>("disposed"),
     InstanceAccessor<&Storage::GetBytes>("bytes"),
     InstanceAccessor<&Storage::GetDevice>("device"),
+    InstanceAccessor<&Storage::GetPinned>("pinned"),
   });
   // Per environment: each worker thread that loads the addon gets its own constructor, and a worker's
   // teardown frees only its own.
@@ -78,25 +105,26 @@ Napi::Function Storage::Init(Napi::Env env) {
   return f;
 }
 
-Napi::Object Storage::Create(Napi::Env env, int device, int64_t bytes) {
-  void* p = device_alloc(device, bytes);
+Napi::Object Storage::Create(Napi::Env env, int device, int64_t bytes, bool pinned) {
+  void* p = device_alloc(device, bytes, pinned);
   Napi::Object obj;
   try {
     obj = env.GetInstanceData<Napi::FunctionReference>()->New({Napi::External<void>::New(env, p), Napi::Number::New(env, (double)bytes),
-                      Napi::Number::New(env, device)});
+                      Napi::Number::New(env, device), Napi::Boolean::New(env, pinned)});
   } catch (...) {
-    device_free(device, p, bytes);
+    device_free(device, p, bytes, pinned);
     throw;
   }
   return obj;
 }
 
 Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(info) {
-  if (info.Length() != 3 || !info[0].IsExternal())
+  if (info.Length() != 4 || !info[0].IsExternal())
     throw Napi::TypeError::New(info.Env(), "Storage cannot be constructed from JavaScript");
   ptr_ = info[0].As<Napi::External<void>>().Data();
   bytes_ = (int64_t)info[1].As<Napi::Number>().Int64Value();
   device_ = info[2].As<Napi::Number>().Int32Value();
+  pinned_ = info[3].As<Napi::Boolean>().Value();
   auto& c = counters(device_);
   c.live++;
   int64_t now = (c.bytes += bytes_);
@@ -108,7 +136,7 @@ Storage::Storage(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Storage>(inf
 void Storage::release(Napi::Env* env) {
   if (disposed_) return;
   disposed_ = true;
-  try { device_free(device_, ptr_, bytes_); } catch (...) {}  // freeing must never throw out of a finalizer
+  try { device_free(device_, ptr_, bytes_, pinned_); } catch (...) {}  // freeing must never throw out of a finalizer
   ptr_ = nullptr;
   auto& c = counters(device_);
   c.live--;
@@ -147,5 +175,6 @@ Napi::Value Storage::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value Storage::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
 Napi::Value Storage::GetBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)bytes_); }
 Napi::Value Storage::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+Napi::Value Storage::GetPinned(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), pinned_); }
 
 }  // namespace ck

@@ -19,7 +19,9 @@ constexpr int kMaxCudaDevices = 16;
 class Storage : public Napi::ObjectWrap<Storage> {
  public:
   static Napi::Function Init(Napi::Env env);
-  static Napi::Object Create(Napi::Env env, int device, int64_t bytes);
+  // pinned (device -1 only): page-locked host memory from the CUDA runtime's pinned pool, so uploads from it
+  // are asynchronous copies with no staging (core/runtime_cuda.h)
+  static Napi::Object Create(Napi::Env env, int device, int64_t bytes, bool pinned = false);
   static Storage* From(const Napi::Value& v, const char* what);
 
   explicit Storage(const Napi::CallbackInfo& info);
@@ -32,6 +34,7 @@ class Storage : public Napi::ObjectWrap<Storage> {
   int64_t bytes() const { return bytes_; }
   int device() const { return device_; }  // -1 = cpu, n >= 0 = cuda:n
   bool disposed() const { return disposed_; }
+  bool pinned() const { return pinned_; }
   void release(Napi::Env* env);
 
  private:
@@ -39,17 +42,21 @@ class Storage : public Napi::ObjectWrap<Storage> {
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetBytes(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetPinned(const Napi::CallbackInfo& info);
 
   void* ptr_ = nullptr;
   int64_t bytes_ = 0;
   int device_ = -1;
   bool disposed_ = false;
+  bool pinned_ = false;
 };
 
 // Allocation used by Storage and by scratch buffers: host memory (64-byte aligned) or CUDA pool memory.
-void* device_alloc(int device, int64_t bytes);
-void device_free(int device, void* p, int64_t bytes);  // bytes: as given to device_alloc
-// Copies between any two devices; synchronous with respect to the host when the host is involved.
+void* device_alloc(int device, int64_t bytes, bool pinned = false);
+void device_free(int device, void* p, int64_t bytes, bool pinned = false);  // as given to device_alloc
+// Copies between any two devices, each on its device's stream: device to host waits for the copy (a
+// counted synchronisation); host to device does not (a pageable source is staged through pinned memory);
+// between two devices it is ordered after both devices' queued work.
 void device_copy(int dst_dev, void* dst, int src_dev, const void* src, int64_t bytes);
 
 }  // namespace ck

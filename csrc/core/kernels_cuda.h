@@ -21,13 +21,15 @@ std::string runtime_info();   // human-readable: driver/runtime versions, or "ho
 void set_device(int device);
 int sm_count();               // multiprocessors of the current device (emulated: CONVKIT_EMU_SM_COUNT, default 132)
 int compute_capability();     // major*10 + minor (emulated: CONVKIT_EMU_CC, default 90)
-Stream default_stream();      // the stream every op is issued on
+Stream default_stream();      // the current device's stream (one per device), where its ops are issued
 void* malloc(size_t bytes, Stream s);            // stream-ordered pool; throws ck::Error ERR_CUDA_OOM
 void free(void* p, Stream s);
-void memcpy_h2d(void* dst, const void* src, size_t bytes, Stream s);  // synchronous w.r.t. the host
-void memcpy_d2h(void* dst, const void* src, size_t bytes, Stream s);  // synchronous w.r.t. the host
+// Asynchronous: the source may be reused at once (a pageable one is staged, runtime_cuda.h)
+void memcpy_h2d(void* dst, const void* src, size_t bytes, Stream s);
+// Synchronous w.r.t. the host (a counted synchronisation, where device-side errors are reported)
+void memcpy_d2h(void* dst, const void* src, size_t bytes, Stream s);
 void memcpy_d2d(void* dst, const void* src, size_t bytes, Stream s);  // stream-ordered
-void synchronize();
+void synchronize();  // every device; reports device-side errors (ERR_INDEX)
 // Times work on stream s with CUDA events (the benchmarks' clock on a GPU): timer_start records the start
 // event, timer_stop records the end, waits for it and returns the milliseconds between the two. One timer
 // per process. In the emulation kernels run synchronously, so the host clock is the same thing.

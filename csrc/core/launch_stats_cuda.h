@@ -31,6 +31,15 @@ struct LaunchStats {
   int64_t scratch_bytes = 0;   // summed over Scratch allocations
   int64_t scratch_allocs = 0;
   int64_t im2col_bytes = 0;    // the part of scratch_bytes that held im2col / col2im matrices
+  // The runtime's traffic (cuda/runtime.cu):
+  int64_t host_syncs = 0;        // waits of the host for a device: stream/device/event synchronisations
+  int64_t allocs = 0;            // device allocations (pool or graph pool) and new pinned host blocks
+  int64_t frees = 0;             // device frees
+  int64_t h2d_bytes = 0, d2h_bytes = 0, d2d_bytes = 0;
+  int64_t uploads_pinned = 0;    // host-to-device copies from pinned memory (no staging)
+  int64_t uploads_pageable = 0;  // host-to-device copies from pageable memory (staged through pinned blocks)
+  int64_t pinned_allocs = 0;     // new pinned blocks (cache misses)
+  int64_t graph_replays = 0;
   std::vector<KernelStats> kernels;  // in order of first launch
 };
 
@@ -45,6 +54,8 @@ void stats_note_launch(unsigned long long blocks, unsigned threads_per_block);
 void stats_note_scratch(size_t bytes);
 void stats_note_im2col(size_t bytes);
 void stats_note_macs(double useful, double issued);
+enum class Traffic { Sync, Alloc, Free, H2dPinned, H2dPageable, D2h, D2d, PinnedAlloc, GraphReplay };
+void stats_note(Traffic what, size_t bytes = 0);
 
 // Names the launches made while it lives (nests; the innermost wins).
 class StatsLabel {

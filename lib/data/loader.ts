@@ -53,6 +53,8 @@ export interface DataLoaderOptions<T = unknown, B = Collated<T>> {
   prefetchFactor?: number;
   /** Keep the workers between epochs (until close()). */
   persistentWorkers?: boolean;
+  /** Batches in pinned (page-locked) host memory, so `.to('cuda', { nonBlocking: true })` needs no staging (device 'cpu' only; needs CUDA). */
+  pinMemory?: boolean;
 }
 
 /** PyTorch's Sampler: iterated once per epoch for the indices; `length` (when given) is how many it yields. */
@@ -80,6 +82,7 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
   readonly persistentWorkers: boolean;
   readonly device: DeviceLike;
   readonly sampler: Sampler | null;
+  readonly pinMemory: boolean;
   // Held as taking unknown items, so a DataLoader of specific items still passes where any DataLoader is expected.
   private readonly collate: ((items: unknown[]) => B) | null;
   private readonly spec: DatasetSpec | null = null;
@@ -100,6 +103,9 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
     this.prefetchFactor = posInt(opts.prefetchFactor ?? 2, 'prefetchFactor', 1);
     this.persistentWorkers = !!opts.persistentWorkers;
     this.device = opts.device ?? 'cpu';
+    this.pinMemory = !!opts.pinMemory;
+    if (this.pinMemory && parseDevice(this.device).type !== 'cpu')
+      throw ckError('ERR_ARG', `DataLoader: pinMemory is for batches on the CPU (device '${String(this.device)}' gets them uploaded already)`, 'TypeError');
     parseDevice(this.device);
     this.collate = (opts.collate as ((items: unknown[]) => B) | undefined) ?? null;
     if (this.numWorkers > 0) {
@@ -134,7 +140,13 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
   }
 
   private toBatch(fields: HostField[]): B {
-    return fields.map((f) => makeTensor(f.data, f.shape, this.device)) as unknown as B;
+    return fields.map((f) => {
+      const t = makeTensor(f.data, f.shape, this.device);
+      if (!this.pinMemory) return t;
+      const pinned = t.pinMemory();
+      t.dispose();
+      return pinned;
+    }) as unknown as B;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<B, void, undefined> {

@@ -7,6 +7,7 @@ import * as F from './functional';
 import { boolArg, intArg, intPair, numberArg } from './functional/common';
 import * as init from './init';
 import { pyRepr } from '../format';
+import { noGrad } from '../autograd/grad_mode';
 
 /** A layer's input must be a Tensor: anything else is a coded TypeError naming the layer. */
 function inputTensor(m: Module, x: unknown): void {
@@ -175,7 +176,7 @@ abstract class BatchNormBase extends Module {
     let momentum = this.momentum ?? 0;
     if (this.training && this.trackRunningStats && this.num_batches_tracked) {
       this.num_batches_tracked.add_(1);
-      if (this.momentum === null) momentum = 1 / this.num_batches_tracked.item();
+      if (this.momentum === null && this.running_mean && this.running_var) return this.cumulativeForward(x);
     }
     const useBatch = this.training || !this.trackRunningStats;
     return F.batchNorm(
@@ -184,6 +185,27 @@ abstract class BatchNormBase extends Module {
       !this.training || this.trackRunningStats ? this.running_var : null,
       this.weight, this.bias, { training: useBatch, momentum, eps: this.eps },
     );
+  }
+  // momentum null (a cumulative average): the batch statistics land in copies (momentum 1), then the running
+  // ones move toward them by 1 / num_batches_tracked, computed on the device: no synchronisation per layer.
+  private cumulativeForward(x: Tensor): Tensor {
+    const rm = this.running_mean as Tensor, rv = this.running_var as Tensor;
+    const bm = rm.detach().clone(), bv = rv.detach().clone();
+    const y = F.batchNorm(x, bm, bv, this.weight, this.bias, { training: true, momentum: 1, eps: this.eps });
+    noGrad(() => {
+      const step = (this.num_batches_tracked as Tensor).float();
+      for (const [run, batch] of [[rm, bm], [rv, bv]] as const) {
+        const delta = batch.sub(run);
+        const moved = delta.div(step);
+        run.add_(moved);
+        delta.dispose();
+        moved.dispose();
+      }
+      step.dispose();
+    });
+    bm.dispose();
+    bv.dispose();
+    return y;
   }
   extraRepr(): string {
     return `${this.numFeatures}, eps=${pyRepr(this.eps, true)}, momentum=${pyRepr(this.momentum, true)}, affine=${pyRepr(this.affine)}, track_running_stats=${pyRepr(this.trackRunningStats)}`;

@@ -1,4 +1,5 @@
 /** optim.Adam and optim.AdamW (torch.optim.Adam / AdamW, the single-tensor implementation of PyTorch 1.13). */
+import { isCapturing } from '../cuda/graph';
 import { ckError } from '../errors';
 import { Tensor } from '../tensor';
 import { FusedSlot, runFused } from './fused';
@@ -50,6 +51,8 @@ export class Adam extends Optimizer<AdamOptions> {
   protected updateGroup(group: ParamGroup): void {
     const params = this.active(group);
     if (!params.length) return;
+    if (isCapturing())
+      throw ckError('ERR_UNSUPPORTED', `${this.constructor.name}.step() inside a CUDA graph capture: its bias corrections use a host step count that every replay would repeat (PyTorch's capturable=True is not implemented); capture the forward and backward only, or use SGD / RMSprop`);
     const amsgrad = !!group.amsgrad;
     const slots: FusedSlot[] = params.map((p) => {
       const st = this.stepState(p);
