@@ -99,7 +99,11 @@ export interface SgdHyper { lr: number; momentum: number; dampening: number; wei
 export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean }
 export interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
 
-export interface BuildInfo { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean }
+export interface BuildInfo {
+  flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean;
+  /** The CPU kernels' ISA path in use, the best this CPU supports, why (csrc/cpu/isa.h), AVX512_BF16. */
+  cpuIsa: 'baseline' | 'avx2' | 'avx512'; cpuIsaSupported: 'baseline' | 'avx2' | 'avx512'; cpuIsaNote: string; cpuBf16: boolean;
+}
 export interface CudaInfo { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string }
 export interface DeviceMemoryStats { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }
 export interface CudnnInfo {

@@ -12,6 +12,12 @@ export function info(): {
   cuda: { compiled: boolean; available: boolean; emulated: boolean; devices: string[]; runtime: string };
   threads: number;
   cudnn: { available: boolean; version: number | null };
+  /**
+   * The CPU kernels' instruction-set path, chosen once at load from CPUID (csrc/cpu/isa.h): `isa` in use,
+   * the best the CPU `supports`, `note` saying why (detected, CONVKIT_CPU_ISA=..., or the clamp), and
+   * whether the CPU has AVX512_BF16 (`bf16`).
+   */
+  cpu: { isa: 'baseline' | 'avx2' | 'avx512'; supported: 'baseline' | 'avx2' | 'avx512'; note: string; bf16: boolean };
 } {
   const b = native.buildInfo();
   const c = native.cudaInfo();
@@ -26,7 +32,15 @@ export function info(): {
     cuda: { compiled: b.cudaCompiled, available: c.available, emulated: c.emulated, devices: c.devices, runtime: c.runtime },
     threads: native.getNumThreads(),
     cudnn: { available: backends.cudnn.isAvailable(), version: backends.cudnn.version() },
+    cpu: { isa: b.cpuIsa, supported: b.cpuIsaSupported, note: b.cpuIsaNote, bf16: b.cpuBf16 },
   };
+}
+
+// CONVKIT_CPU_ISA asking for a path this CPU lacks (or naming none) was clamped at load: say so once.
+{
+  const b = native.buildInfo();
+  const asked = process.env.CONVKIT_CPU_ISA;
+  if (asked && asked !== b.cpuIsa) process.emitWarning(b.cpuIsaNote, { code: 'CONVKIT_CPU_ISA' });
 }
 
 /** Threads used by the CPU kernels (default: all cores). */
