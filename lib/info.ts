@@ -36,11 +36,16 @@ export function info(): {
   };
 }
 
-// CONVKIT_CPU_ISA asking for a path this CPU lacks (or naming none) was clamped at load: say so once.
+/**
+ * The warning for a CONVKIT_CPU_ISA request the binary did not follow (a path above what this CPU supports
+ * is clamped to the best it has; an unknown name is ignored): the native note saying so, or null.
+ */
+export function cpuIsaWarning(asked: string | undefined, b: { cpuIsa: string; cpuIsaNote: string }): string | null {
+  return asked && asked !== b.cpuIsa ? b.cpuIsaNote : null;
+}
 {
-  const b = native.buildInfo();
-  const asked = process.env.CONVKIT_CPU_ISA;
-  if (asked && asked !== b.cpuIsa) process.emitWarning(b.cpuIsaNote, { code: 'CONVKIT_CPU_ISA' });
+  const w = cpuIsaWarning(process.env.CONVKIT_CPU_ISA, native.buildInfo());
+  if (w) process.emitWarning(w, { code: 'CONVKIT_CPU_ISA' });
 }
 
 /** Threads used by the CPU kernels (default: all cores). */
