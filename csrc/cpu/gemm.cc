@@ -13,6 +13,10 @@
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace ck {
 namespace {
 
@@ -59,31 +63,57 @@ class PackBuffer {
 thread_local PackBuffer tl_pack_a;
 thread_local PackBuffer tl_pack_b;
 
-// ---- the baseline path: plain C++ (SSE2 by auto-vectorisation), a 6x16 tile --------------------------
+// ---- the baseline path: SSE2 (part of x86-64; plain C++ elsewhere), a 6x8 tile ----------------------
+// 12 accumulators of 4 floats fill 12 of the 16 xmm registers, leaving two for B and one for the broadcast
+// (a 6x16 tile would need 24 and spill on every step).
 #include "cpu/gemm_pack.inc"
 
-constexpr int64_t kBaseMR = 6, kBaseNR = 16;
+constexpr int64_t kBaseMR = 6, kBaseNR = 8;
 
+#if defined(__SSE2__)
+void base_micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+                       float alpha, float beta) {
+  __m128 acc[kBaseMR][2];
+  for (int r = 0; r < kBaseMR; ++r) acc[r][0] = acc[r][1] = _mm_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m128 b0 = _mm_load_ps(b), b1 = _mm_load_ps(b + 4);
+#pragma GCC unroll 6
+    for (int r = 0; r < kBaseMR; ++r) {
+      const __m128 av = _mm_set1_ps(a[r]);
+      acc[r][0] = _mm_add_ps(acc[r][0], _mm_mul_ps(av, b0));
+      acc[r][1] = _mm_add_ps(acc[r][1], _mm_mul_ps(av, b1));
+    }
+    a += kBaseMR;
+    b += kBaseNR;
+  }
+  const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
+  for (int r = 0; r < kBaseMR; ++r) {
+    float* cr = c + r * ldc;
+    __m128 lo = _mm_mul_ps(acc[r][0], va), hi = _mm_mul_ps(acc[r][1], va);
+    if (beta != 0.0f) {
+      lo = _mm_add_ps(lo, _mm_mul_ps(vb, _mm_loadu_ps(cr)));
+      hi = _mm_add_ps(hi, _mm_mul_ps(vb, _mm_loadu_ps(cr + 4)));
+    }
+    _mm_storeu_ps(cr, lo);
+    _mm_storeu_ps(cr + 4, hi);
+  }
+}
+#else
 void base_micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
                        float alpha, float beta) {
   float acc[kBaseMR][kBaseNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
-    for (int r = 0; r < kBaseMR; ++r) {
-      const float av = a[r];
-      for (int j = 0; j < kBaseNR; ++j) acc[r][j] += av * b[j];
-    }
+    for (int r = 0; r < kBaseMR; ++r)
+      for (int j = 0; j < kBaseNR; ++j) acc[r][j] += a[r] * b[j];
     a += kBaseMR;
     b += kBaseNR;
   }
   for (int r = 0; r < kBaseMR; ++r) {
     float* cr = c + r * ldc;
-    if (beta == 0.0f) {
-      for (int j = 0; j < kBaseNR; ++j) cr[j] = alpha * acc[r][j];
-    } else {
-      for (int j = 0; j < kBaseNR; ++j) cr[j] = alpha * acc[r][j] + beta * cr[j];
-    }
+    for (int j = 0; j < kBaseNR; ++j) cr[j] = alpha * acc[r][j] + (beta == 0.0f ? 0.0f : beta * cr[j]);
   }
 }
+#endif
 
 void base_pack_a(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, float* dst) {
   pack_a_tile<kBaseMR>(mc, kc, a, rs, cs, dst, NoFastPack());
@@ -201,19 +231,34 @@ void gemv(int64_t n, int64_t K, float alpha, const float* x, int64_t incx, const
 // time. Instead each thread owns a range of the big dimension, packs the small operand whole (cheap)
 // and packs each sliver of the big operand just before multiplying it, while it is still in L1.
 
+// Even K blocks: a K of 260 becomes two blocks of 130, not 256 + 4.
+int64_t k_block(const GemmKernels& g, int64_t K) { return ceil_div(K, ceil_div(K, g.kc)); }
+
+// fn(pc, kc, beta_eff) over the K blocks: the first block applies beta, the others accumulate.
+template <class F>
+void for_k_blocks(int64_t K, int64_t kcb, float beta, const F& fn) {
+  for (int64_t pc = 0; pc < K; pc += kcb) fn(pc, std::min(kcb, K - pc), pc == 0 ? beta : 1.0f);
+}
+
+// body(begin, end) over [0, n) parts, split over the threads when there are several.
+template <class F>
+void over_parts(int nthreads, int64_t n, const F& body) {
+  if (nthreads > 1) {
+    parallel_for(n, 1, body);
+  } else {
+    body(0, n);
+  }
+}
+
 // Small M: threads split N; B slivers are packed on the fly.
 void gemm_small_m(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t rsA,
                   int64_t csA, const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();
-  const int64_t MR = g.mr, NR = g.nr, KC_MAX = g.kc;
-  const int64_t kcb = ceil_div(K, ceil_div(K, KC_MAX));
-  const int64_t nsl = ceil_div(N, NR);
-  auto body = [&](int64_t s_begin, int64_t s_end) {
-    float* pa = tl_pack_a.get(round_up(M, MR) * kcb);
+  const int64_t kcb = k_block(g, K), NR = g.nr;
+  over_parts(nthreads, ceil_div(N, NR), [&](int64_t s_begin, int64_t s_end) {
+    float* pa = tl_pack_a.get(round_up(M, g.mr) * kcb);
     float* pb = tl_pack_b.get(NR * kcb);
-    for (int64_t pc = 0; pc < K; pc += kcb) {
-      const int64_t kc = std::min(kcb, K - pc);
-      const float beta_eff = pc == 0 ? beta : 1.0f;
+    for_k_blocks(K, kcb, beta, [&](int64_t pc, int64_t kc, float beta_eff) {
       g.pack_a(M, kc, A + pc * csA, rsA, csA, pa);
       for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t j0 = s * NR;
@@ -221,29 +266,19 @@ void gemm_small_m(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, co
         g.pack_b(kc, nr, B + pc * rsB + j0 * csB, rsB, csB, pb);
         macro_kernel(g, M, nr, kc, pa, pb, C + j0, ldc, alpha, beta_eff);
       }
-    }
-  };
-  if (nthreads > 1) {
-    parallel_for(nsl, 1, body);
-  } else {
-    body(0, nsl);
-  }
+    });
+  });
 }
 
 // Small N: threads split M; A slivers are packed on the fly.
 void gemm_small_n(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t rsA,
                   int64_t csA, const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();
-  const int64_t MR = g.mr, NR = g.nr, KC_MAX = g.kc;
-  const int64_t kcb = ceil_div(K, ceil_div(K, KC_MAX));
-  const int64_t nsl = ceil_div(N, NR);
-  const int64_t npanels = ceil_div(M, MR);
-  auto body = [&](int64_t p_begin, int64_t p_end) {
-    float* pb = tl_pack_b.get(nsl * NR * kcb);
+  const int64_t kcb = k_block(g, K), MR = g.mr;
+  over_parts(nthreads, ceil_div(M, MR), [&](int64_t p_begin, int64_t p_end) {
+    float* pb = tl_pack_b.get(ceil_div(N, g.nr) * g.nr * kcb);
     float* pa = tl_pack_a.get(MR * kcb);
-    for (int64_t pc = 0; pc < K; pc += kcb) {
-      const int64_t kc = std::min(kcb, K - pc);
-      const float beta_eff = pc == 0 ? beta : 1.0f;
+    for_k_blocks(K, kcb, beta, [&](int64_t pc, int64_t kc, float beta_eff) {
       g.pack_b(kc, N, B + pc * rsB, rsB, csB, pb);
       for (int64_t p = p_begin; p < p_end; ++p) {
         const int64_t i0 = p * MR;
@@ -251,38 +286,30 @@ void gemm_small_n(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, co
         g.pack_a(mr, kc, A + i0 * rsA + pc * csA, rsA, csA, pa);
         macro_kernel(g, mr, N, kc, pa, pb, C + i0 * ldc, ldc, alpha, beta_eff);
       }
-    }
-  };
-  if (nthreads > 1) {
-    parallel_for(npanels, 1, body);
-  } else {
-    body(0, npanels);
-  }
+    });
+  });
 }
 
 // The GotoBLAS loop nest on one thread.
 void gemm_serial(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t rsA, int64_t csA,
                  const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();
-  const int64_t MR = g.mr, NR = g.nr, KC_MAX = g.kc, MC_MAX = g.mc, NC_MAX = g.nc;
-  // Even block sizes: a K of 260 becomes two blocks of 130, not 256 + 4.
-  const int64_t kcb = ceil_div(K, ceil_div(K, KC_MAX));
-  const int64_t ncb = round_up(ceil_div(N, ceil_div(N, NC_MAX)), NR);
-  const int64_t mcb = round_up(ceil_div(M, ceil_div(M, MC_MAX)), MR);
+  // Even block sizes, as k_block.
+  const int64_t kcb = k_block(g, K);
+  const int64_t ncb = round_up(ceil_div(N, ceil_div(N, g.nc)), g.nr);
+  const int64_t mcb = round_up(ceil_div(M, ceil_div(M, g.mc)), g.mr);
   float* pb = tl_pack_b.get(kcb * ncb);
   float* pa = tl_pack_a.get(mcb * kcb);
   for (int64_t jc = 0; jc < N; jc += ncb) {
     const int64_t nc = std::min(ncb, N - jc);
-    for (int64_t pc = 0; pc < K; pc += kcb) {
-      const int64_t kc = std::min(kcb, K - pc);
-      const float beta_eff = pc == 0 ? beta : 1.0f;
+    for_k_blocks(K, kcb, beta, [&](int64_t pc, int64_t kc, float beta_eff) {
       g.pack_b(kc, nc, B + pc * rsB + jc * csB, rsB, csB, pb);
       for (int64_t ic = 0; ic < M; ic += mcb) {
         const int64_t mc = std::min(mcb, M - ic);
         g.pack_a(mc, kc, A + ic * rsA + pc * csA, rsA, csA, pa);
         macro_kernel(g, mc, nc, kc, pa, pb, C + ic * ldc + jc, ldc, alpha, beta_eff);
       }
-    }
+    });
   }
 }
 
