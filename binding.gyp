@@ -7,7 +7,7 @@
       "target_name": "convkit",
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('csrc/binding').filter(f=>f.endsWith('.cc')).map(f=>'csrc/binding/'+f).join(' ')\")",
-        "<!@(node -p \"require('fs').readdirSync('csrc/cpu').filter(f=>f.endsWith('.cc')).map(f=>'csrc/cpu/'+f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('csrc/cpu').filter(f=>f.endsWith('.cc')&&!f.includes('_avx')).map(f=>'csrc/cpu/'+f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('csrc/cudnn').filter(f=>f.endsWith('.cc')).map(f=>'csrc/cudnn/'+f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('csrc/distributed').filter(f=>f.endsWith('.cc')).map(f=>'csrc/distributed/'+f).join(' ')\")"
       ],
@@ -17,11 +17,36 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti"],
       "conditions": [
-        ["target_arch=='x64'", { "cflags_cc": ["-mavx2", "-mfma"] }]
+        ["target_arch=='x64'", {
+          "defines": ["CK_ISA_DISPATCH"],
+          "dependencies": ["convkit_avx2", "convkit_avx512"]
+        }]
       ]
     }
   ],
   "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "convkit_avx2",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('fs').readdirSync('csrc/cpu').filter(f=>f.endsWith('_avx2.cc')).map(f=>'csrc/cpu/'+f).join(' ')\")"],
+          "include_dirs": ["csrc"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-mavx2", "-mfma"]
+        },
+        {
+          "target_name": "convkit_avx512",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('fs').readdirSync('csrc/cpu').filter(f=>f.endsWith('_avx512.cc')).map(f=>'csrc/cpu/'+f).join(' ')\")"],
+          "include_dirs": ["csrc"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"]
+        }
+      ]
+    }],
     ["ck_gloo==1", {
       "targets": [
         {

@@ -146,20 +146,23 @@ function formatRow(r, maxSpread, peak) {
 }
 
 function header(peak) {
-  const peakText = peak ? `; % peak = achieved rate / measured peak (${peak.gflops.toFixed(1)} GF/s FMA, ${peak.gbps.toFixed(1)} GB/s triad)` : '';
+  const peakText = peak ? `; % peak = achieved rate / measured peak (${peak.gflops.toFixed(1)} GF/s FMA${peak.isa ? ` on convkit's ${peak.isa} path` : ''}, ${peak.gbps.toFixed(1)} GB/s triad)` : '';
   return `${'op'.padEnd(10)} ${'shape'.padEnd(22)} ${'ratio'.padStart(7)} ${'faster'.padEnd(8)} ${'ck ms'.padStart(9)} ${'torch ms'.padStart(9)} ${'convkit'.padStart(8)} ${'PyTorch'.padStart(8)} rate ${'ck %pk'.padStart(5)} ${'pt %pk'.padStart(5)}\n` +
     `(ratio = PyTorch time / convkit time; > 1 means convkit is faster${peakText})`;
 }
 
 /**
  * The machine's measured peaks for the fraction-of-peak column: FMA throughput on every thread and STREAM
- * triad bandwidth (native kernels in csrc/cpu/peak.cc and cuda/peak.cu), best of a few passes.
+ * triad bandwidth (native kernels in csrc/cpu/peak.cc and cuda/peak.cu), best of a few passes. On the CPU the
+ * loops use the vectors of convkit's ISA path in use (ck.info().cpu.isa, CONVKIT_CPU_ISA), so `% peak` is
+ * against what that path can reach.
  */
 function measurePeak(native, device, quick) {
   const seconds = quick ? 0.3 : 1.0;
   const bytes = device === 'cpu' ? (quick ? 64 : 128) * 2 ** 20 : 1024 * 2 ** 20;
   const p = native.measurePeak(device, seconds, bytes, quick ? 3 : 5);
-  return { gflops: p.gflops, gbps: p.gbps, method: `FMA chains on every thread, best of ${quick ? 3 : 5} bursts over ${seconds} s; triad over 3 x ${bytes / 2 ** 20} MiB arrays, best of ${quick ? 3 : 5}` };
+  const isa = device === 'cpu' ? native.buildInfo().cpuIsa : null;
+  return { gflops: p.gflops, gbps: p.gbps, isa, method: `FMA chains${isa ? ` (${isa} path)` : ''} on every thread, best of ${quick ? 3 : 5} bursts over ${seconds} s; triad over 3 x ${bytes / 2 ** 20} MiB arrays, best of ${quick ? 3 : 5}` };
 }
 
 function machine() {

@@ -108,7 +108,11 @@ export interface WhereParams { condDtype: number; dtype: number; aScalar: number
 export interface IndexParams { dim: number; dtype: number }
 export interface SortParams { rows: number; n: number; k: number; descending: boolean; topkOrder: boolean; sorted: boolean; dtype: number }
 
-export interface BuildInfo { flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean }
+export interface BuildInfo {
+  flavour: string; cudaArchs: string; cudaCompiled: boolean; cudaEmulated: boolean;
+  /** The CPU kernels' ISA path in use, the best this CPU supports, why (csrc/cpu/isa.h), AVX512_BF16. */
+  cpuIsa: 'baseline' | 'avx2' | 'avx512'; cpuIsaSupported: 'baseline' | 'avx2' | 'avx512'; cpuIsaNote: string; cpuBf16: boolean;
+}
 export interface CudaInfo { available: boolean; emulated: boolean; deviceCount: number; devices: string[]; runtime: string }
 export interface DeviceMemoryStats { device: number; live: number; bytes: number; peakBytes: number; cachedBytes: number }
 export interface CudnnInfo {

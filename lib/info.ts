@@ -12,6 +12,12 @@ export function info(): {
   cuda: { compiled: boolean; available: boolean; emulated: boolean; devices: string[]; runtime: string };
   threads: number;
   cudnn: { available: boolean; version: number | null };
+  /**
+   * The CPU kernels' instruction-set path, chosen once at load from CPUID (csrc/cpu/isa.h): `isa` in use,
+   * the best the CPU `supports`, `note` saying why (detected, CONVKIT_CPU_ISA=..., or the clamp), and
+   * whether the CPU has AVX512_BF16 (`bf16`).
+   */
+  cpu: { isa: 'baseline' | 'avx2' | 'avx512'; supported: 'baseline' | 'avx2' | 'avx512'; note: string; bf16: boolean };
 } {
   const b = native.buildInfo();
   const c = native.cudaInfo();
@@ -26,7 +32,20 @@ export function info(): {
     cuda: { compiled: b.cudaCompiled, available: c.available, emulated: c.emulated, devices: c.devices, runtime: c.runtime },
     threads: native.getNumThreads(),
     cudnn: { available: backends.cudnn.isAvailable(), version: backends.cudnn.version() },
+    cpu: { isa: b.cpuIsa, supported: b.cpuIsaSupported, note: b.cpuIsaNote, bf16: b.cpuBf16 },
   };
+}
+
+/**
+ * The warning for a CONVKIT_CPU_ISA request the binary did not follow (a path above what this CPU supports
+ * is clamped to the best it has; an unknown name is ignored): the native note saying so, or null.
+ */
+export function cpuIsaWarning(asked: string | undefined, b: { cpuIsa: string; cpuIsaNote: string }): string | null {
+  return asked && asked !== b.cpuIsa ? b.cpuIsaNote : null;
+}
+{
+  const w = cpuIsaWarning(process.env.CONVKIT_CPU_ISA, native.buildInfo());
+  if (w) process.emitWarning(w, { code: 'CONVKIT_CPU_ISA' });
 }
 
 /** Threads used by the CPU kernels (default: all cores). */

@@ -8,7 +8,10 @@
 // (paths from the repository root, `*` globs within one folder; the self-test itself is implied), and may
 // ask for extra builds of the same sources with more definitions:
 //   // selftest-variant: tiny-budgets -DCK_CONV_UNROLL_BUDGET=64 -DCK_CONV_MIN_BAND_COLS=1
-// Every source compiles with g++ -std=c++17 -O2 -mavx2 -mfma -Wall -Wextra -Werror -DCK_CUDA_EMU -Icsrc -Icuda
+// Every source compiles with g++ -std=c++17 -O2 -Wall -Wextra -Werror -DCK_CUDA_EMU -DCK_ISA_DISPATCH -Icsrc -Icuda
+// (the baseline x86-64, as the addon: csrc/cpu/isa.h), and a csrc/cpu/<family>.cc brings its per-ISA files
+// csrc/cpu/<family>_avx2.cc / _avx512.cc (compiled with those flags) and csrc/cpu/isa.cc along; so
+// CONVKIT_CPU_ISA=baseline|avx2|avx512 picks the CPU kernels' path the self-tests check
 // (.cu as C++), at most os.cpus().length compilers at a time; a variant's definitions are added for the
 // sources whose own text names the macro. Objects are cached by content: an object is
 // rebuilt only when the hash of its source and of every header it included (from g++ -MMD) changes, so a
@@ -36,7 +39,21 @@ const jobs = Math.max(1, os.cpus().length);
 const cacheDir =
   process.env.CONVKIT_SELFTEST_CACHE ||
   path.join(os.tmpdir(), `convkit-selftests-${crypto.createHash('sha1').update(root).digest('hex').slice(0, 10)}`);
-const FLAGS = ['-std=c++17', '-O2', '-mavx2', '-mfma', '-Wall', '-Wextra', '-Werror', '-DCK_CUDA_EMU', '-Icsrc', '-Icuda'];
+const FLAGS = ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', '-DCK_CUDA_EMU', '-DCK_ISA_DISPATCH', '-Icsrc', '-Icuda'];
+// Per-ISA kernel files, as CMakeLists.txt compiles them.
+const AVX512 = ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'];
+const ISA_FLAGS = { _avx2: ['-mavx2', '-mfma'], _avx512: AVX512, _avx512bf16: [...AVX512, '-mavx512bf16'] };
+function isaFlags(src) {
+  const m = /(_avx2|_avx512|_avx512bf16)\.cc$/.exec(src);
+  return m ? ISA_FLAGS[m[1]] : [];
+}
+// csrc/cpu/<family>.cc -> itself, its csrc/cpu/<family>_<isa>.cc files, and csrc/cpu/isa.cc.
+function withIsaFiles(src) {
+  const m = /^csrc\/cpu\/(\w+)\.cc$/.exec(src);
+  if (!m) return [src];
+  const isa = Object.keys(ISA_FLAGS).map((s) => `csrc/cpu/${m[1]}${s}.cc`).filter((f) => fs.existsSync(path.join(root, f)));
+  return isa.length ? [src, ...isa, 'csrc/cpu/isa.cc'] : [src];
+}
 const LIBS = ['-lpthread'];
 
 const sha = (s) => crypto.createHash('sha1').update(s).digest('hex');
@@ -78,7 +95,7 @@ function readSpec(rel) {
   }
   if (build.length === 0) return { error: `${rel}: no '// selftest-build:' line` };
   const sources = [rel];
-  for (const p of build) for (const f of expand(p)) if (!sources.includes(f)) sources.push(f);
+  for (const p of build) for (const e of expand(p)) for (const f of withIsaFiles(e)) if (!sources.includes(f)) sources.push(f);
   const missing = sources.filter((f) => !fs.existsSync(path.join(root, f)));
   if (missing.length) return { error: `${rel}: missing sources ${missing.join(', ')}` };
   return { sources, variants };
@@ -134,7 +151,7 @@ function stampOf(deps, flags) {
 }
 
 function object(src, defs) {
-  const flags = [...FLAGS, ...defs];
+  const flags = [...FLAGS, ...isaFlags(src), ...defs];
   const key = sha(src + '\n' + flags.join(' '));
   if (objects.has(key)) return objects.get(key);
   const base = path.join(cacheDir, 'obj', `${path.basename(src).replace(/[^\w.-]/g, '_')}.${key.slice(0, 12)}`);

@@ -5,6 +5,9 @@
 //   types            scripts/check-types.js: the README, docs and examples compiled as a strict project
 //                    against the published .d.ts, no casts; the TypeDoc API reference, warnings as errors
 //   native           the test/native self-tests (scripts/native-selftests.js)
+//   isa              the CPU kernels' other instruction-set paths (csrc/cpu/isa.h) on this machine: the native
+//                    self-tests again under CONVKIT_CPU_ISA=baseline and avx2 (the native step ran the best
+//                    path the CPU has), then the GEMM, conv, batch norm and optimizer parity tests under baseline
 //   schedule-reverse jest test/cuda with CONVKIT_EMU_SCHEDULE=reverse   (a block's threads in another order;
 //   schedule-random  jest test/cuda with CONVKIT_EMU_SCHEDULE=random:1   a result that changes is a race)
 //   asan             jest test/cuda on build-emu-asan (the emu flavour with AddressSanitizer)
@@ -37,6 +40,7 @@ const steps = [
   { name: 'emu', flavour: 'emu', build: 'emu', roots: ['test/cuda', 'test/unit'], env: { CONVKIT_BINARY: 'emu' } },
   { name: 'types', run: typesCheck },
   { name: 'native', run: nativeSelfTests },
+  { name: 'isa', build: 'cpu', run: isaPaths },
   { name: 'schedule-reverse', build: 'emu', roots: ['test/cuda'], env: { CONVKIT_BINARY: 'emu', CONVKIT_EMU_SCHEDULE: 'reverse', ...EXTRA_PASS_ENV } },
   { name: 'schedule-random', build: 'emu', roots: ['test/cuda'], env: { CONVKIT_BINARY: 'emu', CONVKIT_EMU_SCHEDULE: 'random:1', ...EXTRA_PASS_ENV } },
   { name: 'asan', build: 'emu-asan', roots: ['test/cuda'], env: { CONVKIT_BINARY: ASAN_BIN, ...EXTRA_PASS_ENV }, before: asanEnv },
@@ -141,6 +145,21 @@ function nativeSelfTests() {
   say('native: node scripts/native-selftests.js');
   const st = run(process.execPath, [script]);
   return { ok: st === 0, note: st === 0 ? '' : `exited ${st}` };
+}
+
+// The kernel-level checks on the paths the other steps do not take (test/unit/isa.test.ts, in the cpu step,
+// checks the dispatch itself). The self-tests' objects come from the native step's cache.
+const ISA_PARITY = ['test/parity/tensor_ops.test.ts', 'test/parity/conv.test.ts', 'test/parity/batchnorm.test.ts', 'test/parity/optim.test.ts'];
+function isaPaths() {
+  const problems = [];
+  for (const isa of ['baseline', 'avx2']) {
+    say(`isa: node scripts/native-selftests.js with CONVKIT_CPU_ISA=${isa}`);
+    const st = run(process.execPath, [path.join(__dirname, 'native-selftests.js')], { CONVKIT_CPU_ISA: isa });
+    if (st !== 0) problems.push(`native self-tests (${isa}) exited ${st}`);
+  }
+  const r = jestStep({ name: 'isa', roots: ISA_PARITY, env: { CONVKIT_BINARY: 'cpu', CONVKIT_CPU_ISA: 'baseline' } });
+  if (!r.skip && !r.ok) problems.push(`parity (baseline): ${r.note}`);
+  return { ok: problems.length === 0, note: problems.join('; ') };
 }
 
 // The GPU check's dry run: the bundle made from the emu build, gpu-check.sh run on it with the benchmark

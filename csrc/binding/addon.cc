@@ -2,6 +2,7 @@
 #include <napi.h>
 #include "../core/host_alloc.h"
 #include "../core/kernels.h"
+#include "../cpu/isa.h"
 #include "args.h"
 #include "entry_points.h"
 #include "errors.h"
@@ -31,6 +32,10 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("cudaCompiled", false);
   o.Set("cudaEmulated", false);
 #endif
+  o.Set("cpuIsa", cpu_isa_name(cpu_isa()));
+  o.Set("cpuIsaSupported", cpu_isa_name(cpu_isa_supported()));
+  o.Set("cpuIsaNote", cpu_isa_note());
+  o.Set("cpuBf16", cpu_features().avx512_bf16);
   return o;
 }
 
@@ -109,6 +114,7 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number:
 }  // namespace ck
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ck::cpu_isa();  // the CPU kernels' ISA path is chosen once, here at load (cpu/isa.h)
   exports.Set("Storage", ck::Storage::Init(env));
 #define CK_REGISTER_ENTRY(js, fn) CK_EXPORT(exports, #js, ck::fn);
   CK_ENTRY_POINTS(CK_REGISTER_ENTRY)

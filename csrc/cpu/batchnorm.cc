@@ -8,16 +8,15 @@
 //   backward: of the training forward: dbeta = sum(dy), dgamma = sum(dy * xhat),
 //             dx = gamma*invstd/n * (n*dy - dbeta - xhat*dgamma).
 // Statistics are parallel over channels; the elementwise passes are parallel over the N*C rows of L.
-// The row sums run on AVX2 in double lanes (a scalar loop where AVX2/FMA is not enabled).
+// The row sums run on AVX2 in double lanes (batchnorm_avx2.cc) on the AVX paths of cpu/isa.h, else scalar.
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 #include "../core/error.h"
 #include "../core/nn_kernels.h"
+#include "batchnorm_kernels.h"
+#include "isa.h"
 #include "threadpool.h"
 
 namespace ck {
@@ -28,53 +27,15 @@ constexpr int64_t kRowGrainElems = 1 << 14;  // elements per parallel chunk, at 
 
 int64_t grain_for(int64_t per_item) { return per_item >= kRowGrainElems ? 1 : kRowGrainElems / (per_item + 1) + 1; }
 
-#if defined(__AVX2__) && defined(__FMA__)
-// 8 floats as two 4-double vectors.
-inline void load8(const float* p, __m256d* lo, __m256d* hi) {
-  const __m256 v = _mm256_loadu_ps(p);
-  *lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-  *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-}
-inline double hsum(__m256d v) {
-  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
-#endif
-
-double sum_row(const float* x, int64_t L) {
+double base_sum_row(const float* x, int64_t L) {
   double s = 0.0;
-  int64_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d lo, hi;
-    load8(x + i, &lo, &hi);
-    a0 = _mm256_add_pd(a0, lo);
-    a1 = _mm256_add_pd(a1, hi);
-  }
-  s = hsum(_mm256_add_pd(a0, a1));
-#endif
-  for (; i < L; ++i) s += static_cast<double>(x[i]);
+  for (int64_t i = 0; i < L; ++i) s += static_cast<double>(x[i]);
   return s;
 }
 
-double sqdev_row(const float* x, int64_t L, double mean) {
+double base_sqdev_row(const float* x, int64_t L, double mean) {
   double s = 0.0;
-  int64_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  const __m256d m = _mm256_set1_pd(mean);
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d lo, hi;
-    load8(x + i, &lo, &hi);
-    lo = _mm256_sub_pd(lo, m);
-    hi = _mm256_sub_pd(hi, m);
-    a0 = _mm256_fmadd_pd(lo, lo, a0);
-    a1 = _mm256_fmadd_pd(hi, hi, a1);
-  }
-  s = hsum(_mm256_add_pd(a0, a1));
-#endif
-  for (; i < L; ++i) {
+  for (int64_t i = 0; i < L; ++i) {
     const double d = static_cast<double>(x[i]) - mean;
     s += d * d;
   }
@@ -82,31 +43,35 @@ double sqdev_row(const float* x, int64_t L, double mean) {
 }
 
 // Adds sum(dy) and sum(dy * (x - mean)) of one row to *sdy and *sdyx.
-void dot_row(const float* dy, const float* x, int64_t L, double mean, double* sdy, double* sdyx) {
+void base_dot_row(const float* dy, const float* x, int64_t L, double mean, double* sdy, double* sdyx) {
   double s = 0.0, t = 0.0;
-  int64_t i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  const __m256d m = _mm256_set1_pd(mean);
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d glo, ghi, xlo, xhi;
-    load8(dy + i, &glo, &ghi);
-    load8(x + i, &xlo, &xhi);
-    a0 = _mm256_add_pd(a0, glo);
-    a1 = _mm256_add_pd(a1, ghi);
-    b0 = _mm256_fmadd_pd(glo, _mm256_sub_pd(xlo, m), b0);
-    b1 = _mm256_fmadd_pd(ghi, _mm256_sub_pd(xhi, m), b1);
-  }
-  s = hsum(_mm256_add_pd(a0, a1));
-  t = hsum(_mm256_add_pd(b0, b1));
-#endif
-  for (; i < L; ++i) {
+  for (int64_t i = 0; i < L; ++i) {
     const double g = static_cast<double>(dy[i]);
     s += g;
     t += g * (static_cast<double>(x[i]) - mean);
   }
   *sdy += s;
   *sdyx += t;
+}
+
+const BnRowKernels kBaseRows = {base_sum_row, base_sqdev_row, base_dot_row};
+
+// The ISA path in use (cpu/isa.h); the AVX-512 path uses the AVX2 rows (the sums are bound by memory).
+const BnRowKernels& rows() {
+#if defined(CK_ISA_DISPATCH)
+  static const BnRowKernels& k = cpu_isa() == CpuIsa::kBaseline ? kBaseRows : avx2::kBnRowKernels;
+  return k;
+#else
+  return kBaseRows;
+#endif
+}
+
+// Both per-channel outputs (either may be null) zeroed: the results over an empty batch.
+void zero_channels(int64_t C, float* a, float* b) {
+  for (int64_t c = 0; c < C; ++c) {
+    if (a) a[c] = 0.0f;
+    if (b) b[c] = 0.0f;
+  }
 }
 
 // y = (x - mean[c]) * scale[c] + shift[c] over the N*C rows.
@@ -135,22 +100,20 @@ void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x
   const int64_t n = N * L;
   if (C == 0) return;
   if (n == 0) {  // PyTorch leaves the running statistics alone on an empty batch
-    for (int64_t c = 0; c < C; ++c) {
-      if (save_mean) save_mean[c] = 0.0f;
-      if (save_invstd) save_invstd[c] = 0.0f;
-    }
+    zero_channels(C, save_mean, save_invstd);
     return;
   }
   std::vector<float> mean(C), scale(C), shift(C);
   const int64_t CL = C * L;
+  const BnRowKernels& rk = rows();
   parallel_for(C, grain_for(n), [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
       const float* xc = x + c * L;
       double s = 0.0;
-      for (int64_t i = 0; i < N; ++i) s += sum_row(xc + i * CL, L);
+      for (int64_t i = 0; i < N; ++i) s += rk.sum(xc + i * CL, L);
       const double mu = s / static_cast<double>(n);
       double q = 0.0;
-      for (int64_t i = 0; i < N; ++i) q += sqdev_row(xc + i * CL, L, mu);
+      for (int64_t i = 0; i < N; ++i) q += rk.sqdev(xc + i * CL, L, mu);
       const double var = q / static_cast<double>(n);
       const double invstd = inv_std(var, static_cast<double>(eps));
       const double m = static_cast<double>(momentum);
@@ -190,21 +153,19 @@ void batchnorm_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, co
   if (C == 0) return;
   const int64_t n = N * L;
   if (n == 0) {
-    for (int64_t c = 0; c < C; ++c) {
-      if (dgamma) dgamma[c] = 0.0f;
-      if (dbeta) dbeta[c] = 0.0f;
-    }
+    zero_channels(C, dgamma, dbeta);
     return;
   }
   // dx = (dy - mdy[c] - (x - mean[c]) * proj[c]) * k[c]
   std::vector<float> mdy(C), proj(C), k(C);
   const int64_t CL = C * L;
+  const BnRowKernels& rk = rows();
   parallel_for(C, grain_for(n), [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
       const double mu = static_cast<double>(save_mean[c]);
       const double invstd = static_cast<double>(save_invstd[c]);
       double sdy = 0.0, sdyx = 0.0;
-      for (int64_t i = 0; i < N; ++i) dot_row(dy + i * CL + c * L, x + i * CL + c * L, L, mu, &sdy, &sdyx);
+      for (int64_t i = 0; i < N; ++i) rk.dot(dy + i * CL + c * L, x + i * CL + c * L, L, mu, &sdy, &sdyx);
       if (dgamma) dgamma[c] = static_cast<float>(sdyx * invstd);
       if (dbeta) dbeta[c] = static_cast<float>(sdy);
       const double inv_n = 1.0 / static_cast<double>(n);

@@ -9,33 +9,17 @@
 
 #include "../core/error.h"
 #include "../core/kernels.h"
+#include "isa.h"
+#include "peak_kernels.h"
 #include "threadpool.h"
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 namespace ck {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// `iters` rounds of 12 independent FMA chains (enough to cover the FMA latency on two ports); returns a
-// value that depends on every chain so the compiler keeps them all.
-float fma_chains(int64_t iters, float seed) {
-#if defined(__AVX2__) && defined(__FMA__)
-  const __m256 m = _mm256_set1_ps(0.999999f);
-  const __m256 a = _mm256_set1_ps(1e-7f);
-  __m256 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(seed + (float)i);
-  for (int64_t it = 0; it < iters; ++it) {
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-  }
-  __m256 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-  alignas(32) float out[8];
-  _mm256_store_ps(out, s);
-  return out[0];
-#else
+// The baseline path: plain C++ (SSE2 mul + add by auto-vectorisation), the same 12 chains of 8 lanes.
+float base_fma_chains(int64_t iters, float seed) {
   float acc[12][8];
   for (int i = 0; i < 12; ++i)
     for (int l = 0; l < 8; ++l) acc[i][l] = seed + (float)i;
@@ -45,9 +29,25 @@ float fma_chains(int64_t iters, float seed) {
   float s = 0;
   for (int i = 0; i < 12; ++i) s += acc[i][0];
   return s;
-#endif
 }
-constexpr double kFlopsPerIter = 12 * 8 * 2;
+
+void base_triad(float* __restrict a, const float* __restrict b, const float* __restrict c, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) a[i] = b[i] + 3.f * c[i];
+}
+
+const PeakKernels kBasePeak = {12 * 8 * 2, base_fma_chains, base_triad};
+
+// The ISA path in use (cpu/isa.h): the peak the kernels of this process can reach.
+const PeakKernels& peak_kernels() {
+#if defined(CK_ISA_DISPATCH)
+  switch (cpu_isa()) {
+    case CpuIsa::kAvx512: return avx512::kPeakKernels;
+    case CpuIsa::kAvx2: return avx2::kPeakKernels;
+    default: break;
+  }
+#endif
+  return kBasePeak;
+}
 
 }  // namespace
 
@@ -57,13 +57,14 @@ PeakResult cpu_peak(double seconds, int64_t bytes, int reps) {
   if (reps < 1 || reps > 100) throw Error("ERR_ARG", "peak: reps must be in 1..100", ErrorKind::Range);
   const int threads = get_num_threads();
   PeakResult r{0, 0};
+  const PeakKernels& pk = peak_kernels();
 
   // Compute: calibrate a block that takes ~1 ms on one thread, then every thread runs blocks for the
   // same wall-clock budget; the rate is all threads' flops over the wall time of the whole job.
   int64_t block = 1 << 14;
   for (;;) {
     auto t0 = Clock::now();
-    volatile float sink = fma_chains(block, 1.f);
+    volatile float sink = pk.fma_chains(block, 1.f);
     (void)sink;
     double dt = std::chrono::duration<double>(Clock::now() - t0).count();
     if (dt > 1e-3 || block > (int64_t(1) << 30)) break;
@@ -80,7 +81,7 @@ PeakResult cpu_peak(double seconds, int64_t bytes, int reps) {
         float s = 0;
         int64_t mine = 0;
         do {
-          s += fma_chains(block, (float)t);
+          s += pk.fma_chains(block, (float)t);
           ++mine;
         } while (Clock::now() < deadline);
         blocks += mine;
@@ -88,13 +89,13 @@ PeakResult cpu_peak(double seconds, int64_t bytes, int reps) {
       }
     });
     double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.gflops = std::max(r.gflops, (double)blocks.load() * (double)block * kFlopsPerIter / wall / 1e9);
+    r.gflops = std::max(r.gflops, (double)blocks.load() * (double)block * pk.flops_per_iter / wall / 1e9);
   }
 
   // Memory: triad, first touch by the threads that later stream each part. Stores bypass the caches
-  // (non-temporal) where AVX is compiled in, as STREAM's do, so the 12 bytes per element counted are the
+  // (non-temporal) on the AVX paths, as STREAM's do, so the 12 bytes per element counted are the
   // bytes moved (no read-for-ownership of a): kernels that stream their outputs can reach this rate.
-  const int64_t n = bytes / 4 / 8 * 8;
+  const int64_t n = bytes / 4 / 16 * 16;
   struct FreeDeleter { void operator()(float* p) const { std::free(p); } };
   auto alloc = [&] {
     float* p = static_cast<float*>(std::aligned_alloc(64, (size_t)n * 4));
@@ -102,7 +103,7 @@ PeakResult cpu_peak(double seconds, int64_t bytes, int reps) {
     return std::unique_ptr<float, FreeDeleter>(p);
   };
   auto a = alloc(), b = alloc(), c = alloc();
-  const int64_t grain = std::max<int64_t>(1 << 16, n / threads / 4) / 8 * 8;
+  const int64_t grain = std::max<int64_t>(1 << 16, n / threads / 4) / 16 * 16;
   parallel_for(n, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) { a.get()[i] = 0; b.get()[i] = 1; c.get()[i] = 2; }
   });
@@ -112,16 +113,7 @@ PeakResult cpu_peak(double seconds, int64_t bytes, int reps) {
     float* __restrict pa = a.get();
     const float* __restrict pb = b.get();
     const float* __restrict pc = c.get();
-    parallel_for(n / 8, grain / 8, [&](int64_t lo, int64_t hi) {
-#if defined(__AVX2__) && defined(__FMA__)
-      const __m256 three = _mm256_set1_ps(3.f);
-      for (int64_t v = lo; v < hi; ++v)
-        _mm256_stream_ps(pa + 8 * v, _mm256_fmadd_ps(three, _mm256_load_ps(pc + 8 * v), _mm256_load_ps(pb + 8 * v)));
-      _mm_sfence();
-#else
-      for (int64_t i = 8 * lo; i < 8 * hi; ++i) pa[i] = pb[i] + 3.f * pc[i];
-#endif
-    });
+    parallel_for(n / 16, grain / 16, [&](int64_t lo, int64_t hi) { pk.triad(pa, pb, pc, 16 * lo, 16 * hi); });
     best = std::min(best, std::chrono::duration<double>(Clock::now() - s0).count());
   }
   r.gbps = 12.0 * (double)n / best / 1e9;

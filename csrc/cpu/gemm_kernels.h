@@ -1,0 +1,36 @@
+// The GEMM's per-ISA pieces (see cpu/isa.h for the convention): gemm.cc drives the GotoBLAS loop nest and
+// calls these through the table gemm_kernels() picked once from cpu_isa(). Plain declarations only, so the
+// per-ISA files can include it.
+#pragma once
+#include <cstdint>
+
+namespace ck {
+
+struct GemmKernels {
+  int64_t mr, nr;          // register tile of the micro-kernel
+  int64_t kc, mc, nc;      // cache blocking: K block (B sliver in L1), M block (A in L2), N block (B in L3)
+  // c (mr x nr, row stride ldc) = alpha * a_panel @ b_panel + beta * c; reads c only when beta != 0.
+  // a: kc groups of mr floats; b: kc groups of nr floats, 64-byte aligned.
+  void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta);
+  // A block (mc x kc, element (i,k) at a[i*rs + k*cs]) -> ceil(mc/mr) slivers of kc groups of mr floats,
+  // rows past mc zero-filled. May write up to 16 floats past the end (the packing buffer's slack).
+  void (*pack_a)(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, float* dst);
+  // B panel (kc x nc, element (k,j) at b[k*rs + j*cs]) -> ceil(nc/nr) slivers of kc groups of nr floats,
+  // columns past nc zero-filled; dst 64-byte aligned.
+  void (*pack_b)(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, float* dst);
+  // sum_k x[k] * y[k] (both contiguous).
+  float (*dot)(int64_t n, const float* x, const float* y);
+};
+
+constexpr int64_t kGemmMaxMR = 8, kGemmMaxNR = 32;  // the largest tile of any path (edge scratch size)
+
+const GemmKernels& gemm_kernels();
+
+namespace avx2 {
+extern const GemmKernels kGemmKernels;
+}
+namespace avx512 {
+extern const GemmKernels kGemmKernels;
+}
+
+}  // namespace ck
