@@ -9,9 +9,9 @@
 //            grid-stride loops over the output, each element's offsets in the broadcast views computed
 //            from its flat index (stride 0 = broadcast; no operand is materialised).
 //   gather / scatter
-//            grid-stride over the index view; an index outside [0, size) is skipped and recorded as
-//            atomicMax(bad, n - i) (so the flag names the first bad position); the host reads the flag
-//            back (one synchronisation) and throws ERR_INDEX with the value. scatter_add uses atomicAdd
+//            grid-stride over the index view; an index outside [0, size) is skipped and reported into the
+//            device's error slot, so the host never waits: ERR_INDEX is raised at the next synchronisation
+//            (as PyTorch's device-side assert, but the process stays usable). scatter_add uses atomicAdd
 //            (float sums of duplicate indices then land in no fixed order, as PyTorch's CUDA scatter_add).
 //   sort / topk
 //            one block per row: each thread ranks its elements against the whole row, staged through
@@ -27,6 +27,7 @@
 #include "common.cuh"
 #include "core/error.h"
 #include "core/index_kernels_cuda.h"
+#include "core/runtime_cuda.h"
 
 namespace ck {
 namespace cuda {
@@ -38,7 +39,7 @@ int64_t numel_of(const Layout& l) {
   return n;
 }
 
-__global__ void cat_kernel1(CatArgs a, uint32_t* __restrict__ out) {  // out (outer, total, inner)
+__global__ void cat_kernel(CatArgs a, uint32_t* __restrict__ out) {  // out (outer, total, inner)
   const int i = blockIdx.y;
   const auto* in = static_cast<const uint32_t*>(a.inputs[i]);  // (outer, sizes[i], inner)
   const int64_t run = a.sizes[i] * a.inner, n = a.outer * run;
@@ -49,7 +50,7 @@ __global__ void cat_kernel1(CatArgs a, uint32_t* __restrict__ out) {  // out (ou
   }
 }
 
-__global__ void where_kernel1(WhereArgs w, const void* __restrict__ cond,  // view (out shape)
+__global__ void where_kernel(WhereArgs w, const void* __restrict__ cond,  // view (out shape)
                               const uint32_t* __restrict__ a,               // view or null
                               const uint32_t* __restrict__ b,               // view or null
                               uint32_t* __restrict__ out, int64_t n) {      // (out shape)
@@ -63,7 +64,7 @@ __global__ void where_kernel1(WhereArgs w, const void* __restrict__ cond,  // vi
 }
 
 template <class T>
-__global__ void clamp_kernel1(ClampArgs c, const T* __restrict__ x, const T* __restrict__ lo,  // views; lo/hi may be null
+__global__ void clamp_kernel(ClampArgs c, const T* __restrict__ x, const T* __restrict__ lo,  // views; lo/hi may be null
                               const T* __restrict__ hi, T* __restrict__ out, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -74,7 +75,7 @@ __global__ void clamp_kernel1(ClampArgs c, const T* __restrict__ x, const T* __r
   }
 }
 
-__global__ void clamp_backward_kernel1(ClampArgs c, const float* __restrict__ x, const float* __restrict__ lo,
+__global__ void clamp_backward_kernel(ClampArgs c, const float* __restrict__ x, const float* __restrict__ lo,
                                        const float* __restrict__ hi, const float* __restrict__ g,  // g (out shape)
                                        float* __restrict__ gx, float* __restrict__ glo, float* __restrict__ ghi,
                                        int64_t n) {
@@ -87,19 +88,27 @@ __global__ void clamp_backward_kernel1(ClampArgs c, const float* __restrict__ x,
   }
 }
 
-// kMode 0 gather (other <- data), 1 scatter (data <- other), 2 scatter_add float, 3 scatter_add int32.
+// kMode 0 gather (other <- data), 1 scatter (data <- other), 2 scatter_add float, 3 scatter_add int32. An
+// index out of range is skipped and reported into the device's error slot (core/runtime_cuda.h: the first
+// report wins), which the host reads at its next synchronisation.
 template <int kMode>
-__global__ void index_kernel1(IndexArgs a, const int32_t* __restrict__ index,  // view (index shape)
-                              uint32_t* data,                                   // view, data.shape[dim] = bound
-                              uint32_t* other,                                  // view (index shape)
-                              unsigned long long* __restrict__ bad, int64_t n) {
+__global__ void index_kernel(IndexArgs a, const int32_t* __restrict__ index,  // view (index shape)
+                             uint32_t* data,                                   // view, data.shape[dim] = bound
+                             uint32_t* other,                                  // view (index shape)
+                             DeviceError* __restrict__ err, int op, int64_t n) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const Layout* l[3] = {&a.index, &a.data, &a.other};
     int64_t off[3], d = 0;
     idx::offsets<3>(l, i, off);
     if (idx::index_at(a, index, off, &d) < 0) {
-      atomicMax(bad, static_cast<unsigned long long>(n - i));
+      if (atomicCAS(&err->code, 0u, 1u) == 0u) {
+        err->op = op;
+        err->value = index[off[0]];
+        err->bound = a.dim_size;
+        err->dim = a.dim;
+        err->index = i;
+      }
       continue;
     }
     if (kMode == 0) other[off[2]] = data[d];
@@ -110,7 +119,7 @@ __global__ void index_kernel1(IndexArgs a, const int32_t* __restrict__ index,  /
 }
 
 template <class T>
-__global__ void sort_kernel1(SortArgs s, const T* __restrict__ x,  // (rows, n)
+__global__ void sort_kernel(SortArgs s, const T* __restrict__ x,  // (rows, n)
                              T* __restrict__ values,                // (rows, k)
                              int32_t* __restrict__ indices) {       // (rows, k)
   CK_SHARED(T, tile, [kThreads]);
@@ -137,30 +146,14 @@ __global__ void sort_kernel1(SortArgs s, const T* __restrict__ x,  // (rows, n)
   }
 }
 
-// Reads the flag an index kernel wrote; throws ERR_INDEX for the first bad position (synchronises).
-void check_index_flag(const char* op, const IndexArgs& a, const int32_t* index, const unsigned long long* bad_dev,
-                      int64_t n, Stream s) {
-  unsigned long long bad = 0;
-  memcpy_d2h(&bad, bad_dev, sizeof bad, s);
-  if (bad == 0) return;
-  int64_t off[1];
-  const Layout* l[1] = {&a.index};
-  idx::offsets<1>(l, n - static_cast<int64_t>(bad), off);
-  int32_t v = 0;
-  memcpy_d2h(&v, index + off[0], sizeof v, s);
-  throw Error("ERR_INDEX", index_error_message(op, v, a.dim, a.dim_size), ErrorKind::Range);
-}
-
 template <int kMode>
-void run_index(const char* op, const IndexArgs& a, const int32_t* index, const void* data, const void* other, Stream s) {
+void run_index(DeviceErrorOp op, const IndexArgs& a, const int32_t* index, const void* data, const void* other,
+               Stream s) {
   const int64_t n = numel_of(a.index);
   if (n == 0) return;
-  Scratch flag(sizeof(unsigned long long), s);
-  auto* bad = flag.as<unsigned long long>();
-  fill_cuda(DType::I32, bad, 2, 0.0, s);
-  launch(index_kernel1<kMode>, dim3(grid_for(n)), dim3(kThreads), 0, s, a, index, const_cast<uint32_t*>(static_cast<const uint32_t*>(data)),
-         const_cast<uint32_t*>(static_cast<const uint32_t*>(other)), bad, n);
-  check_index_flag(op, a, index, bad, n, s);
+  launch(index_kernel<kMode>, dim3(grid_for(n)), dim3(kThreads), 0, s, a, index,
+         const_cast<uint32_t*>(static_cast<const uint32_t*>(data)),
+         const_cast<uint32_t*>(static_cast<const uint32_t*>(other)), device_error_slot(), static_cast<int>(op), n);
 }
 
 }  // namespace
@@ -169,14 +162,14 @@ void cat_cuda(const CatArgs& a, void* output, Stream s) {
   int64_t most = 0;
   for (int i = 0; i < a.n; ++i) most = a.sizes[i] > most ? a.sizes[i] : most;
   if (a.n == 0 || most * a.inner * a.outer == 0) return;
-  launch(cat_kernel1, dim3(grid_for(a.outer * most * a.inner), static_cast<unsigned>(a.n)), dim3(kThreads), 0, s, a,
+  launch(cat_kernel, dim3(grid_for(a.outer * most * a.inner), static_cast<unsigned>(a.n)), dim3(kThreads), 0, s, a,
          static_cast<uint32_t*>(output));
 }
 
 void where_cuda(const WhereArgs& w, const void* cond, const void* a, const void* b, void* out, Stream s) {
   const int64_t n = numel_of(w.cond);
   if (n == 0) return;
-  launch(where_kernel1, dim3(grid_for(n)), dim3(kThreads), 0, s, w, cond, static_cast<const uint32_t*>(a),
+  launch(where_kernel, dim3(grid_for(n)), dim3(kThreads), 0, s, w, cond, static_cast<const uint32_t*>(a),
          static_cast<const uint32_t*>(b), static_cast<uint32_t*>(out), n);
 }
 
@@ -184,10 +177,10 @@ void clamp_tensor_cuda(const ClampArgs& c, const void* x, const void* lo, const 
   const int64_t n = numel_of(c.x);
   if (n == 0) return;
   if (c.dtype == DType::F32)
-    launch(clamp_kernel1<float>, dim3(grid_for(n)), dim3(kThreads), 0, s, c, static_cast<const float*>(x),
+    launch(clamp_kernel<float>, dim3(grid_for(n)), dim3(kThreads), 0, s, c, static_cast<const float*>(x),
            static_cast<const float*>(lo), static_cast<const float*>(hi), static_cast<float*>(out), n);
   else
-    launch(clamp_kernel1<int32_t>, dim3(grid_for(n)), dim3(kThreads), 0, s, c, static_cast<const int32_t*>(x),
+    launch(clamp_kernel<int32_t>, dim3(grid_for(n)), dim3(kThreads), 0, s, c, static_cast<const int32_t*>(x),
            static_cast<const int32_t*>(lo), static_cast<const int32_t*>(hi), static_cast<int32_t*>(out), n);
 }
 
@@ -195,26 +188,26 @@ void clamp_tensor_backward_cuda(const ClampArgs& c, const float* x, const float*
                                 float* gx, float* glo, float* ghi, Stream s) {
   const int64_t n = numel_of(c.x);
   if (n == 0) return;
-  launch(clamp_backward_kernel1, dim3(grid_for(n)), dim3(kThreads), 0, s, c, x, lo, hi, g, gx, glo, ghi, n);
+  launch(clamp_backward_kernel, dim3(grid_for(n)), dim3(kThreads), 0, s, c, x, lo, hi, g, gx, glo, ghi, n);
 }
 
 void gather_cuda(const IndexArgs& a, const int32_t* index, const void* data, void* other, Stream s) {
-  run_index<0>("gather", a, index, data, other, s);
+  run_index<0>(kDevErrGather, a, index, data, other, s);
 }
 
 void scatter_cuda(const IndexArgs& a, bool add, const int32_t* index, void* data, const void* other, Stream s) {
-  if (!add) run_index<1>("scatter", a, index, data, other, s);
-  else if (a.dtype == DType::F32) run_index<2>("scatter_add", a, index, data, other, s);
-  else run_index<3>("scatter_add", a, index, data, other, s);
+  if (!add) run_index<1>(kDevErrScatter, a, index, data, other, s);
+  else if (a.dtype == DType::F32) run_index<2>(kDevErrScatterAdd, a, index, data, other, s);
+  else run_index<3>(kDevErrScatterAdd, a, index, data, other, s);
 }
 
 void sort_cuda(const SortArgs& a, const void* x, void* values, int32_t* indices, Stream s) {
   if (a.rows == 0 || a.n == 0 || a.k == 0) return;
   const dim3 grid(static_cast<unsigned>(a.rows < kMaxGridBlocks ? a.rows : kMaxGridBlocks));
   if (a.dtype == DType::F32)
-    launch(sort_kernel1<float>, grid, dim3(kThreads), 0, s, a, static_cast<const float*>(x), static_cast<float*>(values), indices);
+    launch(sort_kernel<float>, grid, dim3(kThreads), 0, s, a, static_cast<const float*>(x), static_cast<float*>(values), indices);
   else
-    launch(sort_kernel1<int32_t>, grid, dim3(kThreads), 0, s, a, static_cast<const int32_t*>(x), static_cast<int32_t*>(values),
+    launch(sort_kernel<int32_t>, grid, dim3(kThreads), 0, s, a, static_cast<const int32_t*>(x), static_cast<int32_t*>(values),
            indices);
 }
 

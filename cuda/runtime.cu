@@ -22,6 +22,7 @@
 // bytes, as on a GPU. New and reused blocks are filled with 0xFF bytes (NaN as float, -1 as int32) so a
 // kernel that reads memory nobody wrote shows it. CONVKIT_CUDA_EMU_DISABLE=1 makes no device available.
 #include "runtime.cuh"
+#include "core/index_kernels.h"
 #include "core/runtime_cuda.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -915,15 +916,23 @@ void check_device_errors() {
     volatile DeviceError* e = slots + d;
     if (e->code == 0) continue;
     const int op = e->op;
-    const long long value = e->value, bound = e->bound, index = e->index;
+    const long long value = e->value, bound = e->bound, index = e->index, dim = e->dim;
     std::memset(slots, 0, sizeof(DeviceError) * kMaxDevices);  // reported once; the process goes on
+    const char* later = " (a device-side check, reported at the first synchronisation after it)";
+    if (op == kDevErrGather || op == kDevErrScatter || op == kDevErrScatterAdd) {
+      const char* fn = op == kDevErrGather ? "gather" : op == kDevErrScatter ? "scatter" : "scatter_add";
+      throw ::ck::Error("ERR_INDEX",
+                        index_error_message(fn, value, static_cast<int32_t>(dim), bound) + " on cuda:" +
+                            std::to_string(d) + later,
+                        ::ck::ErrorKind::Range);
+    }
     const char* name = op == kDevErrNllForward    ? "nll_loss forward (nll_loss / cross_entropy)"
                        : op == kDevErrNllBackward ? "nll_loss backward (nll_loss / cross_entropy)"
                                                   : "a kernel";
     throw ::ck::Error("ERR_INDEX", std::string(name) + " on cuda:" + std::to_string(d) + ": target " +
                                        std::to_string(value) + " at row " + std::to_string(index) +
                                        " is out of range for " + std::to_string(bound) +
-                                       " classes (a device-side check, reported at the first synchronisation after it)",
+                                       " classes" + later,
                       ::ck::ErrorKind::Range);
   }
 }

@@ -33,14 +33,22 @@ void memcpy_peer(void* dst, int dst_device, const void* src, int src_device, siz
 // Kernels report an invalid argument they cannot act on (a class index out of range) into the slot of
 // their device; the host checks every slot at each synchronisation and throws ck::Error ERR_INDEX there
 // (then clears them), as PyTorch's device-side asserts surface at the next synchronising call.
-enum DeviceErrorOp : int { kDevErrNone = 0, kDevErrNllForward = 1, kDevErrNllBackward = 2 };
+enum DeviceErrorOp : int {
+  kDevErrNone = 0,
+  kDevErrNllForward = 1,   // a class index out of range (value, bound = classes, index = row)
+  kDevErrNllBackward = 2,
+  kDevErrGather = 3,       // an index out of range (value, bound = size of dim, dim, index = position)
+  kDevErrScatter = 4,
+  kDevErrScatterAdd = 5,
+};
 struct DeviceError {
   unsigned int code;  // 0: none; set by atomicCAS so the first report wins
   int op;             // DeviceErrorOp
   long long value;    // the offending value
   long long bound;    // the exclusive upper bound it broke
-  long long index;    // where (row)
-  long long pad[4];   // 64 bytes per slot
+  long long index;    // where (row, or position in the index tensor)
+  long long dim;      // the dimension indexed (gather / scatter)
+  long long pad[3];   // 64 bytes per slot
 };
 DeviceError* device_error_slot();  // device pointer for the current device
 void check_device_errors();        // throws ERR_INDEX (and clears) if any slot is set; no synchronisation
