@@ -8,6 +8,7 @@
  * loads, one error lists every attempt and what to do.
  */
 import type { ConvTuning, CudaLaunchStats, KernelLaunchStats } from './cuda_stats';
+import type { ConvAlgo } from './conv_algo';
 import * as fs from 'fs';
 import * as path from 'path';
 import { isMainThread, workerData } from 'worker_threads';
@@ -184,6 +185,9 @@ export interface Native extends NativeDist {
   externalMemory(): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  // CPU convolution algorithm (conv_algo.cc)
+  setConvAlgo(algo: ConvAlgo): void;
+  getConvAlgo(): ConvAlgo;
   // benchmarks (bench_ops.cc)
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
   measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };

@@ -79,7 +79,10 @@
   X(emptyCache, EmptyCache)                                \
   X(externalMemory, ExternalMemory)                        \
   X(setNumThreads, SetNumThreads)                          \
-  X(getNumThreads, GetNumThreads)
+  X(getNumThreads, GetNumThreads)                          \
+  /* conv_algo.cc */                                       \
+  X(setConvAlgo, SetConvAlgo)                              \
+  X(getConvAlgo, GetConvAlgo)
 
 namespace ck {
 #define CK_DECLARE_ENTRY(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

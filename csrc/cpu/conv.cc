@@ -38,7 +38,9 @@
 //    image) with the GEMMs on all threads and the unrolling and scattering split over channels.
 //  - Scratch is thread_local and only grows, so steady-state training allocates nothing.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -47,6 +49,7 @@
 #include "core/kernels.h"
 #include "core/nn_kernels.h"
 #include "cpu/threadpool.h"
+#include "cpu/winograd.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -659,11 +662,67 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
   return d;
 }
 
+// ---- algorithm selection: im2col GEMM ("direct") or Winograd ---------------------------------------------
+// The rule (ConvAlgo::Auto) and the measurements it rests on: docs/winograd.md.
+enum class Algo { Direct, Wino2, Wino4 };
+
+Algo rule(const Conv2dParams& p) {
+  // Shallow layers (the 3-channel stem) are transform-bound: the GEMM depth C is too small to pay for them.
+  if (p.C < 16 || p.O < 16) return Algo::Direct;
+  // Too few tiles to pay for transforming the weights (a batch of one 4x4 map, say).
+  if (p.N * ((p.OH + 3) / 4) * ((p.OW + 3) / 4) < 64) return Algo::Direct;
+  return Algo::Wino4;
+}
+
+std::atomic<int>& algo_setting() {
+  static std::atomic<int> v{[] {
+    ConvAlgo a = ConvAlgo::Auto;
+    if (const char* e = std::getenv("CONVKIT_CONV_ALGO")) parse_conv_algo(e, &a);  // unknown: auto
+    return static_cast<int>(a);
+  }()};
+  return v;
+}
+
+Algo choose_algo(const Conv2dParams& p) {
+  if (!winograd_applies(p)) return Algo::Direct;
+  switch (get_conv_algo()) {
+    case ConvAlgo::Direct: return Algo::Direct;
+    case ConvAlgo::Winograd2: return Algo::Wino2;
+    case ConvAlgo::Winograd4: return Algo::Wino4;
+    case ConvAlgo::Winograd: {
+      const Algo a = rule(p);
+      return a == Algo::Direct ? Algo::Wino4 : a;
+    }
+    default: return rule(p);
+  }
+}
+
+WinogradTile tile_of(Algo a) { return a == Algo::Wino2 ? WinogradTile::F2 : WinogradTile::F4; }
+
 }  // namespace
+
+void set_conv_algo(ConvAlgo a) { algo_setting().store(static_cast<int>(a)); }
+ConvAlgo get_conv_algo() { return static_cast<ConvAlgo>(algo_setting().load()); }
+
+namespace {
+constexpr const char* kAlgoNames[] = {"auto", "direct", "winograd", "winograd2", "winograd4"};
+}
+
+bool parse_conv_algo(const char* name, ConvAlgo* out) {
+  for (int i = 0; i < 5; ++i)
+    if (std::strcmp(name, kAlgoNames[i]) == 0) {
+      *out = static_cast<ConvAlgo>(i);
+      return true;
+    }
+  return false;
+}
+
+const char* conv_algo_name(ConvAlgo a) { return kAlgoNames[static_cast<int>(a)]; }
 
 void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y) {
   check_conv2d(p, "conv2d_forward");
   if (p.N == 0) return;
+  if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_forward_cpu(p, tile_of(a), x, w, b, y);
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_forward(p, g, x, w, b, y);
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
@@ -737,6 +796,7 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
 void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_conv2d(p, "conv2d_backward_data");
   if (p.N == 0) return;
+  if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_backward_data_cpu(p, tile_of(a), dy, w, dx);
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_backward_data(p, g, dy, w, dx);
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
