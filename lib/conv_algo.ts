@@ -1,8 +1,8 @@
 /**
  * Which algorithm CPU convolutions with a 3x3 kernel, stride 1, dilation 1 and one group use:
  * 'auto' (default: the measured per-shape rule, docs/winograd.md), 'direct' (im2col GEMM, as before Winograd),
- * 'winograd' (Winograd wherever it applies, with the rule's tile), 'winograd2' / 'winograd4' (forced F(2x2,3x3) /
- * F(4x4,3x3)). Process-wide; the initial value comes from the environment variable CONVKIT_CONV_ALGO.
+ * 'winograd' (Winograd F(2x2,3x3) wherever it applies), 'winograd2' / 'winograd4' (forced F(2x2,3x3) / F(4x4,3x3):
+ * the faster, opt-in because its rounding error is about 10x direct's, see docs/winograd.md). Process-wide; the initial value comes from the environment variable CONVKIT_CONV_ALGO.
  * Other convolutions always use the im2col GEMM; CUDA convolutions are unaffected.
  */
 import { native } from './binding';

@@ -82,7 +82,9 @@
   X(getNumThreads, GetNumThreads)                          \
   /* conv_algo.cc */                                       \
   X(setConvAlgo, SetConvAlgo)                              \
-  X(getConvAlgo, GetConvAlgo)
+  X(getConvAlgo, GetConvAlgo)                              \
+  /* fused_ops.cc */                                       \
+  X(conv2dBnActEval, Conv2dBnActEval)
 
 namespace ck {
 #define CK_DECLARE_ENTRY(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

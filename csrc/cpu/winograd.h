@@ -4,24 +4,15 @@
 #include <cstdint>
 
 #include "core/nn_params.h"
+#include "cpu/fused.h"  // ConvEpilogue
 
 namespace ck {
 
 // Output tile size m of F(m x m, 3 x 3): 2 or 4.
 enum class WinogradTile : int { F2 = 2, F4 = 4 };
 
-// Per-output-channel epilogue applied to y = conv + bias before it is stored: y = relu?(y * scale[o] + shift[o]
-// (+ residual)). All pointers may be null (scale/shift null: identity). Used by the fused conv-bn-relu path.
-struct ConvEpilogue {
-  const float* scale = nullptr;     // (O)
-  const float* shift = nullptr;     // (O)
-  const float* residual = nullptr;  // (N, O, OH, OW), added after scale/shift
-  bool relu = false;
-  bool active() const { return scale || shift || residual || relu; }
-};
-
 // Which algorithm 3x3 stride-1 convolutions use on the CPU (the others always use the im2col GEMM):
-// Auto (the measured rule in conv.cc), Direct (im2col GEMM), Winograd (the rule's tile, never direct), or a
+// Auto (the measured rule in conv.cc), Direct (im2col GEMM), Winograd (F(2x2,3x3) wherever it applies), or a
 // forced tile. Process-wide; the initial value comes from CONVKIT_CONV_ALGO (auto | direct | winograd |
 // winograd2 | winograd4), read once; set_conv_algo (ck.setConvAlgo) overrides it.
 enum class ConvAlgo : int { Auto = 0, Direct = 1, Winograd = 2, Winograd2 = 3, Winograd4 = 4 };
