@@ -8,6 +8,7 @@
  * loads, one error lists every attempt and what to do.
  */
 import type { ConvTuning, CudaLaunchStats, KernelLaunchStats } from './cuda_stats';
+import type { ConvAlgo } from './conv_algo';
 import * as fs from 'fs';
 import * as path from 'path';
 import { isMainThread, workerData } from 'worker_threads';
@@ -149,15 +150,17 @@ export interface Native extends NativeDist {
   conv2dForward: Conv2dEntry<Conv2dForwardOperands>;
   conv2dBackwardData: Conv2dEntry<Conv2dBackwardDataOperands>;
   conv2dBackwardWeight: Conv2dEntry<Conv2dBackwardWeightOperands>;
+  /** relu: batch norm + ReLU in one kernel (CPU only, lib/nn/fusion.ts). */
   batchNormTrain(p: BatchNormParams, o: {
     input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand | null; runningVar: Operand | null;
     output: Operand; saveMean: Operand; saveInvstd: Operand;
-  }): void;
+  }, relu?: boolean): void;
   batchNormEval(p: BatchNormParams, o: {
     input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand; runningVar: Operand; output: Operand;
   }): void;
+  /** output (the fused batch norm + ReLU's, CPU only): dy is masked by output > 0 first. */
   batchNormBackward(p: BatchNormParams, o: {
-    gradOutput: Operand; input: Operand; weight: Operand | null; saveMean: Operand; saveInvstd: Operand;
+    gradOutput: Operand; output?: Operand | null; input: Operand; weight: Operand | null; saveMean: Operand; saveInvstd: Operand;
     gradInput: Operand; gradWeight: Operand | null; gradBias: Operand | null;
   }): void;
   maxPoolForward(p: Pool2dParams, o: { input: Operand; output: Operand; indices: Operand }): void;
@@ -208,6 +211,14 @@ export interface Native extends NativeDist {
   externalMemory(): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  // CPU convolution algorithm (conv_algo.cc)
+  setConvAlgo(algo: ConvAlgo): void;
+  getConvAlgo(): ConvAlgo;
+  // fused CPU kernels (fused_ops.cc; lib/nn/fusion.ts)
+  conv2dBnActEval(p: Conv2dParams & { eps: number; relu: boolean }, o: {
+    input: Operand; weight: Operand; bias: Operand | null; bnWeight: Operand | null; bnBias: Operand | null;
+    runningMean: Operand; runningVar: Operand; residual: Operand | null; output: Operand;
+  }): void;
   // benchmarks (bench_ops.cc)
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
   measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };

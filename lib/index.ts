@@ -14,6 +14,8 @@ export type { DeviceLike } from './device';
 export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
+export { setConvAlgo, getConvAlgo, withConvAlgo } from './conv_algo';
+export type { ConvAlgo } from './conv_algo';
 export { backends } from './backends';
 export { cudaStats } from './cuda_stats';
 export type { CudaLaunchStats, KernelLaunchStats, ConvTuning } from './cuda_stats';

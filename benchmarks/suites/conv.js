@@ -1,11 +1,14 @@
 // conv2d forward + backward (input, weight and bias gradients) at the CIFAR-10 CNN's shapes, batch 128
 // (the last, 128->128 at 8x8, was the sixth convolution of the 6-conv network cifar10Net had before it
 // became the tutorial's 5-conv CIFAR10Net; the row stays for comparison with earlier results).
+// On the CPU each shape also gets one row per direction (../conv_dir.js: forward, backward-data,
+// backward-weight), the rows issue 21's Winograd targets are stated for.
 // On CUDA each shape runs four ways (../conv_variants.js): native and cuDNN, FP32 and TF32, each against
 // PyTorch with the same TF32 setting.
 'use strict';
 const path = require('path');
 const { convVariants, useVariant } = require('../conv_variants');
+const { convDirCases } = require('../conv_dir');
 const SHAPES = [
   // [C_in, C_out, H] — 3x3, padding 1, stride 1
   [3, 32, 32], [32, 32, 32], [32, 64, 16], [64, 64, 16], [64, 128, 8], [128, 128, 8],
@@ -13,7 +16,7 @@ const SHAPES = [
 module.exports = function convCases({ quick, device }) {
   const N = quick ? 32 : 128;
   const ck = require(process.env.CONVKIT_LIB || path.join(__dirname, '..', '..', 'dist'));
-  return SHAPES.flatMap(([c, o, h]) => convVariants(ck, device).map((v) => ({
+  return SHAPES.flatMap(([c, o, h]) => [...convVariants(ck, device).map((v) => ({
     name: v.tag ? `conv2d ${v.tag}` : 'conv2d f+b',
     twin: 'conv2d_fwd_bwd',
     tf32: v.tf32,
@@ -46,5 +49,5 @@ module.exports = function convCases({ quick, device }) {
         },
       };
     },
-  })));
+  })), ...(device === 'cuda' ? [] : convDirCases([[c, o, h, 3, 1, 1]], N, device))]);
 };

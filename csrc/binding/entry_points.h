@@ -98,7 +98,12 @@
   X(cudaGraphEnd, CudaGraphEnd)                            \
   X(cudaGraphReplay, CudaGraphReplay)                      \
   X(cudaGraphDestroy, CudaGraphDestroy)                    \
-  X(cudaProbe, CudaProbe)
+  X(cudaProbe, CudaProbe)                                  \
+  /* conv_algo.cc */                                       \
+  X(setConvAlgo, SetConvAlgo)                              \
+  X(getConvAlgo, GetConvAlgo)                              \
+  /* fused_ops.cc */                                       \
+  X(conv2dBnActEval, Conv2dBnActEval)
 
 namespace ck {
 #define CK_DECLARE_ENTRY(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

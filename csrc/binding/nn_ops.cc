@@ -4,6 +4,7 @@
 // checks shapes and contiguity first; the sizes are checked again here against each storage.
 #include <napi.h>
 #include "../core/nn_kernels.h"
+#include "../cpu/fused.h"
 #include "args.h"
 #include "entry_points.h"
 #include "errors.h"
@@ -45,6 +46,11 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   float* y = o.f32("output", n);
   float* sm = o.f32("saveMean", p.C);
   float* si = o.f32("saveInvstd", p.C);
+  if (info.Length() > 2 && info[2].ToBoolean()) {  // relu: batch norm + ReLU in one kernel (CPU, csrc/cpu/fused.h)
+    if (o.device() >= 0) throw Error("ERR_DEVICE", "batch_norm + relu (fused): CPU tensors only");
+    batchnorm_relu_forward_train_cpu(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si);
+    return info.Env().Undefined();
+  }
   CK_DISPATCH(o.device(), batchnorm_forward_train_cpu(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si),
               cuda::batchnorm_forward_train_cuda(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si, stream));
   return info.Env().Undefined();
@@ -75,6 +81,11 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   float* dx = o.f32("gradInput", n);
   float* dg = o.f32("gradWeight", p.C, true);
   float* db = o.f32("gradBias", p.C, true);
+  if (const float* y = o.f32("output", n, true)) {  // the fused batch norm + ReLU's backward: dy masked by y > 0
+    if (o.device() >= 0) throw Error("ERR_DEVICE", "batch_norm + relu backward (fused): CPU tensors only");
+    batchnorm_relu_backward_cpu(p.N, p.C, p.L, dy, y, x, g, sm, si, dx, dg, db);
+    return info.Env().Undefined();
+  }
   CK_DISPATCH(o.device(), batchnorm_backward_cpu(p.N, p.C, p.L, dy, x, g, sm, si, dx, dg, db),
               cuda::batchnorm_backward_cuda(p.N, p.C, p.L, dy, x, g, sm, si, dx, dg, db, stream));
   return info.Env().Undefined();

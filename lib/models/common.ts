@@ -1,4 +1,5 @@
 /** Pieces every zoo model shares: intermediate-freeing chains and torchvision's weight init. */
+import { forwardChain } from '../nn/fusion';
 import { Module, TensorModule } from '../nn/module';
 import { BatchNorm2d, Conv2d, Linear } from '../nn/layers';
 import * as init from '../nn/init';
@@ -15,13 +16,7 @@ export abstract class ZooModel extends Module {
  * module has its output (autograd keeps what backward needs); x itself belongs to the caller.
  */
 export function chain(x: Tensor, ...mods: TensorModule[]): Tensor {
-  let cur = x;
-  for (const m of mods) {
-    const next = m.forward(cur) as Tensor;
-    if (cur !== x && cur !== next) cur.dispose();
-    cur = next;
-  }
-  return cur;
+  return forwardChain(x, mods);  // Conv-BN-ReLU fuse where they apply (lib/nn/fusion.ts)
 }
 
 /** Like chain, and x is freed too (x is an intermediate of the caller's). */

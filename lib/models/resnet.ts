@@ -4,6 +4,7 @@
  * The residual join is one fused add+ReLU kernel instead of torchvision's `out += identity; relu(out)`.
  */
 import { addRelu } from '../nn/functional';
+import { convBnAct } from '../nn/fusion';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers';
 import * as init from '../nn/init';
 import { Module, TensorModule } from '../nn/module';
@@ -40,7 +41,13 @@ export class BasicBlock extends Module {
     this.downsample = downsample;
   }
   forward(x: Tensor): Tensor {
-    return join(chain(x, this.conv1, this.bn1, this.relu, this.conv2, this.bn2), x, this.downsample);
+    // conv2 -> bn2 -> + identity -> ReLU is one fused convolution in eval mode (lib/nn/fusion.ts).
+    const identity = this.downsample ? (this.downsample.forward(x) as Tensor) : x;
+    const a = chain(x, this.conv1, this.bn1, this.relu);
+    const out = convBnAct(a, this.conv2, this.bn2, { residual: identity, relu: true });
+    a.dispose();
+    if (identity !== x) identity.dispose();
+    return out;
   }
 }
 

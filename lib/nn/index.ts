@@ -9,5 +9,6 @@ export {
 export * as functional from './functional';
 export * as init from './init';
 export * as utils from './utils';
+export * as fusion from './fusion';
 export * as parallel from './parallel';
 export { SyncBatchNorm } from './parallel';

@@ -1,4 +1,5 @@
 /** The layers, with PyTorch's attribute names, defaults and initialisations. */
+import { forwardChain } from './fusion';
 import { empty, ones, zeros } from '../creation';
 import { ckError, fmtShape, shapeError } from '../errors';
 import { Tensor } from '../tensor';
@@ -358,14 +359,8 @@ export class Sequential extends Module<[Tensor], Tensor> {
     return this;
   }
   forward(x: Tensor): Tensor {
-    let cur = x;
-    for (const m of this.children() as TensorModule[]) {
-      const next = m.forward(cur);
-      // Intermediates are this chain's own: free them once the next layer has its output.
-      if (cur !== x && cur !== next && cur instanceof Tensor) cur.dispose();
-      cur = next;
-    }
-    return cur;
+    // Intermediates are this chain's own, freed once the next layer has its output; Conv-BN-ReLU fuse (./fusion).
+    return forwardChain(x, this.children() as TensorModule[]);
   }
 }
 

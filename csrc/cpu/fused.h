@@ -1,0 +1,47 @@
+// Fused CPU kernels that PyTorch eager runs as separate ops (NCHW, float32):
+//  - eval mode: Conv2d -> BatchNorm2d (running statistics) [-> + residual] [-> ReLU] in the convolution's epilogue:
+//    each output tile is normalised, added to and clamped while it is still in cache, by the Winograd output
+//    transform or right after the direct path's GEMM writes a band;
+//  - training mode: BatchNorm2d -> ReLU in one pass per channel (statistics, then normalise + clamp while the
+//    channel's values are still in cache), and its backward (the ReLU mask read from the output) in one pass too.
+// Numerics follow PyTorch's unfused ops: statistics in double, running variance unbiased, the same InvStd.
+#pragma once
+#include <cstdint>
+
+#include "core/nn_params.h"
+
+namespace ck {
+
+// Per-output-channel epilogue of a convolution: y = relu?((conv + bias) * scale[o] + shift[o] (+ residual)).
+// Pointers may be null (scale/shift null: identity, residual null: none).
+struct ConvEpilogue {
+  const float* scale = nullptr;     // (O)
+  const float* shift = nullptr;     // (O)
+  const float* residual = nullptr;  // (N, O, OH, OW)
+  bool relu = false;
+  bool active() const { return scale || shift || residual || relu; }
+  // Row r (n * O + o) of the output, columns [q0, q0 + n): the epilogue in place over conv + bias.
+  void apply(float* y, int64_t row, int64_t O, int64_t P, int64_t q0, int64_t n) const;
+};
+
+// conv2d forward with an epilogue (csrc/cpu/conv.cc): Winograd or the direct path, as conv2d_forward_cpu.
+void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
+                                 const ConvEpilogue& ep, float* y);
+
+// Eval mode: y = relu?(bn(conv(x, w) + b) (+ residual)) with bn by running statistics; gamma, beta, b, residual
+// may be null.
+void conv2d_bn_act_eval_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b, const float* gamma,
+                            const float* beta, const float* running_mean, const float* running_var, float eps,
+                            const float* residual, bool relu, float* y);
+
+// Training mode: y = relu(batchnorm(x)) with batch statistics over (N, L) per channel of x (N, C, L); saves mean
+// and invstd, updates the running statistics (may be null) with momentum as batchnorm_forward_train_cpu.
+void batchnorm_relu_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma,
+                                      const float* beta, float eps, float momentum, float* running_mean,
+                                      float* running_var, float* y, float* save_mean, float* save_invstd);
+// Its backward: dy masked by y > 0, then batch norm's backward. dx (overwritten), dgamma/dbeta (C) | null.
+void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* y, const float* x,
+                                 const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                                 float* dgamma, float* dbeta);
+
+}  // namespace ck

@@ -1,0 +1,315 @@
+// Winograd convolution F(m x m, 3 x 3), m = 2 or 4 (Lavin & Gray 2016), NCHW float32, stride 1, dilation 1,
+// groups 1, any padding (negative too: backward-data runs the forward with padding 2 - p).
+//
+// Algorithm. The output is cut into m x m tiles; tile t reads an a x a input patch d (a = m + 2, zero outside
+// the image). Per tile, channel pair and transform position xi (a*a of them):
+//   V[xi][c][t] = (B^T d_c B)[xi]            input transform (per input channel)
+//   U[xi][o][c] = (G g_oc G^T)[xi]           weight transform (once per call, in double, then rounded)
+//   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a independent GEMMs (O, C) @ (C, tiles)
+//   y_o tile    = A^T M[.][o][t] A           output transform, then bias and the epilogue
+// so the a*a element-wise products over channels become one batched ck::sgemm_cpu call: the FLOPs stay in the
+// tuned GEMM (ISA-dispatched) and the transforms are plain loops over 16 tiles at a time that the compiler
+// vectorises. Multiplies per output: F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
+//
+// Work split: items of kLanes-multiples of tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each
+// item transformed, multiplied and written back by one pool thread with its own scratch (V and M of the item,
+// sized to stay in L2/L3), so the GEMM runs single-threaded inside the task and no two items write the same
+// output. Results are independent of the thread count (each output is one item's, the sums over channels are
+// in the GEMM's fixed order).
+//
+// Numerics: the transforms add rounding (the points 0, +-1, +-2 and infinity; F(4x4)'s 1/24-scaled weights).
+// Measured against the FP64 reference in test/unit/conv_winograd.test.ts and docs/winograd.md.
+#include "cpu/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/kernels.h"
+#include "cpu/threadpool.h"
+
+namespace ck {
+namespace {
+
+constexpr int kLanes = 16;  // tiles transformed together (two 8-float vectors)
+
+#ifndef CK_WINO_BUDGET
+#define CK_WINO_BUDGET (288 * 1024)
+#endif
+#ifndef CK_WINO_MIN_TILES
+#define CK_WINO_MIN_TILES 128
+#endif
+// Floats of V + M per item (~1.1 MiB), so an item's transformed data is still in L2 when the GEMM reads it
+// and when the output transform reads the GEMM's result; but at least kMinTiles tiles per item, since each
+// item's GEMM packs the a*a (O, C) weight blocks again, a cost of about 4/tiles of its multiply (measured
+// with 16, 64, 128, 256: 128 was fastest from 64 to 512 channels; docs/winograd.md).
+constexpr int64_t kBudget = CK_WINO_BUDGET;
+constexpr int64_t kMinTiles = CK_WINO_MIN_TILES;
+
+template <int M>
+struct Mats;
+
+template <>
+struct Mats<2> {
+  static constexpr int A = 4;
+  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+};
+
+// Interpolation points 0, -1, 1, 1/2, -2 (and infinity) rather than Lavin's 0, +-1, +-2: about half the rounding
+// error (measured in float32 over 256 channels: 4.4e-6 against 9.4e-6 of the largest output), since the
+// transforms' coefficients are smaller. Built by the Cook-Toom construction; exact in float except G (in double).
+template <>
+struct Mats<4> {
+  static constexpr int A = 6;
+  static constexpr float BT[6][6] = {{1, -1.5f, -2, 1.5f, 1, 0},  {0, 1, -2.5f, 0.5f, 1, 0},   {0, -1, 0.5f, 2.5f, 1, 0},
+                                     {0, -2, -1, 2, 1, 0},        {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
+  static constexpr double G[6][3] = {{1, 0, 0},
+                                     {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                     {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                     {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                     {1.0 / 15, -2.0 / 15, 4.0 / 15},
+                                     {0, 0, 1}};
+  static constexpr float AT[4][6] = {
+      {1, 1, 1, 1, 1, 0}, {0, -1, 1, 0.5f, -2, 0}, {0, 1, 1, 0.25f, 4, 0}, {0, -1, 1, 0.125f, -8, 1}};
+};
+
+// Thread-local scratch that only grows. Slots: 0 V, 1 M, 2 gathered patches, 3 U (the caller's, read by tasks).
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> buf[4];
+  std::vector<float>& v = buf[slot];
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// out[r][.] = sum_k T[r][k] * in[k][.] over kLanes lanes, rows `ostride` / `istride` floats apart.
+// The matrices are constexpr and the loops fully unrolled, so zero coefficients cost nothing.
+template <int R, int K, const float (&T)[R][K]>
+inline void apply_rows(const float* in, int64_t istride, float* out, int64_t ostride) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    float acc[kLanes] = {};
+#pragma GCC unroll 8
+    for (int k = 0; k < K; ++k) {
+      const float c = T[r][k];
+      if (c == 0.0f) continue;
+      const float* s = in + k * istride;
+      if (c == 1.0f) {
+        for (int l = 0; l < kLanes; ++l) acc[l] += s[l];
+      } else if (c == -1.0f) {
+        for (int l = 0; l < kLanes; ++l) acc[l] -= s[l];
+      } else {
+        for (int l = 0; l < kLanes; ++l) acc[l] += c * s[l];
+      }
+    }
+    float* o = out + r * ostride;
+    for (int l = 0; l < kLanes; ++l) o[l] = acc[l];
+  }
+}
+
+// The geometry of one Winograd convolution: input (N, Ci, H, W) -> output (N, Co, OH, OW), padding ph, pw.
+struct WGeo {
+  int64_t N, Ci, H, W, Co, OH, OW, ph, pw, TH, TW, T;
+};
+
+// U[xi][o][c] of kernel g(o, c) (a 3x3 array at `at(o, c)`, row-major), transformed in double.
+template <int M, class At>
+void transform_weights(int64_t Co, int64_t Ci, At at, float* U) {
+  constexpr int A = Mats<M>::A;
+  const int64_t plane = Co * Ci;
+  parallel_for(Co, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, Ci)), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t c = 0; c < Ci; ++c) {
+        const float* g = at(o, c);
+        double t[A][3];
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < 3; ++j)
+            t[i][j] = Mats<M>::G[i][0] * g[0 * 3 + j] + Mats<M>::G[i][1] * g[1 * 3 + j] + Mats<M>::G[i][2] * g[2 * 3 + j];
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j) {
+            const double v = t[i][0] * Mats<M>::G[j][0] + t[i][1] * Mats<M>::G[j][1] + t[i][2] * Mats<M>::G[j][2];
+            U[(i * A + j) * plane + o * Ci + c] = static_cast<float>(v);
+          }
+      }
+  });
+}
+
+// One item: tiles [t0, t0 + nt) of the batch, all channels.
+template <int M>
+void run_item(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y,
+              int64_t t0, int64_t nt, int64_t Tb) {
+  constexpr int A = Mats<M>::A, AA = A * A;
+  float* V = scratch(0, AA * q.Ci * Tb);
+  float* Mb = scratch(1, AA * q.Co * Tb);
+  float* d = scratch(2, 2 * AA * kLanes);
+  float* tmp = d + AA * kLanes;
+  const int64_t HW = q.H * q.W, OHW = q.OH * q.OW;
+
+  // Per lane: the offset of its patch's top-left corner in an input plane of image 0 (may lie outside the
+  // plane), its image, and the patch rows [i0, i1) and columns [j0, j1) inside the image.
+  struct Lane {
+    int64_t n, off;
+    int i0, i1, j0, j1;
+  };
+  Lane ln[kLanes];
+  for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t t = t0 + l0 + std::min(l, nl - 1);  // lanes past nt repeat the last tile
+      const int64_t r = t % (q.TH * q.TW);
+      const int64_t ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
+      Lane& a = ln[l];
+      a.n = t / (q.TH * q.TW);
+      a.off = ih * q.W + iw;
+      a.i0 = static_cast<int>(std::clamp<int64_t>(-ih, 0, A));
+      a.i1 = static_cast<int>(std::clamp<int64_t>(q.H - ih, 0, A));
+      a.j0 = static_cast<int>(std::clamp<int64_t>(-iw, 0, A));
+      a.j1 = static_cast<int>(std::clamp<int64_t>(q.W - iw, 0, A));
+    }
+    for (int64_t c = 0; c < q.Ci; ++c) {
+      // Gather the lanes' a x a patches into d[(i*A + j)*kLanes + l] (zero outside the image).
+      for (int l = 0; l < kLanes; ++l) {
+        const Lane& a = ln[l];
+        const float* s = x + (a.n * q.Ci + c) * HW + a.off;
+        if (a.i0 == 0 && a.i1 == A && a.j0 == 0 && a.j1 == A) {
+#pragma GCC unroll 6
+          for (int i = 0; i < A; ++i)
+#pragma GCC unroll 6
+            for (int j = 0; j < A; ++j) d[(i * A + j) * kLanes + l] = s[i * q.W + j];
+          continue;
+        }
+        for (int i = 0; i < A; ++i)
+          for (int j = 0; j < A; ++j)
+            d[(i * A + j) * kLanes + l] = i >= a.i0 && i < a.i1 && j >= a.j0 && j < a.j1 ? s[i * q.W + j] : 0.0f;
+      }
+      // tmp = B^T d (over rows i), then V = tmp B (over columns j), written to V[xi][c][l0 + l].
+      for (int j = 0; j < A; ++j) apply_rows<A, A, Mats<M>::BT>(d + j * kLanes, A * kLanes, tmp + j * kLanes, A * kLanes);
+      float* vc = V + c * Tb + l0;
+      for (int i = 0; i < A; ++i)
+        apply_rows<A, A, Mats<M>::BT>(tmp + i * A * kLanes, kLanes, vc + i * A * q.Ci * Tb, q.Ci * Tb);
+    }
+  }
+  // Lanes past nt hold copies of the last tile; the GEMM covers only whole lane groups that were written.
+  const int64_t ncols = (nt + kLanes - 1) / kLanes * kLanes;
+  sgemm_cpu(AA, q.Co, ncols, q.Ci, 1.0f, U, q.Co * q.Ci, q.Ci, 1, V, q.Ci * Tb, Tb, 1, 0.0f, Mb, q.Co * Tb, Tb);
+
+  float out[M * M * kLanes];
+  int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output in image 0's plane 0 (+ image)
+  int lni[kLanes], lnj[kLanes];
+  for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
+    const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
+    for (int l = 0; l < nl; ++l) {
+      const int64_t t = t0 + l0 + l;
+      const int64_t r = t % (q.TH * q.TW), oh = (r / q.TW) * M, ow = (r % q.TW) * M;
+      lbase[l] = (t / (q.TH * q.TW)) * q.Co * OHW + oh * q.OW + ow;
+      lni[l] = static_cast<int>(std::min<int64_t>(M, q.OH - oh));
+      lnj[l] = static_cast<int>(std::min<int64_t>(M, q.OW - ow));
+    }
+    for (int64_t o = 0; o < q.Co; ++o) {
+      // tmp = A^T M (over rows), out = tmp A (over columns).
+      const float* mo = Mb + o * Tb + l0;
+      for (int j = 0; j < A; ++j)
+        apply_rows<M, A, Mats<M>::AT>(mo + j * q.Co * Tb, A * q.Co * Tb, tmp + j * kLanes, A * kLanes);
+      for (int i = 0; i < M; ++i) apply_rows<M, A, Mats<M>::AT>(tmp + i * A * kLanes, kLanes, out + i * M * kLanes, kLanes);
+      const float bias = b ? b[o] : 0.0f;
+      if (!ep.active()) {
+        for (int l = 0; l < nl; ++l) {
+          float* yt = y + lbase[l] + o * OHW;
+          if (lni[l] == M && lnj[l] == M) {
+#pragma GCC unroll 4
+            for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+              for (int j = 0; j < M; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
+            continue;
+          }
+          for (int i = 0; i < lni[l]; ++i)
+            for (int j = 0; j < lnj[l]; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
+        }
+        continue;
+      }
+      const float sc = ep.scale ? ep.scale[o] : 1.0f, sh = ep.shift ? ep.shift[o] : 0.0f;
+      for (int l = 0; l < nl; ++l) {
+        const int64_t base = lbase[l] + o * OHW;
+        for (int i = 0; i < lni[l]; ++i)
+          for (int j = 0; j < lnj[l]; ++j) {
+            float v = (out[(i * M + j) * kLanes + l] + bias) * sc + sh;
+            if (ep.residual) v += ep.residual[base + i * q.OW + j];
+            if (ep.relu) v = v > 0.0f ? v : 0.0f;
+            y[base + i * q.OW + j] = v;
+          }
+      }
+    }
+  }
+}
+
+template <int M>
+void run(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y) {
+  constexpr int A = Mats<M>::A;
+  const int nthreads = in_parallel_region() ? 1 : get_num_threads();
+  int64_t Tb = std::max<int64_t>(kMinTiles, kBudget / (A * A * (q.Ci + q.Co)) / kLanes * kLanes);
+  // Enough items for every thread (twice over, to even out the last ones) when the batch allows.
+  const int64_t per = (q.T + 2 * nthreads - 1) / (2 * nthreads);
+  Tb = std::min(Tb, std::max<int64_t>(kLanes, (per + kLanes - 1) / kLanes * kLanes));
+  const int64_t items = (q.T + Tb - 1) / Tb;
+  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t0 = i * Tb;
+      run_item<M>(q, x, U, b, ep, y, t0, std::min(Tb, q.T - t0), Tb);
+    }
+  });
+}
+
+template <int M>
+WGeo geo(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t OH, int64_t OW, int64_t ph, int64_t pw) {
+  const int64_t TH = (OH + M - 1) / M, TW = (OW + M - 1) / M;
+  return WGeo{N, Ci, H, W, Co, OH, OW, ph, pw, TH, TW, N * TH * TW};
+}
+
+template <int M>
+void forward(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& ep) {
+  constexpr int A = Mats<M>::A;
+  float* U = scratch(3, A * A * p.O * p.C);
+  transform_weights<M>(p.O, p.C, [&](int64_t o, int64_t c) { return w + (o * p.C + c) * 9; }, U);
+  run<M>(geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw), x, U, b, ep, y);
+}
+
+template <int M>
+void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  constexpr int A = Mats<M>::A;
+  // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw].
+  float* U = scratch(3, A * A * p.O * p.C);
+  std::vector<float> flipped;  // the (C, O) kernels, flipped: built once, read by the transform
+  flipped.resize(static_cast<size_t>(p.C * p.O * 9));
+  parallel_for(p.C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.O * 9)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t o = 0; o < p.O; ++o)
+        for (int k = 0; k < 9; ++k) flipped[(c * p.O + o) * 9 + k] = w[(o * p.C + c) * 9 + (8 - k)];
+  });
+  transform_weights<M>(p.C, p.O, [&](int64_t c, int64_t o) { return flipped.data() + (c * p.O + o) * 9; }, U);
+  run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dParams& p) {
+  return p.KH == 3 && p.KW == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1;
+}
+
+void winograd_forward_cpu(const Conv2dParams& p, WinogradTile tile, const float* x, const float* w, const float* b,
+                          float* y, const ConvEpilogue& ep) {
+  if (!winograd_applies(p)) CK_THROW("ERR_ARG", "winograd: only 3x3 stride-1 dilation-1 ungrouped convolutions");
+  if (p.N == 0) return;
+  if (tile == WinogradTile::F2) return forward<2>(p, x, w, b, y, ep);
+  forward<4>(p, x, w, b, y, ep);
+}
+
+void winograd_backward_data_cpu(const Conv2dParams& p, WinogradTile tile, const float* dy, const float* w, float* dx) {
+  if (!winograd_applies(p)) CK_THROW("ERR_ARG", "winograd: only 3x3 stride-1 dilation-1 ungrouped convolutions");
+  if (p.N == 0) return;
+  if (tile == WinogradTile::F2) return backward_data<2>(p, dy, w, dx);
+  backward_data<4>(p, dy, w, dx);
+}
+
+}  // namespace ck

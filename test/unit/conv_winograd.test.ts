@@ -1,0 +1,181 @@
+/**
+ * Winograd convolution (csrc/cpu/winograd.cc) against an FP64 reference, per layer shape of the CIFAR-10 CNN
+ * and ResNet-18 (batch and spatial size cut down; the channel counts, which set the error, are the layers'):
+ * forward and backward-data, F(2x2,3x3) and F(4x4,3x3), forced with ck.setConvAlgo (CONVKIT_CONV_ALGO). The error is
+ * max |y - y64| / max |y64|; the bounds are about 4x the largest measured (docs/winograd.md has the table).
+ * Also: the same results on 1, 2 and 3 threads, borders, odd sizes and every padding, and the switch itself.
+ */
+import * as ck from '../../lib';
+
+const F = ck.nn.functional;
+
+// jest gives tests a copy of process.env, so the switch is set through ck.setConvAlgo.
+function setAlgo(a: string | undefined): void {
+  ck.setConvAlgo((a ?? 'auto') as ck.ConvAlgo);
+}
+
+// Globals are slow to reach inside jest's vm context, so the loops below use these locals.
+const { max, min, abs } = Math;
+
+// In double, NCHW, 3x3, stride 1: y64 = conv(x, w) (adjoint false: a = x, out (N, O, OH, OW)), or the input
+// gradient of sum(conv(x, w) * g) (adjoint true: a = g, out (N, C, H, W)).
+function conv64(a: Float32Array, w: Float32Array, N: number, C: number, H: number, W: number, O: number, pad: number, adjoint = false): Float64Array {
+  const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+  const out = new Float64Array(adjoint ? N * C * H * W : N * O * OH * OW);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let c = 0; c < C; c++)
+        for (let kh = 0; kh < 3; kh++)
+          for (let kw = 0; kw < 3; kw++) {
+            const wv = w[((o * C + c) * 3 + kh) * 3 + kw];
+            for (let oh = 0; oh < OH; oh++) {
+              const ih = oh + kh - pad;
+              if (ih < 0 || ih >= H) continue;
+              const yr = ((n * O + o) * OH + oh) * OW, xr = ((n * C + c) * H + ih) * W + kw - pad;
+              const o1 = min(OW, W + pad - kw);
+              for (let ow = max(0, pad - kw); ow < o1; ow++) {
+                if (adjoint) out[xr + ow] += wv * a[yr + ow];
+                else out[yr + ow] += wv * a[xr + ow];
+              }
+            }
+          }
+  return out;
+}
+
+function host(t: ck.Tensor): Float32Array {
+  return new Float32Array(t.dataSync() as Float32Array);
+}
+
+function relErr(got: Float32Array, want: Float64Array): number {
+  let e = 0, m = 0;
+  for (let i = 0; i < want.length; i++) {
+    e = max(e, abs(got[i] - want[i]));
+    m = max(m, abs(want[i]));
+  }
+  return e / m;
+}
+
+// Forward output and input gradient of conv2d(x, w, padding) under the given algorithm.
+function run(algo: string, x: ck.Tensor, w: ck.Tensor, g: ck.Tensor, pad: number): [Float32Array, Float32Array] {
+  setAlgo(algo);
+  try {
+    const xx = x.detach().requiresGrad_();
+    const y = F.conv2d(xx, w, null, { padding: pad });
+    y.backward(g);
+    const out: [Float32Array, Float32Array] = [host(y), host(xx.grad!)];
+    y.dispose();
+    xx.grad!.dispose();
+    xx.dispose();
+    return out;
+  } finally {
+    setAlgo(undefined);
+  }
+}
+
+// [name, N, C, H, O]; bounds: [F2, F4] on max-normalised error (forward and backward-data alike).
+const LAYERS: [string, number, number, number, number][] = [
+  ['cifar conv2 32->32 @32 (cut to 16)', 1, 32, 16, 32],
+  ['cifar conv3 32->64 @16', 1, 32, 16, 64],
+  ['cifar conv4 64->64 @16', 1, 64, 16, 64],
+  ['cifar conv5 64->128 @8', 1, 64, 8, 128],
+  ['resnet18 layer1 64->64 @56 (cut to 12)', 1, 64, 12, 64],
+  ['resnet18 layer2 128->128 @28 (cut to 8)', 1, 128, 8, 128],
+  ['resnet18 layer3 256->256 @14 (cut to 6)', 1, 256, 6, 256],
+  ['resnet18 layer4 512->512 @7 (cut to 4)', 1, 512, 4, 512],
+];
+const BOUND: Record<string, number> = { direct: 2e-6, winograd2: 3e-6, winograd4: 2e-5 };
+
+describe('Winograd convolution', () => {
+  afterAll(() => setAlgo(undefined));
+
+  describe.each(LAYERS)('%s', (_name, N, C, H, O) => {
+    test('forward and backward-data within the bound against FP64', () => {
+      ck.manualSeed(C + H);
+      const x = ck.randn([N, C, H, H]);
+      // Kaiming-like scale, as in a trained layer
+      const w = ck.noGrad(() => ck.randn([O, C, 3, 3]).mul(Math.sqrt(2 / (9 * C))));
+      const g = ck.randn([N, O, H, H]);
+      const [xd, wd, gd] = [x, w, g].map(host);
+      const y64 = conv64(xd, wd, N, C, H, H, O, 1);
+      const dx64 = conv64(gd, wd, N, C, H, H, O, 1, true);
+      const errs: Record<string, [number, number]> = {};
+      for (const algo of ['direct', 'winograd2', 'winograd4']) {
+        const [y, dx] = run(algo, x, w, g, 1);
+        errs[algo] = [relErr(y, y64), relErr(dx, dx64)];
+        if (process.env.CONVKIT_WINOGRAD_REPORT) console.log(`${_name} ${algo}: forward ${errs[algo][0].toExponential(2)}, backward-data ${errs[algo][1].toExponential(2)}`);
+        expect(errs[algo][0]).toBeLessThan(BOUND[algo]);
+        expect(errs[algo][1]).toBeLessThan(BOUND[algo]);
+      }
+      for (const t of [x, w, g]) t.dispose();
+    });
+  });
+
+  test('borders, odd sizes and every padding (0..3, including backward-data with padding > 2)', () => {
+    for (const [N, C, H, W, O, pad] of [[2, 16, 9, 11, 24, 1], [1, 17, 7, 5, 19, 0], [1, 16, 6, 7, 16, 2], [2, 16, 5, 6, 16, 3], [3, 16, 3, 3, 16, 1], [1, 16, 1, 1, 16, 1]]) {
+      ck.manualSeed(N + C + H + W + O + pad);
+      const x = ck.randn([N, C, H, W]);
+      const w = ck.noGrad(() => ck.randn([O, C, 3, 3]).mul(0.1));
+      const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+      const g = ck.randn([N, O, OH, OW]);
+      const [xd, wd, gd] = [x, w, g].map(host);
+      const y64 = conv64(xd, wd, N, C, H, W, O, pad);
+      const dx64 = conv64(gd, wd, N, C, H, W, O, pad, true);
+      for (const algo of ['winograd2', 'winograd4']) {
+        setAlgo(algo);
+        const xx = x.detach().requiresGrad_();
+        const y = F.conv2d(xx, w, null, { padding: pad });
+        y.backward(g);
+        expect(relErr(host(y), y64)).toBeLessThan(BOUND[algo]);
+        expect(relErr(host(xx.grad!), dx64)).toBeLessThan(BOUND[algo]);
+        setAlgo(undefined);
+      }
+      for (const t of [x, w, g]) t.dispose();
+    }
+  });
+
+  test('the same bits on 1, 2 and 3 threads', () => {
+    const before = ck.getNumThreads();
+    ck.manualSeed(7);
+    const x = ck.randn([3, 32, 12, 12]);
+    const w = ck.noGrad(() => ck.randn([48, 32, 3, 3]).mul(0.1));
+    const g = ck.randn([3, 48, 12, 12]);
+    try {
+      for (const algo of ['winograd2', 'winograd4']) {
+        const outs = [1, 2, 3].map((t) => {
+          ck.setNumThreads(t);
+          return run(algo, x, w, g, 1);
+        });
+        for (const o of outs.slice(1)) {
+          expect(Buffer.from(o[0].buffer).equals(Buffer.from(outs[0][0].buffer))).toBe(true);
+          expect(Buffer.from(o[1].buffer).equals(Buffer.from(outs[0][1].buffer))).toBe(true);
+        }
+      }
+    } finally {
+      ck.setNumThreads(before);
+      for (const t of [x, w, g]) t.dispose();
+    }
+  });
+
+  test('setConvAlgo switches the path; shapes Winograd does not cover use direct; bad names throw', () => {
+    ck.manualSeed(3);
+    const x = ck.randn([2, 32, 8, 8]);
+    const w = ck.noGrad(() => ck.randn([32, 32, 3, 3]).mul(0.1));
+    const g = ck.randn([2, 32, 8, 8]);
+    const [yd] = run('direct', x, w, g, 1);
+    const [y4] = run('winograd4', x, w, g, 1);
+    const [y2] = run('winograd2', x, w, g, 1);
+    // different algorithms round differently: the switch really changes the path
+    expect(Buffer.from(yd.buffer).equals(Buffer.from(y4.buffer))).toBe(false);
+    expect(Buffer.from(y2.buffer).equals(Buffer.from(y4.buffer))).toBe(false);
+    // stride 2 is not Winograd's: forcing it changes nothing
+    setAlgo('direct');
+    const s1 = F.conv2d(x, w, null, { padding: 1, stride: 2 }).dataSync();
+    setAlgo('winograd4');
+    const s2 = F.conv2d(x, w, null, { padding: 1, stride: 2 }).dataSync();
+    setAlgo(undefined);
+    expect(Buffer.from(s1.buffer).equals(Buffer.from(s2.buffer))).toBe(true);
+    expect(() => ck.setConvAlgo('fast' as ck.ConvAlgo)).toThrow(expect.objectContaining({ code: 'ERR_ARG' }));
+    expect(ck.getConvAlgo()).toBe('auto');
+    for (const t of [x, w, g]) t.dispose();
+  });
+});
