@@ -115,9 +115,15 @@ test('bad indices are ERR_INDEX at the next synchronisation (a device-side check
   const x = ck.zeros([2, 3], { device: 'cuda' });
   const i = (v: number[][]) => ck.tensor(v, { dtype: 'int32', device: 'cuda' });
   const err = (m: RegExp) => expect.objectContaining({ code: 'ERR_INDEX', message: expect.stringMatching(m) });
-  const before = ck.cudaStats().hostSyncs;
-  const g = x.gather(1, i([[0, 3]]));  // queued: the host does not wait for the check
-  expect(ck.cudaStats().hostSyncs).toBe(before);
+  ck.cudaStats.enable();
+  let g: ck.Tensor;
+  try {
+    const before = ck.cuda.stats().hostSyncs;
+    g = x.gather(1, i([[0, 3]]));  // queued: the host does not wait for the check
+    expect(ck.cuda.stats().hostSyncs).toBe(before);
+  } finally {
+    ck.cudaStats.disable();
+  }
   expect(() => g.toArray()).toThrow(err(/^gather: index 3 is out of bounds for dimension 1 with size 3 on cuda:0/));
   expect(() => x.scatter(0, i([[0], [-2]]), 1).toArray()).toThrow(err(/^scatter: index -2/));
   expect(() => x.scatterAdd(0, i([[2]]), ck.ones([1, 1], { device: 'cuda' })).toArray()).toThrow(err(/^scatter_add: index 2/));
