@@ -48,15 +48,10 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/nn_kernels.h"
+#include "cpu/conv_kernels.h"
+#include "cpu/isa.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd.h"
-
-#if defined(__AVX2__)
-#include <immintrin.h>
-#define CK_CONV_AVX2 1
-#else
-#define CK_CONV_AVX2 0
-#endif
 
 namespace ck {
 namespace {
@@ -101,45 +96,61 @@ float* scratch(int slot, int64_t n) {
 
 constexpr int64_t kSlack = 8;  // spare floats past the end of buffers that 8-float vector runs may touch
 
-#if CK_CONV_AVX2
-inline __m256i tail_mask(int64_t n) {  // lanes [0, n), 0 < n < 8
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+// The baseline (SSE2) pieces of conv_kernels.h: plain loops the compiler vectorises.
+void base_copy_runs(float* d, int64_t dstep, const float* s, int64_t sstep, int64_t n, int64_t runs, bool) {
+  for (int64_t r = 0; r < runs; ++r, d += dstep, s += sstep)
+    for (int64_t j = 0; j < n; ++j) d[j] = s[j];
 }
-#endif
 
-// d[0, n) = s[0, n); with `over` the copy may also write d[n, n+8) and read s[n, n+8).
-inline void copy_run(float* d, const float* s, int64_t n, bool over) {
-#if CK_CONV_AVX2
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
-  if (j < n) {
-    if (over) {
-      _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
-    } else {
-      const __m256i m = tail_mask(n - j);
-      _mm256_maskstore_ps(d + j, m, _mm256_maskload_ps(s + j, m));
+void base_add_runs(float* d, int64_t dstep, const float* s, int64_t sstep, int64_t n, int64_t runs) {
+  for (int64_t r = 0; r < runs; ++r, d += dstep, s += sstep)
+    for (int64_t j = 0; j < n; ++j) d[j] += s[j];
+}
+
+// d[ow] += v * s[ow * sw], ow < n.
+inline void axpy_strided(float* d, float v, const float* s, int64_t sw, int64_t n) {
+  if (sw == 1) {
+    for (int64_t j = 0; j < n; ++j) d[j] += v * s[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) d[j] += v * s[j * sw];
+  }
+}
+
+// corr_row of conv_kernels.h with a column stride sw (the contract's is 1).
+void corr_row_strided(float* out, const float* src, const float* w, float bias, int64_t nplanes, int64_t plane,
+                      int64_t KH, int64_t KW, int64_t rstep, int64_t cstep, int64_t sw, int64_t n) {
+  std::fill(out, out + n, bias);
+  for (int64_t q = 0; q < nplanes; ++q)
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw)
+        axpy_strided(out, w[(q * KH + kh) * KW + kw], src + q * plane + kh * rstep + kw * cstep, sw, n);
+}
+
+void base_corr_row(float* out, const float* src, const float* w, float bias, int64_t nplanes, int64_t plane,
+                   int64_t KH, int64_t KW, int64_t rstep, int64_t cstep, int64_t n) {
+  corr_row_strided(out, src, w, bias, nplanes, plane, KH, KW, rstep, cstep, 1, n);
+}
+
+// taps of conv_kernels.h with a column stride sw.
+void taps_strided(const float* pad, int64_t prow, const float* dy, int64_t OH, int64_t OW, const int64_t* off,
+                  int64_t nt, int64_t sw, double* sums) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* src = pad + oh * prow;
+    const float* dr = dy + oh * OW;
+    for (int64_t t = 0; t < nt; ++t) {
+      float s = 0.0f;
+      for (int64_t j = 0; j < OW; ++j) s += dr[j] * src[off[t] + j * sw];
+      sums[t] += s;
     }
   }
-#else
-  (void)over;
-  for (int64_t j = 0; j < n; ++j) d[j] = s[j];
-#endif
 }
 
-// d[0, n) += s[0, n).
-inline void add_run(float* d, const float* s, int64_t n) {
-#if CK_CONV_AVX2
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(d + j, _mm256_add_ps(_mm256_loadu_ps(d + j), _mm256_loadu_ps(s + j)));
-  if (j < n) {
-    const __m256i m = tail_mask(n - j);
-    _mm256_maskstore_ps(d + j, m, _mm256_add_ps(_mm256_maskload_ps(d + j, m), _mm256_maskload_ps(s + j, m)));
-  }
-#else
-  for (int64_t j = 0; j < n; ++j) d[j] += s[j];
-#endif
+void base_taps(const float* pad, int64_t prow, const float* dy, int64_t OH, int64_t OW, const int64_t* off,
+               int64_t nt, double* sums) {
+  taps_strided(pad, prow, dy, OH, OW, off, nt, 1, sums);
 }
+
+const ConvKernels kBaseConvKernels = {base_copy_runs, base_add_runs, base_corr_row, false, base_taps};
 
 // ---- plan: how a call cuts and unrolls its work --------------------------------------------------------
 
@@ -252,19 +263,19 @@ void unroll(const Conv2dParams& p, const Plan& plan, const float* xi, int64_t c0
   const int64_t step = shift ? pr.wq : p.sh * pr.wq;
   // A run's 8-float overhang is overwritten by the next run only if it ends within it.
   const bool over_ok = (OW + 7) / 8 * 8 <= 2 * OW;
+  const ConvKernels& k = conv_kernels();
   for (int64_t c = c0; c < c1; ++c) {
     pad_rows(p, xi + c * p.H * p.W, pr, pad);
     for (int64_t kh = 0; kh < nkh; ++kh) {
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         float* dst = u + (((c - cbase) * nkh + kh) * p.KW + kw) * ld;
         const float* src = pad + kh * p.dh * pr.wq + kw * p.dw;
-        for (int64_t r = 0; r < runs; ++r, dst += OW, src += step) {
-          if (p.sw == 1) {
-            copy_run(dst, src, OW, over_ok && r + 1 < runs);
-          } else {
-            for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = src[ow * p.sw];
-          }
+        if (p.sw == 1) {
+          k.copy_runs(dst, OW, src, step, OW, runs, over_ok);
+          continue;
         }
+        for (int64_t r = 0; r < runs; ++r, dst += OW, src += step)
+          for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = src[ow * p.sw];
       }
     }
   }
@@ -280,26 +291,24 @@ void scatter(const Conv2dParams& p, const Plan& plan, const float* u, int64_t ld
   const int64_t OW = p.OW, nkh = shift ? 1 : p.KH;
   const int64_t runs = shift ? pr.nr : oh1 - oh0;
   const int64_t step = shift ? pr.wq : p.sh * pr.wq;
+  const ConvKernels& k = conv_kernels();
   for (int64_t c = c0; c < c1; ++c) {
     std::memset(pad, 0, sizeof(float) * pr.size());
     for (int64_t kh = 0; kh < nkh; ++kh) {
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         const float* src = u + (((c - cbase) * nkh + kh) * p.KW + kw) * ld;
         float* dst = pad + kh * p.dh * pr.wq + kw * p.dw;
-        for (int64_t r = 0; r < runs; ++r, src += OW, dst += step) {
-          if (p.sw == 1) {
-            add_run(dst, src, OW);
-          } else {
-            for (int64_t ow = 0; ow < OW; ++ow) dst[ow * p.sw] += src[ow];
-          }
+        if (p.sw == 1) {
+          k.add_runs(dst, step, src, OW, OW, runs);
+          continue;
         }
+        for (int64_t r = 0; r < runs; ++r, src += OW, dst += step)
+          for (int64_t ow = 0; ow < OW; ++ow) dst[ow * p.sw] += src[ow];
       }
     }
-    float* dc = dxi + c * p.H * p.W;
-    for (int64_t r = 0; r < pr.nr; ++r) {
-      const int64_t ih = pr.r0 + r - p.ph;
-      if (ih >= 0 && ih < p.H) add_run(dc + ih * p.W, pad + r * pr.wq + p.pw, p.W);
-    }
+    // Padded rows r with 0 <= ih = r0 + r - ph < H, added to dx's rows ih.
+    const int64_t ra = std::max<int64_t>(0, p.ph - pr.r0), rb = std::min(pr.nr, p.H + p.ph - pr.r0);
+    if (rb > ra) k.add_runs(dxi + c * p.H * p.W + (pr.r0 + ra - p.ph) * p.W, p.W, pad + ra * pr.wq + p.pw, pr.wq, p.W, rb - ra);
   }
 }
 
@@ -360,18 +369,10 @@ const float* padded_plane(const Conv2dParams& p, const float* xc, PadRows& pr) {
   return pad;
 }
 
-// d[ow] += v * s[ow * sw], ow < n.
-inline void axpy_strided(float* d, float v, const float* s, int64_t sw, int64_t n) {
-  if (sw == 1) {
-    for (int64_t j = 0; j < n; ++j) d[j] += v * s[j];
-  } else {
-    for (int64_t j = 0; j < n; ++j) d[j] += v * s[j * sw];
-  }
-}
-
 void depthwise_forward(const Conv2dParams& p, const Geo& g, const float* x, const float* w, const float* b,
                        float* y) {
   const int64_t KK = p.KH * p.KW;
+  const ConvKernels& k = conv_kernels();
   parallel_for(p.N * p.C, std::max<int64_t>(1, 4096 / (g.HW * g.Og * KK)), [&](int64_t i0, int64_t i1) {
     PadRows pr(p, 0, 1);
     for (int64_t i = i0; i < i1; ++i) {  // i = n*C + c
@@ -380,50 +381,17 @@ void depthwise_forward(const Conv2dParams& p, const Geo& g, const float* x, cons
       for (int64_t ol = 0; ol < g.Og; ++ol) {
         const int64_t o = c * g.Og + ol;
         const float* wk = w + o * KK;
+        const float bias = b ? b[o] : 0.0f;
         float* yo = y + (n * p.O + o) * g.P;
         for (int64_t oh = 0; oh < p.OH; ++oh) {
           float* yr = yo + oh * p.OW;
           const float* src = pad + oh * p.sh * pr.wq;
-#if CK_CONV_AVX2
-          int64_t j = 0;
-          if (p.sw == 1) {  // all taps of 32 (then 8) outputs accumulate in registers: 4 independent chains
-            const int64_t KH = p.KH, KW = p.KW, OW = p.OW, rstep = p.dh * pr.wq, cstep = p.dw;
-            const __m256 bias = _mm256_set1_ps(b ? b[o] : 0.0f);
-            for (; j + 32 <= OW; j += 32) {
-              __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const __m256 wv = _mm256_set1_ps(wk[kh * KW + kw]);
-                  const float* q = src + kh * rstep + kw * cstep + j;
-                  a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a0);
-                  a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), a1);
-                  a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 16), a2);
-                  a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 24), a3);
-                }
-              _mm256_storeu_ps(yr + j, a0);
-              _mm256_storeu_ps(yr + j + 8, a1);
-              _mm256_storeu_ps(yr + j + 16, a2);
-              _mm256_storeu_ps(yr + j + 24, a3);
-            }
-            for (; j < OW; j += 8) {
-              __m256 a0 = bias;
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw)
-                  a0 = _mm256_fmadd_ps(_mm256_set1_ps(wk[kh * KW + kw]), _mm256_loadu_ps(src + kh * rstep + kw * cstep + j),
-                                       a0);
-              if (j + 8 <= OW) {
-                _mm256_storeu_ps(yr + j, a0);
-              } else {
-                _mm256_maskstore_ps(yr + j, tail_mask(OW - j), a0);
-              }
-            }
-            continue;
+          // Stride 1: the table's row (all taps of 32 outputs in registers on AVX2); else plain loops.
+          if (p.sw == 1) {
+            k.corr_row(yr, src, wk, bias, 1, 0, p.KH, p.KW, p.dh * pr.wq, p.dw, p.OW);
+          } else {
+            corr_row_strided(yr, src, wk, bias, 1, 0, p.KH, p.KW, p.dh * pr.wq, p.dw, p.sw, p.OW);
           }
-#endif
-          std::fill(yr, yr + p.OW, b ? b[o] : 0.0f);
-          for (int64_t kh = 0; kh < p.KH; ++kh)
-            for (int64_t kw = 0; kw < p.KW; ++kw)
-              axpy_strided(yr, wk[kh * p.KW + kw], src + kh * p.dh * pr.wq + kw * p.dw, p.sw, p.OW);
         }
       }
     }
@@ -432,7 +400,7 @@ void depthwise_forward(const Conv2dParams& p, const Geo& g, const float* x, cons
 
 // Plane src (h, w) with `top` zero rows above and below and `left` zero columns either side into dst
 // (row stride wq >= w + 2*left, every column written).
-[[maybe_unused]] void pad_plane(const float* src, int64_t h, int64_t w, int64_t top, int64_t left, float* dst, int64_t wq) {
+void pad_plane(const float* src, int64_t h, int64_t w, int64_t top, int64_t left, float* dst, int64_t wq) {
   std::memset(dst, 0, sizeof(float) * top * wq);
   for (int64_t r = 0; r < h; ++r) {
     float* d = dst + (top + r) * wq;
@@ -445,13 +413,12 @@ void depthwise_forward(const Conv2dParams& p, const Geo& g, const float* x, cons
 
 void depthwise_backward_data(const Conv2dParams& p, const Geo& g, const float* dy, const float* w, float* dx) {
   const int64_t KK = p.KH * p.KW;
-  const bool gather = CK_CONV_AVX2 && p.sh == 1 && p.sw == 1;
-  (void)gather;
+  const ConvKernels& k = conv_kernels();
+  const bool gather = k.gather_backward_data && p.sh == 1 && p.sw == 1;
   parallel_for(p.N * p.C, std::max<int64_t>(1, 4096 / (g.HW * g.Og * KK)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t n = i / p.C, c = i % p.C;
       float* dc = dx + i * g.HW;
-#if CK_CONV_AVX2
       if (gather) {
         // Stride 1: dx[ih][iw] = sum over o, kh, kw of w * dy[ih + ph - kh*dh][iw + pw - kw*dw], a correlation
         // over dy planes zero-bordered by (KH-1)*dh rows and (KW-1)*dw columns, accumulated in registers.
@@ -461,46 +428,11 @@ void depthwise_backward_data(const Conv2dParams& p, const Geo& g, const float* d
         for (int64_t ol = 0; ol < g.Og; ++ol)
           pad_plane(dy + (n * p.O + c * g.Og + ol) * g.P, p.OH, p.OW, th, tw, pads + ol * plane, wq);
         const float* wc = w + c * g.Og * KK;
-        const int64_t W = p.W, KH = p.KH, KW = p.KW, Og = g.Og, rstep = p.dh * wq, cstep = p.dw;
-        for (int64_t ih = 0; ih < p.H; ++ih) {
-          // Tap (kh, kw) of output ol reads pads + ol*plane + (ih + ph + th - kh*dh)*wq + pw + tw - kw*dw + iw.
-          const float* base = pads + (ih + p.ph + th) * wq + p.pw + tw;
-          float* dr = dc + ih * W;
-          int64_t j = 0;
-          for (; j + 32 <= W; j += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int64_t ol = 0; ol < Og; ++ol)
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const __m256 wv = _mm256_set1_ps(wc[ol * KK + kh * KW + kw]);
-                  const float* q = base + ol * plane - kh * rstep - kw * cstep + j;
-                  a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q), a0);
-                  a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 8), a1);
-                  a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 16), a2);
-                  a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q + 24), a3);
-                }
-            _mm256_storeu_ps(dr + j, a0);
-            _mm256_storeu_ps(dr + j + 8, a1);
-            _mm256_storeu_ps(dr + j + 16, a2);
-            _mm256_storeu_ps(dr + j + 24, a3);
-          }
-          for (; j < W; j += 8) {
-            __m256 a0 = _mm256_setzero_ps();
-            for (int64_t ol = 0; ol < Og; ++ol)
-              for (int64_t kh = 0; kh < KH; ++kh)
-                for (int64_t kw = 0; kw < KW; ++kw)
-                  a0 = _mm256_fmadd_ps(_mm256_set1_ps(wc[ol * KK + kh * KW + kw]),
-                                       _mm256_loadu_ps(base + ol * plane - kh * rstep - kw * cstep + j), a0);
-            if (j + 8 <= W) {
-              _mm256_storeu_ps(dr + j, a0);
-            } else {
-              _mm256_maskstore_ps(dr + j, tail_mask(W - j), a0);
-            }
-          }
-        }
+        for (int64_t ih = 0; ih < p.H; ++ih)  // tap (kh, kw) of output ol reads its plane's row ih + ph + th - kh*dh
+          k.corr_row(dc + ih * p.W, pads + (ih + p.ph + th) * wq + p.pw + tw, wc, 0.0f, g.Og, plane, p.KH, p.KW,
+                     -p.dh * wq, -p.dw, p.W);
         continue;
       }
-#endif
       // Any stride: scatter-add into a zero-bordered accumulator plane, then copy its interior out.
       const PadRows pr(p, 0, p.OH);
       float* pad = scratch(1, pr.size() + kSlack);
@@ -536,6 +468,7 @@ void depthwise_backward_data(const Conv2dParams& p, const Geo& g, const float* d
 // output and group of up to 8 taps, the taps' products with dy accumulate in 8 independent vector lanes.
 void depthwise_backward_weight(const Conv2dParams& p, const Geo& g, const float* x, const float* dy, float* dw) {
   const int64_t KK = p.KH * p.KW;
+  const ConvKernels& kt = conv_kernels();
   parallel_for(p.C, 1, [&](int64_t c0, int64_t c1) {
     std::vector<double> acc(static_cast<size_t>(g.Og * KK));
     PadRows pr(p, 0, 1);
@@ -550,43 +483,10 @@ void depthwise_backward_weight(const Conv2dParams& p, const Geo& g, const float*
             int64_t off[8];
             for (int64_t t = 0; t < nt; ++t) off[t] = ((t0 + t) / p.KW) * p.dh * pr.wq + ((t0 + t) % p.KW) * p.dw;
             double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-#if CK_CONV_AVX2
             if (p.sw == 1) {
-              __m256 a[8];
-              for (int t = 0; t < 8; ++t) a[t] = _mm256_setzero_ps();
-              for (int64_t oh = 0; oh < p.OH; ++oh) {
-                const float* src = pad + oh * p.sh * pr.wq;
-                const float* dr = dyo + oh * p.OW;
-                int64_t j = 0;
-                for (; j + 8 <= p.OW; j += 8) {
-                  const __m256 dv = _mm256_loadu_ps(dr + j);
-                  for (int64_t t = 0; t < nt; ++t) a[t] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(src + off[t] + j), a[t]);
-                }
-                if (j < p.OW) {
-                  // Lanes past OW load both operands as 0: the input there is a real pixel (another tap's),
-                  // and 0 * inf or 0 * NaN would leak into this tap's sum.
-                  const __m256i m = tail_mask(p.OW - j);
-                  const __m256 dv = _mm256_maskload_ps(dr + j, m);
-                  for (int64_t t = 0; t < nt; ++t) a[t] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(src + off[t] + j, m), a[t]);
-                }
-              }
-              for (int64_t t = 0; t < nt; ++t) {
-                alignas(32) float l[8];
-                _mm256_store_ps(l, a[t]);
-                for (int q = 0; q < 8; ++q) sums[t] += l[q];
-              }
-            } else
-#endif
-            {
-              for (int64_t oh = 0; oh < p.OH; ++oh) {
-                const float* src = pad + oh * p.sh * pr.wq;
-                const float* dr = dyo + oh * p.OW;
-                for (int64_t t = 0; t < nt; ++t) {
-                  float s = 0.0f;
-                  for (int64_t j = 0; j < p.OW; ++j) s += dr[j] * src[off[t] + j * p.sw];
-                  sums[t] += s;
-                }
-              }
+              kt.taps(pad, p.sh * pr.wq, dyo, p.OH, p.OW, off, nt, sums);
+            } else {
+              taps_strided(pad, p.sh * pr.wq, dyo, p.OH, p.OW, off, nt, p.sw, sums);
             }
             for (int64_t t = 0; t < nt; ++t) acc[ol * KK + t0 + t] += sums[t];
           }
@@ -699,6 +599,16 @@ Algo choose_algo(const Conv2dParams& p) {
 WinogradTile tile_of(Algo a) { return a == Algo::Wino2 ? WinogradTile::F2 : WinogradTile::F4; }
 
 }  // namespace
+
+const ConvKernels& conv_kernels() {
+#if defined(CK_ISA_DISPATCH)
+  // The AVX-512 path uses the AVX2 kernels (cpu/conv_avx2.cc says why).
+  static const ConvKernels& k = cpu_isa() == CpuIsa::kBaseline ? kBaseConvKernels : avx2::kConvKernels;
+  return k;
+#else
+  return kBaseConvKernels;
+#endif
+}
 
 void set_conv_algo(ConvAlgo a) { algo_setting().store(static_cast<int>(a)); }
 ConvAlgo get_conv_algo() { return static_cast<ConvAlgo>(algo_setting().load()); }
@@ -976,7 +886,7 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
               dr[(c * KH + kh) * KW + kw] = v;
             }
       } else {
-        for (int64_t s = 1; s < nparts; ++s) add_run(dr, partial + (s - 1) * wsize + o * g.K, g.K);
+        if (nparts > 1) conv_kernels().add_runs(dr, 0, partial + o * g.K, wsize, g.K, nparts - 1);
       }
     }
   });

@@ -18,6 +18,8 @@ describe('conv2d', () => {
     ['groups 2', [2, 4, 6, 6], [6, 2, 3, 3], { groups: 2, padding: 1 }, true],
     ['depthwise', [2, 4, 7, 7], [4, 1, 3, 3], { groups: 4, padding: 1 }, true],
     ['depthwise multiplier', [1, 3, 6, 5], [6, 1, 3, 3], { groups: 3, stride: 2 }, true],
+    // rows of 41: the depthwise kernels' 32-wide register blocks, the 8-wide loop and a masked tail
+    ['depthwise wide rows, dilation 2, multiplier 2', [2, 3, 6, 41], [6, 1, 3, 3], { groups: 3, padding: 2, dilation: 2 }, true],
     ['1x1', [3, 8, 5, 5], [4, 8, 1, 1], {}, true],
     ['1x1 stride 2', [2, 6, 7, 7], [3, 6, 1, 1], { stride: 2 }, true],
     ['batch 1 5x5 stride (2,1)', [1, 3, 12, 10], [2, 3, 5, 5], { stride: [2, 1], padding: [2, 1] }, true],
