@@ -27,12 +27,14 @@
 
 #include "core/error.h"
 #include "core/kernels.h"
+#include "cpu/isa.h"
 #include "cpu/threadpool.h"
+#include "cpu/winograd_kernels.h"
 
 namespace ck {
 namespace {
 
-constexpr int kLanes = 16;  // tiles transformed together (two 8-float vectors)
+#include "cpu/winograd_kernels.inc"
 
 #ifndef CK_WINO_BUDGET
 #define CK_WINO_BUDGET (288 * 1024)
@@ -47,66 +49,12 @@ constexpr int kLanes = 16;  // tiles transformed together (two 8-float vectors)
 constexpr int64_t kBudget = CK_WINO_BUDGET;
 constexpr int64_t kMinTiles = CK_WINO_MIN_TILES;
 
-template <int M>
-struct Mats;
-
-template <>
-struct Mats<2> {
-  static constexpr int A = 4;
-  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-};
-
-// Interpolation points 0, -1, 1, 1/2, -2 (and infinity) rather than Lavin's 0, +-1, +-2: about half the rounding
-// error (measured in float32 over 256 channels: 4.4e-6 against 9.4e-6 of the largest output), since the
-// transforms' coefficients are smaller. Built by the Cook-Toom construction; exact in float except G (in double).
-template <>
-struct Mats<4> {
-  static constexpr int A = 6;
-  static constexpr float BT[6][6] = {{1, -1.5f, -2, 1.5f, 1, 0},  {0, 1, -2.5f, 0.5f, 1, 0},   {0, -1, 0.5f, 2.5f, 1, 0},
-                                     {0, -2, -1, 2, 1, 0},        {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
-  static constexpr double G[6][3] = {{1, 0, 0},
-                                     {-1.0 / 3, 1.0 / 3, -1.0 / 3},
-                                     {1.0 / 3, 1.0 / 3, 1.0 / 3},
-                                     {-16.0 / 15, -8.0 / 15, -4.0 / 15},
-                                     {1.0 / 15, -2.0 / 15, 4.0 / 15},
-                                     {0, 0, 1}};
-  static constexpr float AT[4][6] = {
-      {1, 1, 1, 1, 1, 0}, {0, -1, 1, 0.5f, -2, 0}, {0, 1, 1, 0.25f, 4, 0}, {0, -1, 1, 0.125f, -8, 1}};
-};
-
 // Thread-local scratch that only grows. Slots: 0 V, 1 M, 2 gathered patches, 3 U (the caller's, read by tasks).
 float* scratch(int slot, int64_t n) {
   thread_local std::vector<float> buf[4];
   std::vector<float>& v = buf[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
-}
-
-// out[r][.] = sum_k T[r][k] * in[k][.] over kLanes lanes, rows `ostride` / `istride` floats apart.
-// The matrices are constexpr and the loops fully unrolled, so zero coefficients cost nothing.
-template <int R, int K, const float (&T)[R][K]>
-inline void apply_rows(const float* in, int64_t istride, float* out, int64_t ostride) {
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    float acc[kLanes] = {};
-#pragma GCC unroll 8
-    for (int k = 0; k < K; ++k) {
-      const float c = T[r][k];
-      if (c == 0.0f) continue;
-      const float* s = in + k * istride;
-      if (c == 1.0f) {
-        for (int l = 0; l < kLanes; ++l) acc[l] += s[l];
-      } else if (c == -1.0f) {
-        for (int l = 0; l < kLanes; ++l) acc[l] -= s[l];
-      } else {
-        for (int l = 0; l < kLanes; ++l) acc[l] += c * s[l];
-      }
-    }
-    float* o = out + r * ostride;
-    for (int l = 0; l < kLanes; ++l) o[l] = acc[l];
-  }
 }
 
 // The geometry of one Winograd convolution: input (N, Ci, H, W) -> output (N, Co, OH, OW), padding ph, pw.
@@ -146,6 +94,9 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
   float* d = scratch(2, 2 * AA * kLanes);
   float* tmp = d + AA * kLanes;
   const int64_t HW = q.H * q.W, OHW = q.OH * q.OW;
+  const WinogradKernels& k = winograd_kernels();
+  const auto input = M == 2 ? k.input2 : k.input4;
+  const auto output = M == 2 ? k.output2 : k.output4;
 
   // Per lane: the offset of its patch's top-left corner in an input plane of image 0 (may lie outside the
   // plane), its image, and the patch rows [i0, i1) and columns [j0, j1) inside the image.
@@ -184,11 +135,8 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
           for (int j = 0; j < A; ++j)
             d[(i * A + j) * kLanes + l] = i >= a.i0 && i < a.i1 && j >= a.j0 && j < a.j1 ? s[i * q.W + j] : 0.0f;
       }
-      // tmp = B^T d (over rows i), then V = tmp B (over columns j), written to V[xi][c][l0 + l].
-      for (int j = 0; j < A; ++j) apply_rows<A, A, Mats<M>::BT>(d + j * kLanes, A * kLanes, tmp + j * kLanes, A * kLanes);
-      float* vc = V + c * Tb + l0;
-      for (int i = 0; i < A; ++i)
-        apply_rows<A, A, Mats<M>::BT>(tmp + i * A * kLanes, kLanes, vc + i * A * q.Ci * Tb, q.Ci * Tb);
+      // V[xi][c][l0 + l] = (B^T d B)[xi] through the table's transform.
+      input(d, tmp, V + c * Tb + l0, q.Ci * Tb);
     }
   }
   // Lanes past nt hold copies of the last tile; the GEMM covers only whole lane groups that were written.
@@ -208,11 +156,7 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
       lnj[l] = static_cast<int>(std::min<int64_t>(M, q.OW - ow));
     }
     for (int64_t o = 0; o < q.Co; ++o) {
-      // tmp = A^T M (over rows), out = tmp A (over columns).
-      const float* mo = Mb + o * Tb + l0;
-      for (int j = 0; j < A; ++j)
-        apply_rows<M, A, Mats<M>::AT>(mo + j * q.Co * Tb, A * q.Co * Tb, tmp + j * kLanes, A * kLanes);
-      for (int i = 0; i < M; ++i) apply_rows<M, A, Mats<M>::AT>(tmp + i * A * kLanes, kLanes, out + i * M * kLanes, kLanes);
+      output(Mb + o * Tb + l0, q.Co * Tb, tmp, out);  // out = A^T M A
       const float bias = b ? b[o] : 0.0f;
       if (!ep.active()) {
         for (int l = 0; l < nl; ++l) {
@@ -291,7 +235,20 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
   run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
 }
 
+const WinogradKernels kBaseWinogradKernels = CK_WINOGRAD_KERNELS;
+
 }  // namespace
+
+const WinogradKernels& winograd_kernels() {
+#if defined(CK_ISA_DISPATCH)
+  static const WinogradKernels& k = cpu_isa() == CpuIsa::kAvx512 ? avx512::kWinogradKernels
+                                    : cpu_isa() == CpuIsa::kAvx2 ? avx2::kWinogradKernels
+                                                                 : kBaseWinogradKernels;
+  return k;
+#else
+  return kBaseWinogradKernels;
+#endif
+}
 
 bool winograd_applies(const Conv2dParams& p) {
   return p.KH == 3 && p.KW == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1;
