@@ -6,6 +6,7 @@
 //   grid_for(work[, threads])           blocks for a grid-stride loop over `work` items: ceil(work/threads),
 //                                       at least 1 and at most kMaxGridBlocks
 //   aligned(p, bytes) / aligned16(p)    p is a multiple of `bytes` (a power of two) / of 16 bytes
+//   CK_UNROLL                           #pragma unroll on a real GPU, nothing in the emulation
 //   contiguous_for(n, vec, f4, f1)      grid-stride loop over a dense run, in four-element vectors when
 //                                       vec, the tail element-wise
 //   Scratch                             stream-ordered device scratch (ck::cuda::malloc), freed on every path
@@ -70,6 +71,13 @@ struct Scratch {
   template <class T>
   T* as() const { return static_cast<T*>(p); }
 };
+
+// `#pragma unroll` for the loop that follows, on a real GPU (the emulation's host compiler ignores it).
+#if CK_CUDA_REAL
+#define CK_UNROLL _Pragma("unroll")
+#else
+#define CK_UNROLL
+#endif
 
 // Grid-stride loop over n contiguous elements. With vec (every base 16-byte aligned), vector_body(i) runs for
 // each of the n / 4 four-element vectors, then element_body(i) for the n % 4 tail; without, element_body(i)

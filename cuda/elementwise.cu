@@ -35,11 +35,6 @@
 #include "core/scalar_ops.h"
 #include "core/types.h"
 
-#if CK_CUDA_REAL
-#define CK_EW_UNROLL _Pragma("unroll")
-#else
-#define CK_EW_UNROLL
-#endif
 
 namespace ck {
 namespace cuda {
@@ -181,7 +176,7 @@ template <typename Index>
 __device__ __forceinline__ int64_t strided_offset(Index i, const Layout& l) {
   if (l.ndim == 1) return static_cast<int64_t>(i) * l.strides[0];
   int64_t off = 0;
-  CK_EW_UNROLL
+  CK_UNROLL
   for (int d = kMaxDims - 1; d >= 1; --d) {
     if (d < l.ndim) {
       const Index s = static_cast<Index>(l.shape[d]);
@@ -205,7 +200,7 @@ __global__ void unary_contiguous_kernel(const Tin* __restrict__ x,  // (n,) cont
       [&](int64_t i) {
         const Vec4<Tin> a = x4[i];
         Vec4<Tout> r;
-        CK_EW_UNROLL
+        CK_UNROLL
         for (int j = 0; j < 4; ++j) r.v[j] = unary_apply<OP, Tin, Tout>(a.v[j], p);
         y4[i] = r;
       },
@@ -306,7 +301,7 @@ __global__ void binary_contiguous_kernel(const Tin* __restrict__ a,  // (n,) con
         const Vec4<Tin> u = a4[i];
         const Vec4<Tin> v = b4[i];
         Vec4<Tout> r;
-        CK_EW_UNROLL
+        CK_UNROLL
         for (int j = 0; j < 4; ++j) r.v[j] = binary_apply<OP, Tin, Tout>(u.v[j], v.v[j]);
         y4[i] = r;
       },
@@ -335,7 +330,7 @@ __global__ void binary_strided_kernel(const Tin* __restrict__ a,  // buffer base
     // One decomposition serves both operands (they share the shape).
     Index r = i;
     int64_t oa = 0, ob = 0;
-    CK_EW_UNROLL
+    CK_UNROLL
     for (int d = kMaxDims - 1; d >= 1; --d) {
       if (d < al.ndim) {
         const Index s = static_cast<Index>(al.shape[d]);

@@ -30,11 +30,6 @@
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 
-#if CK_CUDA_REAL
-#define CK_GEMM_UNROLL _Pragma("unroll")
-#else
-#define CK_GEMM_UNROLL
-#endif
 
 namespace ck {
 namespace cuda {
@@ -58,15 +53,15 @@ __device__ __forceinline__ void load_run(const float* __restrict__ P, int R, int
   if (vec) {
     if (r < R && c < C) {
       const VecF<L> v = *reinterpret_cast<const VecF<L>*>(P + r * rs + c * cs);
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < L; ++j) out[j] = v.v[j];
     } else {
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < L; ++j) out[j] = 0.0f;
     }
     return;
   }
-  CK_GEMM_UNROLL
+  CK_UNROLL
   for (int j = 0; j < L; ++j) {
     const int rr = kAlongRows ? r + j : r;
     const int cc = kAlongRows ? c : c + j;
@@ -119,28 +114,28 @@ sgemm_kernel(int M, int N, int K, float alpha,
   auto store_tiles = [&](int buf) {
     if (A_MC) {
       VecF<LA> v;
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < LA; ++j) v.v[j] = ra[j];
       *reinterpret_cast<VecF<LA>*>(&As[buf][ak][am]) = v;
     } else {
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < LA; ++j) As[buf][ak + j][am] = ra[j];
     }
     if (B_NC) {
       VecF<LB> v;
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < LB; ++j) v.v[j] = rb[j];
       *reinterpret_cast<VecF<LB>*>(&Bs[buf][bk][bn]) = v;
     } else {
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < LB; ++j) Bs[buf][bk + j][bn] = rb[j];
     }
   };
 
   float acc[TM][TN];
-  CK_GEMM_UNROLL
+  CK_UNROLL
   for (int i = 0; i < TM; ++i) {
-    CK_GEMM_UNROLL
+    CK_UNROLL
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
   }
 
@@ -158,26 +153,26 @@ sgemm_kernel(int M, int N, int K, float alpha,
       load_a((kt + 1) * BK);
       load_b((kt + 1) * BK);
     }
-    CK_GEMM_UNROLL
+    CK_UNROLL
     for (int k = 0; k < BK; ++k) {
       float a[TM], b[TN];
       const VecF<HM> a0 = *reinterpret_cast<const VecF<HM>*>(&As[cur][k][ty * HM]);
       const VecF<HM> a1 = *reinterpret_cast<const VecF<HM>*>(&As[cur][k][BM / 2 + ty * HM]);
       const VecF<HN> b0 = *reinterpret_cast<const VecF<HN>*>(&Bs[cur][k][tx * HN]);
       const VecF<HN> b1 = *reinterpret_cast<const VecF<HN>*>(&Bs[cur][k][BN / 2 + tx * HN]);
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int i = 0; i < HM; ++i) {
         a[i] = a0.v[i];
         a[HM + i] = a1.v[i];
       }
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int j = 0; j < HN; ++j) {
         b[j] = b0.v[j];
         b[HN + j] = b1.v[j];
       }
-      CK_GEMM_UNROLL
+      CK_UNROLL
       for (int i = 0; i < TM; ++i) {
-        CK_GEMM_UNROLL
+        CK_UNROLL
         for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
       }
     }
@@ -188,28 +183,28 @@ sgemm_kernel(int M, int N, int K, float alpha,
 
   // Epilogue: quadrant (qi, qj) of this thread's block is rows m0 + qi*BM/2 + ty*HM + [0, HM),
   // cols n0 + qj*BN/2 + tx*HN + [0, HN).
-  CK_GEMM_UNROLL
+  CK_UNROLL
   for (int i = 0; i < TM; ++i) {
     const int m = m0 + (i / HM) * (BM / 2) + ty * HM + (i % HM);
     if (m >= M) continue;
     float* crow = C + m * ldc;
-    CK_GEMM_UNROLL
+    CK_UNROLL
     for (int qj = 0; qj < 2; ++qj) {
       const int n = n0 + qj * (BN / 2) + tx * HN;
       float* cp = crow + n;
       if (vecC && n + HN <= N) {
         VecF<HN> v;
         if (beta == 0.0f) {
-          CK_GEMM_UNROLL
+          CK_UNROLL
           for (int j = 0; j < HN; ++j) v.v[j] = alpha * acc[i][qj * HN + j];
         } else {
           const VecF<HN> old = *reinterpret_cast<const VecF<HN>*>(cp);
-          CK_GEMM_UNROLL
+          CK_UNROLL
           for (int j = 0; j < HN; ++j) v.v[j] = fmaf(beta, old.v[j], alpha * acc[i][qj * HN + j]);
         }
         *reinterpret_cast<VecF<HN>*>(cp) = v;
       } else {
-        CK_GEMM_UNROLL
+        CK_UNROLL
         for (int j = 0; j < HN; ++j) {
           if (n + j < N) {
             const float r = alpha * acc[i][qj * HN + j];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime.cuh"
+#include "common.cuh"
 #include "core/error.h"
 #include "core/kernels_cuda.h"
 #include "core/peak.h"
@@ -20,9 +21,7 @@ __global__ void fma_kernel(float* out, int64_t iters, float m, float a) {
   const int tid = blockIdx.x * blockDim.x + threadIdx.x;
   for (int i = 0; i < kChains; ++i) acc[i] = (float)(tid + i);
   for (int64_t it = 0; it < iters; ++it) {
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int i = 0; i < kChains; ++i) acc[i] = fmaf(acc[i], m, a);
   }
   float s = 0;

@@ -56,9 +56,7 @@ __device__ __forceinline__ void load_row(const float* __restrict__ r, int K, int
   if constexpr (kVec) {
     static_assert(kPer % 4 == 0, "float4 rows need kPer % 4 == 0");
     const float4* r4 = reinterpret_cast<const float4*>(r);
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer / 4; ++j) {
       const int q = j * kWarp + lane;
       if (q * 4 < K) {
@@ -72,9 +70,7 @@ __device__ __forceinline__ void load_row(const float* __restrict__ r, int K, int
       }
     }
   } else {
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) {
       const int k = j * kWarp + lane;
       v[j] = k < K ? r[k] : pad;
@@ -93,17 +89,13 @@ template <int kPer, bool kVec>
 __device__ __forceinline__ void store_row(float* __restrict__ r, int K, int lane, const float (&v)[kPer]) {
   if constexpr (kVec) {
     float4* r4 = reinterpret_cast<float4*>(r);
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer / 4; ++j) {
       const int q = j * kWarp + lane;
       if (q * 4 < K) r4[q] = make_float4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
     }
   } else {
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) {
       const int k = j * kWarp + lane;
       if (k < K) r[k] = v[j];
@@ -124,15 +116,11 @@ __global__ void softmax_forward_kernel1(const float* __restrict__ x,  // (R, K)
     float v[kPer];
     load_row<kPer, kVec>(x + row * K, K, lane, v, kNegInf);
     float m = kNegInf;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) m = fmaxf(m, v[j]);
     m = warp_max(m);
     float s = 0.0f;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) {
       if (in_row<kPer, kVec>(j, K, lane)) {
         const float e = expf(v[j] - m);
@@ -143,15 +131,11 @@ __global__ void softmax_forward_kernel1(const float* __restrict__ x,  // (R, K)
     s = warp_sum(s);
     if constexpr (kLog) {
       const float ls = logf(s);
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+      CK_UNROLL
       for (int j = 0; j < kPer; ++j) v[j] = v[j] - m - ls;
     } else {
       const float inv = 1.0f / s;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+      CK_UNROLL
       for (int j = 0; j < kPer; ++j) v[j] *= inv;
     }
     store_row<kPer, kVec>(y + row * K, K, lane, v);
@@ -228,14 +212,10 @@ __global__ void softmax_backward_kernel1(const float* __restrict__ y,   // (R, K
     load_row<kPer, kVec>(y + row * K, K, lane, a, 0.0f);
     load_row<kPer, kVec>(dy + row * K, K, lane, g, 0.0f);
     float s = 0.0f;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) s += kLog ? g[j] : g[j] * a[j];
     s = warp_sum(s);
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+    CK_UNROLL
     for (int j = 0; j < kPer; ++j) g[j] = kLog ? g[j] - expf(a[j]) * s : a[j] * (g[j] - s);
     store_row<kPer, kVec>(dx + row * K, K, lane, g);
   }

@@ -58,28 +58,30 @@ Napi::Value CudaStatsSet(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// The counters of CudaLaunchStats (lib/cuda_stats.ts), in one order for both builds (zero without CUDA).
+constexpr const char* kCounterNames[] = {"launches",      "scratchBytes",    "scratchAllocs", "im2colBytes",
+                                         "hostSyncs",     "allocs",          "frees",         "h2dBytes",
+                                         "d2hBytes",      "d2dBytes",        "uploadsPinned", "uploadsPageable",
+                                         "pinnedAllocs",  "graphReplays"};
+constexpr size_t kCounters = sizeof(kCounterNames) / sizeof(kCounterNames[0]);
+}  // namespace
+
 Napi::Value CudaStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
+  bool enabled = false, dry_run = false;
+  double counters[kCounters] = {};
+  Napi::Array ks = Napi::Array::New(env);
 #ifdef CK_HAVE_CUDA
   const cuda::LaunchStats s = cuda::stats_snapshot();
-  o.Set("enabled", s.enabled);
-  o.Set("dryRun", s.dry_run);
-  o.Set("launches", static_cast<double>(s.launches));
-  o.Set("scratchBytes", static_cast<double>(s.scratch_bytes));
-  o.Set("scratchAllocs", static_cast<double>(s.scratch_allocs));
-  o.Set("im2colBytes", static_cast<double>(s.im2col_bytes));
-  o.Set("hostSyncs", static_cast<double>(s.host_syncs));
-  o.Set("allocs", static_cast<double>(s.allocs));
-  o.Set("frees", static_cast<double>(s.frees));
-  o.Set("h2dBytes", static_cast<double>(s.h2d_bytes));
-  o.Set("d2hBytes", static_cast<double>(s.d2h_bytes));
-  o.Set("d2dBytes", static_cast<double>(s.d2d_bytes));
-  o.Set("uploadsPinned", static_cast<double>(s.uploads_pinned));
-  o.Set("uploadsPageable", static_cast<double>(s.uploads_pageable));
-  o.Set("pinnedAllocs", static_cast<double>(s.pinned_allocs));
-  o.Set("graphReplays", static_cast<double>(s.graph_replays));
-  Napi::Array ks = Napi::Array::New(env, s.kernels.size());
+  enabled = s.enabled;
+  dry_run = s.dry_run;
+  const int64_t values[kCounters] = {s.launches,   s.scratch_bytes,  s.scratch_allocs,   s.im2col_bytes,
+                                      s.host_syncs, s.allocs,         s.frees,            s.h2d_bytes,
+                                      s.d2h_bytes,  s.d2d_bytes,      s.uploads_pinned,   s.uploads_pageable,
+                                      s.pinned_allocs, s.graph_replays};
+  for (size_t i = 0; i < kCounters; ++i) counters[i] = static_cast<double>(values[i]);
   for (size_t i = 0; i < s.kernels.size(); ++i) {
     const cuda::KernelStats& k = s.kernels[i];
     Napi::Object e = Napi::Object::New(env);
@@ -93,19 +95,11 @@ Napi::Value CudaStats(const Napi::CallbackInfo& info) {
     e.Set("issuedMacs", k.issued_macs);
     ks.Set(static_cast<uint32_t>(i), e);
   }
-  o.Set("kernels", ks);
-#else
-  o.Set("enabled", false);
-  o.Set("dryRun", false);
-  o.Set("launches", 0.0);
-  o.Set("scratchBytes", 0.0);
-  o.Set("scratchAllocs", 0.0);
-  o.Set("im2colBytes", 0.0);
-  for (const char* k : {"hostSyncs", "allocs", "frees", "h2dBytes", "d2hBytes", "d2dBytes", "uploadsPinned",
-                        "uploadsPageable", "pinnedAllocs", "graphReplays"})
-    o.Set(k, 0.0);
-  o.Set("kernels", Napi::Array::New(env, 0));
 #endif
+  o.Set("enabled", enabled);
+  o.Set("dryRun", dry_run);
+  for (size_t i = 0; i < kCounters; ++i) o.Set(kCounterNames[i], counters[i]);
+  o.Set("kernels", ks);
   return o;
 }
 

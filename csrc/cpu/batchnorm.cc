@@ -58,12 +58,8 @@ const BnRowKernels kBaseRows = {base_sum_row, base_sqdev_row, base_dot_row};
 
 // The ISA path in use (cpu/isa.h); the AVX-512 path uses the AVX2 rows (the sums are bound by memory).
 const BnRowKernels& rows() {
-#if defined(CK_ISA_DISPATCH)
-  static const BnRowKernels& k = cpu_isa() == CpuIsa::kBaseline ? kBaseRows : avx2::kBnRowKernels;
+  static const BnRowKernels& k = CK_AVX2_OR_BASE(kBaseRows, avx2::kBnRowKernels);
   return k;
-#else
-  return kBaseRows;
-#endif
 }
 
 // Both per-channel outputs (either may be null) zeroed: the results over an empty batch.

@@ -34,12 +34,8 @@ constexpr int64_t kChunk = int64_t(1) << 15;
 // The ISA path in use (cpu/isa.h); the AVX-512 path uses the AVX2 loops (the updates are bound by memory).
 const OptimRanges& ranges() {
   static const OptimRanges base = {sgd_range, adam_range, rmsprop_range};
-#if defined(CK_ISA_DISPATCH)
-  static const OptimRanges& k = cpu_isa() == CpuIsa::kBaseline ? base : avx2::kOptimRanges;
+  static const OptimRanges& k = CK_AVX2_OR_BASE(base, avx2::kOptimRanges);
   return k;
-#else
-  return base;
-#endif
 }
 
 // Makes an Op from one tensor of the table and runs it over chunks of the whole group.
