@@ -116,7 +116,10 @@ struct IndexArgs {
 void gather_cpu(const IndexArgs& a, const int32_t* index, const void* data, void* other);
 void scatter_cpu(const IndexArgs& a, bool add, const int32_t* index, void* data, const void* other);
 // The error for index value v at flat position i out of [0, size): ERR_INDEX naming the op.
-std::string index_error_message(const char* op, int64_t v, int32_t dim, int64_t size);
+inline std::string index_error_message(const char* op, int64_t v, int32_t dim, int64_t size) {
+  return std::string(op) + ": index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(dim) +
+         " with size " + std::to_string(size);
+}
 
 // sort / topk of each row of x (rows, n), contiguous: the first k of the row in order (ascending, or
 // descending), NaN above every number; values (rows, k), indices (rows, k) int32. topk_order: PyTorch's

@@ -128,11 +128,6 @@ void clamp_rows(const ClampArgs& c, const T* x, const T* lo, const T* hi, T* out
 
 }  // namespace
 
-std::string index_error_message(const char* op, int64_t v, int32_t dim, int64_t size) {
-  return std::string(op) + ": index " + std::to_string(v) + " is out of bounds for dimension " + std::to_string(dim) +
-         " with size " + std::to_string(size);
-}
-
 void cat_cpu(const CatArgs& a, void* output) {
   auto* out = static_cast<uint32_t*>(output);
   for (int i = 0; i < a.n; ++i) {
