@@ -745,6 +745,8 @@ void set_device(int device) {
   t_device = device;
 }
 
+void emu_flush_stream(Stream s) { flush(as_stream(s)); }
+
 int emu_set_device_count(int n) {
   const int prev = emu_devices();
   g_emu_devices = n;

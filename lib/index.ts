@@ -11,6 +11,7 @@ export { tidy, keep, memory, emptyCache } from './memory';
 export type { MemoryInfo, DeviceMemory, Disposable } from './memory';
 export { cuda, Device } from './device';
 export type { DeviceLike } from './device';
+export type { CUDAGraph } from './cuda/graph';
 export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';

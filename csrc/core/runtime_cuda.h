@@ -87,6 +87,10 @@ int64_t graph_nodes(Graph g);         // recorded launches and copies
 // Emulation only: sets the number of emulated devices (1..16; 0: CONVKIT_EMU_DEVICES again, default 1) and
 // returns the previous count. Tests use it; memory on devices beyond the new count stays valid.
 int emu_set_device_count(int n);
+// Emulation only: runs the work queued on stream s so far (pending uploads), as a kernel launch on s does
+// first. Host code standing in for stream-ordered device work (the emulated NCCL's collectives) calls it before
+// it touches device memory. Not a synchronisation (a GPU needs none there) and not counted as one.
+void emu_flush_stream(Stream s);
 
 }  // namespace cuda
 }  // namespace ck

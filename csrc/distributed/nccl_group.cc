@@ -125,6 +125,7 @@ int64_t NcclGroup::submit(CollKind kind, DType dtype, RedOp op, int root, int64_
   const NcclApi& a = nccl_api();
   const ncclDataType_t dt = dtype == DType::F32 ? ncclFloat32 : ncclInt32;
   cudaStream_t s = static_cast<cudaStream_t>(ncclcuda::stream_for(device_));
+  ncclcuda::before_collective(s);
   const size_t n = (size_t)count;
   switch (kind) {
     case CollKind::AllReduce: check(a.ncclAllReduce(in, out, n, dt, nccl_op(op), comm_, s), kind, "ncclAllReduce"); break;

@@ -1,21 +1,23 @@
-// See nccl_stream.h. Real GPU: CUDA events without timing. Emulation: work on a stream has finished when the
-// call that issued it returns (kernels, copies and the emulated NCCL's collectives alike), so an event is done
-// as soon as it is recorded.
+// See nccl_stream.h. Real GPU: CUDA events without timing. Emulation: before_collective runs the work queued
+// on the stream (uploads wait there for the next launch), and the emulated NCCL's collective itself has
+// finished when its call returns, so the event recorded after it is done at once.
 #include "runtime.cuh"
+#include "core/runtime_cuda.h"
 #include "nccl_stream.h"
 
 namespace ck {
 namespace dist {
 namespace ncclcuda {
 
-// The one place the NCCL group asks for a stream. Today the library issues all work on one stream; a
-// per-device stream accessor replaces this call when the runtime has one.
+// The one place the NCCL group asks for a stream: the device's own stream (one per device, cuda/runtime.cu).
 ::ck::cuda::Stream stream_for(int device) {
-  (void)device;
+  ::ck::cuda::set_device(device);
   return ::ck::cuda::default_stream();
 }
 
 #if CK_CUDA_REAL
+
+void before_collective(::ck::cuda::Stream) {}
 
 void* record(::ck::cuda::Stream s) {
   cudaEvent_t e = nullptr;
@@ -49,6 +51,7 @@ void* record(::ck::cuda::Stream) {
   return &done_event;
 }
 bool done(void*) { return true; }
+void before_collective(::ck::cuda::Stream s) { ::ck::cuda::emu_flush_stream(s); }
 void destroy(void*) {}
 
 #endif

@@ -9,6 +9,9 @@ namespace dist {
 namespace ncclcuda {
 
 ::ck::cuda::Stream stream_for(int device);      // the library's stream for work on `device`
+// Before a collective reads or writes device memory on s: nothing on a GPU (NCCL is stream-ordered); in the
+// emulation, where the stand-in runs on the host at once, the work queued on s so far runs first.
+void before_collective(::ck::cuda::Stream s);
 void* record(::ck::cuda::Stream s);            // a new event recorded on s (no timing)
 bool done(void* event);                        // whether the work before the event has finished; ERR_CUDA on a fault
 void destroy(void* event);

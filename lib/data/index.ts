@@ -11,7 +11,7 @@ export { readIdx } from './idx';
 export type { IdxArray } from './idx';
 export { unpickle } from './pickle';
 export { DataLoader } from './loader';
-export type { Collated, DataLoaderOptions } from './loader';
+export type { Collated, DataLoaderOptions, Sampler } from './loader';
 export type { DataError, DataErrorCode } from './errors';
 export { DistributedSampler } from './distributed_sampler';
 export type { DistributedSamplerOptions } from './distributed_sampler';
