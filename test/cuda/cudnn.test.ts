@@ -8,23 +8,13 @@
  */
 import * as ck from '../../lib';
 import { expectClose } from '../helpers/compare';
-import { requireCuda } from './helpers';
+import { CONV_CASES, TOL, requireCuda } from './helpers';
 
 const F = ck.nn.functional;
 beforeAll(() => requireCuda());
-const TOL = { atol: 1e-5, rtol: 1e-4 };
 const present = ck.backends.cudnn.isAvailable();
 
-const cases: [string, number[], number[], ck.nn.functional.Conv2dOptions, boolean][] = [
-  ['3x3 pad 1', [2, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }, true],
-  ['odd, no bias', [2, 3, 7, 9], [5, 3, 3, 2], {}, false],
-  ['stride 2', [2, 4, 9, 9], [6, 4, 3, 3], { stride: 2, padding: 1 }, true],
-  ['dilation 2', [1, 2, 11, 10], [3, 2, 3, 3], { dilation: 2, padding: 2 }, true],
-  ['groups 2', [2, 4, 6, 6], [6, 2, 3, 3], { groups: 2, padding: 1 }, true],
-  ['depthwise', [2, 4, 7, 7], [4, 1, 3, 3], { groups: 4, padding: 1 }, true],
-  ['1x1', [3, 8, 5, 5], [4, 8, 1, 1], {}, true],
-  ['batch 1 7x7 s2 p3', [1, 3, 16, 16], [4, 3, 7, 7], { stride: 2, padding: 3 }, false],
-];
+const cases = CONV_CASES;
 
 /** Output and the gradient of every leaf of conv2d on `device` with `backend`, from the same inputs. */
 function run(shapes: number[][], o: ck.nn.functional.Conv2dOptions, device: 'cpu' | 'cuda', backend: 'native' | 'cudnn') {
