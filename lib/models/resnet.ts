@@ -15,13 +15,18 @@ import { buildWithWeights, WeightsOptions } from './weights';
 const conv3x3 = (i: number, o: number, stride = 1) => new Conv2d(i, o, 3, { stride, padding: 1, bias: false });
 const conv1x1 = (i: number, o: number, stride = 1) => new Conv2d(i, o, 1, { stride, bias: false });
 
-/** out = relu(a + identity), freeing a and (when it is not the block's input) identity. */
-function join(a: Tensor, x: Tensor, downsample: Sequential | null): Tensor {
+/**
+ * Runs a residual block's join with its identity (x, or downsample(x)) and frees what the join consumed:
+ * the branch output, and the identity when it is not the block's input.
+ */
+function residual(x: Tensor, downsample: Sequential | null, branch: Tensor, joinFn: (a: Tensor, identity: Tensor) => Tensor): Tensor {
   const identity = downsample ? (downsample.forward(x) as Tensor) : x;
-  const out = addRelu(a, identity);
-  a.dispose();
-  if (identity !== x) identity.dispose();
-  return out;
+  try {
+    return joinFn(branch, identity);
+  } finally {
+    branch.dispose();
+    if (identity !== x) identity.dispose();
+  }
 }
 
 export class BasicBlock extends Module {
@@ -42,12 +47,8 @@ export class BasicBlock extends Module {
   }
   forward(x: Tensor): Tensor {
     // conv2 -> bn2 -> + identity -> ReLU is one fused convolution in eval mode (lib/nn/fusion.ts).
-    const identity = this.downsample ? (this.downsample.forward(x) as Tensor) : x;
     const a = chain(x, this.conv1, this.bn1, this.relu);
-    const out = convBnAct(a, this.conv2, this.bn2, { residual: identity, relu: true });
-    a.dispose();
-    if (identity !== x) identity.dispose();
-    return out;
+    return residual(x, this.downsample, a, (b, identity) => convBnAct(b, this.conv2, this.bn2, { residual: identity, relu: true }));
   }
 }
 
@@ -74,7 +75,7 @@ export class Bottleneck extends Module {
   }
   forward(x: Tensor): Tensor {
     const out = chain(x, this.conv1, this.bn1, this.relu, this.conv2, this.bn2, this.relu, this.conv3, this.bn3);
-    return join(out, x, this.downsample);
+    return residual(x, this.downsample, out, addRelu);
   }
 }
 

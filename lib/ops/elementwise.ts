@@ -3,7 +3,7 @@
  * the native kernels (csrc/cpu/elementwise.cc, cuda/elementwise.cu), which read any strided view.
  */
 import { native } from '../binding';
-import { byteRange, fillRun, operand, viewOperand } from './native_call';
+import { byteRange, fillRun, operand, produce, viewOperand } from './native_call';
 import { DType, DTYPE_CODE, promote } from '../dtype';
 import { ckError } from '../errors';
 import { broadcastShapes } from '../shape';
@@ -83,19 +83,10 @@ export function binary(a: Tensor, bIn: TensorOrScalar, op: number): Tensor {
   const ea = ca.expand(shape);
   const eb = cb.expand(shape);
   const y = Tensor.empty(shape, outDt, a.device);
-  try {
-    native.binary({ op, inDtype: DTYPE_CODE[common], outDtype: DTYPE_CODE[outDt] }, { a: viewOperand(ea), b: viewOperand(eb), output: operand(y) });
-  } catch (e) {
-    y.dispose();
-    throw e;
-  } finally {
-    ea.dispose();
-    eb.dispose();
-    if (ca !== a) ca.dispose();
-    if (cb !== b) cb.dispose();
-    if (ownB) b.dispose();
-  }
-  return y;
+  const temps = [ea, eb, ca !== a ? ca : null, cb !== b ? cb : null, ownB ? b : null];
+  return produce(y, temps, () =>
+    native.binary({ op, inDtype: DTYPE_CODE[common], outDtype: DTYPE_CODE[outDt] }, { a: viewOperand(ea), b: viewOperand(eb), output: operand(y) }),
+  );
 }
 
 const INT32_MIN = -2147483648;

@@ -13,7 +13,7 @@ import { DType, DTYPE_CODE, promote } from '../dtype';
 import { ckError, ConvkitError, fmtShape, shapeError } from '../errors';
 import { broadcastShapes } from '../shape';
 import { Tensor, TensorOrScalar } from '../tensor';
-import { callNative, contiguousHandle, fillRun, operand, viewOperand } from './native_call';
+import { callNative, contiguousHandle, fillRun, operand, produce, viewOperand } from './native_call';
 import * as ewRaw from './elementwise';
 
 const ew = rawModule(ewRaw);
@@ -79,18 +79,12 @@ function numelOf(shape: readonly number[]): number {
 function joinRaw(parts: Tensor[], sizes: number[], shape: number[], d: number): Tensor {
   const out = Tensor.empty(shape, parts[0].dtype, parts[0].device);
   const handles: Tensor[] = [];
-  try {
+  return produce(out, handles, () => {
     for (const p of parts) handles.push(contiguousHandle(p));
     const outer = numelOf(shape.slice(0, d));
     const inner = numelOf(shape.slice(d + 1));
     native.cat({ outer, inner, total: shape[d], sizes }, { inputs: handles.map(operand), output: operand(out) });
-  } catch (e) {
-    out.dispose();
-    throw e;
-  } finally {
-    for (const h of handles) h.dispose();
-  }
-  return out;
+  });
 }
 
 function tensorList(op: string, tensors: unknown): Tensor[] {
@@ -185,7 +179,7 @@ function whereRaw(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar, shape: num
   const ca = a instanceof Tensor ? castTo(a, dtype) : null;
   const cb = b instanceof Tensor ? castTo(b, dtype) : null;
   const out = Tensor.empty(shape, dtype, cond.device);
-  try {
+  return produce(out, [ca, cb], () =>
     native.where(
       { condDtype: DTYPE_CODE[cond.dtype], dtype: DTYPE_CODE[dtype], aScalar: ca ? 0 : (a as number), bScalar: cb ? 0 : (b as number) },
       {
@@ -194,15 +188,8 @@ function whereRaw(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar, shape: num
         b: cb ? broadcastView(cb, shape) : null,
         output: operand(out),
       },
-    );
-  } catch (e) {
-    out.dispose();
-    throw e;
-  } finally {
-    ca?.dispose();
-    cb?.dispose();
-  }
-  return out;
+    ),
+  );
 }
 
 function numberOrTensor(op: string, name: string, v: unknown): TensorOrScalar {
@@ -386,13 +373,9 @@ function gatherRaw(src: Tensor, d: number, index: ViewOperand, indexShape: numbe
   const out = Tensor.empty(indexShape, src.dtype, src.device);
   const shape = [...indexShape];
   shape[d] = src.shape[d];
-  try {
-    native.gather({ dim: d, dtype: DTYPE_CODE[src.dtype] }, { index, input: viewAs(src, shape, src.strides), output: viewOperand(out) });
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-  return out;
+  return produce(out, [], () =>
+    native.gather({ dim: d, dtype: DTYPE_CODE[src.dtype] }, { index, input: viewAs(src, shape, src.strides), output: viewOperand(out) }),
+  );
 }
 
 /** Writes (add: adds) source[i] at index[i] along d into `target` (contiguous, owned by the caller). */
@@ -405,14 +388,10 @@ function scatterInto(target: Tensor, d: number, index: ViewOperand, indexShape: 
 /** A contiguous copy of base with source[i] written (add: added) at index[i] along d. Not recorded. */
 function scatterRaw(base: Tensor, d: number, index: ViewOperand, indexShape: number[], source: ViewOperand, add: boolean): Tensor {
   const out = Tensor.empty(base.shape, base.dtype, base.device);
-  try {
+  return produce(out, [], () => {
     out.copyFrom(base);
     scatterInto(out, d, index, indexShape, source, add);
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-  return out;
+  });
 }
 
 /** PyTorch's gather/scatter shape rules: one rank; index no larger than input (but in dim) nor than src. */
@@ -433,16 +412,10 @@ function scatterZeros(shape: readonly number[], d: number, index: Tensor, g: Ten
   const z = zerosOf(shape.length ? shape : [1], 'float32', g);
   const li = lift(index);
   const lg = lift(g);
-  try {
+  return produce(z, [li, lg], () => {
     scatterInto(z, d, viewOperand(li), [...li.shape], viewAs(lg, [...li.shape], lg.strides), add);
     return lower(z, shape);
-  } catch (e) {
-    z.dispose();
-    throw e;
-  } finally {
-    li.dispose();
-    lg.dispose();
-  }
+  });
 }
 
 /** The backward of max/min along dim: g at the chosen indices in zeros of `shape` (one scatter kernel). */
@@ -592,15 +565,11 @@ export function indexSelect(input: Tensor, dim: number, index: Tensor): Tensor {
       const siv = viewAs(si, outShape, outShape.map((_, j) => (j === d && si.ndim === 1 ? si.strides[0] : 0)));
       const z = zerosOf(xs, 'float32', g);
       const gv = lift(g);
-      try {
+      const gx = produce(z, [gv], () => {
         scatterInto(z, d, siv, outShape, viewAs(gv, outShape, gv.strides), true);
-        return [lower(z, x.shape), null];
-      } catch (e) {
-        z.dispose();
-        throw e;
-      } finally {
-        gv.dispose();
-      }
+        return lower(z, x.shape);
+      });
+      return [gx, null];
     };
   });
 }

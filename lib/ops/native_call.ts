@@ -27,17 +27,27 @@ export function fillRun(t: Tensor, value: number, offset = t.offset, n = t.numel
   native.fill({ dtype: DTYPE_CODE[t.dtype], n, value }, { output: { storage: t.storage, offset } });
 }
 
+/**
+ * Runs `fill`, which writes the fresh tensor `out`, and returns out (or what fill returns, when it returns a
+ * tensor made from out); if fill throws, out is disposed. The `temps` (null/undefined skipped) are disposed
+ * either way. The one home of the try/catch/finally every raw op that allocates its own output needs.
+ */
+export function produce(out: Tensor, temps: readonly (Tensor | null | undefined)[], fill: () => Tensor | void): Tensor {
+  try {
+    return fill() ?? out;
+  } catch (e) {
+    out.dispose();
+    throw e;
+  } finally {
+    for (const t of temps) t?.dispose();
+  }
+}
+
 /** A contiguous handle on t (a view of it when it already is), not recorded by autograd. */
 export function contiguousHandle(t: Tensor): Tensor {
   if (t.isContiguous()) return t.viewOf(t.shape, t.strides, t.offset);
   const c = Tensor.empty(t.shape, t.dtype, t.device);
-  try {
-    native.copy({ source: viewOperand(t), destination: viewOperand(c) });
-  } catch (e) {
-    c.dispose();
-    throw e;
-  }
-  return c;
+  return produce(c, [], () => native.copy({ source: viewOperand(t), destination: viewOperand(c) }));
 }
 
 type Tensors = Record<string, Tensor | null>;

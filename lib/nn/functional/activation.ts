@@ -22,15 +22,19 @@ export function reluGrad(g: Tensor, y: Tensor): Tensor {
   return gx;
 }
 
+/** Records y, a ReLU of `inputs`, with a backward that reads only g and the saved output y. */
+function recordOnOutput(y: Tensor, name: string, inputs: Tensor[], backward: (g: Tensor, y: Tensor) => (Tensor | null)[]): Tensor {
+  if (!needsGrad(...inputs)) return y;
+  return record(y, name, inputs, (save) => {
+    const sy = save(y);
+    return (g) => backward(g, sy);
+  });
+}
+
 /** max(x, 0) (Tensor.relu()), recorded with reluGrad as its backward. */
 export function relu(x: Tensor): Tensor {
   isTensor('relu', 'input', x);
-  const out = ew.unary(x, ew.U.Relu);
-  if (!needsGrad(x)) return out;
-  return record(out, 'ReluBackward', [x], (save) => {
-    const so = save(out);
-    return (g) => [reluGrad(g, so)];
-  });
+  return recordOnOutput(ew.unary(x, ew.U.Relu), 'ReluBackward', [x], (g, y) => [reluGrad(g, y)]);
 }
 
 /** relu(x + b), b broadcast over channel dim 1 of a (N, C, ...) input: one kernel each way. */
@@ -43,17 +47,13 @@ export function biasRelu(x: Tensor, b: Tensor): Tensor {
   const L = numelOf(x.shape.slice(2));
   const y = Tensor.empty(x.shape, 'float32', x.device);
   callNative({ input: x, bias: b }, { output: y }, (o) => native.biasReluForward({ N, C, L }, o));
-  if (!needsGrad(x, b)) return y;
   const needB = b.requiresGrad;
   const needX = x.requiresGrad;
-  return record(y, 'BiasReluBackward', [x, b], (save) => {
-    const sy = save(y);
-    return (g) => {
-      const gx = Tensor.empty(x.shape, 'float32', g.device);
-      const gb = needB ? Tensor.empty([C], 'float32', g.device) : null;
-      callNative({ gradOutput: g, output: sy }, { gradInput: gx, gradBias: gb }, (o) => native.biasReluBackward({ N, C, L }, o));
-      return [needX ? gx : (gx.dispose(), null), gb];
-    };
+  return recordOnOutput(y, 'BiasReluBackward', [x, b], (g, sy) => {
+    const gx = Tensor.empty(x.shape, 'float32', g.device);
+    const gb = needB ? Tensor.empty([C], 'float32', g.device) : null;
+    callNative({ gradOutput: g, output: sy }, { gradInput: gx, gradBias: gb }, (o) => native.biasReluBackward({ N, C, L }, o));
+    return [needX ? gx : (gx.dispose(), null), gb];
   });
 }
 
@@ -65,16 +65,12 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
   sameDevice('add_relu', { a, b });
   const y = Tensor.empty(a.shape, 'float32', a.device);
   callNative({ a, b }, { output: y }, (o) => native.addReluForward({ n: a.numel() }, o));
-  if (!needsGrad(a, b)) return y;
   const needA = a.requiresGrad;
   const needB = b.requiresGrad;
-  return record(y, 'AddReluBackward', [a, b], (save) => {
-    const sy = save(y);
-    return (g) => {
-      const gx = reluGrad(g, sy);
-      if (needA && needB) return [gx, gx.clone()];
-      return needA ? [gx, null] : [null, gx];
-    };
+  return recordOnOutput(y, 'AddReluBackward', [a, b], (g, sy) => {
+    const gx = reluGrad(g, sy);
+    if (needA && needB) return [gx, gx.clone()];
+    return needA ? [gx, null] : [null, gx];
   });
 }
 
