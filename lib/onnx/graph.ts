@@ -4,7 +4,7 @@
  * before it) and the protobuf encoding, done by protobufjs from the ONNX schema.
  */
 import type * as protobuf from 'protobufjs';
-import { ONNX_PROTO } from './onnx_proto';
+import { ONNX_PROTO } from '../third_party/onnx/onnx_proto';
 
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 
