@@ -188,23 +188,28 @@ __device__ __forceinline__ int64_t strided_offset(Index i, const Layout& l) {
   return off + static_cast<int64_t>(i) * l.strides[0];
 }
 
-// Contiguous path. vec != 0 promises x, y 16-byte aligned.
-template <UnaryOp OP, typename Tin, typename Tout>
-__global__ void unary_contiguous_kernel(const Tin* __restrict__ x,  // (n,) contiguous, base already offset
-                              Tout* __restrict__ y,       // (n,) contiguous
-                              int64_t n, UParams p, int vec) {
-  const Vec4<Tin>* x4 = reinterpret_cast<const Vec4<Tin>*>(x);
-  Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
+// y[i] = f(x[i]...) over n contiguous elements (bases already offset): four per load/store (one Vec4 of
+// every operand) when vec != 0, which promises every pointer 16-byte aligned; the n % 4 tail element-wise.
+// The unary and binary contiguous kernels are this with one and two inputs.
+template <typename Tout, typename F, typename... V>
+__device__ __forceinline__ Vec4<Tout> map4(F f, const V... v) {
+  Vec4<Tout> r;
+  CK_UNROLL
+  for (int j = 0; j < 4; ++j) r.v[j] = f(v.v[j]...);
+  return r;
+}
+template <typename Tout, typename F, typename... Tin>
+__device__ __forceinline__ void map_contiguous(int64_t n, int vec, F f, Tout* __restrict__ y, const Tin* __restrict__... x) {
   contiguous_for(
-      n, vec,
-      [&](int64_t i) {
-        const Vec4<Tin> a = x4[i];
-        Vec4<Tout> r;
-        CK_UNROLL
-        for (int j = 0; j < 4; ++j) r.v[j] = unary_apply<OP, Tin, Tout>(a.v[j], p);
-        y4[i] = r;
-      },
-      [&](int64_t i) { y[i] = unary_apply<OP, Tin, Tout>(x[i], p); });
+      n, vec, [&](int64_t i) { reinterpret_cast<Vec4<Tout>*>(y)[i] = map4<Tout>(f, reinterpret_cast<const Vec4<Tin>*>(x)[i]...); },
+      [&](int64_t i) { y[i] = f(x[i]...); });
+}
+
+template <UnaryOp OP, typename Tin, typename Tout>
+__global__ void unary_contiguous_kernel(const Tin* __restrict__ x,  // (n,) contiguous
+                                        Tout* __restrict__ y,       // (n,) contiguous
+                                        int64_t n, UParams p, int vec) {
+  map_contiguous(n, vec, [&](Tin a) { return unary_apply<OP, Tin, Tout>(a, p); }, y, x);
 }
 
 // General strided path.
@@ -286,26 +291,12 @@ __device__ __forceinline__ Tout binary_apply(Tin a, Tin b) {
   }
 }
 
-// Contiguous path. vec != 0 promises a, b, y 16-byte aligned.
 template <BinaryOp OP, typename Tin, typename Tout>
-__global__ void binary_contiguous_kernel(const Tin* __restrict__ a,  // (n,) contiguous, base already offset
-                               const Tin* __restrict__ b,  // (n,) contiguous, base already offset
-                               Tout* __restrict__ y,       // (n,) contiguous
-                               int64_t n, int vec) {
-  const Vec4<Tin>* a4 = reinterpret_cast<const Vec4<Tin>*>(a);
-  const Vec4<Tin>* b4 = reinterpret_cast<const Vec4<Tin>*>(b);
-  Vec4<Tout>* y4 = reinterpret_cast<Vec4<Tout>*>(y);
-  contiguous_for(
-      n, vec,
-      [&](int64_t i) {
-        const Vec4<Tin> u = a4[i];
-        const Vec4<Tin> v = b4[i];
-        Vec4<Tout> r;
-        CK_UNROLL
-        for (int j = 0; j < 4; ++j) r.v[j] = binary_apply<OP, Tin, Tout>(u.v[j], v.v[j]);
-        y4[i] = r;
-      },
-      [&](int64_t i) { y[i] = binary_apply<OP, Tin, Tout>(a[i], b[i]); });
+__global__ void binary_contiguous_kernel(const Tin* __restrict__ a,  // (n,) contiguous
+                                         const Tin* __restrict__ b,  // (n,) contiguous
+                                         Tout* __restrict__ y,       // (n,) contiguous
+                                         int64_t n, int vec) {
+  map_contiguous(n, vec, [](Tin u, Tin v) { return binary_apply<OP, Tin, Tout>(u, v); }, y, a, b);
 }
 
 // General strided path (broadcast = stride 0).

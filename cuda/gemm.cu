@@ -69,6 +69,21 @@ __device__ __forceinline__ void load_run(const float* __restrict__ P, int R, int
   }
 }
 
+// Stores one thread's L loaded elements r into the k-major shared tiles[buf] at (k, col): as one vector along
+// the tile's row when kAlongRow (the run ran along m or n), else down L rows (the run ran along k).
+template <int L, bool kAlongRow, class Tiles>
+__device__ __forceinline__ void store_run(Tiles& tiles, int buf, int k, int col, const float* r) {
+  if (kAlongRow) {
+    VecF<L> v;
+    CK_UNROLL
+    for (int j = 0; j < L; ++j) v.v[j] = r[j];
+    *reinterpret_cast<VecF<L>*>(&tiles[buf][k][col]) = v;
+  } else {
+    CK_UNROLL
+    for (int j = 0; j < L; ++j) tiles[buf][k + j][col] = r[j];
+  }
+}
+
 template <int BM, int BN, int BK, int TM, int TN, bool A_MC, bool B_NC>
 __global__ void __launch_bounds__(kGemmThreads, 2)  // <= 128 registers: two blocks per SM
 sgemm_kernel(int M, int N, int K, float alpha,
@@ -112,24 +127,8 @@ sgemm_kernel(int M, int N, int K, float alpha,
   auto load_b = [&](int k0) { load_run<LB, !B_NC>(B, K, N, rsB, csB, k0 + bk, n0 + bn, vecB, rb); };
 
   auto store_tiles = [&](int buf) {
-    if (A_MC) {
-      VecF<LA> v;
-      CK_UNROLL
-      for (int j = 0; j < LA; ++j) v.v[j] = ra[j];
-      *reinterpret_cast<VecF<LA>*>(&As[buf][ak][am]) = v;
-    } else {
-      CK_UNROLL
-      for (int j = 0; j < LA; ++j) As[buf][ak + j][am] = ra[j];
-    }
-    if (B_NC) {
-      VecF<LB> v;
-      CK_UNROLL
-      for (int j = 0; j < LB; ++j) v.v[j] = rb[j];
-      *reinterpret_cast<VecF<LB>*>(&Bs[buf][bk][bn]) = v;
-    } else {
-      CK_UNROLL
-      for (int j = 0; j < LB; ++j) Bs[buf][bk + j][bn] = rb[j];
-    }
+    store_run<LA, A_MC>(As, buf, ak, am, ra);
+    store_run<LB, B_NC>(Bs, buf, bk, bn, rb);
   };
 
   float acc[TM][TN];
