@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "runtime.cuh"
 #include "common.cuh"
@@ -179,11 +180,15 @@ __global__ void avgpool2d_backward_kernel(const float* __restrict__ dy,  // (N, 
   });
 }
 
-__device__ __forceinline__ int start_index(int o, int O, int I_) {
-  return static_cast<int>((static_cast<int64_t>(o) * I_) / O);
-}
-__device__ __forceinline__ int end_index(int o, int O, int I_) {
-  return static_cast<int>(((static_cast<int64_t>(o) + 1) * I_ + O - 1) / O);
+// The adaptive window of output o of O over I inputs: [floor(o*I/O), ceil((o+1)*I/O)). With the roles
+// swapped (o an input, O = I, I_ = O) it is the span of the outputs whose windows cover input o.
+struct Span {
+  int begin, end;
+  __device__ __forceinline__ float size() const { return static_cast<float>(end - begin); }
+};
+__device__ __forceinline__ Span adaptive_span(int o, int O, int I_) {
+  return {static_cast<int>((static_cast<int64_t>(o) * I_) / O),
+          static_cast<int>(((static_cast<int64_t>(o) + 1) * I_ + O - 1) / O)};
 }
 
 template <typename I>
@@ -191,15 +196,12 @@ __global__ void adaptive_avgpool2d_forward_windowed(const float* __restrict__ x,
                                                    float* __restrict__ y,        // (N, C, OH, OW)
                                                    int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
   for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int oh, int ow) {
-    const int h0 = start_index(oh, OH, H), h1 = end_index(oh, OH, H);
-    const int w0 = start_index(ow, OW, W), w1 = end_index(ow, OW, W);
+    const Span hs = adaptive_span(oh, OH, H), ws = adaptive_span(ow, OW, W);
     const float* xp = x + plane * static_cast<I>(H) * static_cast<I>(W);
     float s = 0.0f;
-    for (int h = h0; h < h1; ++h) {
-      const float* row = xp + h * W;
-      for (int w = w0; w < w1; ++w) s += row[w];
-    }
-    y[i] = s / static_cast<float>(h1 - h0) / static_cast<float>(w1 - w0);
+    for (int h = hs.begin; h < hs.end; ++h)
+      for (int w = ws.begin; w < ws.end; ++w) s += xp[h * W + w];
+    y[i] = s / hs.size() / ws.size();
   });
 }
 
@@ -254,17 +256,12 @@ __global__ void adaptive_avgpool2d_backward_windowed(const float* __restrict__ d
                                                     float* __restrict__ dx,        // (N, C, H, W)
                                                     int H, int W, int OH, int OW, Divider<I> d_inner, Divider<I> d_outer, I total) {
   for_each_pixel(total, d_inner, d_outer, [&](I i, I plane, int h, int w) {
-    // Outputs whose window covers h: oh in [floor(h*OH/H), ceil((h+1)*OH/H)).
-    const int oh0 = start_index(h, H, OH), oh1 = end_index(h, H, OH);
-    const int ow0 = start_index(w, W, OW), ow1 = end_index(w, W, OW);
+    const Span ohs = adaptive_span(h, H, OH), ows = adaptive_span(w, W, OW);  // the outputs covering (h, w)
     const float* dyp = dy + plane * static_cast<I>(OH) * static_cast<I>(OW);
     float acc = 0.0f;
-    for (int oh = oh0; oh < oh1; ++oh) {
-      const float kh = static_cast<float>(end_index(oh, OH, H) - start_index(oh, OH, H));
-      for (int ow = ow0; ow < ow1; ++ow) {
-        const float kw = static_cast<float>(end_index(ow, OW, W) - start_index(ow, OW, W));
-        acc += dyp[oh * OW + ow] / kh / kw;
-      }
+    for (int oh = ohs.begin; oh < ohs.end; ++oh) {
+      const float kh = adaptive_span(oh, OH, H).size();
+      for (int ow = ows.begin; ow < ows.end; ++ow) acc += dyp[oh * OW + ow] / kh / adaptive_span(ow, OW, W).size();
     }
     dx[i] = acc;
   });
@@ -295,6 +292,12 @@ void with_index(int64_t total, int64_t extent, F&& f) {
   else f(uint64_t{});
 }
 
+// Calls f(std::integral_constant<int, V>{}) for a run-time vector width V of 4 (float4) or 1.
+template <class F>
+void with_width(int V, F&& f) {
+  if (V == 4) f(std::integral_constant<int, 4>{});
+  else f(std::integral_constant<int, 1>{});
+}
 
 [[noreturn]] void bad_params(const Pool2dParams& p, const char* who, const char* why) {
   throw Error("ERR_ARG",
@@ -354,19 +357,15 @@ void global_avg_forward(const float* x, float* y, int64_t planes, int64_t HW, fl
   const int64_t units = HW / V;
   // Warp per plane unless the planes are too few to fill the GPU and long enough to share a block.
   const bool block_per_plane = planes < 4096 && units >= 1024;
-  if (block_per_plane) {
-    const unsigned blocks = static_cast<unsigned>(planes < kMaxGrid ? planes : kMaxGrid);
-    if (V == 4)
-      launch(adaptive_avgpool2d_forward_global_block<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
+  with_width(V, [&](auto width) {
+    constexpr int kV = decltype(width)::value;
+    if (block_per_plane)
+      launch(adaptive_avgpool2d_forward_global_block<kV>, dim3(static_cast<unsigned>(std::min(planes, kMaxGrid))),
+             dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
     else
-      launch(adaptive_avgpool2d_forward_global_block<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
-  } else {
-    const unsigned blocks = grid_for(planes, kWarps);
-    if (V == 4)
-      launch(adaptive_avgpool2d_forward_global_warp<4>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
-    else
-      launch(adaptive_avgpool2d_forward_global_warp<1>, dim3(blocks), dim3(kThreads), 0, s, x, y, planes, units, d1, d2);
-  }
+      launch(adaptive_avgpool2d_forward_global_warp<kV>, dim3(grid_for(planes, kWarps)), dim3(kThreads), 0, s, x, y,
+             planes, units, d1, d2);
+  });
 }
 
 // Global average backward: dx[p, :] = dy[p] / d1 / d2.
@@ -375,12 +374,10 @@ void global_avg_backward(const float* dy, float* dx, int64_t planes, int64_t HW,
   const int64_t upp = HW / V, total = planes * upp, extent = planes * HW;
   with_index(total, extent, [&](auto tag) {
     using I = decltype(tag);
-    if (V == 4)
-      launch(adaptive_avgpool2d_backward_global<4, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
-             Divider<I>(upp), static_cast<I>(total), d1, d2);
-    else
-      launch(adaptive_avgpool2d_backward_global<1, I>, dim3(grid_for(total)), dim3(kThreads), 0, s, dy, dx,
-             Divider<I>(upp), static_cast<I>(total), d1, d2);
+    with_width(V, [&](auto width) {
+      launch(adaptive_avgpool2d_backward_global<decltype(width)::value, I>, dim3(grid_for(total)), dim3(kThreads), 0, s,
+             dy, dx, Divider<I>(upp), static_cast<I>(total), d1, d2);
+    });
   });
 }
 
@@ -420,58 +417,49 @@ void maxpool2d_backward_cuda(const Pool2dParams& p, const float* dy, const int32
                    [](auto tag) { return maxpool2d_backward_kernel<decltype(tag)>; }, dy, indices, dx, g);
 }
 
-// ---- average pool -----------------------------------------------------------------------------------
+// ---- average pool and adaptive average pool ---------------------------------------------------------
 
-void avgpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, Stream s) {
-  const Geom g = make_geom(p, false, "avgpool2d_forward");
-  if (p.N * p.C * p.OH * p.OW == 0) return;
-  if (avg_is_global(p)) {
-    const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
-    global_avg_forward(x, y, p.N * p.C, p.H * p.W, div, 1.0f, s);
-    return;
-  }
-  launch_per_pixel(p.N * p.C, p.OH, p.OW, p.H * p.W, s,
-                   [](auto tag) { return avgpool2d_forward_kernel<decltype(tag)>; }, x, y, g);
+namespace {
+// One average-pool pass over NC planes of (H, W) inputs and (OH, OW) outputs: forward src = x, dst = y;
+// backward src = dy, dst = dx. A global pool (every window the whole plane) is a plane sum (forward) or a
+// broadcast (backward) divided by d1 and d2; otherwise one thread per element of dst runs
+// forward_for(I{}) / backward_for(I{}), the kernel for index type I, with (src, dst, args...).
+template <class ForwardFor, class BackwardFor, class... Args>
+void avg_pool_pass(bool backward, bool global, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, float d1,
+                   float d2, const float* src, float* dst, Stream s, ForwardFor forward_for, BackwardFor backward_for,
+                   Args... args) {
+  if (NC * (backward ? H * W : OH * OW) == 0) return;
+  if (global) (backward ? global_avg_backward : global_avg_forward)(src, dst, NC, H * W, d1, d2, s);
+  else if (backward) launch_per_pixel(NC, H, W, OH * OW, s, backward_for, src, dst, args...);
+  else launch_per_pixel(NC, OH, OW, H * W, s, forward_for, src, dst, args...);
 }
 
-void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, Stream s) {
-  const Geom g = make_geom(p, false, "avgpool2d_backward");
-  if (p.N * p.C * p.H * p.W == 0) return;
-  if (avg_is_global(p)) {
-    const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);
-    global_avg_backward(dy, dx, p.N * p.C, p.H * p.W, div, 1.0f, s);
-    return;
-  }
-  launch_per_pixel(p.N * p.C, p.H, p.W, p.OH * p.OW, s,
-                   [](auto tag) { return avgpool2d_backward_kernel<decltype(tag)>; }, dy, dx, g);
+void avg_pool(bool backward, const Pool2dParams& p, const float* src, float* dst, Stream s) {
+  const Geom g = make_geom(p, false, backward ? "avgpool2d_backward" : "avgpool2d_forward");
+  const float div = static_cast<float>(p.divisor_override ? p.divisor_override : p.H * p.W);  // global case only
+  avg_pool_pass(
+      backward, avg_is_global(p), p.N * p.C, p.H, p.W, p.OH, p.OW, div, 1.0f, src, dst, s,
+      [](auto tag) { return avgpool2d_forward_kernel<decltype(tag)>; },
+      [](auto tag) { return avgpool2d_backward_kernel<decltype(tag)>; }, g);
 }
 
-// ---- adaptive average pool --------------------------------------------------------------------------
-
-void adaptive_avgpool2d_forward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
-                                     float* y, Stream s) {
-  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_forward");
-  if (N * C * OH * OW == 0) return;
-  if (OH == 1 && OW == 1) {
-    global_avg_forward(x, y, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
-    return;
-  }
-  launch_per_pixel(N * C, OH, OW, H * W, s,
-                   [](auto tag) { return adaptive_avgpool2d_forward_windowed<decltype(tag)>; }, x, y,
-                   static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW));
+void adaptive_avg_pool(bool backward, const AdaptivePool2dParams& p, const float* src, float* dst, Stream s) {
+  check_adaptive(p.N, p.C, p.H, p.W, p.OH, p.OW, backward ? "adaptive_avgpool2d_backward" : "adaptive_avgpool2d_forward");
+  avg_pool_pass(
+      backward, p.OH == 1 && p.OW == 1, p.N * p.C, p.H, p.W, p.OH, p.OW, static_cast<float>(p.H),
+      static_cast<float>(p.W), src, dst, s, [](auto tag) { return adaptive_avgpool2d_forward_windowed<decltype(tag)>; },
+      [](auto tag) { return adaptive_avgpool2d_backward_windowed<decltype(tag)>; }, static_cast<int>(p.H),
+      static_cast<int>(p.W), static_cast<int>(p.OH), static_cast<int>(p.OW));
 }
+}  // namespace
 
-void adaptive_avgpool2d_backward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                      const float* dy, float* dx, Stream s) {
-  check_adaptive(N, C, H, W, OH, OW, "adaptive_avgpool2d_backward");
-  if (N * C * H * W == 0) return;
-  if (OH == 1 && OW == 1) {
-    global_avg_backward(dy, dx, N * C, H * W, static_cast<float>(H), static_cast<float>(W), s);
-    return;
-  }
-  launch_per_pixel(N * C, H, W, OH * OW, s,
-                   [](auto tag) { return adaptive_avgpool2d_backward_windowed<decltype(tag)>; }, dy, dx,
-                   static_cast<int>(H), static_cast<int>(W), static_cast<int>(OH), static_cast<int>(OW));
+void avgpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, Stream s) { avg_pool(false, p, x, y, s); }
+void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, Stream s) { avg_pool(true, p, dy, dx, s); }
+void adaptive_avgpool2d_forward_cuda(const AdaptivePool2dParams& p, const float* x, float* y, Stream s) {
+  adaptive_avg_pool(false, p, x, y, s);
+}
+void adaptive_avgpool2d_backward_cuda(const AdaptivePool2dParams& p, const float* dy, float* dx, Stream s) {
+  adaptive_avg_pool(true, p, dy, dx, s);
 }
 
 }  // namespace cuda

@@ -36,8 +36,8 @@ void maxpool2d_backward_cpu(const Pool2dParams& p, const float* dy, const int32_
 void avgpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y);
 void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx);  // dx overwritten
 // Adaptive: window of output i spans [floor(i*H/OH), ceil((i+1)*H/OH)).
-void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x, float* y);
-void adaptive_avgpool2d_backward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* dy, float* dx);
+void adaptive_avgpool2d_forward_cpu(const AdaptivePool2dParams& p, const float* x, float* y);
+void adaptive_avgpool2d_backward_cpu(const AdaptivePool2dParams& p, const float* dy, float* dx);
 
 // ---- fused activations ----
 // y = relu(x + b[c]) over (N, C, L); b (C)

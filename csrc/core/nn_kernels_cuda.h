@@ -53,8 +53,8 @@ void maxpool2d_backward_cuda(const Pool2dParams& p, const float* dy, const int32
 void avgpool2d_forward_cuda(const Pool2dParams& p, const float* x, float* y, Stream s);
 void avgpool2d_backward_cuda(const Pool2dParams& p, const float* dy, float* dx, Stream s);  // dx overwritten
 // Adaptive: window of output i spans [floor(i*H/OH), ceil((i+1)*H/OH)).
-void adaptive_avgpool2d_forward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x, float* y, Stream s);
-void adaptive_avgpool2d_backward_cuda(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* dy, float* dx, Stream s);
+void adaptive_avgpool2d_forward_cuda(const AdaptivePool2dParams& p, const float* x, float* y, Stream s);
+void adaptive_avgpool2d_backward_cuda(const AdaptivePool2dParams& p, const float* dy, float* dx, Stream s);
 
 // ---- fused activations ----
 // y = relu(x + b[c]) over (N, C, L, Stream s); b (C)

@@ -42,6 +42,8 @@ inline int64_t conv2d_weight_numel(const Conv2dParams& p) { return p.O * (p.grou
 inline int64_t conv2d_output_numel(const Conv2dParams& p) { return p.N * p.O * p.OH * p.OW; }
 inline int64_t pool2d_input_numel(const Pool2dParams& p) { return p.N * p.C * p.H * p.W; }
 inline int64_t pool2d_output_numel(const Pool2dParams& p) { return p.N * p.C * p.OH * p.OW; }
+inline int64_t pool2d_input_numel(const AdaptivePool2dParams& p) { return p.N * p.C * p.H * p.W; }
+inline int64_t pool2d_output_numel(const AdaptivePool2dParams& p) { return p.N * p.C * p.OH * p.OW; }
 
 // ---- validation ----
 inline std::string conv2d_dims(const Conv2dParams& p) {

@@ -246,9 +246,9 @@ void avgpool2d_backward_cpu(const Pool2dParams& p, const float* dy, float* dx) {
 
 // ---- adaptive average pool --------------------------------------------------------------------------
 
-void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, const float* x,
-                                    float* y) {
-  check_adaptive_pool2d(AdaptivePool2dParams{N, C, H, W, OH, OW}, "adaptive_avgpool2d_forward");
+void adaptive_avgpool2d_forward_cpu(const AdaptivePool2dParams& p, const float* x, float* y) {
+  check_adaptive_pool2d(p, "adaptive_avgpool2d_forward");
+  const int64_t N = p.N, C = p.C, H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = N * C;
   if (planes == 0 || OH * OW == 0) return;
   if (OH == 1 && OW == 1) {  // global pooling: one vectorised sum per plane
@@ -279,9 +279,9 @@ void adaptive_avgpool2d_forward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, 
   });
 }
 
-void adaptive_avgpool2d_backward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                     const float* dy, float* dx) {
-  check_adaptive_pool2d(AdaptivePool2dParams{N, C, H, W, OH, OW}, "adaptive_avgpool2d_backward");
+void adaptive_avgpool2d_backward_cpu(const AdaptivePool2dParams& p, const float* dy, float* dx) {
+  check_adaptive_pool2d(p, "adaptive_avgpool2d_backward");
+  const int64_t N = p.N, C = p.C, H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = N * C;
   if (planes == 0 || H * W == 0) return;
   if (OH == 1 && OW == 1) {  // global pooling: a broadcast per plane

@@ -450,16 +450,17 @@ void run_adaptive(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_
   const ck::ref::AvgPool ref = ck::ref::adaptive_avgpool2d(N, C, H, W, OH, OW, x, dy);
   const std::vector<double>&ry = ref.y, &rdx = ref.dx;
   std::vector<float> y(planes * OHW), dx(planes * HW);
-  ck::adaptive_avgpool2d_forward_cpu(N, C, H, W, OH, OW, x.data(), y.data());
+  const ck::AdaptivePool2dParams ap{N, C, H, W, OH, OW};
+  ck::adaptive_avgpool2d_forward_cpu(ap, x.data(), y.data());
   ref_close(tag + " cpu y", y.data(), ry.data(), planes * OHW);
-  ck::adaptive_avgpool2d_backward_cpu(N, C, H, W, OH, OW, dy.data(), dx.data());
+  ck::adaptive_avgpool2d_backward_cpu(ap, dy.data(), dx.data());
   ref_close(tag + " cpu dx", dx.data(), rdx.data(), planes * HW);
 
   Dev dxin(x), ddy(dy), dyo(planes * OHW), ddx(planes * HW);
-  ck::cuda::adaptive_avgpool2d_forward_cuda(N, C, H, W, OH, OW, dxin.f(), dyo.f(), stream());
+  ck::cuda::adaptive_avgpool2d_forward_cuda(ap, dxin.f(), dyo.f(), stream());
   const auto cy = dyo.get<float>();
   ref_close(tag + " cuda y", cy.data(), ry.data(), planes * OHW);
-  ck::cuda::adaptive_avgpool2d_backward_cuda(N, C, H, W, OH, OW, ddy.f(), ddx.f(), stream());
+  ck::cuda::adaptive_avgpool2d_backward_cuda(ap, ddy.f(), ddx.f(), stream());
   const auto cdx = ddx.get<float>();
   ref_close(tag + " cuda dx", cdx.data(), rdx.data(), planes * HW);
 }
