@@ -87,45 +87,58 @@ void apply_affine(int64_t N, int64_t C, int64_t L, const float* x, const float* 
 // PyTorch's InvStd: 1/sqrt(var + eps), but 0 when both are 0.
 double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
 
+// invstd * gamma[c] (gamma null: weight 1), the per-channel factor of the normalised output and of dx.
+float gamma_scale(double invstd, const float* gamma, int64_t c) {
+  return static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
+}
+
+// The per-channel pass of training forward and backward: per_channel(c) for every channel, in parallel.
+// Before it, the empty cases: nothing when C == 0; a and b (either may be null) zeroed when the batch is
+// empty (PyTorch leaves the running statistics alone then). False when there was nothing to compute.
+template <class PerChannel>
+bool for_each_channel(int64_t N, int64_t C, int64_t L, float* a, float* b, PerChannel per_channel) {
+  if (C == 0) return false;
+  if (N * L == 0) {
+    zero_channels(C, a, b);
+    return false;
+  }
+  parallel_for(C, grain_for(N * L), [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) per_channel(c);
+  });
+  return true;
+}
+
 }  // namespace
 
 void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
                                  float eps, float momentum, float* running_mean, float* running_var, float* y,
                                  float* save_mean, float* save_invstd) {
   check_batchnorm_training(N, C, L, "batchnorm_forward_train");
-  const int64_t n = N * L;
-  if (C == 0) return;
-  if (n == 0) {  // PyTorch leaves the running statistics alone on an empty batch
-    zero_channels(C, save_mean, save_invstd);
-    return;
-  }
+  const int64_t n = N * L, CL = C * L;
   std::vector<float> mean(C), scale(C), shift(C);
-  const int64_t CL = C * L;
   const BnRowKernels& rk = rows();
-  parallel_for(C, grain_for(n), [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      const float* xc = x + c * L;
-      double s = 0.0;
-      for (int64_t i = 0; i < N; ++i) s += rk.sum(xc + i * CL, L);
-      const double mu = s / static_cast<double>(n);
-      double q = 0.0;
-      for (int64_t i = 0; i < N; ++i) q += rk.sqdev(xc + i * CL, L, mu);
-      const double var = q / static_cast<double>(n);
-      const double invstd = inv_std(var, static_cast<double>(eps));
-      const double m = static_cast<double>(momentum);
-      if (running_mean)
-        running_mean[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_mean[c]) + m * mu);
-      if (running_var)
-        running_var[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_var[c]) +
-                                            m * q / static_cast<double>(n - 1));
-      if (save_mean) save_mean[c] = static_cast<float>(mu);
-      if (save_invstd) save_invstd[c] = static_cast<float>(invstd);
-      mean[c] = static_cast<float>(mu);
-      scale[c] = static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
-      shift[c] = beta ? beta[c] : 0.0f;
-    }
+  const bool any = for_each_channel(N, C, L, save_mean, save_invstd, [&](int64_t c) {
+    const float* xc = x + c * L;
+    double s = 0.0;
+    for (int64_t i = 0; i < N; ++i) s += rk.sum(xc + i * CL, L);
+    const double mu = s / static_cast<double>(n);
+    double q = 0.0;
+    for (int64_t i = 0; i < N; ++i) q += rk.sqdev(xc + i * CL, L, mu);
+    const double var = q / static_cast<double>(n);
+    const double invstd = inv_std(var, static_cast<double>(eps));
+    const double m = static_cast<double>(momentum);
+    if (running_mean)
+      running_mean[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_mean[c]) + m * mu);
+    if (running_var)
+      running_var[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_var[c]) +
+                                          m * q / static_cast<double>(n - 1));
+    if (save_mean) save_mean[c] = static_cast<float>(mu);
+    if (save_invstd) save_invstd[c] = static_cast<float>(invstd);
+    mean[c] = static_cast<float>(mu);
+    scale[c] = gamma_scale(invstd, gamma, c);
+    shift[c] = beta ? beta[c] : 0.0f;
   });
-  apply_affine(N, C, L, x, mean.data(), scale.data(), shift.data(), y);
+  if (any) apply_affine(N, C, L, x, mean.data(), scale.data(), shift.data(), y);
 }
 
 void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
@@ -137,7 +150,7 @@ void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x,
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = inv_std(static_cast<double>(running_var[c]), static_cast<double>(eps));
-    scale[c] = static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
+    scale[c] = gamma_scale(invstd, gamma, c);
     shift[c] = beta ? beta[c] : 0.0f;
   }
   apply_affine(N, C, L, x, running_mean, scale.data(), shift.data(), y);
@@ -146,31 +159,23 @@ void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x,
 void batchnorm_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
                             const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   check_batchnorm(N, C, L, "batchnorm_backward");
-  if (C == 0) return;
-  const int64_t n = N * L;
-  if (n == 0) {
-    zero_channels(C, dgamma, dbeta);
-    return;
-  }
+  const int64_t n = N * L, CL = C * L;
   // dx = (dy - mdy[c] - (x - mean[c]) * proj[c]) * k[c]
   std::vector<float> mdy(C), proj(C), k(C);
-  const int64_t CL = C * L;
   const BnRowKernels& rk = rows();
-  parallel_for(C, grain_for(n), [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) {
-      const double mu = static_cast<double>(save_mean[c]);
-      const double invstd = static_cast<double>(save_invstd[c]);
-      double sdy = 0.0, sdyx = 0.0;
-      for (int64_t i = 0; i < N; ++i) rk.dot(dy + i * CL + c * L, x + i * CL + c * L, L, mu, &sdy, &sdyx);
-      if (dgamma) dgamma[c] = static_cast<float>(sdyx * invstd);
-      if (dbeta) dbeta[c] = static_cast<float>(sdy);
-      const double inv_n = 1.0 / static_cast<double>(n);
-      mdy[c] = static_cast<float>(sdy * inv_n);
-      proj[c] = static_cast<float>(sdyx * invstd * invstd * inv_n);
-      k[c] = static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
-    }
+  const bool any = for_each_channel(N, C, L, dgamma, dbeta, [&](int64_t c) {
+    const double mu = static_cast<double>(save_mean[c]);
+    const double invstd = static_cast<double>(save_invstd[c]);
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t i = 0; i < N; ++i) rk.dot(dy + i * CL + c * L, x + i * CL + c * L, L, mu, &sdy, &sdyx);
+    if (dgamma) dgamma[c] = static_cast<float>(sdyx * invstd);
+    if (dbeta) dbeta[c] = static_cast<float>(sdy);
+    const double inv_n = 1.0 / static_cast<double>(n);
+    mdy[c] = static_cast<float>(sdy * inv_n);
+    proj[c] = static_cast<float>(sdyx * invstd * invstd * inv_n);
+    k[c] = gamma_scale(invstd, gamma, c);
   });
-  if (!dx) return;
+  if (!any || !dx) return;
   parallel_for(N * C, grain_for(L), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       const int64_t c = r % C;

@@ -25,40 +25,40 @@ inline double hsum(__m256d v) {
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-double sum_row(const float* x, int64_t L) {
-  double s = 0.0;
+// The sum over one row of f(x[i]) in double: 8 floats a step into two 4-double accumulators (acc(v, a) adds
+// f of the four values v into a), the tail element-wise (f). sum_row is f(v) = v, sqdev_row f(v) = (v - mean)^2.
+template <class Acc, class F>
+double reduce_row(const float* x, int64_t L, Acc acc, F f) {
   int64_t i = 0;
   __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
   for (; i + 8 <= L; i += 8) {
     __m256d lo, hi;
     load8(x + i, &lo, &hi);
-    a0 = _mm256_add_pd(a0, lo);
-    a1 = _mm256_add_pd(a1, hi);
+    a0 = acc(lo, a0);
+    a1 = acc(hi, a1);
   }
-  s = hsum(_mm256_add_pd(a0, a1));
-  for (; i < L; ++i) s += static_cast<double>(x[i]);
+  double s = hsum(_mm256_add_pd(a0, a1));
+  for (; i < L; ++i) s += f(static_cast<double>(x[i]));
   return s;
 }
 
+double sum_row(const float* x, int64_t L) {
+  return reduce_row(
+      x, L, [](__m256d v, __m256d a) { return _mm256_add_pd(a, v); }, [](double v) { return v; });
+}
+
 double sqdev_row(const float* x, int64_t L, double mean) {
-  double s = 0.0;
-  int64_t i = 0;
   const __m256d m = _mm256_set1_pd(mean);
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d lo, hi;
-    load8(x + i, &lo, &hi);
-    lo = _mm256_sub_pd(lo, m);
-    hi = _mm256_sub_pd(hi, m);
-    a0 = _mm256_fmadd_pd(lo, lo, a0);
-    a1 = _mm256_fmadd_pd(hi, hi, a1);
-  }
-  s = hsum(_mm256_add_pd(a0, a1));
-  for (; i < L; ++i) {
-    const double d = static_cast<double>(x[i]) - mean;
-    s += d * d;
-  }
-  return s;
+  return reduce_row(
+      x, L,
+      [m](__m256d v, __m256d a) {
+        const __m256d d = _mm256_sub_pd(v, m);
+        return _mm256_fmadd_pd(d, d, a);
+      },
+      [mean](double v) {
+        const double d = v - mean;
+        return d * d;
+      });
 }
 
 // Adds sum(dy) and sum(dy * (x - mean)) of one row to *sdy and *sdyx.
