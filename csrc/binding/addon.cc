@@ -63,9 +63,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
-#ifdef CK_HAVE_CUDA
-  if (cuda::is_available()) cuda::synchronize();
-#endif
+  CK_IF_CUDA_AVAILABLE(cuda::synchronize());
   return info.Env().Undefined();
 }
 

@@ -36,6 +36,29 @@ namespace ck {
   } while (0)
 #endif
 
+// An entry point whose whole body is: read its (params, operands) into `a` (an expression of info, giving a
+// struct with a .device), then kernel##_cpu(args...) on the host or cuda::kernel##_cuda(args..., stream) on
+// the device (CK_DISPATCH). The args name fields of a.
+#define CK_KERNEL_ENTRY(Fn, read, kernel, ...)                                                      \
+  Napi::Value Fn(const Napi::CallbackInfo& info) {                                                \
+    const auto a = read;                                                                          \
+    CK_DISPATCH(a.device, kernel##_cpu(__VA_ARGS__), ::ck::cuda::kernel##_cuda(__VA_ARGS__, stream)); \
+    return info.Env().Undefined();                                                                \
+  }
+
+// Runs call when this binary has CUDA and a device is present; otherwise nothing (the device-wide runtime
+// calls that are no-ops without a GPU: synchronize, emptyCache).
+#ifdef CK_HAVE_CUDA
+#define CK_IF_CUDA_AVAILABLE(call) \
+  do {                             \
+    if (::ck::cuda::is_available()) call; \
+  } while (0)
+#else
+#define CK_IF_CUDA_AVAILABLE(call) \
+  do {                             \
+  } while (0)
+#endif
+
 inline bool is_nullish(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
 
 // What an argument is called in an error: a string, or a function that composes it, called only when an

@@ -29,9 +29,7 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
-#ifdef CK_HAVE_CUDA
-  if (cuda::is_available()) cuda::empty_cache();
-#endif
+  CK_IF_CUDA_AVAILABLE(cuda::empty_cache());
   return info.Env().Undefined();
 }
 

@@ -71,21 +71,21 @@ Napi::Value CudnnSetOptions(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudnnConv2dForward(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_forward(info, "cuDNN conv2d");
+  const auto a = read_conv2d_args(info, "cuDNN conv2d", ConvDirection::Forward);
   require_cudnn_on(a.device, "cuDNN conv2d");
   cudnn::conv2d_forward(a.device, a.p, a.x, a.w, a.b, a.y);
   return info.Env().Undefined();
 }
 
 Napi::Value CudnnConv2dBackwardData(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_backward_data(info, "cuDNN conv2d backward (input)");
+  const auto a = read_conv2d_args(info, "cuDNN conv2d backward (input)", ConvDirection::BackwardData);
   require_cudnn_on(a.device, "cuDNN conv2d backward (input)");
   cudnn::conv2d_backward_data(a.device, a.p, a.dy, a.w, a.dx);
   return info.Env().Undefined();
 }
 
 Napi::Value CudnnConv2dBackwardWeight(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_backward_weight(info, "cuDNN conv2d backward (weight)");
+  const auto a = read_conv2d_args(info, "cuDNN conv2d backward (weight)", ConvDirection::BackwardWeight);
   require_cudnn_on(a.device, "cuDNN conv2d backward (weight)");
   cudnn::conv2d_backward_weight(a.device, a.p, a.x, a.dy, a.dw, a.db);
   return info.Env().Undefined();

@@ -65,6 +65,20 @@ void three_views(NamedOperands& o, const Napi::Object& ops, const char* const (&
   }
 }
 
+// where's and clamp's entry: the three views (three_views) and the contiguous output of their numel, then
+// run(p, out, device) when that is not empty.
+template <class Run>
+Napi::Value ternary_entry(const Napi::CallbackInfo& info, const char* op, const char* const (&keys)[3],
+                          Layout* const (&l)[3], Run run) {
+  NamedOperands o(info, 1, op);
+  const void* p[3];
+  three_views(o, operands_object(info, 1, op), keys, l, p);
+  const int64_t n = layout_numel(*l[0]);
+  void* out = o.run("output", n);
+  if (n > 0) run(p, out, o.device());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 // cat({outer, inner, total, sizes}, {inputs: [run...], output: run})
@@ -113,14 +127,9 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   const DType dt = dtype_of(f, "dtype");
   w.a_bits = scalar_bits(f.num("aScalar"), dt);
   w.b_bits = scalar_bits(f.num("bScalar"), dt);
-  NamedOperands o(info, 1, "where");
-  const void* p[3];
-  three_views(o, operands_object(info, 1, "where"), {"condition", "a", "b"}, {&w.cond, &w.a, &w.b}, p);
-  const int64_t n = layout_numel(w.cond);
-  void* out = o.run("output", n);
-  if (n == 0) return info.Env().Undefined();
-  CK_DISPATCH(o.device(), where_cpu(w, p[0], p[1], p[2], out), cuda::where_cuda(w, p[0], p[1], p[2], out, stream));
-  return info.Env().Undefined();
+  return ternary_entry(info, "where", {"condition", "a", "b"}, {&w.cond, &w.a, &w.b}, [&](const void* const* p, void* out, int dev) {
+    CK_DISPATCH(dev, where_cpu(w, p[0], p[1], p[2], out), cuda::where_cuda(w, p[0], p[1], p[2], out, stream));
+  });
 }
 
 // clampTensor({dtype}, {input: view, min: view | null, max: view | null, output: run})
@@ -128,14 +137,9 @@ Napi::Value ClampTensor(const Napi::CallbackInfo& info) {
   Fields f(info, 0, "clamp params");
   ClampArgs c{};
   c.dtype = dtype_of(f, "dtype");
-  NamedOperands o(info, 1, "clamp");
-  const void* p[3];
-  three_views(o, operands_object(info, 1, "clamp"), {"input", "min", "max"}, {&c.x, &c.lo, &c.hi}, p);
-  const int64_t n = layout_numel(c.x);
-  void* out = o.run("output", n);
-  if (n == 0) return info.Env().Undefined();
-  CK_DISPATCH(o.device(), clamp_tensor_cpu(c, p[0], p[1], p[2], out), cuda::clamp_tensor_cuda(c, p[0], p[1], p[2], out, stream));
-  return info.Env().Undefined();
+  return ternary_entry(info, "clamp", {"input", "min", "max"}, {&c.x, &c.lo, &c.hi}, [&](const void* const* p, void* out, int dev) {
+    CK_DISPATCH(dev, clamp_tensor_cpu(c, p[0], p[1], p[2], out), cuda::clamp_tensor_cuda(c, p[0], p[1], p[2], out, stream));
+  });
 }
 
 // clampTensorBackward({input: view, min: view | null, max: view | null, gradOutput: run,

@@ -16,78 +16,46 @@
 namespace ck {
 
 // ---- conv ----
-Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_forward(info, "conv2d");
-  CK_DISPATCH(a.device, conv2d_forward_cpu(a.p, a.x, a.w, a.b, a.y), cuda::conv2d_forward_cuda(a.p, a.x, a.w, a.b, a.y, stream));
-  return info.Env().Undefined();
-}
-Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_backward_data(info, "conv2d backward (input)");
-  CK_DISPATCH(a.device, conv2d_backward_data_cpu(a.p, a.dy, a.w, a.dx), cuda::conv2d_backward_data_cuda(a.p, a.dy, a.w, a.dx, stream));
-  return info.Env().Undefined();
-}
-Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
-  const auto a = read_conv2d_backward_weight(info, "conv2d backward (weight)");
-  CK_DISPATCH(a.device, conv2d_backward_weight_cpu(a.p, a.x, a.dy, a.dw, a.db),
-              cuda::conv2d_backward_weight_cuda(a.p, a.x, a.dy, a.dw, a.db, stream));
-  return info.Env().Undefined();
-}
+CK_KERNEL_ENTRY(Conv2dForward, read_conv2d_args(info, "conv2d", ConvDirection::Forward), conv2d_forward, a.p, a.x,
+                a.w, a.b, a.y)
+CK_KERNEL_ENTRY(Conv2dBackwardData, read_conv2d_args(info, "conv2d backward (input)", ConvDirection::BackwardData),
+                conv2d_backward_data, a.p, a.dy, a.w, a.dx)
+CK_KERNEL_ENTRY(Conv2dBackwardWeight, read_conv2d_args(info, "conv2d backward (weight)", ConvDirection::BackwardWeight),
+                conv2d_backward_weight, a.p, a.x, a.dy, a.dw, a.db)
 
 // ---- batch norm ----
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
-  const BatchNormParams p = read_batchnorm(info, 0, "batch_norm", true, true);
-  NamedOperands o(info, 1, "batch_norm");
-  const int64_t n = p.N * p.C * p.L;
-  const float* x = o.f32("input", n);
-  const float* g = o.f32("weight", p.C, true);
-  const float* b = o.f32("bias", p.C, true);
-  float* rm = o.f32("runningMean", p.C, true);
-  float* rv = o.f32("runningVar", p.C, true);
-  float* y = o.f32("output", n);
-  float* sm = o.f32("saveMean", p.C);
-  float* si = o.f32("saveInvstd", p.C);
+  const auto a = read_batchnorm_args(info, "batch_norm", BatchNormPass::Train);
+  const BatchNormParams& p = a.p;
   if (info.Length() > 2 && info[2].ToBoolean()) {  // relu: batch norm + ReLU in one kernel (CPU, csrc/cpu/fused.h)
-    if (o.device() >= 0) throw Error("ERR_DEVICE", "batch_norm + relu (fused): CPU tensors only");
-    batchnorm_relu_forward_train_cpu(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si);
+    if (a.device >= 0) throw Error("ERR_DEVICE", "batch_norm + relu (fused): CPU tensors only");
+    batchnorm_relu_forward_train_cpu(p.N, p.C, p.L, a.x, a.gamma, a.beta, p.eps, p.momentum, a.running_mean,
+                                     a.running_var, a.y, a.save_mean, a.save_invstd);
     return info.Env().Undefined();
   }
-  CK_DISPATCH(o.device(), batchnorm_forward_train_cpu(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si),
-              cuda::batchnorm_forward_train_cuda(p.N, p.C, p.L, x, g, b, p.eps, p.momentum, rm, rv, y, sm, si, stream));
+  CK_DISPATCH(a.device,
+              batchnorm_forward_train_cpu(p.N, p.C, p.L, a.x, a.gamma, a.beta, p.eps, p.momentum, a.running_mean,
+                                          a.running_var, a.y, a.save_mean, a.save_invstd),
+              cuda::batchnorm_forward_train_cuda(p.N, p.C, p.L, a.x, a.gamma, a.beta, p.eps, p.momentum, a.running_mean,
+                                                 a.running_var, a.y, a.save_mean, a.save_invstd, stream));
   return info.Env().Undefined();
 }
-Napi::Value BatchNormEval(const Napi::CallbackInfo& info) {
-  const BatchNormParams p = read_batchnorm(info, 0, "batch_norm (eval)", true, false);
-  NamedOperands o(info, 1, "batch_norm (eval)");
-  const int64_t n = p.N * p.C * p.L;
-  const float* x = o.f32("input", n);
-  const float* g = o.f32("weight", p.C, true);
-  const float* b = o.f32("bias", p.C, true);
-  const float* rm = o.f32("runningMean", p.C);
-  const float* rv = o.f32("runningVar", p.C);
-  float* y = o.f32("output", n);
-  CK_DISPATCH(o.device(), batchnorm_forward_eval_cpu(p.N, p.C, p.L, x, g, b, rm, rv, p.eps, y),
-              cuda::batchnorm_forward_eval_cuda(p.N, p.C, p.L, x, g, b, rm, rv, p.eps, y, stream));
-  return info.Env().Undefined();
-}
+CK_KERNEL_ENTRY(BatchNormEval, read_batchnorm_args(info, "batch_norm (eval)", BatchNormPass::Eval),
+                batchnorm_forward_eval, a.p.N, a.p.C, a.p.L, a.x, a.gamma, a.beta, a.running_mean, a.running_var,
+                a.p.eps, a.y)
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
-  const BatchNormParams p = read_batchnorm(info, 0, "batch_norm backward", false, false);
-  NamedOperands o(info, 1, "batch_norm backward");
-  const int64_t n = p.N * p.C * p.L;
-  const float* dy = o.f32("gradOutput", n);
-  const float* x = o.f32("input", n);
-  const float* g = o.f32("weight", p.C, true);
-  const float* sm = o.f32("saveMean", p.C);
-  const float* si = o.f32("saveInvstd", p.C);
-  float* dx = o.f32("gradInput", n);
-  float* dg = o.f32("gradWeight", p.C, true);
-  float* db = o.f32("gradBias", p.C, true);
-  if (const float* y = o.f32("output", n, true)) {  // the fused batch norm + ReLU's backward: dy masked by y > 0
-    if (o.device() >= 0) throw Error("ERR_DEVICE", "batch_norm + relu backward (fused): CPU tensors only");
-    batchnorm_relu_backward_cpu(p.N, p.C, p.L, dy, y, x, g, sm, si, dx, dg, db);
+  const auto a = read_batchnorm_args(info, "batch_norm backward", BatchNormPass::Backward);
+  const BatchNormParams& p = a.p;
+  if (a.y) {  // the fused batch norm + ReLU's backward: dy masked by y > 0
+    if (a.device >= 0) throw Error("ERR_DEVICE", "batch_norm + relu backward (fused): CPU tensors only");
+    batchnorm_relu_backward_cpu(p.N, p.C, p.L, a.dy, a.y, a.x, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma,
+                                a.dbeta);
     return info.Env().Undefined();
   }
-  CK_DISPATCH(o.device(), batchnorm_backward_cpu(p.N, p.C, p.L, dy, x, g, sm, si, dx, dg, db),
-              cuda::batchnorm_backward_cuda(p.N, p.C, p.L, dy, x, g, sm, si, dx, dg, db, stream));
+  CK_DISPATCH(a.device,
+              batchnorm_backward_cpu(p.N, p.C, p.L, a.dy, a.x, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma, a.dbeta),
+              cuda::batchnorm_backward_cuda(p.N, p.C, p.L, a.dy, a.x, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma,
+                                            a.dbeta, stream));
   return info.Env().Undefined();
 }
 
@@ -125,37 +93,31 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   CK_DISPATCH(o.device(), maxpool2d_backward_cpu(p, dy, idx, dx), cuda::maxpool2d_backward_cuda(p, dy, idx, dx, stream));
   return info.Env().Undefined();
 }
-Napi::Value AvgPoolForward(const Napi::CallbackInfo& info) {
-  const Pool2dParams p = read_pool2d(info, 0, "avg_pool2d", false);
-  const SrcDst a = read_src_dst(info, "avg_pool2d", "input", pool2d_input_numel(p), "output", pool2d_output_numel(p));
-  CK_DISPATCH(a.device, avgpool2d_forward_cpu(p, a.src, a.dst),
-              cuda::avgpool2d_forward_cuda(p, a.src, a.dst, stream));
-  return info.Env().Undefined();
-}
-Napi::Value AvgPoolBackward(const Napi::CallbackInfo& info) {
-  const Pool2dParams p = read_pool2d(info, 0, "avg_pool2d backward", false);
-  const SrcDst a = read_src_dst(info, "avg_pool2d backward", "gradOutput", pool2d_output_numel(p), "gradInput",
-                                pool2d_input_numel(p));
-  CK_DISPATCH(a.device, avgpool2d_backward_cpu(p, a.src, a.dst),
-              cuda::avgpool2d_backward_cuda(p, a.src, a.dst, stream));
-  return info.Env().Undefined();
-}
-Napi::Value AdaptiveAvgPoolForward(const Napi::CallbackInfo& info) {
-  const AdaptivePool2dParams p = read_adaptive_pool2d(info, 0, "adaptive_avg_pool2d");
-  const SrcDst a = read_src_dst(info, "adaptive_avg_pool2d", "input", p.N * p.C * p.H * p.W, "output",
-                                p.N * p.C * p.OH * p.OW);
-  CK_DISPATCH(a.device, adaptive_avgpool2d_forward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst),
-              cuda::adaptive_avgpool2d_forward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst, stream));
-  return info.Env().Undefined();
-}
-Napi::Value AdaptiveAvgPoolBackward(const Napi::CallbackInfo& info) {
-  const AdaptivePool2dParams p = read_adaptive_pool2d(info, 0, "adaptive_avg_pool2d backward");
-  const SrcDst a = read_src_dst(info, "adaptive_avg_pool2d backward", "gradOutput", p.N * p.C * p.OH * p.OW,
-                                "gradInput", p.N * p.C * p.H * p.W);
-  CK_DISPATCH(a.device, adaptive_avgpool2d_backward_cpu(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst),
-              cuda::adaptive_avgpool2d_backward_cuda(p.N, p.C, p.H, p.W, p.OH, p.OW, a.src, a.dst, stream));
-  return info.Env().Undefined();
-}
+// The average pools, each way: forward (params, {input, output}), backward (params, {gradOutput, gradInput});
+// read reads the family's params, kernel##_forward_cpu(p, src, dst) / cuda::kernel##_forward_cuda(p, src, dst,
+// stream) run it (likewise _backward).
+#define CK_AVG_POOL_ENTRIES(Forward, Backward, op, read, kernel)                                                    \
+  Napi::Value Forward(const Napi::CallbackInfo& info) {                                                           \
+    const auto p = read(info, op);                                                                                \
+    const SrcDst a = read_src_dst(info, op, "input", pool2d_input_numel(p), "output", pool2d_output_numel(p));    \
+    CK_DISPATCH(a.device, kernel##_forward_cpu(p, a.src, a.dst), cuda::kernel##_forward_cuda(p, a.src, a.dst, stream)); \
+    return info.Env().Undefined();                                                                                \
+  }                                                                                                               \
+  Napi::Value Backward(const Napi::CallbackInfo& info) {                                                          \
+    const auto p = read(info, op " backward");                                                                    \
+    const SrcDst a = read_src_dst(info, op " backward", "gradOutput", pool2d_output_numel(p), "gradInput",        \
+                                  pool2d_input_numel(p));                                                         \
+    CK_DISPATCH(a.device, kernel##_backward_cpu(p, a.src, a.dst),                                                 \
+                cuda::kernel##_backward_cuda(p, a.src, a.dst, stream));                                           \
+    return info.Env().Undefined();                                                                                \
+  }
+namespace {
+Pool2dParams read_avg_pool2d(const Napi::CallbackInfo& info, const char* op) { return read_pool2d(info, 0, op, false); }
+AdaptivePool2dParams read_adaptive(const Napi::CallbackInfo& info, const char* op) { return read_adaptive_pool2d(info, 0, op); }
+}  // namespace
+CK_AVG_POOL_ENTRIES(AvgPoolForward, AvgPoolBackward, "avg_pool2d", read_avg_pool2d, avgpool2d)
+CK_AVG_POOL_ENTRIES(AdaptiveAvgPoolForward, AdaptiveAvgPoolBackward, "adaptive_avg_pool2d", read_adaptive, adaptive_avgpool2d)
+#undef CK_AVG_POOL_ENTRIES
 
 // ---- activation: bias+ReLU over (N, C, L), add+ReLU and ReLU's backward over n elements ----
 Napi::Value BiasReluForward(const Napi::CallbackInfo& info) {
@@ -180,69 +142,80 @@ Napi::Value BiasReluBackward(const Napi::CallbackInfo& info) {
               cuda::bias_relu_backward_cuda(N, C, L, dy, y, dx, db, stream));
   return info.Env().Undefined();
 }
-Napi::Value AddReluForward(const Napi::CallbackInfo& info) {
-  const int64_t n = Fields(info, 0, "add_relu params").i64("n");
-  NamedOperands o(info, 1, "add_relu");
-  const float* a = o.f32("a", n);
-  const float* b = o.f32("b", n);
-  float* y = o.f32("output", n);
-  CK_DISPATCH(o.device(), add_relu_forward_cpu(n, a, b, y), cuda::add_relu_forward_cuda(n, a, b, y, stream));
-  return info.Env().Undefined();
-}
-Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
-  const int64_t n = Fields(info, 0, "relu backward params").i64("n");
-  NamedOperands o(info, 1, "relu backward");
-  const float* dy = o.f32("gradOutput", n);
-  const float* y = o.f32("output", n);
-  float* dx = o.f32("gradInput", n);
-  CK_DISPATCH(o.device(), relu_backward_cpu(n, dy, y, dx), cuda::relu_backward_cuda(n, dy, y, dx, stream));
-  return info.Env().Undefined();
-}
+// out = f(a, b) over n elements, one kernel each way: add+ReLU (a, b -> output) and ReLU's backward
+// (gradOutput, output -> gradInput); kernel##_cpu / cuda::kernel##_cuda take (n, a, b, out).
+#define CK_BINARY_MAP_ENTRY(Fn, op, a_name, b_name, out_name, kernel)                                              \
+  Napi::Value Fn(const Napi::CallbackInfo& info) {                                                                \
+    const int64_t n = Fields(info, 0, op " params").i64("n");                                                    \
+    NamedOperands o(info, 1, op);                                                                                \
+    const float* a = o.f32(a_name, n);                                                                           \
+    const float* b = o.f32(b_name, n);                                                                           \
+    float* y = o.f32(out_name, n);                                                                               \
+    CK_DISPATCH(o.device(), kernel##_cpu(n, a, b, y), cuda::kernel##_cuda(n, a, b, y, stream));                  \
+    return info.Env().Undefined();                                                                               \
+  }
+CK_BINARY_MAP_ENTRY(AddReluForward, "add_relu", "a", "b", "output", add_relu_forward)
+CK_BINARY_MAP_ENTRY(ReluBackward, "relu backward", "gradOutput", "output", "gradInput", relu_backward)
+#undef CK_BINARY_MAP_ENTRY
 
 // ---- softmax and losses over rows ----
-Napi::Value SoftmaxForward(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "softmax params");
-  const int64_t R = f.i64("rows"), K = f.i64("cols");
-  const bool log = f.flag("log");
-  NamedOperands o(info, 1, log ? "log_softmax" : "softmax");
-  const float* x = o.f32("input", R * K);
-  float* y = o.f32("output", R * K);
-  CK_DISPATCH(o.device(), softmax_forward_cpu(R, K, x, y, log), cuda::softmax_forward_cuda(R, K, x, y, log, stream));
-  return info.Env().Undefined();
+namespace {
+// softmax's and nll_loss's (params, operands) over R rows of K, each way; what a pass does not take stays null:
+//   softmax   {rows, cols, log}: forward input -> output; backward output, gradOutput -> gradInput
+//   nll_loss  {rows, classes, ignoreIndex}: forward input, target -> loss; backward target, gradLoss -> gradInput
+struct RowsArgs {
+  int64_t R = 0, K = 0;
+  bool log = false;
+  int32_t ignore = 0;
+  const float *x = nullptr, *y = nullptr, *dy = nullptr;
+  const int32_t* target = nullptr;
+  float *out = nullptr, *dx = nullptr;
+  int device = -1;
+};
+RowsArgs read_softmax(const Napi::CallbackInfo& info, bool backward) {
+  Fields f(info, 0, backward ? "softmax backward params" : "softmax params");
+  RowsArgs a;
+  a.R = f.i64("rows");
+  a.K = f.i64("cols");
+  a.log = f.flag("log");
+  const char* op = a.log ? (backward ? "log_softmax backward" : "log_softmax") : (backward ? "softmax backward" : "softmax");
+  NamedOperands o(info, 1, op);
+  if (backward) {
+    a.y = o.f32("output", a.R * a.K);
+    a.dy = o.f32("gradOutput", a.R * a.K);
+    a.dx = o.f32("gradInput", a.R * a.K);
+  } else {
+    a.x = o.f32("input", a.R * a.K);
+    a.out = o.f32("output", a.R * a.K);
+  }
+  a.device = o.device();
+  return a;
 }
-Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "softmax backward params");
-  const int64_t R = f.i64("rows"), K = f.i64("cols");
-  const bool log = f.flag("log");
-  NamedOperands o(info, 1, log ? "log_softmax backward" : "softmax backward");
-  const float* y = o.f32("output", R * K);
-  const float* dy = o.f32("gradOutput", R * K);
-  float* dx = o.f32("gradInput", R * K);
-  CK_DISPATCH(o.device(), softmax_backward_cpu(R, K, y, dy, dx, log), cuda::softmax_backward_cuda(R, K, y, dy, dx, log, stream));
-  return info.Env().Undefined();
+RowsArgs read_nll(const Napi::CallbackInfo& info, bool backward) {
+  Fields f(info, 0, backward ? "nll_loss backward params" : "nll_loss params");
+  RowsArgs a;
+  a.R = f.i64("rows");
+  a.K = f.i64("classes");
+  a.ignore = static_cast<int32_t>(f.i64("ignoreIndex"));
+  NamedOperands o(info, 1, backward ? "nll_loss backward" : "nll_loss");
+  if (backward) {
+    a.target = o.i32("target", a.R);
+    a.dy = o.f32("gradLoss", a.R);
+    a.dx = o.f32("gradInput", a.R * a.K);
+  } else {
+    a.x = o.f32("input", a.R * a.K);
+    a.target = o.i32("target", a.R);
+    a.out = o.f32("loss", a.R);
+  }
+  a.device = o.device();
+  return a;
 }
-Napi::Value NllForward(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "nll_loss params");
-  const int64_t R = f.i64("rows"), K = f.i64("classes");
-  const int32_t ig = (int32_t)f.i64("ignoreIndex");
-  NamedOperands o(info, 1, "nll_loss");
-  const float* lp = o.f32("input", R * K);
-  const int32_t* t = o.i32("target", R);
-  float* loss = o.f32("loss", R);
-  CK_DISPATCH(o.device(), nll_forward_cpu(R, K, lp, t, ig, loss), cuda::nll_forward_cuda(R, K, lp, t, ig, loss, stream));
-  return info.Env().Undefined();
-}
-Napi::Value NllBackward(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "nll_loss backward params");
-  const int64_t R = f.i64("rows"), K = f.i64("classes");
-  const int32_t ig = (int32_t)f.i64("ignoreIndex");
-  NamedOperands o(info, 1, "nll_loss backward");
-  const int32_t* t = o.i32("target", R);
-  const float* g = o.f32("gradLoss", R);
-  float* d = o.f32("gradInput", R * K);
-  CK_DISPATCH(o.device(), nll_backward_cpu(R, K, t, ig, g, d), cuda::nll_backward_cuda(R, K, t, ig, g, d, stream));
-  return info.Env().Undefined();
-}
+}  // namespace
+
+CK_KERNEL_ENTRY(SoftmaxForward, read_softmax(info, false), softmax_forward, a.R, a.K, a.x, a.out, a.log)
+CK_KERNEL_ENTRY(SoftmaxBackward, read_softmax(info, true), softmax_backward, a.R, a.K, a.y, a.dy, a.dx, a.log)
+CK_KERNEL_ENTRY(NllForward, read_nll(info, false), nll_forward, a.R, a.K, a.x, a.target, a.ignore, a.out)
+CK_KERNEL_ENTRY(NllBackward, read_nll(info, true), nll_backward, a.R, a.K, a.target, a.ignore, a.dy, a.dx)
 
 // ---- dropout ----
 Napi::Value DropoutForward(const Napi::CallbackInfo& info) {

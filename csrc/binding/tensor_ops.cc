@@ -79,39 +79,58 @@ Napi::Value CopyBytes(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// unary's and binary's frame: params {op, inDtype, outDtype, ...}; the input views, read by read_inputs(f, o),
+// which returns their element count; the contiguous output of that count; then run(op, in, out, output,
+// device) unless it is empty.
+template <class Op, class ReadInputs, class Run>
+Napi::Value elementwise_entry(const Napi::CallbackInfo& info, const char* family, ReadInputs read_inputs, Run run) {
+  Fields f(info, 0, std::string(family) + " params");
+  const Op op = op_of<Op>(f, family);
+  const DType in = dtype_of(f, "inDtype"), out = dtype_of(f, "outDtype");
+  NamedOperands o(info, 1, family);
+  const int64_t n = read_inputs(f, o);
+  void* y = o.run("output", n);
+  if (n > 0) run(op, in, out, y, o.device());
+  return info.Env().Undefined();
+}
+}  // namespace
+
 // unary({op, inDtype, outDtype, a, b}, {input: view, output: run}): output (contiguous) = op(input)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "unary params");
-  const auto op = op_of<UnaryOp>(f, "unary");
-  const DType in = dtype_of(f, "inDtype"), out = dtype_of(f, "outDtype");
-  const double a = f.num("a"), b = f.num("b");
-  NamedOperands o(info, 1, "unary");
+  double a = 0, b = 0;
   Layout xl;
-  const void* x = o.view("input", xl);
-  const int64_t n = layout_numel(xl);
-  void* y = o.run("output", n);
-  if (n == 0) return info.Env().Undefined();
-  CK_DISPATCH(o.device(), unary_cpu(op, in, out, x, xl, y, a, b), cuda::unary_cuda(op, in, out, x, xl, y, a, b, stream));
-  return info.Env().Undefined();
+  const void* x = nullptr;
+  return elementwise_entry<UnaryOp>(
+      info, "unary",
+      [&](const Fields& f, NamedOperands& o) {
+        a = f.num("a");
+        b = f.num("b");
+        x = o.view("input", xl);
+        return layout_numel(xl);
+      },
+      [&](UnaryOp op, DType in, DType out, void* y, int dev) {
+        CK_DISPATCH(dev, unary_cpu(op, in, out, x, xl, y, a, b), cuda::unary_cuda(op, in, out, x, xl, y, a, b, stream));
+      });
 }
 
 // binary({op, inDtype, outDtype}, {a: view, b: view, output: run}): views share one shape (broadcast = stride 0)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
-  Fields f(info, 0, "binary params");
-  const auto op = op_of<BinaryOp>(f, "binary");
-  const DType in = dtype_of(f, "inDtype"), out = dtype_of(f, "outDtype");
-  NamedOperands o(info, 1, "binary");
   Layout al, bl;
-  const void* a = o.view("a", al);
-  const void* b = o.view("b", bl);
-  if (al.ndim != bl.ndim) throw Error("ERR_SHAPE", "binary layouts differ in rank", ErrorKind::Range);
-  for (int d = 0; d < al.ndim; ++d)
-    if (al.shape[d] != bl.shape[d]) throw Error("ERR_SHAPE", "binary layouts differ in shape", ErrorKind::Range);
-  const int64_t n = layout_numel(al);
-  void* y = o.run("output", n);
-  if (n == 0) return info.Env().Undefined();
-  CK_DISPATCH(o.device(), binary_cpu(op, in, out, a, al, b, bl, y), cuda::binary_cuda(op, in, out, a, al, b, bl, y, stream));
-  return info.Env().Undefined();
+  const void *a = nullptr, *b = nullptr;
+  return elementwise_entry<BinaryOp>(
+      info, "binary",
+      [&](const Fields&, NamedOperands& o) {
+        a = o.view("a", al);
+        b = o.view("b", bl);
+        if (al.ndim != bl.ndim) throw Error("ERR_SHAPE", "binary layouts differ in rank", ErrorKind::Range);
+        for (int d = 0; d < al.ndim; ++d)
+          if (al.shape[d] != bl.shape[d]) throw Error("ERR_SHAPE", "binary layouts differ in shape", ErrorKind::Range);
+        return layout_numel(al);
+      },
+      [&](BinaryOp op, DType in, DType out, void* y, int dev) {
+        CK_DISPATCH(dev, binary_cpu(op, in, out, a, al, b, bl, y), cuda::binary_cuda(op, in, out, a, al, b, bl, y, stream));
+      });
 }
 
 // reduce({op, dtype, outer, inner, correction}, {input: run, output: run}): input (outer, inner) contiguous
