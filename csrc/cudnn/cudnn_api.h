@@ -133,37 +133,43 @@ typedef enum {
   CUDNN_BATCHNORM_SPATIAL_PERSISTENT = 2,
 } cudnnBatchNormMode_t;
 
-typedef struct cudnnConvolutionFwdAlgoPerfStruct {
-  cudnnConvolutionFwdAlgo_t algo;
-  cudnnStatus_t status;
-  float time;
-  size_t memory;
-  cudnnDeterminism_t determinism;
-  cudnnMathType_t mathType;
-  int reserved[3];
-} cudnnConvolutionFwdAlgoPerf_t;
-
-typedef struct cudnnConvolutionBwdDataAlgoPerfStruct {
-  cudnnConvolutionBwdDataAlgo_t algo;
-  cudnnStatus_t status;
-  float time;
-  size_t memory;
-  cudnnDeterminism_t determinism;
-  cudnnMathType_t mathType;
-  int reserved[3];
-} cudnnConvolutionBwdDataAlgoPerf_t;
-
-typedef struct cudnnConvolutionBwdFilterAlgoPerfStruct {
-  cudnnConvolutionBwdFilterAlgo_t algo;
-  cudnnStatus_t status;
-  float time;
-  size_t memory;
-  cudnnDeterminism_t determinism;
-  cudnnMathType_t mathType;
-  int reserved[3];
-} cudnnConvolutionBwdFilterAlgoPerf_t;
 
 }  // extern "C"
+
+// cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t: one layout (cudnnConvolutionFwdAlgoPerfStruct etc. of
+// cudnn_cnn.h), differing only in the type of algo; a standard-layout struct, passed to cuDNN by pointer.
+template <class Algo>
+struct cudnnConvolutionAlgoPerf {
+  Algo algo;
+  cudnnStatus_t status;
+  float time;
+  size_t memory;
+  cudnnDeterminism_t determinism;
+  cudnnMathType_t mathType;
+  int reserved[3];
+};
+typedef cudnnConvolutionAlgoPerf<cudnnConvolutionFwdAlgo_t> cudnnConvolutionFwdAlgoPerf_t;
+typedef cudnnConvolutionAlgoPerf<cudnnConvolutionBwdDataAlgo_t> cudnnConvolutionBwdDataAlgoPerf_t;
+typedef cudnnConvolutionAlgoPerf<cudnnConvolutionBwdFilterAlgo_t> cudnnConvolutionBwdFilterAlgoPerf_t;
+
+// The four functions of one convolution direction (heuristic ranking, timed search, workspace size, run), which
+// share one signature over the direction's operands a, b -> c of descriptor types A, B, C: forward x, w -> y;
+// backward-data w, dy -> dx; backward-filter x, dy -> dw. Name/Short spell the direction in function/type names.
+#define CK_CUDNN_CONV_DIRECTION(X, Name, Short, A, B, C)                                                          \
+  X(cudnnGetConvolution##Name##Algorithm_v7, cudnnStatus_t,                                                       \
+    (cudnnHandle_t handle, A aDesc, B bDesc, cudnnConvolutionDescriptor_t convDesc, C cDesc, int requestedAlgoCount,\
+     int* returnedAlgoCount, cudnnConvolution##Short##AlgoPerf_t* perfResults))                                   \
+  X(cudnnFindConvolution##Name##AlgorithmEx, cudnnStatus_t,                                                       \
+    (cudnnHandle_t handle, A aDesc, const void* a, B bDesc, const void* b, cudnnConvolutionDescriptor_t convDesc, \
+     C cDesc, void* c, int requestedAlgoCount, int* returnedAlgoCount,                                            \
+     cudnnConvolution##Short##AlgoPerf_t* perfResults, void* workSpace, size_t workSpaceSizeInBytes))             \
+  X(cudnnGetConvolution##Name##WorkspaceSize, cudnnStatus_t,                                                      \
+    (cudnnHandle_t handle, A aDesc, B bDesc, cudnnConvolutionDescriptor_t convDesc, C cDesc,                      \
+     cudnnConvolution##Short##Algo_t algo, size_t* sizeInBytes))                                                  \
+  X(cudnnConvolution##Name, cudnnStatus_t,                                                                        \
+    (cudnnHandle_t handle, const void* alpha, A aDesc, const void* a, B bDesc, const void* b,                     \
+     cudnnConvolutionDescriptor_t convDesc, cudnnConvolution##Short##Algo_t algo, void* workSpace,                \
+     size_t workSpaceSizeInBytes, const void* beta, C cDesc, void* c))
 
 // X(name, return type, (parameters)) for every function convkit resolves. REQUIRED ones must all resolve
 // for cuDNN to count as loaded; OPTIONAL ones (deprecated in cuDNN 9, may disappear in a later 9.x) are
@@ -189,60 +195,11 @@ typedef struct cudnnConvolutionBwdFilterAlgoPerfStruct {
   X(cudnnSetConvolutionGroupCount, cudnnStatus_t, (cudnnConvolutionDescriptor_t desc, int groupCount))            \
   X(cudnnSetConvolutionMathType, cudnnStatus_t, (cudnnConvolutionDescriptor_t desc, cudnnMathType_t mathType))    \
   X(cudnnDestroyConvolutionDescriptor, cudnnStatus_t, (cudnnConvolutionDescriptor_t desc))                        \
-  X(cudnnGetConvolutionForwardAlgorithm_v7, cudnnStatus_t,                                                        \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t srcDesc, cudnnFilterDescriptor_t filterDesc,                   \
-     cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t destDesc, int requestedAlgoCount,             \
-     int* returnedAlgoCount, cudnnConvolutionFwdAlgoPerf_t* perfResults))                                         \
-  X(cudnnFindConvolutionForwardAlgorithmEx, cudnnStatus_t,                                                        \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t xDesc, const void* x, cudnnFilterDescriptor_t wDesc,           \
-     const void* w, cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t yDesc, void* y,                \
-     int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionFwdAlgoPerf_t* perfResults, void* workSpace, \
-     size_t workSpaceSizeInBytes))                                                                                \
-  X(cudnnGetConvolutionForwardWorkspaceSize, cudnnStatus_t,                                                       \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t xDesc, cudnnFilterDescriptor_t wDesc,                          \
-     cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t yDesc, cudnnConvolutionFwdAlgo_t algo,        \
-     size_t* sizeInBytes))                                                                                        \
-  X(cudnnConvolutionForward, cudnnStatus_t,                                                                       \
-    (cudnnHandle_t handle, const void* alpha, cudnnTensorDescriptor_t xDesc, const void* x,                       \
-     cudnnFilterDescriptor_t wDesc, const void* w, cudnnConvolutionDescriptor_t convDesc,                         \
-     cudnnConvolutionFwdAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* beta,              \
-     cudnnTensorDescriptor_t yDesc, void* y))                                                                     \
-  X(cudnnGetConvolutionBackwardDataAlgorithm_v7, cudnnStatus_t,                                                   \
-    (cudnnHandle_t handle, cudnnFilterDescriptor_t filterDesc, cudnnTensorDescriptor_t diffDesc,                  \
-     cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t gradDesc, int requestedAlgoCount,             \
-     int* returnedAlgoCount, cudnnConvolutionBwdDataAlgoPerf_t* perfResults))                                     \
-  X(cudnnFindConvolutionBackwardDataAlgorithmEx, cudnnStatus_t,                                                   \
-    (cudnnHandle_t handle, cudnnFilterDescriptor_t wDesc, const void* w, cudnnTensorDescriptor_t dyDesc,          \
-     const void* dy, cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t dxDesc, void* dx,             \
-     int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionBwdDataAlgoPerf_t* perfResults,              \
-     void* workSpace, size_t workSpaceSizeInBytes))                                                               \
-  X(cudnnGetConvolutionBackwardDataWorkspaceSize, cudnnStatus_t,                                                  \
-    (cudnnHandle_t handle, cudnnFilterDescriptor_t wDesc, cudnnTensorDescriptor_t dyDesc,                         \
-     cudnnConvolutionDescriptor_t convDesc, cudnnTensorDescriptor_t dxDesc, cudnnConvolutionBwdDataAlgo_t algo,   \
-     size_t* sizeInBytes))                                                                                        \
-  X(cudnnConvolutionBackwardData, cudnnStatus_t,                                                                  \
-    (cudnnHandle_t handle, const void* alpha, cudnnFilterDescriptor_t wDesc, const void* w,                       \
-     cudnnTensorDescriptor_t dyDesc, const void* dy, cudnnConvolutionDescriptor_t convDesc,                       \
-     cudnnConvolutionBwdDataAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* beta,          \
-     cudnnTensorDescriptor_t dxDesc, void* dx))                                                                   \
-  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7, cudnnStatus_t,                                                 \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t srcDesc, cudnnTensorDescriptor_t diffDesc,                     \
-     cudnnConvolutionDescriptor_t convDesc, cudnnFilterDescriptor_t gradDesc, int requestedAlgoCount,             \
-     int* returnedAlgoCount, cudnnConvolutionBwdFilterAlgoPerf_t* perfResults))                                   \
-  X(cudnnFindConvolutionBackwardFilterAlgorithmEx, cudnnStatus_t,                                                 \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t xDesc, const void* x, cudnnTensorDescriptor_t dyDesc,          \
-     const void* y, cudnnConvolutionDescriptor_t convDesc, cudnnFilterDescriptor_t dwDesc, void* dw,              \
-     int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionBwdFilterAlgoPerf_t* perfResults,            \
-     void* workSpace, size_t workSpaceSizeInBytes))                                                               \
-  X(cudnnGetConvolutionBackwardFilterWorkspaceSize, cudnnStatus_t,                                                \
-    (cudnnHandle_t handle, cudnnTensorDescriptor_t xDesc, cudnnTensorDescriptor_t dyDesc,                         \
-     cudnnConvolutionDescriptor_t convDesc, cudnnFilterDescriptor_t gradDesc,                                     \
-     cudnnConvolutionBwdFilterAlgo_t algo, size_t* sizeInBytes))                                                  \
-  X(cudnnConvolutionBackwardFilter, cudnnStatus_t,                                                                \
-    (cudnnHandle_t handle, const void* alpha, cudnnTensorDescriptor_t xDesc, const void* x,                       \
-     cudnnTensorDescriptor_t dyDesc, const void* dy, cudnnConvolutionDescriptor_t convDesc,                       \
-     cudnnConvolutionBwdFilterAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* beta,        \
-     cudnnFilterDescriptor_t dwDesc, void* dw))                                                                   \
+  CK_CUDNN_CONV_DIRECTION(X, Forward, Fwd, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t)\
+  CK_CUDNN_CONV_DIRECTION(X, BackwardData, BwdData, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t,             \
+                          cudnnTensorDescriptor_t)                                                                \
+  CK_CUDNN_CONV_DIRECTION(X, BackwardFilter, BwdFilter, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t,         \
+                          cudnnFilterDescriptor_t)                                                                \
   X(cudnnAddTensor, cudnnStatus_t,                                                                                \
     (cudnnHandle_t handle, const void* alpha, cudnnTensorDescriptor_t aDesc, const void* A, const void* beta,     \
      cudnnTensorDescriptor_t cDesc, void* C))

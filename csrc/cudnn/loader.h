@@ -50,6 +50,20 @@ void* sym(void* handle, const char* name, std::string* missing);
 // The directory of the file this code was loaded from (convkit.node, wherever node-gyp-build found it).
 std::string self_dir();
 
+// A run-time library loaded once per process: what the load found and the functions it resolved.
+template <class Load, class Api>
+struct Loaded {
+  Load load;
+  Api api;
+};
+// LoadNow() run once, on first use (C++11 makes a function-local static's initialisation thread-safe); every
+// later call returns the same result. The Gloo and NCCL loaders' one state.
+template <auto LoadNow>
+const auto& loaded_once() {
+  static const auto s = LoadNow();
+  return s;
+}
+
 }  // namespace dynlib
 
 namespace cudnn {
