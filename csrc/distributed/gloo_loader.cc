@@ -32,10 +32,7 @@ bool sym(void* h, const char* name, F* out, std::string* missing) {
   return *out != nullptr;
 }
 
-struct State {
-  GlooLoad load;
-  GlooApi api;
-};
+using State = dynlib::Loaded<GlooLoad, GlooApi>;
 
 State load_now() {
   State s;
@@ -90,15 +87,10 @@ State load_now() {
   return s;
 }
 
-State& state() {
-  static State s = load_now();  // C++11 guarantees one thread-safe initialization
-  return s;
-}
-
 }  // namespace
 
-const GlooLoad& gloo_load() { return state().load; }
-const GlooApi& gloo_api() { return state().api; }
+const GlooLoad& gloo_load() { return dynlib::loaded_once<load_now>().load; }
+const GlooApi& gloo_api() { return dynlib::loaded_once<load_now>().api; }
 
 }  // namespace dist
 }  // namespace ck

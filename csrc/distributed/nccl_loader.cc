@@ -32,10 +32,7 @@ std::vector<dynlib::Candidate> all_candidates() {
   return c;
 }
 
-struct State {
-  NcclLoad load;
-  NcclApi api;
-};
+using State = dynlib::Loaded<NcclLoad, NcclApi>;
 
 std::string try_candidate(const dynlib::Candidate& c, State& s) {
   if (std::string why = dynlib::precheck(c); !why.empty()) return why;
@@ -73,23 +70,20 @@ std::string try_candidate(const dynlib::Candidate& c, State& s) {
   return "";
 }
 
-State& state() {
-  static State s = [] {
-    State st;
-    st.load.error = dynlib::load_first(
-        all_candidates(), [&](const dynlib::Candidate& c) { return try_candidate(c, st); }, &st.load.attempts,
-        "NCCL (libnccl.so.2)",
-        "Install NCCL 2 (`pip install nvidia-nccl-cu12`, PyTorch's CUDA wheels bring it, or a system package), or "
-        "set CONVKIT_NCCL_PATH to libnccl.so.2 or the directory that holds it.");
-    return st;
-  }();
-  return s;
+State load_now() {
+  State st;
+  st.load.error = dynlib::load_first(
+      all_candidates(), [&](const dynlib::Candidate& c) { return try_candidate(c, st); }, &st.load.attempts,
+      "NCCL (libnccl.so.2)",
+      "Install NCCL 2 (`pip install nvidia-nccl-cu12`, PyTorch's CUDA wheels bring it, or a system package), or "
+      "set CONVKIT_NCCL_PATH to libnccl.so.2 or the directory that holds it.");
+  return st;
 }
 
 }  // namespace
 
-const NcclLoad& nccl_load() { return state().load; }
-const NcclApi& nccl_api() { return state().api; }
+const NcclLoad& nccl_load() { return dynlib::loaded_once<load_now>().load; }
+const NcclApi& nccl_api() { return dynlib::loaded_once<load_now>().api; }
 
 }  // namespace dist
 }  // namespace ck

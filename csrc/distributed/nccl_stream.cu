@@ -19,30 +19,19 @@ namespace ncclcuda {
 
 void before_collective(::ck::cuda::Stream) {}
 
+// The runtime's events (cuda/runtime.cu), created without timing; record destroys its event if recording fails.
 void* record(::ck::cuda::Stream s) {
-  cudaEvent_t e = nullptr;
-  CK_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  const cudaError_t st = cudaEventRecord(e, static_cast<cudaStream_t>(s));
-  if (st != cudaSuccess) {
-    (void)cudaEventDestroy(e);
-    CK_CUDA_CHECK(st);
+  const ::ck::cuda::Event e = ::ck::cuda::event_create();
+  try {
+    ::ck::cuda::event_record(e, s);
+  } catch (...) {
+    ::ck::cuda::event_destroy(e);
+    throw;
   }
   return e;
 }
-
-bool done(void* event) {
-  const cudaError_t st = cudaEventQuery(static_cast<cudaEvent_t>(event));
-  if (st == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  CK_CUDA_CHECK(st);
-  return true;
-}
-
-void destroy(void* event) {
-  if (event) (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
-}
+bool done(void* event) { return ::ck::cuda::event_query(event); }
+void destroy(void* event) { ::ck::cuda::event_destroy(event); }
 
 #else
 

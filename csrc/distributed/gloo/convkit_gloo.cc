@@ -131,6 +131,18 @@ int bad_dtype(char* err, size_t errlen, int dtype) {
   return 1;
 }
 
+// A typed collective: run(T{}) with T = float or int32_t for dtype, after the checks they all share (a known
+// dtype, else 1 with the reason in err; nothing to do for count 0), its exceptions caught into err (guard).
+template <class Run>
+int typed_collective(int dtype, size_t count, char* err, size_t errlen, Run run) {
+  if (dtype != CK_GLOO_F32 && dtype != CK_GLOO_I32) return bad_dtype(err, errlen, dtype);
+  return guard(err, errlen, [&] {
+    if (count == 0) return;
+    if (dtype == CK_GLOO_F32) run(float{});
+    else run(int32_t{});
+  });
+}
+
 }  // namespace
 
 CK_GLOO_EXPORT int ck_gloo_abi_version(void) { return CK_GLOO_ABI_VERSION; }
@@ -160,31 +172,25 @@ CK_GLOO_EXPORT void* ck_gloo_connect(int rank, int size, const char* hostname, c
 
 CK_GLOO_EXPORT int ck_gloo_allreduce(void* ctx, int dtype, int op, void* buf, size_t count, uint32_t tag,
                                      int64_t timeout_ms, char* err, size_t errlen) {
-  if (dtype != CK_GLOO_F32 && dtype != CK_GLOO_I32) return bad_dtype(err, errlen, dtype);
-  return guard(err, errlen, [&] {
-    if (count == 0) return;
-    if (dtype == CK_GLOO_F32) allreduce<float>(as(ctx), op, buf, count, tag, timeout_ms);
-    else allreduce<int32_t>(as(ctx), op, buf, count, tag, timeout_ms);
+  return typed_collective(dtype, count, err, errlen, [&](auto t) {
+    using T = decltype(t);
+    allreduce<T>(as(ctx), op, buf, count, tag, timeout_ms);
   });
 }
 
 CK_GLOO_EXPORT int ck_gloo_broadcast(void* ctx, int dtype, int root, void* buf, size_t count, uint32_t tag,
                                      int64_t timeout_ms, char* err, size_t errlen) {
-  if (dtype != CK_GLOO_F32 && dtype != CK_GLOO_I32) return bad_dtype(err, errlen, dtype);
-  return guard(err, errlen, [&] {
-    if (count == 0) return;
-    if (dtype == CK_GLOO_F32) broadcast<float>(as(ctx), root, buf, count, tag, timeout_ms);
-    else broadcast<int32_t>(as(ctx), root, buf, count, tag, timeout_ms);
+  return typed_collective(dtype, count, err, errlen, [&](auto t) {
+    using T = decltype(t);
+    broadcast<T>(as(ctx), root, buf, count, tag, timeout_ms);
   });
 }
 
 CK_GLOO_EXPORT int ck_gloo_allgather(void* ctx, int dtype, const void* in, void* out, size_t count, uint32_t tag,
                                      int64_t timeout_ms, char* err, size_t errlen) {
-  if (dtype != CK_GLOO_F32 && dtype != CK_GLOO_I32) return bad_dtype(err, errlen, dtype);
-  return guard(err, errlen, [&] {
-    if (count == 0) return;
-    if (dtype == CK_GLOO_F32) allgather<float>(as(ctx), in, out, count, tag, timeout_ms);
-    else allgather<int32_t>(as(ctx), in, out, count, tag, timeout_ms);
+  return typed_collective(dtype, count, err, errlen, [&](auto t) {
+    using T = decltype(t);
+    allgather<T>(as(ctx), in, out, count, tag, timeout_ms);
   });
 }
 
