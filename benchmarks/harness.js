@@ -196,4 +196,24 @@ function svgChart(rows, title) {
     `<line x1="${xs(1)}" y1="38" x2="${xs(1)}" y2="${h - 10}" stroke="#555"/>${bars.join('')}</svg>\n`;
 }
 
-module.exports = { runSideBySide, formatRow, header, machine, stats, svgChart, measurePeak, peakFraction };
+// Benchmark-suite helpers: tensors of `shapes` that require grad; their gradients released between runs.
+function withGrad(ck, shapes, device) {
+  return shapes.map((s) => ck.randn(s, { device }).requiresGrad_());
+}
+function clearGrads(ts) {
+  for (const t of ts) {
+    if (t.grad) {
+      t.grad.dispose();
+      t.grad = null;
+    }
+  }
+}
+// The CIFAR-10 CNN's activation shape the elementwise suites (activation, pool) time, batch 32 or 128.
+function cnnActivationShape(quick) {
+  return quick ? [32, 64, 16, 16] : [128, 64, 32, 32];
+}
+
+module.exports = {
+  runSideBySide, formatRow, header, machine, stats, svgChart, measurePeak, peakFraction, withGrad, clearGrads,
+  cnnActivationShape,
+};

@@ -1,6 +1,6 @@
 // ResNet-18: conv2d forward / backward-data / backward-weight at its layer shapes (224x224 input), one
-// training step at 32x32 (batch 32) and at 224x224 (batch 32 on a GPU, 8 on a CPU), inference, and the
-// AdamW step over its 11.7M parameters.
+// training step at 32x32 (batch 32) and at 224x224 (batch 32 on a GPU, 8 on a CPU) and inference (the AdamW
+// step over its parameters is suites/optim.js).
 // On CUDA the training steps run once per convolution variant (../conv_variants.js: native / cuDNN, FP32 /
 // TF32), each against PyTorch with the same TF32 setting; CONVKIT_BENCH_R18_224_ONLY=1 keeps only the
 // 224x224 steps (gpu-check's comparison of the native TF32 step with PyTorch's).
@@ -60,17 +60,6 @@ module.exports = function resnetCases({ quick, device }) {
       const model = ck.models.resnet18().to(device).eval();
       const x = ck.randn([N, 3, 224, 224], { device });
       return { run() { ck.noGrad(() => model.forward(x).dispose()); }, dispose() { x.dispose(); } };
-    },
-  });
-  cases.push({
-    name: 'adamw', twin: 'adamw_resnet18', shape: 'resnet18 11.7M params', params: {},
-    setup(ck) {
-      ck.manualSeed(0);
-      const model = ck.models.resnet18().to(device);
-      const ps = model.parameters();
-      ck.noGrad(() => { for (const p of ps) p.grad = ck.keep(ck.randn([...p.shape], { device }).mul(0.01)); });
-      const opt = new ck.optim.AdamW(ps, { lr: 1e-3 });
-      return { run() { opt.step(); }, dispose() { opt.zeroGrad(); } };
     },
   });
   return cases;
