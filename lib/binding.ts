@@ -222,8 +222,8 @@ export interface Native extends NativeDist {
   // bf16 autocast on the CPU (bf16_ops.cc; lib/autocast.ts)
   /** The precision of the CPU GEMM (and so of the CPU convolution) from now on; returns the previous one. */
   setGemmPrecision(precision: 'float32' | 'bfloat16'): 'float32' | 'bfloat16';
-  /** The BF16 GEMM's micro-kernel: 'avx512bf16' (vdpbf16ps) or 'portable' (its exact emulation). */
-  gemmBf16Kernel(): 'avx512bf16' | 'portable';
+  /** The BF16 GEMM's micro-kernel: 'avx512bf16' (vdpbf16ps), 'avx512fma' or 'portable' (its exact emulations). */
+  gemmBf16Kernel(): 'avx512bf16' | 'avx512fma' | 'portable';
   /** output = input rounded to bf16 values (round to nearest even), FP32 storage; CPU only. */
   roundBf16(p: CountParams, o: { input: Operand; output: Operand }): void;
   // benchmarks (bench_ops.cc)

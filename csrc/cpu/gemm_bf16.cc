@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -150,10 +151,17 @@ void portable_pack_a(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t
 
 const GemmBf16Kernels kPortableKernels = {kPortMR, kPortNR, portable_micro, portable_pack_a, portable_pack_b};
 
+// The avx512 path: vdpbf16ps where the CPU has AVX512_BF16, else its FMA emulation; CONVKIT_BF16_GEMM=fma picks
+// the emulation there too (the two compute the same bits; on CPUs where vdpbf16ps issues at half the FMA rate it
+// is the faster one). The baseline and avx2 paths run the portable kernel.
 const GemmBf16Kernels& kernels() {
 #if defined(CK_ISA_DISPATCH)
-  static const GemmBf16Kernels& k =
-      cpu_isa() == CpuIsa::kAvx512 && cpu_features().avx512_bf16 ? avx512bf16::kGemmBf16Kernels : kPortableKernels;
+  static const GemmBf16Kernels& k = [] () -> const GemmBf16Kernels& {
+    if (cpu_isa() != CpuIsa::kAvx512) return kPortableKernels;
+    const char* e = std::getenv("CONVKIT_BF16_GEMM");
+    const bool fma = !cpu_features().avx512_bf16 || (e && std::strcmp(e, "fma") == 0);
+    return fma ? avx512::kGemmBf16FmaKernels : avx512bf16::kGemmBf16Kernels;
+  }();
   return k;
 #else
   return kPortableKernels;
@@ -239,7 +247,14 @@ void gemm_one(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int6
 bool gemm_bf16_enabled() { return g_bf16.load(std::memory_order_relaxed); }
 void set_gemm_bf16(bool on) { g_bf16.store(on, std::memory_order_relaxed); }
 
-const char* gemm_bf16_kernel_name() { return &kernels() == &kPortableKernels ? "portable" : "avx512bf16"; }
+const char* gemm_bf16_kernel_name() {
+  const GemmBf16Kernels* k = &kernels();
+  if (k == &kPortableKernels) return "portable";
+#if defined(CK_ISA_DISPATCH)
+  if (k == &avx512::kGemmBf16FmaKernels) return "avx512fma";
+#endif
+  return "avx512bf16";
+}
 
 void sgemm_bf16_cpu(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t sAb,
                     int64_t rsA, int64_t csA, const float* B, int64_t sBb, int64_t rsB, int64_t csB, float beta,

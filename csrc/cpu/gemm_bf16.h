@@ -6,9 +6,10 @@
 // element of C is a chain of vdpbf16ps steps over k pairs (k = 2p+1 first, then 2p: each an FP32 fused
 // multiply-add rounded to nearest even, denormal results flushed to zero) within a K block of kBf16KC values,
 // starting from +0; the blocks are added to C in order with one FP32 add each (the first block: C = acc, or
-// C + acc with beta = 1). The AVX512_BF16 micro-kernel runs _mm512_dpbf16_ps; the portable one emulates it
-// exactly in double (a product of two bf16 values is exact there, and so is its sum with an FP32 accumulator
-// unless the two are so far apart that the rounding cannot depend on the bits lost).
+// C + acc with beta = 1). The AVX512_BF16 micro-kernel runs _mm512_dpbf16_ps; the AVX-512 one emulates it with
+// two FP32 FMAs per step under MXCSR.FTZ; the portable one emulates it in double (a product of two bf16 values is
+// exact there, and so is its sum with an FP32 accumulator unless the two are so far apart that the rounding cannot
+// depend on the bits lost).
 #pragma once
 #include <cstdint>
 
@@ -29,7 +30,7 @@ void sgemm_bf16_cpu(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
 // y[i] = x[i] rounded to bf16 (kept in FP32 storage); x == y allowed.
 void round_bf16_cpu(int64_t n, const float* x, float* y);
 
-// "avx512bf16" when the vdpbf16ps micro-kernel is in use, else "portable" (the exact emulation).
+// The micro-kernel in use: "avx512bf16" (vdpbf16ps), "avx512fma" (its emulation with AVX-512 FMAs) or "portable".
 const char* gemm_bf16_kernel_name();
 
 struct GemmBf16Kernels {
@@ -53,7 +54,17 @@ void gemm_bf16_pack_pairs(int64_t t, int64_t n, int64_t kc, const float* src, in
 constexpr int64_t kGemmBf16MaxMR = 8, kGemmBf16MaxNR = 32;  // the largest tile of any path (edge scratch)
 
 namespace avx512bf16 {
-extern const GemmBf16Kernels kGemmBf16Kernels;
+extern const GemmBf16Kernels kGemmBf16Kernels;  // vdpbf16ps (gemm_bf16_avx512bf16.cc)
+}
+namespace avx512 {
+extern const GemmBf16Kernels kGemmBf16FmaKernels;  // vdpbf16ps emulated with FP32 FMAs (gemm_bf16_avx512.cc)
+// The tile of both AVX-512 kernels, their packing (8-row A slivers, 32-column B slivers) and their epilogue:
+// c (8 x 32, row stride ldc) = acc or c + acc (one FP32 add), acc 64-byte aligned, row stride 32.
+constexpr int64_t kBf16MR = 8, kBf16NR = 32;
+static_assert(kBf16MR <= kGemmBf16MaxMR && kBf16NR <= kGemmBf16MaxNR, "edge scratch too small");
+void gemm_bf16_store(const float* acc, float* c, int64_t ldc, bool accumulate);
+void gemm_bf16_pack_a(int64_t mc, int64_t kc, const float* a, int64_t rs, int64_t cs, uint32_t* dst);
+void gemm_bf16_pack_b(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, uint32_t* dst);
 }
 
 }  // namespace ck

@@ -1,8 +1,9 @@
 /**
  * BF16 autocast on the CPU (lib/autocast.ts, csrc/cpu/gemm_bf16.*): the region's state (nesting, enabled: false,
  * exceptions, async functions, refusals), FP32 unchanged outside it, what runs in bf16 (and what not), and the BF16
- * GEMM bit for bit the same on every ISA path (CONVKIT_CPU_ISA=baseline|avx2|avx512) and equal to a JS model of
- * vdpbf16ps's documented semantics. The vdpbf16ps micro-kernel itself runs only where the CPU has AVX512_BF16.
+ * GEMM bit for bit the same on every ISA path (CONVKIT_CPU_ISA=baseline|avx2|avx512, and on avx512 both the vdpbf16ps
+ * kernel and its FMA emulation) and equal to a JS model of vdpbf16ps's documented semantics. The vdpbf16ps
+ * micro-kernel itself runs only where the CPU has AVX512_BF16, the FMA one where it has AVX-512.
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
@@ -115,23 +116,30 @@ describe('what runs in bf16', () => {
 });
 
 describe('the BF16 GEMM on every ISA path', () => {
-  function run(isa: string): { isa: string; bf16: boolean; kernel: string; mismatches: number; gemm: number; conv: number } {
+  function run(isa: string, extra: Record<string, string> = {}): { isa: string; bf16: boolean; kernel: string; mismatches: number; gemm: number; conv: number } {
     const env: NodeJS.ProcessEnv = { ...process.env, CONVKIT_CPU_ISA: isa };
     delete env.CONVKIT_CPU_ISA_MASK;
+    delete env.CONVKIT_BF16_GEMM;
+    Object.assign(env, extra);
     const r = spawnSync(process.execPath, [probe, binaryPath], { env, encoding: 'utf8', timeout: 120000 });
     if (r.status !== 0) throw new Error(`bf16 probe (${isa}): exit ${r.status} signal ${r.signal}\n${r.stderr}`);
     return JSON.parse(r.stdout.trim().split('\n').pop() as string);
   }
 
   it('matches the vdpbf16ps model element for element and is bit-identical across baseline, avx2 and avx512', () => {
-    const paths = ['baseline', 'avx2', 'avx512'].map(run);
+    // avx512 three ways: its default kernel, the FMA emulation forced, and a CPU without AVX512_BF16 (hidden)
+    const paths = [run('baseline'), run('avx2'), run('avx512'), run('avx512', { CONVKIT_BF16_GEMM: 'fma' }), run('avx512', { CONVKIT_CPU_ISA_MASK: 'avx512bf16' })];
     for (const p of paths) expect(p.mismatches).toBe(0);
     expect(new Set(paths.map((p) => p.gemm)).size).toBe(1);
     expect(new Set(paths.map((p) => p.conv)).size).toBe(1);
     expect(paths[0].kernel).toBe('portable');
-    // The vdpbf16ps micro-kernel runs where the CPU has AVX512_BF16 (and the avx512 path is in use).
-    const best = paths[2];
-    expect(best.kernel).toBe(best.isa === 'avx512' && best.bf16 ? 'avx512bf16' : 'portable');
+    // The vdpbf16ps micro-kernel runs where the CPU has AVX512_BF16 (and the avx512 path is in use), the FMA
+    // emulation on the avx512 path otherwise, the portable kernel below it.
+    const [, , best, fma, noBf16] = paths;
+    expect(best.kernel).toBe(best.isa !== 'avx512' ? 'portable' : best.bf16 ? 'avx512bf16' : 'avx512fma');
+    expect(fma.kernel).toBe(fma.isa === 'avx512' ? 'avx512fma' : 'portable');
+    expect(noBf16.bf16).toBe(false);
+    expect(noBf16.kernel).toBe(noBf16.isa === 'avx512' ? 'avx512fma' : 'portable');
     if (ck.info().cpu.bf16 && ck.info().cpu.isa === 'avx512') expect(native.gemmBf16Kernel()).toBe('avx512bf16');
   });
 });
