@@ -19,7 +19,7 @@
       "conditions": [
         ["target_arch=='x64'", {
           "defines": ["CK_ISA_DISPATCH"],
-          "dependencies": ["convkit_avx2", "convkit_avx512"]
+          "dependencies": ["convkit_avx2", "convkit_avx512", "convkit_avx512bf16"]
         }]
       ]
     }
@@ -44,6 +44,15 @@
           "cflags!": ["-fno-exceptions"],
           "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
           "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"]
+        },
+        {
+          "target_name": "convkit_avx512bf16",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('fs').readdirSync('csrc/cpu').filter(f=>f.endsWith('_avx512bf16.cc')).map(f=>'csrc/cpu/'+f).join(' ')\")"],
+          "include_dirs": ["csrc"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+          "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fvisibility=hidden", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mavx512bf16"]
         }
       ]
     }],

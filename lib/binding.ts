@@ -219,6 +219,13 @@ export interface Native extends NativeDist {
     input: Operand; weight: Operand; bias: Operand | null; bnWeight: Operand | null; bnBias: Operand | null;
     runningMean: Operand; runningVar: Operand; residual: Operand | null; output: Operand;
   }): void;
+  // bf16 autocast on the CPU (bf16_ops.cc; lib/autocast.ts)
+  /** The precision of the CPU GEMM (and so of the CPU convolution) from now on; returns the previous one. */
+  setGemmPrecision(precision: 'float32' | 'bfloat16'): 'float32' | 'bfloat16';
+  /** The BF16 GEMM's micro-kernel: 'avx512bf16' (vdpbf16ps), 'avx512fma' or 'portable' (its exact emulations). */
+  gemmBf16Kernel(): 'avx512bf16' | 'avx512fma' | 'portable';
+  /** output = input rounded to bf16 values (round to nearest even), FP32 storage; CPU only. */
+  roundBf16(p: CountParams, o: { input: Operand; output: Operand }): void;
   // benchmarks (bench_ops.cc)
   /** The machine's measured peaks (benchmarks' fraction-of-peak column): FMA GF/s and triad GB/s. */
   measurePeak(device: 'cpu' | 'cuda', seconds: number, bytes: number, reps: number): { gflops: number; gbps: number };

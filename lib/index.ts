@@ -16,6 +16,8 @@ export type { DType, DTypeLike } from './dtype';
 export type { ConvkitError, ErrorCode } from './errors';
 export { info, setNumThreads, getNumThreads } from './info';
 export { setConvAlgo, getConvAlgo, withConvAlgo } from './conv_algo';
+export { autocast, isAutocastEnabled, getAutocastDtype } from './autocast';
+export type { AutocastOptions, AutocastDtype } from './autocast';
 export type { ConvAlgo } from './conv_algo';
 export { backends } from './backends';
 export { cudaStats } from './cuda_stats';

@@ -103,7 +103,11 @@
   X(setConvAlgo, SetConvAlgo)                              \
   X(getConvAlgo, GetConvAlgo)                              \
   /* fused_ops.cc */                                       \
-  X(conv2dBnActEval, Conv2dBnActEval)
+  X(conv2dBnActEval, Conv2dBnActEval)                      \
+  /* bf16_ops.cc */                                        \
+  X(setGemmPrecision, SetGemmPrecision)                    \
+  X(gemmBf16Kernel, GemmBf16Kernel)                        \
+  X(roundBf16, RoundBf16)
 
 namespace ck {
 #define CK_DECLARE_ENTRY(js, fn) Napi::Value fn(const Napi::CallbackInfo& info);

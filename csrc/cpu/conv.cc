@@ -49,6 +49,7 @@
 #include "core/kernels.h"
 #include "core/nn_kernels.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd.h"
@@ -586,7 +587,7 @@ std::atomic<int>& algo_setting() {
 }
 
 Algo choose_algo(const Conv2dParams& p) {
-  if (!winograd_applies(p)) return Algo::Direct;
+  if (!winograd_applies(p) || gemm_bf16_enabled()) return Algo::Direct;  // bf16 autocast: the GEMM path only
   switch (get_conv_algo()) {
     case ConvAlgo::Direct: return Algo::Direct;
     case ConvAlgo::Winograd2: return Algo::Wino2;

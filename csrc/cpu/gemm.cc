@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/kernels.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/gemm_kernels.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
@@ -387,6 +388,7 @@ void sgemm_cpu(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t sAb, int64_t rsA, int64_t csA,
                const float* B, int64_t sBb, int64_t rsB, int64_t csB,
                float beta, float* C, int64_t sCb, int64_t ldc) {
+  if (gemm_bf16_enabled()) return sgemm_bf16_cpu(batch, M, N, K, alpha, A, sAb, rsA, csA, B, sBb, rsB, csB, beta, C, sCb, ldc);
   if (batch <= 0 || M <= 0 || N <= 0) return;
   auto one = [&](int64_t b) {
     gemm_one(M, N, K, alpha, A + b * sAb, rsA, csA, B + b * sBb, rsB, csB, beta, C + b * sCb, ldc);

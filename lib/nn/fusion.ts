@@ -10,6 +10,7 @@
  * applied beyond float rounding. `setFusion(false)` turns it off (to compare, or to debug).
  */
 import { native } from '../binding';
+import { isAutocastEnabled } from '../autocast';
 import { needsGrad, record } from '../autograd/functions';
 import { callNative } from '../ops/native_call';
 import { Tensor } from '../tensor';
@@ -48,7 +49,7 @@ function cpuF32(...ts: (Tensor | null | undefined)[]): boolean {
 
 // The fused eval-mode kernel when it applies, else null.
 function convBnActFused(x: Tensor, conv: Conv2d, bn: BatchNorm2d, relu: boolean, residual: Tensor | null): Tensor | null {
-  if (!enabled || !plain(conv, bn) || bn.training || !bn.running_mean || !bn.running_var || bn.numFeatures !== conv.outChannels) return null;
+  if (!enabled || isAutocastEnabled('cpu') || !plain(conv, bn) || bn.training || !bn.running_mean || !bn.running_var || bn.numFeatures !== conv.outChannels) return null;
   if (x.ndim !== 4 || x.shape[1] !== conv.inChannels || !cpuF32(x, conv.weight, conv.bias, bn.weight, bn.bias, residual)) return null;
   if (needsGrad(x, conv.weight, conv.bias, bn.weight, bn.bias, residual)) return null;
   const p = pads(conv);

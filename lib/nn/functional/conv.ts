@@ -3,6 +3,7 @@
  * tested in test/parity/conv.test.ts and test/cuda/conv.test.ts, benchmarked in benchmarks/suites/conv.js.
  */
 import { Conv2dParams, native } from '../../binding';
+import { autocastBf16, inBf16, roundedBf16 } from '../../autocast';
 import { ConvBackend, resolveConvBackend } from '../../backends';
 import { needsGrad, record } from '../../autograd/functions';
 import { ckError, fmtShape, shapeError } from '../../errors';
@@ -76,7 +77,12 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   const convBackwardData = cudnn ? native.cudnnConv2dBackwardData : native.conv2dBackwardData;
   const convBackwardWeight = cudnn ? native.cudnnConv2dBackwardWeight : native.conv2dBackwardWeight;
   const y = Tensor.empty([N, O, OH, OW], 'float32', input.device);
-  const { input: xc, weight: wc } = callNative({ input: x4, weight, bias }, { output: y }, (o) => convForward(params, o), ['input', 'weight']);
+  // Inside ck.autocast('cpu') (lib/autocast.ts): the GEMM rounds x and w to bf16 while packing; the bias, and x and w
+  // where one input channel per group takes the direct loops instead of a GEMM, are rounded here; y after.
+  const bf16 = autocastBf16(input);
+  const [xr, wr, br] = bf16 ? [Cg === 1 ? roundedBf16(x4) : x4, Cg === 1 ? roundedBf16(weight) : weight, bias && roundedBf16(bias)] : [x4, weight, bias];
+  const { input: xc, weight: wc } = inBf16(bf16, [y], () => callNative({ input: xr, weight: wr, bias: br }, { output: y }, (o) => convForward(params, o), ['input', 'weight']));
+  for (const [t, orig] of [[xr, x4], [wr, weight], [br, bias]] as const) if (t !== orig) t?.dispose();
   if (needsGrad(input, weight, bias)) {
     const needX = input.requiresGrad;
     const needW = weight.requiresGrad;
@@ -84,24 +90,26 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
     record(y, 'Conv2dBackward', [x4 === input ? input : x4, weight, bias], (save) => {
       const sx = needW ? save(xc) : null;
       const sw = needX ? save(wc) : null;
-      return (g) => {
+      return (g0) => {
+        const g = bf16 ? roundedBf16(g0) : g0; // the gradient of a bf16 output is bf16
         let gx: Tensor | null = null;
         let gw: Tensor | null = null;
         let gb: Tensor | null = null;
         if (needX) {
           gx = Tensor.empty([N, C, H, W], 'float32', g.device);
-          callNative({ gradOutput: g, weight: sw! }, { gradInput: gx }, (o) => convBackwardData(params, o));
+          inBf16(bf16, [gx], () => callNative({ gradOutput: g, weight: sw! }, { gradInput: gx! }, (o) => convBackwardData(params, o)));
         }
         if (needW || needB) {
           gw = Tensor.empty(weight.shape, 'float32', g.device);
           gb = needB ? Tensor.empty([O], 'float32', g.device) : null;
           const xs = sx ?? save(xc);
-          callNative({ input: xs, gradOutput: g }, { gradWeight: gw, gradBias: gb }, (o) => convBackwardWeight(params, o));
+          inBf16(bf16, [gw, gb], () => callNative({ input: xs, gradOutput: g }, { gradWeight: gw!, gradBias: gb }, (o) => convBackwardWeight(params, o)));
           if (!needW) {
             gw.dispose();
             gw = null;
           }
         }
+        if (g !== g0) g.dispose();
         return [gx, gw, gb];
       };
     });

@@ -1,4 +1,5 @@
 /** linear: y = x Wᵀ + b through matmul (csrc/cpu/gemm.cc, cuda/gemm.cu); its backward is matmul's. */
+import { autocastBf16, linearBf16 } from '../../autocast';
 import { fmtShape, shapeError } from '../../errors';
 import { Tensor } from '../../tensor';
 import { isTensor, sameDevice } from './common';
@@ -14,6 +15,7 @@ export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null
   if (bias && (bias.ndim !== 1 || (bias.shape[0] !== weight.shape[0] && bias.shape[0] !== 1)))
     throw shapeError(`linear: bias ${fmtShape(bias.shape)} does not match weight ${fmtShape(weight.shape)}`);
   sameDevice('linear', { input, weight, bias });
+  if (autocastBf16(input)) return linearBf16(input, weight, bias); // inside ck.autocast('cpu')
   const wt = weight.t();
   const y = input.matmul(wt);
   wt.dispose();
