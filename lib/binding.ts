@@ -96,10 +96,21 @@ export interface OptimEntry {
   states: [Operand | null, Operand | null, Operand | null];
   /** SGD: 1 = the momentum buffer is new; Adam: the tensor's step count after this step; RMSprop: unused. */
   scalar: number;
+  /** Capturable Adam: the tensor's step count (one float32 on its device), incremented by the update. */
+  step?: Operand;
 }
 export interface SgdHyper { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean }
 /** adamw: AdamW's decoupled weight decay (param *= 1 - lr * weightDecay) instead of Adam's L2 term. */
-export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean }
+/**
+ * capturable: PyTorch's capturable=True (every entry has a `step` operand; on CUDA `hyper` is the group's device
+ * buffer of hyperparameters, written by adamHyperUpload, and the update reads lr, betas, eps and weight decay there).
+ */
+export interface AdamHyper {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean;
+  capturable?: boolean; hyper?: Operand | null;
+}
+/** Floats in a capturable Adam group's device hyperparameter buffer (kAdamHyperSlots, core/optim_kernels.h). */
+export const ADAM_HYPER_SLOTS = 8;
 export interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
 
 // index family (index_ops.cc)
@@ -198,6 +209,7 @@ export interface Native extends NativeDist {
   // optimizers (optim_ops.cc): one call per parameter group and device
   sgdStep(tensors: OptimEntry[], h: SgdHyper): void;
   adamStep(tensors: OptimEntry[], h: AdamHyper): void;
+  adamHyperUpload(dst: Operand, h: AdamHyper): void;
   rmspropStep(tensors: OptimEntry[], h: RmspropHyper): void;
   // data (data_ops.cc)
   batchAugment(p: BatchAugmentParams, o: { input: Operand; params: Operand; norm: Operand | null; output: Operand }): void;

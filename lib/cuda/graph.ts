@@ -10,16 +10,29 @@
  * the caller copies new values into, outputs are the tensors the capture created (read them after a replay);
  * memory allocated during the capture belongs to the graph's private pool and stays valid until dispose().
  * Host values are baked in at capture (a learning rate, an Adam step count), so what changes per step must
- * live in tensors; anything that synchronises (item(), dataSync(), printing a CUDA tensor) is ERR_CUDA
+ * live in tensors (a capturable optimizer keeps its step counts there, and its learning rate in a device buffer
+ * that it rewrites before each replay when a scheduler changed it: see beforeReplay); anything that synchronises (item(), dataSync(), printing a CUDA tensor) is ERR_CUDA
  * during a capture. Warm the step up eagerly first, so lazily created state (optimizer buffers) exists.
  */
 import { native, NativeGraph } from '../binding';
 import { ckError } from '../errors';
 
 let capturing = 0;
+/** The graphs being captured, innermost last. */
+const active: CUDAGraph[] = [];
 /** Whether a CUDAGraph capture is running (ops that would bake a changing host value refuse to be captured). */
 export function isCapturing(): boolean {
   return capturing > 0;
+}
+
+/**
+ * During a capture: `fn` runs on the host before every replay of the graph being captured, outside the graph
+ * (once per `key`). A capturable optimizer uses it to upload hyperparameters a scheduler changed since the
+ * last step, so the replayed kernels read the new values. Outside a capture it does nothing.
+ */
+export function beforeReplay(key: object, fn: () => void): void {
+  const g = active[active.length - 1];
+  if (g) g.hooks.set(key, fn);
 }
 
 export class CUDAGraph {
@@ -27,6 +40,8 @@ export class CUDAGraph {
   private captured = false;
   /** Recorded kernels and copies (0 before a capture). */
   nodes = 0;
+  /** beforeReplay's host work, by key. */
+  readonly hooks = new Map<object, () => void>();
 
   /** Captures what fn queues on cuda:`device` (default 0); returns fn's result (static outputs). */
   capture<T>(fn: () => T, opts: { device?: number } = {}): T {
@@ -38,10 +53,12 @@ export class CUDAGraph {
     let result: T;
     try {
       capturing++;
+      active.push(this);
       try {
         result = fn();
       } finally {
         capturing--;
+        active.pop();
       }
     } catch (e) {
       try {
@@ -65,6 +82,7 @@ export class CUDAGraph {
   /** Queues the captured work again (asynchronous, like every kernel). */
   replay(): void {
     if (!this.handle || !this.captured) throw ckError('ERR_CUDA', 'CUDAGraph.replay: nothing captured');
+    for (const fn of this.hooks.values()) fn();
     native.cudaGraphReplay(this.handle);
   }
 
@@ -74,6 +92,7 @@ export class CUDAGraph {
     this.handle = null;
     this.captured = false;
     this.nodes = 0;
+    this.hooks.clear();
   }
 
   [Symbol.dispose](): void {
