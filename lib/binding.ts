@@ -188,7 +188,8 @@ export interface Native extends NativeDist {
   softmaxBackward(p: SoftmaxParams, o: { output: Operand; gradOutput: Operand; gradInput: Operand }): void;
   nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
   nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
-  dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand }): void;
+  /** offsetBase: inside a CUDA graph capture, the device word the draw's counter starts from (cuda/dropout.cu). */
+  dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand; offsetBase?: Operand | null }): void;
   // index family (index_ops.cc): cat, where / maskedFill, clamp with tensor bounds, gather / scatter, sort / topk
   cat(p: CatParams, o: { inputs: Operand[]; output: Operand }): void;
   where(p: WhereParams, o: { condition: ViewOperand; a: ViewOperand | null; b: ViewOperand | null; output: Operand }): void;
@@ -261,7 +262,8 @@ export interface Native extends NativeDist {
   cudaGraphBegin(device: number): NativeGraph;
   /** Returns the recorded node count. */
   cudaGraphEnd(g: NativeGraph): number;
-  cudaGraphReplay(g: NativeGraph): void;
+  /** With rngBase: writes rngOffset (the generator's counter) there first, in stream order (graph-safe dropout). */
+  cudaGraphReplay(g: NativeGraph, rngBase?: Operand | null, rngOffset?: number): void;
   cudaGraphDestroy(g: NativeGraph): void;
   /** The loader's child-process test: a context, an allocation, one kernel and a synchronisation on every device. */
   cudaProbe(): { ok: boolean; why: string };

@@ -5,7 +5,8 @@
  * so they run on the device's stream), then one capture into static input and target tensors that each batch is
  * copied into. A last partial batch has another shape and runs eagerly; evaluation stays eager. The scheduler
  * changes the learning rate between replays: the capturable optimizer rewrites its device copy before each
- * replay (lib/optim/adam.ts), so the replayed step follows the schedule.
+ * replay (lib/optim/adam.ts), so the replayed step follows the schedule; dropout draws a new mask at each replay
+ * (lib/cuda/graph.ts), the one eager step k would draw.
  */
 import { CUDAGraph } from '../cuda/graph';
 import { zeros } from '../creation';
@@ -24,16 +25,6 @@ export interface StepOutputs {
   loss: Tensor;
   out: Tensor;
   y: Tensor;
-}
-
-/** Why `model` cannot be captured by --cuda-graph, or null. */
-export function uncapturable(model: Module): string | null {
-  for (const [name, m] of model.namedModules()) {
-    const p = (m as unknown as { p?: number }).p;
-    if (/Dropout/.test(m.constructor.name) && typeof p === 'number' && p > 0)
-      return `its ${m.constructor.name} layer '${name}' (p=${p}) draws a new random mask at every step, and convkit's dropout bakes its random offset into a captured kernel, so every replay would reuse one mask (PyTorch registers a graph-safe generator for this; convkit has none yet)`;
-  }
-  return null;
 }
 
 export class GraphStep {

@@ -64,7 +64,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
     .option('--profile', 'print where each epoch\'s time went (data, host-to-device, forward, backward, optimizer, metrics, the rest) and write a ck.profiler trace of 5 steps')
-    .option('--cuda-graph', 'on a CUDA device, capture the training step once as a CUDA graph and replay it for every full batch (after 3 eager warm-up steps); same results as without it. Off by default: no GPU has measured it yet. Refused on the CPU and for models with dropout')
+    .option('--cuda-graph', 'on a CUDA device, capture the training step once as a CUDA graph and replay it for every full batch (after 3 eager warm-up steps); same results as without it. Off by default: no GPU has measured it yet. Refused on the CPU, with --profile and with --nproc-per-node')
     .option('--nproc-per-node <n>', 'train data-parallel in n processes on this machine (Gloo, DistributedDataParallel; --batch-size is split across them)', int(1))
     .action(async (o, cmd: Command) => {
       if (o.nprocPerNode > 1 && !isTrainRank()) {

@@ -25,7 +25,7 @@ import {
   Checkpoint, currentRng, EpochMetrics, FILES, Position, readCheckpointInfo, readMetrics, removeStrayTemps, restoreCheckpoint, restoreRng,
   saveCheckpoint, saveWeights, writeMetrics, writeTextAtomic,
 } from './run_folder';
-import { GraphStep, GRAPH_WARMUP_STEPS, uncapturable } from './graph_step';
+import { GraphStep, GRAPH_WARMUP_STEPS } from './graph_step';
 import { build, Built, computeThreads, describeSettings } from './setup';
 
 export { evaluate } from './epoch';
@@ -384,8 +384,6 @@ function graphStepFor(s: TrainSettings, b: Built, criterion: CrossEntropyLoss): 
   if (!s.cudaGraph) return null;
   if (b.forward !== b.model)
     throw new CliError("--cuda-graph with --nproc-per-node: DistributedDataParallel's gradient all-reduce is host work between the kernels and cannot be captured", 'ERR_UNSUPPORTED');
-  const why = uncapturable(b.model);
-  if (why) throw new CliError(`--cuda-graph: the step of ${s.model} cannot be captured: ${why}; train it without --cuda-graph, or pick a model without dropout (lenet5, miniVgg, resnet18 ...)`, 'ERR_UNSUPPORTED');
   return new GraphStep({ model: b.forward, optimizer: b.optimizer, criterion, device: s.device, batchSize: s.batchSize });
 }
 

@@ -1,10 +1,12 @@
 /**
  * CUDA graphs (issue 17, must-show 3): a whole training step (forward, backward, SGD step; and capturable AdamW
  * with gradient clipping under a cosine schedule whose learning rate changes between replays) captured once and
- * replayed 50 times gives bit-identical parameters to the same 50 steps run eagerly. On the emulated device
+ * replayed 50 times gives bit-identical parameters to the same 50 steps run eagerly, dropout masks included (the
+ * replay draws from the random stream's counter at replay time, as the eager step does). On the emulated device
  * the capture records every launch and copy and the replay runs them again on the same memory.
  */
 import * as ck from '../../lib';
+import { getRngState, setRngState } from '../../lib/random';
 import { pinNativeConv, requireCuda } from './helpers';
 
 const { nn, optim } = ck;
@@ -14,7 +16,7 @@ pinNativeConv();
 function net(): ck.nn.Module {
   return new nn.Sequential(
     new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2),
-    new nn.Flatten(), new nn.Linear(4 * 2 * 2, 5),
+    new nn.Flatten(), new nn.Dropout(0.25), new nn.Linear(4 * 2 * 2, 5),
   );
 }
 
@@ -47,9 +49,11 @@ test('a captured and replayed training step is bit-identical to the eager step a
   const sy = ck.zeros([2], { dtype: 'int32', device: 'cuda' });
   // warm-up, eagerly on both: the optimizer's momentum buffers exist before the capture
   for (let i = 0; i < 2; i++) {
+    const rng = getRngState(); // both sides draw the same dropout masks
     eager.step(data[i].x.cuda(), data[i].y.cuda()).dispose();
     sx.copy_(data[i].x);
     sy.copy_(data[i].y);
+    setRngState(rng);
     graphed.step(sx, sy).dispose();
   }
   const g = new ck.cuda.CUDAGraph();
@@ -60,9 +64,11 @@ test('a captured and replayed training step is bit-identical to the eager step a
   expect(g.nodes).toBeGreaterThan(20);
   const losses: [number, number][] = [];
   for (let i = 2; i < STEPS + 2; i++) {
+    const rng = getRngState();
     const want = eager.step(data[i].x.cuda(), data[i].y.cuda());
     sx.copy_(data[i].x);
     sy.copy_(data[i].y);
+    setRngState(rng); // the replay's dropout starts where the eager step's did: a new mask every step
     g.replay();
     losses.push([staticLoss.item(), want.item()]);
     want.dispose();
@@ -107,10 +113,12 @@ test('capturable AdamW + cosine schedule + clipGradNorm_: 50 replays are bit-ide
   const sx = ck.zeros([2, 3, 4, 4], { device: 'cuda' });
   const sy = ck.zeros([2], { dtype: 'int32', device: 'cuda' });
   for (let i = 0; i < WARM; i++) {
+    const rng = getRngState(); // both sides draw the same dropout masks
     eager.step(data[i].x.cuda(), data[i].y.cuda()).dispose();
     eager.sched.step();
     sx.copy_(data[i].x);
     sy.copy_(data[i].y);
+    setRngState(rng);
     graphed.step(sx, sy).dispose();
     graphed.sched.step();
   }
@@ -121,10 +129,12 @@ test('capturable AdamW + cosine schedule + clipGradNorm_: 50 replays are bit-ide
   const lrs: number[] = [];
   const losses: [number, number][] = [];
   for (let i = WARM; i < STEPS + WARM; i++) {
+    const rng = getRngState();
     const want = eager.step(data[i].x.cuda(), data[i].y.cuda());
     eager.sched.step();
     sx.copy_(data[i].x);
     sy.copy_(data[i].y);
+    setRngState(rng); // the replay's dropout starts where the eager step's did: a new mask every step
     g.replay();
     graphed.sched.step(); // the new lr reaches the next replay through the optimizer's device buffer
     lrs.push(graphed.opt.paramGroups[0].lr);
