@@ -3,6 +3,10 @@
 //
 // Layout: x, y, mask flat (n); mask may be null.
 //
+// CUDA graphs: with offset_base (one uint64 in device memory), the counter starts at *offset_base + offset, read
+// by the kernel, so a captured dropout draws a new mask at every replay: the graph writes the generator's
+// offset there before each replay (lib/cuda/graph.ts) and offset is relative to the capture's start.
+//
 // Bit-identical to the CPU: the draw is counter-based (core/philox.h, Philox4x32-10: element i depends only
 // on (seed, offset + i), not on the thread that computes it), philox_unit is exact in float, and the keep
 // probability q = 1 - p and the scale 1 / q are computed once on the host in float, exactly as the CPU
@@ -37,7 +41,9 @@ __device__ __forceinline__ float keep_scale(uint64_t counter, uint64_t seed, flo
 __global__ void dropout_forward_kernel(const float* __restrict__ x,  // (n)
                                        float* __restrict__ y,        // (n)
                                        float* __restrict__ mask,     // (n) | null
-                                       int64_t n, bool vec, float q, float scale, uint64_t seed, uint64_t offset) {
+                                       int64_t n, bool vec, float q, float scale, uint64_t seed, uint64_t offset0,
+                                       const uint64_t* __restrict__ offset_base) {  // (1) | null
+  const uint64_t offset = offset0 + (offset_base ? *offset_base : 0);
   const float4* x4 = reinterpret_cast<const float4*>(x);
   float4* y4 = reinterpret_cast<float4*>(y);
   float4* m4 = reinterpret_cast<float4*>(mask);
@@ -62,7 +68,7 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x,  // (n)
 }  // namespace
 
 void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uint64_t offset, float* y, float* mask,
-                          Stream s) {
+                          Stream s, const uint64_t* offset_base) {
   if (n < 0) throw Error("ERR_ARG", "dropout: negative count", ErrorKind::Range);
   if (!(p >= 0.0f && p <= 1.0f))
     throw Error("ERR_ARG", "dropout probability has to be between 0 and 1, but got " + std::to_string(p),
@@ -73,7 +79,7 @@ void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uin
   const bool vec = aligned16(x) && aligned16(y) && (!mask || aligned16(mask));
   const int64_t work = vec ? (n / 4 > 0 ? n / 4 : 1) : n;
   const dim3 grid(grid_for(work)), block(kThreads);
-  launch(dropout_forward_kernel, grid, block, 0, s, x, y, mask, n, vec, q, scale, seed, offset);
+  launch(dropout_forward_kernel, grid, block, 0, s, x, y, mask, n, vec, q, scale, seed, offset, offset_base);
 }
 
 }  // namespace cuda

@@ -12,6 +12,11 @@
 // aligned (chunk starts are multiples of 4, so only the tensor's last n % 4 elements go one at a time),
 // scalar otherwise. Each element is read and written exactly once: the whole update is one pass over memory.
 //
+// Capturable Adam / AdamW (core/optim_kernels.h): a first launch, one thread per tensor, increments each tensor's
+// device step count and writes its bias-correction scalars into the uploaded table (adam_capturable_coefs);
+// the update then reads its hyperparameters from the group's device buffer (AdamElem::resolve, once per block)
+// and the scalars from the table. Nothing of a step's values is baked into the launch, so a graph replays it.
+//
 // Numerics: PyTorch 1.13's single-tensor path op for op in float32, as the CPU reference: fused multiply-adds
 // exactly where PyTorch has them (add with alpha, addcmul), every other op rounded on its own. The explicit
 // __f*_rn intrinsics keep nvcc from contracting anything else; with IEEE sqrt and division the GPU then
@@ -59,6 +64,7 @@ struct SgdElem {
   float neg_lr, wd, momentum, one_minus_dampening;
   bool has_wd, use_buf, nesterov, maximize;
 
+  __device__ __forceinline__ SgdElem resolve() const { return *this; }
   __device__ __forceinline__ bool uses(int k) const { return k == 0 && use_buf; }
   __device__ __forceinline__ void operator()(float& p, float g, float& buf, float&, float&, const OptimTensor& t) const {
     float d = maximize ? -g : g;
@@ -75,7 +81,23 @@ struct SgdElem {
 struct AdamElem {
   float wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
   bool has_wd, adamw, maximize, amsgrad;
+  // Capturable: the floats above come from this device buffer (AdamHyperSlot); the table's coef from the
+  // step count on the device, and the update is PyTorch's capturable one (core/optim_kernels.h).
+  const float* hyper;
 
+  __device__ __forceinline__ AdamElem resolve() const {
+    if (!hyper) return *this;
+    AdamElem e = *this;
+    e.wd = hyper[kAdamWd];
+    e.decay = hyper[kAdamDecay];
+    e.beta1 = hyper[kAdamBeta1];
+    e.one_minus_beta1 = hyper[kAdamOneMinusBeta1];
+    e.beta2 = hyper[kAdamBeta2];
+    e.one_minus_beta2 = hyper[kAdamOneMinusBeta2];
+    e.eps = hyper[kAdamEps];
+    e.has_wd = e.wd != 0.0f;
+    return e;
+  }
   __device__ __forceinline__ bool uses(int k) const { return k < 2 || amsgrad; }
   __device__ __forceinline__ void operator()(float& p, float g, float& m, float& v, float& vmax,
                                              const OptimTensor& t) const {
@@ -89,6 +111,11 @@ struct AdamElem {
       vmax = maximum(vmax, v);
       d = vmax;
     }
+    if (hyper) {  // (sqrt(v) / (bc2_sqrt * step_size_neg)).add_(eps / step_size_neg); addcdiv_(exp_avg, denom)
+      d = __fadd_rn(__fdiv_rn(__fsqrt_rn(d), t.coef[0]), t.coef[1]);
+      p = __fadd_rn(p, __fdiv_rn(m, d));
+      return;
+    }
     d = __fadd_rn(__fdiv_rn(__fsqrt_rn(d), t.coef[1]), eps);
     p = __fadd_rn(p, __fdiv_rn(__fmul_rn(t.coef[0], m), d));  // addcdiv_(exp_avg, denom, value=-step_size)
   }
@@ -98,6 +125,7 @@ struct RmspropElem {
   float neg_lr, wd, alpha, one_minus_alpha, eps, momentum;
   bool has_wd, use_buf, centered, maximize;
 
+  __device__ __forceinline__ RmspropElem resolve() const { return *this; }
   __device__ __forceinline__ bool uses(int k) const { return k == 0 || (k == 1 && use_buf) || (k == 2 && centered); }
   __device__ __forceinline__ void operator()(float& p, float g, float& sq, float& buf, float& ga,
                                              const OptimTensor&) const {
@@ -167,7 +195,8 @@ __device__ __forceinline__ bool aligned16(const Elem& e, const OptimTensor& t) {
 template <class Elem>
 __global__ void __launch_bounds__(kThreads) multi_tensor_kernel1(const OptimTensor* __restrict__ table,   // (count)
                                                                  const int64_t* __restrict__ first_chunk,  // (count)
-                                                                 int32_t count, Elem e) {
+                                                                 int32_t count, Elem e0) {
+  const Elem e = e0.resolve();
   const int64_t b = blockIdx.x;
   int32_t lo = 0, hi = count - 1;
   while (lo < hi) {
@@ -188,32 +217,59 @@ __global__ void __launch_bounds__(kThreads) multi_tensor_kernel1(const OptimTens
   for (; i < end; i += nt) update1(e, t, i);
 }
 
+// Capturable Adam's per-tensor scalars: every tensor's step (live[k] >= 0: its row of the table, whose coef
+// this fills; -1: an empty tensor, whose step still counts, as PyTorch's).
+__global__ void __launch_bounds__(kThreads) adam_capturable_prelude(OptimTensor* __restrict__ table,  // (live)
+                                                                    float* const* __restrict__ steps,  // (count)
+                                                                    const int32_t* __restrict__ live,  // (count)
+                                                                    int32_t count, const float* __restrict__ hyper) {
+  for (int32_t k = threadIdx.x; k < count; k += blockDim.x) {
+    float coef[2];
+    adam_capturable_coefs(steps[k], hyper, coef);
+    if (live[k] >= 0) {
+      table[live[k]].coef[0] = coef[0];
+      table[live[k]].coef[1] = coef[1];
+    }
+  }
+}
+
 // ---- host side --------------------------------------------------------------------------------------
 
+// steps (capturable Adam, with e.hyper): each tensor's device step count, for adam_capturable_prelude.
 template <class Elem>
-void apply_group(const char* name, const OptimTensor* tensors, int64_t count, const Elem& e, Stream s) {
+void apply_group(const char* name, const OptimTensor* tensors, int64_t count, const Elem& e, Stream s,
+                 float* const* steps = nullptr, const float* hyper = nullptr) {
   if (count < 0) throw Error("ERR_ARG", std::string(name) + ": negative tensor count", ErrorKind::Range);
   std::vector<OptimTensor> live;
   std::vector<int64_t> first;
+  std::vector<int32_t> row;  // per tensor: its row in live, or -1
   int64_t chunks = 0;
   for (int64_t k = 0; k < count; ++k) {
     if (tensors[k].n < 0) throw Error("ERR_ARG", std::string(name) + ": negative element count", ErrorKind::Range);
+    row.push_back(tensors[k].n == 0 ? -1 : static_cast<int32_t>(live.size()));
     if (tensors[k].n == 0) continue;
     live.push_back(tensors[k]);
     first.push_back(chunks);
     chunks += (tensors[k].n + kChunk - 1) / kChunk;
   }
-  if (live.empty()) return;
+  if (live.empty() && !steps) return;
   if (chunks > kMaxChunks || live.size() > static_cast<size_t>(INT32_MAX))
     throw Error("ERR_ARG", std::string(name) + ": parameter group too large for one launch", ErrorKind::Range);
   // One upload: the table, then first_chunk (OptimTensor is 64 bytes, so the int64s stay aligned). The table
   // is written straight into a pinned block, so the copy is asynchronous and nothing waits for it; the
   // block returns to the pinned pool with an event and is reused only once the copy has run.
+  // Capturable Adam appends the step pointers (8 bytes each) and the rows (int32).
   const size_t table_bytes = live.size() * sizeof(OptimTensor);
-  const size_t bytes = table_bytes + first.size() * sizeof(int64_t);
+  const size_t first_bytes = first.size() * sizeof(int64_t);
+  const size_t steps_bytes = steps ? row.size() * sizeof(float*) : 0;
+  const size_t bytes = table_bytes + first_bytes + steps_bytes + (steps ? row.size() * sizeof(int32_t) : 0);
   unsigned char* host = static_cast<unsigned char*>(pinned_alloc(bytes));
   std::memcpy(host, live.data(), table_bytes);
-  std::memcpy(host + table_bytes, first.data(), first.size() * sizeof(int64_t));
+  std::memcpy(host + table_bytes, first.data(), first_bytes);
+  if (steps) {
+    std::memcpy(host + table_bytes + first_bytes, steps, steps_bytes);
+    std::memcpy(host + table_bytes + first_bytes + steps_bytes, row.data(), row.size() * sizeof(int32_t));
+  }
   Scratch buf(bytes, s);
   try {
     memcpy_h2d_async(buf.p, host, bytes, s);
@@ -222,8 +278,16 @@ void apply_group(const char* name, const OptimTensor* tensors, int64_t count, co
     throw;
   }
   pinned_free(host);  // while a graph is captured, the graph keeps it: every replay reads it again
-  const auto* table = static_cast<const OptimTensor*>(buf.p);
-  const auto* first_dev = reinterpret_cast<const int64_t*>(static_cast<const unsigned char*>(buf.p) + table_bytes);
+  auto* table = static_cast<OptimTensor*>(buf.p);
+  unsigned char* base = static_cast<unsigned char*>(buf.p);
+  const auto* first_dev = reinterpret_cast<const int64_t*>(base + table_bytes);
+  if (steps) {
+    launch(adam_capturable_prelude, dim3(1), dim3(kThreads), 0, s, table,
+           reinterpret_cast<float* const*>(base + table_bytes + first_bytes),
+           reinterpret_cast<const int32_t*>(base + table_bytes + first_bytes + steps_bytes),
+           static_cast<int32_t>(row.size()), hyper);
+  }
+  if (live.empty()) return;
   launch(multi_tensor_kernel1<Elem>, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), 0, s, table, first_dev,
          static_cast<int32_t>(live.size()), e);
 }
@@ -243,8 +307,36 @@ void adam_step_cuda(const OptimTensor* tensors, int64_t count, const AdamParams&
   const AdamElem e{static_cast<float>(hp.weight_decay), static_cast<float>(1.0 - hp.lr * hp.weight_decay),
                    static_cast<float>(hp.beta1), static_cast<float>(1.0 - hp.beta1), static_cast<float>(hp.beta2),
                    static_cast<float>(1.0 - hp.beta2), static_cast<float>(hp.eps), hp.weight_decay != 0.0,
-                   hp.adamw, hp.maximize, hp.amsgrad};
+                   hp.adamw, hp.maximize, hp.amsgrad, nullptr};
   apply_group("adam_step", tensors, count, e, s);
+}
+
+void adam_step_capturable_cuda(const OptimTensor* tensors, float* const* steps, int64_t count, const float* hyper,
+                               const AdamParams& hp, Stream s) {
+  if (!hyper) throw Error("ERR_ARG", "adam_step (capturable): no hyperparameter buffer", ErrorKind::Type);
+  AdamElem e{};
+  e.adamw = hp.adamw;
+  e.maximize = hp.maximize;
+  e.amsgrad = hp.amsgrad;
+  e.hyper = hyper;
+  apply_group("adam_step", tensors, count, e, s, steps, hyper);
+}
+
+void adam_hyper_upload_cuda(float* hyper, const AdamParams& hp, Stream s) {
+  if (capturing())
+    throw Error("ERR_UNSUPPORTED", "an optimizer's hyperparameters changed during a CUDA graph capture: they are "
+                "written outside the graph (before each replay), so set them before capture() or after it");
+  float h[kAdamHyperSlots];
+  adam_hyper_values(hp, h);
+  void* host = pinned_alloc(sizeof(h));
+  std::memcpy(host, h, sizeof(h));
+  try {
+    memcpy_h2d_async(hyper, host, sizeof(h), s);
+  } catch (...) {
+    pinned_free(host);
+    throw;
+  }
+  pinned_free(host);  // reused once the copy has run (its event)
 }
 
 void rmsprop_step_cuda(const OptimTensor* tensors, int64_t count, const RmspropParams& hp, Stream s) {

@@ -96,10 +96,21 @@ export interface OptimEntry {
   states: [Operand | null, Operand | null, Operand | null];
   /** SGD: 1 = the momentum buffer is new; Adam: the tensor's step count after this step; RMSprop: unused. */
   scalar: number;
+  /** Capturable Adam: the tensor's step count (one float32 on its device), incremented by the update. */
+  step?: Operand;
 }
 export interface SgdHyper { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean; maximize: boolean }
 /** adamw: AdamW's decoupled weight decay (param *= 1 - lr * weightDecay) instead of Adam's L2 term. */
-export interface AdamHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean }
+/**
+ * capturable: PyTorch's capturable=True (every entry has a `step` operand; on CUDA `hyper` is the group's device
+ * buffer of hyperparameters, written by adamHyperUpload, and the update reads lr, betas, eps and weight decay there).
+ */
+export interface AdamHyper {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; amsgrad: boolean; maximize: boolean; adamw: boolean;
+  capturable?: boolean; hyper?: Operand | null;
+}
+/** Floats in a capturable Adam group's device hyperparameter buffer (kAdamHyperSlots, core/optim_kernels.h). */
+export const ADAM_HYPER_SLOTS = 8;
 export interface RmspropHyper { lr: number; alpha: number; eps: number; weightDecay: number; momentum: number; centered: boolean; maximize: boolean }
 
 // index family (index_ops.cc)
@@ -177,7 +188,8 @@ export interface Native extends NativeDist {
   softmaxBackward(p: SoftmaxParams, o: { output: Operand; gradOutput: Operand; gradInput: Operand }): void;
   nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
   nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
-  dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand }): void;
+  /** offsetBase: inside a CUDA graph capture, the device word the draw's counter starts from (cuda/dropout.cu). */
+  dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand; offsetBase?: Operand | null }): void;
   // index family (index_ops.cc): cat, where / maskedFill, clamp with tensor bounds, gather / scatter, sort / topk
   cat(p: CatParams, o: { inputs: Operand[]; output: Operand }): void;
   where(p: WhereParams, o: { condition: ViewOperand; a: ViewOperand | null; b: ViewOperand | null; output: Operand }): void;
@@ -198,6 +210,7 @@ export interface Native extends NativeDist {
   // optimizers (optim_ops.cc): one call per parameter group and device
   sgdStep(tensors: OptimEntry[], h: SgdHyper): void;
   adamStep(tensors: OptimEntry[], h: AdamHyper): void;
+  adamHyperUpload(dst: Operand, h: AdamHyper): void;
   rmspropStep(tensors: OptimEntry[], h: RmspropHyper): void;
   // data (data_ops.cc)
   batchAugment(p: BatchAugmentParams, o: { input: Operand; params: Operand; norm: Operand | null; output: Operand }): void;
@@ -256,7 +269,8 @@ export interface Native extends NativeDist {
   cudaGraphBegin(device: number): NativeGraph;
   /** Returns the recorded node count. */
   cudaGraphEnd(g: NativeGraph): number;
-  cudaGraphReplay(g: NativeGraph): void;
+  /** With rngBase: writes rngOffset (the generator's counter) there first, in stream order (graph-safe dropout). */
+  cudaGraphReplay(g: NativeGraph, rngBase?: Operand | null, rngOffset?: number): void;
   cudaGraphDestroy(g: NativeGraph): void;
   /** The loader's child-process test: a context, an allocation, one kernel and a synchronisation on every device. */
   cudaProbe(): { ok: boolean; why: string };

@@ -234,9 +234,9 @@ else
   record tf32 "$st" "$(since "$t0")" "see tf32/tf32-summary.txt"
 fi
 
-# ---- the asynchronous step (issue 17): a whole training step (forward, backward, SGD) of the CIFAR-10 CNN and of
-# ResNet-18 at 32x32, batch 128, eager and as a replayed CUDA graph, each against PyTorch (eager, and
-# torch.cuda.CUDAGraph where the box's PyTorch has it): graph-step/graph-step-summary.txt. Before the sanitizers so
+# ---- the asynchronous step (issue 17): a whole training step (forward, backward, clipGradNorm_, capturable AdamW)
+# of the CIFAR-10 CNN and of ResNet-18 at 32x32, batch 128, eager and as a replayed CUDA graph, each against PyTorch
+# (eager, and torch.cuda.CUDAGraph where the box's PyTorch has it): graph-step/graph-step-summary.txt. Before the sanitizers so
 # a short lease measures it; the dry run (CONVKIT_GPU_BENCH=dry) runs its first case at batch 2, 8x8.
 t0=$(date +%s)
 if [ "$BENCH" = 0 ] || [ "${CONVKIT_GPU_GRAPH_STEP:-1}" = 0 ]; then

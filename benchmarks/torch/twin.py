@@ -263,17 +263,19 @@ def resnet18_step(p, dev):
 
 @case("train_step")
 def train_step(p, dev):
-    # benchmarks/suites/graph_step.js: a whole SGD step, eagerly or replayed from a CUDA graph (PyTorch's recipe:
-    # warm-up on a side stream, grads set to None before the capture so backward allocates them in the graph).
+    # benchmarks/suites/graph_step.js: a whole step (clip_grad_norm_, AdamW capturable=True), eagerly or replayed
+    # from a CUDA graph (PyTorch's recipe: warm-up on a side stream, grads set to None before the capture so
+    # backward allocates them in the graph).
     torch.manual_seed(0)
     model = (cifar_cnn() if p["model"] == "cnn" else _resnet18(10)).to(dev).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=dev == "cuda", foreach=False)
     x = torch.randn(p["N"], 3, p.get("size", 32), p.get("size", 32)).to(dev)
     y = torch.randint(0, 10, (p["N"],)).to(dev)
 
     def step():
         opt.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
     if not p.get("graph"):
         return step
@@ -289,6 +291,7 @@ def train_step(p, dev):
     opt.zero_grad(set_to_none=True)
     with torch.cuda.graph(g):
         torch.nn.functional.cross_entropy(model(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
     return g.replay
 

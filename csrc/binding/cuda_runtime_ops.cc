@@ -12,6 +12,7 @@
 // Binaries without CUDA refuse the pool and graph calls with ERR_DEVICE; cudaEmptyCache is a no-op there and
 // cudaProbe says why not.
 #include <napi.h>
+#include <cstring>
 #include <string>
 #include "entry_points.h"
 #include "errors.h"
@@ -133,9 +134,29 @@ Napi::Value CudaGraphEnd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(cuda::graph_nodes(b->g)));
 }
 
+// cudaGraphReplay(graph[, rngBase {storage, offset}, rngOffset]): with rngBase, first writes rngOffset (uint64) there
+// through pinned staging, in stream order: where the graph's dropout draws start (cuda/dropout.cu).
 Napi::Value CudaGraphReplay(const Napi::CallbackInfo& info) {
   GraphBox* b = graph_arg(info, "cudaGraphReplay");
   if (!b->g) throw Error("ERR_CUDA", "CUDAGraph.replay: the graph was destroyed or its capture failed");
+  if (info.Length() > 1 && !is_nullish(info[1])) {
+    Operands o("cudaGraphReplay");
+    void* dst = o.run(info[1], 2, "rngBase");
+    const double v = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1.0;
+    if (!(v >= 0 && v <= 9007199254740991.0)) throw Error("ERR_ARG", "cudaGraphReplay: rngOffset must be a counter", ErrorKind::Range);
+    if (o.device() < 0) throw Error("ERR_DEVICE", "cudaGraphReplay: rngBase must be CUDA memory");
+    const uint64_t word = static_cast<uint64_t>(v);
+    cuda::set_device(o.device());
+    void* host = cuda::pinned_alloc(sizeof(word));
+    std::memcpy(host, &word, sizeof(word));
+    try {
+      cuda::memcpy_h2d_async(dst, host, sizeof(word), cuda::default_stream());
+    } catch (...) {
+      cuda::pinned_free(host);
+      throw;
+    }
+    cuda::pinned_free(host);  // reused once the copy has run
+  }
   cuda::graph_replay(b->g);
   return info.Env().Undefined();
 }

@@ -48,6 +48,7 @@
   /* optim_ops.cc */                                       \
   X(sgdStep, SgdStep)                                      \
   X(adamStep, AdamStep)                                    \
+  X(adamHyperUpload, AdamHyperUpload)                      \
   X(rmspropStep, RmspropStep)                              \
   /* data_ops.cc */                                        \
   X(batchAugment, BatchAugment)                            \

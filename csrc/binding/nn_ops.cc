@@ -229,7 +229,10 @@ Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
   const float* x = o.f32("input", n);
   float* y = o.f32("output", n);
   float* m = o.f32("mask", n);
-  CK_DISPATCH(o.device(), dropout_forward_cpu(n, x, p, seed, off, y, m), cuda::dropout_forward_cuda(n, x, p, seed, off, y, m, stream));
+  // offsetBase (inside a CUDA graph capture): the device word the counter starts from (cuda/dropout.cu)
+  const auto* base = static_cast<const uint64_t*>(o.run("offsetBase", 2, true));
+  if (base && o.device() < 0) throw Error("ERR_DEVICE", "dropout: offsetBase is for CUDA graph captures");
+  CK_DISPATCH(o.device(), dropout_forward_cpu(n, x, p, seed, off, y, m), cuda::dropout_forward_cuda(n, x, p, seed, off, y, m, stream, base));
   return info.Env().Undefined();
 }
 

@@ -5,6 +5,9 @@
 // whose operands are contiguous float32 runs { storage, offset } of n elements (a state null where the update
 // does not use it), scalar one per-tensor number (SGD: 1 when the momentum buffer is new; Adam: the tensor's
 // step count after this step; RMSprop: unused); hyper the optimizer's named hyperparameters (lib/binding.ts).
+// Capturable Adam (hyper.capturable): each entry has a `step` operand (one float, the tensor's step count,
+// incremented by the update) instead of a scalar, and on CUDA hyper.hyper is the group's device buffer of
+// kAdamHyperSlots floats, written by adamHyperUpload whenever the hyperparameters change.
 // lib/optim checks dtypes, shapes and contiguity first; bounds and devices are checked again here by the
 // shared operand reader (args.h), so a wrong call can only ever produce a JS error.
 #include <napi.h>
@@ -28,7 +31,8 @@ struct Group {
 };
 
 // needs[k]: state k must be present (and is read/written); otherwise it is ignored and left null.
-Group read_group(const Napi::CallbackInfo& info, const char* op, const bool needs[3]) {
+// steps: when given, each entry's `step` operand (one float) is read into it instead of its scalar.
+Group read_group(const Napi::CallbackInfo& info, const char* op, const bool needs[3], std::vector<float*>* steps = nullptr) {
   Napi::Value lv = arg(info, 0);
   if (!lv.IsArray()) throw Error("ERR_ARG", std::string(op) + ": tensors must be an array", ErrorKind::Type);
   Napi::Array list = lv.As<Napi::Array>();
@@ -49,7 +53,8 @@ Group read_group(const Napi::CallbackInfo& info, const char* op, const bool need
     for (uint32_t s = 0; s < 3; ++s)
       t.state[s] = needs[s] ? o.f32(states.As<Napi::Array>().Get(s), n, at + " state " + std::to_string(s)) : nullptr;
     t.n = n;
-    g.scalars.push_back(e.num("scalar"));
+    if (steps) steps->push_back(o.f32(e.get("step"), 1, at + " step"));
+    g.scalars.push_back(steps ? 0.0 : e.num("scalar"));
     g.tensors.push_back(t);
   }
   g.device = o.device();
@@ -76,6 +81,24 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   AdamParams p{h.num("lr"), h.num("beta1"), h.num("beta2"), h.num("eps"), h.num("weightDecay"), h.flag("amsgrad"),
                h.flag("maximize"), h.flag("adamw")};
   const bool needs[3] = {true, true, p.amsgrad};
+  if (!is_nullish(h.get("capturable")) && h.flag("capturable")) {
+    std::vector<float*> steps;
+    Group g = read_group(info, "adamStep", needs, &steps);
+    if (g.tensors.empty()) return info.Env().Undefined();
+    const int64_t count = static_cast<int64_t>(g.tensors.size());
+    float* hyper = nullptr;
+    if (g.device >= 0) {
+      Operands ho("adamStep");
+      hyper = ho.f32(h.get("hyper"), kAdamHyperSlots, "hyperparameter buffer");
+      if (ho.device() != g.device)
+        throw Error("ERR_DEVICE", "adamStep: the hyperparameter buffer is on " + device_name(ho.device()) +
+                                      ", the parameters on " + device_name(g.device));
+    }
+    (void)hyper;  // the CPU update takes the host values
+    CK_DISPATCH(g.device, adam_step_capturable_cpu(g.tensors.data(), steps.data(), count, p),
+                cuda::adam_step_capturable_cuda(g.tensors.data(), steps.data(), count, hyper, p, stream));
+    return info.Env().Undefined();
+  }
   Group g = read_group(info, "adamStep", needs);
   for (size_t k = 0; k < g.tensors.size(); ++k) {
     const double step = g.scalars[k];
@@ -88,6 +111,21 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   if (g.tensors.empty()) return info.Env().Undefined();
   const int64_t count = static_cast<int64_t>(g.tensors.size());
   CK_DISPATCH(g.device, adam_step_cpu(g.tensors.data(), count, p), cuda::adam_step_cuda(g.tensors.data(), count, p, stream));
+  return info.Env().Undefined();
+}
+
+// adamHyperUpload(hyper operand, {lr, beta1, beta2, eps, weightDecay, ...}): the capturable update's device
+// buffer (kAdamHyperSlots floats) from the hyperparameters, through pinned staging: asynchronous, no sync.
+Napi::Value AdamHyperUpload(const Napi::CallbackInfo& info) {
+  Fields h(info, 1, "adamHyperUpload hyperparameters");
+  AdamParams p{h.num("lr"), h.num("beta1"), h.num("beta2"), h.num("eps"), h.num("weightDecay"), false, false, false};
+  Operands o("adamHyperUpload");
+  float* dst = o.f32(arg(info, 0), kAdamHyperSlots, "hyperparameter buffer");
+  if (o.device() < 0) {
+    adam_hyper_values(p, dst);
+    return info.Env().Undefined();
+  }
+  CK_DISPATCH(o.device(), (void)0, cuda::adam_hyper_upload_cuda(dst, p, stream));
   return info.Env().Undefined();
 }
 

@@ -78,7 +78,9 @@ void nll_backward_cuda(int64_t R, int64_t K, const int32_t* t, int32_t ignore_in
 // ---- dropout ----
 // keep[i] = philox_unit(philox(offset + i, seed).v[0]) < 1 - p (core/philox.h; the Bernoulli draw of random_cpu, Stream s);
 // mask[i] = keep ? 1/(1-p) : 0; y = x * mask. p == 1 gives all zeros.
-void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uint64_t offset, float* y, float* mask, Stream s);
+// offset_base (device, one uint64) | null: added to offset by the kernel (a graph-safe draw, cuda/dropout.cu).
+void dropout_forward_cuda(int64_t n, const float* x, float p, uint64_t seed, uint64_t offset, float* y, float* mask, Stream s,
+                          const uint64_t* offset_base = nullptr);
 
 }  // namespace cuda
 }  // namespace ck

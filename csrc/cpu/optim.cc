@@ -79,14 +79,29 @@ void sgd_step_cpu(const OptimTensor* tensors, int64_t count, const SgdParams& hp
   });
 }
 
-void adam_step_cpu(const OptimTensor* tensors, int64_t count, const AdamParams& hp) {
+namespace {
+// One group's Adam update; capturable: the tensors' coef come from adam_capturable_coefs (see AdamOp).
+void adam_group(const OptimTensor* tensors, int64_t count, const AdamParams& hp, bool capturable) {
+  float h[kAdamHyperSlots];
+  adam_hyper_values(hp, h);
   for_group("adam_step", tensors, count, ranges().adam, [&](const OptimTensor& t) {
     return AdamOp{t.param, t.grad, t.state[0], t.state[1], hp.amsgrad ? t.state[2] : nullptr,
-                  static_cast<float>(hp.weight_decay), static_cast<float>(1.0 - hp.lr * hp.weight_decay),
-                  static_cast<float>(hp.beta1), static_cast<float>(1.0 - hp.beta1), static_cast<float>(hp.beta2),
-                  static_cast<float>(1.0 - hp.beta2), static_cast<float>(hp.eps), t.coef[0], t.coef[1],
-                  hp.weight_decay != 0.0, hp.adamw, hp.maximize};
+                  h[kAdamWd], h[kAdamDecay], h[kAdamBeta1], h[kAdamOneMinusBeta1], h[kAdamBeta2],
+                  h[kAdamOneMinusBeta2], h[kAdamEps], t.coef[0], t.coef[1],
+                  hp.weight_decay != 0.0, hp.adamw, hp.maximize, capturable};
   });
+}
+}  // namespace
+
+void adam_step_cpu(const OptimTensor* tensors, int64_t count, const AdamParams& hp) {
+  adam_group(tensors, count, hp, false);
+}
+
+void adam_step_capturable_cpu(OptimTensor* tensors, float* const* steps, int64_t count, const AdamParams& hp) {
+  float h[kAdamHyperSlots];
+  adam_hyper_values(hp, h);
+  for (int64_t k = 0; k < count; ++k) adam_capturable_coefs(steps[k], h, tensors[k].coef);
+  adam_group(tensors, count, hp, true);
 }
 
 void rmsprop_step_cpu(const OptimTensor* tensors, int64_t count, const RmspropParams& hp) {

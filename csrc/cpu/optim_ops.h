@@ -19,8 +19,10 @@ struct AdamOp {
   float* __restrict__ m;
   float* __restrict__ v;
   float* __restrict__ vmax;  // null unless amsgrad
+  // neg_step_size, bc2_sqrt: the host step's scalars (core/optim_kernels.h: coef); capturable: coef[0], coef[1]
+  // of adam_capturable_coefs, and the update is PyTorch's capturable one (denom = sqrt(v) / c0 + c1, p += m / denom)
   float wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, neg_step_size, bc2_sqrt;
-  bool has_wd, adamw, maximize;
+  bool has_wd, adamw, maximize, capturable;
 };
 
 struct RmspropOp {

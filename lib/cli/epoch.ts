@@ -15,6 +15,7 @@ import { full } from '../creation';
 import { Tensor } from '../tensor';
 import type { SummaryWriter } from '../utils/tensorboard';
 import { Breakdown, breakdownTotal, StepClock } from './breakdown';
+import type { GraphStep } from './graph_step';
 import type { Progress } from './progress';
 
 /**
@@ -60,6 +61,8 @@ export interface EpochParts {
   loader: DataLoader;
   criterion: CrossEntropyLoss;
   device: string;
+  /** --cuda-graph: full batches after the warm-up replay one captured step (graph_step.ts). */
+  graph?: GraphStep | null;
 }
 
 export interface EpochStart {
@@ -134,26 +137,42 @@ export async function trainEpoch(p: EpochParts, start: EpochStart, h: EpochHooks
         clock.lap('other');
         continue;
       }
-      x = toDevice(x, p.device);
-      y = toDevice(y, p.device);
-      clock.lap('h2d');
-      const tbLoss = tidy(() => {
-        p.optimizer.zeroGrad();
-        clock.lap('optimizer');
-        const out = p.model.forward(x) as Tensor;
-        const loss = p.criterion.forward(out, y);
+      const wantTb = !!h.tb && (bi + 1) % h.tbEvery === 0;
+      // --cuda-graph: the batch is copied into the graph's static inputs and the whole step replayed (timed as
+      // the forward part); the same metrics are then queued on the device from the graph's static outputs.
+      const replayed = p.graph?.step(x, y) ?? null;
+      let tbLoss: number | null;
+      if (replayed) {
         clock.lap('forward');
-        loss.backward();
-        clock.lap('backward');
-        p.optimizer.step();
         if (p.perBatch) p.sched?.step();
         clock.lap('optimizer');
-        meter.add(loss, out, y);
-        // --tensorboard's per-step loss is the one per-batch read left, every tbEvery batches.
-        const l = h.tb && (bi + 1) % h.tbEvery === 0 ? loss.item() : null;
+        tbLoss = tidy(() => {
+          meter.add(replayed.loss, replayed.out, replayed.y);
+          return wantTb ? replayed.loss.item() : null;
+        });
         clock.lap('metrics');
-        return l;
-      });
+      } else {
+        x = toDevice(x, p.device);
+        y = toDevice(y, p.device);
+        clock.lap('h2d');
+        tbLoss = tidy(() => {
+          p.optimizer.zeroGrad();
+          clock.lap('optimizer');
+          const out = p.model.forward(x) as Tensor;
+          const loss = p.criterion.forward(out, y);
+          clock.lap('forward');
+          loss.backward();
+          clock.lap('backward');
+          p.optimizer.step();
+          if (p.perBatch) p.sched?.step();
+          clock.lap('optimizer');
+          meter.add(loss, out, y);
+          // --tensorboard's per-step loss is the one per-batch read left, every tbEvery batches.
+          const l = wantTb ? loss.item() : null;
+          clock.lap('metrics');
+          return l;
+        });
+      }
       // Freeing the step's tensors (the end of tidy) and the batch, and yielding, are "the rest".
       x.dispose();
       y.dispose();

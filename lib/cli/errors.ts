@@ -3,8 +3,9 @@
  * ERR_FORMAT: a file that is not what the option expects. ERR_RUN_EXISTS: --out already holds a run.
  * ERR_RUN_LOCKED: another `convkit train` is writing the run folder. ERR_DISK_FULL: ENOSPC or EDQUOT
  * while writing the run folder. ERR_IO: any other operating-system error (EACCES, EROFS, ...).
+ * ERR_UNSUPPORTED: options that cannot go together (--cuda-graph on the CPU, with --profile or --nproc-per-node).
  */
-export type CliErrorCode = 'ERR_ARG' | 'ERR_FORMAT' | 'ERR_RUN_EXISTS' | 'ERR_RUN_LOCKED' | 'ERR_DISK_FULL' | 'ERR_IO';
+export type CliErrorCode = 'ERR_ARG' | 'ERR_FORMAT' | 'ERR_RUN_EXISTS' | 'ERR_RUN_LOCKED' | 'ERR_DISK_FULL' | 'ERR_IO' | 'ERR_UNSUPPORTED';
 
 /**
  * An error meant for the user: printed as one line (message and code) without a stack, with its own

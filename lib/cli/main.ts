@@ -64,6 +64,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'print only the final accuracy')
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
     .option('--profile', 'print where each epoch\'s time went (data, host-to-device, forward, backward, optimizer, metrics, the rest) and write a ck.profiler trace of 5 steps')
+    .option('--cuda-graph', 'on a CUDA device, capture the training step once as a CUDA graph and replay it for every full batch (after 3 eager warm-up steps); same results as without it. Off by default: no GPU has measured it yet. Refused on the CPU, with --profile and with --nproc-per-node')
     .option('--nproc-per-node <n>', 'train data-parallel in n processes on this machine (Gloo, DistributedDataParallel; --batch-size is split across them)', int(1))
     .action(async (o, cmd: Command) => {
       if (o.nprocPerNode > 1 && !isTrainRank()) {
@@ -87,11 +88,12 @@ export function buildProgram(): Command {
         labelSmoothing: o.labelSmoothing, optimizer: o.optimizer as OptimizerName, scheduler: o.scheduler as SchedulerName,
         device: o.device ?? bestDevice(), seed: o.seed, workers: o.workers, weights: o.weights ?? null, freezeBackbone: !!o.freezeBackbone,
         augment: !!o.augment, imageSize: o.imageSize ?? null, limitTrain: o.limitTrain ?? null, limitTest: o.limitTest ?? null,
+        cudaGraph: !!o.cudaGraph,
       };
       const overrides: Partial<TrainSettings> = {};
       if (o.resume) {
         // A resumed run is the same run: only how long, where and with how many threads may change.
-        for (const k of ['epochs', 'workers', 'device'] as const) if (given(k)) (overrides as Record<string, unknown>)[k] = settings[k];
+        for (const k of ['epochs', 'workers', 'device', 'cudaGraph'] as const) if (given(k)) (overrides as Record<string, unknown>)[k] = settings[k];
         const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }

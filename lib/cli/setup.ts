@@ -19,14 +19,20 @@ import type { OptimizerName, TrainSettings } from './train';
 /** Weight decay when --weight-decay is not given, per optimizer (AdamW's is PyTorch's default). */
 export const DEFAULT_WEIGHT_DECAY: Record<OptimizerName, number> = { adamw: 0.01, adam: 0, sgd: 5e-4, rmsprop: 0 };
 
-function makeOptimizer(name: OptimizerName, params: Tensor[], lr: number, wdIn: number | null): Optimizer {
+/**
+ * On a CUDA device Adam and AdamW are capturable (PyTorch's capturable=True: step counts and learning rate on the
+ * device), with or without --cuda-graph, so a run trains with the same kernels either way and its checkpoints
+ * resume either way; on the CPU they keep PyTorch's default path.
+ */
+function makeOptimizer(name: OptimizerName, params: Tensor[], lr: number, wdIn: number | null, device: string): Optimizer {
   if (!(name in DEFAULT_WEIGHT_DECAY)) throw new CliError(`--optimizer ${String(name)}: expected adamw, adam, sgd or rmsprop`);
   const weightDecay = wdIn ?? DEFAULT_WEIGHT_DECAY[name];
+  const capturable = device !== 'cpu';
   switch (name) {
     case 'adamw':
-      return new AdamW(params, { lr, weightDecay });
+      return new AdamW(params, { lr, weightDecay, capturable });
     case 'adam':
-      return new Adam(params, { lr, weightDecay });
+      return new Adam(params, { lr, weightDecay, capturable });
     case 'sgd':
       return new SGD(params, { lr, momentum: 0.9, nesterov: true, weightDecay });
     default:
@@ -113,7 +119,7 @@ export function build(s: TrainSettings): Built {
     summaryText = `(no summary: ${(e as Error).message})\nparameters: ${countParameters(model).toLocaleString('en-US')}`;
   }
   const params = model.parameters().filter((p) => p.requiresGrad);
-  const optimizer = makeOptimizer(s.optimizer, params, s.lr, s.weightDecay);
+  const optimizer = makeOptimizer(s.optimizer, params, s.lr, s.weightDecay, s.device);
   // Training batches stay on the host until the loop moves them, so the copy is timed as its own part.
   // Under --nproc-per-node: this rank's DistributedSampler shard, a per-rank share of the batch, the DDP wrapper.
   const dp = dataParallel(model, bundle.train, s.batchSize, s.seed);

@@ -25,6 +25,7 @@ import {
   Checkpoint, currentRng, EpochMetrics, FILES, Position, readCheckpointInfo, readMetrics, removeStrayTemps, restoreCheckpoint, restoreRng,
   saveCheckpoint, saveWeights, writeMetrics, writeTextAtomic,
 } from './run_folder';
+import { GraphStep, GRAPH_WARMUP_STEPS } from './graph_step';
 import { build, Built, computeThreads, describeSettings } from './setup';
 
 export { evaluate } from './epoch';
@@ -52,6 +53,8 @@ export interface TrainSettings {
   imageSize: number | null;
   limitTrain: number | null;
   limitTest: number | null;
+  /** --cuda-graph: replay the training step as a CUDA graph (graph_step.ts); absent in older checkpoints. */
+  cudaGraph?: boolean;
 }
 
 export interface TrainIO {
@@ -93,6 +96,8 @@ export interface TrainResult {
   interrupted: boolean;
   /** The signal that interrupted the run (SIGINT: Ctrl-C; SIGTERM: a scheduler, `docker stop`, kill). */
   signal: StopSignal | null;
+  /** --cuda-graph: the training steps replayed from the captured graph (0 without it). */
+  graphReplays: number;
 }
 
 export type StopSignal = 'SIGINT' | 'SIGTERM';
@@ -349,6 +354,7 @@ function announce(
 /** The run's last writes and lines: a checkpoint where it was interrupted, or the final weights. */
 function finishRun(interrupted: boolean, c: {
   files: RunFiles; metrics: EpochMetrics[]; pos: Position; outDir: string; emit: (o: Record<string, unknown>) => void; io: TrainIO; signal: StopSignal | null;
+  graphReplays: number;
 }): void {
   const { files, metrics, pos, outDir } = c;
   if (interrupted) {
@@ -361,8 +367,24 @@ function finishRun(interrupted: boolean, c: {
   const last = metrics[metrics.length - 1];
   files.weights(FILES.final, last);
   files.report(metrics, `finished: ${plural(metrics.length, 'epoch')}, final test accuracy ${last ? pct(last.test_acc) : '-'}`);
-  c.emit({ event: 'done', outDir, test_acc: last?.test_acc ?? null, best: pos.best, epochs: metrics.length });
+  c.emit({ event: 'done', outDir, test_acc: last?.test_acc ?? null, best: pos.best, epochs: metrics.length, graphReplays: c.graphReplays });
   if (!c.io.json) c.io.stdout.write(`Final test accuracy: ${last ? pct(last.test_acc) : '-'} (best ${pct(pos.best.acc)} at epoch ${pos.best.epoch}); run folder: ${outDir}\n`);
+}
+
+/** --cuda-graph's refusals that need no model: the device and the options the capture path does not support. */
+function checkGraphOptions(s: TrainSettings, io: TrainIO): void {
+  if (!s.cudaGraph) return;
+  if (!s.device.startsWith('cuda'))
+    throw new CliError(`--cuda-graph needs a CUDA device (--device cuda): a CUDA graph replays GPU kernels, and this run trains on ${s.device}`, 'ERR_UNSUPPORTED');
+  if (io.profile) throw new CliError('--cuda-graph with --profile: the profiler times the ops of eager steps, and a replayed graph runs none; drop one of them', 'ERR_UNSUPPORTED');
+}
+
+/** The --cuda-graph stepper for a built run, or null; refuses a run whose step cannot be captured. */
+function graphStepFor(s: TrainSettings, b: Built, criterion: CrossEntropyLoss): GraphStep | null {
+  if (!s.cudaGraph) return null;
+  if (b.forward !== b.model)
+    throw new CliError("--cuda-graph with --nproc-per-node: DistributedDataParallel's gradient all-reduce is host work between the kernels and cannot be captured", 'ERR_UNSUPPORTED');
+  return new GraphStep({ model: b.forward, optimizer: b.optimizer, criterion, device: s.device, batchSize: s.batchSize });
 }
 
 async function trainLocked(
@@ -370,6 +392,7 @@ async function trainLocked(
   stopped: () => StopSignal | null,
 ): Promise<TrainResult> {
   const { settings, resumed } = openRun(settingsIn, io, outDir, early);
+  checkGraphOptions(settings, io);
   if (io.threads) setNumThreads(io.threads);
   else if (settings.workers > 0) setNumThreads(computeThreads(settings.workers));
   manualSeed(settings.seed);
@@ -377,6 +400,8 @@ async function trainLocked(
   const { name } = zooEntry(settings.model);
   const criterion = new CrossEntropyLoss({ labelSmoothing: settings.labelSmoothing });
   const files = new RunFiles(outDir, name, b, settings, resumed ? { epoch: resumed.ck.epoch, batch: resumed.ck.batch } : null);
+  const graph = graphStepFor(settings, b, criterion);
+  if (graph) b.notes.push(`--cuda-graph: after ${GRAPH_WARMUP_STEPS} eager warm-up steps the training step is captured once and replayed for every full batch (a last partial batch and evaluation run eagerly)`);
   const start = startPosition(resumed, b, files, outDir);
   const { metrics, rngAfterSkip } = start;
   let { pos } = start;
@@ -401,7 +426,7 @@ async function trainLocked(
       const base = skip > 0 ? pos.partial : { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: b.optimizer.paramGroups[0].lr };
       const t0 = Date.now();
       const r = await trainEpoch(
-        { model: b.forward, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device },
+        { model: b.forward, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device, graph },
         { skip, base, afterSkip: () => rngAfterSkip && restoreRng(rngAfterSkip) },
         {
           bar: new Progress(io.stderr, `epoch ${epoch}/${settings.epochs}`, progressOn), tb, tbEvery: TB_STEP_EVERY, stepBase: (epoch - 1) * b.trainLoader.length,
@@ -431,15 +456,17 @@ async function trainLocked(
         break;
       }
     }
-    finishRun(interrupted, { files, metrics, pos, outDir, emit, io, signal: stopped() });
+    if (graph) say(`  CUDA graph: ${plural(graph.replays, 'step')} replayed`);
+    finishRun(interrupted, { files, metrics, pos, outDir, emit, io, signal: stopped(), graphReplays: graph?.replays ?? 0 });
   } finally {
+    graph?.dispose();
     prof?.finish();
     tb?.close();
     await b.trainLoader.close();
     await b.testLoader.close();
   }
   const last = metrics[metrics.length - 1];
-  return { outDir, metrics, finalAcc: last?.test_acc ?? NaN, best: pos.best, interrupted, signal: interrupted ? stopped() : null };
+  return { outDir, metrics, finalAcc: last?.test_acc ?? NaN, best: pos.best, interrupted, signal: interrupted ? stopped() : null, graphReplays: graph?.replays ?? 0 };
 }
 
 const roundBreakdown = (b: Breakdown): Breakdown => {

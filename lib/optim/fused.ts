@@ -15,12 +15,15 @@ export interface FusedSlot {
   states: (Tensor | null)[];
   /** Per-tensor number: SGD 1 = new momentum buffer; Adam the step count; RMSprop unused. */
   scalar: number;
+  /** Capturable Adam: the step count as a one-element float32 tensor on the parameter's device. */
+  step?: Tensor;
 }
 
 /** Each fused update with its hyperparameters (lib/binding.ts). */
 export type Fused =
   | { kernel: 'sgdStep'; hyper: SgdHyper }
-  | { kernel: 'adamStep'; hyper: AdamHyper }
+  /** deviceHyper (capturable Adam): the group's hyperparameter buffer on a parameter's device (null on the CPU). */
+  | { kernel: 'adamStep'; hyper: AdamHyper; deviceHyper?: (param: Tensor) => Tensor | null }
   | { kernel: 'rmspropStep'; hyper: RmspropHyper };
 
 export function runFused(update: Fused, slots: FusedSlot[]): void {
@@ -62,10 +65,15 @@ function runOnDevice(update: Fused, slots: FusedSlot[]): void {
           throw ckError('ERR_DEVICE', `optimizer step: state on ${st.device}, parameter on ${s.param.device}`);
         return op(flat(st, true));
       };
-      return { param: op(p), grad: op(g), n: p.numel(), states: [state(0), state(1), state(2)], scalar: s.scalar };
+      const e: OptimEntry = { param: op(p), grad: op(g), n: p.numel(), states: [state(0), state(1), state(2)], scalar: s.scalar };
+      if (s.step) e.step = op(s.step);
+      return e;
     });
     if (update.kernel === 'sgdStep') native.sgdStep(entries, update.hyper);
-    else if (update.kernel === 'adamStep') native.adamStep(entries, update.hyper);
+    else if (update.kernel === 'adamStep') {
+      const buf = update.deviceHyper?.(slots[0].param) ?? null;
+      native.adamStep(entries, buf ? { ...update.hyper, hyper: op(buf) } : update.hyper);
+    }
     else native.rmspropStep(entries, update.hyper);
     for (const [dst, src] of writeBack) dst.copyFrom(src);
   } finally {

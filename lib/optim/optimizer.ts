@@ -101,8 +101,8 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
    * PyTorch's `print(optimizer)`: `AdamW (`, then per group `Parameter Group i` and its options sorted
    * by name, one per line as `    key: value` with Python's spellings of the values (`False`,
    * `(0.9, 0.999)`, `1e-08`). The keys are convkit's camelCase option names (`weightDecay`, PyTorch:
-   * `weight_decay`), and only the options convkit has are listed (not PyTorch's `foreach`,
-   * `capturable`, `differentiable`, `fused`).
+   * `weight_decay`), and only the options convkit has are listed (Adam's `capturable`, not PyTorch's `foreach`,
+   * `differentiable`, `fused`).
    */
   toString(): string {
     let s = `${this.constructor.name} (`;
@@ -250,7 +250,11 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
     });
     // saved index -> parameter, pairing the groups' lists in order (as PyTorch)
     const byId = new Map<number, Tensor>();
-    saved.forEach((sg, i) => (sg.params as number[]).forEach((id, j) => byId.set(Number(id), this.paramGroups[i].params[j])));
+    const groupOf = new Map<number, number>();
+    saved.forEach((sg, i) => (sg.params as number[]).forEach((id, j) => {
+      byId.set(Number(id), this.paramGroups[i].params[j]);
+      groupOf.set(Number(id), i);
+    }));
     // The saved options replace each group's (as PyTorch), over the defaults for any the dict lacks.
     const groups = saved.map((sg, i) => {
       const g: Record<string, unknown> = {};
@@ -270,7 +274,7 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
         for (const [key, v] of Object.entries(entry as Record<string, unknown>)) {
           if (v instanceof Tensor) {
             if (key === 'step') {
-              s[key] = v.item();
+              s[key] = this.loadedStep(v, p, groups[groupOf.get(Number(k))!]);
               continue;
             }
             if (v.shape.length !== p.shape.length || v.shape.some((d, j) => d !== p.shape[j]))
@@ -291,6 +295,11 @@ export abstract class Optimizer<O extends object = Record<string, unknown>> {
       for (const k of Object.keys(g)) if (k !== 'params') delete g[k];
       Object.assign(g, src);
     });
+  }
+
+  /** A `step` state loaded as a tensor: a host number here; capturable optimizers keep a tensor on p's device. */
+  protected loadedStep(v: Tensor, _p: Tensor, _group: ParamGroup): StateValue {
+    return v.item();
   }
 
   private disposeState(): void {

@@ -206,7 +206,7 @@ describe('optimizers print as PyTorch (camelCase keys)', () => {
   function torchOptimToConvkit(s: string): string {
     return s
       .split('\n')
-      .filter((l) => !/^ {4}(capturable|foreach|differentiable|fused): /.test(l))
+      .filter((l) => !/^ {4}(foreach|differentiable|fused): /.test(l))
       .map((l) => l.replace(/^( {4})(\w+):/, (_, ind: string, k: string) => `${ind}${k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())}:`))
       .join('\n');
   }
