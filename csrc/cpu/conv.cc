@@ -234,6 +234,14 @@ struct PadRows {
   int64_t size() const { return nr * wq; }
 };
 
+// pad_rows when the buffer already holds a previous channel's pad_rows for the same rows (or zeros): only the
+// input's pixels are rewritten, one vector copy of all rows, since the borders and the rows outside the
+// image are zero already (a memcpy and two memsets per row cost as much as the copy for 28-pixel rows).
+void pad_rows_again(const Conv2dParams& p, const float* xc, const PadRows& pr, float* pad) {
+  const int64_t ra = std::max<int64_t>(0, p.ph - pr.r0), rb = std::min(pr.nr, p.H + p.ph - pr.r0);
+  if (rb > ra) conv_kernels().copy_runs(pad + ra * pr.wq + p.pw, pr.wq, xc + (pr.r0 + ra - p.ph) * p.W, p.W, p.W, rb - ra, false);
+}
+
 void pad_rows(const Conv2dParams& p, const float* xc, const PadRows& pr, float* pad) {
   for (int64_t r = 0; r < pr.nr; ++r) {
     float* d = pad + r * pr.wq;
@@ -265,7 +273,11 @@ void unroll(const Conv2dParams& p, const Plan& plan, const float* xi, int64_t c0
   const bool over_ok = (OW + 7) / 8 * 8 <= 2 * OW;
   const ConvKernels& k = conv_kernels();
   for (int64_t c = c0; c < c1; ++c) {
-    pad_rows(p, xi + c * p.H * p.W, pr, pad);
+    if (c == c0) {
+      pad_rows(p, xi + c * p.H * p.W, pr, pad);
+    } else {
+      pad_rows_again(p, xi + c * p.H * p.W, pr, pad);
+    }
     for (int64_t kh = 0; kh < nkh; ++kh) {
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         float* dst = u + (((c - cbase) * nkh + kh) * p.KW + kw) * ld;
@@ -632,11 +644,59 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
   conv2d_forward_epilogue_cpu(p, x, w, b, ConvEpilogue(), y);
 }
 
+namespace {
+void forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, const ConvEpilogue& ep,
+                  float* y);
+
+// Backward-data of a stride-1 convolution is the forward convolution of dy (padded by dh*(KH-1) - ph rows and
+// dw*(KW-1) - pw columns) with the weights transposed per group (O <-> C) and flipped in both kernel axes:
+//   dx[n, c, ih, iw] = sum_{o, kh, kw} W[o, c, kh, kw] dy[n, o, ih + ph - kh*dh, iw + pw - kw*dw].
+// As a forward pass it is a GEMM of depth Og*KW per kernel row (Shift) writing dx once, instead of a GEMM of
+// depth Og whose (Cg*KW, pixels) result is scatter-added into a zeroed dx (col2im): on AVX-512 the shallow
+// GEMM spent most of its time loading and storing C tiles, and the scatter and zeroing cost another ~15%.
+bool backward_data_as_forward(const Conv2dParams& p) {
+  return p.sh == 1 && p.sw == 1 && p.KH * p.KW > 1 && p.dh * (p.KH - 1) >= p.ph && p.dw * (p.KW - 1) >= p.pw;
+}
+
+void backward_data_forward(const Conv2dParams& p, const Geo& g, const float* dy, const float* w, float* dx) {
+  Conv2dParams q = p;
+  q.C = p.O;
+  q.O = p.C;
+  q.H = p.OH;
+  q.W = p.OW;
+  q.OH = p.H;
+  q.OW = p.W;
+  q.ph = p.dh * (p.KH - 1) - p.ph;
+  q.pw = p.dw * (p.KW - 1) - p.pw;
+  // wt[gi*Cg + c][o][kh][kw] = w[gi*Og + o][c][KH-1-kh][KW-1-kw]: (C, Og, KH, KW). Its own buffer: the
+  // forward pass uses every scratch slot.
+  thread_local std::vector<float> buf;
+  const int64_t KK = p.KH * p.KW;
+  if (static_cast<int64_t>(buf.size()) < p.C * g.Og * KK) buf.resize(static_cast<size_t>(p.C * g.Og * KK));
+  float* wt = buf.data();
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    for (int64_t o = 0; o < g.Og; ++o)
+      for (int64_t c = 0; c < g.Cg; ++c) {
+        const float* src = w + ((gi * g.Og + o) * g.Cg + c) * KK;
+        float* dst = wt + ((gi * g.Cg + c) * g.Og + o) * KK;
+        for (int64_t k = 0; k < KK; ++k) dst[k] = src[KK - 1 - k];
+      }
+  forward_gemm(q, dy, wt, nullptr, ConvEpilogue(), dx);
+}
+}  // namespace
+
 void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
                                  const ConvEpilogue& ep, float* y) {
   check_conv2d(p, "conv2d_forward");
   if (p.N == 0) return;
   if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_forward_cpu(p, tile_of(a), x, w, b, y, ep);
+  forward_gemm(p, x, w, b, ep, y);
+}
+
+namespace {
+// The forward pass without Winograd: depthwise loops, or unrolled GEMMs.
+void forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, const ConvEpilogue& ep,
+                  float* y) {
   const Geo g(p);
   if (use_depthwise(g)) {
     depthwise_forward(p, g, x, w, b, y);
@@ -718,6 +778,7 @@ void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const fl
   for (int64_t n0 = 0; n0 < p.N; n0 += plan.nimg)
     for (int64_t gi = 0; gi < G; ++gi) run(Item{n0, std::min(plan.nimg, p.N - n0), gi, 0, p.OH}, u, t, true);
 }
+}  // namespace
 
 void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_conv2d(p, "conv2d_backward_data");
@@ -725,6 +786,7 @@ void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const floa
   if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_backward_data_cpu(p, tile_of(a), dy, w, dx);
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_backward_data(p, g, dy, w, dx);
+  if (backward_data_as_forward(p)) return backward_data_forward(p, g, dy, w, dx);
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
   const int64_t G = p.groups;
   Plan plan(p, g, false);

@@ -33,9 +33,13 @@ inline void store_row(float* c, __m512 lo, __m512 hi, __m512 valpha, __m512 vbet
   _mm512_storeu_ps(c + 16, hi);
 }
 
-void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
-                  float alpha, float beta) {
+// Packed: b is kc groups of NR floats, 64-byte aligned. Otherwise b is read in place, row k at b + k*ldb
+// (unaligned), and the row 8 steps ahead is prefetched (two lines: a row of 32 floats spans two or three).
+template <bool Packed>
+inline void micro_impl(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb, float* c,
+                       int64_t ldc, float alpha, float beta) {
   prefetch_c_tile<MR, NR>(c, ldc);
+  const int64_t bstep = Packed ? NR : ldb;
   __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
   __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
   __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
@@ -49,8 +53,10 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
+    const __m512 b0 = Packed ? _mm512_load_ps(b) : _mm512_loadu_ps(b);
+    const __m512 b1 = Packed ? _mm512_load_ps(b + 16) : _mm512_loadu_ps(b + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * bstep), _MM_HINT_T0);
+    if (!Packed) _mm_prefetch(reinterpret_cast<const char*>(b + 8 * bstep + NR - 1), _MM_HINT_T0);
     CK_GEMM512_ROW(0)
     CK_GEMM512_ROW(1)
     CK_GEMM512_ROW(2)
@@ -60,7 +66,7 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     CK_GEMM512_ROW(6)
     CK_GEMM512_ROW(7)
     a += MR;
-    b += NR;
+    b += bstep;
   }
 #undef CK_GEMM512_ROW
   const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
@@ -73,6 +79,15 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
   store_row(c + 5 * ldc, c50, c51, valpha, vbeta, read_c);
   store_row(c + 6 * ldc, c60, c61, valpha, vbeta, read_c);
   store_row(c + 7 * ldc, c70, c71, valpha, vbeta, read_c);
+}
+
+void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta) {
+  micro_impl<true>(kc, a, b, NR, c, ldc, alpha, beta);
+}
+
+void micro_kernel_rows(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
+                       float beta) {
+  micro_impl<false>(kc, a, b, ldb, c, ldc, alpha, beta);
 }
 
 // Rows contiguous in k: 8 k-values of the 8 rows at a time, one 8x8 transpose.
@@ -114,8 +129,8 @@ float dot(int64_t K, const float* x, const float* y) {
 
 // KC: a 32 x KC B sliver (32 KiB) plus an 8 x KC A sliver (8 KiB) fit a 48 KiB L1d. MC: the A block in
 // L2 (and the small-M threshold); NC: the KC x NC B panel (4 MiB) in L3.
-extern const GemmKernels kGemmKernels = {MR, NR, 256, 144, 4096, micro_kernel,
-                                         SimdPack<MR, NR, pack_a_rows8>::a, SimdPack<MR, NR, pack_a_rows8>::b, dot};
+extern const GemmKernels kGemmKernels = {MR,  NR, 256, 144, 4096, micro_kernel, SimdPack<MR, NR, pack_a_rows8>::a,
+                                         SimdPack<MR, NR, pack_a_rows8>::b, dot, micro_kernel_rows};
 
 }  // namespace avx512
 }  // namespace ck

@@ -20,6 +20,10 @@ struct GemmKernels {
   void (*pack_b)(int64_t kc, int64_t nc, const float* b, int64_t rs, int64_t cs, float* dst);
   // sum_k x[k] * y[k] (both contiguous).
   float (*dot)(int64_t n, const float* x, const float* y);
+  // micro with B read in place, not packed: row k of the kc x nr panel at b + k*ldb (any alignment). Null on
+  // paths without it. Used when B's rows are contiguous (conv's unrolled input): packing would only copy them.
+  void (*micro_rows)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
+                     float beta);
 };
 
 constexpr int64_t kGemmMaxMR = 8, kGemmMaxNR = 32;  // the largest tile of any path (edge scratch size)
