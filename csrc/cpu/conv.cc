@@ -49,6 +49,7 @@
 #include "core/kernels.h"
 #include "core/nn_kernels.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/gemm_kernels.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd.h"
@@ -901,9 +902,18 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
         unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
         bm = u;
       }
-      for (int64_t tp = 0; tp < plan.taps; ++tp)
+      for (int64_t tp = 0; tp < plan.taps; ++tp) {
+        float* c = acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper;
+        // A depth narrower than one B sliver of the packed GEMM (the first layer's 9 or 27) would be mostly
+        // zero padding there: dot products along the pixels instead, which need no packing (AVX-512; one
+        // thread per item). For deeper blocks the packed GEMM measured faster (the dot tiles' horizontal
+        // sums and unaligned tap loads cost more than the packing).
+        if (!par && bl.depth < gemm_kernels().nr && sgemm_nt_rows(g.Og, bl.depth, ncol, am, lda, bm + tp * plan.tap_off, ldb, first ? 0.0f : 1.0f, c,
+                                  plan.kstride))
+          continue;
         sgemm_cpu(1, g.Og, bl.depth, ncol, 1.0f, am, 0, lda, 1, bm + tp * plan.tap_off, 0, 1, ldb, first ? 0.0f : 1.0f,
-                  acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper, 0, plan.kstride);
+                  c, 0, plan.kstride);
+      }
     }
   };
 

@@ -125,12 +125,68 @@ float dot(int64_t K, const float* x, const float* y) {
   return r;
 }
 
+// 8 sums of the lanes of x[0..7] (16 lanes each): fold to 8 lanes, then a horizontal-add tree.
+inline __m256 sum8(const __m512* x) {
+  __m256 h[8];
+  for (int i = 0; i < 8; ++i)
+    // (zero-masked extracts: GCC 12's unmasked extract and cast intrinsics trip -Wuninitialized in its header)
+    h[i] = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x[i], 0), _mm512_maskz_extractf32x8_ps(0xFF, x[i], 1));
+  const __m256 h01 = _mm256_hadd_ps(h[0], h[1]), h23 = _mm256_hadd_ps(h[2], h[3]);
+  const __m256 h45 = _mm256_hadd_ps(h[4], h[5]), h67 = _mm256_hadd_ps(h[6], h[7]);
+  const __m256 q0 = _mm256_hadd_ps(h01, h23), q1 = _mm256_hadd_ps(h45, h67);
+  // q0 = [s0 s1 s2 s3 | s0' s1' s2' s3'] (lower and upper 128-bit halves of each sum), q1 likewise for 4-7.
+  return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+}
+
+constexpr int kDotM = 4, kDotN = 6;
+
+// c[i*ldc + j] = sum_{k < kc} a[i*lda + k] * b[j*ldb + k] (+ beta * c) for i < m <= 4, j < n <= 6: 24
+// accumulators vectorised along k, 4 + 6 loads per 24 FMAs, no packing (both operands are read along their
+// rows). Missing rows repeat the last one (their sums are dropped); the k tail loads under a mask.
+void dot_tile(int64_t m, int64_t n, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+              int64_t ldc, float beta) {
+  const float* ap[kDotM];
+  const float* bp[kDotN];
+  for (int i = 0; i < kDotM; ++i) ap[i] = a + (i < m ? i : m - 1) * lda;
+  for (int j = 0; j < kDotN; ++j) bp[j] = b + (j < n ? j : n - 1) * ldb;
+  __m512 acc[kDotM * kDotN];
+  for (int q = 0; q < kDotM * kDotN; ++q) acc[q] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m512 av[kDotM];
+    for (int i = 0; i < kDotM; ++i) av[i] = _mm512_loadu_ps(ap[i] + k);
+#pragma GCC unroll 6
+    for (int j = 0; j < kDotN; ++j) {
+      const __m512 bv = _mm512_loadu_ps(bp[j] + k);
+      for (int i = 0; i < kDotM; ++i) acc[i * kDotN + j] = _mm512_fmadd_ps(av[i], bv, acc[i * kDotN + j]);
+    }
+  }
+  if (k < kc) {
+    const __mmask16 mk = static_cast<__mmask16>((1u << (kc - k)) - 1);
+    __m512 av[kDotM];
+    for (int i = 0; i < kDotM; ++i) av[i] = _mm512_maskz_loadu_ps(mk, ap[i] + k);
+    for (int j = 0; j < kDotN; ++j) {
+      const __m512 bv = _mm512_maskz_loadu_ps(mk, bp[j] + k);
+      for (int i = 0; i < kDotM; ++i) acc[i * kDotN + j] = _mm512_fmadd_ps(av[i], bv, acc[i * kDotN + j]);
+    }
+  }
+  // 24 sums, row-major (i, j), in three groups of 8.
+  alignas(32) float s[kDotM * kDotN];
+  for (int q = 0; q < kDotM * kDotN; q += 8) _mm256_store_ps(s + q, sum8(acc + q));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float* cij = c + i * ldc + j;
+      *cij = beta == 0.0f ? s[i * kDotN + j] : s[i * kDotN + j] + beta * *cij;
+    }
+}
+
 }  // namespace
 
 // KC: a 32 x KC B sliver (32 KiB) plus an 8 x KC A sliver (8 KiB) fit a 48 KiB L1d. MC: the A block in
 // L2 (and the small-M threshold); NC: the KC x NC B panel (4 MiB) in L3.
 extern const GemmKernels kGemmKernels = {MR,  NR, 256, 144, 4096, micro_kernel, SimdPack<MR, NR, pack_a_rows8>::a,
-                                         SimdPack<MR, NR, pack_a_rows8>::b, dot, micro_kernel_rows};
+                                         SimdPack<MR, NR, pack_a_rows8>::b, dot, micro_kernel_rows,
+                                         kDotM, kDotN, dot_tile};
 
 }  // namespace avx512
 }  // namespace ck

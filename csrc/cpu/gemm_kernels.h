@@ -24,11 +24,23 @@ struct GemmKernels {
   // paths without it. Used when B's rows are contiguous (conv's unrolled input): packing would only copy them.
   void (*micro_rows)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                      float beta);
+  // The dot-product tile of sgemm_nt_rows (null on paths without it): for i < m <= dot_m, j < n <= dot_n,
+  //   c[i*ldc + j] = sum_{k < kc} a[i*lda + k] * b[j*ldb + k] + beta * c[i*ldc + j]  (c not read if beta == 0).
+  int64_t dot_m, dot_n;
+  void (*dot_tile)(int64_t m, int64_t n, int64_t kc, const float* a, int64_t lda, const float* b, int64_t ldb,
+                   float* c, int64_t ldc, float beta);
 };
 
 constexpr int64_t kGemmMaxMR = 8, kGemmMaxNR = 32;  // the largest tile of any path (edge scratch size)
 
 const GemmKernels& gemm_kernels();
+
+// C (M x N, row stride ldc) = A B^T + beta C for A (M x K) and B (N x K) whose rows are contiguous along K
+// (row strides lda, ldb): dot products vectorised along K, nothing packed. For the shapes where both operands
+// arrive K-contiguous and K is long (convolution's weight gradient: K = pixels). Single-threaded. Returns
+// false, doing nothing, on paths without the kernel (the caller then uses sgemm_cpu).
+bool sgemm_nt_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc);
 
 namespace avx2 {
 extern const GemmKernels kGemmKernels;
