@@ -580,11 +580,16 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
 enum class Algo { Direct, Wino2, Wino4 };
 
 Algo rule(const Conv2dParams& p) {
-  // F(2x2,3x3) where it measured faster than the im2col GEMM: 64 or more input and output channels (at 32 the
-  // transforms cost what the multiplies save), and enough tiles to pay for transforming the weights. F(4x4,3x3)
-  // is faster still (1.4-2.3x the GEMM) but its rounding error (2-5e-6 of the largest output, 10x direct's)
-  // fails the Inception v3 train-mode parity test against PyTorch, so it is opt-in (winograd4).
-  if (p.C < 64 || p.O < 64) return Algo::Direct;
+  // F(2x2,3x3) where it measured faster than the im2col GEMM on AVX-512 (docs/winograd.md): 128 or more input
+  // and output channels, or 64 or more on maps small enough for the GEMM path to gather several images per
+  // GEMM (OH*OW <= kTargetCols/2: 8x8, 7x7), which costs it copies; at 64 channels on larger maps the
+  // transforms cost what the 2.25x fewer multiplies save (16x16 and 56x56 measured 0.85x), at 32 more. And
+  // enough tiles to pay for transforming the weights. F(4x4,3x3) is faster still but its rounding error
+  // (2-5e-6 of the largest output, 10x direct's) fails the Inception v3 train-mode parity test against
+  // PyTorch, so it is opt-in (winograd4).
+  const int64_t ch = std::min(p.C, p.O);
+  if (ch < 64) return Algo::Direct;
+  if (ch < 128 && 2 * p.OH * p.OW > kTargetCols) return Algo::Direct;
   if (p.N * ((p.OH + 1) / 2) * ((p.OW + 1) / 2) < 256) return Algo::Direct;
   return Algo::Wino2;
 }
