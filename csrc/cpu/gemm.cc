@@ -132,7 +132,7 @@ float base_dot(int64_t K, const float* x, const float* y) {
 }
 
 const GemmKernels kBaseKernels = {kBaseMR,     kBaseNR,     256,      144, 4080, base_micro_kernel,
-                                  base_pack_a, base_pack_b, base_dot, nullptr, 0, 0, nullptr};
+                                  base_pack_a, base_pack_b, base_dot, nullptr, nullptr, 0, 0, nullptr};
 
 // Partial tiles at the right/bottom edges: compute a full tile into scratch, then write the valid part.
 void edge_kernel(const GemmKernels& g, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
@@ -264,20 +264,28 @@ void gemm_small_m(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, co
       for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t j0 = s * NR;
         const int64_t nr = std::min(NR, N - j0);
-        if (in_place && nr == NR) {
-          // Full sliver of a row-major B: the micro-kernel reads it where it is (the first row tile pulls
-          // it into L1 for the others); only full row tiles, the bottom edge goes through scratch.
+        if (in_place) {
+          // A sliver of a row-major B: the micro-kernel reads it where it is (the first row tile pulls it into
+          // L1 for the others), a right-edge one under a mask; the bottom edge goes through scratch.
           const float* b = B + pc * rsB + j0;
           for (int64_t i0 = 0; i0 < M; i0 += g.mr) {
             const float* a = pa + i0 * kc;
             float* c = C + i0 * ldc + j0;
             if (M - i0 >= g.mr) {
-              g.micro_rows(kc, a, b, rsB, c, ldc, alpha, beta_eff);
+              if (nr == NR) {
+                g.micro_rows(kc, a, b, rsB, c, ldc, alpha, beta_eff);
+              } else {
+                g.micro_rows_edge(kc, a, b, rsB, c, ldc, alpha, beta_eff, nr);
+              }
             } else {
               alignas(64) float tmp[kGemmMaxMR * kGemmMaxNR];
-              g.micro_rows(kc, a, b, rsB, tmp, NR, 1.0f, 0.0f);
+              if (nr == NR) {
+                g.micro_rows(kc, a, b, rsB, tmp, NR, 1.0f, 0.0f);
+              } else {
+                g.micro_rows_edge(kc, a, b, rsB, tmp, NR, 1.0f, 0.0f, nr);
+              }
               for (int64_t i = 0; i < M - i0; ++i)
-                for (int64_t j = 0; j < NR; ++j)
+                for (int64_t j = 0; j < nr; ++j)
                   c[i * ldc + j] = alpha * tmp[i * NR + j] + (beta_eff == 0.0f ? 0.0f : beta_eff * c[i * ldc + j]);
             }
           }

@@ -90,6 +90,46 @@ void micro_kernel_rows(int64_t kc, const float* a, const float* b, int64_t ldb, 
   micro_impl<false>(kc, a, b, ldb, c, ldc, alpha, beta);
 }
 
+// micro_rows for a right-edge panel of n < NR columns, B read in place under a mask and C written under one:
+// one accumulator per row when n <= 16 (half the FMAs of a full tile), two otherwise.
+void micro_rows_edge(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb, float* c,
+                     int64_t ldc, float alpha, float beta, int64_t n) {
+  const bool two = n > 16;
+  const __mmask16 m0 = two ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+  const __mmask16 m1 = two ? static_cast<__mmask16>((1u << (n - 16)) - 1) : static_cast<__mmask16>(0);
+  __m512 lo[MR], hi[MR];
+  for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  if (two) {
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += ldb) {
+      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r]);
+        lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+        hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += ldb) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, lo[r]);
+    }
+  }
+  const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
+  for (int r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    __m512 v0 = _mm512_mul_ps(lo[r], valpha);
+    if (beta != 0.0f) v0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, cr), v0);
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    if (two) {
+      __m512 v1 = _mm512_mul_ps(hi[r], valpha);
+      if (beta != 0.0f) v1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, cr + 16), v1);
+      _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+  }
+}
+
 // Rows contiguous in k: 8 k-values of the 8 rows at a time, one 8x8 transpose.
 int64_t pack_a_rows8(const float* src, int64_t rs, int64_t kc, float* dst) {
   int64_t k = 0;
@@ -186,7 +226,7 @@ void dot_tile(int64_t m, int64_t n, int64_t kc, const float* a, int64_t lda, con
 // L2 (and the small-M threshold); NC: the KC x NC B panel (4 MiB) in L3.
 extern const GemmKernels kGemmKernels = {MR,  NR, 256, 144, 4096, micro_kernel, SimdPack<MR, NR, pack_a_rows8>::a,
                                          SimdPack<MR, NR, pack_a_rows8>::b, dot, micro_kernel_rows,
-                                         kDotM, kDotN, dot_tile};
+                                         micro_rows_edge, kDotM, kDotN, dot_tile};
 
 }  // namespace avx512
 }  // namespace ck

@@ -24,6 +24,9 @@ struct GemmKernels {
   // paths without it. Used when B's rows are contiguous (conv's unrolled input): packing would only copy them.
   void (*micro_rows)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
                      float beta);
+  // micro_rows for the right edge: only columns j < n < nr of b are read and of c written. Null with micro_rows.
+  void (*micro_rows_edge)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, float alpha,
+                          float beta, int64_t n);
   // The dot-product tile of sgemm_nt_rows (null on paths without it): for i < m <= dot_m, j < n <= dot_n,
   //   c[i*ldc + j] = sum_{k < kc} a[i*lda + k] * b[j*ldb + k] + beta * c[i*ldc + j]  (c not read if beta == 0).
   int64_t dot_m, dot_n;
