@@ -87,15 +87,22 @@ struct Geo {
 };
 
 // Thread-local scratch that only grows. Slots: 0 unrolled band, 1 padded rows, 2 weight-gradient partials,
-// 3 regrouped weights (the calling thread's, read by the pool tasks), 4 gathered dy / y of several images.
+// 3 regrouped weights (the calling thread's, read by the pool tasks), 4 gathered dy / y of several images,
+// 5 and 6 the weight gradient's packed dy and unrolled input.
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> buf[5];
+  thread_local std::vector<float> buf[7];
   std::vector<float>& v = buf[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
 }
 
 constexpr int64_t kSlack = 8;  // spare floats past the end of buffers that 8-float vector runs may touch
+
+// scratch(slot, n), 64-byte aligned (packed GEMM operands). Slots 5 and 6.
+float* scratch_aligned(int slot, int64_t n) {
+  const auto q = reinterpret_cast<uintptr_t>(scratch(slot, n + 16));
+  return reinterpret_cast<float*>((q + 63) & ~uintptr_t{63});
+}
 
 // The baseline (SSE2) pieces of conv_kernels.h: plain loops the compiler vectorises.
 void base_copy_runs(float* d, int64_t dstep, const float* s, int64_t sstep, int64_t n, int64_t runs, bool) {
@@ -898,6 +905,14 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     const int64_t p0 = it.oh0 * p.OW, nc = (it.oh1 - it.oh0) * p.OW, ncol = it.ni * nc;
     int64_t lda;
     const float* am = dy_view(p, g, dy, it.n0, it.ni, it.gi, p0, nc, d, lda);
+    // On one thread, blocks at least one B sliver deep: dy packed once for every block and tap, and each
+    // block's unrolled input packed once (with the Shift halo) for its KH taps, which read it at row offsets.
+    const float* pa = nullptr;
+    if (!par && (plan.nblk > 1 || g.Cg * plan.kper >= gemm_kernels().nr)) {
+      float* buf = scratch_aligned(5, gemm_packed_a_size(g.Og, ncol));
+      gemm_pack_a(g.Og, ncol, am, lda, 1, buf);
+      pa = buf;
+    }
     for (int64_t blk = 0; blk < plan.nblk; ++blk) {
       const Block bl(plan, g, it.gi, blk);
       const float* bm = x + (it.n0 * p.C + bl.c0) * g.HW + p0;
@@ -906,6 +921,15 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
         ldb = plan.ld(it.ni, it.oh0, it.oh1);
         unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
         bm = u;
+      }
+      if (pa && bl.depth >= gemm_kernels().nr) {
+        const int64_t kb = ncol + (plan.taps - 1) * plan.tap_off;
+        float* pb = scratch_aligned(6, gemm_packed_b_size(kb, bl.depth));
+        gemm_pack_b(kb, bl.depth, bm, 1, ldb, pb);
+        for (int64_t tp = 0; tp < plan.taps; ++tp)
+          sgemm_prepacked(g.Og, bl.depth, ncol, pa, ncol, pb, kb, tp * plan.tap_off, first ? 0.0f : 1.0f,
+                          acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper, plan.kstride);
+        continue;
       }
       for (int64_t tp = 0; tp < plan.taps; ++tp) {
         float* c = acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper;

@@ -411,6 +411,44 @@ const GemmKernels& gemm_kernels() {
 #endif
 }
 
+int64_t gemm_packed_a_size(int64_t M, int64_t K) { return round_up(M, gemm_kernels().mr) * K + 16; }
+int64_t gemm_packed_b_size(int64_t K, int64_t N) { return round_up(N, gemm_kernels().nr) * K + 16; }
+void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rs, int64_t cs, float* dst) {
+  gemm_kernels().pack_a(M, K, A, rs, cs, dst);
+}
+void gemm_pack_b(int64_t K, int64_t N, const float* B, int64_t rs, int64_t cs, float* dst) {
+  gemm_kernels().pack_b(K, N, B, rs, cs, dst);
+}
+
+void sgemm_prepacked(int64_t M, int64_t N, int64_t K, const float* pa, int64_t ka, const float* pb, int64_t kb,
+                     int64_t b_k0, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const GemmKernels& g = gemm_kernels();
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t kcb = k_block(g, K), MR = g.mr, NR = g.nr;
+  // A tile i, k block from k0: pa + i*MR*ka + k0*MR; B sliver s from row k: pb + s*NR*kb + k*NR (aligned: NR
+  // floats per row). The B sliver stays in L1 while the A tiles stream past it, as in macro_kernel.
+  for_k_blocks(K, kcb, beta, [&](int64_t k0, int64_t kc, float beta_eff) {
+    for (int64_t j0 = 0; j0 < N; j0 += NR) {
+      const int64_t nr = std::min(NR, N - j0);
+      const float* b = pb + j0 * kb + (b_k0 + k0) * NR;
+      for (int64_t i0 = 0; i0 < M; i0 += MR) {
+        const int64_t mr = std::min(MR, M - i0);
+        const float* a = pa + i0 * ka + k0 * MR;
+        float* c = C + i0 * ldc + j0;
+        if (mr == MR && nr == NR) {
+          g.micro(kc, a, b, c, ldc, 1.0f, beta_eff);
+        } else {
+          edge_kernel(g, kc, a, b, c, ldc, mr, nr, 1.0f, beta_eff);
+        }
+      }
+    }
+  });
+}
+
 bool sgemm_nt_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                    float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();

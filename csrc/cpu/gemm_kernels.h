@@ -42,6 +42,18 @@ const GemmKernels& gemm_kernels();
 // (row strides lda, ldb): dot products vectorised along K, nothing packed. For the shapes where both operands
 // arrive K-contiguous and K is long (convolution's weight gradient: K = pixels). Single-threaded. Returns
 // false, doing nothing, on paths without the kernel (the caller then uses sgemm_cpu).
+// Operands packed once and multiplied several times (convolution's weight gradient: one dy block against the
+// KH row-shifted views of one unrolled input). gemm_pack_a packs A (M x K, element (i,k) at A[i*rs + k*cs]) whole
+// into dst (gemm_packed_a_size floats); gemm_pack_b packs B (K x N) whole (gemm_packed_b_size floats, dst
+// 64-byte aligned). sgemm_prepacked: C (M x N, row stride ldc) = A[:, 0:K] B[b_k0 : b_k0 + K, :] + beta C,
+// where pa was packed with K = ka and pb with K = kb (b_k0 + K <= kb). Single-threaded, any ISA path.
+int64_t gemm_packed_a_size(int64_t M, int64_t K);
+int64_t gemm_packed_b_size(int64_t K, int64_t N);
+void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rs, int64_t cs, float* dst);
+void gemm_pack_b(int64_t K, int64_t N, const float* B, int64_t rs, int64_t cs, float* dst);
+void sgemm_prepacked(int64_t M, int64_t N, int64_t K, const float* pa, int64_t ka, const float* pb, int64_t kb,
+                     int64_t b_k0, float beta, float* C, int64_t ldc);
+
 bool sgemm_nt_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                    float beta, float* C, int64_t ldc);
 
