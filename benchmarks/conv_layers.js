@@ -5,7 +5,8 @@
 //
 //   CONVKIT_BINARY=cpu node benchmarks/conv_layers.js [--rounds 7] [--recipe mnist|cifar|both]
 //                                                    [--only 'regex'] [--base path/to/other/convkit.node]
-//                                                    [--base-env NAME=VALUE]
+//                                                    [--base-env NAME=VALUE] [--step]
+// --step times the whole training step (forward + loss + backward) of the network instead of the layers.
 // With --base, a second convkit binary (another build) is timed in the same rounds (a third column), so a
 // change can be A/B'd against the binary it replaces under the same load; --base-env sets an environment
 // variable for that side only (e.g. --base cpu --base-env CONVKIT_CONV_ALGO=direct: Winograd against GEMM).
@@ -39,7 +40,14 @@ const recipes = [];
 if (RECIPE !== 'cifar') recipes.push({ recipe: 'mnist b64', cases: layers(64, 1, 28) });
 if (RECIPE !== 'mnist') recipes.push({ recipe: 'cifar b128', cases: layers(128, 3, 32) });
 const cases = [];
-for (const r of recipes)
+// --step: the whole training step of the network (train mode, forward + cross-entropy + backward) per recipe.
+const STEP = args.includes('--step');
+if (STEP)
+  for (const r of recipes) {
+    const c = r.cases[0];
+    cases.push({ id: `${r.recipe} CIFAR10Net f+b ${c.N}x${c.C}x${c.H}`, N: c.N, C: c.C, O: 0, H: c.H, dir: 'step' });
+  }
+for (const r of STEP ? [] : recipes)
   for (const c of r.cases)
     for (const dir of c.dirs) {
       const id = `${r.recipe} ${c.layer} ${c.N}x${c.C}x${c.H}->${c.O} ${dir}`;
@@ -54,6 +62,16 @@ if (process.env.CONV_LAYERS_CHILD) {
   const prepared = cases.map((c) => {
     ck.manualSeed(0);
     const { N, C, O, H, dir } = c;
+    if (dir === 'step') {
+      const model = ck.models.cifar10Net({ inChannels: C });
+      const x = ck.randn([N, C, H, H]);
+      const y = ck.randint(0, 10, [N]);
+      return () => ck.tidy(() => {
+        model.zeroGrad();
+        ck.nn.functional.crossEntropy(model.forward(x), y).backward();
+        return undefined;
+      });
+    }
     const x = ck.randn([N, C, H, H]);
     const w = ck.randn([O, C, 3, 3]).mul(0.05);
     const g = ck.randn([N, O, H, H]);
@@ -82,8 +100,42 @@ const PY = `
 import sys, json, time, torch
 torch.set_num_threads(1)
 cases = json.loads(sys.stdin.readline())
+import torch.nn as nn
+
+
+def conv_bn_relu(i, o):
+    return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
+
+
+class Cifar10Net(nn.Module):  # the tutorial's, as benchmarks/torch/train_compare.py
+    def __init__(self, c):
+        super().__init__()
+        self.features = nn.Sequential(*conv_bn_relu(c, 32), *conv_bn_relu(32, 32), nn.MaxPool2d(2),
+                                      *conv_bn_relu(32, 64), *conv_bn_relu(64, 64), nn.MaxPool2d(2),
+                                      *conv_bn_relu(64, 128), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+def step_fn(c):
+    torch.manual_seed(0)
+    model = Cifar10Net(c['C'])
+    x = torch.randn(c['N'], c['C'], c['H'], c['H'])
+    y = torch.randint(0, 10, (c['N'],))
+
+    def run():
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    return run
+
+
 runs = []
 for c in cases:
+    if c['dir'] == 'step':
+        runs.append(step_fn(c))
+        continue
     g = torch.Generator().manual_seed(0)
     N, C, O, H = c['N'], c['C'], c['O'], c['H']
     x = torch.randn(N, C, H, H, generator=g)
