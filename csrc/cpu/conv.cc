@@ -567,6 +567,19 @@ void unroll_block(const Conv2dParams& p, const Geo& g, const Plan& plan, const f
   for (int64_t j = 0; j < ni; ++j) unroll(p, plan, x + (n0 + j) * p.C * g.HW, bl.c0, bl.c1, bl.c0, oh0, oh1, u + j * nc, ld);
 }
 
+// The item's input for block bl as a GEMM operand (depth rows, pixel columns): x itself for a 1x1 "direct"
+// plan, else its band unrolled into u. Sets the row stride.
+const float* block_input(const Conv2dParams& p, const Geo& g, const Plan& plan, const float* x, const Item& it,
+                         const Block& bl, float* u, bool par, int64_t& ld) {
+  if (plan.direct()) {
+    ld = g.HW;
+    return x + (it.n0 * p.C + bl.c0) * g.HW + it.oh0 * p.OW;
+  }
+  ld = plan.ld(it.ni, it.oh0, it.oh1);
+  unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ld, par);
+  return u;
+}
+
 // dy of images [n0, n0 + ni), group gi, columns [p0, p0 + nc) as one (Og, ni*nc) matrix: in place when
 // ni == 1, else gathered into d. Returns the matrix and sets its row stride.
 const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64_t n0, int64_t ni, int64_t gi,
@@ -735,13 +748,8 @@ void forward_gemm(const Conv2dParams& p, const float* x, const float* w, const f
     const int64_t ldc = it.ni == 1 ? g.P : ncol;
     for (int64_t blk = 0; blk < plan.nblk; ++blk) {
       const Block bl(plan, g, it.gi, blk);
-      const float* bm = x + (it.n0 * p.C + bl.c0) * g.HW + p0;
-      int64_t ldb = g.HW;
-      if (!plan.direct()) {
-        ldb = plan.ld(it.ni, it.oh0, it.oh1);
-        unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
-        bm = u;
-      }
+      int64_t ldb;
+      const float* bm = block_input(p, g, plan, x, it, bl, u, par, ldb);
       for (int64_t tp = 0; tp < plan.taps; ++tp)
         sgemm_cpu(1, g.Og, ncol, bl.depth, 1.0f, wt.a(tp, it.gi, bl.cb0), 0, plan.kstride, 1, bm + tp * plan.tap_off,
                   0, ldb, 1, blk == 0 && tp == 0 ? 0.0f : 1.0f, c, 0, ldc);
@@ -915,13 +923,8 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     }
     for (int64_t blk = 0; blk < plan.nblk; ++blk) {
       const Block bl(plan, g, it.gi, blk);
-      const float* bm = x + (it.n0 * p.C + bl.c0) * g.HW + p0;
-      int64_t ldb = g.HW;
-      if (!plan.direct()) {
-        ldb = plan.ld(it.ni, it.oh0, it.oh1);
-        unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
-        bm = u;
-      }
+      int64_t ldb;
+      const float* bm = block_input(p, g, plan, x, it, bl, u, par, ldb);
       if (pa && bl.depth >= gemm_kernels().nr) {
         const int64_t kb = ncol + (plan.taps - 1) * plan.tap_off;
         float* pb = scratch_aligned(6, gemm_packed_b_size(kb, bl.depth));
