@@ -3,7 +3,12 @@
 //
 //   forward          y[n,g] (Og, P) = W[g] (Og, K) @ col[n,g] (K, P) (+ b)
 //   backward_data    col = W[g]^T (K, Og) @ dy[n,g] (Og, P); dx[n,g] = col2im(col) (scatter-add)
+//                    -- only for strides > 1: a stride-1 backward-data is the forward convolution of dy with the
+//                    flipped, transposed weights (backward_data_forward), a deeper GEMM and no scatter.
 //   backward_weight  dW[g] (Og, K) = sum_n dy[n,g] (Og, P) @ col[n,g]^T (P, K);  db = sum of dy over N, P
+//                    -- on one thread dy and each block's unrolled input are packed once for all KH taps
+//                    (sgemm_prepacked); a depth narrower than one GEMM sliver (the 1- or 3-channel first
+//                    layer) runs as dot products along the pixels (sgemm_nt_rows).
 //
 // Tricks:
 //  - Bands: the unrolled input of one (image, group) is built a band of output rows at a time, sized to stay
