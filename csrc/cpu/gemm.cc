@@ -453,17 +453,21 @@ bool sgemm_nt_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();
   if (!g.dot_tile) return false;
+  if (M <= 0 || N <= 0) return true;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return true;
+  }
   // K blocks of up to 512 (the tile's 10 rows stay in L1); B's tile rows are the outer loop, so they are read
   // from L1 by every A tile.
   const int64_t kb = ceil_div(K, ceil_div(K, 512));
-  for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kb) {
+  for (int64_t k0 = 0; k0 < K; k0 += kb) {
     const int64_t kc = std::min(kb, K - k0);
     const float b_eff = k0 == 0 ? beta : 1.0f;
     for (int64_t j = 0; j < N; j += g.dot_n)
       for (int64_t i = 0; i < M; i += g.dot_m)
         g.dot_tile(std::min(g.dot_m, M - i), std::min(g.dot_n, N - j), kc, A + i * lda + k0, lda, B + j * ldb + k0,
                    ldb, C + i * ldc + j, ldc, b_eff);
-    if (K <= 0) break;
   }
   return true;
 }
