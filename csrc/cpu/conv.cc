@@ -3,7 +3,12 @@
 //
 //   forward          y[n,g] (Og, P) = W[g] (Og, K) @ col[n,g] (K, P) (+ b)
 //   backward_data    col = W[g]^T (K, Og) @ dy[n,g] (Og, P); dx[n,g] = col2im(col) (scatter-add)
+//                    -- only for strides > 1: a stride-1 backward-data is the forward convolution of dy with the
+//                    flipped, transposed weights (backward_data_forward), a deeper GEMM and no scatter.
 //   backward_weight  dW[g] (Og, K) = sum_n dy[n,g] (Og, P) @ col[n,g]^T (P, K);  db = sum of dy over N, P
+//                    -- on one thread dy and each block's unrolled input are packed once for all KH taps
+//                    (sgemm_prepacked); a depth narrower than one GEMM sliver (the 1- or 3-channel first
+//                    layer) runs as dot products along the pixels (sgemm_nt_rows).
 //
 // Tricks:
 //  - Bands: the unrolled input of one (image, group) is built a band of output rows at a time, sized to stay
@@ -50,6 +55,7 @@
 #include "core/nn_kernels.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/gemm_bf16.h"
+#include "cpu/gemm_kernels.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd.h"
@@ -87,15 +93,22 @@ struct Geo {
 };
 
 // Thread-local scratch that only grows. Slots: 0 unrolled band, 1 padded rows, 2 weight-gradient partials,
-// 3 regrouped weights (the calling thread's, read by the pool tasks), 4 gathered dy / y of several images.
+// 3 regrouped weights (the calling thread's, read by the pool tasks), 4 gathered dy / y of several images,
+// 5 and 6 the weight gradient's packed dy and unrolled input.
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> buf[5];
+  thread_local std::vector<float> buf[7];
   std::vector<float>& v = buf[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
   return v.data();
 }
 
 constexpr int64_t kSlack = 8;  // spare floats past the end of buffers that 8-float vector runs may touch
+
+// scratch(slot, n), 64-byte aligned (packed GEMM operands). Slots 5 and 6.
+float* scratch_aligned(int slot, int64_t n) {
+  const auto q = reinterpret_cast<uintptr_t>(scratch(slot, n + 16));
+  return reinterpret_cast<float*>((q + 63) & ~uintptr_t{63});
+}
 
 // The baseline (SSE2) pieces of conv_kernels.h: plain loops the compiler vectorises.
 void base_copy_runs(float* d, int64_t dstep, const float* s, int64_t sstep, int64_t n, int64_t runs, bool) {
@@ -235,6 +248,14 @@ struct PadRows {
   int64_t size() const { return nr * wq; }
 };
 
+// pad_rows when the buffer already holds a previous channel's pad_rows for the same rows (or zeros): only the
+// input's pixels are rewritten, one vector copy of all rows, since the borders and the rows outside the
+// image are zero already (a memcpy and two memsets per row cost as much as the copy for 28-pixel rows).
+void pad_rows_again(const Conv2dParams& p, const float* xc, const PadRows& pr, float* pad) {
+  const int64_t ra = std::max<int64_t>(0, p.ph - pr.r0), rb = std::min(pr.nr, p.H + p.ph - pr.r0);
+  if (rb > ra) conv_kernels().copy_runs(pad + ra * pr.wq + p.pw, pr.wq, xc + (pr.r0 + ra - p.ph) * p.W, p.W, p.W, rb - ra, false);
+}
+
 void pad_rows(const Conv2dParams& p, const float* xc, const PadRows& pr, float* pad) {
   for (int64_t r = 0; r < pr.nr; ++r) {
     float* d = pad + r * pr.wq;
@@ -266,7 +287,11 @@ void unroll(const Conv2dParams& p, const Plan& plan, const float* xi, int64_t c0
   const bool over_ok = (OW + 7) / 8 * 8 <= 2 * OW;
   const ConvKernels& k = conv_kernels();
   for (int64_t c = c0; c < c1; ++c) {
-    pad_rows(p, xi + c * p.H * p.W, pr, pad);
+    if (c == c0) {
+      pad_rows(p, xi + c * p.H * p.W, pr, pad);
+    } else {
+      pad_rows_again(p, xi + c * p.H * p.W, pr, pad);
+    }
     for (int64_t kh = 0; kh < nkh; ++kh) {
       for (int64_t kw = 0; kw < p.KW; ++kw) {
         float* dst = u + (((c - cbase) * nkh + kh) * p.KW + kw) * ld;
@@ -548,6 +573,19 @@ void unroll_block(const Conv2dParams& p, const Geo& g, const Plan& plan, const f
   for (int64_t j = 0; j < ni; ++j) unroll(p, plan, x + (n0 + j) * p.C * g.HW, bl.c0, bl.c1, bl.c0, oh0, oh1, u + j * nc, ld);
 }
 
+// The item's input for block bl as a GEMM operand (depth rows, pixel columns): x itself for a 1x1 "direct"
+// plan, else its band unrolled into u. Sets the row stride.
+const float* block_input(const Conv2dParams& p, const Geo& g, const Plan& plan, const float* x, const Item& it,
+                         const Block& bl, float* u, bool par, int64_t& ld) {
+  if (plan.direct()) {
+    ld = g.HW;
+    return x + (it.n0 * p.C + bl.c0) * g.HW + it.oh0 * p.OW;
+  }
+  ld = plan.ld(it.ni, it.oh0, it.oh1);
+  unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ld, par);
+  return u;
+}
+
 // dy of images [n0, n0 + ni), group gi, columns [p0, p0 + nc) as one (Og, ni*nc) matrix: in place when
 // ni == 1, else gathered into d. Returns the matrix and sets its row stride.
 const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64_t n0, int64_t ni, int64_t gi,
@@ -568,11 +606,16 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
 enum class Algo { Direct, Wino2, Wino4 };
 
 Algo rule(const Conv2dParams& p) {
-  // F(2x2,3x3) where it measured faster than the im2col GEMM: 64 or more input and output channels (at 32 the
-  // transforms cost what the multiplies save), and enough tiles to pay for transforming the weights. F(4x4,3x3)
-  // is faster still (1.4-2.3x the GEMM) but its rounding error (2-5e-6 of the largest output, 10x direct's)
-  // fails the Inception v3 train-mode parity test against PyTorch, so it is opt-in (winograd4).
-  if (p.C < 64 || p.O < 64) return Algo::Direct;
+  // F(2x2,3x3) where it measured faster than the im2col GEMM on AVX-512 (docs/winograd.md): 128 or more input
+  // and output channels, or 64 or more on maps small enough for the GEMM path to gather several images per
+  // GEMM (OH*OW <= kTargetCols/2: 8x8, 7x7), which costs it copies; at 64 channels on larger maps the
+  // transforms cost what the 2.25x fewer multiplies save (16x16 and 56x56 measured 0.85x), at 32 more. And
+  // enough tiles to pay for transforming the weights. F(4x4,3x3) is faster still but its rounding error
+  // (2-5e-6 of the largest output, 10x direct's) fails the Inception v3 train-mode parity test against
+  // PyTorch, so it is opt-in (winograd4).
+  const int64_t ch = std::min(p.C, p.O);
+  if (ch < 64) return Algo::Direct;
+  if (ch < 128 && 2 * p.OH * p.OW > kTargetCols) return Algo::Direct;
   if (p.N * ((p.OH + 1) / 2) * ((p.OW + 1) / 2) < 256) return Algo::Direct;
   return Algo::Wino2;
 }
@@ -633,11 +676,59 @@ void conv2d_forward_cpu(const Conv2dParams& p, const float* x, const float* w, c
   conv2d_forward_epilogue_cpu(p, x, w, b, ConvEpilogue(), y);
 }
 
+namespace {
+void forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, const ConvEpilogue& ep,
+                  float* y);
+
+// Backward-data of a stride-1 convolution is the forward convolution of dy (padded by dh*(KH-1) - ph rows and
+// dw*(KW-1) - pw columns) with the weights transposed per group (O <-> C) and flipped in both kernel axes:
+//   dx[n, c, ih, iw] = sum_{o, kh, kw} W[o, c, kh, kw] dy[n, o, ih + ph - kh*dh, iw + pw - kw*dw].
+// As a forward pass it is a GEMM of depth Og*KW per kernel row (Shift) writing dx once, instead of a GEMM of
+// depth Og whose (Cg*KW, pixels) result is scatter-added into a zeroed dx (col2im): on AVX-512 the shallow
+// GEMM spent most of its time loading and storing C tiles, and the scatter and zeroing cost another ~15%.
+bool backward_data_as_forward(const Conv2dParams& p) {
+  return p.sh == 1 && p.sw == 1 && p.KH * p.KW > 1 && p.dh * (p.KH - 1) >= p.ph && p.dw * (p.KW - 1) >= p.pw;
+}
+
+void backward_data_forward(const Conv2dParams& p, const Geo& g, const float* dy, const float* w, float* dx) {
+  Conv2dParams q = p;
+  q.C = p.O;
+  q.O = p.C;
+  q.H = p.OH;
+  q.W = p.OW;
+  q.OH = p.H;
+  q.OW = p.W;
+  q.ph = p.dh * (p.KH - 1) - p.ph;
+  q.pw = p.dw * (p.KW - 1) - p.pw;
+  // wt[gi*Cg + c][o][kh][kw] = w[gi*Og + o][c][KH-1-kh][KW-1-kw]: (C, Og, KH, KW). Its own buffer: the
+  // forward pass uses every scratch slot.
+  thread_local std::vector<float> buf;
+  const int64_t KK = p.KH * p.KW;
+  if (static_cast<int64_t>(buf.size()) < p.C * g.Og * KK) buf.resize(static_cast<size_t>(p.C * g.Og * KK));
+  float* wt = buf.data();
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    for (int64_t o = 0; o < g.Og; ++o)
+      for (int64_t c = 0; c < g.Cg; ++c) {
+        const float* src = w + ((gi * g.Og + o) * g.Cg + c) * KK;
+        float* dst = wt + ((gi * g.Cg + c) * g.Og + o) * KK;
+        for (int64_t k = 0; k < KK; ++k) dst[k] = src[KK - 1 - k];
+      }
+  forward_gemm(q, dy, wt, nullptr, ConvEpilogue(), dx);
+}
+}  // namespace
+
 void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
                                  const ConvEpilogue& ep, float* y) {
   check_conv2d(p, "conv2d_forward");
   if (p.N == 0) return;
   if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_forward_cpu(p, tile_of(a), x, w, b, y, ep);
+  forward_gemm(p, x, w, b, ep, y);
+}
+
+namespace {
+// The forward pass without Winograd: depthwise loops, or unrolled GEMMs.
+void forward_gemm(const Conv2dParams& p, const float* x, const float* w, const float* b, const ConvEpilogue& ep,
+                  float* y) {
   const Geo g(p);
   if (use_depthwise(g)) {
     depthwise_forward(p, g, x, w, b, y);
@@ -663,13 +754,8 @@ void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const fl
     const int64_t ldc = it.ni == 1 ? g.P : ncol;
     for (int64_t blk = 0; blk < plan.nblk; ++blk) {
       const Block bl(plan, g, it.gi, blk);
-      const float* bm = x + (it.n0 * p.C + bl.c0) * g.HW + p0;
-      int64_t ldb = g.HW;
-      if (!plan.direct()) {
-        ldb = plan.ld(it.ni, it.oh0, it.oh1);
-        unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
-        bm = u;
-      }
+      int64_t ldb;
+      const float* bm = block_input(p, g, plan, x, it, bl, u, par, ldb);
       for (int64_t tp = 0; tp < plan.taps; ++tp)
         sgemm_cpu(1, g.Og, ncol, bl.depth, 1.0f, wt.a(tp, it.gi, bl.cb0), 0, plan.kstride, 1, bm + tp * plan.tap_off,
                   0, ldb, 1, blk == 0 && tp == 0 ? 0.0f : 1.0f, c, 0, ldc);
@@ -719,6 +805,7 @@ void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const fl
   for (int64_t n0 = 0; n0 < p.N; n0 += plan.nimg)
     for (int64_t gi = 0; gi < G; ++gi) run(Item{n0, std::min(plan.nimg, p.N - n0), gi, 0, p.OH}, u, t, true);
 }
+}  // namespace
 
 void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   check_conv2d(p, "conv2d_backward_data");
@@ -726,6 +813,7 @@ void conv2d_backward_data_cpu(const Conv2dParams& p, const float* dy, const floa
   if (const Algo a = choose_algo(p); a != Algo::Direct) return winograd_backward_data_cpu(p, tile_of(a), dy, w, dx);
   const Geo g(p);
   if (use_depthwise(g)) return depthwise_backward_data(p, g, dy, w, dx);
+  if (backward_data_as_forward(p)) return backward_data_forward(p, g, dy, w, dx);
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
   const int64_t G = p.groups;
   Plan plan(p, g, false);
@@ -831,18 +919,42 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     const int64_t p0 = it.oh0 * p.OW, nc = (it.oh1 - it.oh0) * p.OW, ncol = it.ni * nc;
     int64_t lda;
     const float* am = dy_view(p, g, dy, it.n0, it.ni, it.gi, p0, nc, d, lda);
+    // On one thread, blocks at least one B sliver deep: dy packed once for every block and tap, and each
+    // block's unrolled input packed once (with the Shift halo) for its KH taps, which read it at row offsets.
+    const float* pa = nullptr;
+    // Under BF16 autocast every product goes through sgemm_cpu (its entry routes to the BF16 GEMM): the
+    // FP32-only prepacked and dot-product paths below are skipped.
+    const bool fp32 = !gemm_bf16_enabled();
+    if (!par && fp32 && (plan.nblk > 1 || g.Cg * plan.kper >= gemm_kernels().nr)) {
+      float* buf = scratch_aligned(5, gemm_packed_a_size(g.Og, ncol));
+      gemm_pack_a(g.Og, ncol, am, lda, 1, buf);
+      pa = buf;
+    }
     for (int64_t blk = 0; blk < plan.nblk; ++blk) {
       const Block bl(plan, g, it.gi, blk);
-      const float* bm = x + (it.n0 * p.C + bl.c0) * g.HW + p0;
-      int64_t ldb = g.HW;
-      if (!plan.direct()) {
-        ldb = plan.ld(it.ni, it.oh0, it.oh1);
-        unroll_block(p, g, plan, x, it.n0, it.ni, bl, it.oh0, it.oh1, u, ldb, par);
-        bm = u;
+      int64_t ldb;
+      const float* bm = block_input(p, g, plan, x, it, bl, u, par, ldb);
+      if (pa && bl.depth >= gemm_kernels().nr) {
+        const int64_t kb = ncol + (plan.taps - 1) * plan.tap_off;
+        float* pb = scratch_aligned(6, gemm_packed_b_size(kb, bl.depth));
+        gemm_pack_b(kb, bl.depth, bm, 1, ldb, pb);
+        for (int64_t tp = 0; tp < plan.taps; ++tp)
+          sgemm_prepacked(g.Og, bl.depth, ncol, pa, ncol, pb, kb, tp * plan.tap_off, first ? 0.0f : 1.0f,
+                          acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper, plan.kstride);
+        continue;
       }
-      for (int64_t tp = 0; tp < plan.taps; ++tp)
+      for (int64_t tp = 0; tp < plan.taps; ++tp) {
+        float* c = acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper;
+        // A depth narrower than one B sliver of the packed GEMM (the first layer's 9 or 27) would be mostly
+        // zero padding there: dot products along the pixels instead, which need no packing (AVX-512; one
+        // thread per item). For deeper blocks the packed GEMM measured faster (the dot tiles' horizontal
+        // sums and unaligned tap loads cost more than the packing).
+        if (!par && fp32 && bl.depth < gemm_kernels().nr && sgemm_nt_rows(g.Og, bl.depth, ncol, am, lda, bm + tp * plan.tap_off, ldb, first ? 0.0f : 1.0f, c,
+                                  plan.kstride))
+          continue;
         sgemm_cpu(1, g.Og, bl.depth, ncol, 1.0f, am, 0, lda, 1, bm + tp * plan.tap_off, 0, 1, ldb, first ? 0.0f : 1.0f,
-                  acc + (tp * p.O + it.gi * g.Og) * plan.kstride + bl.cb0 * plan.kper, 0, plan.kstride);
+                  c, 0, plan.kstride);
+      }
     }
   };
 

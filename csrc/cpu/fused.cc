@@ -9,6 +9,9 @@
 
 #include "core/error.h"
 #include "core/nn_kernels.h"
+#include "cpu/batchnorm_kernels.h"
+#include "cpu/fused_kernels.h"
+#include "cpu/isa.h"
 #include "cpu/threadpool.h"
 
 namespace ck {
@@ -39,6 +42,64 @@ void row_stats(const float* x, int64_t L, double mu, double* s, double* q) {
 
 // PyTorch's InvStd: 1/sqrt(var + eps), but 0 when both are 0.
 double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
+
+// The baseline rows of fused_kernels.h: plain loops.
+double base_sum(const float* x, int64_t L) {
+  double s = 0.0, unused = 0.0;
+  row_stats(x, L, 0.0, &s, &unused);
+  return s;
+}
+double base_sqdev(const float* x, int64_t L, double mean) {
+  double s = 0.0, q = 0.0;
+  row_stats(x, L, mean, &s, &q);
+  return q;
+}
+void base_norm_relu(const float* x, int64_t L, float m, float k, float sh, float* y) {
+  for (int64_t j = 0; j < L; ++j) {
+    const float v = (x[j] - m) * k + sh;
+    y[j] = v > 0.0f ? v : 0.0f;
+  }
+}
+void base_relu_dot(const float* dr, const float* yr, const float* xr, int64_t L, double mu, double* sgs,
+                   double* sgxs) {
+  double sg[kLanes] = {}, sgx[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= L; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const double g = yr[j + l] > 0.0f ? dr[j + l] : 0.0f;
+      sg[l] += g;
+      sgx[l] += g * (xr[j + l] - mu);
+    }
+  for (; j < L; ++j) {
+    const double g = yr[j] > 0.0f ? dr[j] : 0.0f;
+    sg[0] += g;
+    sgx[0] += g * (xr[j] - mu);
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    *sgs += sg[l];
+    *sgxs += sgx[l];
+  }
+}
+void base_relu_dx(const float* dr, const float* yr, const float* xr, int64_t L, float mg, float mf, float proj, float k,
+                  float* dxr) {
+  for (int64_t j = 0; j < L; ++j) {
+    const float g = yr[j] > 0.0f ? dr[j] : 0.0f;
+    dxr[j] = (g - mg - (xr[j] - mf) * proj) * k;
+  }
+}
+
+const FusedBnKernels kBaseFusedBn = {base_norm_relu, base_relu_dot, base_relu_dx};
+const BnRowKernels kBaseStats = {base_sum, base_sqdev, nullptr};
+
+const FusedBnKernels& bn_rows() {
+  static const FusedBnKernels& k = CK_AVX2_OR_BASE(kBaseFusedBn, avx2::kFusedBnKernels);
+  return k;
+}
+// The statistics' rows: batch norm's own on the SIMD paths (the unfused layer's mean and variance, bit for bit).
+const BnRowKernels& stat_rows() {
+  static const BnRowKernels& k = CK_AVX2_OR_BASE(kBaseStats, avx2::kBnRowKernels);
+  return k;
+}
 
 }  // namespace
 
@@ -86,26 +147,20 @@ void batchnorm_relu_forward_train_cpu(int64_t N, int64_t C, int64_t L, const flo
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       // Two passes for the statistics, as PyTorch: the mean, then the squared deviations from it.
-      double s = 0.0, q = 0.0, unused = 0.0;
-      for (int64_t i = 0; i < N; ++i) row_stats(x + i * CL + c * L, L, 0.0, &s, &unused);
+      const FusedBnKernels& k = bn_rows();
+      const BnRowKernels& st = stat_rows();
+      double s = 0.0, q = 0.0;
+      for (int64_t i = 0; i < N; ++i) s += st.sum(x + i * CL + c * L, L);
       const double mu = s / static_cast<double>(n);
-      s = 0.0;
-      for (int64_t i = 0; i < N; ++i) row_stats(x + i * CL + c * L, L, mu, &s, &q);
+      for (int64_t i = 0; i < N; ++i) q += st.sqdev(x + i * CL + c * L, L, mu);
       const double invstd = inv_std(q / static_cast<double>(n), eps), m = momentum;
       if (running_mean) running_mean[c] = static_cast<float>((1.0 - m) * running_mean[c] + m * mu);
       if (running_var) running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * q / static_cast<double>(n - 1));
       save_mean[c] = static_cast<float>(mu);
       save_invstd[c] = static_cast<float>(invstd);
-      const float mf = static_cast<float>(mu), k = static_cast<float>(invstd * (gamma ? gamma[c] : 1.0));
+      const float mf = static_cast<float>(mu), kc = static_cast<float>(invstd * (gamma ? gamma[c] : 1.0));
       const float sh = beta ? beta[c] : 0.0f;
-      for (int64_t i = 0; i < N; ++i) {
-        const float* xr = x + i * CL + c * L;
-        float* yr = y + i * CL + c * L;
-        for (int64_t j = 0; j < L; ++j) {
-          const float v = (xr[j] - mf) * k + sh;
-          yr[j] = v > 0.0f ? v : 0.0f;
-        }
-      }
+      for (int64_t i = 0; i < N; ++i) k.norm_relu(x + i * CL + c * L, L, mf, kc, sh, y + i * CL + c * L);
     }
   });
 }
@@ -125,27 +180,12 @@ void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* d
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       // g = dy where y > 0 (ReLU's backward on its output, as PyTorch), then batch norm's backward of g.
+      const FusedBnKernels& rk = bn_rows();
       const double mu = save_mean[c], invstd = save_invstd[c];
-      double sg[kLanes] = {}, sgx[kLanes] = {};
-      for (int64_t i = 0; i < N; ++i) {
-        const float *dr = dy + i * CL + c * L, *yr = y + i * CL + c * L, *xr = x + i * CL + c * L;
-        int64_t j = 0;
-        for (; j + kLanes <= L; j += kLanes)
-          for (int l = 0; l < kLanes; ++l) {
-            const double g = yr[j + l] > 0.0f ? dr[j + l] : 0.0f;
-            sg[l] += g;
-            sgx[l] += g * (xr[j + l] - mu);
-          }
-        for (; j < L; ++j) {
-          const double g = yr[j] > 0.0f ? dr[j] : 0.0f;
-          sg[0] += g;
-          sgx[0] += g * (xr[j] - mu);
-        }
-      }
       double sdy = 0.0, sdyx = 0.0;
-      for (int l = 0; l < kLanes; ++l) {
-        sdy += sg[l];
-        sdyx += sgx[l];
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t off = i * CL + c * L;
+        rk.relu_dot(dy + off, y + off, x + off, L, mu, &sdy, &sdyx);
       }
       if (dgamma) dgamma[c] = static_cast<float>(sdyx * invstd);
       if (dbeta) dbeta[c] = static_cast<float>(sdy);
@@ -155,12 +195,8 @@ void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* d
       const float mg = static_cast<float>(sdy * inv_n), proj = static_cast<float>(sdyx * invstd * invstd * inv_n);
       const float k = static_cast<float>(invstd * (gamma ? gamma[c] : 1.0)), mf = save_mean[c];
       for (int64_t i = 0; i < N; ++i) {
-        const float *dr = dy + i * CL + c * L, *yr = y + i * CL + c * L, *xr = x + i * CL + c * L;
-        float* dxr = dx + i * CL + c * L;
-        for (int64_t j = 0; j < L; ++j) {
-          const float g = yr[j] > 0.0f ? dr[j] : 0.0f;
-          dxr[j] = (g - mg - (xr[j] - mf) * proj) * k;
-        }
+        const int64_t off = i * CL + c * L;
+        rk.relu_dx(dy + off, y + off, x + off, L, mg, mf, proj, k, dx + off);
       }
     }
   });

@@ -132,8 +132,8 @@ float base_dot(int64_t K, const float* x, const float* y) {
   return acc;
 }
 
-const GemmKernels kBaseKernels = {kBaseMR, kBaseNR, 256, 144, 4080, base_micro_kernel, base_pack_a, base_pack_b,
-                                  base_dot};
+const GemmKernels kBaseKernels = {kBaseMR,     kBaseNR,     256,      144, 4080, base_micro_kernel,
+                                  base_pack_a, base_pack_b, base_dot, nullptr, nullptr, 0, 0, nullptr};
 
 // Partial tiles at the right/bottom edges: compute a full tile into scratch, then write the valid part.
 void edge_kernel(const GemmKernels& g, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
@@ -256,6 +256,7 @@ void gemm_small_m(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, co
                   int64_t csA, const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t ldc) {
   const GemmKernels& g = gemm_kernels();
   const int64_t kcb = k_block(g, K), NR = g.nr;
+  const bool in_place = g.micro_rows != nullptr && csB == 1;
   over_parts(nthreads, ceil_div(N, NR), [&](int64_t s_begin, int64_t s_end) {
     float* pa = tl_pack_a.get(round_up(M, g.mr) * kcb);
     float* pb = tl_pack_b.get(NR * kcb);
@@ -264,6 +265,33 @@ void gemm_small_m(int nthreads, int64_t M, int64_t N, int64_t K, float alpha, co
       for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t j0 = s * NR;
         const int64_t nr = std::min(NR, N - j0);
+        if (in_place) {
+          // A sliver of a row-major B: the micro-kernel reads it where it is (the first row tile pulls it into
+          // L1 for the others), a right-edge one under a mask; the bottom edge goes through scratch.
+          const float* b = B + pc * rsB + j0;
+          for (int64_t i0 = 0; i0 < M; i0 += g.mr) {
+            const float* a = pa + i0 * kc;
+            float* c = C + i0 * ldc + j0;
+            if (M - i0 >= g.mr) {
+              if (nr == NR) {
+                g.micro_rows(kc, a, b, rsB, c, ldc, alpha, beta_eff);
+              } else {
+                g.micro_rows_edge(kc, a, b, rsB, c, ldc, alpha, beta_eff, nr);
+              }
+            } else {
+              alignas(64) float tmp[kGemmMaxMR * kGemmMaxNR];
+              if (nr == NR) {
+                g.micro_rows(kc, a, b, rsB, tmp, NR, 1.0f, 0.0f);
+              } else {
+                g.micro_rows_edge(kc, a, b, rsB, tmp, NR, 1.0f, 0.0f, nr);
+              }
+              for (int64_t i = 0; i < M - i0; ++i)
+                for (int64_t j = 0; j < nr; ++j)
+                  c[i * ldc + j] = alpha * tmp[i * NR + j] + (beta_eff == 0.0f ? 0.0f : beta_eff * c[i * ldc + j]);
+            }
+          }
+          continue;
+        }
         g.pack_b(kc, nr, B + pc * rsB + j0 * csB, rsB, csB, pb);
         macro_kernel(g, M, nr, kc, pa, pb, C + j0, ldc, alpha, beta_eff);
       }
@@ -382,6 +410,67 @@ const GemmKernels& gemm_kernels() {
 #else
   return kBaseKernels;
 #endif
+}
+
+int64_t gemm_packed_a_size(int64_t M, int64_t K) { return round_up(M, gemm_kernels().mr) * K + 16; }
+int64_t gemm_packed_b_size(int64_t K, int64_t N) { return round_up(N, gemm_kernels().nr) * K + 16; }
+void gemm_pack_a(int64_t M, int64_t K, const float* A, int64_t rs, int64_t cs, float* dst) {
+  gemm_kernels().pack_a(M, K, A, rs, cs, dst);
+}
+void gemm_pack_b(int64_t K, int64_t N, const float* B, int64_t rs, int64_t cs, float* dst) {
+  gemm_kernels().pack_b(K, N, B, rs, cs, dst);
+}
+
+void sgemm_prepacked(int64_t M, int64_t N, int64_t K, const float* pa, int64_t ka, const float* pb, int64_t kb,
+                     int64_t b_k0, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const GemmKernels& g = gemm_kernels();
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t kcb = k_block(g, K), MR = g.mr, NR = g.nr;
+  // A tile i, k block from k0: pa + i*MR*ka + k0*MR; B sliver s from row k: pb + s*NR*kb + k*NR (aligned: NR
+  // floats per row). The B sliver stays in L1 while the A tiles stream past it, as in macro_kernel.
+  for_k_blocks(K, kcb, beta, [&](int64_t k0, int64_t kc, float beta_eff) {
+    for (int64_t j0 = 0; j0 < N; j0 += NR) {
+      const int64_t nr = std::min(NR, N - j0);
+      const float* b = pb + j0 * kb + (b_k0 + k0) * NR;
+      for (int64_t i0 = 0; i0 < M; i0 += MR) {
+        const int64_t mr = std::min(MR, M - i0);
+        const float* a = pa + i0 * ka + k0 * MR;
+        float* c = C + i0 * ldc + j0;
+        if (mr == MR && nr == NR) {
+          g.micro(kc, a, b, c, ldc, 1.0f, beta_eff);
+        } else {
+          edge_kernel(g, kc, a, b, c, ldc, mr, nr, 1.0f, beta_eff);
+        }
+      }
+    }
+  });
+}
+
+bool sgemm_nt_rows(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc) {
+  const GemmKernels& g = gemm_kernels();
+  if (!g.dot_tile) return false;
+  if (M <= 0 || N <= 0) return true;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return true;
+  }
+  // K blocks of up to 512 (the tile's 10 rows stay in L1); B's tile rows are the outer loop, so they are read
+  // from L1 by every A tile.
+  const int64_t kb = ceil_div(K, ceil_div(K, 512));
+  for (int64_t k0 = 0; k0 < K; k0 += kb) {
+    const int64_t kc = std::min(kb, K - k0);
+    const float b_eff = k0 == 0 ? beta : 1.0f;
+    for (int64_t j = 0; j < N; j += g.dot_n)
+      for (int64_t i = 0; i < M; i += g.dot_m)
+        g.dot_tile(std::min(g.dot_m, M - i), std::min(g.dot_n, N - j), kc, A + i * lda + k0, lda, B + j * ldb + k0,
+                   ldb, C + i * ldc + j, ldc, b_eff);
+  }
+  return true;
 }
 
 void sgemm_cpu(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

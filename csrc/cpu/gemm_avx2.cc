@@ -195,8 +195,8 @@ float dot(int64_t K, const float* x, const float* col) {
 
 // KC: a 16 x KC B sliver (16 KiB) plus an A sliver fit the 32 KiB L1d. MC: the MC x KC A block (~150 KiB)
 // sits in a 512 KiB L2 with room for B slivers streaming through. NC: the KC x NC B panel (4 MiB) in L3.
-extern const GemmKernels kGemmKernels = {MR, NR, 256, 144, 4080, micro_kernel,
-                                         SimdPack<MR, NR, pack_a_rows6>::a, SimdPack<MR, NR, pack_a_rows6>::b, dot};
+extern const GemmKernels kGemmKernels = {MR,  NR, 256, 144, 4080, micro_kernel, SimdPack<MR, NR, pack_a_rows6>::a,
+                                         SimdPack<MR, NR, pack_a_rows6>::b, dot, nullptr, nullptr, 0, 0, nullptr};
 
 }  // namespace avx2
 }  // namespace ck
