@@ -51,7 +51,7 @@ export function buildProgram(): Command {
     .option('--device <device>', 'cpu, cuda or cuda:N (default: cuda when a real GPU is present, else cpu)')
     .option('--seed <n>', 'random seed', int(0), 0)
     .option('--workers <n>', 'data-loading worker threads', int(0), 0)
-    .option('--threads <n>', 'threads of the CPU kernels (default: the cores not taken by --workers, at least 1)', int(1))
+    .option('--threads <n>', 'threads of the CPU kernels (default: every core; with an image folder, the cores not taken by --workers, at least 1)', int(1))
     .option('--weights <file>', 'start from a weight file (.safetensors or PyTorch .pth); a head of another size is re-initialised')
     .option('--freeze-backbone', 'train only the classifier head')
     .option('--augment', 'random crops with padding and horizontal flips on the training images')

@@ -10,7 +10,7 @@ import type { Scheduler } from '../optim/lr_scheduler';
 import { openWeights, loadWeightsInto } from '../models';
 import { countParameters, freezeBackbone, summary } from '../utils';
 import { Tensor } from '../tensor';
-import { openData, DataBundle } from './datasets';
+import { openData, DataBundle, DataKind } from './datasets';
 import { CliError } from './errors';
 import { dataParallel } from './launch';
 import { zooEntry } from './models';
@@ -60,14 +60,20 @@ function makeScheduler(opt: Optimizer, s: TrainSettings, stepsPerEpoch: number):
 }
 
 /**
- * Threads for the CPU kernels when --threads is not given: the cores left after the loader's workers,
- * at least one. Each worker decodes and augments the next batches while a step computes; a kernel
- * thread pool as wide as the machine would then share cores with them, and a GEMM whose threads are
- * descheduled waits for its slowest one, so on a small machine both sides lose. With no workers the
- * loader runs between steps, on the main thread, and the kernels take every core.
+ * Threads for the CPU kernels when --threads is not given and the loader has workers (with none, the loader
+ * runs between steps on the main thread and the kernels keep their default: every core).
+ * - Datasets held in memory (IDX, CIFAR-10): every core, as PyTorch's intra-op pool takes every core whatever
+ *   its DataLoader's num_workers. These workers only crop, flip and normalise small images (microseconds per
+ *   image) and sleep while the prefetch queue is full. Measured on 2 cores (full Fashion-MNIST, 1 epoch, batch
+ *   128, --augment --workers 2; benchmarks/results/2026-12-06-cpu-e2e-fashion-mnist.md): with 2 kernel threads
+ *   the step waited 0.6% of the epoch on data and the epoch took 76.6 s; with 1 (the cores the workers leave)
+ *   114.6 s.
+ * - Image folders: the workers decode JPEG/PNG, CPU-heavy work that a kernel pool as wide as the machine would
+ *   share cores with (a GEMM whose threads are descheduled waits for its slowest one), so the kernels get the
+ *   cores the workers leave, at least one.
  */
-export function computeThreads(workers: number, cores = os.availableParallelism?.() ?? os.cpus().length): number {
-  return Math.max(1, cores - workers);
+export function computeThreads(workers: number, kind: DataKind, cores = os.availableParallelism?.() ?? os.cpus().length): number {
+  return kind === 'image-folder' ? Math.max(1, cores - workers) : cores;
 }
 
 export interface Built {

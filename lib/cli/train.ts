@@ -79,7 +79,7 @@ export interface TrainIO {
    * into profile-trace.json (Chrome trace) and profile-ops.txt (the op table).
    */
   profile?: boolean;
-  /** --threads: threads of the CPU kernels; unset, the cores the loader's workers leave (setup.ts, computeThreads). */
+  /** --threads: threads of the CPU kernels; unset, every core, or with an image folder the cores its loader workers leave (setup.ts, computeThreads). */
   threads?: number | null;
 }
 
@@ -394,9 +394,9 @@ async function trainLocked(
   const { settings, resumed } = openRun(settingsIn, io, outDir, early);
   checkGraphOptions(settings, io);
   if (io.threads) setNumThreads(io.threads);
-  else if (settings.workers > 0) setNumThreads(computeThreads(settings.workers));
   manualSeed(settings.seed);
   const b = build(settings);
+  if (!io.threads && settings.workers > 0) setNumThreads(computeThreads(settings.workers, b.bundle.kind));
   const { name } = zooEntry(settings.model);
   const criterion = new CrossEntropyLoss({ labelSmoothing: settings.labelSmoothing });
   const files = new RunFiles(outDir, name, b, settings, resumed ? { epoch: resumed.ck.epoch, batch: resumed.ck.batch } : null);

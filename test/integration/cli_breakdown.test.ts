@@ -11,6 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { fitLine } from '../../lib/cli/progress';
 import { PARTS } from '../../lib/cli/breakdown';
+import { computeThreads } from '../../lib/cli/setup';
 import { cli, cliEnv as env, compiledCli } from '../helpers/cli_bin';
 
 const tmp = compiledCli('convkit-breakdown-');
@@ -81,7 +82,14 @@ describe('convkit train --profile', () => {
 });
 
 describe('threads', () => {
-  it('with --workers N and no --threads, the kernels get the cores the workers leave, at least one', () => {
+  it('the kernel threads rule: every core with an in-memory dataset, the cores the workers leave with an image folder', () => {
+    expect(computeThreads(2, 'fashion-mnist', 2)).toBe(2);
+    expect(computeThreads(8, 'cifar10', 4)).toBe(4);
+    expect(computeThreads(1, 'image-folder', 4)).toBe(3);
+    expect(computeThreads(5, 'image-folder', 4)).toBe(1);
+  });
+
+  it('with --workers N and no --threads, the shipped Fashion-MNIST gets every core; --threads wins', () => {
     const cores = os.availableParallelism();
     const run = (extra: string[]) => {
       const o = spawnSync(process.execPath, [cli, 'train', '--epochs', '1', '--limit-train', '32', '--limit-test', '32', '--batch-size', '32', '--json', '--out', path.join(tmp.work(), `t${extra.join('')}`), ...extra],
@@ -89,24 +97,10 @@ describe('threads', () => {
       expect(o.status).toBe(0);
       return JSON.parse(o.stdout.split('\n')[0]) as { event: string; threads: number };
     };
-    expect(run(['--workers', '1'])).toMatchObject({ event: 'start', threads: Math.max(1, cores - 1) });
-    expect(run(['--workers', String(cores + 1)]).threads).toBe(1);
+    expect(run(['--workers', '1'])).toMatchObject({ event: 'start', threads: cores });
     expect(run(['--workers', '1', '--threads', '3']).threads).toBe(3);
     // No workers: the kernels' own default (every core), as `convkit info` reports it.
     const info = JSON.parse(spawnSync(process.execPath, [cli, 'info', '--json'], { env, encoding: 'utf8' }).stdout) as { threads: number };
     expect(run([]).threads).toBe(info.threads);
   }, 240000);
-});
-
-describe('the progress line', () => {
-  const s = { batch: 31, batches: 94, images: 3968, loss: 0.45331, acc: 0.8361 };
-  it('fits an 80-column terminal with every field whole, the ETA included', () => {
-    for (const columns of [200, 120, 80, 60, 40]) {
-      const line = fitLine('epoch 12/30', s, 40.2, columns);
-      expect(line.length).toBeLessThanOrEqual(columns - 1);
-      expect(line).toMatch(/ETA \d\d:\d\d$/);
-    }
-    expect(fitLine('epoch 12/30', s, 40.2, 80)).toMatch(/^epoch 12\/30 \[#+\.+\] 31\/94 .*loss 0\.4533 acc 83\.6% ETA 01:21$/);
-    expect(fitLine('epoch 12/30', s, 40.2, 200)).toMatch(/ batch\/s \d+ img\/s /);
-  });
 });
