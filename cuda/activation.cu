@@ -1,5 +1,6 @@
 // Fused activations: bias + ReLU over (N, C, L), add + ReLU, and the ReLU gradient (with the per-channel
-// bias gradient for bias_relu). CUDA twins of csrc/cpu/activation.cc (core/nn_kernels.h).
+// bias gradient for bias_relu). CUDA twins of csrc/cpu/activation.cc (core/nn_kernels.h). A plain relu's
+// forward is one case of the elementwise unary map (UnaryOp::Relu in cuda/elementwise.cu).
 //
 // Layout: contiguous (N, C, L) (NCHW with L = H*W; (N, C, 1) for a Linear layer); flat buffers otherwise.
 //

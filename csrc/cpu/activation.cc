@@ -1,5 +1,6 @@
 // CPU reference for the fused activations: bias + ReLU over (N, C, L) planes, add + ReLU, and the ReLU
-// gradient that serves all three (and a plain relu).
+// gradient that serves all three (and a plain relu). A plain relu's forward is one case of the elementwise
+// unary map (UnaryOp::Relu in csrc/cpu/elementwise.cc, cuda/elementwise.cu), with the same scalar::relu.
 //
 // ReLU and its gradient are the shared scalar definitions of core/scalar_ops.h (PyTorch's: relu(x) = x < 0 ? 0
 // : x, so NaN propagates and relu(-0) = -0; the gradient is a select, dx = y <= 0 ? 0 : dy, so a NaN/inf dy
