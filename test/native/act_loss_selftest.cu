@@ -12,7 +12,7 @@
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
 // selftest-build: cuda/activation.cu cuda/softmax_loss.cu cuda/dropout.cu cuda/gemm.cu cuda/elementwise.cu
 // selftest-build: cuda/reduce.cu cuda/runtime.cu cuda/stats.cu csrc/cpu/activation.cc csrc/cpu/softmax_loss.cc csrc/cpu/dropout.cc
-// selftest-build: csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc
+// selftest-build: csrc/cpu/gemm.cc csrc/cpu/gemm_bf16.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc
 // selftest-build: cuda/emu/*.cc
 // Real build: the same sources with nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda (.cc files via -x cu or
 // compiled by the host compiler).

@@ -8,7 +8,7 @@
 //
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
 // selftest-build: cuda/batchnorm.cu cuda/pool.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu cuda/stats.cu
-// selftest-build: csrc/cpu/batchnorm.cc csrc/cpu/pool.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc
+// selftest-build: csrc/cpu/batchnorm.cc csrc/cpu/pool.cc csrc/cpu/gemm.cc csrc/cpu/gemm_bf16.cc csrc/cpu/threadpool.cc
 // selftest-build: csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/random.cc cuda/emu/*.cc
 // Real build: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same .cu files and the .cc files.
 #include <cmath>

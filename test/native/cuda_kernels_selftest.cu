@@ -7,7 +7,7 @@
 //
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
 // selftest-build: cuda/elementwise.cu cuda/reduce.cu cuda/gemm.cu cuda/runtime.cu cuda/stats.cu cuda/emu/*.cc
-// selftest-build: csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/gemm.cc csrc/cpu/threadpool.cc csrc/cpu/random.cc
+// selftest-build: csrc/cpu/elementwise.cc csrc/cpu/reduce.cc csrc/cpu/gemm.cc csrc/cpu/gemm_bf16.cc csrc/cpu/threadpool.cc csrc/cpu/random.cc
 // Real build: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda <same .cu files> -o ck_selftest
 // Shapes are small because the emulation costs about a microsecond per thread switch.
 #include <cmath>
