@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "cpu/gemm_bf16.h"
+#include "cpu/grow_buffer.h"
 #include "cpu/gemm_kernels.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
@@ -31,38 +32,7 @@ constexpr int64_t kParallelMinWork = int64_t(1) << 20;
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Grows, never shrinks: re-allocating multi-MiB buffers per call would page-fault on every GEMM.
-class PackBuffer {
- public:
-  PackBuffer() = default;
-  PackBuffer(const PackBuffer&) = delete;
-  PackBuffer& operator=(const PackBuffer&) = delete;
-  ~PackBuffer() { release(); }
-  float* get(int64_t n) {
-    if (n > cap_) {
-      release();
-      void* p = ::operator new(static_cast<size_t>(n + kSlack) * sizeof(float), kAlign, std::nothrow);
-      if (!p) CK_THROW("ERR_OOM", "sgemm: cannot allocate a packing buffer");
-      p_ = static_cast<float*>(p);
-      cap_ = n;
-    }
-    return p_;
-  }
-
- private:
-  static constexpr std::align_val_t kAlign{64};  // the micro-kernel uses aligned loads on packed B
-  static constexpr int64_t kSlack = 16;           // pack_a's vector stores may run 2 floats past the end
-  void release() {
-    if (p_) ::operator delete(p_, kAlign);
-    p_ = nullptr;
-    cap_ = 0;
-  }
-  float* p_ = nullptr;
-  int64_t cap_ = 0;
-};
-
-thread_local PackBuffer tl_pack_a;
-thread_local PackBuffer tl_pack_b;
+thread_local GrowBuffer<float> tl_pack_a("sgemm"), tl_pack_b("sgemm");
 
 // ---- the baseline path: SSE2 (part of x86-64; plain C++ elsewhere), a 6x8 tile ----------------------
 // 12 accumulators of 4 floats fill 12 of the 16 xmm registers, leaving two for B and one for the broadcast
@@ -402,14 +372,8 @@ void gemm_one(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int6
 }  // namespace
 
 const GemmKernels& gemm_kernels() {
-#if defined(CK_ISA_DISPATCH)
-  static const GemmKernels& k = cpu_isa() == CpuIsa::kAvx512 ? avx512::kGemmKernels
-                                : cpu_isa() == CpuIsa::kAvx2 ? avx2::kGemmKernels
-                                                             : kBaseKernels;
+  static const GemmKernels& k = CK_ISA_TABLE(kBaseKernels, avx2::kGemmKernels, avx512::kGemmKernels);
   return k;
-#else
-  return kBaseKernels;
-#endif
 }
 
 int64_t gemm_packed_a_size(int64_t M, int64_t K) { return round_up(M, gemm_kernels().mr) * K + 16; }

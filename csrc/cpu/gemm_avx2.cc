@@ -156,7 +156,7 @@ int64_t pack_a_rows6(const float* src, int64_t rs, int64_t kc, float* dst) {
     __m256 u6 = _mm256_shuffle_ps(t5, z, 0x44), u7 = _mm256_shuffle_ps(t5, z, 0xEE);
     // u0..u3 hold rows 0-3 for k = {0,1,2,3 | 4,5,6,7} by lane; u4..u7 rows 4-5 (+2 zeros). Each
     // 8-float column store spills 2 zeros past its 6 floats; the next store (or, at the end of the
-    // buffer, the slack PackBuffer keeps) absorbs them.
+    // buffer, the slack GrowBuffer keeps) absorbs them.
     _mm256_storeu_ps(dst + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
     _mm256_storeu_ps(dst + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
     _mm256_storeu_ps(dst + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));

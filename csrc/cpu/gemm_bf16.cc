@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/kernels.h"
+#include "cpu/grow_buffer.h"
 #include "cpu/isa.h"
 #include "cpu/threadpool.h"
 
@@ -53,36 +54,7 @@ inline uint32_t bf16_pack_bits(float f) {
 }
 inline uint32_t pair_word(float lo, float hi) { return bf16_pack_bits(lo) | (bf16_pack_bits(hi) << 16); }
 
-// Grows, never shrinks (as gemm.cc's), 64-byte aligned for the micro-kernels' aligned loads of packed B.
-class WordBuffer {
- public:
-  WordBuffer() = default;
-  WordBuffer(const WordBuffer&) = delete;
-  WordBuffer& operator=(const WordBuffer&) = delete;
-  ~WordBuffer() { release(); }
-  uint32_t* get(int64_t n) {
-    if (n > cap_) {
-      release();
-      void* p = ::operator new(static_cast<size_t>(n + 16) * sizeof(uint32_t), kAlign, std::nothrow);
-      if (!p) CK_THROW("ERR_OOM", "sgemm (bf16): cannot allocate a packing buffer");
-      p_ = static_cast<uint32_t*>(p);
-      cap_ = n;
-    }
-    return p_;
-  }
-
- private:
-  static constexpr std::align_val_t kAlign{64};
-  void release() {
-    if (p_) ::operator delete(p_, kAlign);
-    p_ = nullptr;
-    cap_ = 0;
-  }
-  uint32_t* p_ = nullptr;
-  int64_t cap_ = 0;
-};
-
-thread_local WordBuffer tl_pack_a, tl_pack_b;
+thread_local GrowBuffer<uint32_t> tl_pack_a("sgemm (bf16)"), tl_pack_b("sgemm (bf16)");
 
 // ---- the portable path: vdpbf16ps emulated exactly ---------------------------------------------------
 constexpr int64_t kPortMR = 4, kPortNR = 16;
@@ -270,8 +242,8 @@ void sgemm_bf16_cpu(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     }
     if (direct) return gemm_one(M, N, K, A + b * sAb, rsA, csA, B + b * sBb, rsB, csB, c, ldc, beta == 1.0f);
     // Other alpha / beta: the product in FP32 scratch, then C += alpha * T (C was scaled above).
-    WordBuffer t;
-    float* tp = reinterpret_cast<float*>(t.get(M * N));
+    GrowBuffer<float> t("sgemm (bf16)");
+    float* tp = t.get(M * N);
     gemm_one(M, N, K, A + b * sAb, rsA, csA, B + b * sBb, rsB, csB, tp, N, false);
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) c[i * ldc + j] += alpha * tp[i * N + j];

@@ -54,8 +54,12 @@ const char* cpu_isa_note();
 // For a family whose AVX2 table also serves the AVX-512 path (memory-bound loops): that table on the avx2 and
 // avx512 paths, `base` on the baseline path and in builds without the dispatch (where `avx2_table` is never
 // named). Use it to initialise a function-local static in the family's baseline file.
+// CK_ISA_TABLE: for a family with a table per path (compute-bound kernels), the table of the path in use.
 #if defined(CK_ISA_DISPATCH)
 #define CK_AVX2_OR_BASE(base, avx2_table) (::ck::cpu_isa() == ::ck::CpuIsa::kBaseline ? (base) : (avx2_table))
+#define CK_ISA_TABLE(base, avx2_table, avx512_table) \
+  (::ck::cpu_isa() == ::ck::CpuIsa::kAvx512 ? (avx512_table) : CK_AVX2_OR_BASE(base, avx2_table))
 #else
 #define CK_AVX2_OR_BASE(base, avx2_table) (base)
+#define CK_ISA_TABLE(base, avx2_table, avx512_table) (base)
 #endif

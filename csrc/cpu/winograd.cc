@@ -240,14 +240,8 @@ const WinogradKernels kBaseWinogradKernels = CK_WINOGRAD_KERNELS;
 }  // namespace
 
 const WinogradKernels& winograd_kernels() {
-#if defined(CK_ISA_DISPATCH)
-  static const WinogradKernels& k = cpu_isa() == CpuIsa::kAvx512 ? avx512::kWinogradKernels
-                                    : cpu_isa() == CpuIsa::kAvx2 ? avx2::kWinogradKernels
-                                                                 : kBaseWinogradKernels;
+  static const WinogradKernels& k = CK_ISA_TABLE(kBaseWinogradKernels, avx2::kWinogradKernels, avx512::kWinogradKernels);
   return k;
-#else
-  return kBaseWinogradKernels;
-#endif
 }
 
 bool winograd_applies(const Conv2dParams& p) {
