@@ -3,6 +3,7 @@
  * device, in place, and read back only when the progress bar is about to draw (and once at the end), so a
  * CUDA step never waits on the host for its metrics. Each step is timed part by part (breakdown.ts).
  */
+import { autocast, AutocastDtype } from '../autocast';
 import { noGrad } from '../autograd/grad_mode';
 import type { DataLoader } from '../data';
 import { native } from '../binding';
@@ -63,6 +64,8 @@ export interface EpochParts {
   device: string;
   /** --cuda-graph: full batches after the warm-up replay one captured step (graph_step.ts). */
   graph?: GraphStep | null;
+  /** --autocast: the forward pass and the loss run in ck.autocast('cpu', { dtype }) (backward follows the nodes). */
+  autocast?: AutocastDtype | null;
 }
 
 export interface EpochStart {
@@ -158,8 +161,10 @@ export async function trainEpoch(p: EpochParts, start: EpochStart, h: EpochHooks
         tbLoss = tidy(() => {
           p.optimizer.zeroGrad();
           clock.lap('optimizer');
-          const out = p.model.forward(x) as Tensor;
-          const loss = p.criterion.forward(out, y);
+          const { out, loss } = withAutocast(p.autocast, () => {
+            const o = p.model.forward(x) as Tensor;
+            return { out: o, loss: p.criterion.forward(o, y) };
+          });
           clock.lap('forward');
           loss.backward();
           clock.lap('backward');
@@ -204,13 +209,22 @@ export async function trainEpoch(p: EpochParts, start: EpochStart, h: EpochHooks
 }
 
 /** Mean loss and accuracy over a loader, in eval mode without gradients; sums stay on the device until the end. */
-export async function evaluate(model: Module, loader: DataLoader, criterion: CrossEntropyLoss, confusion?: number[][]): Promise<{ loss: number; acc: number }> {
+/** fn in ck.autocast('cpu', { dtype }) when dtype is set, else as it is. */
+function withAutocast<T>(dtype: AutocastDtype | null | undefined, fn: () => T): T {
+  return dtype ? autocast('cpu', { dtype }, fn) : fn();
+}
+
+/**
+ * Mean loss and accuracy over a loader, in eval mode without gradients; sums stay on the device until the end.
+ * `autocastDtype`: evaluate under ck.autocast('cpu') as the run trained (--autocast).
+ */
+export async function evaluate(model: Module, loader: DataLoader, criterion: CrossEntropyLoss, confusion?: number[][], autocastDtype: AutocastDtype | null = null): Promise<{ loss: number; acc: number }> {
   model.eval();
   const meter = new DeviceMeter(String(loader.device), { lossSum: 0, correct: 0, seen: 0 });
   try {
     for await (const [x, y] of loader as AsyncIterable<Tensor[]>) {
       const preds = tidy(() => noGrad(() => {
-        const out = model.forward(x) as Tensor;
+        const out = withAutocast(autocastDtype, () => model.forward(x) as Tensor);
         meter.add(criterion.forward(out, y), out, y);
         return confusion ? (out.argmax(1).dataSync() as Int32Array | Float32Array) : null;
       }));

@@ -10,6 +10,7 @@ import { CliError, isDiskFull, isSystemError } from './errors';
 import { isTrainRank, joinTrainGroup, launch, launchTrain } from './launch';
 import { ZOO } from './models';
 import { bestDevice, OptimizerName, SchedulerName, SIGNAL_EXIT, train, TrainSettings } from './train';
+import type { AutocastDtype } from '../autocast';
 
 function int(min: number) {
   return (v: string) => {
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
     .option('--json', 'JSON lines on stdout (start, one per epoch, done)')
     .option('--profile', 'print where each epoch\'s time went (data, host-to-device, forward, backward, optimizer, metrics, the rest) and write a ck.profiler trace of 5 steps')
     .option('--cuda-graph', 'on a CUDA device, capture the training step once as a CUDA graph and replay it for every full batch (after 3 eager warm-up steps); same results as without it. Off by default: no GPU has measured it yet. Refused on the CPU, with --profile and with --nproc-per-node')
+    .addOption(new Option('--autocast <dtype>', "mixed precision on the CPU: conv2d and linear in bf16 with FP32 accumulation and FP32 master weights (ck.autocast('cpu')), in training and evaluation. Refused on CUDA").choices(['bfloat16']))
     .option('--nproc-per-node <n>', 'train data-parallel in n processes on this machine (Gloo, DistributedDataParallel; --batch-size is split across them)', int(1))
     .action(async (o, cmd: Command) => {
       if (o.nprocPerNode > 1 && !isTrainRank()) {
@@ -88,13 +90,13 @@ export function buildProgram(): Command {
         labelSmoothing: o.labelSmoothing, optimizer: o.optimizer as OptimizerName, scheduler: o.scheduler as SchedulerName,
         device: o.device ?? bestDevice(), seed: o.seed, workers: o.workers, weights: o.weights ?? null, freezeBackbone: !!o.freezeBackbone,
         augment: !!o.augment, imageSize: o.imageSize ?? null, limitTrain: o.limitTrain ?? null, limitTest: o.limitTest ?? null,
-        cudaGraph: !!o.cudaGraph,
+        cudaGraph: !!o.cudaGraph, autocast: (o.autocast as AutocastDtype | undefined) ?? null,
       };
       const overrides: Partial<TrainSettings> = {};
       if (o.resume) {
         // A resumed run is the same run: only how long, where and with how many threads may change.
         for (const k of ['epochs', 'workers', 'device', 'cudaGraph'] as const) if (given(k)) (overrides as Record<string, unknown>)[k] = settings[k];
-        const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone'].filter(given);
+        const fixed = ['model', 'data', 'batchSize', 'lr', 'optimizer', 'scheduler', 'seed', 'weights', 'freezeBackbone', 'autocast'].filter(given);
         if (fixed.length) throw new CliError(`--resume continues a run with its own settings; drop ${fixed.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
       }
       const r = await train(settings, { quiet: !!o.quiet, json: !!o.json, out: o.out ?? null, resume: o.resume ?? null, overrides, stdout: rank > 0 ? silent : process.stdout, stderr: rank > 0 ? silent : process.stderr, tensorboard: o.tensorboard ?? null, profile: !!o.profile && rank === 0, threads: o.threads ?? null });

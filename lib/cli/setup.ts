@@ -144,6 +144,7 @@ export function describeSettings(s: TrainSettings, b: DataBundle): Record<string
   if (s.weights === null) out.weights = 'none (random initialisation)';
   if (s.imageSize === null) out.imageSize = `${b.size} (not set: the data's own size, or the model's minimum)`;
   if (s.limitTrain === null) out.limitTrain = `none (all ${b.train.length.toLocaleString('en-US')})`;
+  if (!s.autocast) out.autocast = 'off (FP32)';
   if (s.limitTest === null) out.limitTest = `none (all ${b.test.length.toLocaleString('en-US')})`;
   return Object.fromEntries(Object.keys(s).map((k) => [k, out[k]]));
 }

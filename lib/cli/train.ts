@@ -26,6 +26,7 @@ import {
   saveCheckpoint, saveWeights, writeMetrics, writeTextAtomic,
 } from './run_folder';
 import { GraphStep, GRAPH_WARMUP_STEPS } from './graph_step';
+import type { AutocastDtype } from '../autocast';
 import { build, Built, computeThreads, describeSettings } from './setup';
 
 export { evaluate } from './epoch';
@@ -55,6 +56,8 @@ export interface TrainSettings {
   limitTest: number | null;
   /** --cuda-graph: replay the training step as a CUDA graph (graph_step.ts); absent in older checkpoints. */
   cudaGraph?: boolean;
+  /** --autocast bfloat16: conv2d and linear in bf16 with FP32 accumulation on the CPU (ck.autocast); absent in older checkpoints. */
+  autocast?: AutocastDtype | null;
 }
 
 export interface TrainIO {
@@ -373,6 +376,8 @@ function finishRun(interrupted: boolean, c: {
 
 /** --cuda-graph's refusals that need no model: the device and the options the capture path does not support. */
 function checkGraphOptions(s: TrainSettings, io: TrainIO): void {
+  if (s.autocast && !s.device.startsWith('cpu'))
+    throw new CliError(`--autocast ${s.autocast} is mixed precision on the CPU (ck.autocast('cpu')): convkit's CUDA kernels run in FP32 (TF32 with ck.backends.cuda.matmul.allowTF32), and this run trains on ${s.device}; drop --autocast or train with --device cpu`, 'ERR_UNSUPPORTED');
   if (!s.cudaGraph) return;
   if (!s.device.startsWith('cuda'))
     throw new CliError(`--cuda-graph needs a CUDA device (--device cuda): a CUDA graph replays GPU kernels, and this run trains on ${s.device}`, 'ERR_UNSUPPORTED');
@@ -426,7 +431,7 @@ async function trainLocked(
       const base = skip > 0 ? pos.partial : { lossSum: 0, correct: 0, seen: 0, timeS: 0, lr: b.optimizer.paramGroups[0].lr };
       const t0 = Date.now();
       const r = await trainEpoch(
-        { model: b.forward, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device, graph },
+        { model: b.forward, optimizer: b.optimizer, sched: b.sched, perBatch: b.perBatch, loader: b.trainLoader, criterion, device: settings.device, graph, autocast: settings.autocast ?? null },
         { skip, base, afterSkip: () => rngAfterSkip && restoreRng(rngAfterSkip) },
         {
           bar: new Progress(io.stderr, `epoch ${epoch}/${settings.epochs}`, progressOn), tb, tbEvery: TB_STEP_EVERY, stepBase: (epoch - 1) * b.trainLoader.length,
@@ -443,7 +448,7 @@ async function trainLocked(
         break;
       }
       if (!b.perBatch) b.sched?.step();
-      const ev = await evaluate(b.model, b.testLoader, criterion);
+      const ev = await evaluate(b.model, b.testLoader, criterion, undefined, settings.autocast ?? null);
       const m: EpochMetrics = {
         epoch, train_loss: r.lossSum / r.seen, train_acc: r.correct / r.seen, test_loss: ev.loss, test_acc: ev.acc, lr: base.lr,
         time_s: timeS, images_per_s: r.seen / Math.max(timeS, 1e-9), breakdown: roundBreakdown(breakdown),
