@@ -12,8 +12,11 @@
  * gradient (the gradient of a bf16 tensor is bf16), and the gradients of input, weight and bias (PyTorch's
  * gradients of the bf16 casts, before they are cast back to FP32).
  *
- * What PyTorch 1.13's CPU autocast lists cast to bf16 and convkit does not: mm / bmm / matmul / addmm / baddbmm
- * (Tensor.matmul stays FP32 here), conv1d/3d, conv_transpose (convkit has none). Ops on neither list run in
+ * Tensor.matmul (PyTorch's mm / bmm / matmul) is cast too: its operands are rounded to bf16 by a recorded cast
+ * whose backward rounds the incoming gradient (the gradient of a bf16 tensor is bf16), the product of the rounded
+ * operands is exact in FP32 and summed in FP32 by the FP32 GEMM, and the output is rounded by another such cast:
+ * the values of PyTorch's bf16 matmul up to the order of the FP32 sums. Not cast, unlike PyTorch's list:
+ * conv1d/3d, conv_transpose (convkit has none). Ops on neither list run in
  * PyTorch in the dtype of their input, so batch norm, ReLU and pooling after a bf16 conv compute on bf16 there;
  * convkit computes them in FP32 on the bf16-rounded values (the more accurate choice, and what the ops' FP32
  * kernels do). Losses are on PyTorch's FP32 list and run in FP32 in both.
@@ -24,7 +27,7 @@
  */
 import { AsyncLocalStorage } from 'async_hooks';
 import { native } from './binding';
-import { needsGrad, record } from './autograd/functions';
+import { matmulFp32, needsGrad, record, setAutocastMatmul } from './autograd/functions';
 import { noGrad } from './autograd/grad_mode';
 import { ckError } from './errors';
 import { matmul as rawMatmul } from './ops/matmul';
@@ -185,3 +188,26 @@ export function linearBf16(input: Tensor, weight: Tensor, bias: Tensor | null): 
     };
   });
 }
+
+/**
+ * A bf16 cast as autograd sees it, on FP32 storage: the forward rounds to bf16, the backward rounds the gradient
+ * (PyTorch: the gradient reaching a bf16 tensor is bf16; the cast back to FP32 is exact).
+ */
+function castBf16(t: Tensor): Tensor {
+  const y = roundedBf16(t);
+  if (!needsGrad(t)) return y;
+  return record(y, 'ToBf16Backward', [t], () => (g) => [roundedBf16(g)]);
+}
+
+/** matmul under autocast: bf16 operands, FP32 accumulation, a bf16 result (see the file comment). */
+function matmulBf16(a: Tensor, b: Tensor): Tensor | null {
+  if (a.device.type !== 'cpu' || a.dtype !== 'float32' || b.dtype !== 'float32' || !isAutocastEnabled('cpu')) return null;
+  const ra = castBf16(a), rb = castBf16(b);
+  const p = matmulFp32(ra, rb);
+  ra.dispose();
+  rb.dispose();
+  const y = castBf16(p);
+  p.dispose();
+  return y;
+}
+setAutocastMatmul(matmulBf16);

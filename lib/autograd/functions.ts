@@ -444,13 +444,27 @@ export function variance(x: Tensor, dim: number | number[] | undefined, o: { kee
 
 // ---- linear algebra ---------------------------------------------------------------------------------
 
+/**
+ * Set by lib/autocast.ts: inside ck.autocast('cpu') it returns the bf16 matmul of two FP32 CPU tensors (and null
+ * outside a region), so Tensor.matmul follows PyTorch's CPU autocast list without a module cycle.
+ */
+let autocastMatmul: ((a: Tensor, b: Tensor) => Tensor | null) | null = null;
+export function setAutocastMatmul(f: (a: Tensor, b: Tensor) => Tensor | null): void {
+  autocastMatmul = f;
+}
+
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  return autocastMatmul?.(a, b) ?? matmulFp32(a, b);
+}
+
+/** matmul in the operands' own precision (ck.autocast's bf16 matmul calls it on bf16-rounded operands). */
+export function matmulFp32(a: Tensor, b: Tensor): Tensor {
   if (!needsGrad(a, b)) return rawMatmul(a, b);
   // 1-D operands go through differentiable views so the core handles only rank >= 2.
   if (a.ndim === 1 || b.ndim === 1) {
     const a2 = a.ndim === 1 ? a.unsqueeze(0) : a;
     const b2 = b.ndim === 1 ? b.unsqueeze(-1) : b;
-    const o2 = matmul(a2, b2);
+    const o2 = matmulFp32(a2, b2);
     let o = o2;
     if (a.ndim === 1) o = o.squeeze(-2);
     if (b.ndim === 1) {

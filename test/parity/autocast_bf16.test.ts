@@ -1,6 +1,7 @@
 /**
  * ck.autocast('cpu', { dtype: 'bfloat16' }) against live PyTorch 1.13's torch.autocast('cpu', dtype=torch.bfloat16):
- * conv2d (bias or not, stride, padding, groups, depthwise, 1x1) and linear, output and every gradient, and a small
+ * conv2d (bias or not, stride, padding, groups, depthwise, 1x1), linear and matmul (2-D, broadcast, 1-D, bmm), output and
+ * every gradient, and a small
  * CNN's loss and gradients (train-mode batch norm, ReLU, max pool, global average pool, cross entropy).
  *
  * Tolerances. A single conv / linear: both sides round the same operands to bf16 and sum exact products in FP32
@@ -82,6 +83,41 @@ describe('autocast bf16 vs torch.autocast: linear', () => {
     ck.manualSeed(12);
     const leaves = { x: leaf([4, 8, 48]), w: leaf([24, 48], 0.2) };
     await opCase('linear 3-D', leaves, () => F.linear(leaves.x, leaves.w), 'F.linear(x, w)');
+  });
+});
+
+describe('autocast bf16 vs torch.autocast: matmul', () => {
+  // Sizes above oneDNN's bf16 threshold, as for linear (the file comment).
+  test('2-D @ 2-D', async () => {
+    ck.manualSeed(21);
+    const leaves = { a: leaf([24, 80]), b: leaf([80, 40], 0.2) };
+    await opCase('matmul', leaves, () => leaves.a.matmul(leaves.b), 'torch.matmul(a, b)');
+  });
+  test('3-D @ 2-D (broadcast over the batch)', async () => {
+    ck.manualSeed(22);
+    const leaves = { a: leaf([3, 16, 64]), b: leaf([64, 32], 0.2) };
+    await opCase('matmul 3-D @ 2-D', leaves, () => leaves.a.matmul(leaves.b), 'torch.matmul(a, b)');
+  });
+  test('1-D @ 2-D', async () => {
+    ck.manualSeed(23);
+    const leaves = { a: leaf([96]), b: leaf([96, 48], 0.2) };
+    await opCase('matmul 1-D @ 2-D', leaves, () => leaves.a.matmul(leaves.b), 'torch.matmul(a, b)');
+  });
+  test('3-D @ 3-D (bmm)', async () => {
+    ck.manualSeed(24);
+    const leaves = { a: leaf([4, 32, 64]), b: leaf([4, 64, 48], 0.2) };
+    await opCase('bmm', leaves, () => leaves.a.matmul(leaves.b), 'torch.bmm(a, b)');
+  });
+  test('autocast off (and outside a region) keeps FP32: no rounding', () => {
+    ck.manualSeed(25);
+    const a = ck.randn([8, 16]), b = ck.randn([16, 8]);
+    const plain = a.matmul(b).dataSync();
+    const off = ck.autocast('cpu', { enabled: false }, () => a.matmul(b)).dataSync();
+    const on = ck.autocast('cpu', () => a.matmul(b)).dataSync();
+    expect(Array.from(off)).toEqual(Array.from(plain));
+    const bf16 = (x: number) => { const f = new Float32Array([x]); const u = new Uint32Array(f.buffer); return (u[0] & 0xffff) === 0; };
+    expect(Array.from(on).every(bf16)).toBe(true);
+    expect(Array.from(plain).every(bf16)).toBe(false);
   });
 });
 
