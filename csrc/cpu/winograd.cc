@@ -23,11 +23,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/error.h"
 #include "core/kernels.h"
 #include "cpu/isa.h"
+#include "cpu/gemm_kernels.h"
+#include "cpu/grow_buffer.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd_kernels.h"
 
@@ -49,12 +50,12 @@ namespace {
 constexpr int64_t kBudget = CK_WINO_BUDGET;
 constexpr int64_t kMinTiles = CK_WINO_MIN_TILES;
 
-// Thread-local scratch that only grows. Slots: 0 V, 1 M, 2 gathered patches, 3 U (the caller's, read by tasks).
+// Thread-local scratch that only grows, 64-byte aligned (the GEMM reads packed V with aligned loads). Slots:
+// 0 V, 1 M, 2 gathered patches, 3 packed U (the caller's, read by the tasks).
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> buf[4];
-  std::vector<float>& v = buf[slot];
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
+  thread_local GrowBuffer<float> buf[4] = {GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd"),
+                                           GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd")};
+  return buf[slot].get(n);
 }
 
 // The geometry of one Winograd convolution: input (N, Ci, H, W) -> output (N, Co, OH, OW), padding ph, pw.
@@ -62,35 +63,48 @@ struct WGeo {
   int64_t N, Ci, H, W, Co, OH, OW, ph, pw, TH, TW, T;
 };
 
-// U[xi][o][c] of kernel g(o, c) (a 3x3 array at `at(o, c)`, row-major), transformed in double.
-template <int M, class At>
-void transform_weights(int64_t Co, int64_t Ci, At at, float* U) {
+// The a*a transformed weight planes U[xi] (O x C, U[xi][o][c] of kernel g(o, c)), each packed once per call
+// as the GEMM's A operand (gemm_pack_a's layout: row block r of mr rows at r*mr*C, then c-major, mr floats per
+// c; rows past O zero). Kernel g(o, c)'s taps at g + o*ostride + c*cstride (+ 8 - t when flip). Returns the
+// stride between the planes.
+struct PackedU {
+  const float* data;
+  int64_t plane;
+};
+template <int M>
+PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostride, int64_t cstride, bool flip) {
   constexpr int A = Mats<M>::A;
-  const int64_t plane = Co * Ci;
+  const int64_t mr = gemm_kernels().mr, rows = (Co + mr - 1) / mr * mr;
+  const int64_t plane = (rows * Ci + 16 + 15) / 16 * 16;  // + the packing buffer's slack, 64-byte multiples
+  float* U = scratch(3, A * A * plane);
+  const auto wt = M == 2 ? winograd_kernels().weights2 : winograd_kernels().weights4;
   parallel_for(Co, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, Ci)), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
-      for (int64_t c = 0; c < Ci; ++c) {
-        const float* g = at(o, c);
-        double t[A][3];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < 3; ++j)
-            t[i][j] = Mats<M>::G[i][0] * g[0 * 3 + j] + Mats<M>::G[i][1] * g[1 * 3 + j] + Mats<M>::G[i][2] * g[2 * 3 + j];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j) {
-            const double v = t[i][0] * Mats<M>::G[j][0] + t[i][1] * Mats<M>::G[j][1] + t[i][2] * Mats<M>::G[j][2];
-            U[(i * A + j) * plane + o * Ci + c] = static_cast<float>(v);
-          }
-      }
+      wt(g + o * ostride, cstride, flip ? 1 : 0, Ci, U + (o / mr) * mr * Ci + o % mr, plane, mr);
   });
+  if (rows > Co)
+    for (int xi = 0; xi < A * A; ++xi)
+      for (int64_t o = Co; o < rows; ++o)
+        for (int64_t c = 0; c < Ci; ++c) U[xi * plane + (o / mr) * mr * Ci + c * mr + o % mr] = 0.0f;
+  return PackedU{U, plane};
 }
 
 // One item: tiles [t0, t0 + nt) of the batch, all channels.
+// V (the GEMM's B operand, C x tiles per transform position) is written by the input transform straight in
+// gemm_pack_b's layout (slivers of nr tiles: sliver s at s*nr*C, then c-major, nr floats per c) when the path's
+// nr is a multiple of the 16 lanes (AVX2, AVX-512); on the baseline path (nr = 8) it is written row-major and
+// packed per plane. Lanes past nt up to a whole sliver repeat the last tile, so every GEMM column is finite.
 template <int M>
-void run_item(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y,
+void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y,
               int64_t t0, int64_t nt, int64_t Tb) {
   constexpr int A = Mats<M>::A, AA = A * A;
-  float* V = scratch(0, AA * q.Ci * Tb);
+  const int64_t NR = gemm_kernels().nr;
+  const bool packed = NR % kLanes == 0;
+  const int64_t vplane = Tb * q.Ci;  // Tb is a multiple of 32, so of nr
+  float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
+  float* Vrow = V + AA * vplane;  // the baseline path's row-major V
   float* Mb = scratch(1, AA * q.Co * Tb);
+  const int64_t ncols = packed ? (nt + NR - 1) / NR * NR : (nt + kLanes - 1) / kLanes * kLanes;
   float* d = scratch(2, 2 * AA * kLanes);
   float* tmp = d + AA * kLanes;
   const int64_t HW = q.H * q.W, OHW = q.OH * q.OW;
@@ -105,10 +119,9 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
     int i0, i1, j0, j1;
   };
   Lane ln[kLanes];
-  for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
-    const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
+  for (int64_t l0 = 0; l0 < ncols; l0 += kLanes) {
     for (int l = 0; l < kLanes; ++l) {
-      const int64_t t = t0 + l0 + std::min(l, nl - 1);  // lanes past nt repeat the last tile
+      const int64_t t = t0 + std::min(l0 + l, nt - 1);  // lanes past nt repeat the last tile
       const int64_t r = t % (q.TH * q.TW);
       const int64_t ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
       Lane& a = ln[l];
@@ -135,13 +148,20 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
           for (int j = 0; j < A; ++j)
             d[(i * A + j) * kLanes + l] = i >= a.i0 && i < a.i1 && j >= a.j0 && j < a.j1 ? s[i * q.W + j] : 0.0f;
       }
-      // V[xi][c][l0 + l] = (B^T d B)[xi] through the table's transform.
-      input(d, tmp, V + c * Tb + l0, q.Ci * Tb);
+      // V[xi](c, l0 + l) = (B^T d B)[xi] through the table's transform.
+      if (packed) {
+        input(d, tmp, V + (l0 / NR) * NR * q.Ci + c * NR + l0 % NR, vplane);
+      } else {
+        input(d, tmp, Vrow + c * Tb + l0, vplane);
+      }
     }
   }
-  // Lanes past nt hold copies of the last tile; the GEMM covers only whole lane groups that were written.
-  const int64_t ncols = (nt + kLanes - 1) / kLanes * kLanes;
-  sgemm_cpu(AA, q.Co, ncols, q.Ci, 1.0f, U, q.Co * q.Ci, q.Ci, 1, V, q.Ci * Tb, Tb, 1, 0.0f, Mb, q.Co * Tb, Tb);
+  for (int xi = 0; xi < AA; ++xi) {
+    if (!packed) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tb, 1, V + xi * vplane);
+    // M[xi] (Co x ncols) = U[xi] (Co x Ci) @ V[xi] (Ci x ncols), both operands already packed.
+    sgemm_prepacked(q.Co, ncols, q.Ci, U.data + xi * U.plane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f,
+                    Mb + xi * q.Co * Tb, Tb);
+  }
 
   float out[M * M * kLanes];
   int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output in image 0's plane 0 (+ image)
@@ -189,13 +209,14 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
 }
 
 template <int M>
-void run(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y) {
+void run(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y) {
   constexpr int A = Mats<M>::A;
+  constexpr int64_t kStep = 32;  // items start on multiples of every path's nr (8, 16, 32)
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
-  int64_t Tb = std::max<int64_t>(kMinTiles, kBudget / (A * A * (q.Ci + q.Co)) / kLanes * kLanes);
+  int64_t Tb = std::max<int64_t>(kMinTiles, kBudget / (A * A * (q.Ci + q.Co)) / kStep * kStep);
   // Enough items for every thread (twice over, to even out the last ones) when the batch allows.
   const int64_t per = (q.T + 2 * nthreads - 1) / (2 * nthreads);
-  Tb = std::min(Tb, std::max<int64_t>(kLanes, (per + kLanes - 1) / kLanes * kLanes));
+  Tb = std::min(Tb, std::max<int64_t>(kStep, (per + kStep - 1) / kStep * kStep));
   const int64_t items = (q.T + Tb - 1) / Tb;
   parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -213,25 +234,15 @@ WGeo geo(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t OH, in
 
 template <int M>
 void forward(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& ep) {
-  constexpr int A = Mats<M>::A;
-  float* U = scratch(3, A * A * p.O * p.C);
-  transform_weights<M>(p.O, p.C, [&](int64_t o, int64_t c) { return w + (o * p.C + c) * 9; }, U);
+  const PackedU U = transform_weights<M>(p.O, p.C, w, p.C * 9, 9, false);
   run<M>(geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw), x, U, b, ep, y);
 }
 
 template <int M>
 void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  constexpr int A = Mats<M>::A;
-  // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw].
-  float* U = scratch(3, A * A * p.O * p.C);
-  std::vector<float> flipped;  // the (C, O) kernels, flipped: built once, read by the transform
-  flipped.resize(static_cast<size_t>(p.C * p.O * 9));
-  parallel_for(p.C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.O * 9)), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t o = 0; o < p.O; ++o)
-        for (int k = 0; k < 9; ++k) flipped[(c * p.O + o) * 9 + k] = w[(o * p.C + c) * 9 + (8 - k)];
-  });
-  transform_weights<M>(p.C, p.O, [&](int64_t c, int64_t o) { return flipped.data() + (c * p.O + o) * 9; }, U);
+  // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw]: kernel (c, o)
+  // of the transposed convolution at w + o*C*9 + c*9, its taps reversed.
+  const PackedU U = transform_weights<M>(p.C, p.O, w, 9, p.C * 9, true);
   run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
 }
 

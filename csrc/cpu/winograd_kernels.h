@@ -18,6 +18,11 @@ struct WinogradKernels {
   // = (A^T M A)[i][j]. tmp: a*a*kWinoLanes floats.
   void (*output2)(const float* m, int64_t mstride, float* tmp, float* out);
   void (*output4)(const float* m, int64_t mstride, float* tmp, float* out);
+  // Weight transform U = G g G^T (in double, rounded once) of n kernels: kernel c's taps at g + c*gstride + t
+  // (t = 3*row + col; + 8 - t when flip, the 180-degree rotation backward-data needs); writes U[xi] of kernel c
+  // at u[xi*ustride + c*ucstride], xi = i*a + j.
+  void (*weights2)(const float* g, int64_t gstride, int flip, int64_t n, float* u, int64_t ustride, int64_t ucstride);
+  void (*weights4)(const float* g, int64_t gstride, int flip, int64_t n, float* u, int64_t ustride, int64_t ucstride);
 };
 
 const WinogradKernels& winograd_kernels();
