@@ -112,41 +112,40 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
   const auto input = M == 2 ? k.input2 : k.input4;
   const auto output = M == 2 ? k.output2 : k.output4;
 
-  // Per lane: the offset of its patch's top-left corner in an input plane of image 0 (may lie outside the
-  // plane), its image, and the patch rows [i0, i1) and columns [j0, j1) inside the image.
-  struct Lane {
-    int64_t n, off;
-    int i0, i1, j0, j1;
-  };
-  Lane ln[kLanes];
+  // Per group of kLanes tiles: lane l's patch's top-left corner as an offset from the group's first image's plane
+  // of channel c (int32: the hardware gathers' index), and which lanes' patch rows / columns lie inside the
+  // image; outside it the gather writes zeros without reading. A group whose offsets would not fit int32 (an
+  // image of over 2^27 floats) is gathered by the scalar loop below.
+  const auto gather = M == 2 ? k.gather2 : k.gather4;
+  const int64_t TT = q.TH * q.TW, CHW = q.Ci * HW;
+  int32_t off[kLanes];
+  uint32_t rowmask[A], colmask[A];
+  int64_t loff[kLanes];
   for (int64_t l0 = 0; l0 < ncols; l0 += kLanes) {
+    const int64_t nA = (t0 + std::min(l0, nt - 1)) / TT;
+    const int64_t nB = (t0 + std::min(l0 + kLanes - 1, nt - 1)) / TT;
+    const bool fits = (nB - nA + 1) * CHW + 2 * q.W + 2 * A < (int64_t{1} << 31);
+    std::fill(rowmask, rowmask + A, 0u);
+    std::fill(colmask, colmask + A, 0u);
     for (int l = 0; l < kLanes; ++l) {
       const int64_t t = t0 + std::min(l0 + l, nt - 1);  // lanes past nt repeat the last tile
-      const int64_t r = t % (q.TH * q.TW);
-      const int64_t ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
-      Lane& a = ln[l];
-      a.n = t / (q.TH * q.TW);
-      a.off = ih * q.W + iw;
-      a.i0 = static_cast<int>(std::clamp<int64_t>(-ih, 0, A));
-      a.i1 = static_cast<int>(std::clamp<int64_t>(q.H - ih, 0, A));
-      a.j0 = static_cast<int>(std::clamp<int64_t>(-iw, 0, A));
-      a.j1 = static_cast<int>(std::clamp<int64_t>(q.W - iw, 0, A));
+      const int64_t r = t % TT, ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
+      loff[l] = (t / TT - nA) * CHW + ih * q.W + iw;
+      off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
+      for (int i = 0; i < A; ++i) {
+        if (ih + i >= 0 && ih + i < q.H) rowmask[i] |= 1u << l;
+        if (iw + i >= 0 && iw + i < q.W) colmask[i] |= 1u << l;
+      }
     }
     for (int64_t c = 0; c < q.Ci; ++c) {
-      // Gather the lanes' a x a patches into d[(i*A + j)*kLanes + l] (zero outside the image).
-      for (int l = 0; l < kLanes; ++l) {
-        const Lane& a = ln[l];
-        const float* s = x + (a.n * q.Ci + c) * HW + a.off;
-        if (a.i0 == 0 && a.i1 == A && a.j0 == 0 && a.j1 == A) {
-#pragma GCC unroll 6
-          for (int i = 0; i < A; ++i)
-#pragma GCC unroll 6
-            for (int j = 0; j < A; ++j) d[(i * A + j) * kLanes + l] = s[i * q.W + j];
-          continue;
-        }
+      const float* xc = x + (nA * q.Ci + c) * HW;
+      if (fits) {
+        gather(xc, off, rowmask, colmask, q.W, d);  // the lanes' patches into d[(i*A + j)*kLanes + l]
+      } else {
         for (int i = 0; i < A; ++i)
           for (int j = 0; j < A; ++j)
-            d[(i * A + j) * kLanes + l] = i >= a.i0 && i < a.i1 && j >= a.j0 && j < a.j1 ? s[i * q.W + j] : 0.0f;
+            for (int l = 0; l < kLanes; ++l)
+              d[(i * A + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? xc[loff[l] + i * q.W + j] : 0.0f;
       }
       // V[xi](c, l0 + l) = (B^T d B)[xi] through the table's transform.
       if (packed) {

@@ -23,6 +23,12 @@ struct WinogradKernels {
   // at u[xi*ustride + c*ucstride], xi = i*a + j.
   void (*weights2)(const float* g, int64_t gstride, int flip, int64_t n, float* u, int64_t ustride, int64_t ucstride);
   void (*weights4)(const float* g, int64_t gstride, int flip, int64_t n, float* u, int64_t ustride, int64_t ucstride);
+  // The lanes' a x a patches, zero outside the image: d[(i*a + j)*kWinoLanes + l] = p[off[l] + i*w + j] where
+  // bit l of rowmask[i] & colmask[j] is set, else 0 (the masked-off elements are not read).
+  void (*gather2)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
+                  float* d);
+  void (*gather4)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
+                  float* d);
 };
 
 const WinogradKernels& winograd_kernels();
