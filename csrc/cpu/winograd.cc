@@ -100,10 +100,12 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
   constexpr int A = Mats<M>::A, AA = A * A;
   const int64_t NR = gemm_kernels().nr;
   const bool packed = NR % kLanes == 0;
-  const int64_t vplane = Tb * q.Ci;  // Tb is a multiple of 32, so of nr
+  // Planes of V and M one cache line longer than their data: the transforms touch all a*a planes for one
+  // channel, and planes a power of two apart would all fall in the same L1 set.
+  const int64_t vplane = Tb * q.Ci + 16, mplane = q.Co * Tb + 16;  // Tb is a multiple of 32, so of nr
   float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
   float* Vrow = V + AA * vplane;  // the baseline path's row-major V
-  float* Mb = scratch(1, AA * q.Co * Tb);
+  float* Mb = scratch(1, AA * mplane);
   const int64_t ncols = packed ? (nt + NR - 1) / NR * NR : (nt + kLanes - 1) / kLanes * kLanes;
   float* d = scratch(2, 2 * AA * kLanes);
   float* tmp = d + AA * kLanes;
@@ -159,34 +161,52 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
     if (!packed) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tb, 1, V + xi * vplane);
     // M[xi] (Co x ncols) = U[xi] (Co x Ci) @ V[xi] (Ci x ncols), both operands already packed.
     sgemm_prepacked(q.Co, ncols, q.Ci, U.data + xi * U.plane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f,
-                    Mb + xi * q.Co * Tb, Tb);
+                    Mb + xi * mplane, Tb);
   }
 
+  // Per group: lane l's output tile's top-left corner as an int32 offset from the group's first image's plane
+  // of channel o, and which lanes' tile rows / columns lie inside the output (lanes past nt: none), for the
+  // table's masked scatter; the scalar loop for groups whose offsets would not fit, and with an epilogue.
+  const auto scatter = M == 2 ? k.scatter2 : k.scatter4;
+  const int64_t CoHW = q.Co * OHW;
   float out[M * M * kLanes];
-  int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output in image 0's plane 0 (+ image)
+  int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output from image nA's plane 0
+  int32_t yoff[kLanes];
+  uint32_t orow[M], ocol[M];
   int lni[kLanes], lnj[kLanes];
   for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
-    for (int l = 0; l < nl; ++l) {
+    const int64_t nA = (t0 + l0) / TT, nB = (t0 + l0 + nl - 1) / TT;
+    const bool fits = !ep.active() && (nB - nA + 1) * CoHW < (int64_t{1} << 31);
+    std::fill(orow, orow + M, 0u);
+    std::fill(ocol, ocol + M, 0u);
+    for (int l = 0; l < kLanes; ++l) {
+      if (l >= nl) {
+        yoff[l] = 0;
+        continue;
+      }
       const int64_t t = t0 + l0 + l;
-      const int64_t r = t % (q.TH * q.TW), oh = (r / q.TW) * M, ow = (r % q.TW) * M;
-      lbase[l] = (t / (q.TH * q.TW)) * q.Co * OHW + oh * q.OW + ow;
+      const int64_t r = t % TT, oh = (r / q.TW) * M, ow = (r % q.TW) * M;
+      lbase[l] = (t / TT - nA) * CoHW + oh * q.OW + ow;
+      yoff[l] = fits ? static_cast<int32_t>(lbase[l]) : 0;
       lni[l] = static_cast<int>(std::min<int64_t>(M, q.OH - oh));
       lnj[l] = static_cast<int>(std::min<int64_t>(M, q.OW - ow));
+      for (int i = 0; i < M; ++i) {
+        if (i < lni[l]) orow[i] |= 1u << l;
+        if (i < lnj[l]) ocol[i] |= 1u << l;
+      }
     }
+    float* yA = y + nA * CoHW;
     for (int64_t o = 0; o < q.Co; ++o) {
-      output(Mb + o * Tb + l0, q.Co * Tb, tmp, out);  // out = A^T M A
+      output(Mb + o * Tb + l0, mplane, tmp, out);  // out = A^T M A
       const float bias = b ? b[o] : 0.0f;
+      if (fits) {
+        scatter(out, bias, yoff, orow, ocol, q.OW, yA + o * OHW);
+        continue;
+      }
       if (!ep.active()) {
         for (int l = 0; l < nl; ++l) {
-          float* yt = y + lbase[l] + o * OHW;
-          if (lni[l] == M && lnj[l] == M) {
-#pragma GCC unroll 4
-            for (int i = 0; i < M; ++i)
-#pragma GCC unroll 4
-              for (int j = 0; j < M; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
-            continue;
-          }
+          float* yt = yA + lbase[l] + o * OHW;
           for (int i = 0; i < lni[l]; ++i)
             for (int j = 0; j < lnj[l]; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
         }
@@ -194,7 +214,7 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
       }
       const float sc = ep.scale ? ep.scale[o] : 1.0f, sh = ep.shift ? ep.shift[o] : 0.0f;
       for (int l = 0; l < nl; ++l) {
-        const int64_t base = lbase[l] + o * OHW;
+        const int64_t base = nA * CoHW + lbase[l] + o * OHW;
         for (int i = 0; i < lni[l]; ++i)
           for (int j = 0; j < lnj[l]; ++j) {
             float v = (out[(i * M + j) * kLanes + l] + bias) * sc + sh;

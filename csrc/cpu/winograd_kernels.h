@@ -29,6 +29,12 @@ struct WinogradKernels {
                   float* d);
   void (*gather4)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
                   float* d);
+  // The output tiles (out from output2/4) plus bias into y: y[off[l] + i*w + j] = out[(i*m + j)*kWinoLanes + l] +
+  // bias where bit l of rowmask[i] & colmask[j] is set (other elements not written).
+  void (*scatter2)(const float* out, float bias, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
+                   int64_t w, float* y);
+  void (*scatter4)(const float* out, float bias, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
+                   int64_t w, float* y);
 };
 
 const WinogradKernels& winograd_kernels();
