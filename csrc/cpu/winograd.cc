@@ -78,14 +78,12 @@ PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostrid
   const int64_t plane = (rows * Ci + 16 + 15) / 16 * 16;  // + the packing buffer's slack, 64-byte multiples
   float* U = scratch(3, A * A * plane);
   const auto wt = M == 2 ? winograd_kernels().weights2 : winograd_kernels().weights4;
-  parallel_for(Co, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, Ci)), [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
-      wt(g + o * ostride, cstride, flip ? 1 : 0, Ci, U + (o / mr) * mr * Ci + o % mr, plane, mr);
+  const int stream = A * A * plane * static_cast<int64_t>(sizeof(float)) > (int64_t{16} << 20) ? 1 : 0;  // > 16 MiB
+  parallel_for(rows / mr, std::max<int64_t>(1, 256 / std::max<int64_t>(1, Ci)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      wt(g + r * mr * ostride, ostride, cstride, flip ? 1 : 0, std::min(mr, Co - r * mr), mr, Ci, U + r * mr * Ci,
+         plane, stream);
   });
-  if (rows > Co)
-    for (int xi = 0; xi < A * A; ++xi)
-      for (int64_t o = Co; o < rows; ++o)
-        for (int64_t c = 0; c < Ci; ++c) U[xi * plane + (o / mr) * mr * Ci + c * mr + o % mr] = 0.0f;
   return PackedU{U, plane};
 }
 
