@@ -7,18 +7,26 @@
 //   U[xi][o][c] = (G g_oc G^T)[xi]           weight transform (once per call, in double, then rounded)
 //   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a independent GEMMs (O, C) @ (C, tiles)
 //   y_o tile    = A^T M[.][o][t] A           output transform, then bias and the epilogue
-// so the a*a element-wise products over channels become one batched ck::sgemm_cpu call: the FLOPs stay in the
-// tuned GEMM (ISA-dispatched) and the transforms are plain loops over 16 tiles at a time that the compiler
-// vectorises. Multiplies per output: F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
+// so the a*a element-wise products over channels become a*a GEMMs run by the tuned GEMM's micro-kernel
+// (ck::sgemm_prepacked, ISA-dispatched) on operands already in its packed layouts. Multiplies per output:
+// F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
 //
-// Work split: items of kLanes-multiples of tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each
-// item transformed, multiplied and written back by one pool thread with its own scratch (V and M of the item,
-// sized to stay in L2/L3), so the GEMM runs single-threaded inside the task and no two items write the same
-// output. Results are independent of the thread count (each output is one item's, the sums over channels are
-// in the GEMM's fixed order).
+// Pipeline (docs/winograd.md): (1) U transformed once per call, in double, by a per-ISA kernel that writes the
+// GEMM's packed A layout directly (streamed past the caches when large); (2) per item of Tb tiles and per
+// group of 16 tiles and input channel: the 16 a x a patches gathered with masked hardware gathers (zeros
+// outside the image without reading), transformed (B^T d B) and written straight into the GEMM's packed B
+// layout (no packing pass on AVX2 / AVX-512); (3) the a*a GEMMs of the item, while V is in L2; (4) per output
+// channel and 16 tiles: A^T M A, + bias, stored by masked scatters (or the epilogue). Per-ISA pieces live in
+// winograd_kernels.inc (baseline SSE2 here, winograd_avx2.cc, winograd_avx512.cc; cpu/isa.h).
 //
-// Numerics: the transforms add rounding (the points 0, +-1, +-2 and infinity; F(4x4)'s 1/24-scaled weights).
-// Measured against the FP64 reference in test/unit/conv_winograd.test.ts and docs/winograd.md.
+// Work split: items of Tb tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each transformed,
+// multiplied and written back by one pool thread with its own scratch (V and M of the item), so the GEMM runs
+// single-threaded inside the task and no two items write the same output. Results are independent of the
+// thread count (each output is one item's, the sums over channels are in the GEMM's fixed order).
+//
+// Numerics: the transforms add rounding (F(4x4)'s points 0, -1, 1, 1/2, -2 and infinity; its 1/3- and
+// 1/15-scaled weights). Measured against the FP64 reference in test/unit/conv_winograd.test.ts and
+// docs/winograd.md.
 #include "cpu/winograd.h"
 
 #include <algorithm>
@@ -37,18 +45,14 @@ namespace {
 
 #include "cpu/winograd_kernels.inc"
 
-#ifndef CK_WINO_BUDGET
-#define CK_WINO_BUDGET (288 * 1024)
-#endif
-#ifndef CK_WINO_MIN_TILES
-#define CK_WINO_MIN_TILES 128
-#endif
-// Floats of V + M per item (~1.1 MiB), so an item's transformed data is still in L2 when the GEMM reads it
-// and when the output transform reads the GEMM's result; but at least kMinTiles tiles per item, since each
-// item's GEMM packs the a*a (O, C) weight blocks again, a cost of about 4/tiles of its multiply (measured
-// with 16, 64, 128, 256: 128 was fastest from 64 to 512 channels; docs/winograd.md).
-constexpr int64_t kBudget = CK_WINO_BUDGET;
-constexpr int64_t kMinTiles = CK_WINO_MIN_TILES;
+// Tiles per item. An item's V and M (a*a*(C + O) floats per tile) stay in L2 with few tiles, but each item's
+// GEMMs stream all of U (a*a*C*O floats, packed once per call) from L3 or memory once more: 32 tiles while U is
+// at most ~2.4 MB (C*O <= 128*128), 64 up to 256*256, else 128 (measured F(4x4), one thread, 32/64/128/256
+// interleaved: docs/winograd.md).
+int64_t tiles_per_item(int64_t C, int64_t O) {
+  const int64_t co = C * O;
+  return co <= 128 * 128 ? 32 : co <= 256 * 256 ? 64 : 128;
+}
 
 // Thread-local scratch that only grows, 64-byte aligned (the GEMM reads packed V with aligned loads). Slots:
 // 0 V, 1 M, 2 gathered patches, 3 packed U (the caller's, read by the tasks).
@@ -227,10 +231,9 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
 
 template <int M>
 void run(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y) {
-  constexpr int A = Mats<M>::A;
   constexpr int64_t kStep = 32;  // items start on multiples of every path's nr (8, 16, 32)
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
-  int64_t Tb = std::max<int64_t>(kMinTiles, kBudget / (A * A * (q.Ci + q.Co)) / kStep * kStep);
+  int64_t Tb = tiles_per_item(q.Ci, q.Co);
   // Enough items for every thread (twice over, to even out the last ones) when the batch allows.
   const int64_t per = (q.T + 2 * nthreads - 1) / (2 * nthreads);
   Tb = std::min(Tb, std::max<int64_t>(kStep, (per + kStep - 1) / kStep * kStep));
