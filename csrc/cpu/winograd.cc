@@ -16,8 +16,9 @@
 // group of 16 tiles and input channel: the 16 a x a patches gathered with masked hardware gathers (zeros
 // outside the image without reading), transformed (B^T d B) and written straight into the GEMM's packed B
 // layout (no packing pass on AVX2 / AVX-512); (3) the a*a GEMMs of the item, while V is in L2; (4) per output
-// channel and 16 tiles: A^T M A, + bias, stored by masked scatters (or the epilogue). Per-ISA pieces live in
-// winograd_kernels.inc (baseline SSE2 here, winograd_avx2.cc, winograd_avx512.cc; cpu/isa.h).
+// channel and 16 tiles: A^T M A, + bias, stored into y (F(4x4) on AVX-512: rows transposed in registers, one
+// masked 4-float store per tile row; else masked scatters or scalar stores; the epilogue scalar). Per-ISA
+// pieces live in winograd_kernels.inc (baseline SSE2 here, winograd_avx2.cc, winograd_avx512.cc; cpu/isa.h).
 //
 // Work split: items of Tb tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each transformed,
 // multiplied and written back by one pool thread with its own scratch (V and M of the item), so the GEMM runs
