@@ -7,27 +7,37 @@
 //   U[xi][o][c] = (G g_oc G^T)[xi]           weight transform (once per call, in double, then rounded)
 //   M[xi][o][t] = sum_c U[xi][o][c] V[xi][c][t]   a*a independent GEMMs (O, C) @ (C, tiles)
 //   y_o tile    = A^T M[.][o][t] A           output transform, then bias and the epilogue
-// so the a*a element-wise products over channels become one batched ck::sgemm_cpu call: the FLOPs stay in the
-// tuned GEMM (ISA-dispatched) and the transforms are plain loops over 16 tiles at a time that the compiler
-// vectorises. Multiplies per output: F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
+// so the a*a element-wise products over channels become a*a GEMMs run by the tuned GEMM's micro-kernel
+// (ck::sgemm_prepacked, ISA-dispatched) on operands already in its packed layouts. Multiplies per output:
+// F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
 //
-// Work split: items of kLanes-multiples of tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each
-// item transformed, multiplied and written back by one pool thread with its own scratch (V and M of the item,
-// sized to stay in L2/L3), so the GEMM runs single-threaded inside the task and no two items write the same
-// output. Results are independent of the thread count (each output is one item's, the sums over channels are
-// in the GEMM's fixed order).
+// Pipeline (docs/winograd.md): (1) U transformed once per call, in double, by a per-ISA kernel that writes the
+// GEMM's packed A layout directly (streamed past the caches when large); (2) per item of Tb tiles and per
+// group of 16 tiles and input channel: the 16 a x a patches gathered with masked hardware gathers (zeros
+// outside the image without reading), transformed (B^T d B) and written straight into the GEMM's packed B
+// layout (no packing pass on AVX2 / AVX-512); (3) the a*a GEMMs of the item, while V is in L2; (4) per output
+// channel and 16 tiles: A^T M A, + bias, stored into y (F(4x4) on AVX-512: rows transposed in registers, one
+// masked 4-float store per tile row; else masked scatters or scalar stores; the epilogue scalar). Per-ISA
+// pieces live in winograd_kernels.inc (baseline SSE2 here, winograd_avx2.cc, winograd_avx512.cc; cpu/isa.h).
 //
-// Numerics: the transforms add rounding (the points 0, +-1, +-2 and infinity; F(4x4)'s 1/24-scaled weights).
-// Measured against the FP64 reference in test/unit/conv_winograd.test.ts and docs/winograd.md.
+// Work split: items of Tb tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each transformed,
+// multiplied and written back by one pool thread with its own scratch (V and M of the item), so the GEMM runs
+// single-threaded inside the task and no two items write the same output. Results are independent of the
+// thread count (each output is one item's, the sums over channels are in the GEMM's fixed order).
+//
+// Numerics: the transforms add rounding (F(4x4)'s points 0, -1, 1, 1/2, -2 and infinity; its 1/3- and
+// 1/15-scaled weights). Measured against the FP64 reference in test/unit/conv_winograd.test.ts and
+// docs/winograd.md.
 #include "cpu/winograd.h"
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/error.h"
 #include "core/kernels.h"
 #include "cpu/isa.h"
+#include "cpu/gemm_kernels.h"
+#include "cpu/grow_buffer.h"
 #include "cpu/threadpool.h"
 #include "cpu/winograd_kernels.h"
 
@@ -36,25 +46,21 @@ namespace {
 
 #include "cpu/winograd_kernels.inc"
 
-#ifndef CK_WINO_BUDGET
-#define CK_WINO_BUDGET (288 * 1024)
-#endif
-#ifndef CK_WINO_MIN_TILES
-#define CK_WINO_MIN_TILES 128
-#endif
-// Floats of V + M per item (~1.1 MiB), so an item's transformed data is still in L2 when the GEMM reads it
-// and when the output transform reads the GEMM's result; but at least kMinTiles tiles per item, since each
-// item's GEMM packs the a*a (O, C) weight blocks again, a cost of about 4/tiles of its multiply (measured
-// with 16, 64, 128, 256: 128 was fastest from 64 to 512 channels; docs/winograd.md).
-constexpr int64_t kBudget = CK_WINO_BUDGET;
-constexpr int64_t kMinTiles = CK_WINO_MIN_TILES;
+// Tiles per item. An item's V and M (a*a*(C + O) floats per tile) stay in L2 with few tiles, but each item's
+// GEMMs stream all of U (a*a*C*O floats, packed once per call) from L3 or memory once more: 32 tiles while U is
+// at most ~2.4 MB (C*O <= 128*128), 64 up to 256*256, else 128 (measured F(4x4), one thread, 32/64/128/256
+// interleaved: docs/winograd.md).
+int64_t tiles_per_item(int64_t C, int64_t O) {
+  const int64_t co = C * O;
+  return co <= 128 * 128 ? 32 : co <= 256 * 256 ? 64 : 128;
+}
 
-// Thread-local scratch that only grows. Slots: 0 V, 1 M, 2 gathered patches, 3 U (the caller's, read by tasks).
+// Thread-local scratch that only grows, 64-byte aligned (the GEMM reads packed V with aligned loads). Slots:
+// 0 V, 1 M, 2 gathered patches, 3 packed U (the caller's, read by the tasks).
 float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> buf[4];
-  std::vector<float>& v = buf[slot];
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  return v.data();
+  thread_local GrowBuffer<float> buf[4] = {GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd"),
+                                           GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd")};
+  return buf[slot].get(n);
 }
 
 // The geometry of one Winograd convolution: input (N, Ci, H, W) -> output (N, Co, OH, OW), padding ph, pw.
@@ -62,35 +68,48 @@ struct WGeo {
   int64_t N, Ci, H, W, Co, OH, OW, ph, pw, TH, TW, T;
 };
 
-// U[xi][o][c] of kernel g(o, c) (a 3x3 array at `at(o, c)`, row-major), transformed in double.
-template <int M, class At>
-void transform_weights(int64_t Co, int64_t Ci, At at, float* U) {
+// The a*a transformed weight planes U[xi] (O x C, U[xi][o][c] of kernel g(o, c)), each packed once per call
+// as the GEMM's A operand (gemm_pack_a's layout: row block r of mr rows at r*mr*C, then c-major, mr floats per
+// c; rows past O zero). Kernel g(o, c)'s taps at g + o*ostride + c*cstride (+ 8 - t when flip). Returns the
+// stride between the planes.
+struct PackedU {
+  const float* data;
+  int64_t plane;
+};
+template <int M>
+PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostride, int64_t cstride, bool flip) {
   constexpr int A = Mats<M>::A;
-  const int64_t plane = Co * Ci;
-  parallel_for(Co, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, Ci)), [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t c = 0; c < Ci; ++c) {
-        const float* g = at(o, c);
-        double t[A][3];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < 3; ++j)
-            t[i][j] = Mats<M>::G[i][0] * g[0 * 3 + j] + Mats<M>::G[i][1] * g[1 * 3 + j] + Mats<M>::G[i][2] * g[2 * 3 + j];
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j) {
-            const double v = t[i][0] * Mats<M>::G[j][0] + t[i][1] * Mats<M>::G[j][1] + t[i][2] * Mats<M>::G[j][2];
-            U[(i * A + j) * plane + o * Ci + c] = static_cast<float>(v);
-          }
-      }
+  const int64_t mr = gemm_kernels().mr, rows = (Co + mr - 1) / mr * mr;
+  const int64_t plane = (rows * Ci + 16 + 15) / 16 * 16;  // + the packing buffer's slack, 64-byte multiples
+  float* U = scratch(3, A * A * plane);
+  const auto wt = M == 2 ? winograd_kernels().weights2 : winograd_kernels().weights4;
+  const int stream = A * A * plane * static_cast<int64_t>(sizeof(float)) > (int64_t{16} << 20) ? 1 : 0;  // > 16 MiB
+  parallel_for(rows / mr, std::max<int64_t>(1, 256 / std::max<int64_t>(1, Ci)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      wt(g + r * mr * ostride, ostride, cstride, flip ? 1 : 0, std::min(mr, Co - r * mr), mr, Ci, U + r * mr * Ci,
+         plane, stream);
   });
+  return PackedU{U, plane};
 }
 
 // One item: tiles [t0, t0 + nt) of the batch, all channels.
+// V (the GEMM's B operand, C x tiles per transform position) is written by the input transform straight in
+// gemm_pack_b's layout (slivers of nr tiles: sliver s at s*nr*C, then c-major, nr floats per c) when the path's
+// nr is a multiple of the 16 lanes (AVX2, AVX-512); on the baseline path (nr = 8) it is written row-major and
+// packed per plane. Lanes past nt up to a whole sliver repeat the last tile, so every GEMM column is finite.
 template <int M>
-void run_item(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y,
+void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y,
               int64_t t0, int64_t nt, int64_t Tb) {
   constexpr int A = Mats<M>::A, AA = A * A;
-  float* V = scratch(0, AA * q.Ci * Tb);
-  float* Mb = scratch(1, AA * q.Co * Tb);
+  const int64_t NR = gemm_kernels().nr;
+  const bool packed = NR % kLanes == 0;
+  // Planes of V and M one cache line longer than their data: the transforms touch all a*a planes for one
+  // channel, and planes a power of two apart would all fall in the same L1 set.
+  const int64_t vplane = Tb * q.Ci + 16, mplane = q.Co * Tb + 16;  // Tb is a multiple of 32, so of nr
+  float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
+  float* Vrow = V + AA * vplane;  // the baseline path's row-major V
+  float* Mb = scratch(1, AA * mplane);
+  const int64_t ncols = packed ? (nt + NR - 1) / NR * NR : (nt + kLanes - 1) / kLanes * kLanes;
   float* d = scratch(2, 2 * AA * kLanes);
   float* tmp = d + AA * kLanes;
   const int64_t HW = q.H * q.W, OHW = q.OH * q.OW;
@@ -98,76 +117,99 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
   const auto input = M == 2 ? k.input2 : k.input4;
   const auto output = M == 2 ? k.output2 : k.output4;
 
-  // Per lane: the offset of its patch's top-left corner in an input plane of image 0 (may lie outside the
-  // plane), its image, and the patch rows [i0, i1) and columns [j0, j1) inside the image.
-  struct Lane {
-    int64_t n, off;
-    int i0, i1, j0, j1;
-  };
-  Lane ln[kLanes];
-  for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
-    const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
+  // Per group of kLanes tiles: lane l's patch's top-left corner as an offset from the group's first image's plane
+  // of channel c (int32: the hardware gathers' index), and which lanes' patch rows / columns lie inside the
+  // image; outside it the gather writes zeros without reading. A group whose offsets would not fit int32 (an
+  // image of over 2^27 floats) is gathered by the scalar loop below.
+  const auto gather = M == 2 ? k.gather2 : k.gather4;
+  const int64_t TT = q.TH * q.TW, CHW = q.Ci * HW;
+  int32_t off[kLanes];
+  uint32_t rowmask[A], colmask[A];
+  int64_t loff[kLanes];
+  for (int64_t l0 = 0; l0 < ncols; l0 += kLanes) {
+    const int64_t nA = (t0 + std::min(l0, nt - 1)) / TT;
+    const int64_t nB = (t0 + std::min(l0 + kLanes - 1, nt - 1)) / TT;
+    const bool fits = (nB - nA + 1) * CHW + 2 * q.W + 2 * A < (int64_t{1} << 31);
+    std::fill(rowmask, rowmask + A, 0u);
+    std::fill(colmask, colmask + A, 0u);
     for (int l = 0; l < kLanes; ++l) {
-      const int64_t t = t0 + l0 + std::min(l, nl - 1);  // lanes past nt repeat the last tile
-      const int64_t r = t % (q.TH * q.TW);
-      const int64_t ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
-      Lane& a = ln[l];
-      a.n = t / (q.TH * q.TW);
-      a.off = ih * q.W + iw;
-      a.i0 = static_cast<int>(std::clamp<int64_t>(-ih, 0, A));
-      a.i1 = static_cast<int>(std::clamp<int64_t>(q.H - ih, 0, A));
-      a.j0 = static_cast<int>(std::clamp<int64_t>(-iw, 0, A));
-      a.j1 = static_cast<int>(std::clamp<int64_t>(q.W - iw, 0, A));
+      const int64_t t = t0 + std::min(l0 + l, nt - 1);  // lanes past nt repeat the last tile
+      const int64_t r = t % TT, ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
+      loff[l] = (t / TT - nA) * CHW + ih * q.W + iw;
+      off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
+      for (int i = 0; i < A; ++i) {
+        if (ih + i >= 0 && ih + i < q.H) rowmask[i] |= 1u << l;
+        if (iw + i >= 0 && iw + i < q.W) colmask[i] |= 1u << l;
+      }
     }
     for (int64_t c = 0; c < q.Ci; ++c) {
-      // Gather the lanes' a x a patches into d[(i*A + j)*kLanes + l] (zero outside the image).
-      for (int l = 0; l < kLanes; ++l) {
-        const Lane& a = ln[l];
-        const float* s = x + (a.n * q.Ci + c) * HW + a.off;
-        if (a.i0 == 0 && a.i1 == A && a.j0 == 0 && a.j1 == A) {
-#pragma GCC unroll 6
-          for (int i = 0; i < A; ++i)
-#pragma GCC unroll 6
-            for (int j = 0; j < A; ++j) d[(i * A + j) * kLanes + l] = s[i * q.W + j];
-          continue;
-        }
+      const float* xc = x + (nA * q.Ci + c) * HW;
+      if (fits) {
+        gather(xc, off, rowmask, colmask, q.W, d);  // the lanes' patches into d[(i*A + j)*kLanes + l]
+      } else {
         for (int i = 0; i < A; ++i)
           for (int j = 0; j < A; ++j)
-            d[(i * A + j) * kLanes + l] = i >= a.i0 && i < a.i1 && j >= a.j0 && j < a.j1 ? s[i * q.W + j] : 0.0f;
+            for (int l = 0; l < kLanes; ++l)
+              d[(i * A + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? xc[loff[l] + i * q.W + j] : 0.0f;
       }
-      // V[xi][c][l0 + l] = (B^T d B)[xi] through the table's transform.
-      input(d, tmp, V + c * Tb + l0, q.Ci * Tb);
+      // V[xi](c, l0 + l) = (B^T d B)[xi] through the table's transform.
+      if (packed) {
+        input(d, tmp, V + (l0 / NR) * NR * q.Ci + c * NR + l0 % NR, vplane);
+      } else {
+        input(d, tmp, Vrow + c * Tb + l0, vplane);
+      }
     }
   }
-  // Lanes past nt hold copies of the last tile; the GEMM covers only whole lane groups that were written.
-  const int64_t ncols = (nt + kLanes - 1) / kLanes * kLanes;
-  sgemm_cpu(AA, q.Co, ncols, q.Ci, 1.0f, U, q.Co * q.Ci, q.Ci, 1, V, q.Ci * Tb, Tb, 1, 0.0f, Mb, q.Co * Tb, Tb);
+  for (int xi = 0; xi < AA; ++xi) {
+    if (!packed) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tb, 1, V + xi * vplane);
+    // M[xi] (Co x ncols) = U[xi] (Co x Ci) @ V[xi] (Ci x ncols), both operands already packed.
+    sgemm_prepacked(q.Co, ncols, q.Ci, U.data + xi * U.plane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f,
+                    Mb + xi * mplane, Tb);
+  }
 
+  // Per group: lane l's output tile's top-left corner as an int32 offset from the group's first image's plane
+  // of channel o, and which lanes' tile rows / columns lie inside the output (lanes past nt: none), for the
+  // table's masked scatter; the scalar loop for groups whose offsets would not fit, and with an epilogue.
+  const auto scatter = M == 2 ? k.scatter2 : k.scatter4;
+  const int64_t CoHW = q.Co * OHW;
   float out[M * M * kLanes];
-  int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output in image 0's plane 0 (+ image)
+  int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output from image nA's plane 0
+  int32_t yoff[kLanes];
+  uint32_t orow[M], ocol[M];
   int lni[kLanes], lnj[kLanes];
   for (int64_t l0 = 0; l0 < nt; l0 += kLanes) {
     const int nl = static_cast<int>(std::min<int64_t>(kLanes, nt - l0));
-    for (int l = 0; l < nl; ++l) {
+    const int64_t nA = (t0 + l0) / TT, nB = (t0 + l0 + nl - 1) / TT;
+    const bool fits = !ep.active() && (nB - nA + 1) * CoHW < (int64_t{1} << 31);
+    std::fill(orow, orow + M, 0u);
+    std::fill(ocol, ocol + M, 0u);
+    for (int l = 0; l < kLanes; ++l) {
+      if (l >= nl) {
+        yoff[l] = 0;
+        continue;
+      }
       const int64_t t = t0 + l0 + l;
-      const int64_t r = t % (q.TH * q.TW), oh = (r / q.TW) * M, ow = (r % q.TW) * M;
-      lbase[l] = (t / (q.TH * q.TW)) * q.Co * OHW + oh * q.OW + ow;
+      const int64_t r = t % TT, oh = (r / q.TW) * M, ow = (r % q.TW) * M;
+      lbase[l] = (t / TT - nA) * CoHW + oh * q.OW + ow;
+      yoff[l] = fits ? static_cast<int32_t>(lbase[l]) : 0;
       lni[l] = static_cast<int>(std::min<int64_t>(M, q.OH - oh));
       lnj[l] = static_cast<int>(std::min<int64_t>(M, q.OW - ow));
+      for (int i = 0; i < M; ++i) {
+        if (i < lni[l]) orow[i] |= 1u << l;
+        if (i < lnj[l]) ocol[i] |= 1u << l;
+      }
     }
+    float* yA = y + nA * CoHW;
     for (int64_t o = 0; o < q.Co; ++o) {
-      output(Mb + o * Tb + l0, q.Co * Tb, tmp, out);  // out = A^T M A
+      output(Mb + o * Tb + l0, mplane, tmp, out);  // out = A^T M A
       const float bias = b ? b[o] : 0.0f;
+      if (fits) {
+        scatter(out, bias, yoff, orow, ocol, q.OW, yA + o * OHW);
+        continue;
+      }
       if (!ep.active()) {
         for (int l = 0; l < nl; ++l) {
-          float* yt = y + lbase[l] + o * OHW;
-          if (lni[l] == M && lnj[l] == M) {
-#pragma GCC unroll 4
-            for (int i = 0; i < M; ++i)
-#pragma GCC unroll 4
-              for (int j = 0; j < M; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
-            continue;
-          }
+          float* yt = yA + lbase[l] + o * OHW;
           for (int i = 0; i < lni[l]; ++i)
             for (int j = 0; j < lnj[l]; ++j) yt[i * q.OW + j] = out[(i * M + j) * kLanes + l] + bias;
         }
@@ -175,7 +217,7 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
       }
       const float sc = ep.scale ? ep.scale[o] : 1.0f, sh = ep.shift ? ep.shift[o] : 0.0f;
       for (int l = 0; l < nl; ++l) {
-        const int64_t base = lbase[l] + o * OHW;
+        const int64_t base = nA * CoHW + lbase[l] + o * OHW;
         for (int i = 0; i < lni[l]; ++i)
           for (int j = 0; j < lnj[l]; ++j) {
             float v = (out[(i * M + j) * kLanes + l] + bias) * sc + sh;
@@ -189,13 +231,13 @@ void run_item(const WGeo& q, const float* x, const float* U, const float* b, con
 }
 
 template <int M>
-void run(const WGeo& q, const float* x, const float* U, const float* b, const ConvEpilogue& ep, float* y) {
-  constexpr int A = Mats<M>::A;
+void run(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y) {
+  constexpr int64_t kStep = 32;  // items start on multiples of every path's nr (8, 16, 32)
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
-  int64_t Tb = std::max<int64_t>(kMinTiles, kBudget / (A * A * (q.Ci + q.Co)) / kLanes * kLanes);
+  int64_t Tb = tiles_per_item(q.Ci, q.Co);
   // Enough items for every thread (twice over, to even out the last ones) when the batch allows.
   const int64_t per = (q.T + 2 * nthreads - 1) / (2 * nthreads);
-  Tb = std::min(Tb, std::max<int64_t>(kLanes, (per + kLanes - 1) / kLanes * kLanes));
+  Tb = std::min(Tb, std::max<int64_t>(kStep, (per + kStep - 1) / kStep * kStep));
   const int64_t items = (q.T + Tb - 1) / Tb;
   parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -213,25 +255,15 @@ WGeo geo(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t OH, in
 
 template <int M>
 void forward(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& ep) {
-  constexpr int A = Mats<M>::A;
-  float* U = scratch(3, A * A * p.O * p.C);
-  transform_weights<M>(p.O, p.C, [&](int64_t o, int64_t c) { return w + (o * p.C + c) * 9; }, U);
+  const PackedU U = transform_weights<M>(p.O, p.C, w, p.C * 9, 9, false);
   run<M>(geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw), x, U, b, ep, y);
 }
 
 template <int M>
 void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  constexpr int A = Mats<M>::A;
-  // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw].
-  float* U = scratch(3, A * A * p.O * p.C);
-  std::vector<float> flipped;  // the (C, O) kernels, flipped: built once, read by the transform
-  flipped.resize(static_cast<size_t>(p.C * p.O * 9));
-  parallel_for(p.C, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.O * 9)), [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t o = 0; o < p.O; ++o)
-        for (int k = 0; k < 9; ++k) flipped[(c * p.O + o) * 9 + k] = w[(o * p.C + c) * 9 + (8 - k)];
-  });
-  transform_weights<M>(p.C, p.O, [&](int64_t c, int64_t o) { return flipped.data() + (c * p.O + o) * 9; }, U);
+  // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw]: kernel (c, o)
+  // of the transposed convolution at w + o*C*9 + c*9, its taps reversed.
+  const PackedU U = transform_weights<M>(p.C, p.O, w, 9, p.C * 9, true);
   run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
 }
 

@@ -1,5 +1,7 @@
 // Winograd's tile transforms built for AVX-512 (1 zmm per 16 lanes): cpu/winograd_kernels.inc compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma
 // (see cpu/isa.h for the rules), reached through winograd_kernels().
+#include <immintrin.h>
+
 #include <cstdint>
 
 #include "cpu/winograd_kernels.h"

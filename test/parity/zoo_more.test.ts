@@ -86,6 +86,36 @@ const maxDiff = (a: Arr | ck.Tensor, b: Arr) => {
  * 1.1e-3 (ResNet-152) relative, so no float32 implementation can agree with them to 1e-4. Inception
  * v3's auxiliary classifier likewise normalises 1x1 maps of 2 images (2 values per channel) in train mode.
  */
+/**
+ * Tolerance policy for Winograd F(4x4,3x3) (csrc/cpu/winograd.cc), as PyTorch's own tests loosen theirs where
+ * TF32 / cuDNN's algorithms run: F(4x4) rounds each 3x3 layer about 10x more than direct convolution (its
+ * stated bound against FP64 is 2e-5 of the largest output against direct's 2e-6, test/unit/conv_winograd.test.ts;
+ * measured per layer shape 5-14x, docs/winograd.md). The `ref64` train-mode checks below allow twice
+ * PyTorch's own float32 error, which is rounding amplified by batch statistics over few values; where F(4x4)
+ * computes 3x3 layers these tolerances (floors included) scale by the bound ratio. Whether it does is measured, not assumed: a
+ * few 3x3 layer shapes (channels 32-512, maps 4-32) give the same bits under the current algorithm
+ * ('auto' follows csrc/cpu/conv.cc's rule) as under 'winograd4' and differ from 'direct'. Eval mode and the
+ * non-ref64 checks keep their tolerances.
+ */
+const WINOGRAD4_ERROR_RATIO = 2e-5 / 2e-6;
+function winograd4InUse(): boolean {
+  const bits = (t: ck.Tensor) => Buffer.from(Float32Array.from(t.dataSync()).buffer);
+  return [[32, 32, 32], [64, 64, 16], [128, 128, 8], [256, 256, 8], [512, 512, 4], [192, 64, 17]].some(([C, O, H]) => {
+    ck.manualSeed(C + O + H);
+    const x = ck.randn([2, C, H, H]), w = ck.randn([O, C, 3, 3]).mul(0.05);
+    const run = (algo?: ck.ConvAlgo) => ck.noGrad(() => {
+      const y = algo ? ck.withConvAlgo(algo, () => ck.nn.functional.conv2d(x, w, null, { padding: 1 })) : ck.nn.functional.conv2d(x, w, null, { padding: 1 });
+      const b = bits(y);
+      y.dispose();
+      return b;
+    });
+    const [cur, f4, direct] = [run(), run('winograd4'), run('direct')];
+    x.dispose();
+    w.dispose();
+    return cur.equals(f4) && !f4.equals(direct);
+  });
+}
+
 async function parity(name: string, ctor: string, build: (weights: string) => ck.nn.Module, count: number, ref64 = false, size = 64): Promise<ck.nn.Module> {
   const pth = path.join(tmp, `${name}.pth`);
   const want = (await runTorch(checkpoint(ctor, pth, size, ref64))) as Want;
@@ -110,11 +140,12 @@ async function parity(name: string, ctor: string, build: (weights: string) => ck
     outs.forEach((o, i) => expectLogits(o, tr[i], `${name} train output ${i}`));
     mine.forEach((b, i) => expectClose(b, running[i], { atol: 1e-5, rtol: 1e-4 }, `${name} running stat ${i}`));
   } else {
+    const f4 = winograd4InUse(), scale = f4 ? WINOGRAD4_ERROR_RATIO : 1, why = f4 ? `, x${scale}: Winograd F(4x4) in use` : '';
     outs.forEach((o, i) => {
       const torchRel = maxDiff(tr[i], tr64[i]) / maxAbs(tr64[i]);
-      expectLogits(o, tr64[i], `${name} train output ${i} vs float64 (PyTorch float32 is off by ${torchRel.toExponential(2)})`, Math.max(1e-4, 2 * torchRel));
+      expectLogits(o, tr64[i], `${name} train output ${i} vs float64 (PyTorch float32 is off by ${torchRel.toExponential(2)}${why})`, scale * Math.max(1e-4, 2 * torchRel));
     });
-    mine.forEach((b, i) => expectClose(b, running64[i], { atol: Math.max(1e-5, 2 * maxDiff(running[i], running64[i])), rtol: 1e-4 }, `${name} running stat ${i} vs float64`));
+    mine.forEach((b, i) => expectClose(b, running64[i], { atol: scale * Math.max(1e-5, 2 * maxDiff(running[i], running64[i])), rtol: scale * 1e-4 }, `${name} running stat ${i} vs float64${why}`));
   }
   for (const t of [x, e, ...outs]) t.dispose();
   return model;
