@@ -602,8 +602,10 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
   return d;
 }
 
-// ---- algorithm selection: im2col GEMM ("direct") or Winograd ---------------------------------------------
-// The rule (ConvAlgo::Auto) and the measurements it rests on: docs/winograd.md.
+// ---- algorithm selection: im2col GEMM ("direct"), Winograd, or the direct 3x3 kernel ---------------------
+// The rule (ConvAlgo::Auto) and the measurements it rests on: docs/winograd.md, docs/conv_algos.md. The direct
+// 3x3 kernel serves forward and backward-data; backward-weight always takes the GEMM path (the kernel's
+// reduction measured 1.3-5x slower than it, docs/conv_algos.md).
 enum class Algo { Direct, Wino2, Wino4, Direct3 };
 
 Algo rule(const Conv2dParams& p) {
@@ -615,6 +617,12 @@ Algo rule(const Conv2dParams& p) {
   // (2-5e-6 of the largest output, 10x direct's) fails the Inception v3 train-mode parity test against
   // PyTorch, so it is opt-in (winograd4).
   const int64_t ch = std::min(p.C, p.O);
+  // The direct 3x3 kernel (cpu/conv_direct.cc) on the AVX-512 path, for 32-127 channels on maps up to 14 pixels
+  // wide (7x7 .. 14x14): measured faster than both the GEMM and F(2x2) there, forward and backward-data
+  // (docs/conv_algos.md). At 128+ channels F(2x2) wins on these maps; on AVX2 and the baseline path the kernel
+  // measured no faster than the GEMM.
+  if (cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128 && p.OW <= 14)
+    return Algo::Direct3;
   if (ch < 64) return Algo::Direct;
   if (ch < 128 && 2 * p.OH * p.OW > kTargetCols) return Algo::Direct;
   if (p.N * ((p.OH + 1) / 2) * ((p.OW + 1) / 2) < 256) return Algo::Direct;
@@ -908,7 +916,6 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     return;
   }
   if (use_depthwise(g)) return depthwise_backward_weight(p, g, x, dy, dw);
-  if (choose_algo(p) == Algo::Direct3) return direct3x3_backward_weight_cpu(p, x, dy, dw);
 
   Plan plan(p, g, false);
   // Slice s accumulates chunks [s*n/S, (s+1)*n/S) into its own partial; fewer chunks than threads: wide mode.

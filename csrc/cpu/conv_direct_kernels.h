@@ -10,17 +10,14 @@ namespace ck {
 struct DirectKernels {
   int lanes;  // floats per vector
   int regs;   // vector registers: a tile of R pixels x JV channel vectors needs R*JV + JV + 1 <= regs
-  // One tile of the convolution on the zero-padded grid of one image: for pixels r < R (xp[r] is pixel r's
-  // top-left tap in channel 0) and output channels j < JV*lanes,
-  //   out[r*JV*lanes + j] = sum_{c < C, t < 9} w[(c*9 + t)*JV*lanes + j] * xp[c*cs + off[t] + r]
-  // 1 <= R <= 14, 1 <= JV <= 4, R*JV + JV + 1 <= regs (other values: nothing is computed).
-  void (*tile)(int R, int JV, const float* xp, int64_t cs, int64_t C, const float* w, const int64_t* off, float* out);
-  // The weight gradient's tile, for output channels j < J (J <= 3) and one input channel, over `nimg` images
-  // (image i's rows at dy + i*dstep and xp + i*xstep) and pixels q in [0, nq) (nq a multiple of lanes; dy zero
-  // on the grid's junk columns and past its last row):
-  //   dw[j*ldw + t] += sum_{i, q} dy[i*dstep + j*ldd + q] * xp[i*xstep + q + off[t]],  t < 9
-  void (*wtile)(int J, int64_t nimg, const float* dy, int64_t dstep, int64_t ldd, const float* xp, int64_t xstep,
-                const int64_t* off, int64_t nq, float* dw, int64_t ldw);
+  // One tile of the convolution on the zero-padded grid (row stride wp) of one image: for pixels (a, b),
+  // a < RR, b < RC (xp points at pixel (0, 0)'s top-left tap in channel 0) and output channels j < JV*lanes,
+  //   out[((a*RC + b)*JV*lanes + j] (+)= sum_{c < C, kh, kw} w[(c*9 + kh*3 + kw)*JV*lanes + j]
+  //                                                        * xp[c*cs + (a + kh)*wp + b + kw]
+  // (+= when accumulate). RR == 1 (the only one instantiated), 1 <= RC <= 14, 1 <= JV <= 4, RR*RC*JV + JV + 1 <= regs (other values:
+  // nothing is computed).
+  void (*tile)(int RR, int RC, int JV, const float* xp, int64_t wp, int64_t cs, int64_t C, const float* w, float* out,
+               bool accumulate);
 };
 
 const DirectKernels& direct_kernels();
