@@ -42,7 +42,7 @@ typedef __m128 dvec;
 constexpr int kDirRegs = 16;
 #include "cpu/conv_direct_kernels.inc"
 
-const DirectKernels kBaseDirectKernels = CK_DIRECT_KERNELS;
+const DirectKernels kBaseDirectKernels = CK_DIRECT_KERNELS(dir_unpack_loop);
 
 // v grown to hold n floats from a 64-byte boundary on (scratch that only grows); returns that boundary.
 float* grow(std::vector<float>& v, int64_t n) {
@@ -145,6 +145,7 @@ void forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, 
       padded = n;
       for (int64_t ob = sl * tl.nb / nsl; ob < (sl + 1) * tl.nb / nsl; ++ob) {
         const int64_t jv = tl.vs(ob + 1) - tl.vs(ob), BW = jv * L, o0 = tl.vs(ob) * L, nj = std::min(BW, O - o0);
+        const int64_t ts = tl.RC * BW;  // floats per tile of this block: with one tile per row, out is (P, BW)
         for (int64_t c0 = 0; c0 < C; c0 += cb) {
           const int64_t nc = std::min(cb, C - c0);
           const float* wb = wp + o0 * C * 9 + c0 * 9 * BW;
@@ -152,21 +153,22 @@ void forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t ph, 
             for (int64_t pc = 0; pc < tl.pieces; ++pc) {
               const int64_t ow = pc * tl.RC, rc = std::min(tl.RC, g.OW - ow);
               k.tile(1, static_cast<int>(rc), static_cast<int>(jv), xp + c0 * g.S + oh * g.Wp + ow, g.Wp, g.S, nc, wb,
-                     out + (oh * tl.pieces + pc) * TS, c0 > 0);
+                     out + (oh * tl.pieces + pc) * ts, c0 > 0);
             }
         }
-        // The tiles' (pixel, channel) sums -> y rows, plus the bias; then the epilogue on the block's rows.
+        // The tiles' (pixel, channel) sums -> y rows, plus the bias; then the epilogue on the block's rows. With
+        // one tile per row the buffer is the block's (P, BW) pixel-major matrix.
         float* yb = y + (n * O + o0) * P;
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-          for (int64_t pc = 0; pc < tl.pieces; ++pc) {
-            const int64_t ow = pc * tl.RC, rc = std::min(tl.RC, g.OW - ow);
-            const float* src = out + (oh * tl.pieces + pc) * TS;
-            for (int64_t j = 0; j < nj; ++j) {
-              const float bj = b ? b[o0 + j] : 0.0f;
-              float* yr = yb + j * P + oh * g.OW + ow;
-              for (int64_t q = 0; q < rc; ++q) yr[q] = src[q * BW + j] + bj;
+        const float* bb = b ? b + o0 : nullptr;
+        if (tl.pieces == 1) {
+          k.unpack(out, BW, P, nj, bb, yb, P);
+        } else {
+          for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t pc = 0; pc < tl.pieces; ++pc) {
+              const int64_t ow = pc * tl.RC, rc = std::min(tl.RC, g.OW - ow);
+              k.unpack(out + (oh * tl.pieces + pc) * ts, BW, rc, nj, bb, yb + oh * g.OW + ow, P);
             }
-          }
+        }
         if (ep.active())
           for (int64_t j = 0; j < nj; ++j) ep.apply(y, n * O + o0 + j, O, P, 0, P);
       }

@@ -22,7 +22,7 @@ constexpr int kDirRegs = 16;
 
 }  // namespace
 
-const DirectKernels kDirectKernels = CK_DIRECT_KERNELS;
+const DirectKernels kDirectKernels = CK_DIRECT_KERNELS(dir_unpack_loop);
 
 }  // namespace avx2
 }  // namespace ck

@@ -18,6 +18,9 @@ struct DirectKernels {
   // nothing is computed).
   void (*tile)(int RR, int RC, int JV, const float* xp, int64_t wp, int64_t cs, int64_t C, const float* w, float* out,
                bool accumulate);
+  // The tiles' sums (pixel-major) to NCHW rows with the bias (may be null):
+  //   y[j*ldy + q] = src[q*ld + j] + bias[j],  j < nj, q < npix.
+  void (*unpack)(const float* src, int64_t ld, int64_t npix, int64_t nj, const float* bias, float* y, int64_t ldy);
 };
 
 const DirectKernels& direct_kernels();

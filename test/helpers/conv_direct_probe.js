@@ -61,7 +61,7 @@ const out = { isa: native.buildInfo().cpuIsa, cases: [], threadsSame: true, auto
 native.setConvAlgo('direct3x3');
 // [N, C, H, W, O, pad]
 const cases = [[1, 5, 7, 7, 9, 1], [2, 17, 8, 8, 33, 1], [3, 19, 13, 13, 20, 1], [2, 33, 14, 14, 17, 1],
-  [1, 16, 13, 14, 40, 0], [2, 12, 7, 13, 24, 2], [1, 3, 14, 7, 70, 1]];
+  [1, 16, 13, 14, 40, 0], [2, 12, 7, 13, 24, 2], [1, 3, 14, 7, 70, 1], [2, 17, 14, 13, 33, 1]];
 for (const [N, C, H, W, O, pad] of cases) {
   const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   const p = { N, C, H, W, O, KH: 3, KW: 3, OH, OW, sh: 1, sw: 1, ph: pad, pw: pad, dh: 1, dw: 1, groups: 1 };

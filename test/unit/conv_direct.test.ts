@@ -34,7 +34,7 @@ describe('direct 3x3 convolution', () => {
     const r = run(isa);
     // A path above the CPU's is clamped to the best supported one (cpu/isa.h).
     expect(r.isa).toBe(rank(isa) <= rank(supported) ? isa : supported);
-    expect(r.cases.length).toBe(7);
+    expect(r.cases.length).toBe(8);
     for (const c of r.cases) {
       for (const k of ['fwd', 'epilogue', 'bwdData', 'bwdWeight'] as const) {
         if (!(c[k] < TOL)) throw new Error(`${isa} ${c.shape.join('x')} ${k}: error ${c[k]} >= ${TOL}`);
