@@ -604,8 +604,8 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
 
 // ---- algorithm selection: im2col GEMM ("direct"), Winograd, or the direct 3x3 kernel ---------------------
 // The rule (ConvAlgo::Auto) and the measurements it rests on: docs/winograd.md, docs/conv_algos.md. The direct
-// 3x3 kernel serves forward and backward-data; backward-weight always takes the GEMM path (the kernel's
-// reduction measured 1.3-5x slower than it, docs/conv_algos.md).
+// 3x3 kernel serves forward, backward-data and backward-weight; Winograd forward and backward-data (its
+// backward-weight is the GEMM's).
 enum class Algo { Direct, Wino2, Wino4, Direct3 };
 
 Algo rule(const Conv2dParams& p) {
@@ -619,7 +619,7 @@ Algo rule(const Conv2dParams& p) {
   const int64_t ch = std::min(p.C, p.O);
   // The direct 3x3 kernel (cpu/conv_direct.cc) on the AVX-512 path for 32-127 channels (maps measured: 7x7 to
   // 224x224): as fast as or faster than both the GEMM and F(2x2) there,
-  // forward and backward-data (docs/conv_algos.md). From 128 channels on F(2x2) stays (256 at 14x14: 1.15x
+  // forward, backward-data and backward-weight (docs/conv_algos.md). From 128 channels on F(2x2) stays (256 at 14x14: 1.15x
   // faster than the kernel); on AVX2 and the baseline path the kernel measured no faster than the GEMM.
   if (cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128)
     return Algo::Direct3;
@@ -916,6 +916,7 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     return;
   }
   if (use_depthwise(g)) return depthwise_backward_weight(p, g, x, dy, dw);
+  if (choose_algo(p) == Algo::Direct3) return direct3x3_backward_weight_cpu(p, x, dy, dw);
 
   Plan plan(p, g, false);
   // Slice s accumulates chunks [s*n/S, (s+1)*n/S) into its own partial; fewer chunks than threads: wide mode.

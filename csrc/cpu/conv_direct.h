@@ -16,5 +16,7 @@ void direct3x3_forward_cpu(const Conv2dParams& p, const float* x, const float* w
                            const ConvEpilogue& ep, float* y);
 // dx (N, C, H, W) (overwritten): the forward convolution of dy with the flipped, transposed weights.
 void direct3x3_backward_data_cpu(const Conv2dParams& p, const float* dy, const float* w, float* dx);
+// dw (O, C, 3, 3) (overwritten); the bias gradient is the caller's.
+void direct3x3_backward_weight_cpu(const Conv2dParams& p, const float* x, const float* dy, float* dw);
 
 }  // namespace ck

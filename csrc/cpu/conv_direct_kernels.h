@@ -21,6 +21,13 @@ struct DirectKernels {
   // The tiles' sums (pixel-major) to NCHW rows with the bias (may be null):
   //   y[j*ldy + q] = src[q*ld + j] + bias[j],  j < nj, q < npix.
   void (*unpack)(const float* src, int64_t ld, int64_t npix, int64_t nj, const float* bias, float* y, int64_t ldy);
+  // The weight gradient's tile, one input channel x JV vectors of output channels x 9 taps, over images i < nimg
+  // (padded input plane at xp + i*xstep, row stride wp; dy pixel-major at dyt + i*dstep, pixel q's channels at
+  // dyt[q*ldd ..]) and their output pixels (oh, ow):
+  //   dwt[t*ldw + j] += sum_{i, oh, ow} dyt[i*dstep + (oh*OW + ow)*ldd + j] * xp[i*xstep + (oh + kh)*wp + ow + kw]
+  // for j < JV*lanes, t = kh*3 + kw. 1 <= JV, 10*JV + 1 <= regs (JV <= 3 on AVX-512, 1 on the others).
+  void (*wtile)(int JV, int64_t nimg, int64_t OH, int64_t OW, const float* xp, int64_t wp, int64_t xstep,
+                const float* dyt, int64_t ldd, int64_t dstep, float* dwt, int64_t ldw);
 };
 
 const DirectKernels& direct_kernels();
