@@ -617,11 +617,12 @@ Algo rule(const Conv2dParams& p) {
   // (2-5e-6 of the largest output, 10x direct's) fails the Inception v3 train-mode parity test against
   // PyTorch, so it is opt-in (winograd4).
   const int64_t ch = std::min(p.C, p.O);
-  // The direct 3x3 kernel (cpu/conv_direct.cc) on the AVX-512 path for 32-127 channels (maps measured: 7x7 to
-  // 224x224): as fast as or faster than both the GEMM and F(2x2) there,
-  // forward, backward-data and backward-weight (docs/conv_algos.md). From 128 channels on F(2x2) stays (256 at 14x14: 1.15x
+  // The direct 3x3 kernel (cpu/conv_direct.cc) on the AVX-512 path for 32-127 channels on maps of up to 56x56
+  // pixels (measured 7x7 to 56x56): as fast as or faster than both the GEMM and F(2x2) there, forward,
+  // backward-data and backward-weight (docs/conv_algos.md). On larger maps its per-image buffers leave L2 (at
+  // 112x112 backward-weight took 1.7x the GEMM's time); from 128 channels on F(2x2) stays (256 at 14x14: 1.2x
   // faster than the kernel); on AVX2 and the baseline path the kernel measured no faster than the GEMM.
-  if (cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128)
+  if (cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128 && p.OH * p.OW <= 56 * 56)
     return Algo::Direct3;
   if (ch < 64) return Algo::Direct;
   if (ch < 128 && 2 * p.OH * p.OW > kTargetCols) return Algo::Direct;
