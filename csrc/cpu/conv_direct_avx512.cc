@@ -31,7 +31,8 @@ void dir_unpack_gather(const float* src, int64_t ld, int64_t npix, int64_t nj, c
     float* yr = y + j * ldy;
     int64_t q = 0;
     for (; q + 16 <= npix; q += 16)
-      _mm512_storeu_ps(yr + q, _mm512_add_ps(_mm512_i32gather_ps(idx, src + q * ld + j, 4), b));
+      // (The masked form with an all-ones mask: GCC 12's unmasked one warns about an uninitialised pass-through.)
+      _mm512_storeu_ps(yr + q, _mm512_add_ps(_mm512_mask_i32gather_ps(b, 0xFFFF, idx, src + q * ld + j, 4), b));
     if (q < npix) {
       const __mmask16 m = static_cast<__mmask16>((1u << (npix - q)) - 1);
       _mm512_mask_storeu_ps(yr + q, m, _mm512_add_ps(_mm512_mask_i32gather_ps(b, m, idx, src + q * ld + j, 4), b));
