@@ -189,7 +189,7 @@ const DirectKernels& direct_kernels() {
 }
 
 bool direct3x3_applies(const Conv2dParams& p) {
-  return p.KH == 3 && p.KW == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1 && p.ph <= 2 &&
+  return p.C > 0 && p.O > 0 && p.KH == 3 && p.KW == 3 && p.sh == 1 && p.sw == 1 && p.dh == 1 && p.dw == 1 && p.groups == 1 && p.ph <= 2 &&
          p.pw <= 2 && p.OH == p.H + 2 * p.ph - 2 && p.OW == p.W + 2 * p.pw - 2 && p.OH > 0 && p.OW > 0;
 }
 
