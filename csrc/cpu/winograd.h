@@ -15,10 +15,10 @@ enum class WinogradTile : int { F2 = 2, F4 = 4 };
 // Auto (the measured rule in conv.cc), Direct (im2col GEMM), Winograd (F(2x2,3x3) wherever it applies), or a
 // forced tile. Process-wide; the initial value comes from CONVKIT_CONV_ALGO (auto | direct | winograd |
 // winograd2 | winograd4), read once; set_conv_algo (ck.setConvAlgo) overrides it.
-enum class ConvAlgo : int { Auto = 0, Direct = 1, Winograd = 2, Winograd2 = 3, Winograd4 = 4 };
+enum class ConvAlgo : int { Auto = 0, Direct = 1, Winograd = 2, Winograd2 = 3, Winograd4 = 4, Direct3x3 = 5 };
 void set_conv_algo(ConvAlgo a);
 ConvAlgo get_conv_algo();
-// "auto" | "direct" | "winograd" | "winograd2" | "winograd4"; false if the name is none of them.
+// "auto" | "direct" | "winograd" | "winograd2" | "winograd4" | "direct3x3" (cpu/conv_direct.h); false if the name is none of them.
 bool parse_conv_algo(const char* name, ConvAlgo* out);
 const char* conv_algo_name(ConvAlgo a);
 
