@@ -608,26 +608,26 @@ const float* dy_view(const Conv2dParams& p, const Geo& g, const float* dy, int64
 // backward-weight is the GEMM's).
 enum class Algo { Direct, Wino2, Wino4, Direct3 };
 
-Algo rule(const Conv2dParams& p) {
-  // F(2x2,3x3) where it measured faster than the im2col GEMM on AVX-512 (docs/winograd.md): 128 or more input
-  // and output channels, or 64 or more on maps small enough for the GEMM path to gather several images per
-  // GEMM (OH*OW <= kTargetCols/2: 8x8, 7x7), which costs it copies; at 64 channels on larger maps the
-  // transforms cost what the 2.25x fewer multiplies save (16x16 and 56x56 measured 0.85x), at 32 more. And
-  // enough tiles to pay for transforming the weights. F(4x4,3x3) is faster still but its rounding error
-  // (2-5e-6 of the largest output, 10x direct's) fails the Inception v3 train-mode parity test against
-  // PyTorch, so it is opt-in (winograd4).
+// The direct 3x3 kernel's own rule (cpu/conv_direct.cc; docs/conv_algos.md): on the AVX-512 path for 32-127
+// channels on maps of up to 56x56 pixels it measured as fast as or faster than the GEMM (forward, backward-data,
+// backward-weight). On larger maps its per-image buffers leave L2 (at 112x112 backward-weight took 1.7x the
+// GEMM's time); on AVX2 and the baseline path it measured no faster than the GEMM.
+bool direct3_rule(const Conv2dParams& p) {
   const int64_t ch = std::min(p.C, p.O);
-  // The direct 3x3 kernel (cpu/conv_direct.cc) on the AVX-512 path for 32-127 channels on maps of up to 56x56
-  // pixels (measured 7x7 to 56x56): as fast as or faster than both the GEMM and F(2x2) there, forward,
-  // backward-data and backward-weight (docs/conv_algos.md). On larger maps its per-image buffers leave L2 (at
-  // 112x112 backward-weight took 1.7x the GEMM's time); from 128 channels on F(2x2) stays (256 at 14x14: 1.2x
-  // faster than the kernel); on AVX2 and the baseline path the kernel measured no faster than the GEMM.
-  if (cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128 && p.OH * p.OW <= 56 * 56)
-    return Algo::Direct3;
-  if (ch < 64) return Algo::Direct;
-  if (ch < 128 && 2 * p.OH * p.OW > kTargetCols) return Algo::Direct;
-  if (p.N * ((p.OH + 1) / 2) * ((p.OW + 1) / 2) < 256) return Algo::Direct;
-  return Algo::Wino2;
+  return cpu_isa() == CpuIsa::kAvx512 && direct3x3_applies(p) && ch >= 32 && ch < 128 && p.OH * p.OW <= 56 * 56;
+}
+
+// Forward and backward-data. F(4x4,3x3) from 16 channels on maps of at least 4x4 with at least 64 tiles of
+// 4x4 in the batch (docs/winograd.md): with the weights transformed once per call into the GEMM's packed
+// layout and patches gathered/stored by vector instructions it measured 1.5-3.3x faster than the im2col GEMM
+// and 1.3-1.9x faster than the direct 3x3 kernel on every measured layer from 32x32 to 7x7 and 32 to 512
+// channels, so F(2x2) wins no measured row. Its rounding error (1.4-4.7e-6 of the largest output, 4-17x
+// direct's; stated per layer in docs/winograd.md) trains the CIFAR-10 CNN and ResNet-18 to the same accuracy.
+// Below that: the direct 3x3 kernel where its rule holds, else the GEMM.
+Algo rule(const Conv2dParams& p) {
+  const int64_t ch = std::min(p.C, p.O);
+  if (ch >= 16 && p.OH >= 4 && p.OW >= 4 && p.N * ((p.OH + 3) / 4) * ((p.OW + 3) / 4) >= 64) return Algo::Wino4;
+  return direct3_rule(p) ? Algo::Direct3 : Algo::Direct;
 }
 
 std::atomic<int>& algo_setting() {
@@ -648,6 +648,16 @@ Algo choose_algo(const Conv2dParams& p) {
     case ConvAlgo::Winograd: return Algo::Wino2;
     case ConvAlgo::Direct3x3: return direct3x3_applies(p) ? Algo::Direct3 : Algo::Direct;
     default: return rule(p);
+  }
+}
+
+// Backward-weight: Winograd has none (its layers use the GEMM's), so 'auto' asks the direct 3x3 kernel's rule.
+bool backward_weight_direct3(const Conv2dParams& p) {
+  if (!winograd_applies(p) || gemm_bf16_enabled()) return false;
+  switch (get_conv_algo()) {
+    case ConvAlgo::Direct3x3: return direct3x3_applies(p);
+    case ConvAlgo::Auto: return direct3_rule(p);
+    default: return false;
   }
 }
 
@@ -917,7 +927,7 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     return;
   }
   if (use_depthwise(g)) return depthwise_backward_weight(p, g, x, dy, dw);
-  if (choose_algo(p) == Algo::Direct3) return direct3x3_backward_weight_cpu(p, x, dy, dw);
+  if (backward_weight_direct3(p)) return direct3x3_backward_weight_cpu(p, x, dy, dw);
 
   Plan plan(p, g, false);
   // Slice s accumulates chunks [s*n/S, (s+1)*n/S) into its own partial; fewer chunks than threads: wide mode.
