@@ -46,9 +46,9 @@ CK_KERNEL_ENTRY(BatchNormEval, read_batchnorm_args(info, "batch_norm (eval)", Ba
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const auto a = read_batchnorm_args(info, "batch_norm backward", BatchNormPass::Backward);
   const BatchNormParams& p = a.p;
-  if (a.y) {  // the fused batch norm + ReLU's backward: dy masked by y > 0
+  if (info.Length() > 2 && info[2].ToBoolean()) {  // the fused batch norm + ReLU's backward (csrc/cpu/fused.h)
     if (a.device >= 0) throw Error("ERR_DEVICE", "batch_norm + relu backward (fused): CPU tensors only");
-    batchnorm_relu_backward_cpu(p.N, p.C, p.L, a.dy, a.y, a.x, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma,
+    batchnorm_relu_backward_cpu(p.N, p.C, p.L, a.dy, a.x, a.gamma, a.beta, a.save_mean, a.save_invstd, a.dx, a.dgamma,
                                 a.dbeta);
     return info.Env().Undefined();
   }
