@@ -9,7 +9,7 @@
 //
 //   CONVKIT_BINARY=cpu node benchmarks/step_ops.js [--rounds 7] [--recipe mnist|cifar|both] [--only 'regex']
 //                                                  [--base path/to/other/convkit.node] [--base-env NAME=VALUE]
-//                                                  [--threads N]
+//                                                  [--threads N] [--step]
 //
 // What each row times, on both sides the way a training step runs it:
 //   bnrelu fwd    train-mode BatchNorm2d + ReLU of a conv output that requires grad (convkit fuses the two in
@@ -25,6 +25,8 @@
 // The "non-conv step" line weights each row by how often one training step runs it (two conv-BN-ReLU layers at
 // H and at H/2, one at H/4). allocs/call: native allocations per call on the convkit side (storage for outputs,
 // saved tensors and scratch), counted by wrapping the addon's alloc entry point.
+// --step times the whole training step of each recipe instead (zero_grad, forward, cross-entropy, backward, AdamW
+// and cosine steps; PyTorch as benchmarks/torch/train_compare.py's loop), the A/B of everything above together.
 // With --base, a second convkit binary is timed in the same rounds (A/B of a kernel change under the same load).
 'use strict';
 const path = require('path');
@@ -55,9 +57,14 @@ function recipeCases(recipe, N, cin, H) {
   add('zero_grad', [N, cin, H, H], 1);
   return out;
 }
+// --step: the whole training step instead (zero_grad, forward, cross-entropy, backward, AdamW + cosine step).
+const STEP = args.includes('--step');
 const all = [];
-if (RECIPE !== 'cifar') all.push(...recipeCases('mnist', 128, 1, 28));
-if (RECIPE !== 'mnist') all.push(...recipeCases('cifar', 128, 3, 32));
+for (const [recipe, cin, H] of [['mnist', 1, 28], ['cifar', 3, 32]]) {
+  if (RECIPE !== 'both' && RECIPE !== recipe) continue;
+  if (STEP) all.push({ id: `${recipe} training step 128x${cin}x${H}x${H}`, recipe, kind: 'step', shape: [128, cin, H, H], times: 1, cin });
+  else all.push(...recipeCases(recipe, 128, cin, H));
+}
 const cases = all.filter((c) => !ONLY || new RegExp(ONLY).test(c.id));
 
 // ---- the convkit side runs in a child process per binary (CONVKIT_BINARY differs) ----------------------
@@ -123,6 +130,19 @@ if (process.env.STEP_OPS_CHILD) {
       });
     }
     const model = ck.models.cifar10Net({ inChannels: c.cin });
+    if (kind === 'step') {
+      const adamw = new ck.optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.01 });
+      const sched = new ck.optim.lrScheduler.CosineAnnealingLR(adamw, 1e6);
+      const x = ck.randn(shape);
+      const t = ck.randint(0, 10, [shape[0]]);
+      return () => ck.tidy(() => {
+        adamw.zeroGrad();
+        F.crossEntropy(model.forward(x), t).backward();
+        adamw.step();
+        sched.step();
+        return undefined;
+      });
+    }
     const params = model.parameters();
     const grads = params.map((p) => ck.randn(p.shape).mul(0.01));
     const adamw = new ck.optim.AdamW(params, { lr: 1e-3, weightDecay: 0.01 });
@@ -195,6 +215,18 @@ def make(c):
             F.cross_entropy(head(feats.flatten(1)), t).backward()
         return fb
     model = Cifar10Net(c['cin'])
+    if kind == 'step':  # as benchmarks/torch/train_compare.py's loop
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10 ** 6)
+        x = torch.randn(*shape)
+        t = torch.randint(0, 10, (shape[0],))
+
+        def train_step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), t).backward()
+            opt.step()
+            sched.step()
+        return train_step
     params = list(model.parameters())
     grads = [torch.randn(p.shape) * 0.01 for p in params]
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
@@ -230,7 +262,7 @@ runs = [make(c) for c in cases]` + PY_TIMING_LOOP;
   for (let r = 0; r < ROUNDS; ++r) {
     for (let i = 0; i < cases.length; ++i) {
       const order = r % 2 ? [...sides].reverse() : sides;
-      const reps = r === 0 ? 1 : /adamw|zero_grad|head|gap/.test(cases[i].kind) ? 20 : 4;
+      const reps = r === 0 ? 1 : /adamw|zero_grad|head|gap/.test(cases[i].kind) ? 20 : cases[i].kind === 'step' ? 2 : 4;
       for (const [name, s] of order) {
         const t = await s.time(i, reps);
         if (r > 0 || ROUNDS === 1) times[name][i].push(typeof t === 'number' ? t : t.ms);
@@ -252,7 +284,7 @@ runs = [make(c) for c in cases]` + PY_TIMING_LOOP;
     console.log(`${c.id.padEnd(36)} ${fmt(m.convkit)} ${fmt(m.torch)} ${(m.convkit / m.torch).toFixed(2).padStart(6)} ${String(allocs.convkit[i]).padStart(6)} ${String(Math.round(faults.convkit[i])).padStart(6)}` +
       (BASE ? ` ${fmt(m.base)} ${(m.convkit / m.base).toFixed(2).padStart(7)}` : ''));
   });
-  for (const [recipe, t] of Object.entries(tot))
+  if (!STEP) for (const [recipe, t] of Object.entries(tot))
     console.log(`${(recipe + ' non-conv step (weighted)').padEnd(36)} ${fmt(t.convkit)} ${fmt(t.torch)} ${(t.convkit / t.torch).toFixed(2).padStart(6)} ${String(t.allocs).padStart(6)}` +
       (BASE ? ` ${fmt(t.base)} ${(t.convkit / t.base).toFixed(2).padStart(7)}` : ''));
 })();
