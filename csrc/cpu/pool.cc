@@ -86,8 +86,12 @@ bool base_max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32
   return true;
 }
 
+void base_mean_planes(const float* x, int64_t planes, int64_t n, double h, double w, float* y) {
+  for (int64_t p = 0; p < planes; ++p) y[p] = static_cast<float>(sum_plane(x + p * n, n) / h / w);
+}
+
 const PoolKernels& pool_rows() {
-  static const PoolKernels base = {base_max2x2_row, base_max2x2_back_row, sum_plane};
+  static const PoolKernels base = {base_max2x2_row, base_max2x2_back_row, base_mean_planes};
   static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
   return k;
 }
@@ -337,8 +341,7 @@ void adaptive_avgpool2d_forward_cpu(const AdaptivePool2dParams& p, const float* 
     const int64_t HW = H * W;
     const PoolKernels& k = pool_rows();
     parallel_for(planes, plane_grain(HW), [&](int64_t pb, int64_t pe) {
-      for (int64_t pl = pb; pl < pe; ++pl)
-        y[pl] = static_cast<float>(k.sum(x + pl * HW, HW) / static_cast<double>(H) / static_cast<double>(W));
+      k.mean_planes(x + pb * HW, pe - pb, HW, static_cast<double>(H), static_cast<double>(W), y + pb);
     });
     return;
   }

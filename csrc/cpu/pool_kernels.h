@@ -14,8 +14,9 @@ struct PoolKernels {
   // index names that position, +0 elsewhere (as zero-fill + scatter-add would). False, with d0/d1 partly written,
   // when an index lies outside its own window (not from max2x2_row): the caller then scatters the plane.
   bool (*max2x2_back_row)(const float* dy, const int32_t* idx, int64_t OW, int32_t i0, int32_t W, float* d0, float* d1);
-  // sum of x[0, n), in double (global average pooling's plane sum).
-  double (*sum)(const float* x, int64_t n);
+  // Global average pooling of `planes` contiguous planes of n values: y[p] = sum(plane p) / h / w, the sum in
+  // double (float lanes per block of 256 values on the AVX paths), divided in double as PyTorch's adaptive pool.
+  void (*mean_planes)(const float* x, int64_t planes, int64_t n, double h, double w, float* y);
 };
 
 namespace avx2 {
