@@ -191,6 +191,9 @@ export interface Native extends NativeDist {
   softmaxBackward(p: SoftmaxParams, o: { output: Operand; gradOutput: Operand; gradInput: Operand }): void;
   nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
   nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
+  /** Mean-reduced cross-entropy in one op (CPU): loss (1) and the log-probabilities (rows, classes) for backward. */
+  crossEntropyForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand; logp: Operand }): void;
+  crossEntropyBackward(p: NllParams, o: { logp: Operand; target: Operand; gradLoss: Operand; gradInput: Operand }): void;
   /** offsetBase: inside a CUDA graph capture, the device word the draw's counter starts from (cuda/dropout.cu). */
   dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand; offsetBase?: Operand | null }): void;
   // index family (index_ops.cc): cat, where / maskedFill, clamp with tensor bounds, gather / scatter, sort / topk
