@@ -90,8 +90,27 @@ void base_mean_planes(const float* x, int64_t planes, int64_t n, double h, doubl
   for (int64_t p = 0; p < planes; ++p) y[p] = static_cast<float>(sum_plane(x + p * n, n) / h / w);
 }
 
+void base_max2x2(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int32_t* idx) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* x0 = x + 2 * oh * W;
+    base_max2x2_row(x0, x0 + W, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), y + oh * OW,
+                    idx ? idx + oh * OW : nullptr);
+  }
+}
+
+bool base_max2x2_back(const float* dy, const int32_t* idx, int64_t W, int64_t OH, int64_t OW, float* dx) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* d0 = dx + 2 * oh * W;
+    if (!base_max2x2_back_row(dy + oh * OW, idx + oh * OW, OW, static_cast<int32_t>(2 * oh * W),
+                              static_cast<int32_t>(W), d0, d0 + W))
+      return false;
+    for (int64_t w = 2 * OW; w < W; ++w) d0[w] = d0[W + w] = 0.0f;  // an odd width's last column
+  }
+  return true;
+}
+
 const PoolKernels& pool_rows() {
-  static const PoolKernels base = {base_max2x2_row, base_max2x2_back_row, base_mean_planes};
+  static const PoolKernels base = {base_max2x2, base_max2x2_back, base_mean_planes};
   static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
   return k;
 }
@@ -124,12 +143,7 @@ void maxpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y, int3
     const PoolKernels& k = pool_rows();
     parallel_for(planes, plane_grain(4 * OH * OW), [&](int64_t pb, int64_t pe) {
       for (int64_t pl = pb; pl < pe; ++pl)
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const float* x0 = x + pl * H * W + 2 * oh * W;
-          const int64_t o = (pl * OH + oh) * OW;
-          k.max2x2_row(x0, x0 + W, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), y + o,
-                       indices ? indices + o : nullptr);
-        }
+        k.max2x2(x + pl * H * W, W, OH, OW, y + pl * OH * OW, indices ? indices + pl * OH * OW : nullptr);
     });
     return;
   }
@@ -213,14 +227,7 @@ void maxpool2d_backward_cpu(const Pool2dParams& p, const float* dy, const int32_
       float* dxp = dx + pl * HW;
       const float* dyp = dy + pl * OHW;
       const int32_t* ip = indices + pl * OHW;
-      bool done = fast;
-      for (int64_t oh = 0; done && oh < OH; ++oh) {
-        float* d0 = dxp + 2 * oh * W;
-        done = k.max2x2_back_row(dyp + oh * OW, ip + oh * OW, OW, static_cast<int32_t>(2 * oh * W),
-                                 static_cast<int32_t>(W), d0, d0 + W);
-        for (int64_t w = 2 * OW; w < W; ++w) d0[w] = d0[W + w] = 0.0f;  // an odd width's last column
-      }
-      if (done) {
+      if (fast && k.max2x2_back(dyp, ip, W, OH, OW, dxp)) {
         if (2 * OH < H) std::memset(dxp + 2 * OH * W, 0, static_cast<size_t>((H - 2 * OH) * W) * sizeof(float));
         continue;
       }

@@ -44,7 +44,8 @@ inline __m256 unshuffle(__m256 v) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8));
 }
 
-void max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_t W, float* y, int32_t* idx) {
+inline __attribute__((always_inline)) void max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_t W,
+                                                       float* y, int32_t* idx) {
   // The index of output lane k's first tap, in the shuffled lane order: 2 * [0, 1, 4, 5, 2, 3, 6, 7].
   const __m256i lane2 = _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14);
   const __m256i one = _mm256_set1_epi32(1), wv = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1);
@@ -72,7 +73,8 @@ void max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_
   }
 }
 
-bool max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0, int32_t W, float* d0, float* d1) {
+inline __attribute__((always_inline)) bool max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0,
+                                                            int32_t W, float* d0, float* d1) {
   const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   const __m256i one = _mm256_set1_epi32(1), wv = _mm256_set1_epi32(W), w1 = _mm256_set1_epi32(W + 1);
   const __m256 zero = _mm256_setzero_ps();
@@ -115,6 +117,27 @@ bool max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0
   return true;
 }
 
+// The table's entries: a whole plane per call (the 7x7 outputs of a 14x14 map are 7 rows of 7: a call per row
+// cost as much as the row).
+void max2x2_plane(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int32_t* idx) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const float* x0 = x + 2 * oh * W;
+    max2x2_row(x0, x0 + W, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), y + oh * OW,
+               idx ? idx + oh * OW : nullptr);
+  }
+}
+
+bool max2x2_back_plane(const float* dy, const int32_t* idx, int64_t W, int64_t OH, int64_t OW, float* dx) {
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* d0 = dx + 2 * oh * W;
+    if (!max2x2_back_row(dy + oh * OW, idx + oh * OW, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), d0,
+                         d0 + W))
+      return false;
+    for (int64_t w = 2 * OW; w < W; ++w) d0[w] = d0[W + w] = 0.0f;  // an odd width's last column
+  }
+  return true;
+}
+
 double sum(const float* x, int64_t n) {
   double s = 0.0;
   for (int64_t b = 0; b < n; b += 256) {
@@ -143,7 +166,7 @@ void mean_planes(const float* x, int64_t planes, int64_t n, double h, double w, 
 
 }  // namespace
 
-extern const PoolKernels kPoolKernels = {max2x2_row, max2x2_back_row, mean_planes};
+extern const PoolKernels kPoolKernels = {max2x2_plane, max2x2_back_plane, mean_planes};
 
 }  // namespace avx2
 }  // namespace ck
