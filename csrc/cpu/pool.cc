@@ -57,7 +57,7 @@ double sum_plane(const float* x, int64_t n) {
 
 // ---- the baseline rows of pool_kernels.h ----
 
-void base_max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_t W, float* y, int32_t* idx) {
+void max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_t W, float* y, int32_t* idx) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     const int32_t c = static_cast<int32_t>(2 * ow);
     const float taps[4] = {x0[c], x0[c + 1], x1[c], x1[c + 1]};
@@ -74,7 +74,7 @@ void base_max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, i
   }
 }
 
-bool base_max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0, int32_t W, float* d0, float* d1) {
+bool max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0, int32_t W, float* d0, float* d1) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     const int32_t c = static_cast<int32_t>(2 * ow), tap = idx[ow] - i0 - c;
     if (tap != 0 && tap != 1 && tap != W && tap != W + 1) return false;
@@ -90,27 +90,10 @@ void base_mean_planes(const float* x, int64_t planes, int64_t n, double h, doubl
   for (int64_t p = 0; p < planes; ++p) y[p] = static_cast<float>(sum_plane(x + p * n, n) / h / w);
 }
 
-void base_max2x2(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int32_t* idx) {
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const float* x0 = x + 2 * oh * W;
-    base_max2x2_row(x0, x0 + W, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), y + oh * OW,
-                    idx ? idx + oh * OW : nullptr);
-  }
-}
-
-bool base_max2x2_back(const float* dy, const int32_t* idx, int64_t W, int64_t OH, int64_t OW, float* dx) {
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    float* d0 = dx + 2 * oh * W;
-    if (!base_max2x2_back_row(dy + oh * OW, idx + oh * OW, OW, static_cast<int32_t>(2 * oh * W),
-                              static_cast<int32_t>(W), d0, d0 + W))
-      return false;
-    for (int64_t w = 2 * OW; w < W; ++w) d0[w] = d0[W + w] = 0.0f;  // an odd width's last column
-  }
-  return true;
-}
+#include "pool_planes.inc"
 
 const PoolKernels& pool_rows() {
-  static const PoolKernels base = {base_max2x2, base_max2x2_back, base_mean_planes};
+  static const PoolKernels base = {max2x2_plane, max2x2_back_plane, base_mean_planes};
   static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
   return k;
 }

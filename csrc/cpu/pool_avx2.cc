@@ -117,26 +117,7 @@ inline __attribute__((always_inline)) bool max2x2_back_row(const float* dy, cons
   return true;
 }
 
-// The table's entries: a whole plane per call (the 7x7 outputs of a 14x14 map are 7 rows of 7: a call per row
-// cost as much as the row).
-void max2x2_plane(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int32_t* idx) {
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const float* x0 = x + 2 * oh * W;
-    max2x2_row(x0, x0 + W, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), y + oh * OW,
-               idx ? idx + oh * OW : nullptr);
-  }
-}
-
-bool max2x2_back_plane(const float* dy, const int32_t* idx, int64_t W, int64_t OH, int64_t OW, float* dx) {
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    float* d0 = dx + 2 * oh * W;
-    if (!max2x2_back_row(dy + oh * OW, idx + oh * OW, OW, static_cast<int32_t>(2 * oh * W), static_cast<int32_t>(W), d0,
-                         d0 + W))
-      return false;
-    for (int64_t w = 2 * OW; w < W; ++w) d0[w] = d0[W + w] = 0.0f;  // an odd width's last column
-  }
-  return true;
-}
+#include "cpu/pool_planes.inc"
 
 double sum(const float* x, int64_t n) {
   double s = 0.0;
