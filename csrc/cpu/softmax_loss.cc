@@ -218,11 +218,11 @@ void cross_entropy_backward_cpu(int64_t R, int64_t K, const float* logp, const i
   parallel_for(R, row_grain(K), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
       float* dr = dx + r * K;
-      if (t[r] == ignore_index) {
-        std::memset(dr, 0, static_cast<size_t>(K) * sizeof(float));
+      const float* lr = logp + r * K;
+      if (t[r] == ignore_index) {  // log_softmax's backward of an all-zero row: 0 - exp(logp) * 0 (NaN stays NaN)
+        for (int64_t i = 0; i < K; ++i) dr[i] = 0.0f - fast_exp(lr[i]) * 0.0f;
         continue;
       }
-      const float* lr = logp + r * K;
       for (int64_t i = 0; i < K; ++i) dr[i] = fast_exp(lr[i]) * gn;
       dr[t[r]] -= gn;
     }
