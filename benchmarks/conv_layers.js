@@ -12,20 +12,10 @@
 // variable for that side only (e.g. --base cpu --base-env CONVKIT_CONV_ALGO=direct: Winograd against GEMM).
 'use strict';
 const path = require('path');
-const { spawn, fork } = require('child_process');
-const readline = require('readline');
+const { ckChild, pyChild, PY_TIMING_LOOP, median, abOptions } = require('./ab_children');
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const ROUNDS = Number(opt('rounds', 7));
-const RECIPE = opt('recipe', 'both');
-const ONLY = opt('only', '');
-const BASE = opt('base', '');
-const BASE_ENV = opt('base-env', '');
-const PYTHON = process.env.PYTHON || '/usr/bin/python3';
+const { ROUNDS, RECIPE, ONLY, BASE, BASE_ENV } = abOptions(args);
 
 // The tutorial's CIFAR10Net: conv_bn_relu(in, 32), (32, 32), pool, (32, 64), (64, 64), pool, (64, 128).
 function layers(N, cin, hw) {
@@ -100,24 +90,9 @@ const PY = `
 import sys, json, time, torch
 torch.set_num_threads(1)
 cases = json.loads(sys.stdin.readline())
-import torch.nn as nn
-
-
-def conv_bn_relu(i, o):
-    return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
-
-
-class Cifar10Net(nn.Module):  # the tutorial's, as benchmarks/torch/train_compare.py
-    def __init__(self, c):
-        super().__init__()
-        self.features = nn.Sequential(*conv_bn_relu(c, 32), *conv_bn_relu(32, 32), nn.MaxPool2d(2),
-                                      *conv_bn_relu(32, 64), *conv_bn_relu(64, 64), nn.MaxPool2d(2),
-                                      *conv_bn_relu(64, 128), nn.AdaptiveAvgPool2d(1))
-        self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(128, 10))
-
-    def forward(self, x):
-        return self.classifier(self.features(x).flatten(1))
-
+import os
+sys.path.insert(0, os.environ['CK_BENCH_TORCH_DIR'])
+from train_compare import Cifar10Net  # the tutorial's, as the end-to-end comparison trains it
 
 def step_fn(c):
     torch.manual_seed(0)
@@ -147,48 +122,12 @@ for c in cases:
         mask = (True, False, False) if c['dir'] == 'bwd_data' else (False, True, False)
         runs.append(lambda x=x, w=w, gy=gy, mask=mask: torch.ops.aten.convolution_backward(
             gy, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask))
-print('ready', flush=True)
-for line in sys.stdin:
-    i, reps = map(int, line.split())
-    run = runs[i]
-    run()
-    t0 = time.process_time()
-    for _ in range(reps):
-        run()
-    print(json.dumps((time.process_time() - t0) * 1000 / reps), flush=True)
-`;
-
-function ckChild(binary, extraEnv = '') {
-  const env = { ...process.env, CONV_LAYERS_CHILD: '1', CONVKIT_BINARY: binary, OMP_NUM_THREADS: '1' };
-  if (extraEnv) env[extraEnv.slice(0, extraEnv.indexOf('='))] = extraEnv.slice(extraEnv.indexOf('=') + 1);
-  const child = fork(__filename, args, { env });
-  let waiting = null;
-  child.on('message', (m) => { if (waiting) { const w = waiting; waiting = null; w(m); } });
-  return {
-    ready: new Promise((res) => { waiting = res; }),
-    time(i, reps) { return new Promise((res) => { waiting = res; child.send({ i, reps }); }); },
-    close() { child.kill(); },
-  };
-}
-
-function pyChild() {
-  const child = spawn(PYTHON, ['-c', PY], { env: { ...process.env, OMP_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'inherit'] });
-  const rl = readline.createInterface({ input: child.stdout });
-  const queue = [];
-  rl.on('line', (l) => { const w = queue.shift(); if (w) w(l); });
-  child.stdin.write(JSON.stringify(cases) + '\n');
-  return {
-    ready: new Promise((res) => queue.push(res)),
-    time(i, reps) { return new Promise((res) => { queue.push((l) => res(JSON.parse(l))); child.stdin.write(`${i} ${reps}\n`); }); },
-    close() { child.stdin.end(); },
-  };
-}
-
-const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
+` + PY_TIMING_LOOP;
 
 (async () => {
-  const sides = [['convkit', ckChild(process.env.CONVKIT_BINARY || 'cpu')], ['torch', pyChild()]];
-  if (BASE) sides.push(['base', ckChild(BASE === 'cpu' ? 'cpu' : path.resolve(BASE), BASE_ENV)]);
+  const ck = (binary, env = '') => ckChild(__filename, args, 'CONV_LAYERS_CHILD', binary, env);
+  const sides = [['convkit', ck(process.env.CONVKIT_BINARY || 'cpu')], ['torch', pyChild(PY, cases)]];
+  if (BASE) sides.push(['base', ck(BASE === 'cpu' ? 'cpu' : path.resolve(BASE), BASE_ENV)]);
   for (const [, s] of sides) await s.ready;
   const times = Object.fromEntries(sides.map(([n]) => [n, cases.map(() => [])]));
   // Interleaved per case (A, B, A, B, ... with the order alternating), so a burst of load from elsewhere

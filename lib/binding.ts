@@ -169,11 +169,14 @@ export interface Native extends NativeDist {
   batchNormEval(p: BatchNormParams, o: {
     input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand; runningVar: Operand; output: Operand;
   }): void;
-  /** output (the fused batch norm + ReLU's, CPU only): dy is masked by output > 0 first. */
+  /**
+   * relu (the fused batch norm + ReLU's backward, CPU only): dy is masked where the forward's output was > 0,
+   * recomputed from input, weight, bias and the saved statistics (bias: the forward's, null if none).
+   */
   batchNormBackward(p: BatchNormParams, o: {
-    gradOutput: Operand; output?: Operand | null; input: Operand; weight: Operand | null; saveMean: Operand; saveInvstd: Operand;
+    gradOutput: Operand; input: Operand; weight: Operand | null; bias?: Operand | null; saveMean: Operand; saveInvstd: Operand;
     gradInput: Operand; gradWeight: Operand | null; gradBias: Operand | null;
-  }): void;
+  }, relu?: boolean): void;
   maxPoolForward(p: Pool2dParams, o: { input: Operand; output: Operand; indices: Operand }): void;
   maxPoolBackward(p: Pool2dParams, o: { gradOutput: Operand; indices: Operand; gradInput: Operand }): void;
   avgPoolForward(p: Pool2dParams, o: { input: Operand; output: Operand }): void;
@@ -188,6 +191,9 @@ export interface Native extends NativeDist {
   softmaxBackward(p: SoftmaxParams, o: { output: Operand; gradOutput: Operand; gradInput: Operand }): void;
   nllForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand }): void;
   nllBackward(p: NllParams, o: { target: Operand; gradLoss: Operand; gradInput: Operand }): void;
+  /** Mean-reduced cross-entropy in one op (CPU): loss (1) and the log-probabilities (rows, classes) for backward. */
+  crossEntropyForward(p: NllParams, o: { input: Operand; target: Operand; loss: Operand; logp: Operand }): void;
+  crossEntropyBackward(p: NllParams, o: { logp: Operand; target: Operand; gradLoss: Operand; gradInput: Operand }): void;
   /** offsetBase: inside a CUDA graph capture, the device word the draw's counter starts from (cuda/dropout.cu). */
   dropoutForward(p: DropoutParams, o: { input: Operand; output: Operand; mask: Operand; offsetBase?: Operand | null }): void;
   // index family (index_ops.cc): cat, where / maskedFill, clamp with tensor bounds, gather / scatter, sort / topk

@@ -149,7 +149,7 @@ function nativeSelfTests() {
 
 // The kernel-level checks on the paths the other steps do not take (test/unit/isa.test.ts, in the cpu step,
 // checks the dispatch itself). The self-tests' objects come from the native step's cache.
-const ISA_PARITY = ['test/parity/tensor_ops.test.ts', 'test/parity/conv.test.ts', 'test/parity/batchnorm.test.ts', 'test/parity/optim.test.ts'];
+const ISA_PARITY = ['test/parity/tensor_ops.test.ts', 'test/parity/conv.test.ts', 'test/parity/batchnorm.test.ts', 'test/parity/pool.test.ts', 'test/parity/optim.test.ts'];
 function isaPaths() {
   const problems = [];
   for (const isa of ['baseline', 'avx2']) {

@@ -38,6 +38,8 @@
   X(softmaxBackward, SoftmaxBackward)                      \
   X(nllForward, NllForward)                                \
   X(nllBackward, NllBackward)                              \
+  X(crossEntropyForward, CrossEntropyForward)              \
+  X(crossEntropyBackward, CrossEntropyBackward)            \
   X(dropoutForward, DropoutForward)                        \
   /* cudnn_ops.cc */                                       \
   X(cudnnInfo, CudnnInfo)                                  \

@@ -46,9 +46,9 @@ CK_KERNEL_ENTRY(BatchNormEval, read_batchnorm_args(info, "batch_norm (eval)", Ba
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const auto a = read_batchnorm_args(info, "batch_norm backward", BatchNormPass::Backward);
   const BatchNormParams& p = a.p;
-  if (a.y) {  // the fused batch norm + ReLU's backward: dy masked by y > 0
+  if (info.Length() > 2 && info[2].ToBoolean()) {  // the fused batch norm + ReLU's backward (csrc/cpu/fused.h)
     if (a.device >= 0) throw Error("ERR_DEVICE", "batch_norm + relu backward (fused): CPU tensors only");
-    batchnorm_relu_backward_cpu(p.N, p.C, p.L, a.dy, a.y, a.x, a.gamma, a.save_mean, a.save_invstd, a.dx, a.dgamma,
+    batchnorm_relu_backward_cpu(p.N, p.C, p.L, a.dy, a.x, a.gamma, a.beta, a.save_mean, a.save_invstd, a.dx, a.dgamma,
                                 a.dbeta);
     return info.Env().Undefined();
   }
@@ -191,21 +191,27 @@ RowsArgs read_softmax(const Napi::CallbackInfo& info, bool backward) {
   a.device = o.device();
   return a;
 }
-RowsArgs read_nll(const Napi::CallbackInfo& info, bool backward) {
-  Fields f(info, 0, backward ? "nll_loss backward params" : "nll_loss params");
+// ce (cross_entropy, op names it): the loss and its gradient are one value (mean), and the log-probabilities
+// travel too: forward's logp (in dx), backward's logp (in y).
+RowsArgs read_nll(const Napi::CallbackInfo& info, bool backward, const char* ce = nullptr) {
+  const std::string op = ce ? ce : backward ? "nll_loss backward" : "nll_loss";
+  Fields f(info, 0, op + " params");
   RowsArgs a;
   a.R = f.i64("rows");
   a.K = f.i64("classes");
   a.ignore = static_cast<int32_t>(f.i64("ignoreIndex"));
-  NamedOperands o(info, 1, backward ? "nll_loss backward" : "nll_loss");
+  NamedOperands o(info, 1, op);
+  const int64_t per_row = ce ? 1 : a.R;
   if (backward) {
+    if (ce) a.y = o.f32("logp", a.R * a.K);
     a.target = o.i32("target", a.R);
-    a.dy = o.f32("gradLoss", a.R);
+    a.dy = o.f32("gradLoss", per_row);
     a.dx = o.f32("gradInput", a.R * a.K);
   } else {
     a.x = o.f32("input", a.R * a.K);
     a.target = o.i32("target", a.R);
-    a.out = o.f32("loss", a.R);
+    a.out = o.f32("loss", per_row);
+    if (ce) a.dx = o.f32("logp", a.R * a.K);
   }
   a.device = o.device();
   return a;
@@ -216,6 +222,21 @@ CK_KERNEL_ENTRY(SoftmaxForward, read_softmax(info, false), softmax_forward, a.R,
 CK_KERNEL_ENTRY(SoftmaxBackward, read_softmax(info, true), softmax_backward, a.R, a.K, a.y, a.dy, a.dx, a.log)
 CK_KERNEL_ENTRY(NllForward, read_nll(info, false), nll_forward, a.R, a.K, a.x, a.target, a.ignore, a.out)
 CK_KERNEL_ENTRY(NllBackward, read_nll(info, true), nll_backward, a.R, a.K, a.target, a.ignore, a.dy, a.dx)
+
+// cross_entropy (CPU, lib/nn/functional/softmax_loss.ts's fused case): {rows, classes, ignoreIndex};
+// forward {input, target} -> {loss (1), logp}; backward {logp, target, gradLoss (1)} -> {gradInput}.
+Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
+  const RowsArgs a = read_nll(info, false, "cross_entropy");
+  if (a.device >= 0) throw Error("ERR_DEVICE", "cross_entropy (fused): CPU tensors only");
+  cross_entropy_forward_cpu(a.R, a.K, a.x, a.target, a.ignore, a.out, a.dx);
+  return info.Env().Undefined();
+}
+Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
+  const RowsArgs a = read_nll(info, true, "cross_entropy backward");
+  if (a.device >= 0) throw Error("ERR_DEVICE", "cross_entropy backward (fused): CPU tensors only");
+  cross_entropy_backward_cpu(a.R, a.K, a.y, a.target, a.ignore, a.dy, a.dx);
+  return info.Env().Undefined();
+}
 
 // ---- dropout ----
 Napi::Value DropoutForward(const Napi::CallbackInfo& info) {

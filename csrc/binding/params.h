@@ -101,8 +101,8 @@ inline BatchNormArgs read_batchnorm_args(const Napi::CallbackInfo& info, const c
   if (bwd) a.dy = o.f32("gradOutput", n);
   a.x = o.f32("input", n);
   a.gamma = o.f32("weight", C, true);
+  a.beta = o.f32("bias", C, true);
   if (!bwd) {
-    a.beta = o.f32("bias", C, true);
     a.running_mean = o.f32("runningMean", C, train);
     a.running_var = o.f32("runningVar", C, train);
     a.y = o.f32("output", n);
@@ -115,7 +115,6 @@ inline BatchNormArgs read_batchnorm_args(const Napi::CallbackInfo& info, const c
     a.dx = o.f32("gradInput", n);
     a.dgamma = o.f32("gradWeight", C, true);
     a.dbeta = o.f32("gradBias", C, true);
-    a.y = o.f32("output", n, true);
   }
   a.device = o.device();
   return a;

@@ -57,6 +57,13 @@ void softmax_backward_cpu(int64_t R, int64_t K, const float* y, const float* dy,
 void nll_forward_cpu(int64_t R, int64_t K, const float* logp, const int32_t* t, int32_t ignore_index, float* loss);
 // dlogp (R, K) overwritten: -g[r] at t[r], 0 elsewhere; g (R) the upstream gradient per row
 void nll_backward_cpu(int64_t R, int64_t K, const int32_t* t, int32_t ignore_index, const float* g, float* dlogp);
+// Cross-entropy with the mean over the rows whose target is not ignore_index, in one op (CPU): logp (R, K) =
+// log_softmax(x), kept for the backward; loss[0] = -sum logp[r, t[r]] / count (NaN when count == 0). Its
+// backward: dx = (exp(logp) - onehot(t)) * g[0] / count, 0 on ignored rows, as log_softmax's of nll's.
+void cross_entropy_forward_cpu(int64_t R, int64_t K, const float* x, const int32_t* t, int32_t ignore_index, float* loss,
+                               float* logp);
+void cross_entropy_backward_cpu(int64_t R, int64_t K, const float* logp, const int32_t* t, int32_t ignore_index,
+                                const float* g, float* dx);
 
 // ---- dropout ----
 // keep[i] = philox_unit(philox(offset + i, seed).v[0]) < 1 - p (core/philox.h; the Bernoulli draw of random_cpu);

@@ -1,14 +1,18 @@
-// CPU reference for batch norm over (N, C, L) contiguous (L = H*W for BatchNorm2d, 1 or the length for
-// BatchNorm1d), with PyTorch's semantics:
-//   training: mean and biased variance per channel over the n = N*L values (two passes, accumulated in
-//             double, as PyTorch's CPU kernel does); save_invstd = 1/sqrt(var + eps), 0 when var == eps == 0
-//             (PyTorch's InvStd); running_mean = (1-m)*running_mean + m*mean and
-//             running_var = (1-m)*running_var + m*var*n/(n-1); n == 1 throws ERR_SHAPE as F.batch_norm.
+// CPU batch norm over (N, C, L) contiguous (L = H*W for BatchNorm2d, 1 or the length for BatchNorm1d), with
+// PyTorch's semantics, and the training-mode batch norm + ReLU that lib/nn/fusion.ts runs as one op (fused.h):
+//   training: mean and biased variance per channel over the n = N*L values (two passes: the mean, then the
+//             squared deviations from it); save_invstd = 1/sqrt(var + eps), 0 when var == eps == 0 (PyTorch's
+//             InvStd); running_mean = (1-m)*running_mean + m*mean and running_var = (1-m)*running_var +
+//             m*var*n/(n-1); n == 1 throws ERR_SHAPE as F.batch_norm.
 //   eval:     the running statistics.
 //   backward: of the training forward: dbeta = sum(dy), dgamma = sum(dy * xhat),
 //             dx = gamma*invstd/n * (n*dy - dbeta - xhat*dgamma).
-// Statistics are parallel over channels; the elementwise passes are parallel over the N*C rows of L.
-// The row sums run on AVX2 in double lanes (batchnorm_avx2.cc) on the AVX paths of cpu/isa.h, else scalar.
+//   + ReLU:   y = max(bn(x), 0); its backward is batch norm's of g = dy where bn(x) > 0, the mask recomputed from
+//             x with the forward's own float operations (so the op keeps x, not y, and reads two tensors).
+// Training runs one channel per task: the statistics, then the normalising pass while the channel's N*L values
+// are still in cache (likewise backward: the two sums, then dx), so each tensor crosses memory once. The row
+// loops are batchnorm_kernels.h's: AVX2 (batchnorm_avx2.cc) on the AVX paths of cpu/isa.h, else the plain ones
+// here. Sums accumulate per row block and add up in double across the batch.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -16,6 +20,7 @@
 #include "../core/error.h"
 #include "../core/nn_kernels.h"
 #include "batchnorm_kernels.h"
+#include "fused.h"
 #include "isa.h"
 #include "threadpool.h"
 
@@ -24,42 +29,124 @@ namespace ck {
 namespace {
 
 constexpr int64_t kRowGrainElems = 1 << 14;  // elements per parallel chunk, at least
+constexpr int kLanes = 8;
 
 int64_t grain_for(int64_t per_item) { return per_item >= kRowGrainElems ? 1 : kRowGrainElems / (per_item + 1) + 1; }
 
-double base_sum_row(const float* x, int64_t L) {
+// ---- the baseline loops of batchnorm_kernels.h: per row, 8 independent lanes, sums in double ----
+
+template <class Row>
+double rows_sum(int64_t N, Row row) {
   double s = 0.0;
-  for (int64_t i = 0; i < L; ++i) s += static_cast<double>(x[i]);
+  for (int64_t i = 0; i < N; ++i) s += row(i);
   return s;
 }
 
-double base_sqdev_row(const float* x, int64_t L, double mean) {
-  double s = 0.0;
-  for (int64_t i = 0; i < L; ++i) {
-    const double d = static_cast<double>(x[i]) - mean;
-    s += d * d;
-  }
-  return s;
+double base_sum(const float* x, int64_t N, int64_t L, int64_t stride) {
+  return rows_sum(N, [&](int64_t i) {
+    const float* r = x + i * stride;
+    double a[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= L; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) a[l] += static_cast<double>(r[j + l]);
+    for (; j < L; ++j) a[0] += static_cast<double>(r[j]);
+    double s = 0.0;
+    for (int l = 0; l < kLanes; ++l) s += a[l];
+    return s;
+  });
 }
 
-// Adds sum(dy) and sum(dy * (x - mean)) of one row to *sdy and *sdyx.
-void base_dot_row(const float* dy, const float* x, int64_t L, double mean, double* sdy, double* sdyx) {
-  double s = 0.0, t = 0.0;
-  for (int64_t i = 0; i < L; ++i) {
-    const double g = static_cast<double>(dy[i]);
-    s += g;
-    t += g * (static_cast<double>(x[i]) - mean);
-  }
-  *sdy += s;
-  *sdyx += t;
+double base_sqdev(const float* x, int64_t N, int64_t L, int64_t stride, float mean) {
+  const double m = mean;
+  return rows_sum(N, [&](int64_t i) {
+    const float* r = x + i * stride;
+    double a[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= L; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const double d = static_cast<double>(r[j + l]) - m;
+        a[l] += d * d;
+      }
+    for (; j < L; ++j) {
+      const double d = static_cast<double>(r[j]) - m;
+      a[0] += d * d;
+    }
+    double s = 0.0;
+    for (int l = 0; l < kLanes; ++l) s += a[l];
+    return s;
+  });
 }
 
-const BnRowKernels kBaseRows = {base_sum_row, base_sqdev_row, base_dot_row};
+void base_normalize(const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
+                    float* y) {
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xr = x + i * stride;
+    float* yr = y + i * stride;
+    if (relu) {
+      for (int64_t j = 0; j < L; ++j) {
+        const float v = (xr[j] - m) * k + sh;
+        yr[j] = v > 0.0f ? v : 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < L; ++j) yr[j] = (xr[j] - m) * k + sh;
+    }
+  }
+}
 
-// The ISA path in use (cpu/isa.h); the AVX-512 path uses the AVX2 rows (the sums are bound by memory).
+// g of batchnorm_kernels.h: dy, or with relu dy where the forward's (x - m) * k + sh > 0.
+inline float base_grad(float dy, float x, float m, float k, float sh, bool relu) {
+  return !relu || (x - m) * k + sh > 0.0f ? dy : 0.0f;
+}
+
+void base_dot(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
+              bool relu, double* sg, double* sgx) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  for (int64_t i = 0; i < N; ++i) {
+    const float* gr = dy + i * stride;
+    const float* xr = x + i * stride;
+    int64_t j = 0;
+    for (; j + kLanes <= L; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const double g = base_grad(gr[j + l], xr[j + l], m, k, sh, relu);
+        a[l] += g;
+        b[l] += g * static_cast<double>(xr[j + l] - m);
+      }
+    for (; j < L; ++j) {
+      const double g = base_grad(gr[j], xr[j], m, k, sh, relu);
+      a[0] += g;
+      b[0] += g * static_cast<double>(xr[j] - m);
+    }
+  }
+  *sg = *sgx = 0.0;
+  for (int l = 0; l < kLanes; ++l) {
+    *sg += a[l];
+    *sgx += b[l];
+  }
+}
+
+void base_dx(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
+             bool relu, float mg, float proj, float* dx) {
+  for (int64_t i = 0; i < N; ++i) {
+    const float* gr = dy + i * stride;
+    const float* xr = x + i * stride;
+    float* dr = dx + i * stride;
+    for (int64_t j = 0; j < L; ++j) dr[j] = (base_grad(gr[j], xr[j], m, k, sh, relu) - mg - (xr[j] - m) * proj) * k;
+  }
+}
+
+const BnRowKernels kBaseRows = {base_sum, base_sqdev, base_normalize, base_dot, base_dx};
+
+// The ISA path in use (cpu/isa.h); the AVX-512 path uses the AVX2 rows (bound by memory).
 const BnRowKernels& rows() {
   static const BnRowKernels& k = CK_AVX2_OR_BASE(kBaseRows, avx2::kBnRowKernels);
   return k;
+}
+
+// invstd * gamma[c] (gamma null: weight 1), the per-channel factor of the normalised output and of dx. Training
+// forward and backward both take invstd as the saved float, so that the backward's recomputed ReLU mask uses the
+// forward's factor exactly.
+float gamma_scale(double invstd, const float* gamma, int64_t c) {
+  return static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
 }
 
 // Both per-channel outputs (either may be null) zeroed: the results over an empty batch.
@@ -70,75 +157,74 @@ void zero_channels(int64_t C, float* a, float* b) {
   }
 }
 
-// y = (x - mean[c]) * scale[c] + shift[c] over the N*C rows.
-void apply_affine(int64_t N, int64_t C, int64_t L, const float* x, const float* mean, const float* scale,
-                  const float* shift, float* y) {
-  parallel_for(N * C, grain_for(L), [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) {
-      const int64_t c = r % C;
-      const float m = mean[c], k = scale[c], b = shift[c];
-      const float* xr = x + r * L;
-      float* yr = y + r * L;
-      for (int64_t i = 0; i < L; ++i) yr[i] = (xr[i] - m) * k + b;
+// Training forward, optionally with ReLU: per channel, its statistics, then its normalised rows.
+void train_forward(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta, float eps,
+                   float momentum, float* running_mean, float* running_var, float* y, float* save_mean,
+                   float* save_invstd, bool relu) {
+  const int64_t n = N * L, CL = C * L;
+  if (C == 0) return;
+  if (n == 0) return zero_channels(C, save_mean, save_invstd);  // PyTorch leaves the running statistics alone then
+  const BnRowKernels& rk = rows();
+  parallel_for(C, grain_for(n), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* xc = x + c * L;
+      const double mu = rk.sum(xc, N, L, CL) / static_cast<double>(n);
+      const float mf = static_cast<float>(mu);
+      const double q = rk.sqdev(xc, N, L, CL, mf);
+      const float invstd = static_cast<float>(batchnorm_inv_std(q / static_cast<double>(n), static_cast<double>(eps)));
+      const double m = static_cast<double>(momentum);
+      if (running_mean) running_mean[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_mean[c]) + m * mu);
+      if (running_var)
+        running_var[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_var[c]) + m * q / static_cast<double>(n - 1));
+      if (save_mean) save_mean[c] = mf;
+      if (save_invstd) save_invstd[c] = invstd;
+      rk.normalize(xc, N, L, CL, mf, gamma_scale(invstd, gamma, c), beta ? beta[c] : 0.0f, relu, y + c * L);
     }
   });
 }
 
-// PyTorch's InvStd: 1/sqrt(var + eps), but 0 when both are 0.
-double inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
-
-// invstd * gamma[c] (gamma null: weight 1), the per-channel factor of the normalised output and of dx.
-float gamma_scale(double invstd, const float* gamma, int64_t c) {
-  return static_cast<float>(invstd * (gamma ? static_cast<double>(gamma[c]) : 1.0));
-}
-
-// The per-channel pass of training forward and backward: per_channel(c) for every channel, in parallel.
-// Before it, the empty cases: nothing when C == 0; a and b (either may be null) zeroed when the batch is
-// empty (PyTorch leaves the running statistics alone then). False when there was nothing to compute.
-template <class PerChannel>
-bool for_each_channel(int64_t N, int64_t C, int64_t L, float* a, float* b, PerChannel per_channel) {
-  if (C == 0) return false;
-  if (N * L == 0) {
-    zero_channels(C, a, b);
-    return false;
-  }
-  parallel_for(C, grain_for(N * L), [&](int64_t cb, int64_t ce) {
-    for (int64_t c = cb; c < ce; ++c) per_channel(c);
+// Training backward, optionally through the ReLU: per channel, the two sums, then its dx rows.
+void train_backward(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
+                    const float* beta, const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                    float* dbeta, bool relu) {
+  const int64_t n = N * L, CL = C * L;
+  if (C == 0) return;
+  if (n == 0) return zero_channels(C, dgamma, dbeta);
+  const BnRowKernels& rk = rows();
+  parallel_for(C, grain_for(n), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float mf = save_mean[c];
+      const double invstd = static_cast<double>(save_invstd[c]);
+      const float k = gamma_scale(invstd, gamma, c), sh = beta ? beta[c] : 0.0f;
+      double sg = 0.0, sgx = 0.0;
+      rk.dot(dy + c * L, x + c * L, N, L, CL, mf, k, sh, relu, &sg, &sgx);
+      if (dgamma) dgamma[c] = static_cast<float>(sgx * invstd);
+      if (dbeta) dbeta[c] = static_cast<float>(sg);
+      if (!dx) continue;
+      // dx = (g - mean(g) - (x - mu) * proj) * invstd * gamma
+      const double inv_n = 1.0 / static_cast<double>(n);
+      const float mg = static_cast<float>(sg * inv_n), proj = static_cast<float>(sgx * invstd * invstd * inv_n);
+      rk.dx(dy + c * L, x + c * L, N, L, CL, mf, k, sh, relu, mg, proj, dx + c * L);
+    }
   });
-  return true;
 }
 
 }  // namespace
+
+double batchnorm_inv_std(double var, double eps) { return (var != 0.0 || eps != 0.0) ? 1.0 / std::sqrt(var + eps) : 0.0; }
 
 void batchnorm_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
                                  float eps, float momentum, float* running_mean, float* running_var, float* y,
                                  float* save_mean, float* save_invstd) {
   check_batchnorm_training(N, C, L, "batchnorm_forward_train");
-  const int64_t n = N * L, CL = C * L;
-  std::vector<float> mean(C), scale(C), shift(C);
-  const BnRowKernels& rk = rows();
-  const bool any = for_each_channel(N, C, L, save_mean, save_invstd, [&](int64_t c) {
-    const float* xc = x + c * L;
-    double s = 0.0;
-    for (int64_t i = 0; i < N; ++i) s += rk.sum(xc + i * CL, L);
-    const double mu = s / static_cast<double>(n);
-    double q = 0.0;
-    for (int64_t i = 0; i < N; ++i) q += rk.sqdev(xc + i * CL, L, mu);
-    const double var = q / static_cast<double>(n);
-    const double invstd = inv_std(var, static_cast<double>(eps));
-    const double m = static_cast<double>(momentum);
-    if (running_mean)
-      running_mean[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_mean[c]) + m * mu);
-    if (running_var)
-      running_var[c] = static_cast<float>((1.0 - m) * static_cast<double>(running_var[c]) +
-                                          m * q / static_cast<double>(n - 1));
-    if (save_mean) save_mean[c] = static_cast<float>(mu);
-    if (save_invstd) save_invstd[c] = static_cast<float>(invstd);
-    mean[c] = static_cast<float>(mu);
-    scale[c] = gamma_scale(invstd, gamma, c);
-    shift[c] = beta ? beta[c] : 0.0f;
-  });
-  if (any) apply_affine(N, C, L, x, mean.data(), scale.data(), shift.data(), y);
+  train_forward(N, C, L, x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean, save_invstd, false);
+}
+
+void batchnorm_relu_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma,
+                                      const float* beta, float eps, float momentum, float* running_mean,
+                                      float* running_var, float* y, float* save_mean, float* save_invstd) {
+  check_batchnorm_training(N, C, L, "batchnorm_relu_forward_train");
+  train_forward(N, C, L, x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean, save_invstd, true);
 }
 
 void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma, const float* beta,
@@ -149,43 +235,30 @@ void batchnorm_forward_eval_cpu(int64_t N, int64_t C, int64_t L, const float* x,
   if (N * C * L == 0) return;
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
-    const double invstd = inv_std(static_cast<double>(running_var[c]), static_cast<double>(eps));
+    const double invstd = batchnorm_inv_std(static_cast<double>(running_var[c]), static_cast<double>(eps));
     scale[c] = gamma_scale(invstd, gamma, c);
     shift[c] = beta ? beta[c] : 0.0f;
   }
-  apply_affine(N, C, L, x, running_mean, scale.data(), shift.data(), y);
+  const BnRowKernels& rk = rows();
+  parallel_for(N * C, grain_for(L), [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const int64_t c = r % C;
+      rk.normalize(x + r * L, 1, L, L, running_mean[c], scale[c], shift[c], false, y + r * L);
+    }
+  });
 }
 
 void batchnorm_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
                             const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   check_batchnorm(N, C, L, "batchnorm_backward");
-  const int64_t n = N * L, CL = C * L;
-  // dx = (dy - mdy[c] - (x - mean[c]) * proj[c]) * k[c]
-  std::vector<float> mdy(C), proj(C), k(C);
-  const BnRowKernels& rk = rows();
-  const bool any = for_each_channel(N, C, L, dgamma, dbeta, [&](int64_t c) {
-    const double mu = static_cast<double>(save_mean[c]);
-    const double invstd = static_cast<double>(save_invstd[c]);
-    double sdy = 0.0, sdyx = 0.0;
-    for (int64_t i = 0; i < N; ++i) rk.dot(dy + i * CL + c * L, x + i * CL + c * L, L, mu, &sdy, &sdyx);
-    if (dgamma) dgamma[c] = static_cast<float>(sdyx * invstd);
-    if (dbeta) dbeta[c] = static_cast<float>(sdy);
-    const double inv_n = 1.0 / static_cast<double>(n);
-    mdy[c] = static_cast<float>(sdy * inv_n);
-    proj[c] = static_cast<float>(sdyx * invstd * invstd * inv_n);
-    k[c] = gamma_scale(invstd, gamma, c);
-  });
-  if (!any || !dx) return;
-  parallel_for(N * C, grain_for(L), [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) {
-      const int64_t c = r % C;
-      const float m = save_mean[c], g = mdy[c], p = proj[c], kk = k[c];
-      const float* dyr = dy + r * L;
-      const float* xr = x + r * L;
-      float* dxr = dx + r * L;
-      for (int64_t i = 0; i < L; ++i) dxr[i] = (dyr[i] - g - (xr[i] - m) * p) * kk;
-    }
-  });
+  train_backward(N, C, L, dy, x, gamma, nullptr, save_mean, save_invstd, dx, dgamma, dbeta, false);
+}
+
+void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
+                                 const float* beta, const float* save_mean, const float* save_invstd, float* dx,
+                                 float* dgamma, float* dbeta) {
+  check_batchnorm(N, C, L, "batchnorm_relu_backward");
+  train_backward(N, C, L, dy, x, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, true);
 }
 
 }  // namespace ck

@@ -1,5 +1,7 @@
-// The AVX2 + FMA row sums of batch norm (batchnorm.cc; compiled with -mavx2 -mfma, cpu/isa.h): 8 floats at a
-// time in two 4-double accumulators, as the double-precision statistics need.
+// The AVX2 + FMA loops of training-mode batch norm and batch norm + ReLU (batchnorm.cc, batchnorm_kernels.h;
+// compiled with -mavx2 -mfma, cpu/isa.h; they also serve the AVX-512 path, the loops being bound by memory).
+// One channel per call: sums in 8-float accumulators carried across its rows and flushed to double every
+// kBnBlock values; the ReLU mask a compare, no branches; each row's tail by masked loads and stores.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -14,82 +16,165 @@ namespace ck {
 namespace avx2 {
 namespace {
 
-// 8 floats as two 4-double vectors.
-inline void load8(const float* p, __m256d* lo, __m256d* hi) {
-  const __m256 v = _mm256_loadu_ps(p);
-  *lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-  *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-}
-inline double hsum(__m256d v) {
-  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
+#include "cpu/lanes_avx2.inc"
 
-// The sum over one row of f(x[i]) in double: 8 floats a step into two 4-double accumulators (acc(v, a) adds
-// f of the four values v into a), the tail element-wise (f). sum_row is f(v) = v, sqdev_row f(v) = (v - mean)^2.
-template <class Acc, class F>
-double reduce_row(const float* x, int64_t L, Acc acc, F f) {
-  int64_t i = 0;
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d lo, hi;
-    load8(x + i, &lo, &hi);
-    a0 = acc(lo, a0);
-    a1 = acc(hi, a1);
+// A product the compiler may not fuse into the next add (GCC contracts mul + add into an FMA under -mfma): the
+// forward's v = (x - m) * k + sh and the backward's recomputed mask must round alike.
+inline __m256 mul_exact(__m256 a, __m256 b) {
+  __m256 p = _mm256_mul_ps(a, b);
+  __asm__("" : "+x"(p));
+  return p;
+}
+inline __m256 affine(__m256 x, __m256 m, __m256 k, __m256 sh) { return _mm256_add_ps(mul_exact(_mm256_sub_ps(x, m), k), sh); }
+
+// One channel's rows: body(i, j, slot, true, all ones) for every 8 floats, the slot alternating 0, 1 so that
+// two accumulator chains hide the add latency, and body(i, j, 0, false, mask) for each row's tail; then flush()
+// whenever kBnBlock or more values went in since the last one, and at the end.
+template <class Body, class Flush>
+inline __attribute__((always_inline)) void channel(int64_t N, int64_t L, Body body, Flush flush) {
+  const int64_t full = L & ~int64_t(7), pairs = L & ~int64_t(15);
+  const __m256i ones = _mm256_set1_epi32(-1), tail = lanes_below(L - full);
+  int64_t since = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t j = 0;
+    for (; j < pairs; j += 16) {
+      body(i, j, 0, true, ones);
+      body(i, j + 8, 1, true, ones);
+      if ((since += 16) >= kBnBlock) {
+        flush();
+        since = 0;
+      }
+    }
+    if (j < full) {
+      body(i, j, 0, true, ones);
+      since += 8;
+    }
+    if (full < L) {
+      body(i, full, 1, false, tail);
+      since += L - full;
+    }
   }
-  double s = hsum(_mm256_add_pd(a0, a1));
-  for (; i < L; ++i) s += f(static_cast<double>(x[i]));
+  flush();
+}
+inline __m256 load(const float* p, __m256i mk) { return _mm256_maskload_ps(p, mk); }
+
+double sum(const float* x, int64_t N, int64_t L, int64_t stride) {
+  double s = 0.0;
+  __m256 a[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  channel(N, L, [&](int64_t i, int64_t j, int slot, bool full, __m256i mk) {
+    const float* p = x + i * stride + j;
+    a[slot] = _mm256_add_ps(a[slot], full ? _mm256_loadu_ps(p) : load(p, mk));
+  }, [&] {
+    s += hsum(_mm256_add_ps(a[0], a[1]));
+    a[0] = a[1] = _mm256_setzero_ps();
+  });
   return s;
 }
 
-double sum_row(const float* x, int64_t L) {
-  return reduce_row(
-      x, L, [](__m256d v, __m256d a) { return _mm256_add_pd(a, v); }, [](double v) { return v; });
+double sqdev(const float* x, int64_t N, int64_t L, int64_t stride, float mean) {
+  const __m256 m = _mm256_set1_ps(mean);
+  double s = 0.0;
+  __m256 a[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  channel(N, L, [&](int64_t i, int64_t j, int slot, bool full, __m256i mk) {
+    const float* p = x + i * stride + j;
+    __m256 d = _mm256_sub_ps(full ? _mm256_loadu_ps(p) : load(p, mk), m);
+    if (!full) d = _mm256_and_ps(d, _mm256_castsi256_ps(mk));
+    a[slot] = _mm256_fmadd_ps(d, d, a[slot]);
+  }, [&] {
+    s += hsum(_mm256_add_ps(a[0], a[1]));
+    a[0] = a[1] = _mm256_setzero_ps();
+  });
+  return s;
 }
 
-double sqdev_row(const float* x, int64_t L, double mean) {
-  const __m256d m = _mm256_set1_pd(mean);
-  return reduce_row(
-      x, L,
-      [m](__m256d v, __m256d a) {
-        const __m256d d = _mm256_sub_pd(v, m);
-        return _mm256_fmadd_pd(d, d, a);
-      },
-      [mean](double v) {
-        const double d = v - mean;
-        return d * d;
-      });
+// The loops below take relu as an argument and are always inlined into the two entry points' branches, so each
+// branch compiles to its own loop without the test (templates would work too, but a template function's
+// demangled name starts with its return type, which test/unit/isa.test.ts's namespace check does not accept).
+#define CK_INLINE inline __attribute__((always_inline))
+
+CK_INLINE __m256 norm(__m256 x, __m256 vm, __m256 vk, __m256 vs, bool relu) {
+  const __m256 v = affine(x, vm, vk, vs);
+  return relu ? _mm256_max_ps(v, _mm256_setzero_ps()) : v;
+}
+CK_INLINE void normalize_t(const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
+                           float* y) {
+  const __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vs = _mm256_set1_ps(sh);
+  const int64_t full = L & ~int64_t(7);
+  const __m256i tail = lanes_below(L - full);
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xr = x + i * stride;
+    float* yr = y + i * stride;
+    for (int64_t j = 0; j < full; j += 8) _mm256_storeu_ps(yr + j, norm(_mm256_loadu_ps(xr + j), vm, vk, vs, relu));
+    if (full < L) _mm256_maskstore_ps(yr + full, tail, norm(load(xr + full, tail), vm, vk, vs, relu));
+  }
+}
+void normalize(const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu, float* y) {
+  if (relu) normalize_t(x, N, L, stride, m, k, sh, true, y);
+  else normalize_t(x, N, L, stride, m, k, sh, false, y);
 }
 
-// Adds sum(dy) and sum(dy * (x - mean)) of one row to *sdy and *sdyx.
-void dot_row(const float* dy, const float* x, int64_t L, double mean, double* sdy, double* sdyx) {
+// g: dy, or with relu dy where the forward's v > 0 (masked-off tail lanes load dy = 0: g = 0 there).
+CK_INLINE __m256 grad(__m256 dy, __m256 x, __m256 vm, __m256 vk, __m256 vs, bool relu) {
+  if (!relu) return dy;
+  return _mm256_and_ps(dy, _mm256_cmp_ps(affine(x, vm, vk, vs), _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+CK_INLINE void dot_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
+                     bool relu, double* sg, double* sgx) {
+  const __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vs = _mm256_set1_ps(sh);
+  __m256 a[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, b[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   double s = 0.0, t = 0.0;
-  int64_t i = 0;
-  const __m256d m = _mm256_set1_pd(mean);
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
-  for (; i + 8 <= L; i += 8) {
-    __m256d glo, ghi, xlo, xhi;
-    load8(dy + i, &glo, &ghi);
-    load8(x + i, &xlo, &xhi);
-    a0 = _mm256_add_pd(a0, glo);
-    a1 = _mm256_add_pd(a1, ghi);
-    b0 = _mm256_fmadd_pd(glo, _mm256_sub_pd(xlo, m), b0);
-    b1 = _mm256_fmadd_pd(ghi, _mm256_sub_pd(xhi, m), b1);
+  channel(N, L, [&](int64_t i, int64_t j, int slot, bool full, __m256i mk) {
+    const int64_t o = i * stride + j;
+    const __m256 xv = full ? _mm256_loadu_ps(x + o) : load(x + o, mk);
+    const __m256 g = grad(full ? _mm256_loadu_ps(dy + o) : load(dy + o, mk), xv, vm, vk, vs, relu);
+    a[slot] = _mm256_add_ps(a[slot], g);
+    b[slot] = _mm256_fmadd_ps(g, _mm256_sub_ps(xv, vm), b[slot]);
+  }, [&] {
+    s += hsum(_mm256_add_ps(a[0], a[1]));
+    t += hsum(_mm256_add_ps(b[0], b[1]));
+    a[0] = a[1] = b[0] = b[1] = _mm256_setzero_ps();
+  });
+  *sg = s;
+  *sgx = t;
+}
+void dot(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
+         double* sg, double* sgx) {
+  if (relu) dot_t(dy, x, N, L, stride, m, k, sh, true, sg, sgx);
+  else dot_t(dy, x, N, L, stride, m, k, sh, false, sg, sgx);
+}
+
+CK_INLINE void dx_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
+                    bool relu, float mg, float proj, float* dx) {
+  const __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vs = _mm256_set1_ps(sh);
+  const __m256 vmg = _mm256_set1_ps(mg), vp = _mm256_set1_ps(proj);
+  // (g - mg - (x - m) * proj) * k
+  auto f = [&](__m256 g, __m256 xv) { return _mm256_mul_ps(_mm256_fnmadd_ps(_mm256_sub_ps(xv, vm), vp, _mm256_sub_ps(g, vmg)), vk); };
+  const int64_t full = L & ~int64_t(7);
+  const __m256i tail = lanes_below(L - full);
+  for (int64_t i = 0; i < N; ++i) {
+    const float* xr = x + i * stride;
+    const float* gr = dy + i * stride;
+    float* dr = dx + i * stride;
+    for (int64_t j = 0; j < full; j += 8) {
+      const __m256 xv = _mm256_loadu_ps(xr + j);
+      _mm256_storeu_ps(dr + j, f(grad(_mm256_loadu_ps(gr + j), xv, vm, vk, vs, relu), xv));
+    }
+    if (full < L) {
+      const __m256 xv = load(xr + full, tail);
+      _mm256_maskstore_ps(dr + full, tail, f(grad(load(gr + full, tail), xv, vm, vk, vs, relu), xv));
+    }
   }
-  s = hsum(_mm256_add_pd(a0, a1));
-  t = hsum(_mm256_add_pd(b0, b1));
-  for (; i < L; ++i) {
-    const double g = static_cast<double>(dy[i]);
-    s += g;
-    t += g * (static_cast<double>(x[i]) - mean);
-  }
-  *sdy += s;
-  *sdyx += t;
+}
+void dx(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
+        float mg, float proj, float* out) {
+  if (relu) dx_t(dy, x, N, L, stride, m, k, sh, true, mg, proj, out);
+  else dx_t(dy, x, N, L, stride, m, k, sh, false, mg, proj, out);
 }
 
 }  // namespace
 
-extern const BnRowKernels kBnRowKernels = {sum_row, sqdev_row, dot_row};
+extern const BnRowKernels kBnRowKernels = {sum, sqdev, normalize, dot, dx};
 
 }  // namespace avx2
 }  // namespace ck

@@ -3,7 +3,8 @@
 //    each output tile is normalised, added to and clamped while it is still in cache, by the Winograd output
 //    transform or right after the direct path's GEMM writes a band;
 //  - training mode: BatchNorm2d -> ReLU in one pass per channel (statistics, then normalise + clamp while the
-//    channel's values are still in cache), and its backward (the ReLU mask read from the output) in one pass too.
+//    channel's values are still in cache), and its backward in one pass too, the ReLU mask recomputed from the
+//    input (so it reads dy and x only); defined in batchnorm.cc, which shares its loops with plain batch norm.
 // Numerics follow PyTorch's unfused ops: statistics in double, running variance unbiased, the same InvStd.
 #pragma once
 #include <cstdint>
@@ -34,14 +35,19 @@ void conv2d_bn_act_eval_cpu(const Conv2dParams& p, const float* x, const float* 
                             const float* beta, const float* running_mean, const float* running_var, float eps,
                             const float* residual, bool relu, float* y);
 
+// PyTorch's InvStd: 1/sqrt(var + eps), but 0 when both are 0 (batchnorm.cc).
+double batchnorm_inv_std(double var, double eps);
+
 // Training mode: y = relu(batchnorm(x)) with batch statistics over (N, L) per channel of x (N, C, L); saves mean
 // and invstd, updates the running statistics (may be null) with momentum as batchnorm_forward_train_cpu.
 void batchnorm_relu_forward_train_cpu(int64_t N, int64_t C, int64_t L, const float* x, const float* gamma,
                                       const float* beta, float eps, float momentum, float* running_mean,
                                       float* running_var, float* y, float* save_mean, float* save_invstd);
-// Its backward: dy masked by y > 0, then batch norm's backward. dx (overwritten), dgamma/dbeta (C) | null.
-void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* y, const float* x,
-                                 const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+// Its backward: dy masked where the forward's output was > 0 (recomputed from x, gamma, beta and the saved
+// mean / invstd, bit for bit as the forward rounded it), then batch norm's backward. gamma, beta: the forward's
+// (null: none). dx (overwritten), dgamma/dbeta (C) | null.
+void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* dy, const float* x, const float* gamma,
+                                 const float* beta, const float* save_mean, const float* save_invstd, float* dx,
                                  float* dgamma, float* dbeta);
 
 }  // namespace ck

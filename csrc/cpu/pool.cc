@@ -11,6 +11,11 @@
 //           is clipped to [0, H) x [0, W); divisor = divisor_override, else pool_size when count_include_pad,
 //           else the clipped area. An empty clipped window gives 0. Sums accumulate in float, as PyTorch's.
 // adaptive: window of output i spans [floor(i*H/OH), ceil((i+1)*H/OH)); y = sum / kh / kw.
+//
+// The common 2x2 stride-2 max pool (no padding, no dilation, every window inside the input) runs per output row
+// through the ISA table of pool_kernels.h (pool_avx2.cc on the AVX paths): one pass each way, the backward
+// writing every input position of a window instead of zero-filling the plane and scattering into it. Global
+// average pooling's plane sum goes through the table too.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +24,8 @@
 #include <vector>
 #include "../core/error.h"
 #include "../core/nn_kernels.h"
+#include "isa.h"
+#include "pool_kernels.h"
 #include "threadpool.h"
 
 namespace ck {
@@ -48,6 +55,64 @@ double sum_plane(const float* x, int64_t n) {
   return s;
 }
 
+// ---- the baseline rows of pool_kernels.h ----
+
+void max2x2_row(const float* x0, const float* x1, int64_t OW, int32_t i0, int32_t W, float* y, int32_t* idx) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const int32_t c = static_cast<int32_t>(2 * ow);
+    const float taps[4] = {x0[c], x0[c + 1], x1[c], x1[c + 1]};
+    const int32_t at[4] = {i0 + c, i0 + c + 1, i0 + W + c, i0 + W + c + 1};
+    float m = taps[0];
+    int32_t best = at[0];
+    for (int t = 1; t < 4; ++t)
+      if (taps[t] > m || taps[t] != taps[t]) {
+        m = taps[t];
+        best = at[t];
+      }
+    y[ow] = m;
+    if (idx) idx[ow] = best;
+  }
+}
+
+bool max2x2_back_row(const float* dy, const int32_t* idx, int64_t OW, int32_t i0, int32_t W, float* d0, float* d1) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const int32_t c = static_cast<int32_t>(2 * ow), tap = idx[ow] - i0 - c;
+    if (tap != 0 && tap != 1 && tap != W && tap != W + 1) return false;
+    d0[c] = tap == 0 ? dy[ow] + 0.0f : 0.0f;
+    d0[c + 1] = tap == 1 ? dy[ow] + 0.0f : 0.0f;
+    d1[c] = tap == W ? dy[ow] + 0.0f : 0.0f;
+    d1[c + 1] = tap == W + 1 ? dy[ow] + 0.0f : 0.0f;
+  }
+  return true;
+}
+
+void base_mean_planes(const float* x, int64_t planes, int64_t n, double h, double w, float* y) {
+  for (int64_t p = 0; p < planes; ++p) y[p] = static_cast<float>(sum_plane(x + p * n, n) / h / w);
+}
+
+#include "pool_planes.inc"
+
+const PoolKernels& pool_rows() {
+  static const PoolKernels base = {max2x2_plane, max2x2_back_plane, base_mean_planes};
+  static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
+  return k;
+}
+
+// 2x2 windows, stride 2, no padding or dilation, every window inside the input: pool_kernels.h's rows apply.
+bool is_max2x2(const Pool2dParams& p) {
+  return p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0 && p.dh == 1 && p.dw == 1 &&
+         2 * p.OH <= p.H && 2 * p.OW <= p.W;
+}
+
+// The scatter backward of one plane: zero-fill, then dx[index] += dy.
+void max_scatter_plane(const float* dyp, const int32_t* ip, int64_t OHW, int64_t HW, float* dxp) {
+  std::memset(dxp, 0, static_cast<size_t>(HW) * sizeof(float));
+  for (int64_t o = 0; o < OHW; ++o) {
+    const int64_t i = ip[o];
+    if (i >= 0 && i < HW) dxp[i] += dyp[o];
+  }
+}
+
 }  // namespace
 
 // ---- max pool ---------------------------------------------------------------------------------------
@@ -57,6 +122,14 @@ void maxpool2d_forward_cpu(const Pool2dParams& p, const float* x, float* y, int3
   const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || OH * OW == 0) return;
+  if (is_max2x2(p)) {
+    const PoolKernels& k = pool_rows();
+    parallel_for(planes, plane_grain(4 * OH * OW), [&](int64_t pb, int64_t pe) {
+      for (int64_t pl = pb; pl < pe; ++pl)
+        k.max2x2(x + pl * H * W, W, OH, OW, y + pl * OH * OW, indices ? indices + pl * OH * OW : nullptr);
+    });
+    return;
+  }
   // Interior columns [lo, hi): every tap of the window lies inside the row. They run tap-major with
   // branch-free selects over a whole output row (vectorisable); the few border columns take the
   // per-output loop. Both visit a window's taps in the same (h, w) order, so ties and NaN resolve alike.
@@ -129,16 +202,19 @@ void maxpool2d_backward_cpu(const Pool2dParams& p, const float* dy, const int32_
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW;
   const int64_t planes = p.N * p.C;
   if (planes == 0 || HW == 0) return;
+  const bool fast = is_max2x2(p);
+  const PoolKernels& k = pool_rows();
+  const int64_t H = p.H, W = p.W, OH = p.OH, OW = p.OW;
   parallel_for(planes, plane_grain(HW + OHW), [&](int64_t pb, int64_t pe) {
     for (int64_t pl = pb; pl < pe; ++pl) {
       float* dxp = dx + pl * HW;
       const float* dyp = dy + pl * OHW;
       const int32_t* ip = indices + pl * OHW;
-      std::memset(dxp, 0, static_cast<size_t>(HW) * sizeof(float));
-      for (int64_t o = 0; o < OHW; ++o) {
-        const int64_t i = ip[o];
-        if (i >= 0 && i < HW) dxp[i] += dyp[o];
+      if (fast && k.max2x2_back(dyp, ip, W, OH, OW, dxp)) {
+        if (2 * OH < H) std::memset(dxp + 2 * OH * W, 0, static_cast<size_t>((H - 2 * OH) * W) * sizeof(float));
+        continue;
       }
+      max_scatter_plane(dyp, ip, OHW, HW, dxp);  // not 2x2, or an index outside its window
     }
   });
 }
@@ -253,9 +329,9 @@ void adaptive_avgpool2d_forward_cpu(const AdaptivePool2dParams& p, const float* 
   if (planes == 0 || OH * OW == 0) return;
   if (OH == 1 && OW == 1) {  // global pooling: one vectorised sum per plane
     const int64_t HW = H * W;
+    const PoolKernels& k = pool_rows();
     parallel_for(planes, plane_grain(HW), [&](int64_t pb, int64_t pe) {
-      for (int64_t pl = pb; pl < pe; ++pl)
-        y[pl] = static_cast<float>(sum_plane(x + pl * HW, HW) / static_cast<double>(H) / static_cast<double>(W));
+      k.mean_planes(x + pb * HW, pe - pb, HW, static_cast<double>(H), static_cast<double>(W), y + pb);
     });
     return;
   }

@@ -113,28 +113,30 @@ export function bnRelu(x: Tensor, bn: BatchNorm2d): Tensor {
   const y = Tensor.empty(x.shape, 'float32', x.device);
   const mean = Tensor.empty([C], 'float32', x.device);
   const invstd = Tensor.empty([C], 'float32', x.device);
-  const { input: xc, weight: wc } = callNative(
+  const { input: xc, weight: wc, bias: bc } = callNative(
     { input: x, weight: bn.weight, bias: bn.bias, runningMean: rm, runningVar: rv },
     { output: y, saveMean: mean, saveInvstd: invstd },
     (o) => native.batchNormTrain({ N, C, L, eps: bn.eps, momentum }, o, true),
-    ['input', 'weight'],
+    ['input', 'weight', 'bias'],
   );
   const weight = bn.weight, bias = bn.bias;
   if (needsGrad(x, weight, bias)) {
     const needW = !!weight?.requiresGrad, needB = !!bias?.requiresGrad;
+    // The backward recomputes the ReLU's mask from x, weight, bias and the statistics (csrc/cpu/fused.h), so it
+    // keeps those, not the output.
     record(y, 'BatchNormReluBackward', [x, weight, bias], (save) => {
-      const sx = save(xc), sw = wc ? save(wc) : null, sm = save(mean), si = save(invstd), sy = save(y);
+      const sx = save(xc), sw = wc ? save(wc) : null, sb = bc ? save(bc) : null, sm = save(mean), si = save(invstd);
       return (g) => {
         const gx = Tensor.empty(x.shape, 'float32', g.device);
         const gw = needW ? Tensor.empty([C], 'float32', g.device) : null;
         const gb = needB ? Tensor.empty([C], 'float32', g.device) : null;
-        callNative({ gradOutput: g, output: sy, input: sx, weight: sw, saveMean: sm, saveInvstd: si }, { gradInput: gx, gradWeight: gw, gradBias: gb },
-          (o) => native.batchNormBackward({ N, C, L }, o));
+        callNative({ gradOutput: g, input: sx, weight: sw, bias: sb, saveMean: sm, saveInvstd: si }, { gradInput: gx, gradWeight: gw, gradBias: gb },
+          (o) => native.batchNormBackward({ N, C, L }, o, true));
         return [x.requiresGrad ? gx : (gx.dispose(), null), gw, gb];
       };
     });
   }
-  for (const t of [xc, wc, mean, invstd]) t?.dispose();
+  for (const t of [xc, wc, bc, mean, invstd]) t?.dispose();
   return y;
 }
 

@@ -70,4 +70,33 @@ out = [y, x.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var,
     const bn = new nn.BatchNorm1d(3);
     expect(() => bn.forward(ck.zeros([1, 3]))).toThrow(/more than 1 value per channel/);
   });
+  // The training-mode batch norm + ReLU kernel (lib/nn/fusion.ts bnRelu; csrc/cpu/batchnorm.cc, its rows in
+  // batchnorm_kernels.h): maps of 1 and 9 values (masked tails only), 7x7, and sums whose float blocks span rows
+  // (33 x 16 values) or split one (20x20), without and with weight/bias; the backward recomputes the ReLU's mask
+  // from x, so it must agree with PyTorch's relu(batch_norm) everywhere.
+  for (const [shape, affine] of [[[3, 5, 1, 1], true], [[4, 3, 3, 3], false], [[2, 4, 7, 7], true], [[33, 2, 4, 4], true], [[2, 3, 20, 20], true]] as [number[], boolean][]) {
+    test(`BatchNorm2d + ReLU (one kernel each way) ${shape}${affine ? '' : ', no affine'}`, async () => {
+      ck.manualSeed(shape[0] * 7 + shape[2]);
+      const C = shape[1];
+      const bn = new nn.BatchNorm2d(C, { affine });
+      if (affine) ck.noGrad(() => { bn.weight!.copy_(ck.randn([C])); bn.bias!.copy_(ck.randn([C])); });
+      const x = leaf(shape, 2);
+      const leaves: Record<string, ck.Tensor> = affine ? { x, g: bn.weight!, b: bn.bias! } : { x };
+      await checkGrads(`bn-relu ${shape}`, leaves, () => ck.nn.fusion.bnRelu(x, bn),
+        `F.relu(F.batch_norm(x, None, None, ${affine ? 'g, b' : 'None, None'}, training=True))`, { atol: 1e-4, rtol: 1e-4 });
+    });
+  }
+  test('BatchNorm2d + ReLU: outputs exactly 0 take no gradient (the recomputed mask at the tie)', async () => {
+    // x = +-1 in equal numbers per channel, eps 0: mean 0, var 1, invstd 1, so with bias == weight the -1 entries
+    // normalise to exactly -w + w = 0, where ReLU's gradient is 0 in PyTorch.
+    const N = 4, C = 3, L = 10;
+    const v = Array.from({ length: N * C * L }, (_, i) => (Math.floor(i / L) + i) % 2 ? 1 : -1);
+    const x = ck.tensor(v).reshape([N, C, 2, 5]).requiresGrad_();
+    const bn = new nn.BatchNorm2d(C, { eps: 0 });
+    ck.noGrad(() => { const w = ck.rand([C]).add(0.5); bn.weight!.copy_(w); bn.bias!.copy_(w); });
+    const y = ck.nn.fusion.bnRelu(x, bn);
+    expect(Array.from(y.dataSync()).filter((t) => t === 0).length).toBe(N * C * L / 2);
+    await checkGrads('bn-relu tie', { x, g: bn.weight!, b: bn.bias! }, () => ck.nn.fusion.bnRelu(x, bn),
+      'F.relu(F.batch_norm(x, None, None, g, b, training=True, eps=0.0))', { atol: 1e-4, rtol: 1e-4 });
+  });
 });

@@ -24,6 +24,25 @@ describe('pooling', () => {
       await checkGrads('maxpool', { x }, () => F.maxPool2d(x, k, o), `F.max_pool2d(x, ${args})`);
     });
   }
+  // The 2x2 stride-2 rows (csrc/cpu/pool_kernels.h): odd sizes (an uncovered last row and column), 8-wide steps
+  // and their tails (OW 3, 15, 17), ties everywhere (small integers: the first maximum must win and take the
+  // gradient), NaN (the last NaN of a window wins) and all -inf windows (the first position reports).
+  for (const shape of [[2, 3, 7, 7], [1, 2, 6, 30], [2, 2, 9, 34]]) {
+    test(`max_pool2d kernel_size=2 (2x2 stride-2 rows) ${shape}: ties, NaN, -inf`, async () => {
+      ck.manualSeed(shape[3]);
+      const v = Array.from(ck.randint(-2, 3, shape).float().dataSync());
+      const W = shape[3], HW = shape[2] * W;
+      v[1] = NaN;               // plane 0, window (0, 0): NaN at its second tap
+      v[W] = NaN;               // ... and its third: the last NaN wins
+      for (const o of [0, 1, W, W + 1]) v[HW + 2 + o] = -Infinity;  // plane 1, window (0, 1): all -inf
+      v[HW + 2 * W + 4 + W + 1] = -Infinity;
+      const x = ck.tensor(v).reshape(shape).requiresGrad_();
+      await checkGrads('maxpool2x2', { x }, () => F.maxPool2d(x, 2), 'F.max_pool2d(x, 2)');
+      const y = ck.noGrad(() => F.maxPool2d(x, 2));
+      expect(Number.isNaN(y.dataSync()[0])).toBe(true);
+      expect(y.dataSync()[shape[3] >> 1]).not.toBe(-Infinity);
+    });
+  }
   const avgCases: [number[], number, ck.nn.functional.AvgPool2dOptions, string][] = [
     [[2, 3, 8, 8], 2, {}, 'kernel_size=2'],
     [[1, 2, 9, 7], 3, { stride: 2, padding: 1 }, 'kernel_size=3, stride=2, padding=1'],

@@ -2,6 +2,7 @@
  * Losses (cross-entropy, NLL, MSE) against PyTorch, forward and gradients.
  */
 import * as ck from '../../lib';
+import { native } from '../../lib/binding';
 import { TOL, leaf, checkGrads } from '../helpers/grad_check';
 import { stopTorch } from '../helpers/torch';
 
@@ -29,6 +30,22 @@ describe('losses', () => {
     const x3 = leaf([2, 4, 3]);
     const t3 = ck.tensor([[0, 3, 1], [2, 2, 0]], { dtype: 'int32' });
     await checkGrads('ce 3d', { x3 }, () => F.crossEntropy(x3, t3), 'F.cross_entropy(x3, t3.long())', TOL, { t3 });
+  });
+  test('cross_entropy (N, C) mean on the CPU: one kernel each way, ignored rows, all rows ignored', async () => {
+    const fused = jest.spyOn(native, 'crossEntropyForward');
+    ck.manualSeed(18);
+    const x = leaf([7, 11], 3);
+    const t = ck.tensor([1, 7, 10, 0, 7, 3, 7], { dtype: 'int32' });
+    await checkGrads('ce fused ignore', { x }, () => F.crossEntropy(x, t, { ignoreIndex: 7 }), 'F.cross_entropy(x, t.long(), ignore_index=7)', TOL, { t });
+    expect(fused).toHaveBeenCalled();
+    // every row ignored: PyTorch's mean over nothing is NaN, with a zero gradient
+    const y = leaf([2, 3]);
+    const all = ck.tensor([-100, -100], { dtype: 'int32' });
+    const l = F.crossEntropy(y, all);
+    expect(Number.isNaN(l.item())).toBe(true);
+    l.backward();
+    expect(Array.from(y.grad!.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+    fused.mockRestore();
   });
   test('nll_loss and mse_loss', async () => {
     ck.manualSeed(17);

@@ -183,6 +183,12 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   const [rows, t, rest] = rowsOf('cross_entropy', input, target);
   const ignoreIndex = ignoreIndexOf('cross_entropy', opts.ignoreIndex, target);
   const C = rows.shape[1];
+  // The training loop's case, (N, C) scores on the CPU, mean, no smoothing: one kernel each way.
+  if (!(eps > 0) && reduction === 'mean' && input.ndim === 2 && input.device.type === 'cpu' && rows.shape[0] > 0 && C > 0) {
+    rows.dispose();
+    t.dispose();
+    return crossEntropyMean(input, target, ignoreIndex);
+  }
   const logp = logSoftmax(rows, 1);
   const nll = nllRows(logp, t, ignoreIndex);
   let per = nll;
@@ -199,6 +205,28 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   const out = reduceLoss(per, t, ignoreIndex, reduction, rest);
   for (const x of [rows, t, logp, per]) x.dispose();
   return out;
+}
+
+/** cross_entropy(input (R, C), target (R)) with the mean over non-ignored rows: csrc/cpu/softmax_loss.cc's fused pair. */
+function crossEntropyMean(input: Tensor, target: Tensor, ignoreIndex: number): Tensor {
+  const [R, K] = input.shape;
+  const params = { rows: R, classes: K, ignoreIndex };
+  const loss = Tensor.empty([], 'float32', input.device);
+  const logp = Tensor.empty([R, K], 'float32', input.device);
+  const { target: tc } = callNative({ input, target }, { loss, logp }, (o) => native.crossEntropyForward(params, o), ['target']);
+  if (needsGrad(input)) {
+    record(loss, 'CrossEntropyBackward', [input], (save) => {
+      const sl = save(logp), st = save(tc);
+      return (g) => {
+        const d = Tensor.empty([R, K], 'float32', g.device);
+        callNative({ logp: sl, target: st, gradLoss: g }, { gradInput: d }, (o) => native.crossEntropyBackward(params, o));
+        return [d];
+      };
+    });
+  }
+  tc.dispose();
+  logp.dispose();
+  return loss;
 }
 
 /** Mean squared error; input and target broadcast together, as PyTorch (which warns when the shapes differ). */
