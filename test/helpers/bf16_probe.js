@@ -6,11 +6,10 @@
 // semantics (vdpbf16ps per the Intel SDM) and prints one JSON line: the path, the micro-kernel, the number of
 // elements that differ from the model and a hash of all output bits. Used by test/unit/autocast.test.ts.
 'use strict';
-const native = require(require('path').resolve(process.argv[2]));
+const { native, lcg, upload, download } = require('./probe_util');
 const b = native.buildInfo();
 
-let seed = 2024;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+const rnd = lcg(2024);
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const bitsOf = (x) => ((f32[0] = x), u32[0]);
@@ -60,16 +59,6 @@ const mix = (arr) => {
   }
 };
 const SPECIAL = [NaN, Infinity, -Infinity, 1e-40, -3e-39, 1.1755e-38, 1.2e-38, 3.3e38, -3.0e38, 0, -0];
-const upload = (arr) => {
-  const s = native.alloc(-1, Math.max(4, arr.byteLength));
-  native.upload({ storage: s, byteOffset: 0 }, arr);
-  return s;
-};
-const download = (s, n) => {
-  const o = new Float32Array(n);
-  native.download({ storage: s, byteOffset: 0 }, o);
-  return o;
-};
 
 native.setGemmPrecision('bfloat16');
 let mismatches = 0;

@@ -6,29 +6,10 @@
 // threads, and which algorithm the auto rule takes on a small map. Prints one JSON line. Used by
 // test/unit/conv_direct.test.ts.
 'use strict';
-const native = require(require('path').resolve(process.argv[2]));
-let seed = 2024;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+const { native, lcg, upload: store, download: fetch, relErr: err } = require('./probe_util');
+const rnd = lcg(2024);
 const rand = (n, s = 1) => Float32Array.from({ length: n }, () => rnd() * s);
-const store = (a) => {
-  const s = native.alloc(-1, a.byteLength);
-  native.upload({ storage: s, byteOffset: 0 }, a);
-  return s;
-};
 const op = (s) => (s ? { storage: s, offset: 0 } : null);
-const fetch = (s, n) => {
-  const a = new Float32Array(n);
-  native.download({ storage: s, byteOffset: 0 }, a);
-  return a;
-};
-const err = (got, want) => {
-  let e = 0, m = 0;
-  for (let i = 0; i < want.length; i++) {
-    e = Math.max(e, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return e / m;
-};
 
 // float64 loops: y (N, O, OH, OW), dx (N, C, H, W), dw (O, C, 3, 3).
 function ref(x, w, g, N, C, H, W, O, pad) {

@@ -5,20 +5,9 @@
 // tile, and batches of more than one item; compares with a float64 reference and prints one JSON line: the path
 // and the largest max-normalised error per algorithm. Used by test/unit/conv_winograd.test.ts.
 'use strict';
-const native = require(require('path').resolve(process.argv[2]));
+const { native, lcg, upload, download, relErr } = require('./probe_util');
 
-let seed = 7;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const upload = (arr) => {
-  const s = native.alloc(-1, Math.max(4, arr.byteLength));
-  native.upload({ storage: s, byteOffset: 0 }, arr);
-  return s;
-};
-const download = (s, n) => {
-  const o = new Float32Array(n);
-  native.download({ storage: s, byteOffset: 0 }, o);
-  return o;
-};
+const rnd = lcg(7);
 // float64 forward (adjoint false: a = x) or input gradient (adjoint true: a = dy) of a 3x3 stride-1 convolution
 function ref(a, w, N, C, H, W, O, pad, adjoint) {
   const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
@@ -42,14 +31,6 @@ function ref(a, w, N, C, H, W, O, pad, adjoint) {
         }
   return out;
 }
-const relErr = (got, want) => {
-  let e = 0, m = 0;
-  for (let i = 0; i < want.length; i++) {
-    e = Math.max(e, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return e / m;
-};
 
 // [N, C, H, W, O, pad]
 const shapes = [[40, 8, 1, 1, 13, 1], [9, 16, 7, 7, 20, 1], [3, 24, 9, 11, 9, 0], [2, 8, 6, 5, 8, 2], [2, 8, 5, 6, 8, 3], [20, 16, 14, 14, 16, 1]];
