@@ -651,13 +651,24 @@ Algo choose_algo(const Conv2dParams& p) {
   }
 }
 
-// Backward-weight: Winograd has none (its layers use the GEMM's), so 'auto' asks the direct 3x3 kernel's rule.
-bool backward_weight_direct3(const Conv2dParams& p) {
-  if (!winograd_applies(p) || gemm_bf16_enabled()) return false;
+// Backward-weight's algorithm: Winograd's adjoint (cpu/winograd.cc), the direct 3x3 kernel, or the GEMM.
+// 'winograd2' / 'winograd4' force that tile here too; 'auto' is backward_weight_rule (docs/winograd.md).
+Algo backward_weight_rule(const Conv2dParams& p) {
+  if (std::min(p.C, p.O) >= 16 && p.C * p.O <= 128 * 128 && p.OH >= 4 && p.OW >= 4 &&
+      p.N * ((p.OH + 3) / 4) * ((p.OW + 3) / 4) >= 64)
+    return Algo::Wino4;
+  return direct3_rule(p) ? Algo::Direct3 : Algo::Direct;
+}
+
+Algo backward_weight_algo(const Conv2dParams& p) {
+  if (!winograd_applies(p) || gemm_bf16_enabled()) return Algo::Direct;
   switch (get_conv_algo()) {
-    case ConvAlgo::Direct3x3: return direct3x3_applies(p);
-    case ConvAlgo::Auto: return direct3_rule(p);
-    default: return false;
+    case ConvAlgo::Direct3x3: return direct3x3_applies(p) ? Algo::Direct3 : Algo::Direct;
+    case ConvAlgo::Auto: return backward_weight_rule(p);
+    case ConvAlgo::Winograd:
+    case ConvAlgo::Winograd2: return Algo::Wino2;
+    case ConvAlgo::Winograd4: return Algo::Wino4;
+    default: return Algo::Direct;
   }
 }
 
@@ -927,7 +938,9 @@ void conv2d_backward_weight_cpu(const Conv2dParams& p, const float* x, const flo
     return;
   }
   if (use_depthwise(g)) return depthwise_backward_weight(p, g, x, dy, dw);
-  if (backward_weight_direct3(p)) return direct3x3_backward_weight_cpu(p, x, dy, dw);
+  const Algo wa = backward_weight_algo(p);
+  if (wa == Algo::Direct3) return direct3x3_backward_weight_cpu(p, x, dy, dw);
+  if (wa != Algo::Direct) return winograd_backward_weight_cpu(p, tile_of(wa), x, dy, dw);
 
   Plan plan(p, g, false);
   // Slice s accumulates chunks [s*n/S, (s+1)*n/S) into its own partial; fewer chunks than threads: wide mode.

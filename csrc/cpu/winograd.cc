@@ -267,6 +267,161 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
   run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
 }
 
+// ---- Backward-weight: the adjoint of the forward's algorithm -------------------------------------------------
+//   V[xi][c][t]  = (B^T d_c B)[xi]                 the forward's input transform of x
+//   dM[xi][o][t] = (A dY_o A^T)[xi]                the output transform's adjoint (dY_o: tile t's m x m of dy)
+//   dU[xi][o][c] = sum_t dM[xi][o][t] V[xi][c][t]  a*a GEMMs (O x tiles) @ (tiles x C), as deep as the tiles
+//   dW_oc        = G^T dU_oc G                     the weight transform's adjoint, in double
+// Multiplies per output pixel and channel pair: 36/16 = 2.25 (F(4x4)) or 16/4 = 4 (F(2x2)), against 9 for the
+// direct GEMM, and the GEMMs' depth is the item's tiles, so they run at the micro-kernel's rate.
+// Work split: items of Tb tiles over the batch; thread slice s (a contiguous run of items) accumulates its own
+// partial dU (a*a x O x C); the partials are summed in slice order in double, so the result depends on the thread
+// count but not on scheduling.
+
+// Lane group l0 of the tiles [t0, t0 + nt): per lane the offset of its S x S window's top-left corner (tile
+// (th, tw) at row th*M - ph, column tw*M - pw of an H x W plane) from the plane of image nA (the group's first
+// image; images `chw` floats apart), and which lanes' window rows / columns lie inside the plane. Lanes past nt
+// repeat the last tile when `repeat`, else read nothing (their masks are zero). Returns whether the offsets fit
+// int32 (the hardware gathers' index); loff has them in full.
+template <int S>
+bool lane_windows(int64_t t0, int64_t nt, int64_t l0, int M, int64_t TH, int64_t TW, int64_t ph, int64_t pw,
+                  int64_t H, int64_t W, int64_t chw, bool repeat, int64_t& nA, int32_t* off, int64_t* loff,
+                  uint32_t* rowmask, uint32_t* colmask) {
+  const int64_t TT = TH * TW, last = std::min(l0 + kLanes, nt) - 1;
+  nA = (t0 + std::min(l0, nt - 1)) / TT;
+  const bool fits = ((t0 + (repeat ? std::min(l0 + kLanes - 1, nt - 1) : last)) / TT - nA + 1) * chw + 2 * W + 2 * S <
+                    (int64_t{1} << 31);
+  std::fill(rowmask, rowmask + S, 0u);
+  std::fill(colmask, colmask + S, 0u);
+  for (int l = 0; l < kLanes; ++l) {
+    if (!repeat && l0 + l >= nt) {
+      loff[l] = 0;
+      off[l] = 0;
+      continue;
+    }
+    const int64_t t = t0 + std::min(l0 + l, nt - 1);
+    const int64_t r = t % TT, ih = (r / TW) * M - ph, iw = (r % TW) * M - pw;
+    loff[l] = (t / TT - nA) * chw + ih * W + iw;
+    off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
+    for (int i = 0; i < S; ++i) {
+      if (ih + i >= 0 && ih + i < H) rowmask[i] |= 1u << l;
+      if (iw + i >= 0 && iw + i < W) colmask[i] |= 1u << l;
+    }
+  }
+  return fits;
+}
+
+// The gather's contract by scalar loads, for groups whose offsets do not fit int32.
+template <int S>
+void gather_scalar(const float* p, const int64_t* loff, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
+                   float* d) {
+  for (int i = 0; i < S; ++i)
+    for (int j = 0; j < S; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        d[(i * S + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? p[loff[l] + i * w + j] : 0.0f;
+}
+
+// Tiles per backward-weight item: V and dM of an item (a*a*(C + O) floats per tile) within ~1.5 MB (L2), a
+// multiple of the 16 lanes, 32 to 512 (the GEMMs' depth).
+int64_t bwd_tiles_per_item(int AA, int64_t C, int64_t O) {
+  const int64_t t = (int64_t{384} * 1024 / (AA * (C + O))) / kLanes * kLanes;
+  return std::max<int64_t>(32, std::min<int64_t>(512, t));
+}
+
+template <int M>
+void bwd_weight_item(const WGeo& q, int64_t O, const float* x, const float* dy, int64_t t0, int64_t nt, int64_t Tb,
+                     float* part, bool first) {
+  constexpr int A = Mats<M>::A, AA = A * A;
+  const int64_t C = q.Ci, HW = q.H * q.W, OHW = q.OH * q.OW;
+  const int64_t vplane = C * Tb + 16, mplane = O * Tb + 16;  // + a cache line: planes not a power of two apart
+  float* V = scratch(0, AA * vplane);
+  float* dM = scratch(1, AA * mplane);
+  float* d = scratch(2, 2 * AA * kLanes);
+  float* tmp = d + AA * kLanes;
+  const int64_t ncols = (nt + kLanes - 1) / kLanes * kLanes;
+  const WinogradKernels& k = winograd_kernels();
+  int32_t off[kLanes];
+  int64_t loff[kLanes];
+  uint32_t rowmask[A], colmask[A];
+  int64_t nA;
+  for (int64_t l0 = 0; l0 < ncols; l0 += kLanes) {
+    // V of the group's x patches (lanes past nt repeat the last tile: finite, and their dM below is zero).
+    bool fits = lane_windows<A>(t0, nt, l0, M, q.TH, q.TW, q.ph, q.pw, q.H, q.W, C * HW, true, nA, off, loff, rowmask,
+                                colmask);
+    for (int64_t c = 0; c < C; ++c) {
+      const float* xc = x + (nA * C + c) * HW;
+      if (fits)
+        (M == 2 ? k.gather2 : k.gather4)(xc, off, rowmask, colmask, q.W, d);
+      else
+        gather_scalar<A>(xc, loff, rowmask, colmask, q.W, d);
+      (M == 2 ? k.input2 : k.input4)(d, tmp, V + c * Tb + l0, vplane);
+    }
+    // dM of the group's dy tiles (zero outside dy and in lanes past nt).
+    fits = lane_windows<M>(t0, nt, l0, M, q.TH, q.TW, 0, 0, q.OH, q.OW, O * OHW, false, nA, off, loff, rowmask,
+                           colmask);
+    for (int64_t o = 0; o < O; ++o) {
+      const float* dyo = dy + (nA * O + o) * OHW;
+      if (fits)
+        (M == 2 ? k.gather_tile2 : k.gather_tile4)(dyo, off, rowmask, colmask, q.OW, d);
+      else
+        gather_scalar<M>(dyo, loff, rowmask, colmask, q.OW, d);
+      (M == 2 ? k.grad_output2 : k.grad_output4)(d, tmp, dM + o * Tb + l0, mplane);
+    }
+  }
+  // dU[xi] (O x C) (+)= dM[xi] (O x ncols) @ V[xi]^T (ncols x C).
+  for (int xi = 0; xi < AA; ++xi)
+    sgemm_cpu(1, O, C, ncols, 1.0f, dM + xi * mplane, 0, Tb, 1, V + xi * vplane, 0, 1, Tb, first ? 0.0f : 1.0f,
+              part + xi * O * C, 0, C);
+}
+
+template <int M>
+void backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dw) {
+  constexpr int A = Mats<M>::A, AA = A * A;
+  const WGeo q = geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw);
+  const int64_t C = p.C, O = p.O, OC = O * C;
+  const int nthreads = in_parallel_region() ? 1 : get_num_threads();
+  int64_t Tb = bwd_tiles_per_item(AA, C, O);
+  const int64_t per = (q.T + nthreads - 1) / nthreads;  // every thread a slice of whole items when the batch allows
+  Tb = std::min(Tb, std::max<int64_t>(kLanes, (per + kLanes - 1) / kLanes * kLanes));
+  const int64_t items = (q.T + Tb - 1) / Tb;
+  const int64_t slices = std::min<int64_t>(nthreads, items);
+  thread_local GrowBuffer<float> partials("winograd backward-weight");
+  float* part = partials.get(slices * AA * OC);
+  parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t i0 = s * items / slices, i1 = (s + 1) * items / slices;
+      for (int64_t i = i0; i < i1; ++i)
+        bwd_weight_item<M>(q, O, x, dy, i * Tb, std::min(Tb, q.T - i * Tb), Tb, part + s * AA * OC, i == i0);
+    }
+  });
+  // dW_oc = G^T (sum over slices of dU_oc) G, in double.
+  parallel_for(O, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, C)), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t c = 0; c < C; ++c) {
+        double u[AA];
+        for (int xi = 0; xi < AA; ++xi) {
+          double v = 0.0;
+          for (int64_t s = 0; s < slices; ++s) v += part[s * AA * OC + xi * OC + o * C + c];
+          u[xi] = v;
+        }
+        double t[3][A];  // t = G^T dU
+        for (int r = 0; r < 3; ++r)
+          for (int j = 0; j < A; ++j) {
+            double v = 0.0;
+            for (int i = 0; i < A; ++i) v += Mats<M>::G[i][r] * u[i * A + j];
+            t[r][j] = v;
+          }
+        float* out = dw + (o * C + c) * 9;
+        for (int r = 0; r < 3; ++r)
+          for (int s2 = 0; s2 < 3; ++s2) {
+            double v = 0.0;
+            for (int j = 0; j < A; ++j) v += t[r][j] * Mats<M>::G[j][s2];
+            out[r * 3 + s2] = static_cast<float>(v);
+          }
+      }
+  });
+}
+
 const WinogradKernels kBaseWinogradKernels = CK_WINOGRAD_KERNELS;
 
 }  // namespace
@@ -293,6 +448,16 @@ void winograd_backward_data_cpu(const Conv2dParams& p, WinogradTile tile, const 
   if (p.N == 0) return;
   if (tile == WinogradTile::F2) return backward_data<2>(p, dy, w, dx);
   backward_data<4>(p, dy, w, dx);
+}
+
+void winograd_backward_weight_cpu(const Conv2dParams& p, WinogradTile tile, const float* x, const float* dy, float* dw) {
+  if (!winograd_applies(p)) CK_THROW("ERR_ARG", "winograd: only 3x3 stride-1 dilation-1 ungrouped convolutions");
+  if (p.N == 0) {
+    std::fill(dw, dw + p.O * p.C * 9, 0.0f);
+    return;
+  }
+  if (tile == WinogradTile::F2) return backward_weight<2>(p, x, dy, dw);
+  backward_weight<4>(p, x, dy, dw);
 }
 
 }  // namespace ck

@@ -30,5 +30,7 @@ void winograd_forward_cpu(const Conv2dParams& p, WinogradTile tile, const float*
                           float* y, const ConvEpilogue& ep = ConvEpilogue());
 // dx (N, C, H, W) (overwritten) from dy (N, O, OH, OW) and w (O, C, 3, 3).
 void winograd_backward_data_cpu(const Conv2dParams& p, WinogradTile tile, const float* dy, const float* w, float* dx);
+// dw (O, C, 3, 3) (overwritten) from x (N, C, H, W) and dy (N, O, OH, OW): the forward algorithm's adjoint.
+void winograd_backward_weight_cpu(const Conv2dParams& p, WinogradTile tile, const float* x, const float* dy, float* dw);
 
 }  // namespace ck

@@ -39,6 +39,16 @@ struct WinogradKernels {
                    int64_t w, float* y);
   void (*scatter4)(const float* out, float bias, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
                    int64_t w, float* y);
+  // Backward-weight (cpu/winograd_bwd.cc). The output-gradient transform of one output channel, the output
+  // transform's adjoint: the lanes' m x m tiles of dy at dyt[(i*m + j)*kWinoLanes + l] -> dM = A dY A^T at
+  // dm[(i*a + j)*mstride + l]. tmp: a*m*kWinoLanes floats.
+  void (*grad_output2)(const float* dyt, float* tmp, float* dm, int64_t mstride);
+  void (*grad_output4)(const float* dyt, float* tmp, float* dm, int64_t mstride);
+  // gather2/4's contract for m x m tiles (d[(i*m + j)*kWinoLanes + l]): the lanes' tiles of dy.
+  void (*gather_tile2)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
+                       int64_t w, float* d);
+  void (*gather_tile4)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
+                       int64_t w, float* d);
 };
 
 const WinogradKernels& winograd_kernels();
