@@ -13,7 +13,7 @@ const shapes = (process.argv[2] || '128,32,32,32;128,32,16,64;128,64,16,64;128,6
 const algos = (process.argv[3] || 'direct,winograd2,winograd4').split(',');
 if (process.env.T1 !== '0') ck.setNumThreads(1);
 const REPS = Number(process.env.REPS || 9);
-// DIRS=fwd,bwd_data,bwd_weight (default fwd,bwd_data; Winograd has no backward-weight: it runs the GEMM path there).
+// DIRS=fwd,bwd_data,bwd_weight (default fwd,bwd_data; bwd_weight also runs Winograd's adjoint, docs/winograd.md).
 const DIRS = (process.env.DIRS || 'fwd,bwd_data').split(',');
 const op = (t) => ({ storage: t.storage, offset: 0 });
 for (const [N, C, H, O] of shapes) {

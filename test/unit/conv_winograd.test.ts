@@ -1,7 +1,8 @@
 /**
  * Winograd convolution (csrc/cpu/winograd.cc) against an FP64 reference, per layer shape of the CIFAR-10 CNN
  * and ResNet-18 (batch and spatial size cut down; the channel counts, which set the error, are the layers'):
- * forward and backward-data, F(2x2,3x3) and F(4x4,3x3), forced with ck.setConvAlgo (CONVKIT_CONV_ALGO). The error is
+ * forward, backward-data and backward-weight, F(2x2,3x3) and F(4x4,3x3), forced with ck.setConvAlgo
+ * (CONVKIT_CONV_ALGO). The error is
  * max |y - y64| / max |y64|; the bounds are about 4x the largest measured (docs/winograd.md has the table).
  * Also: the same results on 1, 2 and 3 threads, borders, odd sizes and every padding, and the switch itself.
  */
@@ -45,6 +46,28 @@ function conv64(a: Float32Array, w: Float32Array, N: number, C: number, H: numbe
   return out;
 }
 
+// In double: the weight gradient of sum(conv(x, w) * g), (O, C, 3, 3).
+function dw64(x: Float32Array, g: Float32Array, N: number, C: number, H: number, W: number, O: number, pad: number): Float64Array {
+  const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+  const out = new Float64Array(O * C * 9);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let c = 0; c < C; c++)
+        for (let kh = 0; kh < 3; kh++)
+          for (let kw = 0; kw < 3; kw++) {
+            let s = 0;
+            for (let oh = 0; oh < OH; oh++) {
+              const ih = oh + kh - pad;
+              if (ih < 0 || ih >= H) continue;
+              const yr = ((n * O + o) * OH + oh) * OW, xr = ((n * C + c) * H + ih) * W + kw - pad;
+              const o1 = min(OW, W + pad - kw);
+              for (let ow = max(0, pad - kw); ow < o1; ow++) s += g[yr + ow] * x[xr + ow];
+            }
+            out[((o * C + c) * 3 + kh) * 3 + kw] += s;
+          }
+  return out;
+}
+
 function host(t: ck.Tensor): Float32Array {
   return new Float32Array(t.dataSync() as Float32Array);
 }
@@ -58,24 +81,23 @@ function relErr(got: Float32Array, want: Float64Array): number {
   return e / m;
 }
 
-// Forward output and input gradient of conv2d(x, w, padding) under the given algorithm.
-function run(algo: string, x: ck.Tensor, w: ck.Tensor, g: ck.Tensor, pad: number): [Float32Array, Float32Array] {
+// Forward output, input gradient and weight gradient of conv2d(x, w, padding) under the given algorithm.
+function run(algo: string, x: ck.Tensor, w: ck.Tensor, g: ck.Tensor, pad: number): [Float32Array, Float32Array, Float32Array] {
   setAlgo(algo);
   try {
     const xx = x.detach().requiresGrad_();
-    const y = F.conv2d(xx, w, null, { padding: pad });
+    const ww = w.detach().requiresGrad_();
+    const y = F.conv2d(xx, ww, null, { padding: pad });
     y.backward(g);
-    const out: [Float32Array, Float32Array] = [host(y), host(xx.grad!)];
-    y.dispose();
-    xx.grad!.dispose();
-    xx.dispose();
+    const out: [Float32Array, Float32Array, Float32Array] = [host(y), host(xx.grad!), host(ww.grad!)];
+    for (const t of [y, xx.grad!, ww.grad!, xx, ww]) t.dispose();
     return out;
   } finally {
     setAlgo(undefined);
   }
 }
 
-// [name, N, C, H, O]; bounds: [F2, F4] on max-normalised error (forward and backward-data alike).
+// [name, N, C, H, O]; bounds on max-normalised error (forward, backward-data and backward-weight alike).
 const LAYERS: [string, number, number, number, number][] = [
   ['cifar conv2 32->32 @32 (cut to 16)', 1, 32, 16, 32],
   ['cifar conv3 32->64 @16', 1, 32, 16, 64],
@@ -92,7 +114,7 @@ describe('Winograd convolution', () => {
   afterAll(() => setAlgo(undefined));
 
   describe.each(LAYERS)('%s', (_name, N, C, H, O) => {
-    test('forward and backward-data within the bound against FP64', () => {
+    test('forward, backward-data and backward-weight within the bound against FP64', () => {
       ck.manualSeed(C + H);
       const x = ck.randn([N, C, H, H]);
       // Kaiming-like scale, as in a trained layer
@@ -101,13 +123,13 @@ describe('Winograd convolution', () => {
       const [xd, wd, gd] = [x, w, g].map(host);
       const y64 = conv64(xd, wd, N, C, H, H, O, 1);
       const dx64 = conv64(gd, wd, N, C, H, H, O, 1, true);
-      const errs: Record<string, [number, number]> = {};
+      const dwRef = dw64(xd, gd, N, C, H, H, O, 1);
+      const errs: Record<string, [number, number, number]> = {};
       for (const algo of ['direct', 'winograd2', 'winograd4']) {
-        const [y, dx] = run(algo, x, w, g, 1);
-        errs[algo] = [relErr(y, y64), relErr(dx, dx64)];
-        if (process.env.CONVKIT_WINOGRAD_REPORT) console.log(`${_name} ${algo}: forward ${errs[algo][0].toExponential(2)}, backward-data ${errs[algo][1].toExponential(2)}`);
-        expect(errs[algo][0]).toBeLessThan(BOUND[algo]);
-        expect(errs[algo][1]).toBeLessThan(BOUND[algo]);
+        const [y, dx, dw] = run(algo, x, w, g, 1);
+        errs[algo] = [relErr(y, y64), relErr(dx, dx64), relErr(dw, dwRef)];
+        if (process.env.CONVKIT_WINOGRAD_REPORT) console.log(`${_name} ${algo}: forward ${errs[algo][0].toExponential(2)}, backward-data ${errs[algo][1].toExponential(2)}, backward-weight ${errs[algo][2].toExponential(2)}`);
+        for (const e of errs[algo]) expect(e).toBeLessThan(BOUND[algo]);
       }
       for (const t of [x, w, g]) t.dispose();
     });
@@ -123,20 +145,20 @@ describe('Winograd convolution', () => {
       const [xd, wd, gd] = [x, w, g].map(host);
       const y64 = conv64(xd, wd, N, C, H, W, O, pad);
       const dx64 = conv64(gd, wd, N, C, H, W, O, pad, true);
+      const dwRef = dw64(xd, gd, N, C, H, W, O, pad);
       for (const algo of ['winograd2', 'winograd4']) {
-        setAlgo(algo);
-        const xx = x.detach().requiresGrad_();
-        const y = F.conv2d(xx, w, null, { padding: pad });
-        y.backward(g);
-        expect(relErr(host(y), y64)).toBeLessThan(BOUND[algo]);
-        expect(relErr(host(xx.grad!), dx64)).toBeLessThan(BOUND[algo]);
-        setAlgo(undefined);
+        const [y, dx, dw] = run(algo, x, w, g, pad);
+        expect(relErr(y, y64)).toBeLessThan(BOUND[algo]);
+        expect(relErr(dx, dx64)).toBeLessThan(BOUND[algo]);
+        expect(relErr(dw, dwRef)).toBeLessThan(BOUND[algo]);
       }
       for (const t of [x, w, g]) t.dispose();
     }
   });
 
-  test('the same bits on 1, 2 and 3 threads', () => {
+  // (Backward-weight sums per-thread partials in thread order, as the GEMM path does: deterministic for a given
+  // thread count, not across counts; the batch test below checks it across items.)
+  test('the same bits on 1, 2 and 3 threads (forward, backward-data)', () => {
     const before = ck.getNumThreads();
     ck.manualSeed(7);
     const x = ck.randn([3, 32, 12, 12]);
@@ -159,9 +181,32 @@ describe('Winograd convolution', () => {
     }
   });
 
+  test('backward-weight over a batch of many items and threads: within the bound, and the same bits on every run', () => {
+    const before = ck.getNumThreads();
+    ck.manualSeed(11);
+    const [N, C, H, O] = [6, 16, 20, 24];  // 150 F(4x4) tiles: several items per thread
+    const x = ck.randn([N, C, H, H]);
+    const w = ck.noGrad(() => ck.randn([O, C, 3, 3]).mul(0.1));
+    const g = ck.randn([N, O, H, H]);
+    const dwRef = dw64(host(x), host(g), N, C, H, H, O, 1);
+    try {
+      for (const t of [1, 2, 3]) {
+        ck.setNumThreads(t);
+        for (const algo of ['winograd2', 'winograd4']) {
+          const a = run(algo, x, w, g, 1)[2], b = run(algo, x, w, g, 1)[2];
+          expect(relErr(a, dwRef)).toBeLessThan(BOUND[algo]);
+          expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+        }
+      }
+    } finally {
+      ck.setNumThreads(before);
+      for (const t of [x, w, g]) t.dispose();
+    }
+  });
+
   test('every CPU ISA path (CONVKIT_CPU_ISA=baseline|avx2|avx512) within the bound: gathers, scatters, packing', () => {
     // A fresh process per path (the dispatch is chosen at load): test/helpers/winograd_probe.js runs F(2x2) and
-    // F(4x4) forward and backward-data on shapes that reach every per-ISA piece and prints its worst error.
+    // F(4x4) forward, backward-data and backward-weight on shapes that reach every per-ISA piece and prints its worst error.
     const probe = path.join(__dirname, '..', 'helpers', 'winograd_probe.js');
     const seen = new Set<string>();
     for (const isa of ['baseline', 'avx2', 'avx512']) {
