@@ -3,6 +3,7 @@
  * table, sorted by self time. Host times are the JS thread's wall clock around each call; CUDA times come
  * from CUDA events on the device's stream when the profile asked for 'cuda' on a CUDA device.
  */
+import { ckError } from '../errors';
 import { HOST_TID, TraceEvent } from './recorder';
 
 export interface KeyAverage {
@@ -16,7 +17,16 @@ export interface KeyAverage {
   cudaTotal: number;
 }
 
-export type SortKey = 'self' | 'total' | 'count' | 'cuda';
+export type SortKey =
+  | 'self' | 'total' | 'count' | 'cuda'
+  // torch.profiler's names for the same columns, as key_averages().table(sort_by=...) takes them
+  | 'self_cpu_time_total' | 'cpu_time_total' | 'cuda_time_total' | 'self_cuda_time_total';
+
+const SORT_KEYS: Record<SortKey, (r: KeyAverage) => number> = {
+  self: (r) => r.selfCpuTotal, total: (r) => r.cpuTotal, count: (r) => r.count, cuda: (r) => r.cudaTotal,
+  self_cpu_time_total: (r) => r.selfCpuTotal, cpu_time_total: (r) => r.cpuTotal, cuda_time_total: (r) => r.cudaTotal,
+  self_cuda_time_total: (r) => r.cudaTotal,
+};
 
 const fmtUs = (us: number) => (us >= 1e6 ? `${(us / 1e6).toFixed(3)}s` : us >= 1e3 ? `${(us / 1e3).toFixed(3)}ms` : `${us.toFixed(3)}us`);
 const pct = (v: number, total: number) => `${total > 0 ? ((100 * v) / total).toFixed(2) : '0.00'}%`;
@@ -54,8 +64,9 @@ export class KeyAverages {
   }
 
   sorted(by: SortKey = 'self'): KeyAverage[] {
-    const k: Record<SortKey, (r: KeyAverage) => number> = { self: (r) => r.selfCpuTotal, total: (r) => r.cpuTotal, count: (r) => r.count, cuda: (r) => r.cudaTotal };
-    return [...this.rows].sort((a, b) => k[by](b) - k[by](a));
+    const k = Object.prototype.hasOwnProperty.call(SORT_KEYS, by) ? SORT_KEYS[by] : undefined;
+    if (!k) throw ckError('ERR_ARG', `profiler: unknown sort key '${String(by)}' (expected one of ${Object.keys(SORT_KEYS).join(', ')})`);
+    return [...this.rows].sort((a, b) => k(b) - k(a));
   }
 
   /** The table torch.profiler prints, sorted by self CPU time unless told otherwise. */

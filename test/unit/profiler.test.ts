@@ -162,6 +162,10 @@ describe('ck.profiler', () => {
       const lines = table.split('\n').filter((l) => avgs.rows.slice(0, 5).some((r) => l.startsWith(`${r.key} `)));
       expect(lines.map((l) => l.split(/\s{2,}/)[0])).toEqual(avgs.rows.slice(0, 5).map((r) => r.key));
       expect(table).toMatch(/Self CPU time total: \d/);
+      // torch.profiler's sort_by names sort the same columns; an unknown key is a clear error, not a TypeError.
+      expect(avgs.sorted('cpu_time_total').map((r) => r.key)).toEqual(avgs.sorted('total').map((r) => r.key));
+      expect(avgs.table({ sortBy: 'self_cpu_time_total', rowLimit: 5 })).toBe(table);
+      expect(() => avgs.table({ sortBy: 'selfCpuTimeTotal' as never })).toThrow(expect.objectContaining({ code: 'ERR_ARG', message: expect.stringMatching(/unknown sort key 'selfCpuTimeTotal'.*self_cpu_time_total/) }));
     } finally {
       counter.restore();
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
