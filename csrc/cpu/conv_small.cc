@@ -1,0 +1,131 @@
+// Direct convolution for shallow inputs (C <= 4 input channels, stride 1, dilation 1, groups 1, any kernel size
+// and padding). The stem of an image CNN (3 -> 32 channels, 3x3, on 32x32 RGB) does 27 multiply-adds per output
+// and writes 32 outputs per input pixel: as an im2col GEMM it is an unrolled (27, pixels) panel and a GEMM of
+// depth 27, all packing and edge handling, and the result is written at the end. Here the output pixels are
+// in the vector lanes instead and nothing but the output is written in bulk.
+//
+// Layout. Per work item (image, band of output rows) the band's input rows are copied into zero-bordered rows
+// of wp floats (channel planes of (band + KH - 1) rows), wide enough that every vector of output pixels reads
+// its taps without bounds checks; borders and padding of any size are exact zeros. The weights are packed once
+// per call as [block of kernels.ob output channels][c][kh][kw][channel of the block] (zeros past O), the bias
+// (and the epilogue's scale / shift) per block likewise.
+//
+// Kernel (cpu/conv_small_kernels.inc, per ISA): one output row of a block of `ob` output channels, in tiles of
+// V vectors of consecutive pixels x ob channels (AVX-512: 2 x 16 pixels x 8 channels, 16 zmm accumulators;
+// AVX2 and SSE2: 2 vectors x 4 channels). Per tap: V unaligned loads of the input row at the tap's column
+// offset, ob weight broadcasts, V*ob FMAs. The bias is added after the sums (as the GEMM adds it); the epilogue's scale, shift and
+// ReLU (eval-mode batch norm + ReLU, cpu/fused.h) are applied in registers, and the tile is stored once into y
+// (the row's last vector with a masked store). A residual, if any, is added by ConvEpilogue::apply over the
+// band while it is in cache.
+//
+// Work: items (image, band of output rows), bands sized so an item's output stays in L2 and there are items
+// for every thread, run by the pool; each output is one fixed sum in a fixed order, so the result does not
+// depend on the thread count.
+#include "cpu/conv_small.h"
+
+#include <algorithm>
+#include <cstring>
+#include <emmintrin.h>
+#include <vector>
+
+#include "core/kernels.h"  // get_num_threads
+#include "cpu/conv_small_kernels.h"
+#include "cpu/isa.h"
+#include "cpu/threadpool.h"
+
+namespace ck {
+namespace {
+
+constexpr int kSmLanes = 4;
+typedef __m128 svec;
+#define CK_SM_SPLAT(s) _mm_set1_ps(s)
+constexpr int kSmOB = 4;
+constexpr int kSmV = 2;
+inline void sm_store_n(float* p, svec v, int n) {
+  float t[4];
+  _mm_storeu_ps(t, v);
+  for (int i = 0; i < n; ++i) p[i] = t[i];
+}
+#include "cpu/conv_small_kernels.inc"
+
+const SmallConvKernels kBaseSmallConvKernels = CK_SMALL_CONV_KERNELS;
+
+// Most input channels the kernel takes: beyond this the GEMM's depth C*KH*KW is deep enough to pay.
+constexpr int64_t kMaxChannels = 4;
+// Floats of output per work item (the band's rows of all output channels): within L2 with its input.
+constexpr int64_t kItemOutputFloats = 16384;
+
+}  // namespace
+
+const SmallConvKernels& small_conv_kernels() {
+  static const SmallConvKernels& k =
+      CK_ISA_TABLE(kBaseSmallConvKernels, avx2::kSmallConvKernels, avx512::kSmallConvKernels);
+  return k;
+}
+
+bool conv_small_applies(const Conv2dParams& p) {
+  return p.groups == 1 && p.C >= 1 && p.C <= kMaxChannels && p.O >= 1 && p.KH >= 1 && p.KW >= 1 && p.sh == 1 &&
+         p.sw == 1 && p.dh == 1 && p.dw == 1 && p.ph >= 0 && p.pw >= 0 && p.OH >= 1 && p.OW >= 1 &&
+         p.OH == p.H + 2 * p.ph - p.KH + 1 && p.OW == p.W + 2 * p.pw - p.KW + 1;
+}
+
+bool conv_small_rule(const Conv2dParams& p) { return conv_small_applies(p); }
+
+void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
+                            const ConvEpilogue& ep, float* y) {
+  const SmallConvKernels& k = small_conv_kernels();
+  const int64_t C = p.C, H = p.H, W = p.W, O = p.O, KH = p.KH, KW = p.KW, OH = p.OH, OW = p.OW, P = OH * OW;
+  const int64_t OB = k.ob, L = k.lanes, nob = (O + OB - 1) / OB, T = C * KH * KW;
+  // Packed per block: weights [ob][t][j], then bias, scale and shift [ob][j] (zeros past O).
+  const bool fuse = (ep.scale || ep.shift || ep.relu) && !ep.residual;
+  thread_local std::vector<float> wbuf;
+  wbuf.assign(static_cast<size_t>(nob * OB * (T + 3)), 0.0f);
+  float* wp = wbuf.data();
+  float* bp = wp + nob * OB * T;
+  float* sp = bp + nob * OB;
+  float* hp = sp + nob * OB;
+  for (int64_t o = 0; o < O; ++o) {
+    const int64_t ob = o / OB, j = o % OB;
+    for (int64_t t = 0; t < T; ++t) wp[(ob * T + t) * OB + j] = w[o * T + t];
+    bp[o] = b ? b[o] : 0.0f;
+    sp[o] = ep.scale ? ep.scale[o] : 1.0f;
+    hp[o] = ep.shift ? ep.shift[o] : 0.0f;
+  }
+  // Padded rows: every vector of pixels reads up to column ceil(OW / L)*L + KW - 1.
+  const int64_t wq = std::max(W + 2 * p.pw, (OW + L - 1) / L * L + KW - 1);
+  // Bands: an item's output within kItemOutputFloats, and at least 4 items per thread when the batch is small.
+  const int nthreads = in_parallel_region() ? 1 : get_num_threads();
+  int64_t nb = std::max<int64_t>(1, std::min(OH, (O * P + kItemOutputFloats - 1) / kItemOutputFloats));
+  while (nb < OH && p.N * nb < 4 * nthreads) ++nb;
+  const int64_t band_max = (OH + nb - 1) / nb, plane = (band_max + KH - 1) * wq;
+  parallel_for(p.N * nb, 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> xbuf;
+    if (static_cast<int64_t>(xbuf.size()) < C * plane) xbuf.resize(static_cast<size_t>(C * plane));
+    float* xp = xbuf.data();
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t n = item / nb, bi = item % nb, oh0 = bi * OH / nb, oh1 = (bi + 1) * OH / nb;
+      // Input rows ih = oh0 - ph .. oh1 - 1 + KH - 1 - ph of each channel, zero outside the image.
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < oh1 - oh0 + KH - 1; ++r) {
+          float* d = xp + c * plane + r * wq;
+          const int64_t ih = oh0 + r - p.ph;
+          if (ih < 0 || ih >= H) {
+            std::memset(d, 0, sizeof(float) * wq);
+            continue;
+          }
+          std::memset(d, 0, sizeof(float) * p.pw);
+          std::memcpy(d + p.pw, x + ((n * C + c) * H + ih) * W, sizeof(float) * W);
+          std::memset(d + p.pw + W, 0, sizeof(float) * (wq - p.pw - W));
+        }
+      for (int64_t ob = 0; ob < nob; ++ob)
+        for (int64_t oh = oh0; oh < oh1; ++oh)
+          k.row(xp + (oh - oh0) * wq, wq, plane, C, KH, KW, wp + ob * T * OB, bp + ob * OB, fuse ? sp + ob * OB : nullptr,
+                fuse ? hp + ob * OB : nullptr, ep.relu, y + ((n * O + ob * OB) * OH + oh) * OW, P,
+                std::min(OB, O - ob * OB), OW);
+      if (ep.active() && !fuse)
+        for (int64_t o = 0; o < O; ++o) ep.apply(y, n * O + o, O, P, oh0 * OW, (oh1 - oh0) * OW);
+    }
+  });
+}
+
+}  // namespace ck
