@@ -69,7 +69,13 @@ bool conv_small_applies(const Conv2dParams& p) {
          p.OH == p.H + 2 * p.ph - p.KH + 1 && p.OW == p.W + 2 * p.pw - p.KW + 1;
 }
 
-bool conv_small_rule(const Conv2dParams& p) { return conv_small_applies(p); }
+// Measured (docs/conv_algos.md): on AVX2 and AVX-512 faster than the GEMM (and than the depthwise loops that
+// take 1-channel inputs with up to 16 outputs) on every shallow layer tried, 3x3 to 7x7, 8 to 64 outputs; on the
+// SSE2 baseline (no FMA, 16 registers) only for 3x3 with up to 16 outputs (slower at 32 outputs and 5x5).
+bool conv_small_rule(const Conv2dParams& p) {
+  if (!conv_small_applies(p) || p.KH * p.KW > 49) return false;
+  return cpu_isa() != CpuIsa::kBaseline || (p.O <= 16 && p.KH * p.KW <= 9);
+}
 
 void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
                             const ConvEpilogue& ep, float* y) {
