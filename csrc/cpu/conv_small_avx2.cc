@@ -1,4 +1,4 @@
-// The shallow-input direct convolution's row kernel built for AVX2 (8 output pixels per ymm, 4 output channels x
+// The shallow-input direct convolution's band kernel built for AVX2 (8 output pixels per ymm, 4 output channels x
 // 2 vectors = 8 accumulators): cpu/conv_small_kernels.inc compiled with -mavx2 -mfma (see cpu/isa.h for the
 // rules), reached through small_conv_kernels().
 #include <immintrin.h>

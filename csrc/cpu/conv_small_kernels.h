@@ -8,15 +8,13 @@ namespace ck {
 struct SmallConvKernels {
   int lanes;  // floats per vector: output pixels per vector of one output row
   int ob;     // output channels per register tile (the weight layout's block)
-  // One output row of `nj` <= ob output channels, stride 1:
-  //   y[j*ys + q] = epi_j(bias[j] + sum over c < C, kh < KH, kw < KW of w[((c*KH + kh)*KW + kw)*ob + j] *
-  //                                                                      xp[c*plane + kh*wp + q + kw])
-  // for q < OW, where epi_j(v) = relu?(v * scale[j] + shift[j]) when scale is non-null, else v. xp: the
-  // zero-bordered input rows of the output row (row kh of channel c at xp + c*plane + kh*wp), readable up to
-  // column ceil(OW / lanes)*lanes + KW - 1; bias, scale, shift: ob floats each (scale/shift may be null).
-  void (*row)(const float* xp, int64_t wp, int64_t plane, int64_t C, int64_t KH, int64_t KW, const float* w,
-              const float* bias, const float* scale, const float* shift, bool relu, float* y, int64_t ys, int64_t nj,
-              int64_t OW);
+  // One band of nq output pixels (flattened: consecutive rows of one image) of `nj` <= ob output channels:
+  //   y[j*ys + q] = epi_j(sum over taps t < nt of w[t*ob + j] * xs[off[t] + q] (+ bias[j])),  q < nq,
+  // where epi_j(v) = relu?(v * scale[j] + shift[j]) when scale is non-null, else v. xs: the band's input laid out
+  // so that every tap reads a linear run (cpu/conv_small.cc), readable up to off[t] + nq + lanes - 1; bias, scale,
+  // shift: ob floats each (any may be null; scale and shift both or neither).
+  void (*band)(const float* xs, const int64_t* off, int64_t nt, const float* w, const float* bias, const float* scale,
+               const float* shift, bool relu, float* y, int64_t ys, int64_t nj, int64_t nq);
 };
 
 const SmallConvKernels& small_conv_kernels();
