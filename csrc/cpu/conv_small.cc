@@ -71,12 +71,14 @@ bool conv_small_applies(const Conv2dParams& p) {
          p.OH == p.H + 2 * p.ph - p.KH + 1 && p.OW == p.W + 2 * p.pw - p.KW + 1;
 }
 
-// Measured (docs/conv_algos.md): on AVX2 and AVX-512 faster than the GEMM (and than the depthwise loops that
-// take 1-channel inputs with up to 16 outputs) on every shallow layer tried, 3x3 to 7x7, 8 to 64 outputs; on the
-// SSE2 baseline (no FMA, 16 registers) only for 3x3 with up to 16 outputs (slower at 32 outputs and 5x5).
+// Measured (docs/conv_algos.md, one thread, no bias): on AVX-512 and AVX2 faster than the GEMM (and than the
+// depthwise loops that take 1-channel inputs with up to 16 outputs) for 3x3 and 5x5 (128x3x32->32 1.6x / 1.25x,
+// 64x1x28->8 4.4x / 3.6x, 32x3x32->16 5x5 1.3x / 1.1x), a tie for the 1-channel 28x28 stem on AVX-512 and
+// slower for 7x7 (a runtime tap loop: 1.03x / 1.19x the GEMM's time); on the SSE2 baseline (no FMA, 16
+// registers) faster for 1-channel 3x3 only (64x1x28->32 1.2x, ->8 2.1x; 3 channels 1.0-1.2x slower).
 bool conv_small_rule(const Conv2dParams& p) {
-  if (!conv_small_applies(p) || p.KH * p.KW > 49) return false;
-  return cpu_isa() != CpuIsa::kBaseline || (p.O <= 16 && p.KH * p.KW <= 9);
+  if (!conv_small_applies(p) || p.KH * p.KW > 25) return false;
+  return cpu_isa() != CpuIsa::kBaseline || (p.C == 1 && p.KH * p.KW <= 9);
 }
 
 void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* w, const float* b,
