@@ -26,7 +26,6 @@
 #include "cpu/conv_small.h"
 
 #include <algorithm>
-#include <cstring>
 #include <emmintrin.h>
 #include <vector>
 
@@ -116,29 +115,13 @@ void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* 
   const int64_t* offs = off.data();
   parallel_for(p.N * nb, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> xbuf;
-    if (static_cast<int64_t>(xbuf.size()) < C * KW * S) xbuf.resize(static_cast<size_t>(C * KW * S));
+    const int64_t need = C * KW * S + OW + KW - 1 + 2 * L;  // the copies, then fill's scratch row
+    if (static_cast<int64_t>(xbuf.size()) < need) xbuf.resize(static_cast<size_t>(need));
     float* xs = xbuf.data();
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t n = item / nb, bi = item % nb, oh0 = bi * OH / nb, oh1 = (bi + 1) * OH / nb;
       const int64_t rows = oh1 - oh0 + KH - 1, nq = (oh1 - oh0) * OW;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t kw = 0; kw < KW; ++kw) {
-          float* d = xs + (c * KW + kw) * S;
-          // Columns ow with iw = ow + kw - pw inside the image: [lo, hi).
-          const int64_t lo = std::min(OW, std::max<int64_t>(0, p.pw - kw)),
-                        hi = std::max(lo, std::min(OW, W + p.pw - kw));
-          for (int64_t r = 0; r < rows; ++r, d += OW) {
-            const int64_t ih = oh0 + r - p.ph;
-            if (ih < 0 || ih >= H) {
-              std::memset(d, 0, sizeof(float) * OW);
-              continue;
-            }
-            std::memset(d, 0, sizeof(float) * lo);
-            std::memcpy(d + lo, x + ((n * C + c) * H + ih) * W + lo + kw - p.pw, sizeof(float) * (hi - lo));
-            std::memset(d + hi, 0, sizeof(float) * (OW - hi));
-          }
-          std::memset(d, 0, sizeof(float) * (S - rows * OW));
-        }
+      k.fill(xs, S, x + n * C * H * W, C, H, W, KW, p.pw, oh0 - p.ph, rows, OW, xs + C * KW * S);
       for (int64_t ob = 0; ob < nob; ++ob)
         k.band(xs, offs, T, wp + ob * T * OB, b ? bp + ob * OB : nullptr, fuse ? sp + ob * OB : nullptr, fuse ? hp + ob * OB : nullptr,
                ep.relu, y + (n * O + ob * OB) * P + oh0 * OW, P, std::min(OB, O - ob * OB), nq);
