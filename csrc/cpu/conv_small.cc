@@ -26,6 +26,7 @@
 #include "cpu/conv_small.h"
 
 #include <algorithm>
+#include <numeric>  // std::gcd
 #include <emmintrin.h>
 #include <vector>
 
@@ -102,9 +103,12 @@ void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* 
   }
   // Bands: an item's output within kItemOutputFloats, and at least 4 items per thread when the batch is small.
   const int nthreads = in_parallel_region() ? 1 : get_num_threads();
-  int64_t nb = std::max<int64_t>(1, std::min(OH, (O * P + kItemOutputFloats - 1) / kItemOutputFloats));
-  while (nb < OH && p.N * nb < 4 * nthreads) ++nb;
-  const int64_t band_max = (OH + nb - 1) / nb;
+  // Bands are whole units of m rows, m*OW a multiple of the vector width, so that every band starts on a
+  // vector boundary of the y plane (28-wide rows: 4 rows; with 14-row bands half the stores split cache lines).
+  const int64_t m = L / std::gcd(OW, L), nunits = (OH + m - 1) / m;
+  int64_t nb = std::max<int64_t>(1, std::min(nunits, (O * P + kItemOutputFloats - 1) / kItemOutputFloats));
+  while (nb < nunits && p.N * nb < 4 * nthreads) ++nb;
+  const int64_t band_max = std::min(OH, (nunits + nb - 1) / nb * m);
   // Copy (c, kw): (band + KH - 1)*OW floats and the slack the band's last vector reads, S apart.
   const int64_t S = ((band_max + KH - 1) * OW + L + 15) / 16 * 16;
   // Tap t = (c*KH + kh)*KW + kw reads copy (c, kw) from row kh.
@@ -119,7 +123,8 @@ void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* 
     if (static_cast<int64_t>(xbuf.size()) < need) xbuf.resize(static_cast<size_t>(need));
     float* xs = xbuf.data();
     for (int64_t item = i0; item < i1; ++item) {
-      const int64_t n = item / nb, bi = item % nb, oh0 = bi * OH / nb, oh1 = (bi + 1) * OH / nb;
+      const int64_t n = item / nb, bi = item % nb;
+      const int64_t oh0 = std::min(OH, bi * nunits / nb * m), oh1 = std::min(OH, (bi + 1) * nunits / nb * m);
       const int64_t rows = oh1 - oh0 + KH - 1, nq = (oh1 - oh0) * OW;
       k.fill(xs, S, x + n * C * H * W, C, H, W, KW, p.pw, oh0 - p.ph, rows, OW, xs + C * KW * S);
       for (int64_t ob = 0; ob < nob; ++ob)
