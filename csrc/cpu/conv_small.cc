@@ -119,14 +119,13 @@ void conv_small_forward_cpu(const Conv2dParams& p, const float* x, const float* 
   const int64_t* offs = off.data();
   parallel_for(p.N * nb, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> xbuf;
-    const int64_t need = C * KW * S + OW + KW - 1 + 2 * L;  // the copies, then fill's scratch row
-    if (static_cast<int64_t>(xbuf.size()) < need) xbuf.resize(static_cast<size_t>(need));
+    if (static_cast<int64_t>(xbuf.size()) < C * KW * S) xbuf.resize(static_cast<size_t>(C * KW * S));
     float* xs = xbuf.data();
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t n = item / nb, bi = item % nb;
       const int64_t oh0 = std::min(OH, bi * nunits / nb * m), oh1 = std::min(OH, (bi + 1) * nunits / nb * m);
       const int64_t rows = oh1 - oh0 + KH - 1, nq = (oh1 - oh0) * OW;
-      k.fill(xs, S, x + n * C * H * W, C, H, W, KW, p.pw, oh0 - p.ph, rows, OW, xs + C * KW * S);
+      k.fill(xs, S, x + n * C * H * W, C, H, W, KW, p.pw, oh0 - p.ph, rows, OW);
       for (int64_t ob = 0; ob < nob; ++ob)
         k.band(xs, offs, T, wp + ob * T * OB, b ? bp + ob * OB : nullptr, fuse ? sp + ob * OB : nullptr, fuse ? hp + ob * OB : nullptr,
                ep.relu, y + (n * O + ob * OB) * P + oh0 * OW, P, std::min(OB, O - ob * OB), nq);

@@ -17,9 +17,9 @@ struct SmallConvKernels {
                const float* shift, bool relu, float* y, int64_t ys, int64_t nj, int64_t nq);
   // The band's input: xs[(c*KW + kw)*S + r*OW + ow] = x[c][ih0 + r][ow + kw - pw] (0 outside the image) for
   // r < rows, ow < OW, and zeros up to S (S >= rows*OW + lanes) after each copy's rows. x:
-  // one image (C, H, W); tmp: scratch of OW + KW - 1 + 2*lanes floats.
+  // one image (C, H, W).
   void (*fill)(float* xs, int64_t S, const float* x, int64_t C, int64_t H, int64_t W, int64_t KW, int64_t pw,
-               int64_t ih0, int64_t rows, int64_t OW, float* tmp);
+               int64_t ih0, int64_t rows, int64_t OW);
 };
 
 const SmallConvKernels& small_conv_kernels();
