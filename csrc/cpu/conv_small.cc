@@ -54,8 +54,10 @@ const SmallConvKernels kBaseSmallConvKernels = CK_SMALL_CONV_KERNELS;
 
 // Most input channels the kernel takes: beyond this the GEMM's depth C*KH*KW is deep enough to pay.
 constexpr int64_t kMaxChannels = 4;
-// Floats of output per work item (the band's rows of all output channels): within L2 with its input.
-constexpr int64_t kItemOutputFloats = 16384;
+// Floats of output per work item (the band's rows of all output channels): 256 KB, within L2 with its input.
+// A whole CIFAR / Fashion-MNIST image per item: on calls with cold caches 64 K measured ~6-13% faster than 16 K
+// (4-8 rows of 32 channels: shorter store streams per plane).
+constexpr int64_t kItemOutputFloats = 65536;
 
 }  // namespace
 
