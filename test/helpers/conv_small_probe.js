@@ -2,8 +2,8 @@
 // (CONVKIT_CPU_ISA), and checks the shallow-input direct convolution (csrc/cpu/conv_small.cc, taken by the auto
 // rule for 1-4 input channels) against float64 loops and against the im2col GEMM path (setConvAlgo('direct')):
 // forward with and without bias, the eval-mode batch norm + ReLU epilogue (fused in registers) and batch norm +
-// residual + ReLU (applied over the band), for 1-4 input channels, widths 5-33, kernels 3x3, 5x5 and 3x5,
-// paddings 0-2; the same bits on 1 and 3 threads. (On the SSE2 baseline path the rule takes the kernel for
+// residual + ReLU (applied over the band), for 1-4 input channels, widths 5-40, kernels 3x3, 5x5, 3x5, 2x4 and
+// 1x1, paddings 0-4 (beyond the kernel and the image); the same bits on 1 and 3 threads. (On the SSE2 baseline path the rule takes the kernel for
 // 1-channel 3x3 only, the GEMM otherwise: both are checked against float64 either way.) Prints one JSON line. Used by test/unit/conv_small.test.ts.
 'use strict';
 const { native, lcg, upload: store, download: fetch, relErr: err } = require('./probe_util');
@@ -39,7 +39,9 @@ const out = { isa: native.buildInfo().cpuIsa, cases: [], threadsSame: true };
 const cases = [[2, 1, 28, 28, 32, 3, 3, 1, 1, true], [1, 3, 32, 32, 32, 3, 3, 1, 1, true], [2, 2, 7, 7, 5, 3, 3, 0, 0, false],
   [1, 4, 13, 13, 17, 5, 5, 2, 2, true], [3, 3, 33, 33, 9, 3, 3, 1, 1, false], [1, 1, 13, 7, 40, 5, 5, 0, 0, true],
   [2, 3, 7, 13, 16, 3, 3, 2, 2, true], [1, 4, 33, 28, 12, 5, 5, 1, 1, false], [1, 2, 5, 33, 3, 3, 3, 1, 0, true],
-  [1, 3, 9, 11, 8, 3, 5, 1, 2, true], [2, 4, 13, 7, 10, 3, 3, 1, 1, true], [1, 1, 33, 13, 16, 3, 3, 0, 0, false], [2, 1, 5, 9, 7, 3, 3, 2, 1, true]];
+  [1, 3, 9, 11, 8, 3, 5, 1, 2, true], [2, 4, 13, 7, 10, 3, 3, 1, 1, true], [1, 1, 33, 13, 16, 3, 3, 0, 0, false], [2, 1, 5, 9, 7, 3, 3, 2, 1, true],
+  // padding beyond the kernel and the image, an even 2x4 kernel, 1x1
+  [2, 3, 4, 5, 7, 3, 3, 3, 4, true], [3, 1, 6, 17, 33, 2, 4, 1, 2, false], [1, 4, 3, 40, 5, 1, 1, 0, 0, true]];
 for (const [N, C, H, W, O, KH, KW, ph, pw, hasBias] of cases) {
   const OH = H + 2 * ph - KH + 1, OW = W + 2 * pw - KW + 1, Y = N * O * OH * OW;
   const p = { N, C, H, W, O, KH, KW, OH, OW, sh: 1, sw: 1, ph, pw, dh: 1, dw: 1, groups: 1 };

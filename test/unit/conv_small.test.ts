@@ -2,8 +2,8 @@
  * The shallow-input direct convolution (csrc/cpu/conv_small.cc: 1-4 input channels, stride 1, taken by the auto
  * rule; on the SSE2 baseline path for 1-channel 3x3 only) on every ISA path
  * (CONVKIT_CPU_ISA=baseline|avx2|avx512, each in a child process: test/helpers/conv_small_probe.js) against float64 loops and against the im2col GEMM path (setConvAlgo('direct')):
- * 1-4 input channels, widths 5-33 (odd ones and ones that are no multiple of the vector width), kernels 3x3,
- * 5x5 and 3x5, paddings 0-2, with and without bias, the eval-mode batch norm + ReLU epilogue fused in registers
+ * 1-4 input channels, widths 5-40 (odd ones and ones that are no multiple of the vector width), kernels 3x3,
+ * 5x5, 3x5, 2x4 and 1x1, paddings 0-4 (beyond the kernel and the image), with and without bias, the eval-mode batch norm + ReLU epilogue fused in registers
  * and the one with a residual; the same bits on 1 and 3 threads. In process: auto and 'direct' agree on the
  * CIFAR-10 CNN's stem through the public conv2d.
  */
@@ -33,7 +33,7 @@ describe('shallow-input direct convolution', () => {
   test.each(['baseline', 'avx2', 'avx512'])('%s path: forward and epilogues against float64 and the GEMM', (isa) => {
     const r = run(isa);
     expect(r.isa).toBe(rank(isa) <= rank(supported) ? isa : supported);
-    expect(r.cases.length).toBe(13);
+    expect(r.cases.length).toBe(16);
     for (const c of r.cases) {
       for (const k of ['fwd', 'gemm', 'vsGemm', 'epilogue', 'residual'] as const) {
         if (!(c[k] < TOL)) throw new Error(`${isa} ${c.shape.join('x')} ${k}: error ${c[k]} >= ${TOL}`);
