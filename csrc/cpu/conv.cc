@@ -54,6 +54,7 @@
 #include "core/kernels.h"
 #include "core/nn_kernels.h"
 #include "cpu/conv_direct.h"
+#include "cpu/conv_small.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/gemm_kernels.h"
@@ -756,6 +757,9 @@ void conv2d_forward_epilogue_cpu(const Conv2dParams& p, const float* x, const fl
                                  const ConvEpilogue& ep, float* y) {
   check_conv2d(p, "conv2d_forward");
   if (p.N == 0) return;
+  // Shallow inputs (1-4 channels: a CNN's stem): their own direct kernel under 'auto' (cpu/conv_small.cc).
+  if (get_conv_algo() == ConvAlgo::Auto && !gemm_bf16_enabled() && conv_small_rule(p))
+    return conv_small_forward_cpu(p, x, w, b, ep, y);
   const Algo a = choose_algo(p);
   if (a == Algo::Direct3) return direct3x3_forward_cpu(p, x, w, b, ep, y);
   if (a != Algo::Direct) return winograd_forward_cpu(p, tile_of(a), x, w, b, y, ep);
