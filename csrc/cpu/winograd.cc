@@ -66,7 +66,8 @@ int64_t tiles_per_item(int64_t C, int64_t O) {
 int64_t channel_split(int64_t T, int64_t O) { return T < O ? 64 : 0; }
 
 // Thread-local scratch that only grows, 64-byte aligned (the GEMM reads packed V with aligned loads). Slots:
-// 0 V, 1 M, 2 gathered patches, 3 packed U (the caller's, read by the tasks).
+// 0 V (the channel split: the caller's, of all tiles, read by the tasks), 1 M, 2 gathered patches, 3 packed U
+// (the tile split: the caller's, read by the tasks; the channel split: a task's own rows).
 float* scratch(int slot, int64_t n) {
   thread_local GrowBuffer<float> buf[4] = {GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd"),
                                            GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd")};
@@ -312,7 +313,7 @@ void run_channels(const WGeo& q, const float* x, const WSrc& w, const float* b, 
     parallel_for(AA, 1, [&](int64_t x0, int64_t x1) {
       for (int64_t xi = x0; xi < x1; ++xi) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tp, 1, V + xi * vplane);
     });
-  ob = (ob + MR - 1) / MR * MR;
+  ob = (ob + MR - 1) / MR * MR;  // whole row tiles: 64 on AVX-512 (mr 8), 66 on AVX2 and the baseline (mr 6)
   const auto wt = M == 2 ? winograd_kernels().weightsg2 : winograd_kernels().weightsg4;
   parallel_for((q.Co + ob - 1) / ob, 1, [&](int64_t b0, int64_t b1) {
     const int64_t uplane = (ob * q.Ci + 16 + 15) / 16 * 16, mplane = ob * Tp + 16;
