@@ -11,9 +11,9 @@
 // (ck::sgemm_prepacked, ISA-dispatched) on operands already in its packed layouts. Multiplies per output:
 // F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, against 9 for direct.
 //
-// Pipeline (docs/winograd.md): (1) U transformed once per call, in double, by a per-ISA kernel that writes the
-// GEMM's packed A layout directly (streamed past the caches when large); (2) per item of Tb tiles and per
-// group of 16 tiles and input channel: the 16 a x a patches gathered with masked hardware gathers (zeros
+// Pipeline (docs/winograd.md), the tile split: (1) U transformed once per call, in double, by a per-ISA kernel
+// that writes the GEMM's packed A layout directly (streamed past the caches when large); (2) per item of Tb tiles
+// and per group of 16 tiles and input channel: the 16 a x a patches gathered with masked hardware gathers (zeros
 // outside the image without reading), transformed (B^T d B) and written straight into the GEMM's packed B
 // layout (no packing pass on AVX2 / AVX-512); (3) the a*a GEMMs of the item, while V is in L2; (4) per output
 // channel and 16 tiles: A^T M A, + bias, stored into y (F(4x4) on AVX-512: rows transposed in registers, one
@@ -22,8 +22,11 @@
 //
 // Work split: items of Tb tiles (over the whole batch, tile index = (n*TH + th)*TW + tw), each transformed,
 // multiplied and written back by one pool thread with its own scratch (V and M of the item), so the GEMM runs
-// single-threaded inside the task and no two items write the same output. Results are independent of the
-// thread count (each output is one item's, the sums over channels are in the GEMM's fixed order).
+// single-threaded inside the task and no two items write the same output. With fewer tiles than output channels
+// (channel_split(): every item would stream all of U again) the channel split instead: V of all tiles once, then
+// tasks of 64 output channels that each transform their own rows of U just before multiplying them against all
+// of V (run_channels). Which split runs depends on the shape only. Results are independent of the thread count
+// (each output is one item's or task's, the sums over channels are in the GEMM's fixed order).
 //
 // Numerics: the transforms add rounding (F(4x4)'s points 0, -1, 1, 1/2, -2 and infinity; its 1/3- and
 // 1/15-scaled weights). Measured against the FP64 reference in test/unit/conv_winograd.test.ts and
@@ -55,8 +58,16 @@ int64_t tiles_per_item(int64_t C, int64_t O) {
   return co <= 128 * 128 ? 32 : co <= 256 * 256 ? 64 : 128;
 }
 
+// The channel split (run_channels) when the batch has fewer tiles than output channels (a*a*C*T floats of V for
+// all tiles, against a*a*C*O of U: ResNet-18's 7x7 512-channel layer below batch 128, its 14x14 256-channel
+// layer below batch 16): the rows of U per task, else 0 for the tile split. 64 rows (a task's U: a*a*64*C floats,
+// 4.7 MB at C = 512, written and re-read within the task; V read O/64 times): measured F(4x4) at 32x512x7->512,
+// one thread, 16/32/64/128/256 interleaved (docs/winograd.md).
+int64_t channel_split(int64_t T, int64_t O) { return T < O ? 64 : 0; }
+
 // Thread-local scratch that only grows, 64-byte aligned (the GEMM reads packed V with aligned loads). Slots:
-// 0 V, 1 M, 2 gathered patches, 3 packed U (the caller's, read by the tasks).
+// 0 V (the channel split: the caller's, of all tiles, read by the tasks), 1 M, 2 gathered patches, 3 packed U
+// (the tile split: the caller's, read by the tasks; the channel split: a task's own rows).
 float* scratch(int slot, int64_t n) {
   thread_local GrowBuffer<float> buf[4] = {GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd"),
                                            GrowBuffer<float>("winograd"), GrowBuffer<float>("winograd")};
@@ -82,7 +93,7 @@ PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostrid
   const int64_t mr = gemm_kernels().mr, rows = (Co + mr - 1) / mr * mr;
   const int64_t plane = (rows * Ci + 16 + 15) / 16 * 16;  // + the packing buffer's slack, 64-byte multiples
   float* U = scratch(3, A * A * plane);
-  const auto wt = M == 2 ? winograd_kernels().weights2 : winograd_kernels().weights4;
+  const auto wt = M == 2 ? winograd_kernels().weightsg2 : winograd_kernels().weightsg4;
   const int stream = A * A * plane * static_cast<int64_t>(sizeof(float)) > (int64_t{16} << 20) ? 1 : 0;  // > 16 MiB
   parallel_for(rows / mr, std::max<int64_t>(1, 256 / std::max<int64_t>(1, Ci)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
@@ -92,30 +103,24 @@ PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostrid
   return PackedU{U, plane};
 }
 
-// One item: tiles [t0, t0 + nt) of the batch, all channels.
-// V (the GEMM's B operand, C x tiles per transform position) is written by the input transform straight in
-// gemm_pack_b's layout (slivers of nr tiles: sliver s at s*nr*C, then c-major, nr floats per c) when the path's
-// nr is a multiple of the 16 lanes (AVX2, AVX-512); on the baseline path (nr = 8) it is written row-major and
-// packed per plane. Lanes past nt up to a whole sliver repeat the last tile, so every GEMM column is finite.
+// The input transform of tiles [t0, t0 + nt) of the batch (column j of V is tile t0 + j), lane groups [g0, g1) of
+// kLanes columns (up to ncols, the columns the GEMM multiplies). V (the GEMM's B operand, C x columns per
+// transform position, planes vplane apart) is written by the input transform straight in gemm_pack_b's layout
+// (slivers of nr columns: sliver s at s*nr*C, then c-major, nr floats per c) when the path's nr is a multiple of
+// the 16 lanes (AVX2, AVX-512); on the baseline path (nr = 8) it is written row-major into Vrow (row stride ld)
+// and packed per plane by the caller. Lanes past nt up to a whole sliver repeat the last tile, so every GEMM
+// column is finite.
 template <int M>
-void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y,
-              int64_t t0, int64_t nt, int64_t Tb) {
+void input_stage(const WGeo& q, const float* x, int64_t t0, int64_t nt, int64_t ncols, int64_t g0, int64_t g1,
+                 float* V, float* Vrow, int64_t vplane, int64_t ld) {
   constexpr int A = Mats<M>::A, AA = A * A;
   const int64_t NR = gemm_kernels().nr;
   const bool packed = NR % kLanes == 0;
-  // Planes of V and M one cache line longer than their data: the transforms touch all a*a planes for one
-  // channel, and planes a power of two apart would all fall in the same L1 set.
-  const int64_t vplane = Tb * q.Ci + 16, mplane = q.Co * Tb + 16;  // Tb is a multiple of 32, so of nr
-  float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
-  float* Vrow = V + AA * vplane;  // the baseline path's row-major V
-  float* Mb = scratch(1, AA * mplane);
-  const int64_t ncols = packed ? (nt + NR - 1) / NR * NR : (nt + kLanes - 1) / kLanes * kLanes;
   float* d = scratch(2, 2 * AA * kLanes);
   float* tmp = d + AA * kLanes;
-  const int64_t HW = q.H * q.W, OHW = q.OH * q.OW;
+  const int64_t HW = q.H * q.W;
   const WinogradKernels& k = winograd_kernels();
   const auto input = M == 2 ? k.input2 : k.input4;
-  const auto output = M == 2 ? k.output2 : k.output4;
 
   // Per group of kLanes tiles: lane l's patch's top-left corner as an offset from the group's first image's plane
   // of channel c (int32: the hardware gathers' index), and which lanes' patch rows / columns lie inside the
@@ -126,7 +131,7 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
   int32_t off[kLanes];
   uint32_t rowmask[A], colmask[A];
   int64_t loff[kLanes];
-  for (int64_t l0 = 0; l0 < ncols; l0 += kLanes) {
+  for (int64_t l0 = g0 * kLanes; l0 < std::min(ncols, g1 * kLanes); l0 += kLanes) {
     const int64_t nA = (t0 + std::min(l0, nt - 1)) / TT;
     const int64_t nB = (t0 + std::min(l0 + kLanes - 1, nt - 1)) / TT;
     const bool fits = (nB - nA + 1) * CHW + 2 * q.W + 2 * A < (int64_t{1} << 31);
@@ -156,23 +161,27 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
       if (packed) {
         input(d, tmp, V + (l0 / NR) * NR * q.Ci + c * NR + l0 % NR, vplane);
       } else {
-        input(d, tmp, Vrow + c * Tb + l0, vplane);
+        input(d, tmp, Vrow + c * ld + l0, vplane);
       }
     }
   }
-  for (int xi = 0; xi < AA; ++xi) {
-    if (!packed) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tb, 1, V + xi * vplane);
-    // M[xi] (Co x ncols) = U[xi] (Co x Ci) @ V[xi] (Ci x ncols), both operands already packed.
-    sgemm_prepacked(q.Co, ncols, q.Ci, U.data + xi * U.plane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f,
-                    Mb + xi * mplane, Tb);
-  }
+}
 
+// The output transform of output channels [o0, o1) for tiles [t0, t0 + nt): M[xi](o, j) (the GEMMs' result for
+// tile t0 + j) at Mb + xi*mplane + (o - o0)*ld + j. A^T M A, + bias, the epilogue, stored into y.
+template <int M>
+void output_stage(const WGeo& q, const float* Mb, int64_t mplane, int64_t ld, int64_t o0, int64_t o1, int64_t t0,
+                  int64_t nt, const float* b, const ConvEpilogue& ep, float* y) {
+  const WinogradKernels& k = winograd_kernels();
+  const auto output = M == 2 ? k.output2 : k.output4;
+  const int64_t OHW = q.OH * q.OW, TT = q.TH * q.TW;
+  alignas(64) float tmp[(M + 2) * (M + 2) * kLanes];
   // Per group: lane l's output tile's top-left corner as an int32 offset from the group's first image's plane
   // of channel o, and which lanes' tile rows / columns lie inside the output (lanes past nt: none), for the
   // table's masked scatter; the scalar loop for groups whose offsets would not fit, and with an epilogue.
   const auto scatter = M == 2 ? k.scatter2 : k.scatter4;
   const int64_t CoHW = q.Co * OHW;
-  float out[M * M * kLanes];
+  alignas(64) float out[M * M * kLanes];
   int64_t lbase[kLanes];  // per lane: the offset of its tile's top-left output from image nA's plane 0
   int32_t yoff[kLanes];
   uint32_t orow[M], ocol[M];
@@ -200,8 +209,8 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
       }
     }
     float* yA = y + nA * CoHW;
-    for (int64_t o = 0; o < q.Co; ++o) {
-      output(Mb + o * Tb + l0, mplane, tmp, out);  // out = A^T M A
+    for (int64_t o = o0; o < o1; ++o) {
+      output(Mb + (o - o0) * ld + l0, mplane, tmp, out);  // out = A^T M A
       const float bias = b ? b[o] : 0.0f;
       if (fits) {
         scatter(out, bias, yoff, orow, ocol, q.OW, yA + o * OHW);
@@ -230,6 +239,30 @@ void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, c
   }
 }
 
+// One item of the tile split: tiles [t0, t0 + nt) of the batch, all channels, with its own V and M (in L2).
+template <int M>
+void run_item(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y,
+              int64_t t0, int64_t nt, int64_t Tb) {
+  constexpr int A = Mats<M>::A, AA = A * A;
+  const int64_t NR = gemm_kernels().nr;
+  const bool packed = NR % kLanes == 0;
+  // Planes of V and M one cache line longer than their data: the transforms touch all a*a planes for one
+  // channel, and planes a power of two apart would all fall in the same L1 set.
+  const int64_t vplane = Tb * q.Ci + 16, mplane = q.Co * Tb + 16;  // Tb is a multiple of 32, so of nr
+  float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
+  float* Vrow = V + AA * vplane;  // the baseline path's row-major V
+  float* Mb = scratch(1, AA * mplane);
+  const int64_t ncols = packed ? (nt + NR - 1) / NR * NR : (nt + kLanes - 1) / kLanes * kLanes;
+  input_stage<M>(q, x, t0, nt, ncols, 0, ncols / kLanes, V, Vrow, vplane, Tb);
+  for (int xi = 0; xi < AA; ++xi) {
+    if (!packed) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tb, 1, V + xi * vplane);
+    // M[xi] (Co x ncols) = U[xi] (Co x Ci) @ V[xi] (Ci x ncols), both operands already packed.
+    sgemm_prepacked(q.Co, ncols, q.Ci, U.data + xi * U.plane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f,
+                    Mb + xi * mplane, Tb);
+  }
+  output_stage<M>(q, Mb, mplane, Tb, 0, q.Co, t0, nt, b, ep, y);
+}
+
 template <int M>
 void run(const WGeo& q, const float* x, const PackedU& U, const float* b, const ConvEpilogue& ep, float* y) {
   constexpr int64_t kStep = 32;  // items start on multiples of every path's nr (8, 16, 32)
@@ -247,24 +280,83 @@ void run(const WGeo& q, const float* x, const PackedU& U, const float* b, const 
   });
 }
 
+// Where the kernels g(o, c) of a call are (see transform_weights).
+struct WSrc {
+  const float* g;
+  int64_t ostride, cstride;
+  bool flip;
+};
+
+// The channel split, for few tiles and large weights (channel_split()): (1) V of ALL the batch's tiles
+// transformed once, in parallel over groups of kLanes tiles, and kept (a*a*C*T floats); (2) tasks of `ob`
+// output channels, each transforming its own rows of U (in double, rounded once, into thread-local scratch
+// just before use: U is never written whole), multiplying them against all of V (a*a GEMMs (ob, C) @ (C, T))
+// and output-transforming its channels. U is read once in all, from the cache it was just written to; V once
+// per task. Every output is one task's, its sum over channels in the GEMM's fixed order: the results do not
+// depend on the thread count (nor on ob).
+template <int M>
+void run_channels(const WGeo& q, const float* x, const WSrc& w, const float* b, const ConvEpilogue& ep, float* y,
+                  int64_t ob) {
+  constexpr int A = Mats<M>::A, AA = A * A;
+  const GemmKernels& gk = gemm_kernels();
+  const int64_t NR = gk.nr, MR = gk.mr;
+  const bool packed = NR % kLanes == 0;
+  const int64_t Tp = (q.T + 31) / 32 * 32;  // a multiple of every path's nr and of kLanes
+  const int64_t ncols = packed ? (q.T + NR - 1) / NR * NR : (q.T + kLanes - 1) / kLanes * kLanes;
+  const int64_t vplane = Tp * q.Ci + 16;
+  float* V = scratch(0, AA * vplane * (packed ? 1 : 2) + 16);
+  float* Vrow = V + AA * vplane;
+  parallel_for(ncols / kLanes, 1, [&](int64_t g0, int64_t g1) {
+    input_stage<M>(q, x, 0, q.T, ncols, g0, g1, V, Vrow, vplane, Tp);
+  });
+  if (!packed)
+    parallel_for(AA, 1, [&](int64_t x0, int64_t x1) {
+      for (int64_t xi = x0; xi < x1; ++xi) gemm_pack_b(q.Ci, ncols, Vrow + xi * vplane, Tp, 1, V + xi * vplane);
+    });
+  ob = (ob + MR - 1) / MR * MR;  // whole row tiles: 64 on AVX-512 (mr 8), 66 on AVX2 and the baseline (mr 6)
+  const auto wt = M == 2 ? winograd_kernels().weightsg2 : winograd_kernels().weightsg4;
+  parallel_for((q.Co + ob - 1) / ob, 1, [&](int64_t b0, int64_t b1) {
+    const int64_t uplane = (ob * q.Ci + 16 + 15) / 16 * 16, mplane = ob * Tp + 16;
+    float* Us = scratch(3, AA * uplane);
+    float* Mb = scratch(1, AA * mplane);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t o0 = blk * ob, no = std::min(ob, q.Co - o0);
+      for (int64_t r = 0; r < no; r += MR)
+        wt(w.g + (o0 + r) * w.ostride, w.ostride, w.cstride, w.flip ? 1 : 0, std::min(MR, no - r), MR, q.Ci,
+           Us + r * q.Ci, uplane, 0);
+      for (int xi = 0; xi < AA; ++xi)
+        sgemm_prepacked(no, ncols, q.Ci, Us + xi * uplane, q.Ci, V + xi * vplane, q.Ci, 0, 0.0f, Mb + xi * mplane,
+                        Tp);
+      output_stage<M>(q, Mb, mplane, Tp, o0, o0 + no, 0, q.T, b, ep, y);
+    }
+  });
+}
+
 template <int M>
 WGeo geo(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t OH, int64_t OW, int64_t ph, int64_t pw) {
   const int64_t TH = (OH + M - 1) / M, TW = (OW + M - 1) / M;
   return WGeo{N, Ci, H, W, Co, OH, OW, ph, pw, TH, TW, N * TH * TW};
 }
 
+// The driver for one call: the channel split (run_channels) or the tile split (transform_weights, then run).
+template <int M>
+void drive(const WGeo& q, const float* x, const WSrc& w, const float* b, const ConvEpilogue& ep, float* y) {
+  if (const int64_t ob = channel_split(q.T, q.Co)) return run_channels<M>(q, x, w, b, ep, y, ob);
+  const PackedU U = transform_weights<M>(q.Co, q.Ci, w.g, w.ostride, w.cstride, w.flip);
+  run<M>(q, x, U, b, ep, y);
+}
+
 template <int M>
 void forward(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& ep) {
-  const PackedU U = transform_weights<M>(p.O, p.C, w, p.C * 9, 9, false);
-  run<M>(geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw), x, U, b, ep, y);
+  drive<M>(geo<M>(p.N, p.C, p.H, p.W, p.O, p.OH, p.OW, p.ph, p.pw), x, WSrc{w, p.C * 9, 9, false}, b, ep, y);
 }
 
 template <int M>
 void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
   // dx = the correlation of dy (padded by 2 - p) with g'(c, o)[kh][kw] = w[o][c][2 - kh][2 - kw]: kernel (c, o)
   // of the transposed convolution at w + o*C*9 + c*9, its taps reversed.
-  const PackedU U = transform_weights<M>(p.C, p.O, w, 9, p.C * 9, true);
-  run<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, U, nullptr, ConvEpilogue(), dx);
+  drive<M>(geo<M>(p.N, p.O, p.OH, p.OW, p.C, p.H, p.W, 2 - p.ph, 2 - p.pw), dy, WSrc{w, 9, p.C * 9, true}, nullptr,
+           ConvEpilogue(), dx);
 }
 
 // ---- Backward-weight: the adjoint of the forward's algorithm -------------------------------------------------

@@ -18,15 +18,6 @@ struct WinogradKernels {
   // = (A^T M A)[i][j]. tmp: a*a*kWinoLanes floats.
   void (*output2)(const float* m, int64_t mstride, float* tmp, float* out);
   void (*output4)(const float* m, int64_t mstride, float* tmp, float* out);
-  // Weight transform U = G g G^T (in double, rounded once) of one block of mr output rows (the GEMM's packed A
-  // layout): kernel (r, c) for r < mr, c < n has its taps at g + r*ostride + c*cstride + t (t = 3*row + col;
-  // + 8 - t when flip, the 180-degree rotation backward-data needs); rows r >= `rows` are zero. Writes U[xi] of
-  // kernel (r, c) at u[xi*ustride + c*mr + r], xi = i*a + j. stream: U will not fit the caches (AVX-512 writes it
-  // with non-temporal stores; u and ustride 64-byte aligned).
-  void (*weights2)(const float* g, int64_t ostride, int64_t cstride, int flip, int64_t rows, int64_t mr, int64_t n,
-                   float* u, int64_t ustride, int stream);
-  void (*weights4)(const float* g, int64_t ostride, int64_t cstride, int flip, int64_t rows, int64_t mr, int64_t n,
-                   float* u, int64_t ustride, int stream);
   // The lanes' a x a patches, zero outside the image: d[(i*a + j)*kWinoLanes + l] = p[off[l] + i*w + j] where
   // bit l of rowmask[i] & colmask[j] is set, else 0 (the masked-off elements are not read).
   void (*gather2)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
@@ -39,7 +30,7 @@ struct WinogradKernels {
                    int64_t w, float* y);
   void (*scatter4)(const float* out, float bias, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
                    int64_t w, float* y);
-  // Backward-weight (cpu/winograd_bwd.cc). The output-gradient transform of one output channel, the output
+  // Backward-weight (winograd.cc). The output-gradient transform of one output channel, the output
   // transform's adjoint: the lanes' m x m tiles of dy at dyt[(i*m + j)*kWinoLanes + l] -> dM = A dY A^T at
   // dm[(i*a + j)*mstride + l]. tmp: a*m*kWinoLanes floats.
   void (*grad_output2)(const float* dyt, float* tmp, float* dm, int64_t mstride);
@@ -49,6 +40,15 @@ struct WinogradKernels {
                        int64_t w, float* d);
   void (*gather_tile4)(const float* p, const int32_t* off, const uint32_t* rowmask, const uint32_t* colmask,
                        int64_t w, float* d);
+  // Weight transform U = G g G^T (in double, rounded once) of one block of mr output rows (the GEMM's packed A
+  // layout): kernel (r, c) for r < mr, c < n has its taps at g + r*ostride + c*cstride + t (t = 3*row + col;
+  // + 8 - t when flip, the 180-degree rotation backward-data needs); rows r >= `rows` are zero. Writes U[xi] of
+  // kernel (r, c) at u[xi*ustride + c*mr + r], xi = i*a + j. stream: U will not fit the caches (AVX-512 writes it
+  // with non-temporal stores; u and ustride 64-byte aligned).
+  void (*weightsg2)(const float* g, int64_t ostride, int64_t cstride, int flip, int64_t rows, int64_t mr, int64_t n,
+                    float* u, int64_t ustride, int stream);
+  void (*weightsg4)(const float* g, int64_t ostride, int64_t cstride, int flip, int64_t rows, int64_t mr, int64_t n,
+                    float* u, int64_t ustride, int stream);
 };
 
 const WinogradKernels& winograd_kernels();

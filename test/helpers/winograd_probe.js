@@ -3,7 +3,7 @@
 // (csrc/cpu/winograd.cc) on
 // shapes that reach each of its per-ISA pieces: patch gathers and output scatters with lanes in several images
 // (maps of 1 and 2 tiles), borders and every padding 0..3, output channels not a multiple of the GEMM's row
-// tile, and batches of more than one item; compares with a float64 reference and prints one JSON line: the path
+// tile, batches of more than one item, and the channel split (fewer tiles than output channels); compares with a float64 reference and prints one JSON line: the path
 // and the largest max-normalised error per algorithm. Used by test/unit/conv_winograd.test.ts.
 'use strict';
 const { native, lcg, upload, download, relErr } = require('./probe_util');
@@ -57,7 +57,9 @@ function refDw(x, dy, N, C, H, W, O, pad) {
 }
 
 // [N, C, H, W, O, pad]
-const shapes = [[40, 8, 1, 1, 13, 1], [9, 16, 7, 7, 20, 1], [3, 24, 9, 11, 9, 0], [2, 8, 6, 5, 8, 2], [2, 8, 5, 6, 8, 3], [20, 16, 14, 14, 16, 1]];
+const shapes = [[40, 8, 1, 1, 13, 1], [9, 16, 7, 7, 20, 1], [3, 24, 9, 11, 9, 0], [2, 8, 6, 5, 8, 2], [2, 8, 5, 6, 8, 3], [20, 16, 14, 14, 16, 1],
+  // fewer tiles than output channels: the channel split (tasks of 64 channels, the last one partial)
+  [1, 70, 5, 6, 75, 1], [3, 16, 9, 7, 90, 1]];
 const worst = { winograd2: 0, winograd4: 0 };
 for (const [N, C, H, W, O, pad] of shapes) {
   const OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;

@@ -97,6 +97,24 @@ function run(algo: string, x: ck.Tensor, w: ck.Tensor, g: ck.Tensor, pad: number
   }
 }
 
+// run() on 1, 2 and 3 threads, expecting the same bits from each in forward and backward-data (backward-weight
+// sums per-thread partials: the same bits for a given thread count only); returns the outputs.
+function sameBitsOnThreads(algo: string, x: ck.Tensor, w: ck.Tensor, g: ck.Tensor): [Float32Array, Float32Array, Float32Array] {
+  const before = ck.getNumThreads();
+  try {
+    const outs = [1, 2, 3].map((t) => {
+      ck.setNumThreads(t);
+      return run(algo, x, w, g, 1);
+    });
+    for (const o of outs.slice(1)) {
+      expect(Buffer.from(o[0].buffer).equals(Buffer.from(outs[0][0].buffer))).toBe(true);
+      expect(Buffer.from(o[1].buffer).equals(Buffer.from(outs[0][1].buffer))).toBe(true);
+    }
+    return outs[0];
+  } finally {
+    ck.setNumThreads(before);
+  }
+}
 // [name, N, C, H, O]; bounds on max-normalised error (forward, backward-data and backward-weight alike).
 const LAYERS: [string, number, number, number, number][] = [
   ['cifar conv2 32->32 @32 (cut to 16)', 1, 32, 16, 32],
@@ -159,24 +177,34 @@ describe('Winograd convolution', () => {
   // (Backward-weight sums per-thread partials in thread order, as the GEMM path does: deterministic for a given
   // thread count, not across counts; the batch test below checks it across items.)
   test('the same bits on 1, 2 and 3 threads (forward, backward-data)', () => {
-    const before = ck.getNumThreads();
     ck.manualSeed(7);
     const x = ck.randn([3, 32, 12, 12]);
     const w = ck.noGrad(() => ck.randn([48, 32, 3, 3]).mul(0.1));
     const g = ck.randn([3, 48, 12, 12]);
     try {
+      for (const algo of ['winograd2', 'winograd4']) sameBitsOnThreads(algo, x, w, g);
+    } finally {
+      for (const t of [x, w, g]) t.dispose();
+    }
+  });
+
+  test('the channel split (fewer tiles than output channels): within the bound, the same bits on 1, 2 and 3 threads', () => {
+    // 2 x 6x6 images: 8 tiles of 4x4 (18 of 2x2) against 72 output and 40 input channels, so forward and
+    // backward-data both take csrc/cpu/winograd.cc's run_channels (tasks of 64 channels: the second is partial).
+    ck.manualSeed(11);
+    const [N, C, H, O] = [2, 40, 6, 72];
+    const x = ck.randn([N, C, H, H]);
+    const w = ck.noGrad(() => ck.randn([O, C, 3, 3]).mul(0.1));
+    const g = ck.randn([N, O, H, H]);
+    const [xd, wd, gd] = [x, w, g].map(host);
+    const y64 = conv64(xd, wd, N, C, H, H, O, 1), dx64 = conv64(gd, wd, N, C, H, H, O, 1, true);
+    try {
       for (const algo of ['winograd2', 'winograd4']) {
-        const outs = [1, 2, 3].map((t) => {
-          ck.setNumThreads(t);
-          return run(algo, x, w, g, 1);
-        });
-        for (const o of outs.slice(1)) {
-          expect(Buffer.from(o[0].buffer).equals(Buffer.from(outs[0][0].buffer))).toBe(true);
-          expect(Buffer.from(o[1].buffer).equals(Buffer.from(outs[0][1].buffer))).toBe(true);
-        }
+        const [y, dx] = sameBitsOnThreads(algo, x, w, g);
+        expect(relErr(y, y64)).toBeLessThan(BOUND[algo]);
+        expect(relErr(dx, dx64)).toBeLessThan(BOUND[algo]);
       }
     } finally {
-      ck.setNumThreads(before);
       for (const t of [x, w, g]) t.dispose();
     }
   });
