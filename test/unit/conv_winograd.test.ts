@@ -153,8 +153,8 @@ describe('Winograd convolution', () => {
     });
   });
 
-  test('borders, odd sizes and every padding (0..3, including backward-data with padding > 2)', () => {
-    for (const [N, C, H, W, O, pad] of [[2, 16, 9, 11, 24, 1], [1, 17, 7, 5, 19, 0], [1, 16, 6, 7, 16, 2], [2, 16, 5, 6, 16, 3], [3, 16, 3, 3, 16, 1], [1, 16, 1, 1, 16, 1]]) {
+  test('borders, odd sizes, 1-3 input channels (the stem\'s backward-data) and every padding (0..3, including backward-data with padding > 2)', () => {
+    for (const [N, C, H, W, O, pad] of [[2, 16, 9, 11, 24, 1], [1, 17, 7, 5, 19, 0], [1, 16, 6, 7, 16, 2], [2, 16, 5, 6, 16, 3], [3, 16, 3, 3, 16, 1], [1, 16, 1, 1, 16, 1], [2, 3, 10, 9, 32, 1], [2, 1, 7, 7, 20, 1]]) {
       ck.manualSeed(N + C + H + W + O + pad);
       const x = ck.randn([N, C, H, W]);
       const w = ck.noGrad(() => ck.randn([O, C, 3, 3]).mul(0.1));
