@@ -413,6 +413,24 @@ void gather_scalar(const float* p, const int64_t* loff, const uint32_t* rowmask,
         d[(i * S + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? p[loff[l] + i * w + j] : 0.0f;
 }
 
+// For each of n planes (plane i at base + i*plane): the lanes' S x S windows gathered into d (the hardware gather
+// when the offsets fit int32, else scalar loads), then transformed into out + i*ostride (planes pstride apart).
+template <int S>
+void gather_transform(const float* base, int64_t n, int64_t plane, bool fits,
+                      void (*gather)(const float*, const int32_t*, const uint32_t*, const uint32_t*, int64_t, float*),
+                      void (*transform)(const float*, float*, float*, int64_t), const int32_t* off, const int64_t* loff,
+                      const uint32_t* rowmask, const uint32_t* colmask, int64_t w, float* d, float* tmp, float* out,
+                      int64_t ostride, int64_t pstride) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* p = base + i * plane;
+    if (fits)
+      gather(p, off, rowmask, colmask, w, d);
+    else
+      gather_scalar<S>(p, loff, rowmask, colmask, w, d);
+    transform(d, tmp, out + i * ostride, pstride);
+  }
+}
+
 // Tiles per backward-weight item: V and dM of an item (a*a*(C + O) floats per tile) within ~1.5 MB (L2), a
 // multiple of the 16 lanes, 32 to 512 (the GEMMs' depth).
 int64_t bwd_tiles_per_item(int AA, int64_t C, int64_t O) {
@@ -440,25 +458,14 @@ void bwd_weight_item(const WGeo& q, int64_t O, const float* x, const float* dy, 
     // V of the group's x patches (lanes past nt repeat the last tile: finite, and their dM below is zero).
     bool fits = lane_windows<A>(t0, nt, l0, M, q.TH, q.TW, q.ph, q.pw, q.H, q.W, C * HW, true, nA, off, loff, rowmask,
                                 colmask);
-    for (int64_t c = 0; c < C; ++c) {
-      const float* xc = x + (nA * C + c) * HW;
-      if (fits)
-        (M == 2 ? k.gather2 : k.gather4)(xc, off, rowmask, colmask, q.W, d);
-      else
-        gather_scalar<A>(xc, loff, rowmask, colmask, q.W, d);
-      (M == 2 ? k.input2 : k.input4)(d, tmp, V + c * Tb + l0, vplane);
-    }
+    gather_transform<A>(x + nA * C * HW, C, HW, fits, M == 2 ? k.gather2 : k.gather4, M == 2 ? k.input2 : k.input4,
+                        off, loff, rowmask, colmask, q.W, d, tmp, V + l0, Tb, vplane);
     // dM of the group's dy tiles (zero outside dy and in lanes past nt).
     fits = lane_windows<M>(t0, nt, l0, M, q.TH, q.TW, 0, 0, q.OH, q.OW, O * OHW, false, nA, off, loff, rowmask,
                            colmask);
-    for (int64_t o = 0; o < O; ++o) {
-      const float* dyo = dy + (nA * O + o) * OHW;
-      if (fits)
-        (M == 2 ? k.gather_tile2 : k.gather_tile4)(dyo, off, rowmask, colmask, q.OW, d);
-      else
-        gather_scalar<M>(dyo, loff, rowmask, colmask, q.OW, d);
-      (M == 2 ? k.grad_output2 : k.grad_output4)(d, tmp, dM + o * Tb + l0, mplane);
-    }
+    gather_transform<M>(dy + nA * O * OHW, O, OHW, fits, M == 2 ? k.gather_tile2 : k.gather_tile4,
+                        M == 2 ? k.grad_output2 : k.grad_output4, off, loff, rowmask, colmask, q.OW, d, tmp, dM + l0, Tb,
+                        mplane);
   }
   // dU[xi] (O x C) (+)= dM[xi] (O x ncols) @ V[xi]^T (ncols x C).
   for (int xi = 0; xi < AA; ++xi)
