@@ -86,7 +86,10 @@ export interface EpochHooks {
   /** Wait for the device at every lap (--profile on CUDA). */
   syncLaps: boolean;
   stopped: () => boolean;
-  /** Called before each step with the batches done so far (--profile's ck.profiler window). */
+  /**
+   * Called before each step with the batches done so far (--profile's ck.profiler window). Its time is the
+   * profiler's, not training's: outside the breakdown and the epoch's time (EpochResult.hookS).
+   */
   onStep?: (batchesDone: number) => void;
 }
 
@@ -101,6 +104,8 @@ export interface EpochResult {
   breakdown: Breakdown;
   /** True when stopped() ended the epoch early. */
   interrupted: boolean;
+  /** Seconds spent in hooks.onStep (kept out of the breakdown; the caller takes them off its epoch clock). */
+  hookS: number;
 }
 
 /** The DataLoader's batch moved to the training device: the host-to-device part of a step. */
@@ -121,10 +126,14 @@ export async function trainEpoch(p: EpochParts, start: EpochStart, h: EpochHooks
   let bi = 0;
   let interrupted = false;
   let drained = false;
+  let hookS = 0;
   const it = (p.loader as AsyncIterable<Tensor[]>)[Symbol.asyncIterator]();
   try {
     for (;;) {
-      if (bi >= start.skip) h.onStep?.(bi);
+      if (bi >= start.skip && h.onStep) {
+        const onStep = h.onStep;
+        hookS += clock.outside('data', () => onStep(bi));
+      }
       const next = await it.next();
       clock.lap('data');
       if (next.done) {
@@ -200,7 +209,7 @@ export async function trainEpoch(p: EpochParts, start: EpochStart, h: EpochHooks
     clock.lap('metrics');
     h.bar.end();
     const breakdown = clock.seconds();
-    return { ...s, batches: bi, timeS: breakdownTotal(breakdown), breakdown, interrupted };
+    return { ...s, batches: bi, timeS: breakdownTotal(breakdown), breakdown, interrupted, hookS };
   } finally {
     // As for-await does on break or throw: the loader stops its workers' work for this epoch.
     if (!drained) await it.return?.();

@@ -438,9 +438,10 @@ async function trainLocked(
           syncLaps: !!io.profile, stopped: () => stopped() !== null, onStep: prof?.onStep,
         },
       );
+      // The epoch's time on a clock of its own; the breakdown's parts are checked against it. --profile's own
+      // bookkeeping (starting ck.profiler, writing its trace and table) is not training time: kept off both.
+      const timeS = base.timeS + (Date.now() - t0) / 1000 - r.hookS;
       prof?.finish();
-      // The epoch's time on a clock of its own; the breakdown's parts are checked against it.
-      const timeS = base.timeS + (Date.now() - t0) / 1000;
       const breakdown = addBreakdown(r.breakdown, skip > 0 ? pos.partial.breakdown : undefined);
       if (r.interrupted) {
         pos = { ...pos, epoch: epoch - 1, batch: r.batches, partial: { lossSum: r.lossSum, correct: r.correct, seen: r.seen, timeS, lr: base.lr, breakdown } };
