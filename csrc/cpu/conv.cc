@@ -625,9 +625,12 @@ bool direct3_rule(const Conv2dParams& p) {
 // channels, so F(2x2) wins no measured row. Its rounding error (1.4-4.7e-6 of the largest output, 4-17x
 // direct's; stated per layer in docs/winograd.md) trains the CIFAR-10 CNN and ResNet-18 to the same accuracy.
 // Below that: the direct 3x3 kernel where its rule holds, else the GEMM.
+// F(4x4) tiles of an H x W map over the batch (the rules' floor on the work Winograd has to spread).
+int64_t f4_tiles(const Conv2dParams& p, int64_t H, int64_t W) { return p.N * ((H + 3) / 4) * ((W + 3) / 4); }
+
 Algo rule(const Conv2dParams& p) {
   const int64_t ch = std::min(p.C, p.O);
-  if (ch >= 16 && p.OH >= 4 && p.OW >= 4 && p.N * ((p.OH + 3) / 4) * ((p.OW + 3) / 4) >= 64) return Algo::Wino4;
+  if (ch >= 16 && p.OH >= 4 && p.OW >= 4 && f4_tiles(p, p.OH, p.OW) >= 64) return Algo::Wino4;
   return direct3_rule(p) ? Algo::Direct3 : Algo::Direct;
 }
 
@@ -659,7 +662,7 @@ Algo choose_algo(const Conv2dParams& p) {
 Algo backward_data_algo(const Conv2dParams& p) {
   const Algo a = choose_algo(p);
   if (a != Algo::Direct || get_conv_algo() != ConvAlgo::Auto || !winograd_applies(p) || gemm_bf16_enabled()) return a;
-  if (p.O >= 16 && p.C < 16 && p.H >= 4 && p.W >= 4 && p.N * ((p.H + 3) / 4) * ((p.W + 3) / 4) >= 64)
+  if (p.O >= 16 && p.C < 16 && p.H >= 4 && p.W >= 4 && f4_tiles(p, p.H, p.W) >= 64)
     return Algo::Wino4;
   return a;
 }
@@ -671,7 +674,7 @@ Algo backward_data_algo(const Conv2dParams& p) {
 // 512; below ~512 tiles (4-16 images of 8x8-16x16) it ties or loses to the direct kernel (transforms and packing
 // per tile outweigh the saved multiplies), so it starts at 512 tiles.
 Algo backward_weight_rule(const Conv2dParams& p) {
-  if (std::min(p.C, p.O) >= 16 && p.OH >= 4 && p.OW >= 4 && p.N * ((p.OH + 3) / 4) * ((p.OW + 3) / 4) >= 512)
+  if (std::min(p.C, p.O) >= 16 && p.OH >= 4 && p.OW >= 4 && f4_tiles(p, p.OH, p.OW) >= 512)
     return p.C * p.O <= 256 * 256 ? Algo::Wino4 : Algo::Wino2;
   return direct3_rule(p) ? Algo::Direct3 : Algo::Direct;
 }

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -26,16 +25,8 @@ namespace {
 
 // Kernels call parallel_for back to back, so an idle worker spins briefly before sleeping: waking a
 // sleeping thread costs tens to hundreds of microseconds, most of all on a virtual machine whose idle
-// vCPU has been halted. CONVKIT_POOL_SPIN_US (read once) sets how long, in microseconds (0: sleep at once).
-std::chrono::microseconds spin_time() {
-  static const std::chrono::microseconds t = [] {
-    const char* e = std::getenv("CONVKIT_POOL_SPIN_US");
-    char* end = nullptr;
-    const long v = e ? std::strtol(e, &end, 10) : -1;
-    return std::chrono::microseconds(e && end != e && *end == '\0' && v >= 0 && v <= 10000000 ? v : 100);
-  }();
-  return t;
-}
+// vCPU has been halted.
+constexpr auto kSpin = std::chrono::microseconds(100);
 constexpr int kMaxThreads = 256;  // chunk counts must fit the 16-bit fields of Pool::state_
 
 thread_local bool tl_in_region = false;
@@ -47,15 +38,14 @@ int default_threads() {
 
 std::atomic<int> g_requested_threads{0};  // 0: not set yet, use default_threads()
 
-// Spins on `ready` for up to spin_time(); false if it never became true.
+// Spins on `ready` for up to kSpin; false if it never became true.
 template <class Pred>
 bool spin_until(Pred ready) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto limit = spin_time();
+  auto t0 = std::chrono::steady_clock::now();
   for (int i = 1;; ++i) {
     if (ready()) return true;
     CK_CPU_RELAX();
-    if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > limit) return ready();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() - t0 > kSpin) return ready();
   }
 }
 

@@ -110,6 +110,67 @@ PackedU transform_weights(int64_t Co, int64_t Ci, const float* g, int64_t ostrid
 // the 16 lanes (AVX2, AVX-512); on the baseline path (nr = 8) it is written row-major into Vrow (row stride ld)
 // and packed per plane by the caller. Lanes past nt up to a whole sliver repeat the last tile, so every GEMM
 // column is finite.
+// Lane group l0 of the tiles [t0, t0 + nt): per lane the offset of its S x S window's top-left corner (tile
+// (th, tw) at row th*M - ph, column tw*M - pw of an H x W plane) from the plane of image nA (the group's first
+// image; images `chw` floats apart), and which lanes' window rows / columns lie inside the plane. Lanes past nt
+// repeat the last tile when `repeat`, else read nothing (their masks are zero). Returns whether the offsets fit
+// int32 (the hardware gathers' index); loff has them in full.
+template <int S>
+bool lane_windows(int64_t t0, int64_t nt, int64_t l0, int M, int64_t TH, int64_t TW, int64_t ph, int64_t pw,
+                  int64_t H, int64_t W, int64_t chw, bool repeat, int64_t& nA, int32_t* off, int64_t* loff,
+                  uint32_t* rowmask, uint32_t* colmask) {
+  const int64_t TT = TH * TW, last = std::min(l0 + kLanes, nt) - 1;
+  nA = (t0 + std::min(l0, nt - 1)) / TT;
+  const bool fits = ((t0 + (repeat ? std::min(l0 + kLanes - 1, nt - 1) : last)) / TT - nA + 1) * chw + 2 * W + 2 * S <
+                    (int64_t{1} << 31);
+  std::fill(rowmask, rowmask + S, 0u);
+  std::fill(colmask, colmask + S, 0u);
+  for (int l = 0; l < kLanes; ++l) {
+    if (!repeat && l0 + l >= nt) {
+      loff[l] = 0;
+      off[l] = 0;
+      continue;
+    }
+    const int64_t t = t0 + std::min(l0 + l, nt - 1);
+    const int64_t r = t % TT, ih = (r / TW) * M - ph, iw = (r % TW) * M - pw;
+    loff[l] = (t / TT - nA) * chw + ih * W + iw;
+    off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
+    for (int i = 0; i < S; ++i) {
+      if (ih + i >= 0 && ih + i < H) rowmask[i] |= 1u << l;
+      if (iw + i >= 0 && iw + i < W) colmask[i] |= 1u << l;
+    }
+  }
+  return fits;
+}
+
+// The gather's contract by scalar loads, for groups whose offsets do not fit int32.
+template <int S>
+void gather_scalar(const float* p, const int64_t* loff, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
+                   float* d) {
+  for (int i = 0; i < S; ++i)
+    for (int j = 0; j < S; ++j)
+      for (int l = 0; l < kLanes; ++l)
+        d[(i * S + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? p[loff[l] + i * w + j] : 0.0f;
+}
+
+// For each of n planes (plane i at base + i*plane): the lanes' S x S windows gathered into d (the hardware gather
+// when the offsets fit int32, else scalar loads), then transformed into out + i*ostride (planes pstride apart).
+template <int S>
+void gather_transform(const float* base, int64_t n, int64_t plane, bool fits,
+                      void (*gather)(const float*, const int32_t*, const uint32_t*, const uint32_t*, int64_t, float*),
+                      void (*transform)(const float*, float*, float*, int64_t), const int32_t* off, const int64_t* loff,
+                      const uint32_t* rowmask, const uint32_t* colmask, int64_t w, float* d, float* tmp, float* out,
+                      int64_t ostride, int64_t pstride) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* p = base + i * plane;
+    if (fits)
+      gather(p, off, rowmask, colmask, w, d);
+    else
+      gather_scalar<S>(p, loff, rowmask, colmask, w, d);
+    transform(d, tmp, out + i * ostride, pstride);
+  }
+}
+
 template <int M>
 void input_stage(const WGeo& q, const float* x, int64_t t0, int64_t nt, int64_t ncols, int64_t g0, int64_t g1,
                  float* V, float* Vrow, int64_t vplane, int64_t ld) {
@@ -122,48 +183,19 @@ void input_stage(const WGeo& q, const float* x, int64_t t0, int64_t nt, int64_t 
   const WinogradKernels& k = winograd_kernels();
   const auto input = M == 2 ? k.input2 : k.input4;
 
-  // Per group of kLanes tiles: lane l's patch's top-left corner as an offset from the group's first image's plane
-  // of channel c (int32: the hardware gathers' index), and which lanes' patch rows / columns lie inside the
-  // image; outside it the gather writes zeros without reading. A group whose offsets would not fit int32 (an
-  // image of over 2^27 floats) is gathered by the scalar loop below.
+  // Per group of kLanes tiles (lane_windows): lane l's patch's offset from the group's first image's plane of
+  // channel c and which lanes' patch rows / columns lie inside the image (outside it the gather writes zeros
+  // without reading); lanes past nt repeat the last tile. Then per channel V[xi](c, l0 + l) = (B^T d B)[xi].
   const auto gather = M == 2 ? k.gather2 : k.gather4;
-  const int64_t TT = q.TH * q.TW, CHW = q.Ci * HW;
   int32_t off[kLanes];
   uint32_t rowmask[A], colmask[A];
-  int64_t loff[kLanes];
+  int64_t loff[kLanes], nA;
   for (int64_t l0 = g0 * kLanes; l0 < std::min(ncols, g1 * kLanes); l0 += kLanes) {
-    const int64_t nA = (t0 + std::min(l0, nt - 1)) / TT;
-    const int64_t nB = (t0 + std::min(l0 + kLanes - 1, nt - 1)) / TT;
-    const bool fits = (nB - nA + 1) * CHW + 2 * q.W + 2 * A < (int64_t{1} << 31);
-    std::fill(rowmask, rowmask + A, 0u);
-    std::fill(colmask, colmask + A, 0u);
-    for (int l = 0; l < kLanes; ++l) {
-      const int64_t t = t0 + std::min(l0 + l, nt - 1);  // lanes past nt repeat the last tile
-      const int64_t r = t % TT, ih = (r / q.TW) * M - q.ph, iw = (r % q.TW) * M - q.pw;
-      loff[l] = (t / TT - nA) * CHW + ih * q.W + iw;
-      off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
-      for (int i = 0; i < A; ++i) {
-        if (ih + i >= 0 && ih + i < q.H) rowmask[i] |= 1u << l;
-        if (iw + i >= 0 && iw + i < q.W) colmask[i] |= 1u << l;
-      }
-    }
-    for (int64_t c = 0; c < q.Ci; ++c) {
-      const float* xc = x + (nA * q.Ci + c) * HW;
-      if (fits) {
-        gather(xc, off, rowmask, colmask, q.W, d);  // the lanes' patches into d[(i*A + j)*kLanes + l]
-      } else {
-        for (int i = 0; i < A; ++i)
-          for (int j = 0; j < A; ++j)
-            for (int l = 0; l < kLanes; ++l)
-              d[(i * A + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? xc[loff[l] + i * q.W + j] : 0.0f;
-      }
-      // V[xi](c, l0 + l) = (B^T d B)[xi] through the table's transform.
-      if (packed) {
-        input(d, tmp, V + (l0 / NR) * NR * q.Ci + c * NR + l0 % NR, vplane);
-      } else {
-        input(d, tmp, Vrow + c * ld + l0, vplane);
-      }
-    }
+    const bool fits = lane_windows<A>(t0, nt, l0, M, q.TH, q.TW, q.ph, q.pw, q.H, q.W, q.Ci * HW, true, nA, off, loff,
+                                      rowmask, colmask);
+    float* out = packed ? V + (l0 / NR) * NR * q.Ci + l0 % NR : Vrow + l0;
+    gather_transform<A>(x + nA * q.Ci * HW, q.Ci, HW, fits, gather, input, off, loff, rowmask, colmask, q.W, d, tmp,
+                        out, packed ? NR : ld, vplane);
   }
 }
 
@@ -369,67 +401,6 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
 // Work split: items of Tb tiles over the batch; thread slice s (a contiguous run of items) accumulates its own
 // partial dU (a*a x O x C); the partials are summed in slice order in double, so the result depends on the thread
 // count but not on scheduling.
-
-// Lane group l0 of the tiles [t0, t0 + nt): per lane the offset of its S x S window's top-left corner (tile
-// (th, tw) at row th*M - ph, column tw*M - pw of an H x W plane) from the plane of image nA (the group's first
-// image; images `chw` floats apart), and which lanes' window rows / columns lie inside the plane. Lanes past nt
-// repeat the last tile when `repeat`, else read nothing (their masks are zero). Returns whether the offsets fit
-// int32 (the hardware gathers' index); loff has them in full.
-template <int S>
-bool lane_windows(int64_t t0, int64_t nt, int64_t l0, int M, int64_t TH, int64_t TW, int64_t ph, int64_t pw,
-                  int64_t H, int64_t W, int64_t chw, bool repeat, int64_t& nA, int32_t* off, int64_t* loff,
-                  uint32_t* rowmask, uint32_t* colmask) {
-  const int64_t TT = TH * TW, last = std::min(l0 + kLanes, nt) - 1;
-  nA = (t0 + std::min(l0, nt - 1)) / TT;
-  const bool fits = ((t0 + (repeat ? std::min(l0 + kLanes - 1, nt - 1) : last)) / TT - nA + 1) * chw + 2 * W + 2 * S <
-                    (int64_t{1} << 31);
-  std::fill(rowmask, rowmask + S, 0u);
-  std::fill(colmask, colmask + S, 0u);
-  for (int l = 0; l < kLanes; ++l) {
-    if (!repeat && l0 + l >= nt) {
-      loff[l] = 0;
-      off[l] = 0;
-      continue;
-    }
-    const int64_t t = t0 + std::min(l0 + l, nt - 1);
-    const int64_t r = t % TT, ih = (r / TW) * M - ph, iw = (r % TW) * M - pw;
-    loff[l] = (t / TT - nA) * chw + ih * W + iw;
-    off[l] = fits ? static_cast<int32_t>(loff[l]) : 0;
-    for (int i = 0; i < S; ++i) {
-      if (ih + i >= 0 && ih + i < H) rowmask[i] |= 1u << l;
-      if (iw + i >= 0 && iw + i < W) colmask[i] |= 1u << l;
-    }
-  }
-  return fits;
-}
-
-// The gather's contract by scalar loads, for groups whose offsets do not fit int32.
-template <int S>
-void gather_scalar(const float* p, const int64_t* loff, const uint32_t* rowmask, const uint32_t* colmask, int64_t w,
-                   float* d) {
-  for (int i = 0; i < S; ++i)
-    for (int j = 0; j < S; ++j)
-      for (int l = 0; l < kLanes; ++l)
-        d[(i * S + j) * kLanes + l] = (rowmask[i] & colmask[j]) >> l & 1 ? p[loff[l] + i * w + j] : 0.0f;
-}
-
-// For each of n planes (plane i at base + i*plane): the lanes' S x S windows gathered into d (the hardware gather
-// when the offsets fit int32, else scalar loads), then transformed into out + i*ostride (planes pstride apart).
-template <int S>
-void gather_transform(const float* base, int64_t n, int64_t plane, bool fits,
-                      void (*gather)(const float*, const int32_t*, const uint32_t*, const uint32_t*, int64_t, float*),
-                      void (*transform)(const float*, float*, float*, int64_t), const int32_t* off, const int64_t* loff,
-                      const uint32_t* rowmask, const uint32_t* colmask, int64_t w, float* d, float* tmp, float* out,
-                      int64_t ostride, int64_t pstride) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float* p = base + i * plane;
-    if (fits)
-      gather(p, off, rowmask, colmask, w, d);
-    else
-      gather_scalar<S>(p, loff, rowmask, colmask, w, d);
-    transform(d, tmp, out + i * ostride, pstride);
-  }
-}
 
 // Tiles per backward-weight item: V and dM of an item (a*a*(C + O) floats per tile) within ~1.5 MB (L2), a
 // multiple of the 16 lanes, 32 to 512 (the GEMMs' depth).

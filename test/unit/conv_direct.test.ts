@@ -7,25 +7,14 @@
  * and 3 threads; and the auto rule taking the kernel for a 64-channel 7x7 layer on the AVX-512 path only.
  * In process: the name round-trips through setConvAlgo/getConvAlgo.
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import * as ck from '../../lib';
-import { binaryPath } from '../../lib/binding';
+import { expectedIsa, runIsaProbe } from '../helpers/isa_child';
 
-const probe = path.join(__dirname, '..', 'helpers', 'conv_direct_probe.js');
 interface Row { shape: number[]; fwd: number; epilogue: number; bwdData: number; bwdWeight: number }
 interface Probe { isa: string; cases: Row[]; threadsSame: boolean; autoAlgo: string }
 
-function run(isa: string): Probe {
-  const env: NodeJS.ProcessEnv = { ...process.env, CONVKIT_CPU_ISA: isa };
-  delete env.CONVKIT_CONV_ALGO;
-  const r = spawnSync(process.execPath, [probe, binaryPath], { env, encoding: 'utf8', timeout: 120000 });
-  if (r.status !== 0) throw new Error(`conv_direct_probe (${isa}): exit ${r.status} signal ${r.signal}\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Probe;
-}
+const run = (isa: string): Probe => runIsaProbe<Probe>('conv_direct_probe.js', isa);
 
-const rank = (s: string) => ['baseline', 'avx2', 'avx512'].indexOf(s);
-const supported = ck.info().cpu.supported as string;
 // float32 sums over at most 33*9 products, relative to the largest output: measured <= 8e-7 on every path.
 const TOL = 4e-6;
 
@@ -33,7 +22,7 @@ describe('direct 3x3 convolution', () => {
   test.each(['baseline', 'avx2', 'avx512'])('%s path: forward, epilogue, backward-data and -weight against float64', (isa) => {
     const r = run(isa);
     // A path above the CPU's is clamped to the best supported one (cpu/isa.h).
-    expect(r.isa).toBe(rank(isa) <= rank(supported) ? isa : supported);
+    expect(r.isa).toBe(expectedIsa(isa));
     expect(r.cases.length).toBe(8);
     for (const c of r.cases) {
       for (const k of ['fwd', 'epilogue', 'bwdData', 'bwdWeight'] as const) {

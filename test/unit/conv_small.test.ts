@@ -7,32 +7,21 @@
  * and the one with a residual; the same bits on 1 and 3 threads. In process: auto and 'direct' agree on the
  * CIFAR-10 CNN's stem through the public conv2d.
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import * as ck from '../../lib';
-import { binaryPath } from '../../lib/binding';
+import { expectedIsa, runIsaProbe } from '../helpers/isa_child';
 
-const probe = path.join(__dirname, '..', 'helpers', 'conv_small_probe.js');
 interface Row { shape: number[]; fwd: number; gemm: number; vsGemm: number; epilogue: number; residual: number }
 interface Probe { isa: string; cases: Row[]; threadsSame: boolean }
 
-function run(isa: string): Probe {
-  const env: NodeJS.ProcessEnv = { ...process.env, CONVKIT_CPU_ISA: isa };
-  delete env.CONVKIT_CONV_ALGO;
-  const r = spawnSync(process.execPath, [probe, binaryPath], { env, encoding: 'utf8', timeout: 120000 });
-  if (r.status !== 0) throw new Error(`conv_small_probe (${isa}): exit ${r.status} signal ${r.signal}\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as Probe;
-}
+const run = (isa: string): Probe => runIsaProbe<Probe>('conv_small_probe.js', isa);
 
-const rank = (s: string) => ['baseline', 'avx2', 'avx512'].indexOf(s);
-const supported = ck.info().cpu.supported as string;
 // float32 sums of at most 100 products, relative to the largest output: measured <= 3e-7 on every path.
 const TOL = 2e-6;
 
 describe('shallow-input direct convolution', () => {
   test.each(['baseline', 'avx2', 'avx512'])('%s path: forward and epilogues against float64 and the GEMM', (isa) => {
     const r = run(isa);
-    expect(r.isa).toBe(rank(isa) <= rank(supported) ? isa : supported);
+    expect(r.isa).toBe(expectedIsa(isa));
     expect(r.cases.length).toBe(16);
     for (const c of r.cases) {
       for (const k of ['fwd', 'gemm', 'vsGemm', 'epilogue', 'residual'] as const) {

@@ -6,10 +6,8 @@
  * max |y - y64| / max |y64|; the bounds are about 4x the largest measured (docs/winograd.md has the table).
  * Also: the same results on 1, 2 and 3 threads, borders, odd sizes and every padding, and the switch itself.
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import * as ck from '../../lib';
-import { binaryPath } from '../../lib/binding';
+import { runIsaProbe } from '../helpers/isa_child';
 
 const F = ck.nn.functional;
 
@@ -235,14 +233,9 @@ describe('Winograd convolution', () => {
   test('every CPU ISA path (CONVKIT_CPU_ISA=baseline|avx2|avx512) within the bound: gathers, scatters, packing', () => {
     // A fresh process per path (the dispatch is chosen at load): test/helpers/winograd_probe.js runs F(2x2) and
     // F(4x4) forward, backward-data and backward-weight on shapes that reach every per-ISA piece and prints its worst error.
-    const probe = path.join(__dirname, '..', 'helpers', 'winograd_probe.js');
     const seen = new Set<string>();
     for (const isa of ['baseline', 'avx2', 'avx512']) {
-      const env: NodeJS.ProcessEnv = { ...process.env, CONVKIT_CPU_ISA: isa };
-      delete env.CONVKIT_CPU_ISA_MASK;
-      const r = spawnSync(process.execPath, [probe, binaryPath], { env, encoding: 'utf8', timeout: 120000 });
-      if (r.status !== 0) throw new Error(`winograd probe (${isa}): exit ${r.status} signal ${r.signal}\n${r.stderr}`);
-      const got = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { isa: string; winograd2: number; winograd4: number };
+      const got = runIsaProbe<{ isa: string; winograd2: number; winograd4: number }>('winograd_probe.js', isa);
       seen.add(got.isa);
       expect(got.winograd2).toBeLessThan(BOUND.winograd2);
       expect(got.winograd4).toBeLessThan(BOUND.winograd4);
