@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { TransformLike } from '../transforms/transform';
 import { Image } from '../transforms/image';
-import { checkIndex, DatasetSpec, RawItem, SourceDataset } from './dataset';
+import { ByteImages, checkIndex, DatasetSpec, RawItem, SourceDataset } from './dataset';
 import { dataError, formatError, readError } from './errors';
 import { PyDict, PyValue, typeOf } from '../io/pickle';
 import { NdArray, unpicklePy } from './pickle';
@@ -182,6 +182,11 @@ export class CIFAR10 extends SourceDataset<[unknown, number]> {
     const i = checkIndex(index, this.length, 'CIFAR10');
     const img: Image = { data: this.data.subarray(i * PIXELS, (i + 1) * PIXELS), height: SIDE, width: SIDE, channels: 3 };
     return [img, this.targets[i]];
+  }
+
+  /** @internal */
+  byteImages(): ByteImages {
+    return { data: this.data, targets: this.targets, height: SIDE, width: SIDE, channels: 3 };
   }
 
   /** [input after the transform, label] (synchronous: the data is in memory). */

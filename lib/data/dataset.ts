@@ -32,6 +32,15 @@ export function checkIndex(index: number, length: number, what: string): number 
 
 export type RawItem = unknown[];
 
+/** In-memory image datasets (MNIST, CIFAR10): the images (N, height, width, channels) and their labels. */
+export interface ByteImages {
+  data: Uint8Array;
+  targets: Uint8Array;
+  height: number;
+  width: number;
+  channels: number;
+}
+
 /** A dataset whose items are [input, ...rest] with an optional transform on the input. */
 export abstract class SourceDataset<T = unknown[]> implements Dataset<T> {
   transform: TransformLike | null = null;
@@ -56,6 +65,11 @@ export abstract class SourceDataset<T = unknown[]> implements Dataset<T> {
   /** @internal whether the DataLoader may run this dataset's transform on host arrays. */
   get hostCapable(): boolean {
     return this.transform === null || specOf(this.transform) !== null;
+  }
+
+  /** @internal all raw images as one HWC byte array of equal-sized images with byte labels (in-memory datasets), else null. */
+  byteImages(): ByteImages | null {
+    return null;
   }
 
   protected transformSpec(): TransformSpec | null {

@@ -22,8 +22,8 @@ import { ckError } from '../errors';
 import { DeviceLike, parseDevice } from '../device';
 import { Disposable, hold, release, stepMark, stepStart } from '../memory';
 import type { Tensor } from '../tensor';
-import { batchSeed, epochKey, loadItems, withSeed } from './batch';
-import { collateHost, HostField } from './collate';
+import { batchSeed, epochKey, loadBatch, withSeed } from './batch';
+import { HostField } from './collate';
 import { Dataset, DatasetSpec, SourceDataset } from './dataset';
 import { WorkerPool } from './worker_pool';
 
@@ -174,7 +174,7 @@ export class DataLoader<T = unknown, B = Collated<T>> implements AsyncIterable<B
           if (this.collate) {
             const items = await loadItemsPlain(this.dataset, batches[b], seed);
             yield give(this.collate(items));
-          } else yield give(this.toBatch(collateHost(await loadItems(this.dataset, batches[b], seed))));
+          } else yield give(this.toBatch(await loadBatch(this.dataset, batches[b], seed)));
           await moveOn();
         }
         return;

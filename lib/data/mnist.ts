@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { TransformLike } from '../transforms/transform';
 import { Image } from '../transforms/image';
-import { checkIndex, DatasetSpec, RawItem, SourceDataset } from './dataset';
+import { ByteImages, checkIndex, DatasetSpec, RawItem, SourceDataset } from './dataset';
 import { dataError, formatError } from './errors';
 import { IDX_IMAGES, IDX_LABELS, readIdx } from './idx';
 
@@ -98,6 +98,11 @@ export class MNIST extends SourceDataset<[unknown, number]> {
     const n = this.rows * this.cols;
     const img: Image = { data: this.data.subarray(i * n, (i + 1) * n), height: this.rows, width: this.cols, channels: 1 };
     return [img, this.targets[i]];
+  }
+
+  /** @internal */
+  byteImages(): ByteImages {
+    return { data: this.data, targets: this.targets, height: this.rows, width: this.cols, channels: 1 };
   }
 
   /** [input after the transform, label] (synchronous: the data is in memory). */

@@ -2,7 +2,7 @@
 import { ckError } from '../errors';
 import * as F from './functional';
 import { Image, TensorLike } from './image';
-import { Transform, TransformSpec } from './transform';
+import { Compose, Transform, TransformLike, TransformSpec } from './transform';
 
 /** HWC uint8 Image -> float32 (C, H, W) in [0, 1]. */
 export class ToTensor extends Transform<Image, TensorLike> {
@@ -31,4 +31,23 @@ export class Normalize extends Transform<TensorLike, TensorLike> {
   spec(): TransformSpec {
     return { kind: 'Normalize', args: [this.mean, this.std] };
   }
+}
+
+/**
+ * @internal The per-channel byte tables (F.byteLookup) of a transform that is exactly ToTensor followed by
+ * Normalizes, in Composes of any depth; null for any other transform (a subclass included: it may
+ * override forward).
+ */
+export function byteTransformLookup(t: TransformLike | null, channels: number): Float32Array[] | null {
+  const flat: TransformLike[] = [];
+  const walk = (x: TransformLike): void => {
+    if (x instanceof Compose && x.constructor === Compose) x.transforms.forEach(walk);
+    else flat.push(x);
+  };
+  if (t === null) return null;
+  walk(t);
+  if (flat.length === 0 || flat[0].constructor !== ToTensor) return null;
+  const norms = flat.slice(1);
+  if (!norms.every((n) => n.constructor === Normalize)) return null;
+  return F.byteLookup(channels, norms as Normalize[]);
 }

@@ -72,6 +72,25 @@ function perChannel(v: number | number[], c: number, what: string): number[] {
   return a;
 }
 
+/**
+ * @internal What toTensor followed by `norms` (normalize calls, in order) makes of each byte value, per
+ * channel of a `c`-channel image: the same float32 operations, so a batch built by table lookup equals
+ * the per-image path bit for bit. null where a normalize would throw (the per-image path reports it).
+ */
+export function byteLookup(c: number, norms: { mean: number[]; std: number[] }[]): Float32Array[] | null {
+  const luts = Array.from({ length: c }, () => BYTE_TO_FLOAT.slice());
+  for (const { mean, std } of norms) {
+    if ((mean.length !== 1 && mean.length !== c) || (std.length !== 1 && std.length !== c)) return null;
+    const m = perChannel(mean, c, 'normalize: mean').map(f);
+    const s = perChannel(std, c, 'normalize: std').map(f);
+    if (s.some((v) => v === 0)) return null;
+    luts.forEach((lut, ch) => {
+      for (let b = 0; b < 256; b++) lut[b] = f(f(lut[b] - m[ch]) / s[ch]);
+    });
+  }
+  return luts;
+}
+
 /** (x - mean[c]) / std[c] per channel, in float32 as torchvision's normalize. */
 export function normalize(x: TensorLike, mean: number[], std: number[]): TensorLike {
   requireTensor(x, 'normalize');

@@ -13,6 +13,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ck from '../../lib';
+import { byteBatch, loadItems } from '../../lib/data/batch';
+import { collateHost } from '../../lib/data/collate';
 
 const { data, transforms: T } = ck;
 jest.setTimeout(120000);
@@ -626,6 +628,41 @@ describe('DataLoader', () => {
       expect(b).toEqual(a);
       expect(a.length).toBe(Math.ceil(ds.length / 4));
     }
+  });
+
+  test('in-memory images under ToTensor + Normalize: one-pass batches, bit for bit the per-item path', async () => {
+    const norm1 = new T.Normalize([0.286], [0.353]);
+    const cifarNorm = new T.Normalize([0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]);
+    const fm = (transform: ck.transforms.TransformLike | null) => data.bundledFashionMNIST({ transform });
+    const cifar = (transform: ck.transforms.TransformLike | null) => new data.CIFAR10(cifarRoot(), { transform });
+    const idx = (n: number, len: number) => Int32Array.from({ length: n }, (_, i) => (i * 7919 + 3) % len);
+    const fused: [string, ck.data.Dataset, Int32Array][] = [
+      ['FashionMNIST, ToTensor', fm(new T.ToTensor()), idx(64, 6000)],
+      ['FashionMNIST, ToTensor + Normalize', fm(new T.Compose([new T.ToTensor(), norm1])), idx(64, 6000)],
+      ['a Subset of a Subset, nested Compose, two Normalizes', new data.Subset(new data.Subset(fm(new T.Compose([new T.Compose([new T.ToTensor()]), norm1, new T.Normalize([0.5], [2])])), idx(500, 6000)), idx(33, 500)),
+        idx(9, 33)],
+      ['CIFAR10, per-channel Normalize', cifar(new T.Compose([new T.ToTensor(), cifarNorm])), Int32Array.from([19, 0, 5, 5, -1])],
+    ];
+    for (const [what, ds, indices] of fused) {
+      const fast = byteBatch(ds, indices);
+      expect([what, fast === null]).toEqual([what, false]);
+      const slow = collateHost(await loadItems(ds, indices, 1n));
+      expect(fast!.map((f) => [f.shape, f.dtype])).toEqual(slow.map((f) => [f.shape, f.dtype]));
+      fast!.forEach((f, k) => expect([what, k, Buffer.from(f.data.buffer).equals(Buffer.from(slow[k].data.buffer))]).toEqual([what, k, true]));
+      // what the DataLoader gives is that batch
+      ck.manualSeed(3);
+      const got = await collect(new data.DataLoader(ds, { batchSize: 4 }));
+      expect(got[0][0]).toEqual(Array.from(byteBatch(ds, [0, 1, 2, 3])![0].data));
+    }
+    // Anything else takes the per-item path: a random or other transform, a subclass, no ToTensor, no transform.
+    class MyToTensor extends T.ToTensor {}
+    for (const t of [null, new MyToTensor(), new T.Compose([new T.RandomHorizontalFlip(), new T.ToTensor()]), new T.Compose([new T.ToTensor(), (x: ck.Tensor) => x]),
+      new T.Compose([new T.Normalize([0], [1])])])
+      expect(byteBatch(fm(t), [0, 1])).toBeNull();
+    // A Normalize the image does not fit still fails as it does per item.
+    expect(byteBatch(fm(new T.Compose([new T.ToTensor(), new T.Normalize([0.1, 0.2], [1, 1])])), [0])).toBeNull();
+    await expect(collect(new data.DataLoader(fm(new T.Compose([new T.ToTensor(), new T.Normalize([0.1, 0.2], [1, 1])])), { batchSize: 2 }))).rejects.toThrow(/mean has 2 values for an image with 1 channels/);
+    expect(byteBatch(fm(new T.Compose([new T.ToTensor(), new T.Normalize([0.1], [1e-46])])), [0])).toBeNull(); // std 0 in float32
   });
 
   test('an error in a worker reaches the loop with its code and file; the loader can be reused', async () => {
