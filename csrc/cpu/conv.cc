@@ -671,10 +671,11 @@ Algo backward_data_algo(const Conv2dParams& p) {
 // 'winograd2' / 'winograd4' force that tile here too; 'auto' is backward_weight_rule (docs/winograd.md).
 // Measured (docs/winograd.md; DIRS=bwd_weight benchmarks/winograd_rule.js): F(4x4) beats the direct kernel and the
 // GEMM on every CIFAR-10 / Fashion-MNIST / ResNet-18 layer up to 256 channels (0.5-0.9x their time), F(2x2) at
-// 512; below ~512 tiles (4-16 images of 8x8-16x16) it ties or loses to the direct kernel (transforms and packing
-// per tile outweigh the saved multiplies), so it starts at 512 tiles.
+// 512; below 256 tiles (4-8 images of 8x8-16x16) it ties or loses to the direct kernel (transforms and packing
+// per tile outweigh the saved multiplies); at 256 it ties at 32 channels and wins from 64 (Fashion-MNIST's
+// 64x64x7->128: 0.74x), so it starts at 256 tiles.
 Algo backward_weight_rule(const Conv2dParams& p) {
-  if (std::min(p.C, p.O) >= 16 && p.OH >= 4 && p.OW >= 4 && f4_tiles(p, p.OH, p.OW) >= 512)
+  if (std::min(p.C, p.O) >= 16 && p.OH >= 4 && p.OW >= 4 && f4_tiles(p, p.OH, p.OW) >= 256)
     return p.C * p.O <= 256 * 256 ? Algo::Wino4 : Algo::Wino2;
   return direct3_rule(p) ? Algo::Direct3 : Algo::Direct;
 }
