@@ -10,9 +10,9 @@ import * as ewRaw from '../ops/elementwise';
 import * as redRaw from '../ops/reduce';
 import * as mmRaw from '../ops/matmul';
 import { fillRun } from '../ops/native_call';
+import { makeTensor } from '../transforms/lazy_tensor';
 // Used at call time only (ops/indexing imports this module).
 import * as IX from '../ops/indexing';
-import { reluGrad } from '../nn/functional/activation';
 import { isGradEnabled, rawModule } from './grad_mode';
 import { BackwardFn, Node } from './node';
 
@@ -327,9 +327,12 @@ function recordReduction(out: Tensor, x: Tensor, dim: number | number[] | undefi
 }
 
 /**
- * prod: the gradient of each element is the product of the others (PyTorch's formula): out / x where a
- * slice holds no zero; where it holds exactly one, the zero's gradient is the product of the nonzeros and
- * the others' 0; with two zeros or more, all 0.
+ * prod: the gradient of each element is the product of the others, as PyTorch 1.13 computes it
+ * (prod_backward): out / x when x holds no zero at all; otherwise, for every slice, the product of the
+ * elements before it times the product of those after it (prod_safe_zeros_backward: exclusive cumulative
+ * products, accumulated in double and rounded to float32 as its CPU cumprod does), so an inf or an overflow in
+ * one slice gives the same finite or infinite values as PyTorch, not inf / inf. A full reduction with two zeros
+ * or more: all 0, as PyTorch (NaN in the others included). A 0-d input: the gradient passes through.
  */
 export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolean): Tensor {
   const out = red.reduce(x, red.R.Prod, dim, o ?? {});
@@ -339,34 +342,53 @@ export function prod(x: Tensor, dim?: number, o?: { keepdim?: boolean } | boolea
   return record(out, 'ProdBackward', [x], (save) => {
     const sx = save(x);
     return (g) => {
-      const zero = ew.binary(sx, 0, ew.B.Eq).float(); // 1 where x == 0
-      const nz = red.reduce(zero, red.R.Sum, dims, { keepdim: true }); // zeros per slice
-      const xr = sx.add(zero); // zeros replaced by 1
-      const pnz = red.reduce(xr, red.R.Prod, dims, { keepdim: true }); // product of the nonzeros
-      const none = ew.binary(nz, 0, ew.B.Eq).float();
-      const one = ew.binary(nz, 1, ew.B.Eq).float();
-      const q = pnz.div(xr); // no zero in the slice: out / x
-      const pick1 = zero.mul(one); // the zero of a slice with exactly one
-      const a = select(none, q, sx.shape);
-      const b = select(pick1, pnz, sx.shape);
-      const local = a.add(b);
       const gu = unreduce(g, x, dims, kd);
-      const r = local.mul(gu);
-      for (const t of [zero, nz, xr, pnz, none, one, q, pick1, a, b, local, gu]) t.dispose();
+      if (sx.ndim === 0) return [gu.mul(1)];
+      const isZero = ew.binary(sx, 0, ew.B.Eq).float();
+      const count = red.reduce(isZero, red.R.Sum, undefined, {});
+      const zeros = count.item() as number;
+      isZero.dispose();
+      count.dispose();
+      let local: Tensor;
+      if (zeros === 0) {
+        const p = red.reduce(sx, red.R.Prod, dims, { keepdim: true });
+        local = p.div(sx);
+        p.dispose();
+      } else if (dim === undefined && zeros > 1) local = makeTensor(new Float32Array(sx.numel()), [...sx.shape], sx.device); // 0, even beside inf or NaN
+      else local = productOfOthers(sx, dim === undefined ? undefined : dims[0]);
+      const r = gu.mul(local);
+      local.dispose();
+      gu.dispose();
       return [r];
     };
   });
 }
 
-/** v where mask > 0, else 0, both broadcast to shape; 0 even where v is inf or NaN (one native pass). */
-function select(mask: Tensor, v: Tensor, shape: readonly number[]): Tensor {
-  const em = mask.expand([...shape]);
-  const ev = v.expand([...shape]);
-  const mc = ew.unary(em, ew.U.Copy);
-  const vc = ew.unary(ev, ew.U.Copy);
-  const r = reluGrad(vc, mc);
-  for (const t of [em, ev, mc, vc]) t.dispose();
-  return r;
+// Each element's product of the other elements of its slice along dim (all of x flattened when undefined): the
+// products before and after it, each accumulated in double and rounded to float32, multiplied in float32.
+function productOfOthers(x: Tensor, dim: number | undefined): Tensor {
+  const data = x.dataSync();
+  const total = data.length;
+  const n = dim === undefined ? total : x.shape[dim];
+  const inner = dim === undefined ? 1 : x.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(total);
+  const f = Math.fround;
+  if (n > 0)
+    for (let base = 0; base < total; base += n * inner)
+      for (let i = 0; i < inner; i++) {
+        let p = 1;
+        for (let k = 0; k < n; k++) {
+          out[base + k * inner + i] = f(p);
+          p *= data[base + k * inner + i];
+        }
+        p = 1;
+        for (let k = n - 1; k >= 0; k--) {
+          const at = base + k * inner + i;
+          out[at] = f(out[at] * f(p));
+          p *= data[at];
+        }
+      }
+  return makeTensor(out, [...x.shape], x.device);
 }
 
 /** argmax/argmin: integer results, never recorded. */

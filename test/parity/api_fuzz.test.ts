@@ -845,6 +845,24 @@ describe('issue 18: each listed difference now matches PyTorch', () => {
     const want = (await runTorch('p = torch.tensor([2., 0, 3], requires_grad=True); p.prod().backward(); out = p.grad')) as Arr;
     expect(want.data).toEqual([0, 6, 0]);
 
+    // prod's gradient where x holds a zero somewhere: PyTorch's product of the others (exclusive cumulative products)
+    // in every slice, so inf / overflow in a slice without a zero is finite where out / x would give NaN or inf.
+    const I = Infinity;
+    const prodCases: [number[][] | number[] | number, number | null, boolean][] = [
+      [[[I, 2], [0, 3]], 1, false], [[[1e30, 1e30, 2], [0, 1, 1]], 1, true], [[[I, 2]], 1, false], [[[0, 0, I], [1, 2, 3]], 0, false],
+      [[[0, 0, NaN], [1, 2, 3]], 1, false], [[0, 0, NaN], null, false], [[0, I, 2], null, false], [[1e30, 1e30, 0.5, 4], null, false], [5, null, false],
+      [[[2, 0, 3, 0], [1e20, 1e20, 0, 1]], -1, true],
+    ];
+    for (const [data, dim, keepdim] of prodCases) {
+      const t = ck.tensor(data as number[], { requiresGrad: true });
+      const out = dim === null ? t.prod() : t.prod(dim, { keepdim });
+      out.backward(ck.onesLike(out));
+      const got = { shape: t.shape, dtype: 'float32', data: Array.from(t.grad!.dataSync()) } as Arr;
+      const call = dim === null ? 'p.prod()' : `p.prod(${dim}, keepdim=${keepdim ? 'True' : 'False'})`;
+      const ref = (await runTorch(`p = x.clone().requires_grad_(True); o = ${call}; o.backward(torch.ones_like(o)); out = p.grad`, { x: t.detach() })) as Arr;
+      expect([JSON.stringify(data), dim, differ(got, ref, 0, 1e-6)]).toEqual([JSON.stringify(data), dim, null]);
+    }
+
     const x = ck.tensor([[1, 2, 3], [4, 5, 6]]);
     const s = x.sum([]);
     expect([s.shape, s.item()]).toEqual([[], 21]);
