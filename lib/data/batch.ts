@@ -70,11 +70,13 @@ export function byteBatch(ds: Dataset, indices: ArrayLike<number>): HostField[] 
   let base: Dataset = ds;
   let idx: ArrayLike<number> = indices;
   while (base instanceof Subset) {
+    if (base.getRaw !== Subset.prototype.getRaw || base.applyTo !== Subset.prototype.applyTo) return null;
     const { indices: map, length: n } = base;
     idx = Array.from(idx, (i) => map[checkIndex(i, n, 'Subset')]);
     base = base.dataset;
   }
-  if (!(base instanceof SourceDataset)) return null;
+  // A subclass that reads or transforms items its own way keeps the per-item path.
+  if (!(base instanceof SourceDataset) || base.applyTo !== SourceDataset.prototype.applyTo) return null;
   const src = base.byteImages();
   if (!src) return null;
   const { data, targets, height, width, channels: c } = src;

@@ -185,7 +185,8 @@ export class CIFAR10 extends SourceDataset<[unknown, number]> {
   }
 
   /** @internal */
-  byteImages(): ByteImages {
+  byteImages(): ByteImages | null {
+    if (this.getRaw !== CIFAR10.prototype.getRaw) return null; // a subclass with its own items
     return { data: this.data, targets: this.targets, height: SIDE, width: SIDE, channels: 3 };
   }
 

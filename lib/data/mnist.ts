@@ -101,7 +101,8 @@ export class MNIST extends SourceDataset<[unknown, number]> {
   }
 
   /** @internal */
-  byteImages(): ByteImages {
+  byteImages(): ByteImages | null {
+    if (this.getRaw !== MNIST.prototype.getRaw) return null; // a subclass with its own items
     return { data: this.data, targets: this.targets, height: this.rows, width: this.cols, channels: 1 };
   }
 

@@ -659,6 +659,19 @@ describe('DataLoader', () => {
     for (const t of [null, new MyToTensor(), new T.Compose([new T.RandomHorizontalFlip(), new T.ToTensor()]), new T.Compose([new T.ToTensor(), (x: ck.Tensor) => x]),
       new T.Compose([new T.Normalize([0], [1])])])
       expect(byteBatch(fm(t), [0, 1])).toBeNull();
+    // A subclass with its own raw items (or a Subset of one) is read item by item.
+    class Brighter extends data.FashionMNIST {
+      getRaw(i: number): unknown[] {
+        const [img, label] = super.getRaw(i) as [{ data: Uint8Array }, number];
+        return [{ ...img, data: img.data.map((v) => Math.min(255, v + 50)) }, label];
+      }
+    }
+    const bright = new Brighter(null, { transform: new T.ToTensor() });
+    expect(byteBatch(bright, [0])).toBeNull();
+    expect(byteBatch(new data.Subset(bright, [0, 1]), [0])).toBeNull();
+    const viaLoader = await collect(new data.DataLoader(bright, { batchSize: 2 }));
+    expect(viaLoader[0][0]).toEqual(Array.from(collateHost(await loadItems(bright, [0, 1], 1n))[0].data));
+    expect(viaLoader[0][0]).not.toEqual(Array.from(byteBatch(fm(new T.ToTensor()), [0, 1])![0].data));
     // A Normalize the image does not fit still fails as it does per item.
     expect(byteBatch(fm(new T.Compose([new T.ToTensor(), new T.Normalize([0.1, 0.2], [1, 1])])), [0])).toBeNull();
     await expect(collect(new data.DataLoader(fm(new T.Compose([new T.ToTensor(), new T.Normalize([0.1, 0.2], [1, 1])])), { batchSize: 2 }))).rejects.toThrow(/mean has 2 values for an image with 1 channels/);
