@@ -464,29 +464,35 @@ void backward_weight(const Conv2dParams& p, const float* x, const float* dy, flo
         bwd_weight_item<M>(q, O, x, dy, i * Tb, std::min(Tb, q.T - i * Tb), Tb, part + s * AA * OC, i == i0);
     }
   });
-  // dW_oc = G^T (sum over slices of dU_oc) G, in double.
+  // dW_oc = G^T (sum over slices of dU_oc) G, in double, 8 input channels at a time (lane arrays the compiler
+  // vectorises; each lane's operations and their order are those of one channel, so the result is the same).
+  constexpr int64_t kCl = 8;
   parallel_for(O, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, C)), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o)
-      for (int64_t c = 0; c < C; ++c) {
-        double u[AA];
+      for (int64_t c0 = 0; c0 < C; c0 += kCl) {
+        const int64_t nl = std::min(kCl, C - c0);
+        double u[AA][kCl];
         for (int xi = 0; xi < AA; ++xi) {
-          double v = 0.0;
-          for (int64_t s = 0; s < slices; ++s) v += part[s * AA * OC + xi * OC + o * C + c];
-          u[xi] = v;
+          for (int64_t l = 0; l < kCl; ++l) u[xi][l] = 0.0;
+          for (int64_t s = 0; s < slices; ++s) {
+            const float* src = part + s * AA * OC + xi * OC + o * C + c0;
+            for (int64_t l = 0; l < nl; ++l) u[xi][l] += src[l];
+          }
         }
-        double t[3][A];  // t = G^T dU
+        double t[3][A][kCl];  // t = G^T dU
         for (int r = 0; r < 3; ++r)
           for (int j = 0; j < A; ++j) {
-            double v = 0.0;
-            for (int i = 0; i < A; ++i) v += Mats<M>::G[i][r] * u[i * A + j];
-            t[r][j] = v;
+            double v[kCl] = {};
+            for (int i = 0; i < A; ++i)
+              for (int64_t l = 0; l < kCl; ++l) v[l] += Mats<M>::G[i][r] * u[i * A + j][l];
+            for (int64_t l = 0; l < kCl; ++l) t[r][j][l] = v[l];
           }
-        float* out = dw + (o * C + c) * 9;
         for (int r = 0; r < 3; ++r)
           for (int s2 = 0; s2 < 3; ++s2) {
-            double v = 0.0;
-            for (int j = 0; j < A; ++j) v += t[r][j] * Mats<M>::G[j][s2];
-            out[r * 3 + s2] = static_cast<float>(v);
+            double v[kCl] = {};
+            for (int j = 0; j < A; ++j)
+              for (int64_t l = 0; l < kCl; ++l) v[l] += t[r][j][l] * Mats<M>::G[j][s2];
+            for (int64_t l = 0; l < nl; ++l) dw[(o * C + c0 + l) * 9 + r * 3 + s2] = static_cast<float>(v[l]);
           }
       }
   });
