@@ -238,6 +238,15 @@ export interface Native extends NativeDist {
     input: Operand; weight: Operand; bias: Operand | null; bnWeight: Operand | null; bnBias: Operand | null;
     runningMean: Operand; runningVar: Operand; residual: Operand | null; output: Operand;
   }): void;
+  /** Training-mode batch norm + ReLU + 2x2 max pool (stride 2, floor) in one kernel each way (CPU only; lib/nn/fusion.ts). */
+  batchNormReluMaxPool2Train(p: { N: number; C: number; H: number; W: number; eps: number; momentum: number }, o: {
+    input: Operand; weight: Operand | null; bias: Operand | null; runningMean: Operand | null; runningVar: Operand | null;
+    output: Operand; indices: Operand; saveMean: Operand; saveInvstd: Operand;
+  }): void;
+  batchNormReluMaxPool2Backward(p: { N: number; C: number; H: number; W: number }, o: {
+    gradOutput: Operand; indices: Operand; input: Operand; weight: Operand | null; bias: Operand | null; saveMean: Operand;
+    saveInvstd: Operand; gradInput: Operand | null; gradWeight: Operand | null; gradBias: Operand | null;
+  }): void;
   // bf16 autocast on the CPU (bf16_ops.cc; lib/autocast.ts)
   /** The precision of the CPU GEMM (and so of the CPU convolution) from now on; returns the previous one. */
   setGemmPrecision(precision: 'float32' | 'bfloat16'): 'float32' | 'bfloat16';

@@ -107,6 +107,8 @@
   X(getConvAlgo, GetConvAlgo)                              \
   /* fused_ops.cc */                                       \
   X(conv2dBnActEval, Conv2dBnActEval)                      \
+  X(batchNormReluMaxPool2Train, BatchNormReluMaxPool2Train) \
+  X(batchNormReluMaxPool2Backward, BatchNormReluMaxPool2Backward) \
   /* bf16_ops.cc */                                        \
   X(setGemmPrecision, SetGemmPrecision)                    \
   X(gemmBf16Kernel, GemmBf16Kernel)                        \

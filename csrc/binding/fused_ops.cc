@@ -34,4 +34,53 @@ Napi::Value Conv2dBnActEval(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The training-mode batch norm + ReLU + 2x2 max pool (csrc/cpu/fused.h). params { N, C, H, W, eps, momentum };
+// operands: input (N*C*H*W), weight | null, bias | null, runningMean | null, runningVar | null, output and indices
+// (N*C*(H/2)*(W/2), float and int32), saveMean, saveInvstd (C).
+Napi::Value BatchNormReluMaxPool2Train(const Napi::CallbackInfo& info) {
+  const char* op = "batch_norm + relu + max_pool2d (fused)";
+  Fields f(info, 0, std::string(op) + " params");
+  const int64_t N = f.i64("N"), C = f.i64("C"), H = f.i64("H"), W = f.i64("W");
+  if (N < 0 || C < 0 || H < 2 || W < 2) throw Error("ERR_SHAPE", std::string(op) + ": bad sizes", ErrorKind::Range);
+  const float eps = static_cast<float>(f.num("eps")), momentum = static_cast<float>(f.num("momentum"));
+  const int64_t OL = (H / 2) * (W / 2);
+  NamedOperands o(info, 1, op);
+  const float* x = o.f32("input", N * C * H * W);
+  const float* g = o.f32("weight", C, true);
+  const float* b = o.f32("bias", C, true);
+  float* rm = o.f32("runningMean", C, true);
+  float* rv = o.f32("runningVar", C, true);
+  float* y = o.f32("output", N * C * OL);
+  int32_t* idx = o.i32("indices", N * C * OL);
+  float* sm = o.f32("saveMean", C);
+  float* si = o.f32("saveInvstd", C);
+  if (o.device() >= 0) throw Error("ERR_DEVICE", std::string(op) + ": CPU tensors only");
+  batchnorm_relu_maxpool2_forward_train_cpu(N, C, H, W, x, g, b, eps, momentum, rm, rv, y, idx, sm, si);
+  return info.Env().Undefined();
+}
+
+// Its backward. params { N, C, H, W }; operands: gradOutput, indices (N*C*(H/2)*(W/2)), input, weight | null,
+// bias | null, saveMean, saveInvstd, gradInput | null, gradWeight | null, gradBias | null.
+Napi::Value BatchNormReluMaxPool2Backward(const Napi::CallbackInfo& info) {
+  const char* op = "batch_norm + relu + max_pool2d backward (fused)";
+  Fields f(info, 0, std::string(op) + " params");
+  const int64_t N = f.i64("N"), C = f.i64("C"), H = f.i64("H"), W = f.i64("W");
+  if (N < 0 || C < 0 || H < 2 || W < 2) throw Error("ERR_SHAPE", std::string(op) + ": bad sizes", ErrorKind::Range);
+  const int64_t OL = (H / 2) * (W / 2);
+  NamedOperands o(info, 1, op);
+  const float* dy = o.f32("gradOutput", N * C * OL);
+  const int32_t* idx = o.i32("indices", N * C * OL);
+  const float* x = o.f32("input", N * C * H * W);
+  const float* g = o.f32("weight", C, true);
+  const float* b = o.f32("bias", C, true);
+  const float* sm = o.f32("saveMean", C);
+  const float* si = o.f32("saveInvstd", C);
+  float* dx = o.f32("gradInput", N * C * H * W, true);
+  float* dg = o.f32("gradWeight", C, true);
+  float* db = o.f32("gradBias", C, true);
+  if (o.device() >= 0) throw Error("ERR_DEVICE", std::string(op) + ": CPU tensors only");
+  batchnorm_relu_maxpool2_backward_cpu(N, C, H, W, dy, idx, x, g, b, sm, si, dx, dg, db);
+  return info.Env().Undefined();
+}
+
 }  // namespace ck

@@ -119,15 +119,15 @@ CK_INLINE __m256 grad(__m256 dy, __m256 x, __m256 vm, __m256 vk, __m256 vs, bool
   return _mm256_and_ps(dy, _mm256_cmp_ps(affine(x, vm, vk, vs), _mm256_setzero_ps(), _CMP_GT_OQ));
 }
 
-CK_INLINE void dot_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
-                     bool relu, double* sg, double* sgx) {
+CK_INLINE void dot_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m,
+                     float k, float sh, bool relu, double* sg, double* sgx) {
   const __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vs = _mm256_set1_ps(sh);
   __m256 a[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, b[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   double s = 0.0, t = 0.0;
   channel(N, L, [&](int64_t i, int64_t j, int slot, bool full, __m256i mk) {
-    const int64_t o = i * stride + j;
+    const int64_t o = i * stride + j, og = i * gstride + j;
     const __m256 xv = full ? _mm256_loadu_ps(x + o) : load(x + o, mk);
-    const __m256 g = grad(full ? _mm256_loadu_ps(dy + o) : load(dy + o, mk), xv, vm, vk, vs, relu);
+    const __m256 g = grad(full ? _mm256_loadu_ps(dy + og) : load(dy + og, mk), xv, vm, vk, vs, relu);
     a[slot] = _mm256_add_ps(a[slot], g);
     b[slot] = _mm256_fmadd_ps(g, _mm256_sub_ps(xv, vm), b[slot]);
   }, [&] {
@@ -138,14 +138,14 @@ CK_INLINE void dot_t(const float* dy, const float* x, int64_t N, int64_t L, int6
   *sg = s;
   *sgx = t;
 }
-void dot(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
-         double* sg, double* sgx) {
-  if (relu) dot_t(dy, x, N, L, stride, m, k, sh, true, sg, sgx);
-  else dot_t(dy, x, N, L, stride, m, k, sh, false, sg, sgx);
+void dot(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m, float k,
+         float sh, bool relu, double* sg, double* sgx) {
+  if (relu) dot_t(dy, x, N, L, stride, gstride, m, k, sh, true, sg, sgx);
+  else dot_t(dy, x, N, L, stride, gstride, m, k, sh, false, sg, sgx);
 }
 
-CK_INLINE void dx_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
-                    bool relu, float mg, float proj, float* dx) {
+CK_INLINE void dx_t(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m,
+                    float k, float sh, bool relu, float mg, float proj, float* dx) {
   const __m256 vm = _mm256_set1_ps(m), vk = _mm256_set1_ps(k), vs = _mm256_set1_ps(sh);
   const __m256 vmg = _mm256_set1_ps(mg), vp = _mm256_set1_ps(proj);
   // (g - mg - (x - m) * proj) * k
@@ -154,7 +154,7 @@ CK_INLINE void dx_t(const float* dy, const float* x, int64_t N, int64_t L, int64
   const __m256i tail = lanes_below(L - full);
   for (int64_t i = 0; i < N; ++i) {
     const float* xr = x + i * stride;
-    const float* gr = dy + i * stride;
+    const float* gr = dy + i * gstride;
     float* dr = dx + i * stride;
     for (int64_t j = 0; j < full; j += 8) {
       const __m256 xv = _mm256_loadu_ps(xr + j);
@@ -166,10 +166,10 @@ CK_INLINE void dx_t(const float* dy, const float* x, int64_t N, int64_t L, int64
     }
   }
 }
-void dx(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
-        float mg, float proj, float* out) {
-  if (relu) dx_t(dy, x, N, L, stride, m, k, sh, true, mg, proj, out);
-  else dx_t(dy, x, N, L, stride, m, k, sh, false, mg, proj, out);
+void dx(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m, float k,
+        float sh, bool relu, float mg, float proj, float* out) {
+  if (relu) dx_t(dy, x, N, L, stride, gstride, m, k, sh, true, mg, proj, out);
+  else dx_t(dy, x, N, L, stride, gstride, m, k, sh, false, mg, proj, out);
 }
 
 }  // namespace

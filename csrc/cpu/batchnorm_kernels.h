@@ -21,12 +21,13 @@ struct BnRowKernels {
   // y = (x - m) * k + sh, clamped at 0 with relu (y's rows at the same stride)
   void (*normalize)(const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh, bool relu,
                     float* y);
-  // g = dy (with relu: where (x - m) * k + sh > 0, else 0): *sg = sum g; *sgx = sum g * (x - m)
-  void (*dot)(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
-              bool relu, double* sg, double* sgx);
-  // dx = (g - mg - (x - m) * proj) * k, g as dot's
-  void (*dx)(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, float m, float k, float sh,
-             bool relu, float mg, float proj, float* dx);
+  // g = dy (with relu: where (x - m) * k + sh > 0, else 0): *sg = sum g; *sgx = sum g * (x - m). dy's rows are
+  // gstride apart (x's: stride), so that a gradient expanded into a compact scratch pairs with x in place.
+  void (*dot)(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m, float k,
+              float sh, bool relu, double* sg, double* sgx);
+  // dx = (g - mg - (x - m) * proj) * k, g as dot's (dx's rows at x's stride)
+  void (*dx)(const float* dy, const float* x, int64_t N, int64_t L, int64_t stride, int64_t gstride, float m, float k,
+             float sh, bool relu, float mg, float proj, float* dx);
 };
 
 namespace avx2 {

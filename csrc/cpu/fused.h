@@ -50,4 +50,20 @@ void batchnorm_relu_backward_cpu(int64_t N, int64_t C, int64_t L, const float* d
                                  const float* beta, const float* save_mean, const float* save_invstd, float* dx,
                                  float* dgamma, float* dbeta);
 
+
+// Training mode: y = maxpool2x2(relu(batchnorm(x))) for x (N, C, H, W): 2x2 windows, stride 2, floor (y is
+// (N, C, H/2, W/2)), indices as max_pool2d's (flat within the H x W plane, PyTorch's tie and NaN rules); the
+// statistics, running statistics and saved mean / invstd (not null) as batchnorm_relu_forward_train_cpu.
+// relu(batchnorm(x)) itself is never stored.
+void batchnorm_relu_maxpool2_forward_train_cpu(int64_t N, int64_t C, int64_t H, int64_t W, const float* x,
+                                               const float* gamma, const float* beta, float eps, float momentum,
+                                               float* running_mean, float* running_var, float* y, int32_t* indices,
+                                               float* save_mean, float* save_invstd);
+// Its backward from the pooled gradient dy (N, C, H/2, W/2) and the indices: dx (N, C, H, W) (overwritten; may be
+// null), dgamma / dbeta (C) | null, as batchnorm_relu_backward_cpu of the pool's backward of dy.
+void batchnorm_relu_maxpool2_backward_cpu(int64_t N, int64_t C, int64_t H, int64_t W, const float* dy,
+                                          const int32_t* indices, const float* x, const float* gamma,
+                                          const float* beta, const float* save_mean, const float* save_invstd,
+                                          float* dx, float* dgamma, float* dbeta);
+
 }  // namespace ck

@@ -92,11 +92,6 @@ void base_mean_planes(const float* x, int64_t planes, int64_t n, double h, doubl
 
 #include "pool_planes.inc"
 
-const PoolKernels& pool_rows() {
-  static const PoolKernels base = {max2x2_plane, max2x2_back_plane, base_mean_planes};
-  static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
-  return k;
-}
 
 // 2x2 windows, stride 2, no padding or dilation, every window inside the input: pool_kernels.h's rows apply.
 bool is_max2x2(const Pool2dParams& p) {
@@ -114,6 +109,12 @@ void max_scatter_plane(const float* dyp, const int32_t* ip, int64_t OHW, int64_t
 }
 
 }  // namespace
+
+const PoolKernels& pool_rows() {
+  static const PoolKernels base = {max2x2_plane, max2x2_back_plane, base_mean_planes};
+  static const PoolKernels& k = CK_AVX2_OR_BASE(base, avx2::kPoolKernels);
+  return k;
+}
 
 // ---- max pool ---------------------------------------------------------------------------------------
 

@@ -23,4 +23,7 @@ namespace avx2 {
 extern const PoolKernels kPoolKernels;
 }
 
+// The table of the ISA path in use (pool.cc); batchnorm.cc's fused batch norm + ReLU + 2x2 max pool uses it too.
+const PoolKernels& pool_rows();
+
 }  // namespace ck

@@ -3,7 +3,9 @@
  * (kernels: csrc/cpu/fused.cc; tests: test/parity/fusion.test.ts):
  *  - eval mode, gradients off: Conv2d -> BatchNorm2d [-> + residual] [-> ReLU] as one convolution whose epilogue
  *    normalises by the running statistics, adds and clamps each output tile while it is in cache;
- *  - training mode: BatchNorm2d -> ReLU in one kernel each way (the ReLU's output is the only tensor kept).
+ *  - training mode: BatchNorm2d -> ReLU in one kernel each way (the ReLU's output is the only tensor kept), and
+ *    BatchNorm2d -> ReLU -> MaxPool2d(2) in one kernel each way (the pooled output and its indices are all that is
+ *    written: the full-size activation stays in cache, and so does its gradient in the backward).
  * `forwardChain` applies them wherever the pattern appears in a chain of layers (nn.Sequential, the zoo's
  * blocks); `convBnAct` / `bnRelu` are the explicit API. Anything else (CUDA tensors, gradients needed in eval
  * mode, shapes the kernels do not take) runs the unfused layers, so results never depend on whether fusion
@@ -16,7 +18,7 @@ import { callNative } from '../ops/native_call';
 import { Tensor } from '../tensor';
 import { addRelu } from './functional/activation';
 import { conv2dOutputSize } from './functional/conv';
-import { BatchNorm2d, Conv2d, ReLU } from './layers';
+import { BatchNorm2d, Conv2d, MaxPool2d, ReLU } from './layers';
 import type { TensorModule } from './module';
 
 let enabled = true;
@@ -37,10 +39,13 @@ function pads(conv: Conv2d): [number, number] | null {
   return th % 2 || tw % 2 ? null : [th / 2, tw / 2];
 }
 
-// A layer whose forward was replaced on the instance (ck.utils.summary's instrumentation, a user's wrapper) runs
-// as itself: fusing it would skip that forward.
+// A layer whose forward was replaced on the instance (ck.utils.summary's instrumentation, a user's wrapper) or
+// overridden by a subclass runs as itself: fusing it would skip that forward.
+// (The classes are read at call time: layers.ts imports this module, so they are not defined when it loads.)
 function plain(...ms: unknown[]): boolean {
-  return ms.every((m) => !Object.prototype.hasOwnProperty.call(m, 'forward'));
+  const layers = [Conv2d, BatchNorm2d, ReLU, MaxPool2d];
+  return ms.every((m) => !Object.prototype.hasOwnProperty.call(m, 'forward') &&
+    layers.every((L) => !(m instanceof L) || (m as { forward: unknown }).forward === L.prototype.forward));
 }
 
 function cpuF32(...ts: (Tensor | null | undefined)[]): boolean {
@@ -95,21 +100,33 @@ export function convBnAct(x: Tensor, conv: Conv2d, bn: BatchNorm2d, opts: { relu
   return j;
 }
 
-/** relu(bn(x)): one kernel each way for a training-mode BatchNorm2d on the CPU, else the two layers. */
-export function bnRelu(x: Tensor, bn: BatchNorm2d): Tensor {
-  if (!enabled || !plain(bn) || !bn.training || x.ndim !== 4 || x.shape[1] !== bn.numFeatures || !cpuF32(x, bn.weight, bn.bias)) return unfusedBnRelu(x, bn);
-  const [N, C, H, W] = x.shape;
-  const L = H * W;
-  if (N * L <= 1) return unfusedBnRelu(x, bn);  // the layer's own error
-  // BatchNormBase.forward's bookkeeping: the batch counter, and momentum null as a cumulative average.
+// Whether the training-mode fused kernels take bn on x: CPU float32, (N, C, H, W) with C its features, more than
+// one value per channel (else the layer's own error), contiguous running statistics.
+function trainFusable(x: Tensor, bn: BatchNorm2d): boolean {
+  if (!enabled || !plain(bn) || !bn.training || x.ndim !== 4 || x.shape[1] !== bn.numFeatures || !cpuF32(x, bn.weight, bn.bias)) return false;
+  if (x.shape[0] * x.shape[2] * x.shape[3] <= 1) return false;
+  const rm = bn.trackRunningStats ? bn.running_mean : null;
+  const rv = bn.trackRunningStats ? bn.running_var : null;
+  return !(rm && !rm.isContiguous()) && !(rv && !rv.isContiguous());
+}
+
+// BatchNormBase.forward's bookkeeping before a training-mode fused kernel: the batch counter, and momentum null
+// as a cumulative average. Returns the momentum and the running statistics to update (null without tracking).
+function trainBookkeeping(bn: BatchNorm2d): { momentum: number; rm: Tensor | null; rv: Tensor | null } {
   let momentum = bn.momentum ?? 0;
   if (bn.trackRunningStats && bn.num_batches_tracked) {
     bn.num_batches_tracked.add_(1);
     if (bn.momentum === null) momentum = 1 / bn.num_batches_tracked.item();
   }
-  const rm = bn.trackRunningStats ? bn.running_mean : null;
-  const rv = bn.trackRunningStats ? bn.running_var : null;
-  if ((rm && !rm.isContiguous()) || (rv && !rv.isContiguous())) return unfusedBnRelu(x, bn);
+  return { momentum, rm: bn.trackRunningStats ? bn.running_mean : null, rv: bn.trackRunningStats ? bn.running_var : null };
+}
+
+/** relu(bn(x)): one kernel each way for a training-mode BatchNorm2d on the CPU, else the two layers. */
+export function bnRelu(x: Tensor, bn: BatchNorm2d): Tensor {
+  if (!trainFusable(x, bn)) return unfusedBnRelu(x, bn);
+  const [N, C, H, W] = x.shape;
+  const L = H * W;
+  const { momentum, rm, rv } = trainBookkeeping(bn);
   const y = Tensor.empty(x.shape, 'float32', x.device);
   const mean = Tensor.empty([C], 'float32', x.device);
   const invstd = Tensor.empty([C], 'float32', x.device);
@@ -140,6 +157,58 @@ export function bnRelu(x: Tensor, bn: BatchNorm2d): Tensor {
   return y;
 }
 
+/** Whether a MaxPool2d is the 2x2, stride-2 pool without padding, dilation or ceil mode that the fused kernel runs. */
+function isPool2(m: MaxPool2d): boolean {
+  const two = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 2 && v[1] === 2 : v === 2);
+  const one = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 1 && v[1] === 1 : v === 1);
+  const zero = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 0 && v[1] === 0 : v === 0);
+  return two(m.kernelSize) && two(m.stride) && zero(m.padding) && one(m.dilation) && !m.ceilMode;
+}
+
+/**
+ * maxPool2d(relu(bn(x)), 2) for a training-mode BatchNorm2d on the CPU in one kernel each way: the normalised
+ * activation of each image is pooled while in cache and never stored; the backward expands the pooled gradient
+ * through the saved indices where batch norm's backward reads it (csrc/cpu/fused.h). Else the three layers.
+ */
+export function bnReluMaxPool2(x: Tensor, bn: BatchNorm2d, pool: MaxPool2d): Tensor {
+  if (!trainFusable(x, bn) || !plain(pool) || !isPool2(pool) || x.shape[2] < 2 || x.shape[3] < 2) {
+    const r = bnRelu(x, bn);
+    const p = pool.forward(r) as Tensor;
+    r.dispose();
+    return p;
+  }
+  const [N, C, H, W] = x.shape;
+  const { momentum, rm, rv } = trainBookkeeping(bn);
+  const shape = [N, C, Math.floor(H / 2), Math.floor(W / 2)];
+  const y = Tensor.empty(shape, 'float32', x.device);
+  const idx = Tensor.empty(shape, 'int32', x.device);
+  const mean = Tensor.empty([C], 'float32', x.device);
+  const invstd = Tensor.empty([C], 'float32', x.device);
+  const { input: xc, weight: wc, bias: bc } = callNative(
+    { input: x, weight: bn.weight, bias: bn.bias, runningMean: rm, runningVar: rv },
+    { output: y, indices: idx, saveMean: mean, saveInvstd: invstd },
+    (o) => native.batchNormReluMaxPool2Train({ N, C, H, W, eps: bn.eps, momentum }, o),
+    ['input', 'weight', 'bias'],
+  );
+  const weight = bn.weight, bias = bn.bias;
+  if (needsGrad(x, weight, bias)) {
+    const needW = !!weight?.requiresGrad, needB = !!bias?.requiresGrad;
+    record(y, 'BatchNormReluMaxPool2Backward', [x, weight, bias], (save) => {
+      const sx = save(xc), sw = wc ? save(wc) : null, sb = bc ? save(bc) : null, sm = save(mean), si = save(invstd), sidx = save(idx);
+      return (g) => {
+        const gx = x.requiresGrad ? Tensor.empty(x.shape, 'float32', g.device) : null;
+        const gw = needW ? Tensor.empty([C], 'float32', g.device) : null;
+        const gb = needB ? Tensor.empty([C], 'float32', g.device) : null;
+        callNative({ gradOutput: g, indices: sidx, input: sx, weight: sw, bias: sb, saveMean: sm, saveInvstd: si }, { gradInput: gx, gradWeight: gw, gradBias: gb },
+          (o) => native.batchNormReluMaxPool2Backward({ N, C, H, W }, o));
+        return [gx, gw, gb];
+      };
+    });
+  }
+  for (const t of [xc, wc, bc, mean, invstd, idx]) t?.dispose();
+  return y;
+}
+
 function unfusedBnRelu(x: Tensor, bn: BatchNorm2d): Tensor {
   const b = bn.forward(x);
   const y = b.relu();
@@ -163,8 +232,13 @@ export function forwardChain(x: Tensor, mods: readonly TensorModule[]): Tensor {
       if (next) used = relu ? 3 : 2;
     }
     if (!next && enabled && a instanceof BatchNorm2d && b instanceof ReLU && a.training && plain(a, b)) {
-      next = bnRelu(cur, a);
-      used = 2;
+      if (c instanceof MaxPool2d && isPool2(c) && plain(c) && trainFusable(cur, a)) {
+        next = bnReluMaxPool2(cur, a, c);
+        used = 3;
+      } else {
+        next = bnRelu(cur, a);
+        used = 2;
+      }
     }
     if (!next) next = a.forward(cur) as Tensor;
     if (cur !== x && cur !== next) cur.dispose();

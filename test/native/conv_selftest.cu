@@ -9,7 +9,7 @@
 // Built and run by `node scripts/native-selftests.js` (g++ -DCK_CUDA_EMU, no GPU needed) from these sources:
 // selftest-build: cuda/conv.cu cuda/gemm.cu cuda/elementwise.cu cuda/reduce.cu cuda/runtime.cu cuda/stats.cu csrc/cpu/conv.cc
 // selftest-build: csrc/cpu/gemm.cc csrc/cpu/gemm_bf16.cc csrc/cpu/threadpool.cc csrc/cpu/elementwise.cc csrc/cpu/reduce.cc
-// selftest-build: csrc/cpu/random.cc csrc/cpu/winograd.cc csrc/cpu/fused.cc csrc/cpu/batchnorm.cc csrc/cpu/conv_direct.cc csrc/cpu/conv_small.cc cuda/emu/*.cc
+// selftest-build: csrc/cpu/random.cc csrc/cpu/winograd.cc csrc/cpu/fused.cc csrc/cpu/batchnorm.cc csrc/cpu/pool.cc csrc/cpu/conv_direct.cc csrc/cpu/conv_small.cc cuda/emu/*.cc
 // Real GPU: nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda with the same files (.cu and .cc).
 // Pass --big to add a larger case (bands in the CPU code, deep split-K sums in the CUDA weight gradient).
 // The tiling of both backends is sized for real shapes, so on these small ones most of it degenerates to
