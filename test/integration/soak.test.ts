@@ -1,7 +1,8 @@
 /**
  * Soak: the README's training loop (CIFAR-10 CNN, AdamW, one ck.tidy() per step, its batch of 8x3x32x32) for 2,000 steps after a
  * 500-step warm-up, in a fresh child process, with the process's resident memory (VmRSS from
- * /proc/self/status) sampled every 250 steps: it must grow by less than 10% after the warm-up. convkit's own
+ * /proc/self/status) sampled every 250 steps: from its first three samples to its last three (medians) it must
+ * grow by less than 10%. convkit's own
  * counters (test/integration/memory.test.ts) cannot see memory that the allocator keeps: through glibc
  * malloc the freed small buffers were held by the main arena and RSS grew without bound.
  *
@@ -61,8 +62,13 @@ test(`${STEPS} training steps after a ${WARMUP}-step warm-up: VmRSS grows by les
   const { samples, heaps, live, liveAfter } = JSON.parse(r.stdout) as { samples: number[]; heaps: number[]; live: number; liveAfter: number };
   expect(samples).toHaveLength(STEPS / 250 + 1);
   expect(liveAfter).toBe(live); // convkit's own count is flat, as memory.test.ts checks
-  const base = samples[0];
-  const growth = (Math.max(...samples) - base) / base;
+  // Growth from the start of the sampled run to its end, each the median of three samples (steps 500-1000 and
+  // 2000-2500): RSS moves by a few percent between neighbouring samples of one run (allocator high-water marks
+  // settling, V8 scavenges), so one low first sample against the highest later one measured 0-10.4% on the same
+  // code; unbounded growth (the glibc arena's, ~20 KB a step) ends far above either way.
+  const med3 = (v: number[]) => [...v].sort((a, b) => a - b)[1];
+  const base = med3(samples.slice(0, 3));
+  const growth = (med3(samples.slice(-3)) - base) / base;
   if (growth >= 0.1 || process.env.CK_SOAK_LOG) {
     const mb = (v: number[]) => v.map((s) => (s / 2 ** 20).toFixed(1)).join(' ');
     console.log(`every 250 steps (MB): VmRSS ${mb(samples)}; V8 heap ${mb(heaps)}`);
