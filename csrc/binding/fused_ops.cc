@@ -34,16 +34,27 @@ Napi::Value Conv2dBnActEval(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// The sizes of the fused batch norm + ReLU + 2x2 max pool: params { N, C, H, W }, and the pooled plane's size.
+struct BnPoolSizes {
+  int64_t N, C, H, W, OL;
+};
+BnPoolSizes read_bn_pool_sizes(const Fields& f, const char* op) {
+  const int64_t N = f.i64("N"), C = f.i64("C"), H = f.i64("H"), W = f.i64("W");
+  if (N < 0 || C < 0 || H < 2 || W < 2)
+    throw Error("ERR_SHAPE", std::string(op) + ": expected N, C >= 0 and a plane of at least 2x2", ErrorKind::Range);
+  return {N, C, H, W, (H / 2) * (W / 2)};
+}
+}  // namespace
+
 // The training-mode batch norm + ReLU + 2x2 max pool (csrc/cpu/fused.h). params { N, C, H, W, eps, momentum };
 // operands: input (N*C*H*W), weight | null, bias | null, runningMean | null, runningVar | null, output and indices
 // (N*C*(H/2)*(W/2), float and int32), saveMean, saveInvstd (C).
 Napi::Value BatchNormReluMaxPool2Train(const Napi::CallbackInfo& info) {
   const char* op = "batch_norm + relu + max_pool2d (fused)";
   Fields f(info, 0, std::string(op) + " params");
-  const int64_t N = f.i64("N"), C = f.i64("C"), H = f.i64("H"), W = f.i64("W");
-  if (N < 0 || C < 0 || H < 2 || W < 2) throw Error("ERR_SHAPE", std::string(op) + ": bad sizes", ErrorKind::Range);
+  const auto [N, C, H, W, OL] = read_bn_pool_sizes(f, op);
   const float eps = static_cast<float>(f.num("eps")), momentum = static_cast<float>(f.num("momentum"));
-  const int64_t OL = (H / 2) * (W / 2);
   NamedOperands o(info, 1, op);
   const float* x = o.f32("input", N * C * H * W);
   const float* g = o.f32("weight", C, true);
@@ -63,10 +74,7 @@ Napi::Value BatchNormReluMaxPool2Train(const Napi::CallbackInfo& info) {
 // bias | null, saveMean, saveInvstd, gradInput | null, gradWeight | null, gradBias | null.
 Napi::Value BatchNormReluMaxPool2Backward(const Napi::CallbackInfo& info) {
   const char* op = "batch_norm + relu + max_pool2d backward (fused)";
-  Fields f(info, 0, std::string(op) + " params");
-  const int64_t N = f.i64("N"), C = f.i64("C"), H = f.i64("H"), W = f.i64("W");
-  if (N < 0 || C < 0 || H < 2 || W < 2) throw Error("ERR_SHAPE", std::string(op) + ": bad sizes", ErrorKind::Range);
-  const int64_t OL = (H / 2) * (W / 2);
+  const auto [N, C, H, W, OL] = read_bn_pool_sizes(Fields(info, 0, std::string(op) + " params"), op);
   NamedOperands o(info, 1, op);
   const float* dy = o.f32("gradOutput", N * C * OL);
   const int32_t* idx = o.i32("indices", N * C * OL);

@@ -232,7 +232,8 @@ export function forwardChain(x: Tensor, mods: readonly TensorModule[]): Tensor {
       if (next) used = relu ? 3 : 2;
     }
     if (!next && enabled && a instanceof BatchNorm2d && b instanceof ReLU && a.training && plain(a, b)) {
-      if (c instanceof MaxPool2d && isPool2(c) && plain(c) && trainFusable(cur, a)) {
+      // bnReluMaxPool2 runs the pool unfused after bn-relu when the kernel does not take it, as the chain would.
+      if (c instanceof MaxPool2d) {
         next = bnReluMaxPool2(cur, a, c);
         used = 3;
       } else {
